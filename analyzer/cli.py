@@ -1,0 +1,91 @@
+"""The ``sidecar-impact`` command: a thin layer over :mod:`analyzer.api`.
+
+Exit codes: 0 success; 2 bad input or usage (a malformed snapshot, flag or object);
+3 a data source unreachable or failing. Errors print one ``error: ...`` line on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from analyzer import api
+from analyzer.errors import SidecarImpactError
+from analyzer.render import registry
+from analyzer.units import parse_duration
+
+app = typer.Typer(
+    name="sidecar-impact",
+    help="Measure how sidecar containers skew Kubernetes HPA and VPA decisions, and what that costs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+SnapshotOpt = Annotated[
+    Path, typer.Option("--snapshot", "-s", help="Snapshot directory to analyze (default: the bundled sample_data/).")
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-O", help="Directory the report files are written to.")]
+
+
+@app.command()
+def report(
+    snapshot: SnapshotOpt = api.SAMPLE_DATA,
+    out: OutOpt = api.REPORTS,
+    formats: Annotated[
+        list[str] | None,
+        typer.Option("--format", "-o", help="Report format; repeat for several (html, json)."),
+    ] = None,
+) -> None:
+    """Analyze a snapshot and write the report (HTML and JSON by default), then print a summary."""
+    chosen = formats or ["html", "json"]
+    for name in chosen:
+        registry.find(name)
+    analysis = api.analyze(api.load_snapshot(snapshot))
+    paths = api.render(analysis, out, chosen)
+    summary = analysis.summary()
+    typer.echo(
+        f"{summary['workloads']} workloads, {summary['containers']} containers, "
+        f"{summary['hpas']} HPAs ({summary['hpas_stalled']} stalled)"
+    )
+    for path in paths:
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option("--out", "-O", help="Directory to write the synthetic snapshot to.")],
+    workloads: Annotated[int, typer.Option(help="Number of workloads (scenarios repeat beyond 12).", min=1)] = 12,
+    days: Annotated[float, typer.Option(help="Days of data to simulate.", min=0.01, max=60)] = 3.0,
+    step: Annotated[str, typer.Option(help="Sample step, a multiple of 15s (e.g. 60s, 2m).")] = "60s",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same snapshot.")] = 7,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Write a synthetic cluster snapshot (every scenario of the catalogue) with its ground truth."""
+    path, synthetic = api.sample(out, workloads, days, parse_duration(step), seed, overwrite)
+    snap = synthetic.snapshot
+    typer.echo(f"wrote {path}: {len(snap.items('Pod'))} pods, {len(snap.usage)} usage samples, seed {seed}")
+
+
+def main() -> None:
+    """Console entry point: run the app, turning library errors into one line and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except SidecarImpactError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here with standalone_mode off
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        raise

@@ -1,0 +1,58 @@
+"""The HTML report: one self-contained page, every value escaped."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from analyzer.render.registry import Renderer, register
+
+if TYPE_CHECKING:
+    from analyzer.api import Analysis
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:80rem}
+table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
+th{background:#f2f2f2}.stalled{color:#b00020;font-weight:600}
+"""
+
+
+def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+    formats = formats or {}
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
+    body = []
+    for row in frame.itertuples(index=False):
+        cells = []
+        for col, value in zip(frame.columns, row, strict=True):
+            text = "" if pd.isna(value) else (formats[col].format(value) if col in formats else str(value))
+            css = ' class="stalled"' if col == "status" and value == "stalled" else ""
+            cells.append(f"<td{css}>{escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def produce(analysis: Analysis) -> str:
+    meta = analysis.metadata
+    summary = analysis.summary()
+    items = "".join(f"<li>{escape(k.replace('_', ' '))}: {v}</li>" for k, v in summary.items())
+    containers = _table(analysis.containers, {
+        "cpu_request_cores": "{:.3f}", "cpu_mean_cores": "{:.3f}", "cpu_p95_cores": "{:.3f}",
+        "memory_request_bytes": "{:,.0f}", "memory_mean_bytes": "{:,.0f}", "cpu_usage_per_request": "{:.2f}",
+    })
+    return (
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+        f"<title>sidecar-impact: {escape(meta.cluster)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>Sidecar impact report: {escape(meta.cluster)}</h1>"
+        f"<p>Snapshot from {escape(meta.source)}, {escape(meta.start.isoformat())} to "
+        f"{escape(meta.end.isoformat())}, step {meta.step_s:g}s.</p>"
+        f"<section id=summary><h2>Summary</h2><ul>{items}</ul></section>"
+        f"<section id=hpas><h2>HPAs</h2>{_table(analysis.hpas)}</section>"
+        f"<section id=containers><h2>Containers</h2>{containers}</section>"
+        "</body></html>\n"
+    )
+
+
+register(Renderer("html", "report.html", produce, "one self-contained page"))

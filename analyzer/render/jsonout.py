@@ -1,0 +1,39 @@
+"""The JSON report: versioned, one key per table, rows as objects."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from analyzer.render.registry import Renderer, register
+
+if TYPE_CHECKING:
+    from analyzer.api import Analysis
+
+REPORT_SCHEMA_VERSION = 1
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    return value
+
+
+def produce(analysis: Analysis) -> str:
+    def rows(frame: Any) -> list[dict[str, Any]]:
+        return [{k: _clean(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+
+    document = {
+        "report_schema_version": REPORT_SCHEMA_VERSION,
+        "snapshot": analysis.metadata.to_json(),
+        "summary": analysis.summary(),
+        "containers": rows(analysis.containers),
+        "hpas": rows(analysis.hpas),
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+register(Renderer("json", "report.json", produce, "machine-readable tables, versioned"))

@@ -1,0 +1,65 @@
+"""Report renderers by name: ``--format`` choices and docs come from :data:`RENDERERS`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from analyzer.errors import SidecarImpactError
+
+if TYPE_CHECKING:
+    from analyzer.api import Analysis
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """A report format: its file name and a function from the analysis to the file's text."""
+
+    name: str
+    filename: str
+    produce: Callable[[Analysis], str]
+    description: str
+
+    def write(self, analysis: Analysis, out: Path) -> Path:
+        """Write atomically: a temporary file in ``out``, renamed when complete."""
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / self.filename
+        text = self.produce(analysis)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.filename}.", dir=out)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+
+RENDERERS: dict[str, Renderer] = {}
+
+
+def register(renderer: Renderer) -> Renderer:
+    RENDERERS[renderer.name] = renderer
+    return renderer
+
+
+def find(name: str) -> Renderer:
+    _load_builtins()
+    try:
+        return RENDERERS[name]
+    except KeyError:
+        raise SidecarImpactError(f"unknown report format {name!r} (choose from {', '.join(available())})") from None
+
+
+def available() -> list[str]:
+    _load_builtins()
+    return sorted(RENDERERS)
+
+
+def _load_builtins() -> None:
+    from analyzer.render import html, jsonout  # noqa: F401  (explicit registration of built-ins)

@@ -1,0 +1,1 @@
+"""Pure, vectorised models of the Kubernetes autoscalers (no I/O)."""

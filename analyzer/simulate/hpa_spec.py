@@ -1,0 +1,123 @@
+"""``autoscaling/v2`` HorizontalPodAutoscaler objects parsed into what the simulators need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.errors import ManifestError, QuantityError
+from analyzer.simulate.hpa_behavior import DEFAULT_DOWN, DEFAULT_UP, ControllerFlags, parse_rules
+from analyzer.simulate.hpa_normalize import ScalingConfig
+from analyzer.simulate.kube_version import KubeVersion
+from analyzer.snapshot.objects import object_ref
+from analyzer.units import milli_value
+
+DEFAULT_CPU_UTILIZATION = 80
+"""Target when ``spec.metrics`` is empty (the API's default)."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One entry of ``spec.metrics`` that the model replays (Resource or ContainerResource).
+
+    ``target`` is a percent for ``Utilization``, milli-units for ``AverageValue``.
+    """
+
+    type: str
+    resource: str
+    container: str | None
+    target_type: str
+    target: int
+
+    @property
+    def is_utilization(self) -> bool:
+        return self.target_type == "Utilization"
+
+    def describe(self) -> str:
+        where = f"{self.resource} of container {self.container}" if self.container else f"pod {self.resource}"
+        unit = "%" if self.is_utilization else "m per pod"
+        return f"{self.type} {where} at {self.target}{unit}"
+
+
+@dataclass(frozen=True)
+class HPASpec:
+    """An HPA's target, scaling config, effective tolerances and replayable metrics."""
+
+    namespace: str
+    name: str
+    target_kind: str
+    target_name: str
+    scaling: ScalingConfig
+    tol_up: float
+    tol_down: float
+    metrics: tuple[MetricSpec, ...]
+    unsupported_metrics: tuple[str, ...]
+
+
+def parse_hpa(obj: dict[str, Any], version: KubeVersion, flags: ControllerFlags) -> HPASpec:
+    """Parse an HPA object; raise :class:`ManifestError` naming the field that is wrong."""
+    at = object_ref(obj)
+    spec = obj.get("spec") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    behavior = spec.get("behavior")
+    if behavior is not None and not isinstance(behavior, dict):
+        raise ManifestError(f"{at}: spec.behavior must be an object")
+    up = parse_rules((behavior or {}).get("scaleUp"), DEFAULT_UP, f"{at}: spec.behavior.scaleUp")
+    down = parse_rules((behavior or {}).get("scaleDown"), DEFAULT_DOWN, f"{at}: spec.behavior.scaleDown")
+    configurable = version.enabled("HPAConfigurableTolerance")
+    tol_up = up.tolerance if configurable and up.tolerance is not None else flags.tolerance
+    tol_down = down.tolerance if configurable and down.tolerance is not None else flags.tolerance
+    scaling = ScalingConfig(
+        min_replicas=int(spec.get("minReplicas", 1)),
+        max_replicas=int(spec["maxReplicas"]),
+        up=up,
+        down=down,
+        has_behavior=behavior is not None,
+    )
+    metrics: list[MetricSpec] = []
+    unsupported: list[str] = []
+    raw_metrics = spec.get("metrics") or [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
+                                                                    "averageUtilization": DEFAULT_CPU_UTILIZATION}}}
+    ]
+    for i, raw in enumerate(raw_metrics):
+        kind = raw.get("type")
+        if kind not in ("Resource", "ContainerResource"):
+            unsupported.append(f"{kind} metric #{i}")
+            continue
+        body = raw.get("resource" if kind == "Resource" else "containerResource") or {}
+        metrics.append(_metric(kind, body, f"{at}: spec.metrics[{i}]"))
+    return HPASpec(
+        namespace=obj["metadata"]["namespace"],
+        name=obj["metadata"]["name"],
+        target_kind=str(ref.get("kind")),
+        target_name=str(ref.get("name")),
+        scaling=scaling,
+        tol_up=tol_up,
+        tol_down=tol_down,
+        metrics=tuple(metrics),
+        unsupported_metrics=tuple(unsupported),
+    )
+
+
+def _metric(kind: str, body: dict[str, Any], where: str) -> MetricSpec:
+    resource = body.get("name")
+    if resource not in ("cpu", "memory"):
+        raise ManifestError(f"{where}: resource name must be cpu or memory, got {resource!r}")
+    container = body.get("container")
+    if kind == "ContainerResource" and not container:
+        raise ManifestError(f"{where}: containerResource.container is missing")
+    target = body.get("target") or {}
+    target_type = target.get("type")
+    if target_type == "Utilization":
+        value = target.get("averageUtilization")
+        if not isinstance(value, int) or value <= 0:
+            raise ManifestError(f"{where}: target.averageUtilization must be a positive integer")
+        return MetricSpec(kind, resource, container, "Utilization", value)
+    if target_type == "AverageValue":
+        try:
+            value = milli_value(target.get("averageValue"))
+        except QuantityError as exc:
+            raise ManifestError(f"{where}: target.averageValue: {exc}") from exc
+        return MetricSpec(kind, resource, container, "AverageValue", value)
+    raise ManifestError(f"{where}: target.type must be Utilization or AverageValue for a resource metric")

@@ -1,0 +1,92 @@
+"""What the HPA puts in the utilization denominator for one pod (``calculateRequests``).
+
+Pure functions over pod specs as the API returns them. Values are integer milli-units, like the
+controller's ``MilliValue()`` (millicores for CPU, milli-bytes for memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.simulate.kube_version import KubeVersion
+from analyzer.units import milli_value
+
+
+@dataclass(frozen=True)
+class PodRequest:
+    """The per-pod request the HPA divides by, or the error that fails the metric."""
+
+    milli: int
+    error: str | None = None
+
+
+def counted_containers(pod_spec: dict[str, Any], version: KubeVersion) -> list[dict[str, Any]]:
+    """``spec.containers`` plus, since 1.29, init containers with ``restartPolicy: Always`` (native sidecars)."""
+    containers = list(pod_spec.get("containers") or [])
+    if version.counts_native_sidecar_requests:
+        containers += [c for c in pod_spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    return containers
+
+
+def _request(container: dict[str, Any], resource: str) -> str | None:
+    return ((container.get("resources") or {}).get("requests") or {}).get(resource)
+
+
+def pod_request(
+    pod_spec: dict[str, Any], pod_name: str, resource: str, version: KubeVersion, container: str | None = None
+) -> PodRequest:
+    """The pod's request for ``resource`` as the HPA computes it, for a Resource or ContainerResource metric.
+
+    With ``container`` set (ContainerResource) only that container counts; otherwise pod-level requests
+    win when the ``PodLevelResources`` gate is on and the pod sets any, else the counted containers' sum.
+    """
+    pod_level = (pod_spec.get("resources") or {}).get("requests") or {}
+    if container is None and version.enabled("PodLevelResources") and any(r in pod_level for r in ("cpu", "memory")):
+        aggregate = aggregate_container_requests(pod_spec)
+        aggregate.update({r: milli_value(q) for r, q in pod_level.items() if r in ("cpu", "memory")})
+        for res, q in ((pod_spec.get("overhead") or {}).items()):
+            aggregate[res] = aggregate.get(res, 0) + milli_value(q)
+        if resource not in aggregate:
+            return PodRequest(0, f"missing pod-level request for {resource} in Pod {pod_name}")
+        return PodRequest(aggregate[resource])
+    total = 0
+    for c in counted_containers(pod_spec, version):
+        if container is not None and c["name"] != container:
+            continue
+        quantity = _request(c, resource)
+        if quantity is None:
+            return PodRequest(0, f"missing request for {resource} in container {c['name']} of Pod {pod_name}")
+        total += milli_value(quantity)
+        if container is not None:
+            return PodRequest(total)
+    if container is not None:
+        return PodRequest(0, f"container {container} not found in Pod {pod_name}")
+    return PodRequest(total)
+
+
+def aggregate_container_requests(pod_spec: dict[str, Any]) -> dict[str, int]:
+    """Effective container requests per resource (KEP-753 formula), as ``resourcehelper`` sums them.
+
+    Regular and restartable init containers add up; a regular init container needs its own request
+    plus the sidecars started before it, and the pod needs the larger of the two.
+    """
+    totals: dict[str, int] = {}
+    for c in pod_spec.get("containers") or []:
+        for res, q in ((c.get("resources") or {}).get("requests") or {}).items():
+            totals[res] = totals.get(res, 0) + milli_value(q)
+    sidecars: dict[str, int] = {}
+    init_peak: dict[str, int] = {}
+    for c in pod_spec.get("initContainers") or []:
+        requests = {r: milli_value(q) for r, q in ((c.get("resources") or {}).get("requests") or {}).items()}
+        if c.get("restartPolicy") == "Always":
+            for res, v in requests.items():
+                sidecars[res] = sidecars.get(res, 0) + v
+        else:
+            for res, v in requests.items():
+                init_peak[res] = max(init_peak.get(res, 0), v + sidecars.get(res, 0))
+    for res, v in sidecars.items():
+        totals[res] = totals.get(res, 0) + v
+    for res, v in init_peak.items():
+        totals[res] = max(totals.get(res, 0), v)
+    return totals

@@ -1,0 +1,1 @@
+"""The snapshot: the one data contract between collectors and everything that analyses."""

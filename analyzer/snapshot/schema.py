@@ -1,0 +1,115 @@
+"""Snapshot layout, columns, dtypes and units (documented for users in docs/snapshot.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+
+METADATA_FILE = "metadata.json"
+USAGE_DIR = "usage"
+USAGE_CSV = "usage.csv"
+REPLICAS_FILE = "replicas.parquet"
+REPLICAS_CSV = "replicas.csv"
+OBJECTS_DIR = "objects"
+GROUND_TRUTH_DIR = "ground_truth"
+
+USAGE_COLUMNS: dict[str, str] = {
+    "timestamp": "sample time, UTC",
+    "namespace": "pod namespace",
+    "pod": "pod name",
+    "container": "container name (app, injected or native sidecar)",
+    "cpu_cores": "CPU usage in cores, averaged over the step (rate of container_cpu_usage_seconds_total)",
+    "memory_bytes": "working-set memory in bytes (container_memory_working_set_bytes)",
+}
+USAGE_KEY = ("timestamp", "namespace", "pod", "container")
+
+REPLICAS_COLUMNS: dict[str, str] = {
+    "timestamp": "sample time, UTC",
+    "namespace": "workload namespace",
+    "kind": "workload kind (Deployment, StatefulSet, ...)",
+    "name": "workload name",
+    "replicas": "observed spec.replicas of the workload (integer)",
+}
+
+OBJECT_KINDS = (
+    "Pod",
+    "ReplicaSet",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "HorizontalPodAutoscaler",
+    "VerticalPodAutoscaler",
+)
+OBJECT_FILE_NAMES = {
+    "Pod": "pods.json",
+    "ReplicaSet": "replicasets.json",
+    "Deployment": "deployments.json",
+    "StatefulSet": "statefulsets.json",
+    "DaemonSet": "daemonsets.json",
+    "HorizontalPodAutoscaler": "hpas.json",
+    "VerticalPodAutoscaler": "vpas.json",
+}
+OBJECT_API_VERSIONS = {
+    "Pod": "v1",
+    "ReplicaSet": "apps/v1",
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1",
+    "HorizontalPodAutoscaler": "autoscaling/v2",
+    "VerticalPodAutoscaler": "autoscaling.k8s.io/v1",
+}
+
+DELETED_AT_ANNOTATION = "sidecar-impact.io/deleted-at"
+"""Set on pods that existed during the snapshot's window but were gone before its end."""
+
+# Unit sanity limits: beyond these a column is almost surely in the wrong unit.
+MAX_PLAUSIBLE_CPU_CORES = 512.0
+MIN_PLAUSIBLE_MAX_MEMORY_BYTES = 65536.0
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a snapshot is: where it came from and which time range and step it covers."""
+
+    schema_version: int
+    source: str
+    cluster: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    step_s: float
+    tool_version: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "source": self.source,
+            "cluster": self.cluster,
+            "start": self.start.isoformat().replace("+00:00", "Z"),
+            "end": self.end.isoformat().replace("+00:00", "Z"),
+            "step_s": self.step_s,
+            "tool_version": self.tool_version,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A loaded, validated snapshot.
+
+    ``usage`` has :data:`USAGE_COLUMNS`; ``replicas`` has :data:`REPLICAS_COLUMNS` (may be empty);
+    ``objects`` maps each kind in :data:`OBJECT_KINDS` to its items as the API returns them.
+    """
+
+    metadata: Metadata
+    usage: pd.DataFrame
+    replicas: pd.DataFrame
+    objects: dict[str, list[dict[str, Any]]]
+
+    def items(self, kind: str) -> list[dict[str, Any]]:
+        return self.objects.get(kind, [])

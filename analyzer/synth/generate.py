@@ -1,0 +1,218 @@
+"""``sidecar-impact sample``: a synthetic snapshot plus its ground truth, from a seed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analyzer.__about__ import __version__
+from analyzer.errors import SidecarImpactError
+from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.kube_version import KubeVersion
+from analyzer.snapshot import schema
+from analyzer.snapshot.schema import Metadata, Snapshot
+from analyzer.snapshot.store import replace_dir, write_json, write_snapshot_files
+from analyzer.synth import manifests
+from analyzer.synth.cluster import SimResult, simulate
+from analyzer.synth.scenarios import Scenario, pick
+
+DEFAULT_START = pd.Timestamp("2026-11-02T00:00:00Z")
+GENERATOR_VERSION = KubeVersion(minor=34)
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """A generated snapshot and the truth behind it (never read by the analysis)."""
+
+    snapshot: Snapshot
+    truth: dict[str, Any]
+    demand: pd.DataFrame
+
+
+def generate(workloads: int = 12, days: float = 3.0, step_s: float = 60.0, seed: int = 7,
+             start: pd.Timestamp = DEFAULT_START) -> Synthetic:
+    """Simulate ``workloads`` scenarios for ``days`` at ``step_s``; identical output for identical arguments."""
+    if workloads < 1:
+        raise SidecarImpactError(f"--workloads must be at least 1, got {workloads}")
+    if not 0 < days <= 60:
+        raise SidecarImpactError(f"--days must be in (0, 60], got {days}")
+    flags = ControllerFlags()
+    if step_s < flags.sync_period_s or step_s % flags.sync_period_s:
+        raise SidecarImpactError(f"--step must be a multiple of the 15s HPA sync period, got {step_s:g}s")
+    scenarios = pick(workloads)
+    n_scrapes = int(days * 86400 // step_s)
+    rng = np.random.default_rng(seed)
+    start_s = start.timestamp()
+    sim = simulate(scenarios, start_s, n_scrapes, step_s, rng, GENERATOR_VERSION, flags)
+    times = pd.to_datetime(sim.scrape_times, unit="s", utc=True).as_unit("ns")
+    end = times[-1]
+    objects = _objects(scenarios, sim, end.timestamp(), start)
+    usage = _usage(sim, scenarios, times)
+    replicas = pd.DataFrame({
+        "timestamp": np.repeat(times, len(scenarios)),
+        "namespace": [s.namespace for s in scenarios] * len(times),
+        "kind": [s.kind for s in scenarios] * len(times),
+        "name": [s.workload for s in scenarios] * len(times),
+        "replicas": sim.replicas.ravel(),
+    })
+    metadata = Metadata(
+        schema_version=schema.SCHEMA_VERSION,
+        source="synthetic",
+        cluster=f"synthetic-{seed}",
+        start=times[0],
+        end=end,
+        step_s=float(step_s),
+        tool_version=__version__,
+        extra={"seed": seed, "workloads": workloads, "days": days, "kubernetes_version": f"1.{GENERATOR_VERSION.minor}"},
+    )
+    snapshot = Snapshot(metadata=metadata, usage=usage, replicas=replicas, objects=objects)
+    demand = pd.DataFrame({
+        "timestamp": np.repeat(times, len(scenarios)),
+        "namespace": [s.namespace for s in scenarios] * len(times),
+        "workload": [s.workload for s in scenarios] * len(times),
+        "rps": sim.rps.ravel(),
+        "app_cpu_cores": (sim.rps * np.array([s.cpu_per_rps for s in scenarios])).ravel(),
+        "stalled": sim.stalled.ravel(),
+    })
+    return Synthetic(snapshot=snapshot, truth=_truth(scenarios, seed), demand=demand)
+
+
+def write_sample(out: str | os.PathLike[str], synthetic: Synthetic, *, overwrite: bool = False) -> Path:
+    """Write the snapshot and ``ground_truth/`` atomically (temporary sibling, then rename)."""
+    target = Path(out)
+    if target.exists() and not overwrite:
+        raise SidecarImpactError(f"{target}: already exists (choose another --out or pass --overwrite)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        write_snapshot_files(synthetic.snapshot, tmp)
+        truth_dir = tmp / schema.GROUND_TRUTH_DIR
+        truth_dir.mkdir()
+        write_json(truth_dir / "params.json", synthetic.truth)
+        pq.write_table(pa.Table.from_pandas(synthetic.demand, preserve_index=False), truth_dir / "demand.parquet",
+                       compression="zstd")
+        replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _iso(seconds: float) -> str:
+    return pd.Timestamp(seconds, unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _usage(sim: SimResult, scenarios: list[Scenario], times: pd.DatetimeIndex) -> pd.DataFrame:
+    pod_names = np.array(sim.pod_names, dtype=object)
+    pod_ns = np.array([scenarios[w].namespace for w in sim.pod_workload], dtype=object)
+    pod_w = np.array(sim.pod_workload)
+    containers = np.array([n + [""] * (4 - len(n)) for n in sim.container_names], dtype=object)
+    frame = pd.DataFrame({
+        "timestamp": times[sim.row_time],
+        "namespace": pod_ns[sim.row_pod],
+        "pod": pod_names[sim.row_pod],
+        "container": containers[pod_w[sim.row_pod], sim.row_container],
+        "cpu_cores": sim.row_cpu,
+        "memory_bytes": sim.row_mem,
+    })
+    return frame.sort_values(list(schema.USAGE_KEY), kind="stable").reset_index(drop=True)
+
+
+def _objects(scenarios: list[Scenario], sim: SimResult, end_s: float, start: pd.Timestamp) -> dict[str, list[Any]]:
+    created = _iso(start.timestamp() - 30 * 86400)
+    objects: dict[str, list[Any]] = {k: [] for k in schema.OBJECT_KINDS}
+    last = {}
+    for w, s in enumerate(scenarios):
+        for obj in manifests.workload_objects(s, created, int(sim.replicas[-1, w])):
+            objects[obj["kind"]].append(obj)
+        hpa = manifests.hpa_object(s, created)
+        if hpa is not None:
+            hpa["status"] = _hpa_status(sim, w, end_s)
+            objects["HorizontalPodAutoscaler"].append(hpa)
+        vpa = manifests.vpa_object(s, created)
+        if vpa is not None:
+            objects["VerticalPodAutoscaler"].append(vpa)
+    seen_rows = set(sim.row_pod.tolist())
+    for p, (w, name) in enumerate(zip(sim.pod_workload, sim.pod_names, strict=True)):
+        if p in seen_rows:
+            last[(w, name)] = p  # a StatefulSet name's latest incarnation wins
+    for (w, name), p in sorted(last.items(), key=lambda kv: (scenarios[kv[0][0]].namespace, kv[0][1])):
+        objects["Pod"].append(_pod(scenarios[w], name, sim.pod_created[p], sim.pod_deleted[p], end_s))
+    return objects
+
+
+def _pod(s: Scenario, name: str, created_s: float, deleted_s: float, end_s: float) -> dict[str, Any]:
+    spec, annotations = manifests.pod_spec_and_annotations(s)
+    if not np.isnan(deleted_s) and deleted_s <= end_s:
+        annotations[schema.DELETED_AT_ANNOTATION] = _iso(deleted_s)
+    labels = manifests.labels(s)
+    if s.kind == "Deployment":
+        labels["pod-template-hash"] = manifests.template_hash(s)
+    start = created_s + 5
+    statuses = [{"name": c["name"], "ready": True, "restartCount": 0, "image": c["image"],
+                 "started": True, "state": {"running": {"startedAt": _iso(start)}}} for c in spec["containers"]]
+    init_statuses = [{"name": c["name"], "ready": c.get("restartPolicy") == "Always", "restartCount": 0,
+                      "image": c["image"],
+                      "state": ({"running": {"startedAt": _iso(start)}} if c.get("restartPolicy") == "Always"
+                                else {"terminated": {"exitCode": 0, "reason": "Completed"}})}
+                     for c in spec.get("initContainers", [])]
+    status: dict[str, Any] = {
+        "phase": "Running",
+        "startTime": _iso(start),
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": _iso(start + 20)},
+                       {"type": "PodScheduled", "status": "True", "lastTransitionTime": _iso(created_s)}],
+        "containerStatuses": statuses,
+    }
+    if init_statuses:
+        status["initContainerStatuses"] = init_statuses
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": s.namespace, "labels": labels, "annotations": annotations,
+                         "creationTimestamp": _iso(created_s), "ownerReferences": [manifests.owner_of_pods(s)]},
+            "spec": spec, "status": status}
+
+
+def _hpa_status(sim: SimResult, w: int, end_s: float) -> dict[str, Any]:
+    replicas = int(sim.replicas[-1, w])
+    stalled = bool(sim.stalled[-1, w])
+    condition = ({"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric",
+                  "message": "the HPA was unable to compute the replica count: " + _stall_message(sim, w)}
+                 if stalled else {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound",
+                                  "message": "the HPA was able to successfully calculate a replica count"})
+    condition["lastTransitionTime"] = _iso(end_s - 86400)
+    return {"currentReplicas": replicas, "desiredReplicas": replicas, "conditions": [condition]}
+
+
+def _stall_message(sim: SimResult, w: int) -> str:
+    for p, pw in enumerate(sim.pod_workload):
+        if pw == w and np.isnan(sim.pod_deleted[p]):
+            names = sim.container_names[w]
+            return f"missing request for cpu in container {names[-1]} of Pod {sim.pod_names[p]}"
+    return "missing request"
+
+
+def _truth(scenarios: list[Scenario], seed: int) -> dict[str, Any]:
+    out: list[dict[str, Any]] = []
+    for s in scenarios:
+        out.append({
+            "namespace": s.namespace,
+            "workload": s.workload,
+            "kind": s.kind,
+            "scenario": s.name,
+            "shows": s.shows,
+            "app_container": s.workload,
+            "cpu_per_rps": s.cpu_per_rps,
+            "sidecars": [{"container": c.name, "kind": c.kind, "native": c.native, "injected": c.injected,
+                          "cpu_base_cores": c.cpu_base, "cpu_slope": c.cpu_slope,
+                          "memory_base_bytes": c.mem_base, "memory_slope_bytes_per_core": c.mem_slope,
+                          "requests": c.requests} for c in s.sidecars],
+        })
+    return {"seed": seed, "note": "usage per pod = base + slope x app CPU usage per pod (cores)", "workloads": out}

@@ -1,0 +1,94 @@
+"""Kubernetes quantities and durations, converted to the units the package computes in.
+
+CPU is in cores, memory in bytes, time in seconds. The HPA controller works in integer
+milli-units (``resource.Quantity.MilliValue()``, which rounds up); :func:`milli` reproduces it.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+
+import numpy as np
+
+from analyzer.errors import QuantityError
+
+_SUFFIXES: dict[str, Decimal] = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_DURATION_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+
+
+def parse_quantity(value: str | int | float) -> Decimal:
+    """Parse a Kubernetes quantity (``"100m"``, ``"128Mi"``, ``"1.5"``, ``2``) into a Decimal of base units."""
+    if isinstance(value, bool):
+        raise QuantityError(f"not a quantity: {value!r}")
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    text = str(value).strip()
+    match = _QUANTITY.match(text)
+    if not match:
+        raise QuantityError(f"not a Kubernetes quantity: {value!r}")
+    try:
+        number = Decimal(match.group(1))
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid numbers
+        raise QuantityError(f"not a Kubernetes quantity: {value!r}") from exc
+    return number * _SUFFIXES[match.group(2) or ""]
+
+
+def milli_value(value: str | int | float) -> int:
+    """``Quantity.MilliValue()``: the quantity in milli-units, rounded up (``"0.1"`` -> 100, ``"1Mi"`` -> 1048576000)."""
+    return int((parse_quantity(value) * 1000).to_integral_value(rounding=ROUND_CEILING))
+
+
+def milli(values: np.ndarray | float) -> np.ndarray:
+    """Float base units to integer milli-units, rounded up like ``MilliValue()``.
+
+    Values are first rounded to micro-units so that float noise (0.4 * 1000 = 400.00000000000006)
+    does not round up a whole milli-unit.
+    """
+    scaled = np.round(np.asarray(values, dtype=np.float64) * 1e6) / 1e3
+    return np.ceil(scaled).astype(np.int64)
+
+
+def parse_duration(text: str) -> float:
+    """Prometheus-style duration (``"90s"``, ``"5m"``, ``"1h30m"``, ``"7d"``) in seconds."""
+    stripped = str(text).strip()
+    pos = 0
+    total = 0.0
+    for match in _DURATION.finditer(stripped):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _DURATION_S[match.group(2)]
+        pos = match.end()
+    if pos != len(stripped) or not stripped or total <= 0:
+        raise QuantityError(f"not a duration: {text!r} (use e.g. 60s, 5m, 1h, 7d)")
+    return total
+
+
+def format_cpu(cores: float) -> str:
+    """Cores as a Kubernetes CPU quantity in millicores (``0.25`` -> ``"250m"``)."""
+    return f"{int(round(cores * 1000))}m"
+
+
+def format_memory(num_bytes: float) -> str:
+    """Bytes as a Kubernetes memory quantity, in Mi when whole, else in bytes."""
+    mib = num_bytes / 2**20
+    return f"{int(mib)}Mi" if float(mib).is_integer() else str(int(round(num_bytes)))
