@@ -63,13 +63,21 @@ def analyze(snapshot: Snapshot, version: KubeVersion | None = None, flags: Contr
     )
 
 
-def render(analysis: Analysis, out: str | os.PathLike[str] = REPORTS, formats: Sequence[str] = ("html", "json")) -> list[Path]:
+def render(
+    analysis: Analysis, out: str | os.PathLike[str] = REPORTS, formats: Sequence[str] = ("html", "json")
+) -> list[Path]:
     """Write the report in each of ``formats`` into ``out``; each file appears whole or not at all."""
     return [registry.find(name).write(analysis, Path(out)) for name in formats]
 
 
-def sample(out: str | os.PathLike[str], workloads: int = 12, days: float = 3.0, step_s: float = 60.0,
-           seed: int = 7, overwrite: bool = False) -> tuple[Path, Synthetic]:
+def sample(
+    out: str | os.PathLike[str],
+    workloads: int = 12,
+    days: float = 3.0,
+    step_s: float = 60.0,
+    seed: int = 7,
+    overwrite: bool = False,
+) -> tuple[Path, Synthetic]:
     """Generate a synthetic snapshot with ground truth and write it to ``out``."""
     synthetic = generate(workloads=workloads, days=days, step_s=step_s, seed=seed)
     return write_sample(out, synthetic, overwrite=overwrite), synthetic

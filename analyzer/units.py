@@ -54,7 +54,7 @@ def parse_quantity(value: str | int | float) -> Decimal:
 
 
 def milli_value(value: str | int | float) -> int:
-    """``Quantity.MilliValue()``: the quantity in milli-units, rounded up (``"0.1"`` -> 100, ``"1Mi"`` -> 1048576000)."""
+    """``Quantity.MilliValue()``: milli-units, rounded up (``"0.1"`` -> 100, ``"1Mi"`` -> 1048576000)."""
     return int((parse_quantity(value) * 1000).to_integral_value(rounding=ROUND_CEILING))
 
 
@@ -85,10 +85,10 @@ def parse_duration(text: str) -> float:
 
 def format_cpu(cores: float) -> str:
     """Cores as a Kubernetes CPU quantity in millicores (``0.25`` -> ``"250m"``)."""
-    return f"{int(round(cores * 1000))}m"
+    return f"{round(cores * 1000)}m"
 
 
 def format_memory(num_bytes: float) -> str:
     """Bytes as a Kubernetes memory quantity, in Mi when whole, else in bytes."""
     mib = num_bytes / 2**20
-    return f"{int(mib)}Mi" if float(mib).is_integer() else str(int(round(num_bytes)))
+    return f"{int(mib)}Mi" if float(mib).is_integer() else str(round(num_bytes))

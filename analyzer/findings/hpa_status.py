@@ -17,7 +17,7 @@ HPA_COLUMNS = {
     "target": "scale target as Kind/name",
     "metrics": "replayable metrics, described",
     "counted_containers": "containers whose usage and requests the metric counts",
-    "status": "ok, stalled (every metric fails), partial (some fail: scale-down blocked), no-target, no-pods or invalid",
+    "status": "ok, stalled (all metrics fail), partial (some fail: no scale-down), no-target, no-pods or invalid",
     "reason": "the controller's error text, or why the HPA could not be evaluated",
 }
 
@@ -25,10 +25,14 @@ HPA_COLUMNS = {
 def hpa_table(snapshot: Snapshot, owners: pd.DataFrame, version: KubeVersion, flags: ControllerFlags) -> pd.DataFrame:
     """One row per HPA (:data:`HPA_COLUMNS`)."""
     pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in snapshot.items("Pod")}
-    live = owners[[not p["metadata"].get("annotations", {}).get("sidecar-impact.io/deleted-at")
-                   for p in snapshot.items("Pod")]]
-    workloads = {(o["metadata"]["namespace"], o["kind"], o["metadata"]["name"])
-                 for kind in ("Deployment", "StatefulSet", "ReplicaSet") for o in snapshot.items(kind)}
+    live = owners[
+        [not p["metadata"].get("annotations", {}).get("sidecar-impact.io/deleted-at") for p in snapshot.items("Pod")]
+    ]
+    workloads = {
+        (o["metadata"]["namespace"], o["kind"], o["metadata"]["name"])
+        for kind in ("Deployment", "StatefulSet", "ReplicaSet")
+        for o in snapshot.items(kind)
+    }
     rows = []
     for obj in snapshot.items("HorizontalPodAutoscaler"):
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -49,8 +53,10 @@ def hpa_table(snapshot: Snapshot, owners: pd.DataFrame, version: KubeVersion, fl
             continue
         pod = pods[(ns, mine.iloc[-1]["pod"])]
         counted = sorted({c["name"] for c in counted_containers(pod["spec"], version)})
-        errors = [pod_request(pod["spec"], pod["metadata"]["name"], m.resource, version, m.container).error
-                  for m in spec.metrics]
+        errors = [
+            pod_request(pod["spec"], pod["metadata"]["name"], m.resource, version, m.container).error
+            for m in spec.metrics
+        ]
         errors = [e for e in errors if e]
         status = "stalled" if errors and len(errors) == len(spec.metrics) else ("partial" if errors else "ok")
         rows.append((ns, name, target, metrics, ", ".join(counted), status, "; ".join(errors)))

@@ -50,7 +50,7 @@ def _controller(meta: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def container_table(snapshot: Snapshot) -> pd.DataFrame:
-    """Per (workload, container): requests from the newest pod and usage statistics per pod (:data:`CONTAINER_COLUMNS`)."""
+    """Per (workload, container): requests from the newest pod, usage statistics per pod (:data:`CONTAINER_COLUMNS`)."""
     owners = pod_owners(snapshot)
     specs = []
     newest: dict[tuple[str, str, str], dict[str, Any]] = {}

@@ -38,10 +38,17 @@ def produce(analysis: Analysis) -> str:
     meta = analysis.metadata
     summary = analysis.summary()
     items = "".join(f"<li>{escape(k.replace('_', ' '))}: {v}</li>" for k, v in summary.items())
-    containers = _table(analysis.containers, {
-        "cpu_request_cores": "{:.3f}", "cpu_mean_cores": "{:.3f}", "cpu_p95_cores": "{:.3f}",
-        "memory_request_bytes": "{:,.0f}", "memory_mean_bytes": "{:,.0f}", "cpu_usage_per_request": "{:.2f}",
-    })
+    containers = _table(
+        analysis.containers,
+        {
+            "cpu_request_cores": "{:.3f}",
+            "cpu_mean_cores": "{:.3f}",
+            "cpu_p95_cores": "{:.3f}",
+            "memory_request_bytes": "{:,.0f}",
+            "memory_mean_bytes": "{:,.0f}",
+            "cpu_usage_per_request": "{:.2f}",
+        },
+    )
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         f"<title>sidecar-impact: {escape(meta.cluster)}</title><style>{_STYLE}</style></head><body>"

@@ -1,4 +1,4 @@
-"""HPA scaling behavior as arrays: the API defaults of ``spec.behavior`` and the ``--horizontal-pod-autoscaler-*`` flags."""
+"""HPA scaling behavior: the API defaults of ``spec.behavior`` and the ``--horizontal-pod-autoscaler-*`` flags."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ DEFAULT_DOWN = Rules(None, Select.MAX, (Policy(PolicyType.PERCENT, 100, 15),), N
 
 
 def parse_rules(raw: dict[str, Any] | None, default: Rules, where: str) -> Rules:
-    """Defaulted rules for ``spec.behavior.scaleUp`` or ``scaleDown`` (``SetDefaults_HorizontalPodAutoscalerBehavior``)."""
+    """Defaulted rules for ``scaleUp`` or ``scaleDown`` (``SetDefaults_HorizontalPodAutoscalerBehavior``)."""
     if raw is None:
         return default
     if not isinstance(raw, dict):

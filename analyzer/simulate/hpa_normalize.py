@@ -125,9 +125,9 @@ class Normalizer:
         removed = (recent * self.ev_down[:, None, :]).sum(axis=2)
         start = (current[:, None] - added + removed).astype(np.float64)
         if up:
-            proposed = np.where(
-                kind == PolicyType.PODS, start + value, np.ceil(start * (1 + value / 100.0))
-            ).astype(np.int64)
+            proposed = np.where(kind == PolicyType.PODS, start + value, np.ceil(start * (1 + value / 100.0))).astype(
+                np.int64
+            )
         else:
             proposed = np.where(kind == PolicyType.PODS, start - value, np.trunc(start * (1 - value / 100.0))).astype(
                 np.int64

@@ -77,8 +77,13 @@ def parse_hpa(obj: dict[str, Any], version: KubeVersion, flags: ControllerFlags)
     metrics: list[MetricSpec] = []
     unsupported: list[str] = []
     raw_metrics = spec.get("metrics") or [
-        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
-                                                                    "averageUtilization": DEFAULT_CPU_UTILIZATION}}}
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": DEFAULT_CPU_UTILIZATION},
+            },
+        }
     ]
     for i, raw in enumerate(raw_metrics):
         kind = raw.get("type")

@@ -45,7 +45,7 @@ def pod_request(
     if container is None and version.enabled("PodLevelResources") and any(r in pod_level for r in ("cpu", "memory")):
         aggregate = aggregate_container_requests(pod_spec)
         aggregate.update({r: milli_value(q) for r, q in pod_level.items() if r in ("cpu", "memory")})
-        for res, q in ((pod_spec.get("overhead") or {}).items()):
+        for res, q in (pod_spec.get("overhead") or {}).items():
             aggregate[res] = aggregate.get(res, 0) + milli_value(q)
         if resource not in aggregate:
             return PodRequest(0, f"missing pod-level request for {resource} in Pod {pod_name}")

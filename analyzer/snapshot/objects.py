@@ -40,10 +40,7 @@ def read_object_files(directory: Path) -> dict[str, list[dict[str, Any]]]:
 def _items_of(path: Path) -> list[Any]:
     try:
         text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            docs = [json.loads(text)]
-        else:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [json.loads(text)] if path.suffix == ".json" else [d for d in yaml.safe_load_all(text) if d is not None]
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         line = getattr(exc, "lineno", None) or getattr(getattr(exc, "problem_mark", None), "line", None)
         at = f" (line {line})" if line is not None else ""
@@ -140,4 +137,6 @@ def _check_hpa(spec: dict[str, Any], at: str) -> None:
             "Object",
             "External",
         }:
-            raise SnapshotError(f"{at}: spec.metrics[{i}].type must be Resource, ContainerResource, Pods, Object or External")
+            raise SnapshotError(
+                f"{at}: spec.metrics[{i}].type must be Resource, ContainerResource, Pods, Object or External"
+            )

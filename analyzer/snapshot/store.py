@@ -260,12 +260,20 @@ def _read_replicas(root: Path) -> pd.DataFrame:
             frame[column] = frame[column].astype(object)
         path = csv_path
     else:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-            schema.REPLICAS_COLUMNS, ["datetime64[ns, UTC]", object, object, object, np.int64], strict=True)})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in zip(
+                    schema.REPLICAS_COLUMNS, ["datetime64[ns, UTC]", object, object, object, np.int64], strict=True
+                )
+            }
+        )
     if (frame["replicas"] < 0).any():
         raise SnapshotError(f"{path}: column 'replicas' has negative values")
-    return frame[list(schema.REPLICAS_COLUMNS)].sort_values(["namespace", "kind", "name", "timestamp"]).reset_index(
-        drop=True
+    return (
+        frame[list(schema.REPLICAS_COLUMNS)]
+        .sort_values(["namespace", "kind", "name", "timestamp"])
+        .reset_index(drop=True)
     )
 
 

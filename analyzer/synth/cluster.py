@@ -105,10 +105,12 @@ def simulate(
     tol_up = np.array([hpas[w].tol_up for w in hpa_rows])
     tol_down = np.array([hpas[w].tol_down for w in hpa_rows])
 
-    initial = np.array([
-        min(max(s.replicas, (s.hpa or {}).get("minReplicas", 1)), (s.hpa or {}).get("maxReplicas", s.replicas))
-        for s in scenarios
-    ])
+    initial = np.array(
+        [
+            min(max(s.replicas, (s.hpa or {}).get("minReplicas", 1)), (s.hpa or {}).get("maxReplicas", s.replicas))
+            for s in scenarios
+        ]
+    )
     n_slots = int(max([s.hpa["maxReplicas"] if s.hpa else s.replicas for s in scenarios] + [int(initial.max())]))
     created = np.full((n_w, n_slots), np.nan)
     pod_index = np.full((n_w, n_slots), -1, dtype=np.int64)
@@ -138,7 +140,7 @@ def simulate(
             new_pod(w, slot, warm_start - 86400.0 - float(rng.integers(0, 86400 // 15)) * 15)
 
     sync_s = flags.sync_period_s
-    per_scrape = int(round(step_s / sync_s))
+    per_scrape = round(step_s / sync_s)
     if per_scrape * sync_s != step_s:
         raise ValueError(f"step {step_s}s must be a multiple of the HPA sync period {sync_s}s")
     warm_scrapes = int(WARMUP_S // step_s)
@@ -161,15 +163,19 @@ def simulate(
             n_serving = np.maximum(st.serving.sum(axis=1), 1)
             share = rng.normal(1.0, 0.06, (n_w, n_slots)) * st.serving
             share *= st.serving.sum(axis=1, keepdims=True) / np.maximum(share.sum(axis=1, keepdims=True), 1e-9)
-            app_cpu = np.where(st.serving, calc_rps[i][:, None] * cpu_per_rps[:, None] / n_serving[:, None] * share,
-                               STARTUP_APP_CPU)
+            app_cpu = np.where(
+                st.serving, calc_rps[i][:, None] * cpu_per_rps[:, None] / n_serving[:, None] * share, STARTUP_APP_CPU
+            )
             rps_pod = np.where(st.serving, calc_rps[i][:, None] / n_serving[:, None] * share, 0.0)
             noise = rng.normal(1.0, 0.04, (n_w, n_slots, n_c))
             cpu = (cpu_base[:, None, :] + cpu_slope[:, None, :] * app_cpu[:, :, None]) * noise
-            mem = (mem_base[:, None, :] + mem_slope[:, None, :] * app_cpu[:, :, None]) * rng.normal(1.0, 0.01, noise.shape)
+            mem = (mem_base[:, None, :] + mem_slope[:, None, :] * app_cpu[:, :, None]) * rng.normal(
+                1.0, 0.01, noise.shape
+            )
             cpu[:, :, 0] = app_cpu * rng.normal(1.0, 0.02, (n_w, n_slots))
             mem[:, :, 0] = (app_mem_base[:, None] + app_mem_per_rps[:, None] * rps_pod) * rng.normal(
-                1.0, 0.01, (n_w, n_slots))
+                1.0, 0.01, (n_w, n_slots)
+            )
             cpu = np.round(np.maximum(cpu, 0.0), 5) * present[:, None, :]
             mem = np.round(np.maximum(mem, 0.0) / 4096) * 4096 * present[:, None, :]
             last_cpu, last_mem = cpu, mem
@@ -203,8 +209,16 @@ def simulate(
                 ready_usage_m=(per_pod * ready).sum(axis=1),
                 pod_request_m=request_m[m],
             )
-            p = calc.replicas_for_metric(groups, current[rows_h], target[m], is_util[m], tol_down, tol_up,
-                                         missing_request[m], version.missing_pod_fallback_is_max_target)
+            p = calc.replicas_for_metric(
+                groups,
+                current[rows_h],
+                target[m],
+                is_util[m],
+                tol_down,
+                tol_up,
+                missing_request[m],
+                version.missing_pod_fallback_is_max_target,
+            )
             props[m], errs[m] = p.replicas, p.error
         proposal, first_error = calc.combine_metrics(props, errs, current[rows_h], active)
         stalled_now[rows_h] = first_error != 0
@@ -236,7 +250,9 @@ def simulate(
     )
 
 
-def _rates(times: npt.NDArray[np.float64], scenarios: list[Scenario], rng: np.random.Generator) -> npt.NDArray[np.float64]:
+def _rates(
+    times: npt.NDArray[np.float64], scenarios: list[Scenario], rng: np.random.Generator
+) -> npt.NDArray[np.float64]:
     from analyzer.synth.traffic import request_rates
 
     return request_rates(times, np.array([s.peak_rps for s in scenarios]), rng)

@@ -38,8 +38,9 @@ class Synthetic:
     demand: pd.DataFrame
 
 
-def generate(workloads: int = 12, days: float = 3.0, step_s: float = 60.0, seed: int = 7,
-             start: pd.Timestamp = DEFAULT_START) -> Synthetic:
+def generate(
+    workloads: int = 12, days: float = 3.0, step_s: float = 60.0, seed: int = 7, start: pd.Timestamp = DEFAULT_START
+) -> Synthetic:
     """Simulate ``workloads`` scenarios for ``days`` at ``step_s``; identical output for identical arguments."""
     if workloads < 1:
         raise SidecarImpactError(f"--workloads must be at least 1, got {workloads}")
@@ -57,13 +58,15 @@ def generate(workloads: int = 12, days: float = 3.0, step_s: float = 60.0, seed:
     end = times[-1]
     objects = _objects(scenarios, sim, end.timestamp(), start)
     usage = _usage(sim, scenarios, times)
-    replicas = pd.DataFrame({
-        "timestamp": np.repeat(times, len(scenarios)),
-        "namespace": [s.namespace for s in scenarios] * len(times),
-        "kind": [s.kind for s in scenarios] * len(times),
-        "name": [s.workload for s in scenarios] * len(times),
-        "replicas": sim.replicas.ravel(),
-    })
+    replicas = pd.DataFrame(
+        {
+            "timestamp": np.repeat(times, len(scenarios)),
+            "namespace": [s.namespace for s in scenarios] * len(times),
+            "kind": [s.kind for s in scenarios] * len(times),
+            "name": [s.workload for s in scenarios] * len(times),
+            "replicas": sim.replicas.ravel(),
+        }
+    )
     metadata = Metadata(
         schema_version=schema.SCHEMA_VERSION,
         source="synthetic",
@@ -72,17 +75,24 @@ def generate(workloads: int = 12, days: float = 3.0, step_s: float = 60.0, seed:
         end=end,
         step_s=float(step_s),
         tool_version=__version__,
-        extra={"seed": seed, "workloads": workloads, "days": days, "kubernetes_version": f"1.{GENERATOR_VERSION.minor}"},
+        extra={
+            "seed": seed,
+            "workloads": workloads,
+            "days": days,
+            "kubernetes_version": f"1.{GENERATOR_VERSION.minor}",
+        },
     )
     snapshot = Snapshot(metadata=metadata, usage=usage, replicas=replicas, objects=objects)
-    demand = pd.DataFrame({
-        "timestamp": np.repeat(times, len(scenarios)),
-        "namespace": [s.namespace for s in scenarios] * len(times),
-        "workload": [s.workload for s in scenarios] * len(times),
-        "rps": sim.rps.ravel(),
-        "app_cpu_cores": (sim.rps * np.array([s.cpu_per_rps for s in scenarios])).ravel(),
-        "stalled": sim.stalled.ravel(),
-    })
+    demand = pd.DataFrame(
+        {
+            "timestamp": np.repeat(times, len(scenarios)),
+            "namespace": [s.namespace for s in scenarios] * len(times),
+            "workload": [s.workload for s in scenarios] * len(times),
+            "rps": sim.rps.ravel(),
+            "app_cpu_cores": (sim.rps * np.array([s.cpu_per_rps for s in scenarios])).ravel(),
+            "stalled": sim.stalled.ravel(),
+        }
+    )
     return Synthetic(snapshot=snapshot, truth=_truth(scenarios, seed), demand=demand)
 
 
@@ -98,8 +108,11 @@ def write_sample(out: str | os.PathLike[str], synthetic: Synthetic, *, overwrite
         truth_dir = tmp / schema.GROUND_TRUTH_DIR
         truth_dir.mkdir()
         write_json(truth_dir / "params.json", synthetic.truth)
-        pq.write_table(pa.Table.from_pandas(synthetic.demand, preserve_index=False), truth_dir / "demand.parquet",
-                       compression="zstd")
+        pq.write_table(
+            pa.Table.from_pandas(synthetic.demand, preserve_index=False),
+            truth_dir / "demand.parquet",
+            compression="zstd",
+        )
         replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -116,14 +129,16 @@ def _usage(sim: SimResult, scenarios: list[Scenario], times: pd.DatetimeIndex) -
     pod_ns = np.array([scenarios[w].namespace for w in sim.pod_workload], dtype=object)
     pod_w = np.array(sim.pod_workload)
     containers = np.array([n + [""] * (4 - len(n)) for n in sim.container_names], dtype=object)
-    frame = pd.DataFrame({
-        "timestamp": times[sim.row_time],
-        "namespace": pod_ns[sim.row_pod],
-        "pod": pod_names[sim.row_pod],
-        "container": containers[pod_w[sim.row_pod], sim.row_container],
-        "cpu_cores": sim.row_cpu,
-        "memory_bytes": sim.row_mem,
-    })
+    frame = pd.DataFrame(
+        {
+            "timestamp": times[sim.row_time],
+            "namespace": pod_ns[sim.row_pod],
+            "pod": pod_names[sim.row_pod],
+            "container": containers[pod_w[sim.row_pod], sim.row_container],
+            "cpu_cores": sim.row_cpu,
+            "memory_bytes": sim.row_mem,
+        }
+    )
     return frame.sort_values(list(schema.USAGE_KEY), kind="stable").reset_index(drop=True)
 
 
@@ -158,35 +173,76 @@ def _pod(s: Scenario, name: str, created_s: float, deleted_s: float, end_s: floa
     if s.kind == "Deployment":
         labels["pod-template-hash"] = manifests.template_hash(s)
     start = created_s + 5
-    statuses = [{"name": c["name"], "ready": True, "restartCount": 0, "image": c["image"],
-                 "started": True, "state": {"running": {"startedAt": _iso(start)}}} for c in spec["containers"]]
-    init_statuses = [{"name": c["name"], "ready": c.get("restartPolicy") == "Always", "restartCount": 0,
-                      "image": c["image"],
-                      "state": ({"running": {"startedAt": _iso(start)}} if c.get("restartPolicy") == "Always"
-                                else {"terminated": {"exitCode": 0, "reason": "Completed"}})}
-                     for c in spec.get("initContainers", [])]
+    statuses = [
+        {
+            "name": c["name"],
+            "ready": True,
+            "restartCount": 0,
+            "image": c["image"],
+            "started": True,
+            "state": {"running": {"startedAt": _iso(start)}},
+        }
+        for c in spec["containers"]
+    ]
+    init_statuses = [
+        {
+            "name": c["name"],
+            "ready": c.get("restartPolicy") == "Always",
+            "restartCount": 0,
+            "image": c["image"],
+            "state": (
+                {"running": {"startedAt": _iso(start)}}
+                if c.get("restartPolicy") == "Always"
+                else {"terminated": {"exitCode": 0, "reason": "Completed"}}
+            ),
+        }
+        for c in spec.get("initContainers", [])
+    ]
     status: dict[str, Any] = {
         "phase": "Running",
         "startTime": _iso(start),
-        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": _iso(start + 20)},
-                       {"type": "PodScheduled", "status": "True", "lastTransitionTime": _iso(created_s)}],
+        "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": _iso(start + 20)},
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": _iso(created_s)},
+        ],
         "containerStatuses": statuses,
     }
     if init_statuses:
         status["initContainerStatuses"] = init_statuses
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": s.namespace, "labels": labels, "annotations": annotations,
-                         "creationTimestamp": _iso(created_s), "ownerReferences": [manifests.owner_of_pods(s)]},
-            "spec": spec, "status": status}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": s.namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "creationTimestamp": _iso(created_s),
+            "ownerReferences": [manifests.owner_of_pods(s)],
+        },
+        "spec": spec,
+        "status": status,
+    }
 
 
 def _hpa_status(sim: SimResult, w: int, end_s: float) -> dict[str, Any]:
     replicas = int(sim.replicas[-1, w])
     stalled = bool(sim.stalled[-1, w])
-    condition = ({"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric",
-                  "message": "the HPA was unable to compute the replica count: " + _stall_message(sim, w)}
-                 if stalled else {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound",
-                                  "message": "the HPA was able to successfully calculate a replica count"})
+    condition = (
+        {
+            "type": "ScalingActive",
+            "status": "False",
+            "reason": "FailedGetResourceMetric",
+            "message": "the HPA was unable to compute the replica count: " + _stall_message(sim, w),
+        }
+        if stalled
+        else {
+            "type": "ScalingActive",
+            "status": "True",
+            "reason": "ValidMetricFound",
+            "message": "the HPA was able to successfully calculate a replica count",
+        }
+    )
     condition["lastTransitionTime"] = _iso(end_s - 86400)
     return {"currentReplicas": replicas, "desiredReplicas": replicas, "conditions": [condition]}
 
@@ -202,17 +258,29 @@ def _stall_message(sim: SimResult, w: int) -> str:
 def _truth(scenarios: list[Scenario], seed: int) -> dict[str, Any]:
     out: list[dict[str, Any]] = []
     for s in scenarios:
-        out.append({
-            "namespace": s.namespace,
-            "workload": s.workload,
-            "kind": s.kind,
-            "scenario": s.name,
-            "shows": s.shows,
-            "app_container": s.workload,
-            "cpu_per_rps": s.cpu_per_rps,
-            "sidecars": [{"container": c.name, "kind": c.kind, "native": c.native, "injected": c.injected,
-                          "cpu_base_cores": c.cpu_base, "cpu_slope": c.cpu_slope,
-                          "memory_base_bytes": c.mem_base, "memory_slope_bytes_per_core": c.mem_slope,
-                          "requests": c.requests} for c in s.sidecars],
-        })
+        out.append(
+            {
+                "namespace": s.namespace,
+                "workload": s.workload,
+                "kind": s.kind,
+                "scenario": s.name,
+                "shows": s.shows,
+                "app_container": s.workload,
+                "cpu_per_rps": s.cpu_per_rps,
+                "sidecars": [
+                    {
+                        "container": c.name,
+                        "kind": c.kind,
+                        "native": c.native,
+                        "injected": c.injected,
+                        "cpu_base_cores": c.cpu_base,
+                        "cpu_slope": c.cpu_slope,
+                        "memory_base_bytes": c.mem_base,
+                        "memory_slope_bytes_per_core": c.mem_slope,
+                        "requests": c.requests,
+                    }
+                    for c in s.sidecars
+                ],
+            }
+        )
     return {"seed": seed, "note": "usage per pod = base + slope x app CPU usage per pod (cores)", "workloads": out}

@@ -9,13 +9,24 @@ from typing import Any
 from analyzer.synth.scenarios import Scenario, SidecarSpec
 
 _INIT_CONTAINERS = {
-    "istio": {"name": "istio-init", "image": "docker.io/istio/proxyv2:1.24.2",
-              "args": ["istio-iptables", "-p", "15001"], "resources": {"requests": {"cpu": "10m", "memory": "40Mi"}}},
-    "linkerd": {"name": "linkerd-init", "image": "cr.l5d.io/linkerd/proxy-init:v2.4.1",
-                "args": ["--incoming-proxy-port", "4143"], "resources": {"requests": {"cpu": "10m", "memory": "10Mi"}}},
-    "vault": {"name": "vault-agent-init", "image": "hashicorp/vault:1.18.3",
-              "args": ["agent", "-config=/vault/config/init-config.hcl"],
-              "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}},
+    "istio": {
+        "name": "istio-init",
+        "image": "docker.io/istio/proxyv2:1.24.2",
+        "args": ["istio-iptables", "-p", "15001"],
+        "resources": {"requests": {"cpu": "10m", "memory": "40Mi"}},
+    },
+    "linkerd": {
+        "name": "linkerd-init",
+        "image": "cr.l5d.io/linkerd/proxy-init:v2.4.1",
+        "args": ["--incoming-proxy-port", "4143"],
+        "resources": {"requests": {"cpu": "10m", "memory": "10Mi"}},
+    },
+    "vault": {
+        "name": "vault-agent-init",
+        "image": "hashicorp/vault:1.18.3",
+        "args": ["agent", "-config=/vault/config/init-config.hcl"],
+        "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}},
+    },
 }
 
 
@@ -74,14 +85,24 @@ def pod_spec_and_annotations(scenario: Scenario) -> tuple[dict[str, Any], dict[s
 
 def _injector_annotations(s: SidecarSpec, app: str, with_init: bool) -> dict[str, str]:
     if s.kind == "istio":
-        status = {"initContainers": ["istio-init"] if with_init else [], "containers": [s.name],
-                  "volumes": ["istio-envoy", "istio-data"], "imagePullSecrets": None, "revision": "default"}
-        return {"sidecar.istio.io/status": json.dumps(status, sort_keys=True),
-                "kubectl.kubernetes.io/default-container": app,
-                "kubectl.kubernetes.io/default-logs-container": app}
+        status = {
+            "initContainers": ["istio-init"] if with_init else [],
+            "containers": [s.name],
+            "volumes": ["istio-envoy", "istio-data"],
+            "imagePullSecrets": None,
+            "revision": "default",
+        }
+        return {
+            "sidecar.istio.io/status": json.dumps(status, sort_keys=True),
+            "kubectl.kubernetes.io/default-container": app,
+            "kubectl.kubernetes.io/default-logs-container": app,
+        }
     if s.kind == "linkerd":
-        return {"linkerd.io/inject": "enabled", "linkerd.io/proxy-version": "edge-24.11.8",
-                "linkerd.io/created-by": "linkerd/proxy-injector edge-24.11.8"}
+        return {
+            "linkerd.io/inject": "enabled",
+            "linkerd.io/proxy-version": "edge-24.11.8",
+            "linkerd.io/created-by": "linkerd/proxy-injector edge-24.11.8",
+        }
     if s.kind == "vault":
         return {"vault.hashicorp.com/agent-inject": "true", "vault.hashicorp.com/agent-inject-status": "injected"}
     return {}
@@ -93,57 +114,123 @@ def labels(scenario: Scenario) -> dict[str, str]:
 
 def workload_objects(scenario: Scenario, created: str, replicas: int) -> list[dict[str, Any]]:
     """The Deployment with its ReplicaSet, or the StatefulSet."""
-    meta = {"name": scenario.workload, "namespace": scenario.namespace, "labels": labels(scenario),
-            "uid": _uid(scenario, scenario.kind), "creationTimestamp": created}
+    meta = {
+        "name": scenario.workload,
+        "namespace": scenario.namespace,
+        "labels": labels(scenario),
+        "uid": _uid(scenario, scenario.kind),
+        "creationTimestamp": created,
+    }
     selector = {"matchLabels": {"app.kubernetes.io/name": scenario.workload}}
     template = {"metadata": {"labels": labels(scenario)}, "spec": template_spec(scenario)}
     if scenario.kind == "StatefulSet":
-        return [{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta,
-                 "spec": {"replicas": replicas, "selector": selector, "serviceName": scenario.workload,
-                          "podManagementPolicy": "Parallel", "template": template},
-                 "status": {"replicas": replicas, "readyReplicas": replicas}}]
+        return [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": meta,
+                "spec": {
+                    "replicas": replicas,
+                    "selector": selector,
+                    "serviceName": scenario.workload,
+                    "podManagementPolicy": "Parallel",
+                    "template": template,
+                },
+                "status": {"replicas": replicas, "readyReplicas": replicas},
+            }
+        ]
     rs_name = f"{scenario.workload}-{template_hash(scenario)}"
     rs_labels = {**labels(scenario), "pod-template-hash": template_hash(scenario)}
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
-                  "spec": {"replicas": replicas, "selector": selector, "template": template},
-                  "status": {"replicas": replicas, "readyReplicas": replicas}}
-    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
-          "metadata": {"name": rs_name, "namespace": scenario.namespace, "labels": rs_labels,
-                       "uid": _uid(scenario, "ReplicaSet"), "creationTimestamp": created,
-                       "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": scenario.workload,
-                                            "uid": meta["uid"], "controller": True}]},
-          "spec": {"replicas": replicas, "selector": {"matchLabels": rs_labels},
-                   "template": {"metadata": {"labels": rs_labels}, "spec": template_spec(scenario)}},
-          "status": {"replicas": replicas}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {"replicas": replicas, "selector": selector, "template": template},
+        "status": {"replicas": replicas, "readyReplicas": replicas},
+    }
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": rs_name,
+            "namespace": scenario.namespace,
+            "labels": rs_labels,
+            "uid": _uid(scenario, "ReplicaSet"),
+            "creationTimestamp": created,
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": scenario.workload,
+                    "uid": meta["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": rs_labels},
+            "template": {"metadata": {"labels": rs_labels}, "spec": template_spec(scenario)},
+        },
+        "status": {"replicas": replicas},
+    }
     return [deployment, rs]
 
 
 def owner_of_pods(scenario: Scenario) -> dict[str, Any]:
     if scenario.kind == "StatefulSet":
-        return {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": scenario.workload,
-                "uid": _uid(scenario, "StatefulSet"), "controller": True}
-    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{scenario.workload}-{template_hash(scenario)}",
-            "uid": _uid(scenario, "ReplicaSet"), "controller": True}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "name": scenario.workload,
+            "uid": _uid(scenario, "StatefulSet"),
+            "controller": True,
+        }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": f"{scenario.workload}-{template_hash(scenario)}",
+        "uid": _uid(scenario, "ReplicaSet"),
+        "controller": True,
+    }
 
 
 def hpa_object(scenario: Scenario, created: str) -> dict[str, Any] | None:
     if scenario.hpa is None:
         return None
-    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": scenario.workload, "namespace": scenario.namespace, "creationTimestamp": created,
-                         "uid": _uid(scenario, "HorizontalPodAutoscaler")},
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": scenario.kind, "name": scenario.workload},
-                     **json.loads(json.dumps(scenario.hpa))}}
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": scenario.workload,
+            "namespace": scenario.namespace,
+            "creationTimestamp": created,
+            "uid": _uid(scenario, "HorizontalPodAutoscaler"),
+        },
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": scenario.kind, "name": scenario.workload},
+            **json.loads(json.dumps(scenario.hpa)),
+        },
+    }
 
 
 def vpa_object(scenario: Scenario, created: str) -> dict[str, Any] | None:
     if scenario.vpa is None:
         return None
-    return {"apiVersion": "autoscaling.k8s.io/v1", "kind": "VerticalPodAutoscaler",
-            "metadata": {"name": scenario.workload, "namespace": scenario.namespace, "creationTimestamp": created,
-                         "uid": _uid(scenario, "VerticalPodAutoscaler")},
-            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": scenario.kind, "name": scenario.workload},
-                     **json.loads(json.dumps(scenario.vpa))}}
+    return {
+        "apiVersion": "autoscaling.k8s.io/v1",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": {
+            "name": scenario.workload,
+            "namespace": scenario.namespace,
+            "creationTimestamp": created,
+            "uid": _uid(scenario, "VerticalPodAutoscaler"),
+        },
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": scenario.kind, "name": scenario.workload},
+            **json.loads(json.dumps(scenario.vpa)),
+        },
+    }
 
 
 def _uid(scenario: Scenario, kind: str) -> str:

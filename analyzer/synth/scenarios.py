@@ -70,11 +70,17 @@ def istio_proxy(requests: dict[str, str] | None = None, native: bool = False) ->
 
 
 def cpu_utilization(target: int) -> list[dict[str, Any]]:
-    return [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
-                                                                        "averageUtilization": target}}}]
+    return [
+        {
+            "type": "Resource",
+            "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": target}},
+        }
+    ]
 
 
-def hpa(min_r: int, max_r: int, metrics: list[dict[str, Any]], behavior: dict[str, Any] | None = None) -> dict[str, Any]:
+def hpa(
+    min_r: int, max_r: int, metrics: list[dict[str, Any]], behavior: dict[str, Any] | None = None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"minReplicas": min_r, "maxReplicas": max_r, "metrics": metrics}
     if behavior is not None:
         spec["behavior"] = behavior
@@ -157,7 +163,7 @@ CATALOGUE: tuple[Scenario, ...] = (
         name="native-sidecar",
         namespace="payments",
         workload="fraud-scorer",
-        shows="istio-proxy as a native sidecar (initContainer, restartPolicy Always): counted by the HPA, invisible to the VPA",
+        shows="istio-proxy as a native sidecar (restartPolicy Always init container): HPA counts it, VPA cannot see it",
         app_image="registry.example.com/payments/fraud-scorer:0.8.3",
         app_requests={"cpu": "1", "memory": "1Gi"},
         app_limits={"memory": "2Gi"},
@@ -194,8 +200,17 @@ CATALOGUE: tuple[Scenario, ...] = (
                 injected=False,
             ),
         ),
-        hpa=hpa(2, 20, [*cpu_utilization(70), {"type": "Resource", "resource": {
-            "name": "memory", "target": {"type": "Utilization", "averageUtilization": 80}}}]),
+        hpa=hpa(
+            2,
+            20,
+            [
+                *cpu_utilization(70),
+                {
+                    "type": "Resource",
+                    "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 80}},
+                },
+            ],
+        ),
     ),
     Scenario(
         name="container-resource-control",
@@ -210,8 +225,20 @@ CATALOGUE: tuple[Scenario, ...] = (
         app_mem_per_rps=0.04 * MIB,
         peak_rps=2200,
         sidecars=(istio_proxy(),),
-        hpa=hpa(2, 20, [{"type": "ContainerResource", "containerResource": {
-            "name": "cpu", "container": "catalog", "target": {"type": "Utilization", "averageUtilization": 70}}}]),
+        hpa=hpa(
+            2,
+            20,
+            [
+                {
+                    "type": "ContainerResource",
+                    "containerResource": {
+                        "name": "cpu",
+                        "container": "catalog",
+                        "target": {"type": "Utilization", "averageUtilization": 70},
+                    },
+                }
+            ],
+        ),
     ),
     Scenario(
         name="no-sidecar-control",
@@ -240,8 +267,12 @@ CATALOGUE: tuple[Scenario, ...] = (
         app_mem_per_rps=0.02 * MIB,
         peak_rps=600,
         sidecars=(istio_proxy(),),
-        vpa={"updatePolicy": {"updateMode": "Auto"}, "resourcePolicy": {"containerPolicies": [
-            {"containerName": "search", "minAllowed": {"cpu": "100m", "memory": "256Mi"}}]}},
+        vpa={
+            "updatePolicy": {"updateMode": "Auto"},
+            "resourcePolicy": {
+                "containerPolicies": [{"containerName": "search", "minAllowed": {"cpu": "100m", "memory": "256Mi"}}]
+            },
+        },
     ),
     Scenario(
         name="hpa-vpa-same-resource",
@@ -257,8 +288,10 @@ CATALOGUE: tuple[Scenario, ...] = (
         peak_rps=1400,
         sidecars=(istio_proxy(),),
         hpa=hpa(2, 15, cpu_utilization(60)),
-        vpa={"updatePolicy": {"updateMode": "Auto"}, "resourcePolicy": {"containerPolicies": [
-            {"containerName": "*", "controlledResources": ["cpu", "memory"]}]}},
+        vpa={
+            "updatePolicy": {"updateMode": "Auto"},
+            "resourcePolicy": {"containerPolicies": [{"containerName": "*", "controlledResources": ["cpu", "memory"]}]},
+        },
     ),
     Scenario(
         name="statefulset",
@@ -273,9 +306,17 @@ CATALOGUE: tuple[Scenario, ...] = (
         app_mem_per_rps=0.02 * MIB,
         peak_rps=4000,
         sidecars=(istio_proxy(),),
-        hpa=hpa(3, 12, cpu_utilization(70), behavior={
-            "scaleDown": {"stabilizationWindowSeconds": 600,
-                          "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}}),
+        hpa=hpa(
+            3,
+            12,
+            cpu_utilization(70),
+            behavior={
+                "scaleDown": {
+                    "stabilizationWindowSeconds": 600,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                }
+            },
+        ),
         kind="StatefulSet",
     ),
     Scenario(
@@ -347,5 +388,7 @@ def pick(count: int) -> list[Scenario]:
         if round_ == 0:
             out.append(base)
         else:
-            out.append(replace(base, workload=f"{base.workload}-{round_ + 1}", namespace=f"{base.namespace}-{round_ + 1}"))
+            out.append(
+                replace(base, workload=f"{base.workload}-{round_ + 1}", namespace=f"{base.namespace}-{round_ + 1}")
+            )
     return out
