@@ -71,21 +71,9 @@ def sample(
 
 
 def main() -> None:
-    """Console entry point: run the app, turning library errors into one line and an exit code."""
+    """Console entry point: click handles usage errors (exit 2); library errors become one line and their code."""
     try:
-        app(standalone_mode=False)
+        app()
     except SidecarImpactError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here with standalone_mode off
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-        raise

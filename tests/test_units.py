@@ -9,8 +9,16 @@ from analyzer.units import milli, milli_value, parse_duration, parse_quantity
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("100m", Decimal("0.1")), ("1", Decimal(1)), ("1.5", Decimal("1.5")), ("128Mi", Decimal(134217728)),
-     ("2Gi", Decimal(2 * 2**30)), ("1k", Decimal(1000)), ("500u", Decimal("0.0005")), ("1e3", Decimal(1000))],
+    [
+        ("100m", Decimal("0.1")),
+        ("1", Decimal(1)),
+        ("1.5", Decimal("1.5")),
+        ("128Mi", Decimal(134217728)),
+        ("2Gi", Decimal(2 * 2**30)),
+        ("1k", Decimal(1000)),
+        ("500u", Decimal("0.0005")),
+        ("1e3", Decimal(1000)),
+    ],
 )
 def test_parse_quantity(text: str, expected: Decimal) -> None:
     assert parse_quantity(text) == expected

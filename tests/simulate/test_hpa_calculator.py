@@ -9,14 +9,29 @@ from analyzer.simulate.hpa_calculator import MetricError, PodGroups, combine_met
 
 def groups(ready: int, usage_m: int, request_m: int, unready: int = 0, missing: int = 0) -> PodGroups:
     a = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
-    return PodGroups(total=a(ready + unready + missing), ready=a(ready), unready=a(unready), missing=a(missing),
-                     with_metrics=a(ready + unready), ready_usage_m=a(usage_m), pod_request_m=a(request_m))
+    return PodGroups(
+        total=a(ready + unready + missing),
+        ready=a(ready),
+        unready=a(unready),
+        missing=a(missing),
+        with_metrics=a(ready + unready),
+        ready_usage_m=a(usage_m),
+        pod_request_m=a(request_m),
+    )
 
 
-def run(g: PodGroups, current: int, target: int, utilization: bool = True, missing_request: bool = False,
-        tol: float = 0.1):
-    return replicas_for_metric(g, np.array([current]), np.array([target]), np.array([utilization]),
-                               np.array([tol]), np.array([tol]), np.array([missing_request]))
+def run(
+    g: PodGroups, current: int, target: int, utilization: bool = True, missing_request: bool = False, tol: float = 0.1
+):
+    return replicas_for_metric(
+        g,
+        np.array([current]),
+        np.array([target]),
+        np.array([utilization]),
+        np.array([tol]),
+        np.array([tol]),
+        np.array([missing_request]),
+    )
 
 
 def test_inflation_istio_proxy_scales_to_15() -> None:
@@ -96,11 +111,24 @@ def test_average_value_uses_truncated_mean() -> None:
 
 
 def test_vectorised_rows_are_independent() -> None:
-    g = PodGroups(total=np.array([10, 10]), ready=np.array([10, 10]), unready=np.zeros(2, np.int64),
-                  missing=np.zeros(2, np.int64), with_metrics=np.array([10, 10]),
-                  ready_usage_m=np.array([6000, 4700]), pod_request_m=np.array([600, 1500]))
-    p = replicas_for_metric(g, np.array([10, 10]), np.array([70, 70]), np.array([True, True]),
-                            np.array([0.1, 0.1]), np.array([0.1, 0.1]), np.array([False, False]))
+    g = PodGroups(
+        total=np.array([10, 10]),
+        ready=np.array([10, 10]),
+        unready=np.zeros(2, np.int64),
+        missing=np.zeros(2, np.int64),
+        with_metrics=np.array([10, 10]),
+        ready_usage_m=np.array([6000, 4700]),
+        pod_request_m=np.array([600, 1500]),
+    )
+    p = replicas_for_metric(
+        g,
+        np.array([10, 10]),
+        np.array([70, 70]),
+        np.array([True, True]),
+        np.array([0.1, 0.1]),
+        np.array([0.1, 0.1]),
+        np.array([False, False]),
+    )
     assert p.replicas.tolist() == [15, 5]
 
 
@@ -114,6 +142,10 @@ def test_request_less_sidecar_blocks_scale_down_but_not_scale_up() -> None:
 
 
 def test_combine_takes_max_and_ignores_padding() -> None:
-    best, first = combine_metrics(np.array([[4, 3], [6, 0]]), np.zeros((2, 2), np.int64), np.array([5, 5]),
-                                  active=np.array([[True, True], [True, False]]))
+    best, first = combine_metrics(
+        np.array([[4, 3], [6, 0]]),
+        np.zeros((2, 2), np.int64),
+        np.array([5, 5]),
+        active=np.array([[True, True], [True, False]]),
+    )
     assert best.tolist() == [6, 3] and first.tolist() == [0, 0]

@@ -26,8 +26,11 @@ def test_container_resource_counts_one_container_and_can_target_native_sidecar()
 
 
 def test_pod_level_requests_win_when_gate_on() -> None:
-    spec = {"containers": [APP, {"name": "side", "resources": {}}], "resources": {"requests": {"cpu": "1"}},
-            "overhead": {"cpu": "50m"}}
+    spec = {
+        "containers": [APP, {"name": "side", "resources": {}}],
+        "resources": {"requests": {"cpu": "1"}},
+        "overhead": {"cpu": "50m"},
+    }
     assert pod_request(spec, "p", "cpu", KubeVersion(minor=34)).milli == 1050
     # memory falls back to the container aggregate, unchecked for the request-less sidecar
     assert pod_request(spec, "p", "memory", KubeVersion(minor=34)).milli == 256 * 2**20 * 1000

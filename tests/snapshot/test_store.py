@@ -64,7 +64,10 @@ def rewrite_part(root: Path, change) -> Path:  # type: ignore[no-untyped-def]
         (lambda f: f.assign(memory_bytes=f.memory_bytes / 2**20), "look like MiB or KiB, expected bytes"),
         (lambda f: f.assign(cpu_cores=f.cpu_cores.where(f.index != 3, -0.5)), "negative or non-finite"),
         (lambda f: f.assign(memory_bytes=f.memory_bytes.where(f.index != 3, float("nan"))), "negative or non-finite"),
-        (lambda f: f.assign(cpu_cores=f.cpu_cores.astype(str)), r"column 'cpu_cores' has type (large_)?string, expected double"),
+        (
+            lambda f: f.assign(cpu_cores=f.cpu_cores.astype(str)),
+            r"column 'cpu_cores' has type (large_)?string, expected double",
+        ),
         (lambda f: pd.concat([f, f.iloc[:2]]), "2 duplicate samples"),
     ],
 )
@@ -94,7 +97,9 @@ def test_malformed_object_names_the_field(small_dir: Path, tmp_path: Path) -> No
     doc["items"][2]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "lots"
     pods_file.write_text(json.dumps(doc))
     name = doc["items"][2]["metadata"]["name"]
-    with pytest.raises(SnapshotError, match=rf"items\[2\]: Pod \w+/{name}: spec.containers\[0\].resources.requests.cpu"):
+    with pytest.raises(
+        SnapshotError, match=rf"items\[2\]: Pod \w+/{name}: spec.containers\[0\].resources.requests.cpu"
+    ):
         load_snapshot(root)
 
 
@@ -115,7 +120,7 @@ def test_usage_for_pod_without_object(small_dir: Path, tmp_path: Path) -> None:
 def test_missing_metadata_and_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(SnapshotError, match="not a snapshot directory"):
         load_snapshot(tmp_path / "nope")
-    with pytest.raises(SnapshotError, match="metadata.json: missing"):
+    with pytest.raises(SnapshotError, match=r"metadata\.json: missing"):
         load_snapshot(tmp_path)
 
 
@@ -123,14 +128,27 @@ def test_hand_built_snapshot_from_kubectl_list_and_csv(small: Synthetic, tmp_pat
     """The docs/snapshot.md recipe: one `kubectl get ... -o json` List and a usage CSV."""
     root = tmp_path / "hand"
     (root / "objects").mkdir(parents=True)
-    items = [o for kind in ("Pod", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler")
-             for o in small.snapshot.objects[kind] if o["metadata"]["namespace"] == "shop"]
+    items = [
+        o
+        for kind in ("Pod", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler")
+        for o in small.snapshot.objects[kind]
+        if o["metadata"]["namespace"] == "shop"
+    ]
     (root / "objects" / "cluster.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
     usage = small.snapshot.usage[small.snapshot.usage.namespace == "shop"].head(500)
     usage.assign(timestamp=usage.timestamp.dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(root / "usage.csv", index=False)
-    (root / "metadata.json").write_text(json.dumps({"schema_version": 1, "source": "manual", "cluster": "prod",
-                                                    "start": "2026-11-02T00:00:00Z", "end": "2026-11-02T08:00:00Z",
-                                                    "step_s": 60}))
+    (root / "metadata.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "source": "manual",
+                "cluster": "prod",
+                "start": "2026-11-02T00:00:00Z",
+                "end": "2026-11-02T08:00:00Z",
+                "step_s": 60,
+            }
+        )
+    )
     snap = load_snapshot(root)
     assert len(snap.usage) == 500
     assert snap.usage["cpu_cores"].sum() == pytest.approx(usage["cpu_cores"].sum())

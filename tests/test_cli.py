@@ -1,0 +1,76 @@
+"""The console script end to end, as a subprocess: outputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from analyzer.synth.generate import Synthetic
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "analyzer", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_report_on_bundled_sample(tmp_path: Path) -> None:
+    result = run("report", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "12 workloads" in result.stdout and "(1 stalled)" in result.stdout
+    doc = json.loads((tmp_path / "report.json").read_text())
+    stalled = [h for h in doc["hpas"] if h["status"] == "stalled"]
+    assert [(h["namespace"], h["hpa"]) for h in stalled] == [("payments", "ledger")]
+    assert "missing request for cpu in container linkerd-proxy" in stalled[0]["reason"]
+    html = (tmp_path / "report.html").read_text()
+    assert "<section id=hpas>" in html and "ledger" in html
+
+
+def test_bad_snapshot_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = run("report", "--snapshot", str(tmp_path / "missing"), "--out", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_format_and_bad_step_exit_2(tmp_path: Path) -> None:
+    bad_format = run("report", "-o", "pdf", "--out", str(tmp_path))
+    assert bad_format.returncode == 2 and "unknown report format 'pdf'" in bad_format.stderr
+    bad_step = run("sample", "--out", str(tmp_path / "s"), "--step", "50s", "--days", "0.1")
+    assert bad_step.returncode == 2 and "multiple of the 15s" in bad_step.stderr
+    usage = run("sample", "--workloads", "x", "--out", str(tmp_path / "s"))
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_sample_writes_snapshot_and_ground_truth(tmp_path: Path) -> None:
+    out = tmp_path / "snap"
+    result = run("sample", "--out", str(out), "--workloads", "3", "--days", "0.05", "--seed", "5")
+    assert result.returncode == 0, result.stderr
+    assert (out / "ground_truth" / "params.json").is_file() and (out / "metadata.json").is_file()
+    again = run("sample", "--out", str(out), "--workloads", "3", "--days", "0.05")
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_html_escapes_label_values(small_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "snap"
+    shutil.copytree(small_dir, root)
+    hpas = root / "objects" / "hpas.json"
+    doc = json.loads(hpas.read_text())
+    doc["items"][0]["metadata"]["name"] = "<img src=x onerror=alert(1)>"
+    hpas.write_text(json.dumps(doc))
+    result = run("report", "--snapshot", str(root), "--out", str(tmp_path / "r"), "-o", "html")
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_help_is_useful() -> None:
+    for command in ("report", "sample"):
+        result = run(command, "--help")
+        assert result.returncode == 0 and "--out" in result.stdout
+
+
+def test_synthetic_fixture_is_consistent(small: Synthetic) -> None:
+    assert small.snapshot.metadata.extra["seed"] == 11
