@@ -6,7 +6,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -290,20 +291,27 @@ def _check_usage_has_pods(usage: pd.DataFrame, pods: list[dict[str, Any]], root:
 # ---------------------------------------------------------------- writing
 
 
-def write_snapshot(snapshot: Snapshot, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-    """Write ``snapshot`` to ``path`` atomically: into a temporary sibling, renamed when whole."""
+@contextmanager
+def atomic_directory(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to fill; it becomes ``path`` only if the block succeeds."""
     target = Path(path)
     if target.exists() and not overwrite:
         raise SnapshotError(f"{target}: already exists (choose another --out or pass --overwrite)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        write_snapshot_files(snapshot, tmp)
+        yield tmp
         replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return target
+
+
+def write_snapshot(snapshot: Snapshot, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write ``snapshot`` to ``path`` atomically: into a temporary sibling, renamed when whole."""
+    with atomic_directory(path, overwrite=overwrite) as tmp:
+        write_snapshot_files(snapshot, tmp)
+    return Path(path)
 
 
 def replace_dir(new: Path, target: Path) -> None:

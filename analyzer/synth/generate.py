@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.snapshot import schema
 from analyzer.snapshot.schema import Metadata, Snapshot
-from analyzer.snapshot.store import replace_dir, write_json, write_snapshot_files
+from analyzer.snapshot.store import atomic_directory, write_json, write_snapshot_files
 from analyzer.synth import manifests
 from analyzer.synth.cluster import SimResult, simulate
 from analyzer.synth.scenarios import Scenario, pick
@@ -98,26 +96,14 @@ def generate(
 
 def write_sample(out: str | os.PathLike[str], synthetic: Synthetic, *, overwrite: bool = False) -> Path:
     """Write the snapshot and ``ground_truth/`` atomically (temporary sibling, then rename)."""
-    target = Path(out)
-    if target.exists() and not overwrite:
-        raise SidecarImpactError(f"{target}: already exists (choose another --out or pass --overwrite)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    with atomic_directory(out, overwrite=overwrite) as tmp:
         write_snapshot_files(synthetic.snapshot, tmp)
         truth_dir = tmp / schema.GROUND_TRUTH_DIR
         truth_dir.mkdir()
         write_json(truth_dir / "params.json", synthetic.truth)
-        pq.write_table(
-            pa.Table.from_pandas(synthetic.demand, preserve_index=False),
-            truth_dir / "demand.parquet",
-            compression="zstd",
-        )
-        replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+        table = pa.Table.from_pandas(synthetic.demand, preserve_index=False)
+        pq.write_table(table, truth_dir / "demand.parquet", compression="zstd")
+    return Path(out)
 
 
 def _iso(seconds: float) -> str:
