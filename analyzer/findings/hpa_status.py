@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analyzer.errors import ManifestError
@@ -9,7 +10,7 @@ from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_spec import parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_requests import counted_containers, pod_request
-from analyzer.snapshot.schema import Snapshot
+from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, Snapshot
 
 HPA_COLUMNS = {
     "namespace": "HPA namespace",
@@ -25,9 +26,8 @@ HPA_COLUMNS = {
 def hpa_table(snapshot: Snapshot, owners: pd.DataFrame, version: KubeVersion, flags: ControllerFlags) -> pd.DataFrame:
     """One row per HPA (:data:`HPA_COLUMNS`)."""
     pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in snapshot.items("Pod")}
-    live = owners[
-        [not p["metadata"].get("annotations", {}).get("sidecar-impact.io/deleted-at") for p in snapshot.items("Pod")]
-    ]
+    gone = [DELETED_AT_ANNOTATION in (p["metadata"].get("annotations") or {}) for p in snapshot.items("Pod")]
+    live = owners[~np.array(gone, dtype=bool)]
     workloads = {
         (o["metadata"]["namespace"], o["kind"], o["metadata"]["name"])
         for kind in ("Deployment", "StatefulSet", "ReplicaSet")

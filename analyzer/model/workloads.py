@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from analyzer.snapshot.schema import Snapshot
@@ -69,11 +68,9 @@ def container_table(snapshot: Snapshot) -> pd.DataFrame:
             specs.append((ns, kind, name, c["name"], native, _q(req.get("cpu")), _q(req.get("memory"))))
     table = pd.DataFrame(specs, columns=list(CONTAINER_COLUMNS)[:7])
     usage = snapshot.usage.merge(owners, on=["namespace", "pod"], how="left")
-    stats = usage.groupby(["namespace", "workload_kind", "workload", "container"], sort=True).agg(
-        cpu_mean_cores=("cpu_cores", "mean"),
-        cpu_p95_cores=("cpu_cores", lambda s: float(np.quantile(s, 0.95))),
-        memory_mean_bytes=("memory_bytes", "mean"),
-    )
+    grouped = usage.groupby(["namespace", "workload_kind", "workload", "container"], sort=True)
+    stats = grouped.agg(cpu_mean_cores=("cpu_cores", "mean"), memory_mean_bytes=("memory_bytes", "mean"))
+    stats.insert(1, "cpu_p95_cores", grouped["cpu_cores"].quantile(0.95))
     table = table.merge(stats.reset_index(), on=["namespace", "workload_kind", "workload", "container"], how="left")
     table["cpu_usage_per_request"] = table["cpu_mean_cores"] / table["cpu_request_cores"]
     return table.sort_values(["namespace", "workload", "native_sidecar", "container"]).reset_index(drop=True)

@@ -29,7 +29,7 @@ class MetricError(IntEnum):
     ZERO_REQUESTS = 5
 
 
-ERROR_TEXT = {
+ERROR_TEXT = {  # the controller's wording; MISSING_REQUEST names the container and pod, so it is built per pod
     MetricError.NO_PODS: "no pods returned by selector while calculating replica count",
     MetricError.NO_METRICS: "unable to get metrics for resource: no metrics returned from resource metrics API",
     MetricError.NO_READY_METRICS: "did not receive metrics for targeted pods (pods might be unready)",

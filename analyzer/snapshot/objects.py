@@ -12,7 +12,6 @@ from analyzer.errors import QuantityError, SnapshotError
 from analyzer.snapshot.schema import OBJECT_KINDS
 from analyzer.units import parse_quantity
 
-_CLUSTER_SCOPED: frozenset[str] = frozenset()
 _RESOURCE_FIELDS = ("requests", "limits")
 
 
@@ -69,7 +68,7 @@ def check_object(item: dict[str, Any], where: str) -> None:
     meta = item.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
         raise SnapshotError(f"{where}: {item.get('kind')} without metadata.name")
-    if item["kind"] not in _CLUSTER_SCOPED and not isinstance(meta.get("namespace"), str):
+    if not isinstance(meta.get("namespace"), str):
         raise SnapshotError(f"{where}: {object_ref(item)}: metadata.namespace is missing")
     at = f"{where}: {object_ref(item)}"
     spec = item.get("spec")

@@ -36,6 +36,8 @@ REPLICAS_COLUMNS: dict[str, str] = {
     "replicas": "observed spec.replicas of the workload (integer)",
 }
 
+REPLICAS_KEY = ("namespace", "kind", "name", "timestamp")
+
 OBJECT_KINDS = (
     "Pod",
     "ReplicaSet",

@@ -273,7 +273,7 @@ def _read_replicas(root: Path) -> pd.DataFrame:
         raise SnapshotError(f"{path}: column 'replicas' has negative values")
     return (
         frame[list(schema.REPLICAS_COLUMNS)]
-        .sort_values(["namespace", "kind", "name", "timestamp"])
+        .sort_values(list(schema.REPLICAS_KEY), kind="stable")
         .reset_index(drop=True)
     )
 
@@ -335,7 +335,8 @@ def write_snapshot_files(snapshot: Snapshot, root: Path) -> None:
         table = pa.Table.from_pandas(part.drop(columns="namespace"), schema=_USAGE_SCHEMA, preserve_index=False)
         pq.write_table(table, part_dir / "part-0.parquet", compression="zstd", use_dictionary=["pod", "container"])
     if len(snapshot.replicas):
-        table = pa.Table.from_pandas(snapshot.replicas, schema=_REPLICAS_SCHEMA, preserve_index=False)
+        replicas = snapshot.replicas.sort_values(list(schema.REPLICAS_KEY), kind="stable")
+        table = pa.Table.from_pandas(replicas, schema=_REPLICAS_SCHEMA, preserve_index=False)
         pq.write_table(table, root / schema.REPLICAS_FILE, compression="zstd")
     objects_dir = root / schema.OBJECTS_DIR
     objects_dir.mkdir()

@@ -7,7 +7,7 @@ samples, so the recorded replicas are what the controller would have decided on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -17,36 +17,235 @@ from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_normalize import Normalizer
 from analyzer.simulate.hpa_spec import HPASpec, parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
-from analyzer.simulate.pod_lifecycle import Lifecycle, pod_states
+from analyzer.simulate.pod_lifecycle import Lifecycle, PodStates, pod_states
 from analyzer.simulate.pod_requests import pod_request
 from analyzer.synth import manifests
 from analyzer.synth.scenarios import Scenario
+from analyzer.synth.traffic import request_rates
 from analyzer.units import milli
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 STARTUP_APP_CPU = 0.05
 """Cores an app uses while starting, before it serves traffic."""
 WARMUP_S = 7200.0
+_NAME_ALPHABET = list("bcdfghjklmnpqrstvwxz2456789")
 
 
 @dataclass(frozen=True)
 class SimResult:
-    """Everything the loop produced. Usage rows index into ``pod_names``/``containers``."""
+    """Everything the loop produced. Usage rows index into ``pod_names``/``container_names``.
 
-    scrape_times: npt.NDArray[np.float64]
-    rps: npt.NDArray[np.float64]
-    replicas: npt.NDArray[np.int64]
-    stalled: npt.NDArray[np.bool_]
-    row_time: npt.NDArray[np.int64]
-    row_pod: npt.NDArray[np.int64]
-    row_container: npt.NDArray[np.int64]
-    row_cpu: npt.NDArray[np.float64]
-    row_mem: npt.NDArray[np.float64]
+    ``metric_error`` holds, per scrape and workload, the HPA's first :class:`MetricError` (0: none).
+    """
+
+    scrape_times: FloatArray
+    rps: FloatArray
+    replicas: IntArray
+    metric_error: IntArray
+    row_time: IntArray
+    row_pod: IntArray
+    row_container: IntArray
+    row_cpu: FloatArray
+    row_mem: FloatArray
     pod_workload: list[int]
     pod_names: list[str]
     pod_created: list[float]
     pod_deleted: list[float]
     container_names: list[list[str]]
     hpas: dict[int, HPASpec]
+
+
+@dataclass(frozen=True)
+class _UsageModel:
+    """True usage per (workload, container): app from traffic, sidecars ``base + slope × app CPU``."""
+
+    present: BoolArray
+    cpu_base: FloatArray
+    cpu_slope: FloatArray
+    mem_base: FloatArray
+    mem_slope: FloatArray
+    cpu_per_rps: FloatArray
+    app_mem_base: FloatArray
+    app_mem_per_rps: FloatArray
+
+    @classmethod
+    def of(cls, scenarios: list[Scenario], n_c: int) -> _UsageModel:
+        n_w = len(scenarios)
+        arrays = {k: np.zeros((n_w, n_c)) for k in ("cpu_base", "cpu_slope", "mem_base", "mem_slope")}
+        present = np.zeros((n_w, n_c), dtype=bool)
+        for w, s in enumerate(scenarios):
+            present[w, : 1 + len(s.sidecars)] = True
+            for c, side in enumerate(s.sidecars, start=1):
+                arrays["cpu_base"][w, c], arrays["cpu_slope"][w, c] = side.cpu_base, side.cpu_slope
+                arrays["mem_base"][w, c], arrays["mem_slope"][w, c] = side.mem_base, side.mem_slope
+        return cls(
+            present=present,
+            cpu_per_rps=np.array([s.cpu_per_rps for s in scenarios]),
+            app_mem_base=np.array([s.app_mem_base for s in scenarios]),
+            app_mem_per_rps=np.array([s.app_mem_per_rps for s in scenarios]),
+            **arrays,
+        )
+
+    def sample(self, rps: FloatArray, st: PodStates, rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+        """CPU cores and memory bytes per (workload, slot, container) at one scrape, noise included.
+
+        The workload's traffic is spread over its serving pods with per-pod imbalance that sums to
+        zero; pods that run but do not serve yet use :data:`STARTUP_APP_CPU`.
+        """
+        n_w, n_slots = st.serving.shape
+        serving_count = st.serving.sum(axis=1, keepdims=True)
+        share = rng.normal(1.0, 0.06, (n_w, n_slots)) * st.serving
+        share *= serving_count / np.maximum(share.sum(axis=1, keepdims=True), 1e-9)
+        rps_pod = np.where(st.serving, rps[:, None] / np.maximum(serving_count, 1) * share, 0.0)
+        app_cpu = np.where(st.serving, rps_pod * self.cpu_per_rps[:, None], STARTUP_APP_CPU)
+        noise = rng.normal(1.0, 0.04, (n_w, n_slots, self.present.shape[1]))
+        cpu = (self.cpu_base[:, None, :] + self.cpu_slope[:, None, :] * app_cpu[:, :, None]) * noise
+        mem = (self.mem_base[:, None, :] + self.mem_slope[:, None, :] * app_cpu[:, :, None]) * rng.normal(
+            1.0, 0.01, noise.shape
+        )
+        cpu[:, :, 0] = app_cpu * rng.normal(1.0, 0.02, (n_w, n_slots))
+        mem[:, :, 0] = (self.app_mem_base[:, None] + self.app_mem_per_rps[:, None] * rps_pod) * rng.normal(
+            1.0, 0.01, (n_w, n_slots)
+        )
+        cpu = np.round(np.maximum(cpu, 0.0), 5) * self.present[:, None, :]
+        mem = np.round(np.maximum(mem, 0.0) / 4096) * 4096 * self.present[:, None, :]
+        return cpu, mem
+
+
+@dataclass(frozen=True)
+class _HPAArrays:
+    """The HPA workloads' metrics as (metric, HPA) arrays; HPAs with fewer metrics are padded (``active``)."""
+
+    rows: IntArray
+    specs: dict[int, HPASpec]
+    active: BoolArray
+    counted: BoolArray
+    is_cpu: BoolArray
+    is_util: BoolArray
+    target: IntArray
+    request_m: IntArray
+    missing_request: BoolArray
+    tol_up: FloatArray
+    tol_down: FloatArray
+
+    @classmethod
+    def of(
+        cls, scenarios: list[Scenario], names: list[list[str]], n_c: int, version: KubeVersion, flags: ControllerFlags
+    ) -> _HPAArrays:
+        rows = [w for w, s in enumerate(scenarios) if s.hpa is not None]
+        specs = {w: parse_hpa(manifests.hpa_object(scenarios[w], "") or {}, version, flags) for w in rows}
+        shape = (max([len(h.metrics) for h in specs.values()] or [1]), len(rows))
+        a = cls(
+            rows=np.array(rows, dtype=np.int64),
+            specs=specs,
+            active=np.zeros(shape, dtype=bool),
+            counted=np.zeros((*shape, n_c), dtype=bool),
+            is_cpu=np.ones(shape, dtype=bool),
+            is_util=np.ones(shape, dtype=bool),
+            target=np.ones(shape, dtype=np.int64),
+            request_m=np.zeros(shape, dtype=np.int64),
+            missing_request=np.zeros(shape, dtype=bool),
+            tol_up=np.array([specs[w].tol_up for w in rows]),
+            tol_down=np.array([specs[w].tol_down for w in rows]),
+        )
+        for j, w in enumerate(rows):
+            pod_spec, _ = manifests.pod_spec_and_annotations(scenarios[w])
+            for m, metric in enumerate(specs[w].metrics):
+                a.active[m, j] = True
+                a.is_cpu[m, j] = metric.resource == "cpu"
+                a.is_util[m, j] = metric.is_utilization
+                a.target[m, j] = metric.target
+                if metric.container is None:
+                    a.counted[m, j, : len(names[w])] = True
+                else:
+                    a.counted[m, j, names[w].index(metric.container)] = True
+                req = pod_request(pod_spec, "pod", metric.resource, version, metric.container)
+                a.request_m[m, j], a.missing_request[m, j] = req.milli, req.error is not None
+        return a
+
+    def metric_per_pod(self, cpu: FloatArray, mem: FloatArray) -> IntArray:
+        """Each metric's value per (metric, HPA, slot) in milli-units: counted containers' ``MilliValue()`` summed."""
+        cpu_m, mem_m = milli(cpu[self.rows]), milli(mem[self.rows])
+        usage = np.where(self.is_cpu[:, :, None, None], cpu_m[None], mem_m[None])
+        return (usage * self.counted[:, :, None, :]).sum(axis=3)
+
+    def proposals(
+        self, per_pod: IntArray, st: PodStates, current: IntArray, version: KubeVersion
+    ) -> tuple[IntArray, IntArray]:
+        """Combined proposal and first error per HPA at one sync (``computeReplicasForMetrics``)."""
+        props = np.zeros(self.active.shape, dtype=np.int64)
+        errs = np.zeros(self.active.shape, dtype=np.int64)
+        exists, missing, has_metric = (x[self.rows] for x in (st.exists, st.missing, st.has_metric))
+        for m in range(self.active.shape[0]):
+            cpu = self.is_cpu[m][:, None]
+            ready = np.where(cpu, st.cpu_ready[self.rows], st.mem_ready[self.rows])
+            unready = np.where(cpu, st.cpu_unready[self.rows], st.unready_pending[self.rows])
+            groups = calc.PodGroups(
+                total=exists.sum(axis=1),
+                ready=ready.sum(axis=1),
+                unready=unready.sum(axis=1),
+                missing=missing.sum(axis=1),
+                with_metrics=has_metric.sum(axis=1),
+                ready_usage_m=(per_pod[m] * ready).sum(axis=1),
+                pod_request_m=self.request_m[m],
+            )
+            p = calc.replicas_for_metric(
+                groups,
+                current,
+                self.target[m],
+                self.is_util[m],
+                self.tol_down,
+                self.tol_up,
+                self.missing_request[m],
+                version.missing_pod_fallback_is_max_target,
+            )
+            props[m], errs[m] = p.replicas, p.error
+        return calc.combine_metrics(props, errs, current, self.active)
+
+
+@dataclass
+class _Pods:
+    """Pod slots per workload (creation time, NaN when empty) and the registry of every pod ever made."""
+
+    scenarios: list[Scenario]
+    rng: np.random.Generator
+    created: FloatArray
+    index: IntArray
+    workload: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    created_at: list[float] = field(default_factory=list)
+    deleted_at: list[float] = field(default_factory=list)
+
+    def create(self, w: int, slot: int, now: float) -> None:
+        s = self.scenarios[w]
+        if s.kind == "StatefulSet":
+            name = f"{s.workload}-{slot}"
+        else:
+            name = f"{s.workload}-{manifests.template_hash(s)}-{''.join(self.rng.choice(_NAME_ALPHABET, 5))}"
+        self.created[w, slot] = now
+        self.index[w, slot] = len(self.names)
+        self.workload.append(w)
+        self.names.append(name)
+        self.created_at.append(now)
+        self.deleted_at.append(np.nan)
+
+    def resize(self, w: int, desired: int, now: float) -> None:
+        """Create pods in free slots, or delete the youngest (a StatefulSet: the highest ordinals)."""
+        alive = ~np.isnan(self.created[w])
+        count = int(alive.sum())
+        if desired > count:
+            for slot in np.nonzero(~alive)[0][: desired - count]:
+                self.create(w, int(slot), now)
+        elif desired < count:
+            sts = self.scenarios[w].kind == "StatefulSet"
+            rank = np.where(alive, np.arange(alive.size) if sts else self.created[w], -np.inf)
+            for slot in np.argsort(-rank, kind="stable")[: count - desired]:
+                self.deleted_at[self.index[w, slot]] = now
+                self.created[w, slot] = np.nan
+                self.index[w, slot] = -1
 
 
 def simulate(
@@ -59,173 +258,62 @@ def simulate(
     flags: ControllerFlags,
 ) -> SimResult:
     """Simulate ``n_scrapes`` scrapes from ``start_s`` after a two-hour warm-up that is not recorded."""
-    life = Lifecycle(scrape_s=step_s)
-    n_w = len(scenarios)
-    names = [[s.workload, *(c.name for c in s.sidecars)] for s in scenarios]
-    n_c = max(len(n) for n in names)
-    present = np.zeros((n_w, n_c), dtype=bool)
-    cpu_base = np.zeros((n_w, n_c))
-    cpu_slope = np.zeros((n_w, n_c))
-    mem_base = np.zeros((n_w, n_c))
-    mem_slope = np.zeros((n_w, n_c))
-    for w, s in enumerate(scenarios):
-        present[w, : len(names[w])] = True
-        for c, side in enumerate(s.sidecars, start=1):
-            cpu_base[w, c], cpu_slope[w, c] = side.cpu_base, side.cpu_slope
-            mem_base[w, c], mem_slope[w, c] = side.mem_base, side.mem_slope
-    cpu_per_rps = np.array([s.cpu_per_rps for s in scenarios])
-    app_mem_base = np.array([s.app_mem_base for s in scenarios])
-    app_mem_per_rps = np.array([s.app_mem_per_rps for s in scenarios])
-
-    hpa_rows = [w for w, s in enumerate(scenarios) if s.hpa is not None]
-    hpas = {w: parse_hpa(manifests.hpa_object(scenarios[w], "") or {}, version, flags) for w in hpa_rows}
-    n_m = max([len(h.metrics) for h in hpas.values()] or [1])
-    n_h = len(hpa_rows)
-    active = np.zeros((n_m, n_h), dtype=bool)
-    counted = np.zeros((n_m, n_h, n_c), dtype=bool)
-    is_cpu = np.ones((n_m, n_h), dtype=bool)
-    target = np.ones((n_m, n_h), dtype=np.int64)
-    is_util = np.ones((n_m, n_h), dtype=bool)
-    request_m = np.zeros((n_m, n_h), dtype=np.int64)
-    missing_request = np.zeros((n_m, n_h), dtype=bool)
-    for j, w in enumerate(hpa_rows):
-        spec, _ = manifests.pod_spec_and_annotations(scenarios[w])
-        for m, metric in enumerate(hpas[w].metrics):
-            active[m, j] = True
-            is_cpu[m, j] = metric.resource == "cpu"
-            target[m, j] = metric.target
-            is_util[m, j] = metric.is_utilization
-            if metric.container is None:
-                counted[m, j] = present[w]
-            else:
-                counted[m, j, names[w].index(metric.container)] = True
-            req = pod_request(spec, "pod", metric.resource, version, metric.container)
-            request_m[m, j], missing_request[m, j] = req.milli, req.error is not None
-    normalizer = Normalizer([hpas[w].scaling for w in hpa_rows], flags)
-    tol_up = np.array([hpas[w].tol_up for w in hpa_rows])
-    tol_down = np.array([hpas[w].tol_down for w in hpa_rows])
-
-    initial = np.array(
-        [
-            min(max(s.replicas, (s.hpa or {}).get("minReplicas", 1)), (s.hpa or {}).get("maxReplicas", s.replicas))
-            for s in scenarios
-        ]
-    )
-    n_slots = int(max([s.hpa["maxReplicas"] if s.hpa else s.replicas for s in scenarios] + [int(initial.max())]))
-    created = np.full((n_w, n_slots), np.nan)
-    pod_index = np.full((n_w, n_slots), -1, dtype=np.int64)
-    pod_workload: list[int] = []
-    pod_names: list[str] = []
-    pod_created: list[float] = []
-    pod_deleted: list[float] = []
-    sts = np.array([s.kind == "StatefulSet" for s in scenarios])
-    warm_start = start_s - WARMUP_S
-
-    def new_pod(w: int, slot: int, now: float) -> None:
-        s = scenarios[w]
-        if s.kind == "StatefulSet":
-            name = f"{s.workload}-{slot}"
-        else:
-            suffix = "".join(rng.choice(list("bcdfghjklmnpqrstvwxz2456789"), 5))
-            name = f"{s.workload}-{manifests.template_hash(s)}-{suffix}"
-        created[w, slot] = now
-        pod_index[w, slot] = len(pod_names)
-        pod_workload.append(w)
-        pod_names.append(name)
-        pod_created.append(now)
-        pod_deleted.append(np.nan)
-
-    for w in range(n_w):
-        for slot in range(initial[w]):
-            new_pod(w, slot, warm_start - 86400.0 - float(rng.integers(0, 86400 // 15)) * 15)
-
     sync_s = flags.sync_period_s
     per_scrape = round(step_s / sync_s)
     if per_scrape * sync_s != step_s:
         raise ValueError(f"step {step_s}s must be a multiple of the HPA sync period {sync_s}s")
+    life = Lifecycle(scrape_s=step_s)
+    n_w = len(scenarios)
+    names = [[s.workload, *(c.name for c in s.sidecars)] for s in scenarios]
+    n_c = max(len(n) for n in names)
+    model = _UsageModel.of(scenarios, n_c)
+    hpas = _HPAArrays.of(scenarios, names, n_c, version, flags)
+    normalizer = Normalizer([hpas.specs[w].scaling for w in hpas.rows.tolist()], flags)
+
+    initial = np.array([_initial_replicas(s) for s in scenarios], dtype=np.int64)
+    n_slots = max([s.hpa["maxReplicas"] if s.hpa else s.replicas for s in scenarios] + [int(initial.max())])
+    pods = _Pods(scenarios, rng, np.full((n_w, n_slots), np.nan), np.full((n_w, n_slots), -1, dtype=np.int64))
+    warm_start = start_s - WARMUP_S
+    for w in range(n_w):
+        for slot in range(initial[w]):
+            pods.create(w, slot, warm_start - 86400.0 - float(rng.integers(0, 86400 // 15)) * 15)
+
     warm_scrapes = int(WARMUP_S // step_s)
     all_scrapes = warm_scrapes + n_scrapes
     scrape_times = warm_start + step_s * np.arange(all_scrapes)
-    rps = calc_rps = _rates(scrape_times, scenarios, rng)
-    last_cpu = np.zeros((n_w, n_slots, n_c))
-    last_mem = np.zeros((n_w, n_slots, n_c))
+    rps = request_rates(scrape_times, np.array([s.peak_rps for s in scenarios]), rng)
+    per_pod = np.zeros((*hpas.active.shape, n_slots), dtype=np.int64)
     replicas_out = np.zeros((n_scrapes, n_w), dtype=np.int64)
-    stalled_out = np.zeros((n_scrapes, n_w), dtype=bool)
+    error_out = np.zeros((n_scrapes, n_w), dtype=np.int64)
     rows: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in ("t", "pod", "c", "cpu", "mem")}
-    current = initial.astype(np.int64).copy()
-    stalled_now = np.zeros(n_w, dtype=bool)
+    current = initial.copy()
+    error_now = np.zeros(n_w, dtype=np.int64)
 
     for k in range(all_scrapes * per_scrape):
         now = warm_start + k * sync_s
+        st = pod_states(pods.created, now, life, flags)
         if k % per_scrape == 0:
             i = k // per_scrape
-            st = pod_states(created, now, life, flags)
-            n_serving = np.maximum(st.serving.sum(axis=1), 1)
-            share = rng.normal(1.0, 0.06, (n_w, n_slots)) * st.serving
-            share *= st.serving.sum(axis=1, keepdims=True) / np.maximum(share.sum(axis=1, keepdims=True), 1e-9)
-            app_cpu = np.where(
-                st.serving, calc_rps[i][:, None] * cpu_per_rps[:, None] / n_serving[:, None] * share, STARTUP_APP_CPU
-            )
-            rps_pod = np.where(st.serving, calc_rps[i][:, None] / n_serving[:, None] * share, 0.0)
-            noise = rng.normal(1.0, 0.04, (n_w, n_slots, n_c))
-            cpu = (cpu_base[:, None, :] + cpu_slope[:, None, :] * app_cpu[:, :, None]) * noise
-            mem = (mem_base[:, None, :] + mem_slope[:, None, :] * app_cpu[:, :, None]) * rng.normal(
-                1.0, 0.01, noise.shape
-            )
-            cpu[:, :, 0] = app_cpu * rng.normal(1.0, 0.02, (n_w, n_slots))
-            mem[:, :, 0] = (app_mem_base[:, None] + app_mem_per_rps[:, None] * rps_pod) * rng.normal(
-                1.0, 0.01, (n_w, n_slots)
-            )
-            cpu = np.round(np.maximum(cpu, 0.0), 5) * present[:, None, :]
-            mem = np.round(np.maximum(mem, 0.0) / 4096) * 4096 * present[:, None, :]
-            last_cpu, last_mem = cpu, mem
+            cpu, mem = model.sample(rps[i], st, rng)
+            per_pod = hpas.metric_per_pod(cpu, mem)
             if i >= warm_scrapes:
                 r = i - warm_scrapes
-                ws, ss, cs = np.nonzero(st.running[:, :, None] & present[:, None, :])
+                ws, ss, cs = np.nonzero(st.running[:, :, None] & model.present[:, None, :])
                 rows["t"].append(np.full(len(ws), r, dtype=np.int64))
-                rows["pod"].append(pod_index[ws, ss])
+                rows["pod"].append(pods.index[ws, ss])
                 rows["c"].append(cs)
                 rows["cpu"].append(cpu[ws, ss, cs])
                 rows["mem"].append(mem[ws, ss, cs])
                 replicas_out[r] = current
-                stalled_out[r] = stalled_now
-        if not hpa_rows:
+                error_out[r] = error_now
+        if not len(hpas.rows):
             continue
-        st = pod_states(created, now, life, flags)
-        rows_h = np.array(hpa_rows)
-        props = np.zeros((n_m, n_h), dtype=np.int64)
-        errs = np.zeros((n_m, n_h), dtype=np.int64)
-        for m in range(n_m):
-            usage = np.where(is_cpu[m][:, None, None], milli(last_cpu[rows_h]), milli(last_mem[rows_h]))
-            per_pod = (usage * counted[m][:, None, :]).sum(axis=2)
-            ready = np.where(is_cpu[m][:, None], st.cpu_ready[rows_h], st.mem_ready[rows_h])
-            unready = np.where(is_cpu[m][:, None], st.cpu_unready[rows_h], st.unready_pending[rows_h])
-            groups = calc.PodGroups(
-                total=st.exists[rows_h].sum(axis=1),
-                ready=ready.sum(axis=1),
-                unready=unready.sum(axis=1),
-                missing=st.missing[rows_h].sum(axis=1),
-                with_metrics=st.has_metric[rows_h].sum(axis=1),
-                ready_usage_m=(per_pod * ready).sum(axis=1),
-                pod_request_m=request_m[m],
-            )
-            p = calc.replicas_for_metric(
-                groups,
-                current[rows_h],
-                target[m],
-                is_util[m],
-                tol_down,
-                tol_up,
-                missing_request[m],
-                version.missing_pod_fallback_is_max_target,
-            )
-            props[m], errs[m] = p.replicas, p.error
-        proposal, first_error = calc.combine_metrics(props, errs, current[rows_h], active)
-        stalled_now[rows_h] = first_error != 0
-        desired = normalizer.step(now, current[rows_h], proposal)
-        for j in np.nonzero(desired != current[rows_h])[0]:
-            w = hpa_rows[j]
-            _resize(w, int(desired[j]), now, created, pod_index, pod_deleted, sts[w], new_pod)
+        proposal, first_error = hpas.proposals(per_pod, st, current[hpas.rows], version)
+        error_now[hpas.rows] = first_error
+        desired = normalizer.step(now, current[hpas.rows], proposal)
+        for j in np.nonzero(desired != current[hpas.rows])[0]:
+            w = int(hpas.rows[j])
+            pods.resize(w, int(desired[j]), now)
             current[w] = desired[j]
 
     def cat(key: str, dtype: type) -> npt.NDArray[np.generic]:
@@ -235,39 +323,23 @@ def simulate(
         scrape_times=scrape_times[warm_scrapes:],
         rps=rps[warm_scrapes:],
         replicas=replicas_out,
-        stalled=stalled_out,
+        metric_error=error_out,
         row_time=cat("t", np.int64),
         row_pod=cat("pod", np.int64),
         row_container=cat("c", np.int64),
         row_cpu=cat("cpu", np.float64),
         row_mem=cat("mem", np.float64),
-        pod_workload=pod_workload,
-        pod_names=pod_names,
-        pod_created=pod_created,
-        pod_deleted=pod_deleted,
+        pod_workload=pods.workload,
+        pod_names=pods.names,
+        pod_created=pods.created_at,
+        pod_deleted=pods.deleted_at,
         container_names=names,
-        hpas=hpas,
+        hpas=hpas.specs,
     )
 
 
-def _rates(
-    times: npt.NDArray[np.float64], scenarios: list[Scenario], rng: np.random.Generator
-) -> npt.NDArray[np.float64]:
-    from analyzer.synth.traffic import request_rates
-
-    return request_rates(times, np.array([s.peak_rps for s in scenarios]), rng)
-
-
-def _resize(w, desired, now, created, pod_index, pod_deleted, is_sts, new_pod) -> None:  # type: ignore[no-untyped-def]
-    """Create pods in free slots, or delete the youngest (a StatefulSet: the highest ordinals)."""
-    alive = ~np.isnan(created[w])
-    count = int(alive.sum())
-    if desired > count:
-        for slot in np.nonzero(~alive)[0][: desired - count]:
-            new_pod(w, int(slot), now)
-    elif desired < count:
-        rank = np.where(alive, np.arange(created.shape[1]) if is_sts else created[w], -np.inf)
-        for slot in np.argsort(-rank, kind="stable")[: count - desired]:
-            pod_deleted[pod_index[w, slot]] = now
-            created[w, slot] = np.nan
-            pod_index[w, slot] = -1
+def _initial_replicas(s: Scenario) -> int:
+    """The scenario's replicas clamped into its HPA's [min, max]."""
+    if s.hpa is None:
+        return s.replicas
+    return min(max(s.replicas, s.hpa.get("minReplicas", 1)), s.hpa["maxReplicas"])

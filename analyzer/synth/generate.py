@@ -15,7 +15,9 @@ import pyarrow.parquet as pq
 from analyzer.__about__ import __version__
 from analyzer.errors import SidecarImpactError
 from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_calculator import ERROR_TEXT, MetricError
 from analyzer.simulate.kube_version import KubeVersion
+from analyzer.simulate.pod_requests import pod_request
 from analyzer.snapshot import schema
 from analyzer.snapshot.schema import Metadata, Snapshot
 from analyzer.snapshot.store import atomic_directory, write_json, write_snapshot_files
@@ -64,7 +66,7 @@ def generate(
             "name": [s.workload for s in scenarios] * len(times),
             "replicas": sim.replicas.ravel(),
         }
-    )
+    ).sort_values(list(schema.REPLICAS_KEY), kind="stable", ignore_index=True)
     metadata = Metadata(
         schema_version=schema.SCHEMA_VERSION,
         source="synthetic",
@@ -88,7 +90,7 @@ def generate(
             "workload": [s.workload for s in scenarios] * len(times),
             "rps": sim.rps.ravel(),
             "app_cpu_cores": (sim.rps * np.array([s.cpu_per_rps for s in scenarios])).ravel(),
-            "stalled": sim.stalled.ravel(),
+            "stalled": (sim.metric_error != 0).ravel(),
         }
     )
     return Synthetic(snapshot=snapshot, truth=_truth(scenarios, seed), demand=demand)
@@ -114,7 +116,8 @@ def _usage(sim: SimResult, scenarios: list[Scenario], times: pd.DatetimeIndex) -
     pod_names = np.array(sim.pod_names, dtype=object)
     pod_ns = np.array([scenarios[w].namespace for w in sim.pod_workload], dtype=object)
     pod_w = np.array(sim.pod_workload)
-    containers = np.array([n + [""] * (4 - len(n)) for n in sim.container_names], dtype=object)
+    width = max(len(n) for n in sim.container_names)
+    containers = np.array([n + [""] * (width - len(n)) for n in sim.container_names], dtype=object)
     frame = pd.DataFrame(
         {
             "timestamp": times[sim.row_time],
@@ -137,7 +140,7 @@ def _objects(scenarios: list[Scenario], sim: SimResult, end_s: float, start: pd.
             objects[obj["kind"]].append(obj)
         hpa = manifests.hpa_object(s, created)
         if hpa is not None:
-            hpa["status"] = _hpa_status(sim, w, end_s)
+            hpa["status"] = _hpa_status(sim, s, w)
             objects["HorizontalPodAutoscaler"].append(hpa)
         vpa = manifests.vpa_object(s, created)
         if vpa is not None:
@@ -211,34 +214,42 @@ def _pod(s: Scenario, name: str, created_s: float, deleted_s: float, end_s: floa
     }
 
 
-def _hpa_status(sim: SimResult, w: int, end_s: float) -> dict[str, Any]:
+def _hpa_status(sim: SimResult, s: Scenario, w: int) -> dict[str, Any]:
+    """``status`` as the controller leaves it at the end: replicas and ``ScalingActive`` since its last flip."""
     replicas = int(sim.replicas[-1, w])
-    stalled = bool(sim.stalled[-1, w])
-    condition = (
-        {
+    stalled = sim.metric_error[:, w] != 0
+    flips = np.nonzero(stalled[1:] != stalled[:-1])[0]
+    since = sim.scrape_times[flips[-1] + 1] if len(flips) else sim.scrape_times[0]
+    if stalled[-1]:
+        condition = {
             "type": "ScalingActive",
             "status": "False",
             "reason": "FailedGetResourceMetric",
-            "message": "the HPA was unable to compute the replica count: " + _stall_message(sim, w),
+            "message": "the HPA was unable to compute the replica count: " + _metric_error(sim, s, w),
         }
-        if stalled
-        else {
+    else:
+        condition = {
             "type": "ScalingActive",
             "status": "True",
             "reason": "ValidMetricFound",
             "message": "the HPA was able to successfully calculate a replica count",
         }
-    )
-    condition["lastTransitionTime"] = _iso(end_s - 86400)
+    condition["lastTransitionTime"] = _iso(float(since))
     return {"currentReplicas": replicas, "desiredReplicas": replicas, "conditions": [condition]}
 
 
-def _stall_message(sim: SimResult, w: int) -> str:
-    for p, pw in enumerate(sim.pod_workload):
-        if pw == w and np.isnan(sim.pod_deleted[p]):
-            names = sim.container_names[w]
-            return f"missing request for cpu in container {names[-1]} of Pod {sim.pod_names[p]}"
-    return "missing request"
+def _metric_error(sim: SimResult, s: Scenario, w: int) -> str:
+    """The HPA's last metric error as the controller words it (a request error names the newest live pod)."""
+    code = MetricError(int(sim.metric_error[-1, w]))
+    if code != MetricError.MISSING_REQUEST:
+        return ERROR_TEXT[code]
+    live = [p for p, pw in enumerate(sim.pod_workload) if pw == w and np.isnan(sim.pod_deleted[p])]
+    spec, _ = manifests.pod_spec_and_annotations(s)
+    errors = (
+        pod_request(spec, sim.pod_names[live[-1]], m.resource, GENERATOR_VERSION, m.container).error
+        for m in sim.hpas[w].metrics
+    )
+    return next(e for e in errors if e)
 
 
 def _truth(scenarios: list[Scenario], seed: int) -> dict[str, Any]:

@@ -198,37 +198,31 @@ def owner_of_pods(scenario: Scenario) -> dict[str, Any]:
 def hpa_object(scenario: Scenario, created: str) -> dict[str, Any] | None:
     if scenario.hpa is None:
         return None
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {
-            "name": scenario.workload,
-            "namespace": scenario.namespace,
-            "creationTimestamp": created,
-            "uid": _uid(scenario, "HorizontalPodAutoscaler"),
-        },
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": scenario.kind, "name": scenario.workload},
-            **json.loads(json.dumps(scenario.hpa)),
-        },
-    }
+    return _autoscaler(scenario, created, "autoscaling/v2", "HorizontalPodAutoscaler", "scaleTargetRef", scenario.hpa)
 
 
 def vpa_object(scenario: Scenario, created: str) -> dict[str, Any] | None:
     if scenario.vpa is None:
         return None
+    return _autoscaler(scenario, created, "autoscaling.k8s.io/v1", "VerticalPodAutoscaler", "targetRef", scenario.vpa)
+
+
+def _autoscaler(
+    scenario: Scenario, created: str, api_version: str, kind: str, ref_field: str, spec: dict[str, Any]
+) -> dict[str, Any]:
+    """An HPA or VPA named after the workload, pointing at it, with a deep copy of the scenario's spec."""
     return {
-        "apiVersion": "autoscaling.k8s.io/v1",
-        "kind": "VerticalPodAutoscaler",
+        "apiVersion": api_version,
+        "kind": kind,
         "metadata": {
             "name": scenario.workload,
             "namespace": scenario.namespace,
             "creationTimestamp": created,
-            "uid": _uid(scenario, "VerticalPodAutoscaler"),
+            "uid": _uid(scenario, kind),
         },
         "spec": {
-            "targetRef": {"apiVersion": "apps/v1", "kind": scenario.kind, "name": scenario.workload},
-            **json.loads(json.dumps(scenario.vpa)),
+            ref_field: {"apiVersion": "apps/v1", "kind": scenario.kind, "name": scenario.workload},
+            **json.loads(json.dumps(spec)),
         },
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 MIB = 2**20
@@ -379,8 +379,6 @@ CATALOGUE: tuple[Scenario, ...] = (
 
 def pick(count: int) -> list[Scenario]:
     """``count`` scenarios: the catalogue in order, repeated with numbered copies beyond its size."""
-    from dataclasses import replace
-
     out: list[Scenario] = []
     for i in range(count):
         base = CATALOGUE[i % len(CATALOGUE)]

@@ -37,7 +37,7 @@ def replicas(syn: Synthetic, name: str) -> pd.Series:
 
 def test_same_seed_same_snapshot_other_seed_differs() -> None:
     a, b, c = (generate(workloads=4, days=0.1, step_s=60, seed=s) for s in (3, 3, 4))
-    pd.testing.assert_frame_equal(a.snapshot.usage, b.snapshot.usage)
+    pd.testing.assert_frame_equal(a.snapshot.usage, b.snapshot.usage, check_exact=True)
     assert a.snapshot.objects == b.snapshot.objects
     assert not np.allclose(a.snapshot.usage.cpu_cores.to_numpy()[:50], c.snapshot.usage.cpu_cores.to_numpy()[:50])
 
@@ -48,7 +48,8 @@ def test_bundled_sample_regenerates_identically(tmp_path: Path) -> None:
     fresh = generate(
         workloads=extra["workloads"], days=extra["days"], step_s=bundled.metadata.step_s, seed=extra["seed"]
     )
-    pd.testing.assert_frame_equal(bundled.usage, fresh.snapshot.usage, check_dtype=False)
+    pd.testing.assert_frame_equal(bundled.usage, fresh.snapshot.usage, check_dtype=False, check_exact=True)
+    pd.testing.assert_frame_equal(bundled.replicas, fresh.snapshot.replicas, check_dtype=False, check_exact=True)
     assert {k: v for k, v in bundled.objects.items() if v} == {k: v for k, v in fresh.snapshot.objects.items() if v}
     truth = json.loads((ROOT / "sample_data" / "ground_truth" / "params.json").read_text())
     assert truth == json.loads(json.dumps(fresh.truth))
