@@ -10,7 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from analyzer.findings.hpa_status import hpa_table
-from analyzer.model.workloads import container_table, pod_owners
+from analyzer.model.classify import classify
+from analyzer.model.containers import container_table
+from analyzer.model.overhead import FitPolicy, fit_overhead, pair_with_app
+from analyzer.model.rules import Rule, load_rules
+from analyzer.model.shares import rollup, workload_table
+from analyzer.model.usage_index import index_usage
+from analyzer.model.workloads import pod_owners, workload_labels
+from analyzer.prices import Prices
 from analyzer.render import registry
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.kube_version import KubeVersion
@@ -32,17 +39,41 @@ def load_snapshot(path: str | os.PathLike[str] = SAMPLE_DATA, namespaces: Iterab
 
 @dataclass(frozen=True)
 class Analysis:
-    """What :func:`analyze` returns; every table is a DataFrame with documented columns."""
+    """What :func:`analyze` returns; every table is a DataFrame with documented columns.
+
+    ``classes``: every container of every pod (:data:`analyzer.model.classify.CLASS_COLUMNS`);
+    ``containers``: per workload container (:data:`analyzer.model.containers.CONTAINER_COLUMNS`);
+    ``overhead``: sidecar fits (:data:`analyzer.model.overhead.FIT_COLUMNS`);
+    ``workloads``: sidecar shares and cost (:data:`analyzer.model.shares.WORKLOAD_COLUMNS`);
+    ``namespaces``/``cluster``/``groups``: the same rolled up (``groups`` by ``group_by`` labels);
+    ``hpas``: :data:`analyzer.findings.hpa_status.HPA_COLUMNS`.
+    """
 
     metadata: Metadata
+    prices: Prices
+    classes: pd.DataFrame
     containers: pd.DataFrame
+    overhead: pd.DataFrame
+    workloads: pd.DataFrame
+    namespaces: pd.DataFrame
+    cluster: pd.DataFrame
+    groups: pd.DataFrame
     hpas: pd.DataFrame
 
-    def summary(self) -> dict[str, int]:
-        """Headline counts for a terminal or a notebook."""
+    @property
+    def ambiguous(self) -> pd.DataFrame:
+        """Pods whose app container had to be guessed, with the choice and how to override it."""
+        return self.classes[self.classes["ambiguous"]][["namespace", "pod", "workload", "container", "note"]]
+
+    def summary(self) -> dict[str, int | float]:
+        """Headline figures for a terminal or a notebook."""
+        cluster = self.cluster.iloc[0] if len(self.cluster) else None
         return {
-            "workloads": int(self.containers[["namespace", "workload"]].drop_duplicates().shape[0]),
+            "workloads": len(self.workloads),
             "containers": len(self.containers),
+            "sidecars": int((self.containers["role"] == "sidecar").sum()),
+            "ambiguous_pods": int(self.classes.loc[self.classes["ambiguous"], "pod"].nunique()),
+            "sidecar_cost_month": round(float(cluster["sidecar_cost_month"]), 2) if cluster is not None else 0.0,
             "hpas": len(self.hpas),
             "hpas_stalled": int((self.hpas["status"] == "stalled").sum()),
         }
@@ -51,14 +82,42 @@ class Analysis:
         return pd.DataFrame([self.summary()]).to_html(index=False)
 
 
-def analyze(snapshot: Snapshot, version: KubeVersion | None = None, flags: ControllerFlags | None = None) -> Analysis:
-    """Analyze a loaded snapshot under the given Kubernetes version (default 1.34) and controller flags."""
+def analyze(
+    snapshot: Snapshot,
+    version: KubeVersion | None = None,
+    flags: ControllerFlags | None = None,
+    rules: Sequence[Rule] | str | os.PathLike[str] = (),
+    prices: Prices | None = None,
+    group_by: Sequence[str] = (),
+    fit_policy: FitPolicy | None = None,
+) -> Analysis:
+    """Analyze a loaded snapshot under the given Kubernetes version (default 1.34) and controller flags.
+
+    ``rules`` (a rule file path or parsed rules) override the built-in sidecar classification;
+    ``prices`` default to OpenCost's; ``group_by`` names workload labels to roll costs up by.
+    """
     version = version or KubeVersion()
     flags = flags or ControllerFlags()
+    prices = prices or Prices()
+    if isinstance(rules, str | os.PathLike):
+        rules = load_rules(rules)
     owners = pod_owners(snapshot)
+    classes = classify(snapshot, owners, rules)
+    index = index_usage(snapshot.usage, classes)
+    containers = container_table(snapshot, classes, index, snapshot.usage)
+    workloads = workload_table(containers, index, snapshot.usage, prices)
+    for label in group_by:
+        workloads[f"label:{label}"] = workload_labels(snapshot, workloads, label)
     return Analysis(
         metadata=snapshot.metadata,
-        containers=container_table(snapshot),
+        prices=prices,
+        classes=classes,
+        containers=containers,
+        overhead=fit_overhead(pair_with_app(snapshot.usage, index), fit_policy),
+        workloads=workloads,
+        namespaces=rollup(workloads, ["namespace"]),
+        cluster=rollup(workloads, []),
+        groups=rollup(workloads, [f"label:{x}" for x in group_by]) if group_by else pd.DataFrame(),
         hpas=hpa_table(snapshot, owners, version, flags),
     )
 
@@ -72,7 +131,7 @@ def render(
 
 def sample(
     out: str | os.PathLike[str],
-    workloads: int = 12,
+    workloads: int = 13,
     days: float = 3.0,
     step_s: float = 60.0,
     seed: int = 7,

@@ -14,6 +14,7 @@ import typer
 
 from analyzer import api
 from analyzer.errors import SidecarImpactError
+from analyzer.model.rules import load_rules
 from analyzer.render import registry
 from analyzer.units import parse_duration
 
@@ -39,18 +40,29 @@ def report(
         list[str] | None,
         typer.Option("--format", "-o", help="Report format; repeat for several (html, json)."),
     ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option("--rules", help="YAML rule file forcing containers to app or sidecar (docs/model.md)."),
+    ] = None,
+    group_by_label: Annotated[
+        list[str] | None,
+        typer.Option("--group-by-label", help="Also roll sidecar cost up by this workload label (e.g. team)."),
+    ] = None,
 ) -> None:
     """Analyze a snapshot and write the report (HTML and JSON by default), then print a summary."""
     chosen = formats or ["html", "json"]
     for name in chosen:
         registry.find(name)
-    analysis = api.analyze(api.load_snapshot(snapshot))
+    rule_set = load_rules(rules) if rules is not None else ()
+    analysis = api.analyze(api.load_snapshot(snapshot), rules=rule_set, group_by=group_by_label or ())
     paths = api.render(analysis, out, chosen)
     summary = analysis.summary()
     typer.echo(
-        f"{summary['workloads']} workloads, {summary['containers']} containers, "
-        f"{summary['hpas']} HPAs ({summary['hpas_stalled']} stalled)"
+        f"{summary['workloads']} workloads, {summary['containers']} containers ({summary['sidecars']} sidecars, "
+        f"${summary['sidecar_cost_month']:,.2f}/month), {summary['hpas']} HPAs ({summary['hpas_stalled']} stalled)"
     )
+    if summary["ambiguous_pods"]:
+        typer.echo(f"{summary['ambiguous_pods']} pods with an ambiguous app container (see the report; --rules)")
     for path in paths:
         typer.echo(f"wrote {path}")
 
@@ -58,7 +70,9 @@ def report(
 @app.command()
 def sample(
     out: Annotated[Path, typer.Option("--out", "-O", help="Directory to write the synthetic snapshot to.")],
-    workloads: Annotated[int, typer.Option(help="Number of workloads (scenarios repeat beyond 12).", min=1)] = 12,
+    workloads: Annotated[
+        int, typer.Option(help="Number of workloads (the catalogue repeats beyond its 13 scenarios).", min=1)
+    ] = 13,
     days: Annotated[float, typer.Option(help="Days of data to simulate.", min=0.01, max=60)] = 3.0,
     step: Annotated[str, typer.Option(help="Sample step, a multiple of 15s (e.g. 60s, 2m).")] = "60s",
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same snapshot.")] = 7,

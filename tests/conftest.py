@@ -12,7 +12,7 @@ from analyzer.synth.generate import Synthetic, generate, write_sample
 @pytest.fixture(scope="session")
 def small() -> Synthetic:
     """Every catalogue scenario, half a day at 60 s."""
-    return generate(workloads=12, days=0.5, step_s=60, seed=11)
+    return generate(workloads=13, days=0.5, step_s=60, seed=11)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_report_on_bundled_sample(tmp_path: Path) -> None:
     result = run("report", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "12 workloads" in result.stdout and "(1 stalled)" in result.stdout
+    assert "13 workloads" in result.stdout and "(1 stalled)" in result.stdout
     doc = json.loads((tmp_path / "report.json").read_text())
     stalled = [h for h in doc["hpas"] if h["status"] == "stalled"]
     assert [(h["namespace"], h["hpa"]) for h in stalled] == [("payments", "ledger")]
@@ -74,3 +74,21 @@ def test_help_is_useful() -> None:
 
 def test_synthetic_fixture_is_consistent(small: Synthetic) -> None:
     assert small.snapshot.metadata.extra["seed"] == 11
+
+
+def test_rules_resolve_the_ambiguous_pod_and_a_bad_rule_file_is_exit_2(tmp_path: Path) -> None:
+    default = run("report", "--out", str(tmp_path / "a"), "-o", "json")
+    assert "2 pods with an ambiguous app container" in default.stdout
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - match: {namespace: edge, container: router}\n    role: app\n")
+    resolved = run("report", "--out", str(tmp_path / "b"), "-o", "json", "--rules", str(rules))
+    assert resolved.returncode == 0, resolved.stderr
+    assert "ambiguous" not in resolved.stdout
+    doc = json.loads((tmp_path / "b" / "report.json").read_text())
+    router = [c for c in doc["classes"] if c["container"] == "router"]
+    assert router and all(c["evidence"].startswith(f"rule {rules}: rules[0]") for c in router)
+    rules.write_text("rules:\n  - match: {namespace: edge}\n    role: sidecar\n    kind: mesh\n")
+    bad = run("report", "--out", str(tmp_path / "c"), "--rules", str(rules))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith(f"error: {rules}: rules[0].kind: 'mesh' is not one of")
+    assert not (tmp_path / "c").exists()

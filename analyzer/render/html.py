@@ -47,7 +47,28 @@ def produce(analysis: Analysis) -> str:
             "memory_request_bytes": "{:,.0f}",
             "memory_mean_bytes": "{:,.0f}",
             "cpu_usage_per_request": "{:.2f}",
+            "memory_limit_bytes": "{:,.0f}",
+            "memory_p95_bytes": "{:,.0f}",
+            "memory_usage_per_request": "{:.2f}",
         },
+    )
+    workloads = _table(
+        analysis.workloads[
+            ["namespace", "workload", "app_container", "sidecars", "pods_mean", "sidecar_cpu_request_share",
+             "sidecar_memory_request_share", "sidecar_cpu_usage_share_mean", "sidecar_cost_month", "pod_cost_month"]
+        ],
+        {"pods_mean": "{:.1f}", "sidecar_cpu_request_share": "{:.0%}", "sidecar_memory_request_share": "{:.0%}",
+         "sidecar_cpu_usage_share_mean": "{:.0%}", "sidecar_cost_month": "${:,.2f}", "pod_cost_month": "${:,.2f}"},
+    )  # fmt: skip
+    overhead = _table(
+        analysis.overhead[
+            ["namespace", "workload", "container", "resource", "method", "base", "slope", "r2", "samples", "reason"]
+        ],
+        {"base": "{:.4g}", "slope": "{:.4g}", "r2": "{:.2f}"},
+    )
+    ambiguous = analysis.ambiguous
+    ambiguous_html = (
+        f"<section id=ambiguous><h2>Ambiguous pods</h2>{_table(ambiguous)}</section>" if len(ambiguous) else ""
     )
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
@@ -57,7 +78,11 @@ def produce(analysis: Analysis) -> str:
         f"{escape(meta.end.isoformat())}, step {meta.step_s:g}s.</p>"
         f"<section id=summary><h2>Summary</h2><ul>{items}</ul></section>"
         f"<section id=hpas><h2>HPAs</h2>{_table(analysis.hpas)}</section>"
+        f"<section id=workloads><h2>Sidecar share and cost per workload</h2>"
+        f"<p>Prices: {escape(analysis.prices.source)}.</p>{workloads}</section>"
         f"<section id=containers><h2>Containers</h2>{containers}</section>"
+        f"<section id=overhead><h2>Sidecar overhead model</h2>{overhead}</section>"
+        f"{ambiguous_html}"
         "</body></html>\n"
     )
 

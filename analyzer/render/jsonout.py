@@ -30,7 +30,13 @@ def produce(analysis: Analysis) -> str:
         "report_schema_version": REPORT_SCHEMA_VERSION,
         "snapshot": analysis.metadata.to_json(),
         "summary": analysis.summary(),
+        "prices": {"cpu_core_hour": analysis.prices.cpu_core_hour, "memory_gib_hour": analysis.prices.memory_gib_hour},
+        "workloads": rows(analysis.workloads),
+        "namespaces": rows(analysis.namespaces),
+        "cluster": rows(analysis.cluster),
+        "classes": rows(analysis.classes),
         "containers": rows(analysis.containers),
+        "overhead": rows(analysis.overhead),
         "hpas": rows(analysis.hpas),
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"

@@ -264,7 +264,7 @@ def simulate(
         raise ValueError(f"step {step_s}s must be a multiple of the HPA sync period {sync_s}s")
     life = Lifecycle(scrape_s=step_s)
     n_w = len(scenarios)
-    names = [[s.workload, *(c.name for c in s.sidecars)] for s in scenarios]
+    names = [[s.app_container, *(c.name for c in s.sidecars)] for s in scenarios]
     n_c = max(len(n) for n in names)
     model = _UsageModel.of(scenarios, n_c)
     hpas = _HPAArrays.of(scenarios, names, n_c, version, flags)

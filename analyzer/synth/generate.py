@@ -39,7 +39,7 @@ class Synthetic:
 
 
 def generate(
-    workloads: int = 12, days: float = 3.0, step_s: float = 60.0, seed: int = 7, start: pd.Timestamp = DEFAULT_START
+    workloads: int = 13, days: float = 3.0, step_s: float = 60.0, seed: int = 7, start: pd.Timestamp = DEFAULT_START
 ) -> Synthetic:
     """Simulate ``workloads`` scenarios for ``days`` at ``step_s``; identical output for identical arguments."""
     if workloads < 1:
@@ -262,7 +262,7 @@ def _truth(scenarios: list[Scenario], seed: int) -> dict[str, Any]:
                 "kind": s.kind,
                 "scenario": s.name,
                 "shows": s.shows,
-                "app_container": s.workload,
+                "app_container": s.app_container,
                 "cpu_per_rps": s.cpu_per_rps,
                 "sidecars": [
                     {

@@ -53,7 +53,7 @@ def _sidecar(s: SidecarSpec) -> dict[str, Any]:
 
 def template_spec(scenario: Scenario) -> dict[str, Any]:
     """The owner's pod template: the app plus sidecars declared by hand (not webhook-injected ones)."""
-    containers = [_container(scenario.workload, scenario.app_image, scenario.app_requests, scenario.app_limits)]
+    containers = [_container(scenario.app_container, scenario.app_image, scenario.app_requests, scenario.app_limits)]
     containers += [_sidecar(s) for s in scenario.sidecars if not s.injected and not s.native]
     init = [_sidecar(s) for s in scenario.sidecars if not s.injected and s.native]
     spec: dict[str, Any] = {"containers": containers}
@@ -77,7 +77,7 @@ def pod_spec_and_annotations(scenario: Scenario) -> tuple[dict[str, Any], dict[s
             inits.append(_sidecar(s))
         else:
             spec["containers"].append(_sidecar(s))
-        annotations.update(_injector_annotations(s, scenario.workload, init is not None and not s.native))
+        annotations.update(_injector_annotations(s, scenario.app_container, init is not None and not s.native))
     if not spec.get("initContainers"):
         spec.pop("initContainers", None)
     return spec, annotations

@@ -51,6 +51,12 @@ class Scenario:
     replicas: int = 3
     annotations: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    app_name: str | None = None
+
+    @property
+    def app_container(self) -> str:
+        """The app container's name: ``app_name``, else the workload's name."""
+        return self.app_name or self.workload
 
 
 def istio_proxy(requests: dict[str, str] | None = None, native: bool = False) -> SidecarSpec:
@@ -374,6 +380,35 @@ CATALOGUE: tuple[Scenario, ...] = (
         hpa=hpa(2, 16, cpu_utilization(70)),
         annotations={"sidecar.istio.io/proxyCPU": "150m"},
     ),
+    Scenario(
+        name="ambiguous-app",
+        namespace="edge",
+        workload="edge-router",
+        shows="two containers with unknown images and no default-container annotation: which is the app is ambiguous",
+        app_image="registry.example.com/edge/router:1.3.0",
+        app_requests={"cpu": "200m", "memory": "128Mi"},
+        app_limits=None,
+        cpu_per_rps=0.0003,
+        app_mem_base=90 * MIB,
+        app_mem_per_rps=0.01 * MIB,
+        peak_rps=800,
+        sidecars=(
+            SidecarSpec(
+                name="authz",
+                image="registry.example.com/edge/authz-shim:0.9.1",
+                kind="generic",
+                requests={"cpu": "50m", "memory": "64Mi"},
+                limits=None,
+                cpu_base=0.004,
+                cpu_slope=0.15,
+                mem_base=30 * MIB,
+                mem_slope=0.0,
+                injected=False,
+            ),
+        ),
+        replicas=2,
+        app_name="router",
+    ),
 )
 
 
@@ -387,6 +422,11 @@ def pick(count: int) -> list[Scenario]:
             out.append(base)
         else:
             out.append(
-                replace(base, workload=f"{base.workload}-{round_ + 1}", namespace=f"{base.namespace}-{round_ + 1}")
+                replace(
+                    base,
+                    workload=f"{base.workload}-{round_ + 1}",
+                    namespace=f"{base.namespace}-{round_ + 1}",
+                    app_name=base.app_container,
+                )
             )
     return out

@@ -56,8 +56,8 @@ def test_bundled_sample_regenerates_identically(tmp_path: Path) -> None:
 
 
 def test_usage_covers_every_scenario_and_namespace(small: Synthetic) -> None:
-    assert set(small.snapshot.usage.namespace) == {"shop", "payments", "web", "batch", "data"}
-    assert len(small.truth["workloads"]) == 12
+    assert set(small.snapshot.usage.namespace) == {"shop", "payments", "web", "batch", "data", "edge"}
+    assert len(small.truth["workloads"]) == 13
 
 
 def test_inflation_sidecar_runs_hotter_than_app_relative_to_request(small: Synthetic) -> None:

@@ -1,0 +1,193 @@
+"""Which containers of each live pod are the app, sidecars (of which kind) or run-once init containers.
+
+Classification runs on live pods, not workload templates: webhook-injected sidecars exist only in
+pods. Each decision records its evidence. User rules (:mod:`analyzer.model.rules`) come first, then
+the built-in signals of domain.md §4 in order of how definitive they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from analyzer.model import signals
+from analyzer.model.rules import Rule
+from analyzer.snapshot.schema import Snapshot
+
+CLASS_COLUMNS = {
+    "namespace": "pod namespace",
+    "pod": "pod name",
+    "workload_kind": "owning workload kind (ReplicaSets resolved to Deployments)",
+    "workload": "owning workload name",
+    "container": "container name",
+    "image": "container image reference",
+    "role": "app, sidecar or init-only",
+    "kind": "sidecar kind (istio, linkerd, vault, cloud-sql-proxy, dapr, ..., generic); empty for the app",
+    "native_sidecar": "init container with restartPolicy Always",
+    "injected": "in the live pod but not in the owner's pod template (added by a webhook)",
+    "evidence": "the signal that decided the role",
+    "ambiguous": "the pod's app container could not be told apart; see note",
+    "note": "for ambiguous pods: the choice made and how to override it",
+}
+
+APP, SIDECAR, INIT_ONLY = "app", "sidecar", "init-only"
+
+
+@dataclass(frozen=True)
+class _Decision:
+    role: str
+    kind: str
+    evidence: str
+
+
+def classify(snapshot: Snapshot, owners: pd.DataFrame, rules: Sequence[Rule] = ()) -> pd.DataFrame:
+    """One row per container of every pod in the snapshot (:data:`CLASS_COLUMNS`)."""
+    templates = _templates(snapshot)
+    owner_of = {(r.namespace, r.pod): (r.workload_kind, r.workload) for r in owners.itertuples(index=False)}
+    rows: list[tuple[Any, ...]] = []
+    for pod in snapshot.items("Pod"):
+        meta = pod["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        kind, workload = owner_of.get((ns, name), ("Pod", name))
+        template = templates.get(_template_key(pod, ns))
+        rows.extend(classify_pod(pod, kind, workload, template, rules))
+    return pd.DataFrame(rows, columns=list(CLASS_COLUMNS))
+
+
+def classify_pod(
+    pod: dict[str, Any],
+    workload_kind: str,
+    workload: str,
+    template_names: frozenset[str] | None,
+    rules: Sequence[Rule] = (),
+) -> list[tuple[Any, ...]]:
+    """Rows (in :data:`CLASS_COLUMNS` order) for one pod; ``template_names`` None when the template is unknown."""
+    meta, spec = pod["metadata"], pod["spec"]
+    ns, name = meta["namespace"], meta["name"]
+    annotations = meta.get("annotations") or {}
+    labels = meta.get("labels") or {}
+    listed = _listed_by_injectors(annotations)
+    default = annotations.get(signals.DEFAULT_CONTAINER_ANNOTATION)
+    entries = [(c, False) for c in spec.get("initContainers") or []] + [(c, True) for c in spec["containers"]]
+
+    decided: dict[str, _Decision | None] = {}
+    for c, regular in entries:
+        injected = template_names is not None and c["name"] not in template_names
+        decided[c["name"]] = _decide(c, regular, injected, ns, workload, listed, default, rules)
+
+    candidates = [c["name"] for c, regular in entries if regular and decided[c["name"]] is None]
+    forced = [c["name"] for c, regular in entries if regular and (d := decided[c["name"]]) and d.role == APP]
+    ambiguous, note = False, ""
+    if forced:
+        app = forced[0]
+    elif len(candidates) == 1:
+        app = candidates[0]
+        decided[app] = _Decision(APP, "", "the only container not identified as a sidecar")
+    else:
+        named = [n for n in candidates if n in {workload, labels.get("app.kubernetes.io/name"), labels.get("app")}]
+        if len(named) == 1:
+            app = named[0]
+            decided[app] = _Decision(APP, "", "named after its workload")
+        else:
+            pool = candidates or [c["name"] for c, regular in entries if regular]
+            app, ambiguous = pool[0], True
+            why = f"{', '.join(pool)} could each be the app" if candidates else "every container looks like a sidecar"
+            note = (
+                f"ambiguous: {why}; treated {app} (first in spec.containers) as the app. Set the annotation "
+                f"{signals.DEFAULT_CONTAINER_ANNOTATION} or add a rule (--rules) to decide"
+            )
+            decided[app] = _Decision(APP, "", "first in spec.containers (ambiguous)")
+    for other in candidates:
+        if other != app:
+            decided[other] = _Decision(SIDECAR, "generic", f"not the app ({app} is)")
+
+    rows = []
+    for c, regular in entries:
+        d = decided[c["name"]]
+        assert d is not None
+        native = not regular and c.get("restartPolicy") == "Always"
+        injected = template_names is not None and c["name"] not in template_names
+        flag = ambiguous and d.role == APP
+        rows.append(
+            (ns, name, workload_kind, workload, c["name"], c.get("image", ""), d.role, d.kind, native, injected,
+             d.evidence, flag, note if flag else "")
+        )  # fmt: skip
+    return rows
+
+
+def _decide(
+    c: dict[str, Any],
+    regular: bool,
+    injected: bool,
+    namespace: str,
+    workload: str,
+    listed: dict[str, tuple[str, str]],
+    default: str | None,
+    rules: Sequence[Rule],
+) -> _Decision | None:
+    """The decision for one container, or None when it could be the app (decided per pod)."""
+    name, image = c["name"], c.get("image", "")
+    for rule in rules:
+        if rule.matches(namespace, workload, name, image):
+            return _Decision(rule.role, rule.kind, f"rule {rule.source}")
+    by_name, by_image = signals.known_by_name(name), signals.known_by_image(image)
+    known_kind = (by_name or by_image).kind if (by_name or by_image) else None
+    if not regular and c.get("restartPolicy") != "Always":
+        kind = signals.RUN_ONCE_INIT.get(name) or known_kind or ""
+        return _Decision(INIT_ONLY, kind, "init container without restartPolicy Always (runs once, before the app)")
+    if not regular:
+        kind = listed[name][0] if name in listed else known_kind or "generic"
+        return _Decision(SIDECAR, kind, "native sidecar: initContainers entry with restartPolicy: Always")
+    if name in listed:
+        kind, key = listed[name]
+        return _Decision(SIDECAR, kind, f"injected, listed by annotation {key}")
+    if default == name:
+        return _Decision(APP, "", f"named by annotation {signals.DEFAULT_CONTAINER_ANNOTATION}")
+    if by_name is not None:
+        return _Decision(SIDECAR, by_name.kind, f"container name {name}")
+    if by_image is not None:
+        return _Decision(SIDECAR, by_image.kind, f"image repository {signals.image_repository(image)}")
+    if injected:
+        return _Decision(SIDECAR, "generic", "not in the owner's pod template (added by a webhook)")
+    return None
+
+
+def _listed_by_injectors(annotations: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Container name -> (kind, annotation key) for containers an injector's annotation marks as its own."""
+    out: dict[str, tuple[str, str]] = {}
+    for a in signals.INJECTOR_ANNOTATIONS:
+        value = annotations.get(a.key)
+        if value is None or value.lower() in ("false", "disabled"):
+            continue
+        names: list[str] = list(a.containers)
+        if a.key == "sidecar.istio.io/status":
+            try:
+                status = json.loads(value)
+                names = list(status.get("containers") or []) + list(status.get("initContainers") or [])
+            except (ValueError, AttributeError):
+                pass
+        for n in names:
+            out.setdefault(n, (a.kind, a.key))
+    return out
+
+
+def _template_key(pod: dict[str, Any], namespace: str) -> tuple[str, str, str] | None:
+    refs = pod["metadata"].get("ownerReferences") or []
+    ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
+    return None if ref is None else (namespace, ref.get("kind", ""), ref.get("name", ""))
+
+
+def _templates(snapshot: Snapshot) -> dict[tuple[str, str, str], frozenset[str]]:
+    """Container names (regular and init) of each pod owner's template, keyed by (namespace, kind, name)."""
+    out = {}
+    for kind in ("ReplicaSet", "StatefulSet", "DaemonSet"):
+        for obj in snapshot.items(kind):
+            spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+            names = [c.get("name") for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
+            if names:
+                out[(obj["metadata"]["namespace"], kind, obj["metadata"]["name"])] = frozenset(names)
+    return out

@@ -1,0 +1,91 @@
+"""Per (workload, container): classification, requests and usage statistics per pod."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer.model.classify import INIT_ONLY
+from analyzer.model.robust_fit import group_quantile
+from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
+from analyzer.snapshot.schema import Snapshot
+from analyzer.units import parse_quantity
+
+CONTAINER_COLUMNS = {
+    "namespace": "workload namespace",
+    "workload_kind": "Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod",
+    "workload": "workload name",
+    "container": "container name",
+    "role": "app or sidecar (run-once init containers are left out)",
+    "kind": "sidecar kind; empty for the app",
+    "native_sidecar": "init container with restartPolicy Always",
+    "injected": "added to the pod by a webhook (not in the owner's template)",
+    "evidence": "the signal that decided the role",
+    "cpu_request_cores": "CPU request in cores (NaN: none), from the newest pod",
+    "memory_request_bytes": "memory request in bytes (NaN: none), from the newest pod",
+    "cpu_limit_cores": "CPU limit in cores (NaN: none)",
+    "memory_limit_bytes": "memory limit in bytes (NaN: none)",
+    "cpu_mean_cores": "mean CPU usage per pod, cores",
+    "cpu_p95_cores": "95th percentile CPU usage per pod, cores",
+    "memory_mean_bytes": "mean working set per pod, bytes",
+    "memory_p95_bytes": "95th percentile working set per pod, bytes",
+    "cpu_usage_per_request": "mean CPU usage / CPU request (NaN without a request)",
+    "memory_usage_per_request": "mean working set / memory request (NaN without a request)",
+}
+
+
+def newest_pods(snapshot: Snapshot, classes: pd.DataFrame) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The most recently created pod of each workload (its spec is the one the controllers see now)."""
+    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in snapshot.items("Pod")}
+    owners = classes.drop_duplicates(["namespace", "pod"])
+    newest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in owners.itertuples(index=False):
+        pod = pods[(row.namespace, row.pod)]
+        key = (row.namespace, row.workload_kind, row.workload)
+        created = pod["metadata"].get("creationTimestamp", "")
+        if key not in newest or created >= newest[key]["metadata"].get("creationTimestamp", ""):
+            newest[key] = pod
+    return newest
+
+
+def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex, usage: pd.DataFrame) -> pd.DataFrame:
+    """One row per steady (app or sidecar) container of every workload: :data:`CONTAINER_COLUMNS`."""
+    rows = []
+    for (ns, kind, name), pod in newest_pods(snapshot, classes).items():
+        mine = classes[(classes.namespace == ns) & (classes.pod == pod["metadata"]["name"])]
+        spec = pod["spec"]
+        by_name = {c["name"]: c for c in (spec.get("initContainers") or []) + spec["containers"]}
+        for r in mine.itertuples(index=False):
+            if r.role == INIT_ONLY:
+                continue
+            res = by_name[r.container].get("resources") or {}
+            req, lim = res.get("requests") or {}, res.get("limits") or {}
+            rows.append(
+                (ns, kind, name, r.container, r.role, r.kind, r.native_sidecar, r.injected, r.evidence,
+                 _q(req.get("cpu")), _q(req.get("memory")), _q(lim.get("cpu")), _q(lim.get("memory")))
+            )  # fmt: skip
+    table = pd.DataFrame(rows, columns=list(CONTAINER_COLUMNS)[:13])
+
+    key = [*WORKLOAD_KEY, "container"]
+    series = index.groups[key].drop_duplicates().sort_values(key).reset_index(drop=True)
+    sid = index.groups[key].merge(series.reset_index(), on=key, how="left")["index"].to_numpy()[index.group]
+    n = len(series)
+    cpu = usage["cpu_cores"].to_numpy(dtype=np.float64)
+    mem = usage["memory_bytes"].to_numpy(dtype=np.float64)
+    count = np.maximum(np.bincount(sid, minlength=n), 1)
+    series["cpu_mean_cores"] = np.bincount(sid, weights=cpu, minlength=n) / count
+    series["cpu_p95_cores"] = group_quantile(sid, cpu, n, 0.95)
+    series["memory_mean_bytes"] = np.bincount(sid, weights=mem, minlength=n) / count
+    series["memory_p95_bytes"] = group_quantile(sid, mem, n, 0.95)
+    table = table.merge(series, on=key, how="left")
+    table["cpu_usage_per_request"] = table["cpu_mean_cores"] / table["cpu_request_cores"]
+    table["memory_usage_per_request"] = table["memory_mean_bytes"] / table["memory_request_bytes"]
+    order = table["role"].map({"app": 0}).fillna(1)
+    table = table.assign(_o=order).sort_values([*WORKLOAD_KEY, "_o", "container"]).drop(columns="_o")
+    return table.reset_index(drop=True)[list(CONTAINER_COLUMNS)]
+
+
+def _q(value: Any) -> float:
+    return float("nan") if value is None else float(parse_quantity(value))

@@ -1,0 +1,172 @@
+"""Sidecar overhead: each sidecar's usage per pod as ``base + slope × app CPU per pod``.
+
+Fitted per (workload, container, resource) over every pod-time sample, against the workload's
+mean app CPU per pod at that time. The app container's own memory is fitted the same way: the HPA
+counterfactual needs it at replica counts that were never observed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from analyzer.model.classify import APP, SIDECAR
+from analyzer.model.robust_fit import fit_lines
+from analyzer.model.usage_index import UsageIndex
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+FIT_COLUMNS = {
+    "namespace": "workload namespace",
+    "workload_kind": "workload kind",
+    "workload": "workload name",
+    "container": "container name",
+    "role": "sidecar, or app (its memory against its own CPU)",
+    "kind": "sidecar kind",
+    "resource": "cpu (cores) or memory (bytes)",
+    "method": "robust-linear (Huber) or flat-median (the fallback)",
+    "base": "usage per pod at zero app load: cores or bytes",
+    "slope": "extra usage per app core per pod: cores/core or bytes/core",
+    "base_low": "95% interval of base, low end",
+    "base_high": "95% interval of base, high end",
+    "slope_low": "95% interval of slope, low end",
+    "slope_high": "95% interval of slope, high end",
+    "r2": "R² of the line (NaN for flat-median)",
+    "samples": "pod-time samples in the fit",
+    "app_cpu_mean": "mean app CPU per pod over those samples, cores",
+    "trustworthy": "the fit can be used for counterfactuals",
+    "reason": "why the fit fell back to a flat median, or is not trustworthy",
+}
+
+SERIES_KEY = ["namespace", "workload_kind", "workload", "container"]
+Z95 = 1.96
+INSTRUMENT_HALF_WIDTH = 5
+"""Samples on each side of t averaged into the instrument (5 minutes each way at 60 s)."""
+
+
+@dataclass(frozen=True)
+class FitPolicy:
+    """When a line is not used: too few samples, too little load variation, a poor fit."""
+
+    min_samples: int = 60
+    min_x_cv: float = 0.05
+    max_relative_scale: float = 0.5
+
+
+@dataclass(frozen=True)
+class PairedUsage:
+    """Usage rows of sidecars (and the app's memory) with the workload's app CPU per pod at the same time.
+
+    ``series`` has :data:`SERIES_KEY` plus ``role`` and ``kind``; ``series_id`` indexes it per row.
+    """
+
+    series: pd.DataFrame
+    series_id: IntArray
+    app_cpu: FloatArray
+    instrument: FloatArray
+    cpu: FloatArray
+    memory: FloatArray
+
+
+def pair_with_app(usage: pd.DataFrame, index: UsageIndex) -> PairedUsage:
+    """Pair each sample with the mean app CPU per pod of its workload at the same timestamp.
+
+    The regressor is the workload's mean, not the pod's own app CPU: per-pod load varies little
+    under an HPA (it holds utilization near the target), so the app's own measurement noise would
+    bias a per-pod slope towards zero (errors in variables); the mean over pods averages that noise
+    away. It is also the quantity the HPA counterfactual feeds the model: demand / ready pods.
+    What noise remains is handled by an instrument: the same mean at the neighbouring timestamps
+    (:func:`neighbour_mean`), which follows the load but not this sample's noise.
+    """
+    total, pods = index.demand(usage)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_app = total / pods
+    flat = index.workload * index.n_times + index.time
+    x = mean_app.ravel()[flat]
+    z = neighbour_mean(mean_app, INSTRUMENT_HALF_WIDTH).ravel()[flat]
+    role = index.groups["role"].to_numpy()[index.group]
+    keep = np.isfinite(x) & np.isfinite(z) & ((role == SIDECAR) | (role == APP))
+    series = index.groups[[*SERIES_KEY, "role", "kind"]].drop_duplicates(SERIES_KEY)
+    series = series.sort_values(SERIES_KEY).reset_index(drop=True)
+    series_of_group = index.groups[SERIES_KEY].merge(series[SERIES_KEY].reset_index(), on=SERIES_KEY, how="left")
+    sid = series_of_group["index"].to_numpy()[index.group[keep]]
+    return PairedUsage(
+        series=series,
+        series_id=sid.astype(np.int64),
+        app_cpu=x[keep],
+        instrument=z[keep],
+        cpu=usage["cpu_cores"].to_numpy(dtype=np.float64)[keep],
+        memory=usage["memory_bytes"].to_numpy(dtype=np.float64)[keep],
+    )
+
+
+def fit_overhead(paired: PairedUsage, policy: FitPolicy | None = None) -> pd.DataFrame:
+    """One row per (workload, sidecar, resource) and per (workload, app, memory): :data:`FIT_COLUMNS`."""
+    policy = policy or FitPolicy()
+    frames = []
+    n = len(paired.series)
+    is_app = (paired.series["role"] == APP).to_numpy()
+    for resource, y in (("cpu", paired.cpu), ("memory", paired.memory)):
+        fit = fit_lines(paired.series_id, paired.app_cpu, y, n, z=paired.instrument)
+        frame = paired.series.copy()
+        frame.insert(6, "resource", resource)
+        too_few = fit.n < policy.min_samples
+        flat_x = fit.x_std < policy.min_x_cv * np.maximum(fit.x_mean, 1e-9)
+        y_level = np.maximum(np.abs(fit.y_median), 1e-12)
+        poor = fit.scale > policy.max_relative_scale * y_level
+        insignificant = np.abs(fit.slope) < 2.0 * fit.slope_se
+        flat = too_few | flat_x | poor | insignificant
+        reason = np.select(
+            [too_few, flat_x, poor, insignificant],
+            [
+                [f"too few samples ({k} < {policy.min_samples}): flat median" for k in fit.n],
+                "no load variation (app CPU per pod nearly constant): flat median",
+                [f"poor fit (residual scale {r:.0%} of the median): flat median" for r in fit.scale / y_level],
+                "usage does not depend on load: flat median",
+            ],
+            "",
+        )  # fmt: skip
+        frame["method"] = np.where(flat, "flat-median", "robust-linear")
+        frame["base"] = np.where(flat, fit.y_median, fit.base)
+        frame["slope"] = np.where(flat, 0.0, fit.slope)
+        spread_base = np.where(flat, Z95 * MAD_SE(fit.scale, fit.n), Z95 * fit.base_se)
+        frame["base_low"] = frame["base"] - spread_base
+        frame["base_high"] = frame["base"] + spread_base
+        frame["slope_low"] = np.where(flat, 0.0, fit.slope - Z95 * fit.slope_se)
+        frame["slope_high"] = np.where(flat, 0.0, fit.slope + Z95 * fit.slope_se)
+        frame["r2"] = np.where(flat, np.nan, fit.r2)
+        frame["samples"] = fit.n
+        frame["app_cpu_mean"] = fit.x_mean
+        frame["trustworthy"] = ~(too_few | flat_x | poor)
+        frame["reason"] = reason
+        if resource == "cpu":
+            frame = frame[~is_app]
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    out = out[out["samples"] > 0]
+    return out.sort_values([*SERIES_KEY, "resource"]).reset_index(drop=True)[list(FIT_COLUMNS)]
+
+
+def neighbour_mean(series: FloatArray, half_width: int) -> FloatArray:
+    """Per row of a (series, time) array: the mean of the finite values within ``half_width`` steps, excluding t."""
+    finite = np.isfinite(series)
+    values = np.where(finite, series, 0.0)
+    pad = ((0, 0), (half_width + 1, half_width))
+    csum = np.cumsum(np.pad(values, pad), axis=1)
+    ccount = np.cumsum(np.pad(finite.astype(np.float64), pad), axis=1)
+    width = 2 * half_width + 1
+    window_sum = csum[:, width:] - csum[:, :-width]
+    window_count = ccount[:, width:] - ccount[:, :-width]
+    total = window_sum - values
+    count = window_count - finite
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def MAD_SE(scale: FloatArray, n: IntArray) -> FloatArray:
+    """Standard error of a median: ``1.2533 × σ / √n``."""
+    return 1.2533 * scale / np.sqrt(np.maximum(n, 1))
