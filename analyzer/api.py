@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
 from analyzer.model.classify import classify
 from analyzer.model.containers import container_table
@@ -19,6 +20,7 @@ from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
 from analyzer.render import registry
+from analyzer.simulate.counterfactual import counterfactual
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.snapshot.schema import Metadata, Snapshot
@@ -46,7 +48,8 @@ class Analysis:
     ``overhead``: sidecar fits (:data:`analyzer.model.overhead.FIT_COLUMNS`);
     ``workloads``: sidecar shares and cost (:data:`analyzer.model.shares.WORKLOAD_COLUMNS`);
     ``namespaces``/``cluster``/``groups``: the same rolled up (``groups`` by ``group_by`` labels);
-    ``hpas``: :data:`analyzer.findings.hpa_status.HPA_COLUMNS`.
+    ``hpas``: :data:`analyzer.findings.hpa_status.HPA_COLUMNS`;
+    ``hpa_skew``/``remedies``/``hpa_series``: the HPA replays (:mod:`analyzer.findings.hpa_skew`).
     """
 
     metadata: Metadata
@@ -59,6 +62,9 @@ class Analysis:
     cluster: pd.DataFrame
     groups: pd.DataFrame
     hpas: pd.DataFrame
+    hpa_skew: pd.DataFrame
+    remedies: pd.DataFrame
+    hpa_series: pd.DataFrame
 
     @property
     def ambiguous(self) -> pd.DataFrame:
@@ -68,6 +74,7 @@ class Analysis:
     def summary(self) -> dict[str, int | float]:
         """Headline figures for a terminal or a notebook."""
         cluster = self.cluster.iloc[0] if len(self.cluster) else None
+        skewed = self.hpa_skew["direction"].isin(["inflation", "dilution"])
         return {
             "workloads": len(self.workloads),
             "containers": len(self.containers),
@@ -76,6 +83,9 @@ class Analysis:
             "sidecar_cost_month": round(float(cluster["sidecar_cost_month"]), 2) if cluster is not None else 0.0,
             "hpas": len(self.hpas),
             "hpas_stalled": int((self.hpas["status"] == "stalled").sum()),
+            "hpas_skewed": int(skewed.sum()),
+            "skew_replica_hours": round(float(self.hpa_skew.loc[skewed, "skew_replica_hours"].abs().sum()), 1),
+            "skew_cost_month": round(float(self.hpa_skew.loc[skewed, "skew_cost_month"].abs().sum()), 2),
         }
 
     def _repr_html_(self) -> str:
@@ -108,17 +118,23 @@ def analyze(
     workloads = workload_table(containers, index, snapshot.usage, prices)
     for label in group_by:
         workloads[f"label:{label}"] = workload_labels(snapshot, workloads, label)
+    overhead = fit_overhead(pair_with_app(snapshot.usage, index), fit_policy)
+    replays = counterfactual(snapshot, classes, containers, overhead, index, version, flags)
+    skew = hpa_skew(replays, containers, workloads)
     return Analysis(
         metadata=snapshot.metadata,
         prices=prices,
         classes=classes,
         containers=containers,
-        overhead=fit_overhead(pair_with_app(snapshot.usage, index), fit_policy),
+        overhead=overhead,
         workloads=workloads,
         namespaces=rollup(workloads, ["namespace"]),
         cluster=rollup(workloads, []),
         groups=rollup(workloads, [f"label:{x}" for x in group_by]) if group_by else pd.DataFrame(),
         hpas=hpa_table(snapshot, owners, version, flags),
+        hpa_skew=skew.table,
+        remedies=skew.remedies,
+        hpa_series=skew.series,
     )
 
 

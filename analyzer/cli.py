@@ -61,6 +61,10 @@ def report(
         f"{summary['workloads']} workloads, {summary['containers']} containers ({summary['sidecars']} sidecars, "
         f"${summary['sidecar_cost_month']:,.2f}/month), {summary['hpas']} HPAs ({summary['hpas_stalled']} stalled)"
     )
+    typer.echo(
+        f"{summary['hpas_skewed']} HPAs skewed by sidecars: {summary['skew_replica_hours']:,.1f} replica-hours "
+        f"in the window, ${summary['skew_cost_month']:,.2f}/month"
+    )
     if summary["ambiguous_pods"]:
         typer.echo(f"{summary['ambiguous_pods']} pods with an ambiguous app container (see the report; --rules)")
     for path in paths:

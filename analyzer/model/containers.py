@@ -28,8 +28,10 @@ CONTAINER_COLUMNS = {
     "cpu_limit_cores": "CPU limit in cores (NaN: none)",
     "memory_limit_bytes": "memory limit in bytes (NaN: none)",
     "cpu_mean_cores": "mean CPU usage per pod, cores",
+    "cpu_p90_cores": "90th percentile CPU usage per pod, cores",
     "cpu_p95_cores": "95th percentile CPU usage per pod, cores",
     "memory_mean_bytes": "mean working set per pod, bytes",
+    "memory_p90_bytes": "90th percentile working set per pod, bytes",
     "memory_p95_bytes": "95th percentile working set per pod, bytes",
     "cpu_usage_per_request": "mean CPU usage / CPU request (NaN without a request)",
     "memory_usage_per_request": "mean working set / memory request (NaN without a request)",
@@ -76,8 +78,10 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
     mem = usage["memory_bytes"].to_numpy(dtype=np.float64)
     count = np.maximum(np.bincount(sid, minlength=n), 1)
     series["cpu_mean_cores"] = np.bincount(sid, weights=cpu, minlength=n) / count
+    series["cpu_p90_cores"] = group_quantile(sid, cpu, n, 0.90)
     series["cpu_p95_cores"] = group_quantile(sid, cpu, n, 0.95)
     series["memory_mean_bytes"] = np.bincount(sid, weights=mem, minlength=n) / count
+    series["memory_p90_bytes"] = group_quantile(sid, mem, n, 0.90)
     series["memory_p95_bytes"] = group_quantile(sid, mem, n, 0.95)
     table = table.merge(series, on=key, how="left")
     table["cpu_usage_per_request"] = table["cpu_mean_cores"] / table["cpu_request_cores"]

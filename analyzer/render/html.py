@@ -66,6 +66,22 @@ def produce(analysis: Analysis) -> str:
         ],
         {"base": "{:.4g}", "slope": "{:.4g}", "r2": "{:.2f}"},
     )
+    skew = _table(
+        analysis.hpa_skew[
+            ["namespace", "hpa", "metrics", "counted_containers", "direction", "replica_hours_as_deployed",
+             "replica_hours_app_only", "skew_replica_hours", "skew_percent", "skew_cost_month", "stalled_hours",
+             "calibration_within_1", "note"]
+        ],
+        {"replica_hours_as_deployed": "{:,.1f}", "replica_hours_app_only": "{:,.1f}", "skew_replica_hours": "{:+,.1f}",
+         "skew_percent": "{:+.1f}%", "skew_cost_month": "${:+,.2f}", "stalled_hours": "{:,.1f}",
+         "calibration_within_1": "{:.1%}"},
+    )  # fmt: skip
+    remedies = "".join(
+        f"<h3>{escape(r.namespace)}/{escape(r.hpa)}: {escape(r.remedy)}</h3>"
+        f"<p>{escape(r.description)}. Replica-hours {r.replica_hours:,.1f} "
+        f"(residual skew {r.residual_skew_replica_hours:+,.1f}).</p><pre>{escape(r.patch)}</pre>"
+        for r in analysis.remedies.itertuples(index=False)
+    )
     ambiguous = analysis.ambiguous
     ambiguous_html = (
         f"<section id=ambiguous><h2>Ambiguous pods</h2>{_table(ambiguous)}</section>" if len(ambiguous) else ""
@@ -78,6 +94,8 @@ def produce(analysis: Analysis) -> str:
         f"{escape(meta.end.isoformat())}, step {meta.step_s:g}s.</p>"
         f"<section id=summary><h2>Summary</h2><ul>{items}</ul></section>"
         f"<section id=hpas><h2>HPAs</h2>{_table(analysis.hpas)}</section>"
+        f"<section id=hpa-skew><h2>HPA skew: as deployed vs app-only</h2>{skew}</section>"
+        f"<section id=remedies><h2>Remedies</h2>{remedies}</section>"
         f"<section id=workloads><h2>Sidecar share and cost per workload</h2>"
         f"<p>Prices: {escape(analysis.prices.source)}.</p>{workloads}</section>"
         f"<section id=containers><h2>Containers</h2>{containers}</section>"

@@ -38,6 +38,8 @@ def produce(analysis: Analysis) -> str:
         "containers": rows(analysis.containers),
         "overhead": rows(analysis.overhead),
         "hpas": rows(analysis.hpas),
+        "hpa_skew": rows(analysis.hpa_skew),
+        "remedies": rows(analysis.remedies),
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 

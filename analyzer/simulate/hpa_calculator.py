@@ -95,19 +95,28 @@ def replicas_for_metric(
     """
     g = groups
     util = is_utilization
-    error = np.zeros(current.shape, dtype=np.int64)
-    # Order as in the controller: the metrics fetch fails first, then the pod list, then requests.
-    error[g.total == 0] = MetricError.NO_PODS
-    error[g.with_metrics == 0] = MetricError.NO_METRICS
-    error[(error == 0) & util & missing_request] = MetricError.MISSING_REQUEST
-    error[(error == 0) & (g.ready == 0)] = MetricError.NO_READY_METRICS
+    all_util = bool(util.all())
     ready_request = g.ready * g.pod_request_m
-    error[(error == 0) & util & (ready_request <= 0)] = MetricError.ZERO_REQUESTS
+    error = np.zeros(current.shape, dtype=np.int64)
+    suspect = (g.with_metrics == 0) | (g.ready == 0) | (util & (missing_request | (ready_request <= 0)))
+    bad = np.nonzero(suspect)[0]
+    if len(bad):
+        # Order as in the controller: the metrics fetch fails first, then the pod list, then requests.
+        u, e = util[bad], np.zeros(len(bad), dtype=np.int64)
+        e[g.total[bad] == 0] = MetricError.NO_PODS
+        e[g.with_metrics[bad] == 0] = MetricError.NO_METRICS
+        e[(e == 0) & u & missing_request[bad]] = MetricError.MISSING_REQUEST
+        e[(e == 0) & (g.ready[bad] == 0)] = MetricError.NO_READY_METRICS
+        e[(e == 0) & u & (ready_request[bad] <= 0)] = MetricError.ZERO_REQUESTS
+        error[bad] = e
     ok = error == 0
 
-    safe_ready = np.maximum(g.ready, 1)
     safe_target = np.maximum(target, 1)
-    value = np.where(util, utilization_percent(g.ready_usage_m, ready_request), g.ready_usage_m // safe_ready)
+    if all_util:
+        value = utilization_percent(g.ready_usage_m, ready_request)
+    else:
+        average = g.ready_usage_m // np.maximum(g.ready, 1)
+        value = np.where(util, utilization_percent(g.ready_usage_m, ready_request), average)
     ratio = value / safe_target
 
     scale_up_with_unready = (g.unready > 0) & (ratio > 1.0)
@@ -115,28 +124,50 @@ def replicas_for_metric(
     in_band = within_tolerance(ratio, tol_down, tol_up)
     replicas = np.where(in_band, current, np.ceil(ratio * g.ready).astype(np.int64))
 
-    # Second pass: missing pods are assumed at the fallback on scale-down, at zero on scale-up;
-    # unready pods at zero when scaling up. Utilization fills nothing at ratio == 1 exactly,
-    # AverageValue fills zero there (its branch is `else`).
+    # Second pass, only where needed (pods missing, or unready while scaling up): missing pods are
+    # assumed at the fallback on scale-down, at zero on scale-up; unready pods at zero when scaling up.
+    # Utilization fills nothing at ratio == 1 exactly, AverageValue fills zero there (its branch is `else`).
+    need = np.nonzero(~first_pass)[0]
+    if len(need):
+        replicas[need] = _second_pass(
+            g, need, ratio[need], scale_up_with_unready[need], current[need], target[need], util[need],
+            tol_down[need], tol_up[need], fallback_max_target,
+        )  # fmt: skip
+    replicas = np.where(ok, replicas, -1)
+    return Proposal(replicas=replicas.astype(np.int64), value=np.where(ok, value, 0).astype(np.int64), error=error)
+
+
+def _second_pass(
+    g: PodGroups,
+    idx: IntArray,
+    ratio: FloatArray,
+    scale_up_with_unready: BoolArray,
+    current: IntArray,
+    target: IntArray,
+    util: BoolArray,
+    tol_down: FloatArray,
+    tol_up: FloatArray,
+    fallback_max_target: bool,
+) -> IntArray:
+    """The recomputed proposal for the HPAs at ``idx`` (``calcPlainMetricReplicas``' second half)."""
+    missing, ready, unready = g.missing[idx], g.ready[idx], g.unready[idx]
+    request, usage = g.pod_request_m[idx], g.ready_usage_m[idx]
+    safe_target = np.maximum(target, 1)
     down = ratio < 1.0
-    fill_missing = np.where(util, ratio != 1.0, True) & (g.missing > 0)
+    fill_missing = np.where(util, ratio != 1.0, True) & (missing > 0)
     fallback_pct = np.maximum(100, target) if fallback_max_target else np.full_like(target, 100)
-    missing_each = np.where(util, g.pod_request_m * fallback_pct // 100, target)
-    missing_fill = np.where(fill_missing & down, g.missing * missing_each, 0)
-    counted_missing = np.where(fill_missing, g.missing, 0)
-    counted_unready = np.where(scale_up_with_unready, g.unready, 0)
-    entries = g.ready + counted_missing + counted_unready
-    usage2 = g.ready_usage_m + missing_fill
-    value2 = np.where(util, utilization_percent(usage2, entries * g.pod_request_m), usage2 // np.maximum(entries, 1))
+    missing_each = np.where(util, request * fallback_pct // 100, target)
+    missing_fill = np.where(fill_missing & down, missing * missing_each, 0)
+    counted_missing = np.where(fill_missing, missing, 0)
+    counted_unready = np.where(scale_up_with_unready, unready, 0)
+    entries = ready + counted_missing + counted_unready
+    usage2 = usage + missing_fill
+    value2 = np.where(util, utilization_percent(usage2, entries * request), usage2 // np.maximum(entries, 1))
     ratio2 = value2 / safe_target
     hold = within_tolerance(ratio2, tol_down, tol_up) | (down & (ratio2 > 1.0)) | ((ratio > 1.0) & (ratio2 < 1.0))
     second = np.ceil(ratio2 * entries).astype(np.int64)
     hold |= ((ratio2 < 1.0) & (second > current)) | ((ratio2 > 1.0) & (second < current))
-    second = np.where(hold, current, second)
-
-    replicas = np.where(first_pass, replicas, second)
-    replicas = np.where(ok, replicas, -1)
-    return Proposal(replicas=replicas.astype(np.int64), value=np.where(ok, value, 0).astype(np.int64), error=error)
+    return np.where(hold, current, second)
 
 
 def combine_metrics(

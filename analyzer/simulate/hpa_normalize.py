@@ -58,12 +58,28 @@ class Normalizer:
         self.down_pol = _policy_arrays([c.down for c in configs])
         longest = max([flag_window, *self.up_window.tolist(), *self.down_window.tolist()], default=flag_window)
         self.rec_len = math.ceil(longest / flags.sync_period_s) + 2
-        self.rec_val = np.zeros((n, self.rec_len), dtype=np.int64)
-        self.rec_ts = np.full((n, self.rec_len), np.nan)
+        # Every HPA syncs at the same times, so the record times are shared; an invalid proposal is
+        # stored as -BIG (for window maxima) and +BIG (for minima) so it never wins.
+        self.rec_ts = np.full(self.rec_len, np.nan)
+        self.rec_lo = np.full((n, self.rec_len), -_BIG, dtype=np.int64)
+        self.rec_hi = np.full((n, self.rec_len), _BIG, dtype=np.int64)
+        # Without behavior the window is the flag's for every HPA: keep its running max and how many
+        # stored records equal it, so a sync costs O(HPAs) instead of O(HPAs x window).
+        self.flag_max = np.full(n, -_BIG, dtype=np.int64)
+        self.flag_max_count = np.zeros(n, dtype=np.int64)
+        self.in_flag = np.zeros(self.rec_len, dtype=bool)
+        self.behaved = np.nonzero(self.has_behavior)[0]
+        self.behaved_lo = self.rec_lo[self.behaved]  # contiguous copies of the records of HPAs with behavior
+        self.behaved_hi = self.rec_hi[self.behaved]
+        self.behaved_up_window = self.up_window[self.behaved, None]
+        self.behaved_down_window = self.down_window[self.behaved, None]
+        self.all_behaved = len(self.behaved) == n
+        self.none_behaved = len(self.behaved) == 0
         periods = np.concatenate([self.up_pol[2].ravel(), self.down_pol[2].ravel(), [flags.sync_period_s]])
         self.ev_len = math.ceil(float(periods.max()) / flags.sync_period_s) + 2
-        self.ev_up = np.zeros((n, self.ev_len), dtype=np.int64)
-        self.ev_down = np.zeros((n, self.ev_len), dtype=np.int64)
+        # Scale events, kept for the HPAs with behavior only (rows follow self.behaved).
+        self.ev_up = np.zeros((len(self.behaved), self.ev_len), dtype=np.int64)
+        self.ev_down = np.zeros((len(self.behaved), self.ev_len), dtype=np.int64)
         self.ev_ts = np.full(self.ev_len, np.nan)
         self.syncs = 0
 
@@ -71,58 +87,111 @@ class Normalizer:
         """Desired replicas at time ``now`` (s) from the current replicas and metric proposals (-1: none)."""
         k = self.syncs
         self.syncs += 1
+        if k == 0:
+            # A new controller seeds each HPA's recommendations with its current replicas (horizontal.go).
+            seed = self.rec_len - 1
+            self.rec_lo[:, seed], self.rec_hi[:, seed], self.rec_ts[seed] = current, current, now
+            self.behaved_lo[:, seed] = self.behaved_hi[:, seed] = current[self.behaved]
+            self.flag_max, self.flag_max_count = current.astype(np.int64).copy(), np.ones_like(self.flag_max)
+            self.in_flag[seed] = True
         disabled = (current == 0) & (self.min != 0)
         over = current > self.max
         under = current < self.min
-        valid = ~disabled & ~over & ~under & (proposal >= 0)
+        guarded = disabled | over | under
+        valid = ~guarded & (proposal >= 0)
 
-        ts, vals = self.rec_ts, self.rec_val
-        with np.errstate(invalid="ignore"):
-            in_flag = ts >= now - self.flags.downscale_stabilization_s
-            in_up = ts > now - self.up_window[:, None]
-            in_down = ts > now - self.down_window[:, None]
-        # Without behavior: the max over the window, then [min, min(max, max(2*current, 4))].
-        plain_rec = np.maximum(proposal, np.where(in_flag, vals, -_BIG).max(axis=1))
-        scale_up_limit = np.minimum(self.max, np.maximum(2 * current, 4))
-        plain = np.clip(plain_rec, self.min, np.maximum(scale_up_limit, self.min))
-        # With behavior: clamp the current count into [min of up window, max of down window].
-        up_rec = np.minimum(proposal, np.where(in_up, vals, _BIG).min(axis=1))
-        down_rec = np.maximum(proposal, np.where(in_down, vals, -_BIG).max(axis=1))
-        stabilized = np.minimum(np.maximum(current, up_rec), down_rec)
-        behaved = self._rate_limited(now, current, stabilized)
+        self._expire_flag_window(now)
+        desired = np.empty_like(current)
+        if not self.all_behaved:
+            # Without behavior: the max over the window, then [min, min(max, max(2*current, 4))].
+            plain_rec = np.maximum(proposal, self.flag_max)
+            scale_up_limit = np.minimum(self.max, np.maximum(2 * current, 4))
+            desired[:] = np.clip(plain_rec, self.min, np.maximum(scale_up_limit, self.min))
+        b = self.behaved
+        if len(b):
+            desired[b] = self._behaved(now, current[b], proposal[b])
 
-        desired = np.where(self.has_behavior, behaved, plain)
         desired = np.where(valid, desired, current)
-        desired = np.where(over, self.max, np.where(under & ~disabled, self.min, desired))
-        desired = np.where(disabled, current, desired)
+        if guarded.any():
+            desired = np.where(over, self.max, np.where(under & ~disabled, self.min, desired))
+            desired = np.where(disabled, current, desired)
 
         slot = k % self.rec_len
-        self.rec_val[:, slot] = np.where(valid, proposal, 0)
-        self.rec_ts[:, slot] = np.where(valid, now, np.nan)
-        change = np.where(self.has_behavior, desired - current, 0)
-        eslot = k % self.ev_len
-        self.ev_up[:, eslot] = np.maximum(change, 0)
-        self.ev_down[:, eslot] = np.maximum(-change, 0)
-        self.ev_ts[eslot] = now
+        stored = np.where(valid, proposal, -_BIG)
+        self.rec_lo[:, slot] = stored
+        self.rec_hi[:, slot] = np.where(valid, proposal, _BIG)
+        self.rec_ts[slot] = now
+        self.in_flag[slot] = True
+        self.flag_max_count = np.where(stored > self.flag_max, 1, self.flag_max_count + (stored == self.flag_max))
+        self.flag_max = np.maximum(self.flag_max, stored)
+        if len(b):
+            self.behaved_lo[:, slot] = self.rec_lo[b, slot]
+            self.behaved_hi[:, slot] = self.rec_hi[b, slot]
+            change = desired[b] - current[b]
+            eslot = k % self.ev_len
+            self.ev_up[:, eslot] = np.maximum(change, 0)
+            self.ev_down[:, eslot] = np.maximum(-change, 0)
+            self.ev_ts[eslot] = now
         return desired.astype(np.int64)
 
-    def _rate_limited(self, now: float, current: IntArray, desired: IntArray) -> IntArray:
-        """``convertDesiredReplicasWithBehaviorRate``: per-policy limits from the replicas at period start."""
-        up_limit = self._limit(now, current, self.up_pol, self.up_select, up=True)
-        down_limit = self._limit(now, current, self.down_pol, self.down_select, up=False)
-        max_allowed = np.minimum(self.max, np.maximum(up_limit, current))
-        min_allowed = np.maximum(self.min, np.minimum(down_limit, current))
-        out = np.where(desired > current, np.minimum(desired, max_allowed), desired)
-        return np.where(desired < current, np.maximum(out, min_allowed), out)
+    def _expire_flag_window(self, now: float) -> None:
+        """Drop records older than the flag window from the running max; rescan only HPAs whose max left."""
+        with np.errstate(invalid="ignore"):
+            in_flag = self.rec_ts >= now - self.flags.downscale_stabilization_s
+        leaving = np.nonzero(self.in_flag & ~in_flag)[0]
+        self.in_flag = in_flag
+        for slot in leaving:
+            self.flag_max_count -= self.rec_lo[:, slot] == self.flag_max
+        empty = np.nonzero(self.flag_max_count <= 0)[0]
+        if len(empty):
+            window = self.rec_lo[np.ix_(empty, np.nonzero(in_flag)[0])]
+            top = window.max(axis=1) if window.shape[1] else np.full(len(empty), -_BIG)
+            self.flag_max[empty] = top
+            self.flag_max_count[empty] = (window == top[:, None]).sum(axis=1)
+
+    def _behaved(self, now: float, current: IntArray, proposal: IntArray) -> IntArray:
+        """Stabilization (clamp into [min of the up window, max of the down window]), then the rate limits.
+
+        Arrays are over the HPAs with behavior (``self.behaved``).
+        """
+        b = self.behaved
+        with np.errstate(invalid="ignore"):
+            in_up = self.rec_ts[None, :] > now - self.behaved_up_window
+            in_down = self.rec_ts[None, :] > now - self.behaved_down_window
+        up_rec = np.minimum(proposal, np.where(in_up, self.behaved_hi, _BIG).min(axis=1))
+        down_rec = np.maximum(proposal, np.where(in_down, self.behaved_lo, -_BIG).max(axis=1))
+        stabilized = np.minimum(np.maximum(current, up_rec), down_rec)
+        # convertDesiredReplicasWithBehaviorRate: a hold is never limited; each direction has its policies.
+        up = np.nonzero(stabilized > current)[0]
+        if len(up):
+            limit = self._limit(now, up, current[up], self.up_pol, self.up_select, up=True)
+            max_allowed = np.minimum(self.max[b[up]], np.maximum(limit, current[up]))
+            stabilized[up] = np.minimum(stabilized[up], max_allowed)
+        down = np.nonzero(stabilized < current)[0]
+        if len(down):
+            limit = self._limit(now, down, current[down], self.down_pol, self.down_select, up=False)
+            min_allowed = np.maximum(self.min[b[down]], np.minimum(limit, current[down]))
+            stabilized[down] = np.maximum(stabilized[down], min_allowed)
+        return stabilized
 
     def _limit(
-        self, now: float, current: IntArray, pol: tuple[IntArray, IntArray, IntArray], select: IntArray, *, up: bool
+        self,
+        now: float,
+        rows: IntArray,
+        current: IntArray,
+        pol: tuple[IntArray, IntArray, IntArray],
+        select: IntArray,
+        *,
+        up: bool,
     ) -> IntArray:
-        kind, value, period = pol
+        """The policy limit for ``rows`` (positions within ``self.behaved``), from the replicas at period start."""
+        b = self.behaved[rows]
+        kind, value, period = pol[0][b], pol[1][b], pol[2][b]
+        select = select[b]
         with np.errstate(invalid="ignore"):
             recent = self.ev_ts[None, None, :] > now - period[:, :, None]
-        added = (recent * self.ev_up[:, None, :]).sum(axis=2)
-        removed = (recent * self.ev_down[:, None, :]).sum(axis=2)
+        added = (recent * self.ev_up[rows, None, :]).sum(axis=2)
+        removed = (recent * self.ev_down[rows, None, :]).sum(axis=2)
         start = (current[:, None] - added + removed).astype(np.float64)
         if up:
             proposed = np.where(kind == PolicyType.PODS, start + value, np.ceil(start * (1 + value / 100.0))).astype(

@@ -23,7 +23,7 @@ from analyzer.snapshot.schema import Metadata, Snapshot
 from analyzer.snapshot.store import atomic_directory, write_json, write_snapshot_files
 from analyzer.synth import manifests
 from analyzer.synth.cluster import SimResult, simulate
-from analyzer.synth.scenarios import Scenario, pick
+from analyzer.synth.scenarios import Scenario, app_only, pick
 
 DEFAULT_START = pd.Timestamp("2026-11-02T00:00:00Z")
 GENERATOR_VERSION = KubeVersion(minor=34)
@@ -39,9 +39,19 @@ class Synthetic:
 
 
 def generate(
-    workloads: int = 13, days: float = 3.0, step_s: float = 60.0, seed: int = 7, start: pd.Timestamp = DEFAULT_START
+    workloads: int = 13,
+    days: float = 3.0,
+    step_s: float = 60.0,
+    seed: int = 7,
+    start: pd.Timestamp = DEFAULT_START,
+    app_only_hpas: bool = False,
 ) -> Synthetic:
-    """Simulate ``workloads`` scenarios for ``days`` at ``step_s``; identical output for identical arguments."""
+    """Simulate ``workloads`` scenarios for ``days`` at ``step_s``; identical output for identical arguments.
+
+    ``app_only_hpas`` turns every Resource metric into a ContainerResource metric on the app: the same
+    traffic (drawn before any scaling) under HPAs that ignore the sidecars, the ground truth of the
+    app-only counterfactual.
+    """
     if workloads < 1:
         raise SidecarImpactError(f"--workloads must be at least 1, got {workloads}")
     if not 0 < days <= 60:
@@ -50,6 +60,8 @@ def generate(
     if step_s < flags.sync_period_s or step_s % flags.sync_period_s:
         raise SidecarImpactError(f"--step must be a multiple of the 15s HPA sync period, got {step_s:g}s")
     scenarios = pick(workloads)
+    if app_only_hpas:
+        scenarios = [app_only(s) for s in scenarios]
     n_scrapes = int(days * 86400 // step_s)
     rng = np.random.default_rng(seed)
     start_s = start.timestamp()

@@ -412,6 +412,18 @@ CATALOGUE: tuple[Scenario, ...] = (
 )
 
 
+def app_only(s: Scenario) -> Scenario:
+    """The scenario with each Resource metric of its HPA on the app container alone (ContainerResource)."""
+    if s.hpa is None:
+        return s
+    metrics = []
+    for m in s.hpa["metrics"]:
+        if m["type"] == "Resource":
+            m = {"type": "ContainerResource", "containerResource": {**m["resource"], "container": s.app_container}}
+        metrics.append(m)
+    return replace(s, hpa={**s.hpa, "metrics": metrics})
+
+
 def pick(count: int) -> list[Scenario]:
     """``count`` scenarios: the catalogue in order, repeated with numbered copies beyond its size."""
     out: list[Scenario] = []

@@ -73,3 +73,10 @@ def test_behavior_down_window_uses_strictly_newer_samples() -> None:
     cfg = ScalingConfig(1, 100, down=down, has_behavior=True)
     # samples at 0 (10), 15, 30 (4): at t=30 the t=0 sample is not After(now-30) -> scale down at t=30
     assert drive(cfg, 10, [10, 4, 4]) == [10, 10, 4]
+
+
+def test_a_new_controller_seeds_its_window_with_the_current_replicas() -> None:
+    # horizontal.go: the first sync of an HPA records {currentReplicas, now}; scale-down waits 300 s.
+    history = drive(ScalingConfig(1, 20), 10, [4] * 23)
+    assert history[:21] == [10] * 21
+    assert history[21] == 4

@@ -1,0 +1,386 @@
+"""The HPA counterfactuals: each HPA replayed as deployed, app-only, and with each remedy applied.
+
+Inputs are the sidecar model's tables (containers, overhead fits) and the workloads' app demand;
+every (HPA, view) becomes one column of :func:`analyzer.simulate.hpa_replay.replay`, so all views of
+all HPAs run in one vectorised pass. Views:
+
+- ``as-deployed``: the HPA's own metrics (Resource counts every container, sidecars included);
+- ``app-only``: every metric on the app container alone (ContainerResource), same targets. This is
+  also remedy (a), switching to ContainerResource: under the model the two are the same replay;
+- ``retarget``: Resource Utilization re-targeted so the pod reaches it exactly when the app reaches
+  the original target (at the typical load, ``a*``);
+- ``sidecar-requests``: every sidecar's request set to its measured p90 (adds missing requests);
+- ``average-value``: Resource AverageValue targets raised by the sidecars' usage at ``a*``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from analyzer.errors import ManifestError
+from analyzer.model.classify import APP, SIDECAR
+from analyzer.model.containers import newest_pods
+from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
+from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_replay import ReplayColumns, ReplayResult, available_cpus, replay
+from analyzer.simulate.hpa_spec import HPASpec, MetricSpec, parse_hpa
+from analyzer.simulate.kube_version import KubeVersion
+from analyzer.simulate.pod_requests import pod_request
+from analyzer.snapshot.schema import Snapshot
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+VIEWS = ("as-deployed", "app-only", "retarget", "sidecar-requests", "average-value")
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """A container's modelled usage per pod: ``base + slope × app cores per pod`` for CPU (cores) and memory (bytes)."""
+
+    cpu_base: float
+    cpu_slope: float
+    mem_base: float
+    mem_slope: float
+
+    def at(self, resource: str) -> tuple[float, float]:
+        """(base, slope) in milli-units of ``resource``."""
+        if resource == "cpu":
+            return self.cpu_base * 1000.0, self.cpu_slope * 1000.0
+        return self.mem_base * 1000.0, self.mem_slope * 1000.0
+
+
+@dataclass(frozen=True)
+class HPAContext:
+    """What the replay needs about one HPA and its workload."""
+
+    spec: HPASpec
+    workload: tuple[str, str, str]
+    pod_name: str
+    pod_spec: dict[str, Any]
+    app: str
+    sidecars: tuple[str, ...]
+    lines: dict[str, UsageLine]
+    p90: dict[str, tuple[float, float]]
+    typical_app_cores: float
+
+
+@dataclass(frozen=True)
+class ViewColumn:
+    """One replay column: an HPA under a view, the metrics it replays and what the view changed."""
+
+    hpa: int
+    view: str
+    metrics: tuple[MetricSpec, ...]
+    pod_spec: dict[str, Any]
+    counted: tuple[tuple[str, ...], ...]
+    change: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Counterfactual:
+    """Replays per scrape: ``replicas``/``value``/``failed`` are (scrapes, columns); ``observed`` (scrapes, HPAs)."""
+
+    contexts: list[HPAContext]
+    columns: list[ViewColumn]
+    times: pd.DatetimeIndex
+    step_s: float
+    replicas: IntArray
+    value: IntArray
+    failed: npt.NDArray[np.bool_]
+    observed: FloatArray
+    skipped: pd.DataFrame
+
+
+def hpa_contexts(
+    snapshot: Snapshot,
+    classes: pd.DataFrame,
+    containers: pd.DataFrame,
+    overhead: pd.DataFrame,
+    version: KubeVersion,
+    flags: ControllerFlags,
+) -> tuple[list[HPAContext], pd.DataFrame]:
+    """A context per replayable HPA, and (namespace, hpa, reason) for those that cannot be replayed."""
+    newest = newest_pods(snapshot, classes)
+    gone = {k for k, pod in newest.items() if "deletionTimestamp" in pod["metadata"]}
+    contexts, skipped = [], []
+    for obj in snapshot.items("HorizontalPodAutoscaler"):
+        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        try:
+            spec = parse_hpa(obj, version, flags)
+        except ManifestError as exc:
+            skipped.append((ns, name, f"invalid HPA: {exc}"))
+            continue
+        key = (ns, spec.target_kind, spec.target_name)
+        if not spec.metrics:
+            skipped.append((ns, name, "no Resource or ContainerResource metric to replay"))
+            continue
+        if key not in newest or key in gone:
+            skipped.append((ns, name, f"no pods of {spec.target_kind}/{spec.target_name} in the snapshot"))
+            continue
+        mine = containers[
+            (containers.namespace == ns)
+            & (containers.workload_kind == spec.target_kind)
+            & (containers.workload == spec.target_name)
+        ]
+        apps = mine[mine.role == APP]
+        if apps.empty or apps["cpu_mean_cores"].isna().all():
+            skipped.append((ns, name, f"no usage data for the app container of {spec.target_kind}/{spec.target_name}"))
+            continue
+        app = str(apps.iloc[0]["container"])
+        sidecars = tuple(mine.loc[mine.role == SIDECAR, "container"])
+        contexts.append(
+            HPAContext(
+                spec=spec,
+                workload=key,
+                pod_name=newest[key]["metadata"]["name"],
+                pod_spec=newest[key]["spec"],
+                app=app,
+                sidecars=sidecars,
+                lines=_lines(mine, overhead, key, app),
+                p90={
+                    r.container: (float(r.cpu_p90_cores), float(r.memory_p90_bytes))
+                    for r in mine.itertuples(index=False)
+                },
+                typical_app_cores=_typical_app_cores(spec, apps.iloc[0]),
+            )
+        )
+    return contexts, pd.DataFrame(skipped, columns=["namespace", "hpa", "reason"])
+
+
+def _lines(mine: pd.DataFrame, overhead: pd.DataFrame, key: tuple[str, str, str], app: str) -> dict[str, UsageLine]:
+    fits = overhead[
+        (overhead.namespace == key[0]) & (overhead.workload_kind == key[1]) & (overhead.workload == key[2])
+    ].set_index(["container", "resource"])
+    lines = {}
+    for r in mine.itertuples(index=False):
+        c = r.container
+
+        def fit(resource: str, mean: float, c: str = c) -> tuple[float, float]:
+            if (c, resource) in fits.index:
+                row = fits.loc[(c, resource)]
+                return float(row["base"]), float(row["slope"])
+            return (0.0 if math.isnan(mean) else mean), 0.0
+
+        mem = fit("memory", float(r.memory_mean_bytes))
+        cpu = (0.0, 1.0) if c == app else fit("cpu", float(r.cpu_mean_cores))
+        lines[c] = UsageLine(cpu[0], cpu[1], mem[0], mem[1])
+    return lines
+
+
+def _typical_app_cores(spec: HPASpec, app_row: Any) -> float:
+    """``a*``: app CPU per pod where an app-only CPU Utilization HPA settles (its target), else the observed mean."""
+    request = float(app_row["cpu_request_cores"])
+    for m in spec.metrics:
+        if m.resource == "cpu" and m.is_utilization and not math.isnan(request):
+            return m.target / 100.0 * request
+    return float(app_row["cpu_mean_cores"])
+
+
+def view_columns(ctx: HPAContext, hpa: int, version: KubeVersion) -> list[ViewColumn]:
+    """The columns of one HPA: as-deployed and app-only always, the remedies where they apply."""
+    steady = (ctx.app, *ctx.sidecars)
+    deployed = tuple((m.container,) if m.container else steady for m in ctx.spec.metrics)
+    app_metrics = tuple(
+        replace(m, type="ContainerResource", container=ctx.app) if m.container is None else m for m in ctx.spec.metrics
+    )
+    cols = [
+        ViewColumn(hpa, "as-deployed", ctx.spec.metrics, ctx.pod_spec, deployed),
+        ViewColumn(
+            hpa,
+            "app-only",
+            app_metrics,
+            ctx.pod_spec,
+            tuple((m.container,) for m in app_metrics),
+            {"metrics": app_metrics},
+        ),
+    ]
+    if not any(m.container is None or m.container in ctx.sidecars for m in ctx.spec.metrics) or not ctx.sidecars:
+        return cols  # no metric counts a sidecar: nothing to remedy
+    resource_util = [i for i, m in enumerate(ctx.spec.metrics) if m.container is None and m.is_utilization]
+    if resource_util and all(
+        pod_request(ctx.pod_spec, ctx.pod_name, ctx.spec.metrics[i].resource, version).error is None
+        for i in resource_util
+    ):
+        retargeted = tuple(
+            replace(m, target=retarget(ctx, m, version)) if i in resource_util else m
+            for i, m in enumerate(ctx.spec.metrics)
+        )
+        cols.append(ViewColumn(hpa, "retarget", retargeted, ctx.pod_spec, deployed, {"metrics": retargeted}))
+    requests, spec = sidecar_p90_requests(ctx)
+    cols.append(ViewColumn(hpa, "sidecar-requests", ctx.spec.metrics, spec, deployed, {"requests": requests}))
+    average = [i for i, m in enumerate(ctx.spec.metrics) if m.container is None and not m.is_utilization]
+    if average:
+        raised = tuple(
+            replace(m, target=m.target + round(_sidecar_usage_m(ctx, m.resource))) if i in average else m
+            for i, m in enumerate(ctx.spec.metrics)
+        )
+        cols.append(ViewColumn(hpa, "average-value", raised, ctx.pod_spec, deployed, {"metrics": raised}))
+    return cols
+
+
+def _sidecar_usage_m(ctx: HPAContext, resource: str) -> float:
+    a = ctx.typical_app_cores
+    return sum(b + s * a for b, s in (ctx.lines[c].at(resource) for c in ctx.sidecars))
+
+
+def retarget(ctx: HPAContext, metric: MetricSpec, version: KubeVersion) -> int:
+    """The pod-level utilization target that equals the app's at ``a*``: T × (pod util / app util), rounded."""
+    a = ctx.typical_app_cores
+    pod_value = sum(b + s * a for b, s in (ctx.lines[c].at(metric.resource) for c in (ctx.app, *ctx.sidecars)))
+    app_b, app_s = ctx.lines[ctx.app].at(metric.resource)
+    app_value = app_b + app_s * a
+    pod_req = pod_request(ctx.pod_spec, ctx.pod_name, metric.resource, version).milli
+    app_req = pod_request(ctx.pod_spec, ctx.pod_name, metric.resource, version, ctx.app).milli
+    if app_value <= 0 or pod_req <= 0 or app_req <= 0:
+        return metric.target
+    return max(1, round(metric.target * (pod_value / pod_req) / (app_value / app_req)))
+
+
+def sidecar_p90_requests(ctx: HPAContext) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
+    """Every sidecar's requests set to its p90 usage (CPU rounded up to 1m, memory to 1Mi), and the new pod spec."""
+    spec = copy.deepcopy(ctx.pod_spec)
+    requests: dict[str, dict[str, str]] = {}
+    for c in [*spec.get("containers", []), *spec.get("initContainers", [])]:
+        if c["name"] not in ctx.sidecars:
+            continue
+        cpu, mem = ctx.p90[c["name"]]
+        new = {"cpu": f"{max(1, math.ceil(cpu * 1000))}m", "memory": f"{max(1, math.ceil(mem / MIB))}Mi"}
+        c.setdefault("resources", {}).setdefault("requests", {}).update(new)
+        requests[c["name"]] = new
+    return requests, spec
+
+
+def _pack(cols: list[ViewColumn], contexts: list[HPAContext], version: KubeVersion) -> ReplayColumns:
+    width = max(len(c.metrics) for c in cols)
+    shape = (width, len(cols))
+    active = np.zeros(shape, dtype=bool)
+    is_cpu = np.ones(shape, dtype=bool)
+    is_util = np.ones(shape, dtype=bool)
+    target = np.ones(shape, dtype=np.int64)
+    request = np.zeros(shape, dtype=np.int64)
+    missing = np.zeros(shape, dtype=bool)
+    base = np.zeros(shape)
+    slope = np.zeros(shape)
+    for j, col in enumerate(cols):
+        ctx = contexts[col.hpa]
+        for m, (metric, counted) in enumerate(zip(col.metrics, col.counted, strict=True)):
+            active[m, j] = True
+            is_cpu[m, j] = metric.resource == "cpu"
+            is_util[m, j] = metric.is_utilization
+            target[m, j] = metric.target
+            req = pod_request(col.pod_spec, ctx.pod_name, metric.resource, version, metric.container)
+            request[m, j], missing[m, j] = req.milli, req.error is not None
+            for c in counted:
+                b, s = ctx.lines[c].at(metric.resource) if c in ctx.lines else (0.0, 0.0)
+                base[m, j] += b
+                slope[m, j] += s
+    return ReplayColumns(
+        configs=[contexts[c.hpa].spec.scaling for c in cols],
+        tol_up=np.array([contexts[c.hpa].spec.tol_up for c in cols]),
+        tol_down=np.array([contexts[c.hpa].spec.tol_down for c in cols]),
+        active=active,
+        is_cpu=is_cpu,
+        is_util=is_util,
+        target=target,
+        request_m=request,
+        missing_request=missing,
+        base_m=base,
+        slope_m=slope,
+    )
+
+
+def counterfactual(
+    snapshot: Snapshot,
+    classes: pd.DataFrame,
+    containers: pd.DataFrame,
+    overhead: pd.DataFrame,
+    index: UsageIndex,
+    version: KubeVersion,
+    flags: ControllerFlags,
+    views: tuple[str, ...] = VIEWS,
+) -> Counterfactual:
+    """Replay every replayable HPA of the snapshot under each applicable view."""
+    contexts, skipped = hpa_contexts(snapshot, classes, containers, overhead, version, flags)
+    meta = snapshot.metadata
+    step = meta.step_s
+    times = pd.date_range(meta.start, meta.end, freq=pd.Timedelta(seconds=step))
+    n_t = len(times)
+    if not contexts:
+        empty = np.zeros((n_t, 0), dtype=np.int64)
+        return Counterfactual(contexts, [], times, step, empty, empty, empty.astype(bool), np.zeros((n_t, 0)), skipped)
+
+    total, _ = index.demand(snapshot.usage)
+    grid = np.rint((index.times - times[0]).total_seconds().to_numpy() / step).astype(np.int64)
+    inside = (grid >= 0) & (grid < n_t)
+    wid = index.workloads.reset_index().set_index(WORKLOAD_KEY)["index"]
+    demand_w = np.full((n_t, len(contexts)), np.nan)
+    for h, ctx in enumerate(contexts):
+        series = total[int(wid.loc[ctx.workload])]
+        demand_w[grid[inside], h] = series[inside]
+    observed = _observed(snapshot, contexts, times)
+    initial_h = np.array(
+        [
+            int(np.clip(observed[0, h] if np.isfinite(observed[0, h]) else ctx.spec.scaling.min_replicas,
+                        ctx.spec.scaling.min_replicas, ctx.spec.scaling.max_replicas))
+            for h, ctx in enumerate(contexts)
+        ],
+        dtype=np.int64,
+    )  # fmt: skip
+    cols, result = replay_views(contexts, demand_w, initial_h, step, version, flags, views)
+    return Counterfactual(contexts, cols, times, step, result.replicas, result.value, result.failed, observed, skipped)
+
+
+def replay_views(
+    contexts: list[HPAContext],
+    demand: FloatArray,
+    initial: IntArray,
+    step_s: float,
+    version: KubeVersion,
+    flags: ControllerFlags,
+    views: tuple[str, ...] = VIEWS,
+    workers: int | None = None,
+) -> tuple[list[ViewColumn], ReplayResult]:
+    """Replay each context under each applicable view; ``demand`` and ``initial`` are per context (column).
+
+    ``workers``: processes to split the columns over (default: the CPUs available).
+    """
+    cols = [c for h, ctx in enumerate(contexts) for c in view_columns(ctx, h, version) if c.view in views]
+    hpa_of = np.array([c.hpa for c in cols], dtype=np.int64)
+    result = replay(
+        _pack(cols, contexts, version),
+        demand[:, hpa_of],
+        initial[hpa_of],
+        step_s,
+        flags,
+        version.missing_pod_fallback_is_max_target,
+        workers=workers or available_cpus(),
+    )
+    return cols, result
+
+
+def _observed(snapshot: Snapshot, contexts: list[HPAContext], times: pd.DatetimeIndex) -> FloatArray:
+    """Observed replicas per grid time and HPA (NaN where the snapshot has none)."""
+    out = np.full((len(times), len(contexts)), np.nan)
+    reps = snapshot.replicas
+    if reps.empty:
+        return out
+    grid = np.rint((reps["timestamp"] - times[0]).dt.total_seconds().to_numpy() / snapshot.metadata.step_s)
+    grid = grid.astype(np.int64)
+    for h, ctx in enumerate(contexts):
+        ns, kind, name = ctx.workload
+        mask = (
+            (reps["namespace"] == ns).to_numpy() & (reps["kind"] == kind).to_numpy() & (reps["name"] == name).to_numpy()
+        )
+        g = grid[mask]
+        ok = (g >= 0) & (g < len(times))
+        out[g[ok], h] = reps["replicas"].to_numpy()[mask][ok]
+    return out

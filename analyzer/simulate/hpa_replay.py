@@ -1,0 +1,302 @@
+"""Replay HPA controllers over time on modelled usage, vectorised over many (HPA, view) columns.
+
+Each column is one HPA under one view (as deployed, app-only, a remedy). Its pods are kept as
+**cohorts by age**, not as individual pods: the count created at each of the last ``R`` syncs
+(R covers the CPU initialization period) plus one count of mature pods. The HPA's pod grouping
+depends only on a pod's age and on where ``now`` falls between scrapes, so the masks are computed
+once per sync for all columns and the grouped counts are one matrix product. Removal takes the
+youngest pods first, as a Deployment's scale-down does.
+
+Usage per pod is the model of :mod:`analyzer.model.overhead`: the workload's app demand ``D`` (cores)
+spread evenly over serving pods, ``a = D / serving``, and each metric's per-pod value
+``base + slope × a`` (milli-units), summed over the containers the metric counts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing as mp
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzer.simulate import hpa_calculator as calc
+from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_normalize import Normalizer, ScalingConfig
+from analyzer.simulate.pod_lifecycle import Lifecycle, pod_states
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+_MATURE_AGE_S = 1e9
+MIN_COLUMNS_PER_WORKER = 500
+"""Below this many columns per process, forking costs more than it saves."""
+_STATE_NAMES = (
+    "exists",
+    "serving",
+    "has_metric",
+    "cpu_ready",
+    "cpu_unready",
+    "mem_ready",
+    "unready_pending",
+    "missing",
+)
+
+
+@dataclass(frozen=True)
+class ReplayColumns:
+    """The HPAs to replay, one column each; metric arrays are (metric, column), padded where ``active`` is False.
+
+    ``base_m``/``slope_m``: per-pod metric value ``base + slope × app cores per pod`` in milli-units
+    (summed over counted containers). ``target``: percent for Utilization, milli-units for AverageValue.
+    ``request_m``: the counted containers' per-pod request in milli-units; ``missing_request``: a
+    counted container has none (the metric fails for Utilization).
+    """
+
+    configs: Sequence[ScalingConfig]
+    tol_up: FloatArray
+    tol_down: FloatArray
+    active: BoolArray
+    is_cpu: BoolArray
+    is_util: BoolArray
+    target: IntArray
+    request_m: IntArray
+    missing_request: BoolArray
+    base_m: FloatArray
+    slope_m: FloatArray
+
+    @property
+    def n(self) -> int:
+        return len(self.configs)
+
+    def take(self, start: int, stop: int) -> ReplayColumns:
+        """Columns ``start:stop`` (each column replays independently of the others)."""
+        cut = slice(start, stop)
+        return ReplayColumns(
+            configs=list(self.configs[cut]),
+            tol_up=self.tol_up[cut],
+            tol_down=self.tol_down[cut],
+            active=self.active[:, cut],
+            is_cpu=self.is_cpu[:, cut],
+            is_util=self.is_util[:, cut],
+            target=self.target[:, cut],
+            request_m=self.request_m[:, cut],
+            missing_request=self.missing_request[:, cut],
+            base_m=self.base_m[:, cut],
+            slope_m=self.slope_m[:, cut],
+        )
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """Per scrape and column: replicas (before that scrape's sync), and that sync's first-metric value and failure."""
+
+    replicas: IntArray
+    value: IntArray
+    failed: BoolArray
+
+
+def replay(
+    columns: ReplayColumns,
+    demand: FloatArray,
+    initial: IntArray,
+    step_s: float,
+    flags: ControllerFlags,
+    fallback_max_target: bool = True,
+    lifecycle: Lifecycle | None = None,
+    workers: int = 1,
+) -> ReplayResult:
+    """Run every column's controller over ``demand`` (scrapes × columns, app cores; NaN: no data, held).
+
+    Scrapes are ``step_s`` apart starting at t = 0; the controller syncs every ``flags.sync_period_s``.
+    With ``workers`` > 1 (and ``fork`` available) the columns are split over that many processes,
+    which write into shared memory; the result is identical.
+    """
+    workers = min(workers, columns.n // MIN_COLUMNS_PER_WORKER)
+    if workers > 1 and "fork" in mp.get_all_start_methods():
+        return _replay_forked(columns, demand, initial, step_s, flags, fallback_max_target, lifecycle, workers)
+    return _replay(columns, demand, initial, step_s, flags, fallback_max_target, lifecycle)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _replay_forked(
+    columns: ReplayColumns,
+    demand: FloatArray,
+    initial: IntArray,
+    step_s: float,
+    flags: ControllerFlags,
+    fallback_max_target: bool,
+    lifecycle: Lifecycle | None,
+    workers: int,
+) -> ReplayResult:
+    shape = (demand.shape[0], columns.n)
+    shared = {
+        name: np.frombuffer(mp.RawArray(code, shape[0] * shape[1]), dtype=dtype).reshape(shape)
+        for name, code, dtype in (("replicas", "q", np.int64), ("value", "q", np.int64), ("failed", "b", np.int8))
+    }
+    bounds = np.linspace(0, columns.n, workers + 1).round().astype(int)
+
+    def run(start: int, stop: int) -> None:
+        part = _replay(
+            columns.take(start, stop), demand[:, start:stop], initial[start:stop], step_s, flags,
+            fallback_max_target, lifecycle,
+        )  # fmt: skip
+        shared["replicas"][:, start:stop] = part.replicas
+        shared["value"][:, start:stop] = part.value
+        shared["failed"][:, start:stop] = part.failed
+
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=run, args=(int(a), int(b))) for a, b in itertools.pairwise(bounds)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    failed = [proc.exitcode for proc in procs if proc.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"HPA replay worker failed with exit code {failed[0]}")
+    return ReplayResult(
+        replicas=shared["replicas"].copy(), value=shared["value"].copy(), failed=shared["failed"].astype(bool)
+    )
+
+
+def _replay(
+    columns: ReplayColumns,
+    demand: FloatArray,
+    initial: IntArray,
+    step_s: float,
+    flags: ControllerFlags,
+    fallback_max_target: bool,
+    lifecycle: Lifecycle | None,
+) -> ReplayResult:
+    """The replay loop in this process."""
+    sync_s = flags.sync_period_s
+    per_scrape = round(step_s / sync_s)
+    if per_scrape < 1 or per_scrape * sync_s != step_s:
+        raise ValueError(f"step {step_s}s must be a multiple of the HPA sync period {sync_s}s")
+    life = lifecycle or Lifecycle(scrape_s=step_s)
+    n_scrapes, n = demand.shape
+    ring = math.ceil((flags.cpu_initialization_period_s + life.scrape_s * 2) / sync_s) + 2
+    cohorts = np.zeros((ring + 1, n), dtype=np.float64)  # rows: ring slots by creation sync, last: mature
+    cohorts[ring] = initial
+    current = initial.astype(np.int64).copy()
+    normalizer = Normalizer(columns.configs, flags)
+    masks = _state_masks(ring, per_scrape, sync_s, life, flags)
+    held = np.where(np.isfinite(demand[0]), demand[0], 0.0)
+    per_pod = np.zeros(columns.active.shape, dtype=np.int64)
+    out_replicas = np.zeros((n_scrapes, n), dtype=np.int64)
+    out_value = np.zeros((n_scrapes, n), dtype=np.int64)
+    out_failed = np.zeros((n_scrapes, n), dtype=bool)
+    last_value = np.zeros(n, dtype=np.int64)
+    # Row order (youngest first, then mature) and the state masks in row order, for each ring slot and phase.
+    orders = [np.concatenate([(slot - np.arange(ring)) % ring, [ring]]) for slot in range(ring)]
+    row_masks = [[np.ascontiguousarray(m[np.argsort(o)].T) for m in masks] for o in orders]
+    props = np.full(columns.active.shape, -1, dtype=np.int64)
+    errs = np.zeros(columns.active.shape, dtype=np.int64)
+    # Metric rows are padded: evaluate each row only on the columns that have it (row 0: all of them).
+    metric_columns = [np.nonzero(row)[0] for row in columns.active]
+    if len(metric_columns[0]) != n:
+        raise ValueError("every column needs at least one metric, in row 0")
+    metric_columns[0] = slice(None)
+    multi = np.nonzero(columns.active.sum(axis=0) > 1)[0]
+    statics = [
+        {
+            "is_cpu": columns.is_cpu[m, idx],
+            "is_util": columns.is_util[m, idx],
+            "target": columns.target[m, idx],
+            "request_m": columns.request_m[m, idx],
+            "missing_request": columns.missing_request[m, idx],
+            "tol_down": columns.tol_down[idx],
+            "tol_up": columns.tol_up[idx],
+        }
+        for m, idx in enumerate(metric_columns)
+    ]
+
+    for k in range(n_scrapes * per_scrape):
+        slot = k % ring
+        # The slot about to hold this sync's new pods held pods created `ring` syncs ago: now mature.
+        cohorts[ring] += cohorts[slot]
+        cohorts[slot] = 0.0
+        order = orders[slot]
+        counts = (row_masks[slot][k % per_scrape] @ cohorts).astype(np.int64)  # (states, columns)
+        c = dict(zip(_STATE_NAMES, counts, strict=True))
+        if k % per_scrape == 0:
+            i = k // per_scrape
+            row = demand[i]
+            held = np.where(np.isfinite(row), row, held)
+            app = held / np.maximum(c["serving"], 1)
+            per_pod = np.ceil(columns.base_m + columns.slope_m * app[None, :] - 1e-6).astype(np.int64)
+            out_replicas[i] = current
+
+        for m, idx in enumerate(metric_columns):
+            st = statics[m]
+            ready = np.where(st["is_cpu"], c["cpu_ready"][idx], c["mem_ready"][idx])
+            groups = calc.PodGroups(
+                total=c["exists"][idx],
+                ready=ready,
+                unready=np.where(st["is_cpu"], c["cpu_unready"][idx], c["unready_pending"][idx]),
+                missing=c["missing"][idx],
+                with_metrics=c["has_metric"][idx],
+                ready_usage_m=per_pod[m, idx] * ready,
+                pod_request_m=st["request_m"],
+            )
+            p = calc.replicas_for_metric(
+                groups,
+                current[idx],
+                st["target"],
+                st["is_util"],
+                st["tol_down"],
+                st["tol_up"],
+                st["missing_request"],
+                fallback_max_target,
+            )
+            props[m, idx], errs[m, idx] = p.replicas, p.error
+            if m == 0:
+                last_value = p.value
+        # One metric: its proposal (-1 on error) is the HPA's. Several: computeReplicasForMetrics.
+        proposal, first_error = props[0], errs[0]
+        if len(multi):
+            proposal[multi], first_error[multi] = calc.combine_metrics(
+                props[:, multi], errs[:, multi], current[multi], columns.active[:, multi]
+            )
+        if k % per_scrape == 0:
+            out_value[i] = last_value
+            out_failed[i] = first_error != 0
+        desired = normalizer.step(k * sync_s, current, proposal)
+        delta = desired - current
+        if (delta > 0).any():
+            cohorts[slot] += np.maximum(delta, 0)
+        if (delta < 0).any():
+            shrink = np.nonzero(delta < 0)[0]
+            ordered = cohorts[np.ix_(order, shrink)]
+            before = np.cumsum(ordered, axis=0) - ordered
+            taken = np.clip(-delta[shrink][None, :] - before, 0.0, ordered)
+            cohorts[np.ix_(order, shrink)] = ordered - taken
+        current = desired
+    return ReplayResult(replicas=out_replicas, value=out_value, failed=out_failed)
+
+
+def _state_masks(
+    ring: int, per_scrape: int, sync_s: float, life: Lifecycle, flags: ControllerFlags
+) -> list[FloatArray]:
+    """For each sync phase within a scrape: (ring + 1 ages, states) masks, ages youngest first, then mature.
+
+    A pod created at this sync has age 0; ``pod_states`` is evaluated at a ``now`` with the right
+    phase against the scrape grid (scrapes at multiples of ``life.scrape_s``).
+    """
+    out = []
+    base = 10 * life.scrape_s * per_scrape  # any scrape-aligned time far from zero
+    for phase in range(per_scrape):
+        now = base + phase * sync_s
+        created = now - np.concatenate([np.arange(ring) * sync_s, [_MATURE_AGE_S]])
+        st = pod_states(created, now, life, flags)
+        out.append(np.stack([getattr(st, name) for name in _STATE_NAMES], axis=1).astype(np.float64))
+    return out

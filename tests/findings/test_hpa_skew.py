@@ -1,0 +1,129 @@
+"""Issue acceptance on the bundled sample: skew against an independent app-only run of the generator."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from analyzer.api import SAMPLE_DATA, Analysis, analyze, load_snapshot
+from analyzer.prices import HOURS_PER_MONTH
+from analyzer.synth.generate import Synthetic, generate
+
+
+@pytest.fixture(scope="module")
+def sample() -> Analysis:
+    return analyze(load_snapshot())
+
+
+@pytest.fixture(scope="module")
+def truth_app_only() -> pd.DataFrame:
+    """The same seed and traffic with every HPA on the app container: the true app-only replicas."""
+    meta = json.loads((SAMPLE_DATA / "metadata.json").read_text())["extra"]
+    run = generate(workloads=meta["workloads"], days=meta["days"], seed=meta["seed"], app_only_hpas=True)
+    return run.snapshot.replicas
+
+
+def _rh(replicas: pd.DataFrame, ns: str, name: str, step_h: float) -> float:
+    return float(replicas[(replicas.namespace == ns) & (replicas.name == name)].replicas.sum() * step_h)
+
+
+@pytest.mark.parametrize(
+    ("hpa", "direction"),
+    [("checkout", "inflation"), ("inventory", "dilution"), ("billing-api", "dilution"), ("pricing", "dilution")],
+)
+def test_skew_sign_and_size_match_the_ground_truth(sample: Analysis, truth_app_only: pd.DataFrame, hpa, direction):
+    row = sample.hpa_skew.set_index("hpa").loc[hpa]
+    step_h = sample.metadata.step_s / 3600
+    name = row.target.split("/")[1]
+    observed = load_snapshot().replicas
+    true_skew = _rh(observed, row.namespace, name, step_h) - _rh(truth_app_only, row.namespace, name, step_h)
+    assert row.direction == direction
+    assert row.skew_replica_hours == pytest.approx(true_skew, rel=0.10)
+    assert abs(true_skew) > 10  # a real effect, not noise
+
+
+@pytest.mark.parametrize("hpa", ["catalog", "report-builder"])
+def test_controls_show_no_skew(sample: Analysis, hpa: str) -> None:
+    row = sample.hpa_skew.set_index("hpa").loc[hpa]
+    assert row.direction == "none" and abs(row.skew_replica_hours) < 0.5
+    assert not (sample.remedies.hpa == hpa).any()
+
+
+def test_the_stalled_hpa_is_stalled_for_as_long_as_the_generator_says() -> None:
+    analysis = analyze(load_snapshot())
+    demand = pd.read_parquet(SAMPLE_DATA / "ground_truth" / "demand.parquet")
+    step_h = analysis.metadata.step_s / 3600
+    true_hours = float(demand[demand.workload == "ledger"].stalled.sum() * step_h)
+    row = analysis.hpa_skew.set_index("hpa").loc["ledger"]
+    assert true_hours > 70
+    assert row.stalled_hours == pytest.approx(true_hours, abs=2 * step_h)
+    assert row.direction == "stalled" and row.utilization_as_deployed != row.utilization_as_deployed  # NaN
+    fix = analysis.remedies[(analysis.remedies.hpa == "ledger") & (analysis.remedies.remedy == "sidecar-requests")]
+    assert fix.stalled_hours.iloc[0] == 0
+    patch = yaml.safe_load(fix.patch.iloc[0])
+    annotations = patch["spec"]["template"]["metadata"]["annotations"]
+    assert set(annotations) == {"config.linkerd.io/proxy-cpu-request", "config.linkerd.io/proxy-memory-request"}
+
+
+def test_calibration_is_within_one_replica_95_percent_of_the_time(sample: Analysis) -> None:
+    replayed = sample.hpa_skew.dropna(subset=["calibration_within_1"])
+    assert len(replayed) == 11
+    assert replayed.calibrated.all() and (replayed.calibration_within_1 >= 0.95).all()
+
+
+def test_container_resource_remedy_is_ready_to_apply_and_removes_the_skew(sample: Analysis) -> None:
+    fix = sample.remedies[(sample.remedies.hpa == "checkout") & (sample.remedies.remedy == "container-resource")]
+    doc = yaml.safe_load(fix.patch.iloc[0])
+    assert doc["kind"] == "HorizontalPodAutoscaler" and doc["metadata"] == {"name": "checkout", "namespace": "shop"}
+    assert doc["spec"]["metrics"] == [
+        {
+            "type": "ContainerResource",
+            "containerResource": {
+                "name": "cpu",
+                "container": "checkout",
+                "target": {"type": "Utilization", "averageUtilization": 70},
+            },
+        }
+    ]
+    assert fix.residual_skew_replica_hours.iloc[0] == 0
+
+
+def test_retarget_is_the_pod_utilization_where_the_app_is_at_target(sample: Analysis) -> None:
+    fits = sample.overhead.set_index(["workload", "container", "resource"])
+    istio = fits.loc[("checkout", "istio-proxy", "cpu")]
+    a = 0.70 * 0.5  # the app at its 70 % target of a 500m request
+    expected = round(70 * ((a + istio.base + istio.slope * a) / 0.6) / (a / 0.5))
+    fix = sample.remedies[(sample.remedies.hpa == "checkout") & (sample.remedies.remedy == "retarget")]
+    target = yaml.safe_load(fix.patch.iloc[0])["spec"]["metrics"][0]["resource"]["target"]
+    assert target == {"type": "Utilization", "averageUtilization": expected}
+    assert expected in (75, 76, 77)
+    assert abs(fix.residual_skew_percent.iloc[0]) < 3  # nearly app-only at typical load
+
+
+def test_skew_cost_is_replica_hours_times_the_pod_price(sample: Analysis) -> None:
+    row = sample.hpa_skew.set_index("hpa").loc["checkout"]
+    w = sample.workloads.set_index("workload").loc["checkout"]
+    window_h = len(load_snapshot().replicas.timestamp.unique()) * sample.metadata.step_s / 3600
+    per_replica_hour = w.pod_cost_month / (HOURS_PER_MONTH * w.pods_mean)
+    assert row.skew_cost_month == pytest.approx(row.skew_replica_hours / window_h * HOURS_PER_MONTH * per_replica_hour)
+    # domain.md §1.10: 0.6 vCPU per replica, +3 replicas for a month = 2,190 replica-hours, about $41.5.
+    assert 2190 * 0.6 * sample.prices.cpu_core_hour == pytest.approx(41.5, abs=0.1)
+
+
+def test_hpas_that_cannot_be_replayed_are_findings_not_crashes(small: Synthetic) -> None:
+    snap = small.snapshot
+    objects = copy.deepcopy(snap.objects)
+    ghost = copy.deepcopy(objects["HorizontalPodAutoscaler"][0])
+    ghost["metadata"]["name"] = "ghost"
+    ghost["spec"]["scaleTargetRef"]["name"] = "ghost"
+    objects["HorizontalPodAutoscaler"].append(ghost)
+    analysis = analyze(type(snap)(snap.metadata, snap.usage, snap.replicas, objects))
+    row = analysis.hpa_skew.set_index("hpa").loc["ghost"]
+    assert row.note == "no pods of Deployment/ghost in the snapshot"
+    assert np.isnan(row.skew_replica_hours)
+    assert analysis.hpas.set_index("hpa").loc["ghost"].status == "no-target"
