@@ -142,7 +142,7 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
                 "calibration_within_1": within,
                 "calibration_mae": float(diff.mean()) if have.any() else np.nan,
                 "calibrated": bool(within >= CALIBRATED_SHARE) if have.any() else False,
-                "note": "" if have.any() else "no observed replicas in the snapshot: calibration not possible",
+                "note": _note(have.any(), spec.unsupported_metrics),
             }
         )
         if direction != "none" or rh["as-deployed"] != rh["app-only"] or cf.failed[:, dep].any():
@@ -160,6 +160,16 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
     frames = [f for f in series if len(f)]
     long = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(SERIES_COLUMNS))
     return HPASkew(table=table, remedies=remedies, series=long)
+
+
+def _note(observed: bool, unsupported: tuple[str, ...]) -> str:
+    notes = [] if observed else ["no observed replicas in the snapshot: calibration not possible"]
+    if unsupported:
+        notes.append(
+            f"not replayed: {', '.join(unsupported)} (no series in the snapshot); "
+            "replicas they would add are missing from every view"
+        )
+    return "; ".join(notes)
 
 
 def _series(cf: Counterfactual, h: int, view: str, replicas: np.ndarray, value: np.ndarray) -> pd.DataFrame:
