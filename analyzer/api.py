@@ -11,6 +11,7 @@ import pandas as pd
 
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
+from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
 from analyzer.model.classify import classify
 from analyzer.model.containers import container_table
 from analyzer.model.overhead import FitPolicy, fit_overhead, pair_with_app
@@ -23,6 +24,8 @@ from analyzer.render import registry
 from analyzer.simulate.counterfactual import counterfactual
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.kube_version import KubeVersion
+from analyzer.simulate.vpa_recommender import RecommenderFlags
+from analyzer.simulate.vpa_snapshot import vpa_recommendations
 from analyzer.snapshot.schema import Metadata, Snapshot
 from analyzer.snapshot.store import load_snapshot as _load
 from analyzer.synth.generate import Synthetic, generate, write_sample
@@ -49,7 +52,9 @@ class Analysis:
     ``workloads``: sidecar shares and cost (:data:`analyzer.model.shares.WORKLOAD_COLUMNS`);
     ``namespaces``/``cluster``/``groups``: the same rolled up (``groups`` by ``group_by`` labels);
     ``hpas``: :data:`analyzer.findings.hpa_status.HPA_COLUMNS`;
-    ``hpa_skew``/``remedies``/``hpa_series``: the HPA replays (:mod:`analyzer.findings.hpa_skew`).
+    ``hpa_skew``/``remedies``/``hpa_series``: the HPA replays (:mod:`analyzer.findings.hpa_skew`);
+    ``vpa``: simulated recommendations (:data:`analyzer.simulate.vpa_snapshot.VPA_COLUMNS`);
+    ``vpa_hazards``/``vpa_hpa``: :mod:`analyzer.findings.vpa_hazards`.
     """
 
     metadata: Metadata
@@ -65,6 +70,9 @@ class Analysis:
     hpa_skew: pd.DataFrame
     remedies: pd.DataFrame
     hpa_series: pd.DataFrame
+    vpa: pd.DataFrame
+    vpa_hazards: pd.DataFrame
+    vpa_hpa: pd.DataFrame
 
     @property
     def ambiguous(self) -> pd.DataFrame:
@@ -86,6 +94,8 @@ class Analysis:
             "hpas_skewed": int(skewed.sum()),
             "skew_replica_hours": round(float(self.hpa_skew.loc[skewed, "skew_replica_hours"].abs().sum()), 1),
             "skew_cost_month": round(float(self.hpa_skew.loc[skewed, "skew_cost_month"].abs().sum()), 2),
+            "vpas": int((self.vpa["vpa"] != "").groupby([self.vpa.namespace, self.vpa.vpa]).any().sum()),
+            "vpa_hazards": len(self.vpa_hazards),
         }
 
     def _repr_html_(self) -> str:
@@ -100,6 +110,7 @@ def analyze(
     prices: Prices | None = None,
     group_by: Sequence[str] = (),
     fit_policy: FitPolicy | None = None,
+    vpa_flags: RecommenderFlags | None = None,
 ) -> Analysis:
     """Analyze a loaded snapshot under the given Kubernetes version (default 1.34) and controller flags.
 
@@ -119,7 +130,10 @@ def analyze(
     for label in group_by:
         workloads[f"label:{label}"] = workload_labels(snapshot, workloads, label)
     overhead = fit_overhead(pair_with_app(snapshot.usage, index), fit_policy)
-    replays = counterfactual(snapshot, classes, containers, overhead, index, version, flags)
+    vpa = vpa_recommendations(snapshot, index, containers, vpa_flags)
+    replays = counterfactual(
+        snapshot, classes, containers, overhead, index, version, flags, vpa_requests=vpa.requests_for
+    )
     skew = hpa_skew(replays, containers, workloads)
     return Analysis(
         metadata=snapshot.metadata,
@@ -135,6 +149,9 @@ def analyze(
         hpa_skew=skew.table,
         remedies=skew.remedies,
         hpa_series=skew.series,
+        vpa=vpa.table,
+        vpa_hazards=vpa_hazards(vpa, containers, [c.spec for c in replays.contexts], workloads),
+        vpa_hpa=vpa_hpa_effect(replays, vpa),
     )
 
 

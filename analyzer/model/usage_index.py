@@ -56,7 +56,10 @@ def index_usage(usage: pd.DataFrame, classes: pd.DataFrame) -> UsageIndex:
     gid = usage.groupby(keys, sort=False, observed=True).ngroup().to_numpy().astype(np.int64)
     first = np.unique(gid, return_index=True)[1]
     groups = usage.iloc[first][keys].reset_index(drop=True)
-    groups = groups.merge(classes[[*keys, "workload_kind", "workload", "role", "kind"]], on=keys, how="left")
+    cols = [*keys, "workload_kind", "workload", "role", "kind", "native_sidecar", "injected"]
+    groups = groups.merge(classes[cols], on=keys, how="left")
+    groups["native_sidecar"] = groups["native_sidecar"].fillna(False).astype(bool)
+    groups["injected"] = groups["injected"].fillna(False).astype(bool)
     groups["workload_kind"] = groups["workload_kind"].fillna("Pod")
     groups["workload"] = groups["workload"].fillna(groups["pod"])
     groups["role"] = groups["role"].fillna("")

@@ -10,13 +10,15 @@ all HPAs run in one vectorised pass. Views:
 - ``retarget``: Resource Utilization re-targeted so the pod reaches it exactly when the app reaches
   the original target (at the typical load, ``a*``);
 - ``sidecar-requests``: every sidecar's request set to its measured p90 (adds missing requests);
-- ``average-value``: Resource AverageValue targets raised by the sidecars' usage at ``a*``.
+- ``average-value``: Resource AverageValue targets raised by the sidecars' usage at ``a*``;
+- ``vpa-requests`` (not a remedy): requests as the workload's VPA would set them, where it has one.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,7 +40,7 @@ from analyzer.snapshot.schema import Snapshot
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-VIEWS = ("as-deployed", "app-only", "retarget", "sidecar-requests", "average-value")
+VIEWS = ("as-deployed", "app-only", "retarget", "sidecar-requests", "average-value", "vpa-requests")
 MIB = 2**20
 
 
@@ -71,6 +73,7 @@ class HPAContext:
     lines: dict[str, UsageLine]
     p90: dict[str, tuple[float, float]]
     typical_app_cores: float
+    vpa_requests: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,12 @@ def hpa_contexts(
     overhead: pd.DataFrame,
     version: KubeVersion,
     flags: ControllerFlags,
+    vpa_requests: Callable[[tuple[str, str, str]], dict[str, dict[str, str]]] | None = None,
 ) -> tuple[list[HPAContext], pd.DataFrame]:
-    """A context per replayable HPA, and (namespace, hpa, reason) for those that cannot be replayed."""
+    """A context per replayable HPA, and (namespace, hpa, reason) for those that cannot be replayed.
+
+    ``vpa_requests`` gives, per workload, the requests its VPA would set (for the ``vpa-requests`` view).
+    """
     newest = newest_pods(snapshot, classes)
     gone = {k for k, pod in newest.items() if "deletionTimestamp" in pod["metadata"]}
     contexts, skipped = [], []
@@ -151,6 +158,7 @@ def hpa_contexts(
                     for r in mine.itertuples(index=False)
                 },
                 typical_app_cores=_typical_app_cores(spec, apps.iloc[0]),
+                vpa_requests=vpa_requests(key) if vpa_requests else {},
             )
         )
     return contexts, pd.DataFrame(skipped, columns=["namespace", "hpa", "reason"])
@@ -192,7 +200,14 @@ def view_columns(ctx: HPAContext, hpa: int, version: KubeVersion) -> list[ViewCo
     app_metrics = tuple(
         replace(m, type="ContainerResource", container=ctx.app) if m.container is None else m for m in ctx.spec.metrics
     )
-    cols = [
+    cols = []
+    if ctx.vpa_requests:
+        spec = copy.deepcopy(ctx.pod_spec)
+        for c in [*spec.get("containers", []), *spec.get("initContainers", [])]:
+            if c["name"] in ctx.vpa_requests:
+                c.setdefault("resources", {}).setdefault("requests", {}).update(ctx.vpa_requests[c["name"]])
+        cols.append(ViewColumn(hpa, "vpa-requests", ctx.spec.metrics, spec, deployed, {"requests": ctx.vpa_requests}))
+    cols += [
         ViewColumn(hpa, "as-deployed", ctx.spec.metrics, ctx.pod_spec, deployed),
         ViewColumn(
             hpa,
@@ -307,9 +322,10 @@ def counterfactual(
     version: KubeVersion,
     flags: ControllerFlags,
     views: tuple[str, ...] = VIEWS,
+    vpa_requests: Callable[[tuple[str, str, str]], dict[str, dict[str, str]]] | None = None,
 ) -> Counterfactual:
     """Replay every replayable HPA of the snapshot under each applicable view."""
-    contexts, skipped = hpa_contexts(snapshot, classes, containers, overhead, version, flags)
+    contexts, skipped = hpa_contexts(snapshot, classes, containers, overhead, version, flags, vpa_requests)
     meta = snapshot.metadata
     step = meta.step_s
     times = pd.date_range(meta.start, meta.end, freq=pd.Timedelta(seconds=step))

@@ -276,6 +276,7 @@ def _truth(scenarios: list[Scenario], seed: int) -> dict[str, Any]:
                 "shows": s.shows,
                 "app_container": s.app_container,
                 "cpu_per_rps": s.cpu_per_rps,
+                "expected_vpa_hazards": sorted(s.expected_vpa_hazards),
                 "sidecars": [
                     {
                         "container": c.name,

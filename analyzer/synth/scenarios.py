@@ -52,6 +52,8 @@ class Scenario:
     annotations: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     app_name: str | None = None
+    expected_vpa_hazards: tuple[str, ...] = ()
+    """The VPA hazards (analyzer.findings.vpa_hazards) this scenario is built to show."""
 
     @property
     def app_container(self) -> str:
@@ -279,6 +281,8 @@ CATALOGUE: tuple[Scenario, ...] = (
                 "containerPolicies": [{"containerName": "search", "minAllowed": {"cpu": "100m", "memory": "256Mi"}}]
             },
         },
+        # The policy leaves istio-proxy on Auto: besides the floor split, its injected request is managed.
+        expected_vpa_hazards=("no-catch-all", "eviction-loop"),
     ),
     Scenario(
         name="hpa-vpa-same-resource",
@@ -298,6 +302,7 @@ CATALOGUE: tuple[Scenario, ...] = (
             "updatePolicy": {"updateMode": "Auto"},
             "resourcePolicy": {"containerPolicies": [{"containerName": "*", "controlledResources": ["cpu", "memory"]}]},
         },
+        expected_vpa_hazards=("hpa-vpa-same-resource", "sidecar-moves-hpa-denominator", "eviction-loop"),
     ),
     Scenario(
         name="statefulset",

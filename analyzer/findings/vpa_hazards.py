@@ -1,0 +1,303 @@
+"""The sidecar hazards of every VPA, each a finding with severity, evidence and a YAML fix.
+
+Rules (domain.md §2.9, §2.10), one registry entry each; docs/vpa.md explains them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analyzer.simulate.counterfactual import Counterfactual
+from analyzer.simulate.hpa_spec import HPASpec
+from analyzer.simulate.vpa_policy import VPASpec
+from analyzer.simulate.vpa_snapshot import VPARecommendations
+from analyzer.simulate.vpa_updater import eviction_loop_rate
+
+HAZARD_COLUMNS = {
+    "namespace": "workload namespace",
+    "workload": "workload name",
+    "vpa": "VPA name",
+    "hazard": "rule id (docs/vpa.md)",
+    "severity": "high, medium or low",
+    "container": "the container concerned",
+    "evidence": "what was found, with figures",
+    "value": "the headline figure of the hazard (see evidence), NaN if none",
+    "fix": "YAML to apply",
+}
+
+VPA_HPA_COLUMNS = {
+    "namespace": "HPA namespace",
+    "hpa": "HPA name",
+    "vpa": "the VPA on the same workload",
+    "replica_hours_as_deployed": "replica-hours with today's requests",
+    "replica_hours_with_vpa": "replica-hours with requests as the VPA would set them",
+    "change_replica_hours": "with VPA minus as deployed",
+    "change_percent": "relative change, percent",
+}
+
+NATIVE_SHARE = 0.2
+"""A native sidecar holding at least this share of the pod's requests is worth a finding."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a rule looks at for one VPA."""
+
+    vpa: VPASpec
+    rows: pd.DataFrame
+    hpas: list[HPASpec]
+    replicas: float
+
+
+@dataclass(frozen=True)
+class Hazard:
+    id: str
+    severity: str
+    summary: str
+    check: Callable[[Context], list[dict[str, Any]]]
+
+
+def _vpa_patch(vpa: VPASpec, extra: list[dict[str, Any]]) -> str:
+    """The VPA's containerPolicies with ``extra`` entries added or replacing ones of the same name."""
+    policies = []
+    for name, p in vpa.policies.items():
+        entry: dict[str, Any] = {"containerName": name}
+        if p.mode != "Auto":
+            entry["mode"] = p.mode
+        for field, key in (("min_allowed", "minAllowed"), ("max_allowed", "maxAllowed")):
+            values = getattr(p, field)
+            if values:
+                entry[key] = {r: _quantity(r, v) for r, v in values.items()}
+        if p.controlled_resources != ("cpu", "memory"):
+            entry["controlledResources"] = list(p.controlled_resources)
+        policies.append(entry)
+    names = {e["containerName"] for e in extra}
+    policies = [p for p in policies if p["containerName"] not in names] + extra
+    doc = {
+        "apiVersion": "autoscaling.k8s.io/v1",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": vpa.name, "namespace": vpa.namespace},
+        "spec": {"resourcePolicy": {"containerPolicies": policies}},
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def _quantity(resource: str, value: float) -> str:
+    if resource == "cpu":
+        return f"{round(value * 1000)}m"
+    return f"{int(value) // 2**20}Mi" if value % 2**20 == 0 else str(int(value))
+
+
+def _sidecars(ctx: Context) -> pd.DataFrame:
+    return ctx.rows[(ctx.rows.role == "sidecar") & ~ctx.rows.native_sidecar]
+
+
+def no_catch_all(ctx: Context) -> list[dict[str, Any]]:
+    apps = ctx.rows[ctx.rows.role == "app"]
+    names_app = any(c in ctx.vpa.policies for c in apps.container)
+    injected = _sidecars(ctx)
+    injected = injected[injected.injected & (injected["mode"] != "Off")]
+    if not names_app or ctx.vpa.has_catch_all_off or injected.empty:
+        return []
+    app = apps.iloc[0]
+    floor_alone = app.floor_cpu_cores * (1 + len(injected))
+    evidence = (
+        f'containerPolicies name {app.container} but have no catch-all "*" with mode Off: '
+        f"{', '.join(injected.container)} stay on Auto, are recommended for, and split the pod minimum: "
+        f"{app.container}'s floor is {app.floor_cpu_cores * 1000:g}m / {app.floor_memory_bytes / 2**20:g}Mi "
+        f"instead of {floor_alone * 1000:g}m / {app.floor_memory_bytes * (1 + len(injected)) / 2**20:g}Mi"
+    )
+    fix = _vpa_patch(ctx.vpa, [{"containerName": "*", "mode": "Off"}])
+    return [{"container": ", ".join(injected.container), "evidence": evidence, "value": float(len(injected)),
+             "fix": fix}]  # fmt: skip
+
+
+def eviction_loop(ctx: Context) -> list[dict[str, Any]]:
+    if not ctx.vpa.evicts:
+        return []
+    out = []
+    for r in _sidecars(ctx).itertuples(index=False):
+        if not r.injected or not r.tracked:
+            continue
+        controlled = ctx.vpa.policy(r.container).controlled_resources
+        outside = []
+        for res, req, lo, hi, fmt in (
+            ("cpu", r.cpu_request_cores, r.cpu_lower_cores, r.cpu_upper_cores, lambda v: f"{v * 1000:g}m"),
+            ("memory", r.memory_request_bytes, r.memory_lower_bytes, r.memory_upper_bytes,
+             lambda v: f"{v / 2**20:.0f}Mi"),
+        ):  # fmt: skip
+            if res not in controlled:
+                continue
+            if np.isnan(req):
+                outside.append(f"{res} request missing")
+            elif not lo <= req <= hi:
+                outside.append(f"{res} request {fmt(req)} outside [{fmt(lo)}, {fmt(hi)}]")
+        if not outside:
+            continue
+        rate = float(eviction_loop_rate(np.array([round(ctx.replicas)]))[0])
+        evidence = (
+            f"the injector sets {r.container}'s resources on every pod while the VPA ({ctx.vpa.update_mode}) manages "
+            f"it: {'; '.join(outside)}. If the injector runs after the VPA webhook, the updater evicts every pod "
+            f"as soon as it runs: about {rate:,.0f} evictions/day at {round(ctx.replicas)} replicas"
+        )
+        fix = _vpa_patch(ctx.vpa, [{"containerName": r.container, "mode": "Off"}])
+        out.append({"container": r.container, "evidence": evidence, "value": rate, "fix": fix})
+    return out
+
+
+def native_sidecar_ignored(ctx: Context) -> list[dict[str, Any]]:
+    out = []
+    rows = ctx.rows
+    for r in rows[rows.native_sidecar].itertuples(index=False):
+        shares = []
+        for res, col in (("cpu", "cpu_request_cores"), ("memory", "memory_request_bytes")):
+            total = rows[col].fillna(0).sum()
+            if total > 0 and not np.isnan(getattr(r, col)):
+                shares.append((getattr(r, col) / total, res))
+        if not shares or max(shares)[0] < NATIVE_SHARE:
+            continue
+        share, res = max(shares)
+        evidence = (
+            f"{r.container} is a native sidecar (an init container with restartPolicy Always): the VPA never "
+            f"recommends for it, yet it holds {share:.0%} of the pod's {res} requests"
+        )
+        fix = "# the VPA cannot size native sidecars (autoscaler#6691): set their requests from measured usage\n"
+        out.append({"container": r.container, "evidence": evidence, "value": share, "fix": fix})
+    return out
+
+
+def _hpa_resources(hpa: HPASpec) -> list[tuple[str, str | None]]:
+    return [(m.resource, m.container) for m in hpa.metrics]
+
+
+def hpa_same_resource(ctx: Context) -> list[dict[str, Any]]:
+    if ctx.vpa.update_mode == "Off":
+        return []
+    out = []
+    tracked = ctx.rows[ctx.rows.tracked]
+    for hpa in ctx.hpas:
+        for m in hpa.metrics:
+            counted = tracked if m.container is None else tracked[tracked.container == m.container]
+            managed = [r for r in counted.itertuples(index=False)
+                       if m.resource in ctx.vpa.policy(r.container).controlled_resources]  # fmt: skip
+            if not managed:
+                continue
+            target_col = "cpu_target_cores" if m.resource == "cpu" else "memory_target_bytes"
+            mean_col = "cpu_mean_cores" if m.resource == "cpu" else "memory_mean_bytes"
+            usage = counted[mean_col].sum()
+            pinned = 100.0 * usage / counted[target_col].sum()
+            if not m.is_utilization:
+                continue
+            drift = (
+                "up: utilization stays above the target whatever the replica count, towards maxReplicas"
+                if m.target < pinned
+                else "down: utilization stays below the target, towards minReplicas"
+            )
+            evidence = (
+                f"HPA {hpa.name} scales on {m.resource} at {m.target}% while the VPA sets the {m.resource} requests "
+                f"of {', '.join(r.container for r in managed)}: requests follow usage (≈ 1.15 × p90), pinning "
+                f"utilization near {pinned:.0f}%; replicas drift {drift}"
+            )
+            fix = _vpa_patch(ctx.vpa, [{"containerName": "*", "controlledResources": ["memory"]}])
+            out.append({"container": ", ".join(r.container for r in managed), "evidence": evidence,
+                        "value": pinned, "fix": fix})  # fmt: skip
+    return out
+
+
+def sidecar_moves_denominator(ctx: Context) -> list[dict[str, Any]]:
+    if not ctx.vpa.evicts:
+        return []
+    out = []
+    for hpa in ctx.hpas:
+        if not any(m.resource == "cpu" and m.container is None for m in hpa.metrics):
+            continue
+        for r in _sidecars(ctx).itertuples(index=False):
+            if not r.tracked or "cpu" not in ctx.vpa.policy(r.container).controlled_resources:
+                continue
+            before = ctx.rows["cpu_request_cores"].fillna(0).sum()
+            after = before - (0 if np.isnan(r.cpu_request_cores) else r.cpu_request_cores) + r.cpu_target_cores
+            evidence = (
+                f"HPA {hpa.name} divides by the pod's CPU request, {r.container}'s included; the VPA would move "
+                f"{r.container}'s request to {r.cpu_target_cores * 1000:g}m, the pod's from {before * 1000:g}m to "
+                f"{after * 1000:g}m, while the app's request is unchanged"
+            )
+            fix = _vpa_patch(ctx.vpa, [{"containerName": r.container, "mode": "Off"}])
+            out.append({"container": r.container, "evidence": evidence, "value": after - before, "fix": fix})
+    return out
+
+
+HAZARDS: tuple[Hazard, ...] = (
+    Hazard("no-catch-all", "medium", 'policy names the app, no "*" Off, an injected sidecar on Auto', no_catch_all),
+    Hazard(
+        "eviction-loop", "high", "VPA manages an injected sidecar whose request is outside its bounds", eviction_loop
+    ),
+    Hazard(
+        "native-sidecar-ignored",
+        "medium",
+        "a native sidecar the VPA cannot see holds ≥ 20 % of requests",
+        native_sidecar_ignored,
+    ),
+    Hazard("hpa-vpa-same-resource", "high", "an HPA and the VPA act on the same resource", hpa_same_resource),
+    Hazard(
+        "sidecar-moves-hpa-denominator",
+        "medium",
+        "the VPA resizes a sidecar counted in a CPU HPA's denominator",
+        sidecar_moves_denominator,
+    ),
+)
+
+
+def vpa_hazards(
+    recs: VPARecommendations,
+    containers: pd.DataFrame,
+    hpas: Sequence[HPASpec],
+    workloads: pd.DataFrame,
+) -> pd.DataFrame:
+    """Every hazard of every VPA in the snapshot (:data:`HAZARD_COLUMNS`)."""
+    usage = containers.set_index(["namespace", "workload_kind", "workload", "container"])[
+        ["cpu_mean_cores", "memory_mean_bytes"]
+    ]
+    table = recs.table.join(usage, on=["namespace", "workload_kind", "workload", "container"])
+    pods = workloads.set_index(["namespace", "workload_kind", "workload"])["pods_mean"]
+    rows = []
+    for key, vpa in recs.vpas.items():
+        mine = table[(table.namespace == key[0]) & (table.workload_kind == key[1]) & (table.workload == key[2])]
+        if mine.empty:
+            continue
+        on_target = [h for h in hpas if (h.namespace, h.target_kind, h.target_name) == key]
+        ctx = Context(vpa=vpa, rows=mine, hpas=on_target, replicas=float(pods.get(key, 0.0)))
+        for hazard in HAZARDS:
+            for found in hazard.check(ctx):
+                rows.append({"namespace": key[0], "workload": key[2], "vpa": vpa.name, "hazard": hazard.id,
+                             "severity": hazard.severity, **found})  # fmt: skip
+    return pd.DataFrame(rows, columns=list(HAZARD_COLUMNS))
+
+
+def vpa_hpa_effect(cf: Counterfactual, recs: VPARecommendations) -> pd.DataFrame:
+    """Per HPA whose workload has a VPA: replica-hours with the VPA's requests vs as deployed."""
+    hours = cf.step_s / 3600.0
+    col_of = {(c.hpa, c.view): j for j, c in enumerate(cf.columns)}
+    rows = []
+    for h, ctx in enumerate(cf.contexts):
+        if (h, "vpa-requests") not in col_of:
+            continue
+        dep = float(cf.replicas[:, col_of[(h, "as-deployed")]].sum() * hours)
+        vpa = float(cf.replicas[:, col_of[(h, "vpa-requests")]].sum() * hours)
+        rows.append(
+            {
+                "namespace": ctx.spec.namespace,
+                "hpa": ctx.spec.name,
+                "vpa": recs.vpas[ctx.workload].name,
+                "replica_hours_as_deployed": dep,
+                "replica_hours_with_vpa": vpa,
+                "change_replica_hours": vpa - dep,
+                "change_percent": 100.0 * (vpa - dep) / dep if dep else np.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(VPA_HPA_COLUMNS))

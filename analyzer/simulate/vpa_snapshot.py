@@ -1,0 +1,185 @@
+"""VPA recommendations for a snapshot: every workload's tracked containers, with and without the sidecars.
+
+Each VPA of the snapshot is simulated on its target's pods; workloads without a VPA get the
+recommendation a default VPA (all containers on Auto) would make ("what would a VPA recommend here").
+The recommender tracks ``spec.containers`` only: native sidecars appear with ``tracked`` False.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analyzer.errors import ManifestError
+from analyzer.model.classify import APP
+from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
+from analyzer.simulate.vpa_policy import VPASpec, parse_vpa
+from analyzer.simulate.vpa_recommender import (
+    RecommenderFlags,
+    confidence,
+    cpu_histograms,
+    memory_histograms,
+    memory_peaks,
+    recommend,
+)
+from analyzer.snapshot.schema import Snapshot
+
+VPA_COLUMNS = {
+    "namespace": "workload namespace",
+    "workload_kind": "workload kind",
+    "workload": "workload name",
+    "vpa": "the VPA targeting the workload; empty: none (a default VPA is simulated)",
+    "update_mode": "the VPA's updateMode (Auto when simulated)",
+    "container": "container name",
+    "role": "app or sidecar",
+    "kind": "sidecar kind",
+    "native_sidecar": "a native sidecar: the VPA never tracks it",
+    "injected": "added by a webhook",
+    "mode": "the container policy's mode (Auto or Off)",
+    "policy": "which containerPolicies entry applies (or default)",
+    "tracked": "the recommender tracks the container (spec.containers, not mode Off)",
+    "cpu_request_cores": "current CPU request (newest pod)",
+    "memory_request_bytes": "current memory request",
+    "cpu_limit_cores": "current CPU limit",
+    "memory_limit_bytes": "current memory limit",
+    "cpu_target_cores": "simulated target, cores",
+    "cpu_lower_cores": "simulated lower bound",
+    "cpu_upper_cores": "simulated upper bound",
+    "memory_target_bytes": "simulated target, bytes",
+    "memory_lower_bytes": "simulated lower bound",
+    "memory_upper_bytes": "simulated upper bound",
+    "cpu_target_alone_cores": "the target had only the app containers been tracked (the pod minimum unsplit)",
+    "memory_target_alone_bytes": "the same for memory",
+    "floor_cpu_cores": "the split pod minimum that applies to the container",
+    "floor_memory_bytes": "the same for memory",
+    "confidence_days": "min(history length, samples / 1440), the bounds' confidence",
+}
+
+
+@dataclass(frozen=True)
+class VPARecommendations:
+    """The per-container table and the parsed VPAs (invalid ones listed with the reason)."""
+
+    table: pd.DataFrame
+    vpas: dict[tuple[str, str, str], VPASpec]
+    invalid: pd.DataFrame
+
+    def requests_for(self, workload: tuple[str, str, str]) -> dict[str, dict[str, str]]:
+        """The requests the admission controller would set per tracked, controlled container (quantities)."""
+        spec = self.vpas.get(workload)
+        if spec is None or spec.update_mode == "Off":
+            return {}
+        t = self.table
+        mine = t[(t.namespace == workload[0]) & (t.workload_kind == workload[1]) & (t.workload == workload[2])]
+        out: dict[str, dict[str, str]] = {}
+        for r in mine[mine.tracked].itertuples(index=False):
+            controlled = spec.policy(r.container).controlled_resources
+            req = {}
+            if "cpu" in controlled:
+                req["cpu"] = f"{round(r.cpu_target_cores * 1000)}m"
+            if "memory" in controlled:
+                req["memory"] = str(int(r.memory_target_bytes))
+            out[r.container] = req
+        return out
+
+
+def vpa_recommendations(
+    snapshot: Snapshot,
+    index: UsageIndex,
+    containers: pd.DataFrame,
+    flags: RecommenderFlags | None = None,
+) -> VPARecommendations:
+    """Simulate the recommender for every workload (see the module docstring)."""
+    flags = flags or RecommenderFlags()
+    vpas, invalid = {}, []
+    for obj in snapshot.items("VerticalPodAutoscaler"):
+        try:
+            spec = parse_vpa(obj)
+        except ManifestError as exc:
+            invalid.append((obj["metadata"].get("namespace", ""), obj["metadata"].get("name", ""), str(exc)))
+            continue
+        # A VPA on a Deployment covers its ReplicaSets' pods, which the index resolves to the Deployment.
+        vpas[(spec.namespace, spec.target_kind, spec.target_name)] = spec
+
+    usage = snapshot.usage
+    groups = index.groups
+    key = [*WORKLOAD_KEY, "container"]
+    series = groups[[*key, "role", "kind", "native_sidecar", "injected"]].drop_duplicates(key)
+    series = series.sort_values(key).reset_index(drop=True)
+    series = series[series.role.isin([APP, "sidecar"])].reset_index(drop=True)
+    wk = list(zip(series.namespace, series.workload_kind, series.workload, strict=True))
+    specs = [vpas.get(k) for k in wk]
+    policies = [(s.policy(c) if s else None) for s, c in zip(specs, series.container, strict=True)]
+    series["vpa"] = [s.name if s else "" for s in specs]
+    series["update_mode"] = [s.update_mode if s else "Auto" for s in specs]
+    series["mode"] = [p.mode if p else "Auto" for p in policies]
+    series["policy"] = [p.source if p else "default" for p in policies]
+    series["tracked"] = ~series.native_sidecar & (series["mode"] != "Off")
+    n = len(series)
+
+    sid_of_group = groups[key].merge(series[key].reset_index(), on=key, how="left")["index"].to_numpy()
+    row_sid = sid_of_group[index.group]
+    tracked_rows = np.isfinite(row_sid)
+    tracked_rows[tracked_rows] = series["tracked"].to_numpy()[row_sid[tracked_rows].astype(np.int64)]
+    sid = row_sid[tracked_rows].astype(np.int64)
+    times_s = (index.times - index.times[0]).total_seconds().to_numpy()
+    t = times_s[index.time[tracked_rows]]
+    ref = float(times_s.max()) if len(times_s) else 0.0
+    step = snapshot.metadata.step_s
+    cpu = usage["cpu_cores"].to_numpy(dtype=np.float64)[tracked_rows]
+    mem = usage["memory_bytes"].to_numpy(dtype=np.float64)[tracked_rows]
+
+    cpu_hist = cpu_histograms(sid, t, cpu, n, 0.0, flags, step)
+    pod_container = index.group[tracked_rows]
+    peaks = memory_peaks(pod_container, np.nan_to_num(sid_of_group, nan=0).astype(np.int64), t, mem, flags)
+    mem_hist = memory_histograms(peaks, n, ref, flags)
+    first = np.full(n, np.inf)
+    last = np.full(n, -np.inf)
+    np.minimum.at(first, sid, t)
+    np.maximum.at(last, sid, t)
+    samples = np.bincount(sid, minlength=n) * (step / flags.sample_interval_s)
+    conf = np.where(np.isfinite(first), confidence(first, last, samples), 0.0)
+
+    wid = series.groupby(WORKLOAD_KEY, sort=False).ngroup().to_numpy()
+    tracked = series["tracked"].to_numpy()
+    is_app = (series.role == APP).to_numpy()
+    n_tracked = np.bincount(wid, weights=tracked.astype(float))[wid]
+    n_app = np.bincount(wid, weights=(tracked & is_app).astype(float))[wid]
+
+    def allowed(field: str, res: str) -> np.ndarray:
+        return np.array([getattr(p, field).get(res, np.nan) if p else np.nan for p in policies])
+
+    caps = {
+        "min_cpu": allowed("min_allowed", "cpu"),
+        "max_cpu": allowed("max_allowed", "cpu"),
+        "min_memory": allowed("min_allowed", "memory"),
+        "max_memory": allowed("max_allowed", "memory"),
+    }
+    rec = recommend(cpu_hist, mem_hist, conf, n_tracked, flags, **caps)
+    alone = recommend(cpu_hist, mem_hist, conf, np.maximum(n_app, 1), flags, **caps)
+
+    current = containers.set_index(key)[["cpu_request_cores", "memory_request_bytes", "cpu_limit_cores",
+                                         "memory_limit_bytes"]]  # fmt: skip
+    table = series.join(current, on=key)
+    nan = np.where(tracked, 1.0, np.nan)
+    for name, values in (
+        ("cpu_target_cores", rec.cpu_target),
+        ("cpu_lower_cores", rec.cpu_lower),
+        ("cpu_upper_cores", rec.cpu_upper),
+        ("memory_target_bytes", rec.memory_target),
+        ("memory_lower_bytes", rec.memory_lower),
+        ("memory_upper_bytes", rec.memory_upper),
+        ("cpu_target_alone_cores", np.where(is_app, alone.cpu_target, np.nan)),
+        ("memory_target_alone_bytes", np.where(is_app, alone.memory_target, np.nan)),
+        ("floor_cpu_cores", flags.pod_min_cpu_millicores / 1000.0 / np.maximum(n_tracked, 1)),
+        ("floor_memory_bytes", flags.pod_min_memory_mb * 2.0**20 / np.maximum(n_tracked, 1)),
+        ("confidence_days", conf),
+    ):
+        table[name] = values * nan
+    return VPARecommendations(
+        table=table[list(VPA_COLUMNS)],
+        vpas=vpas,
+        invalid=pd.DataFrame(invalid, columns=["namespace", "vpa", "reason"]),
+    )

@@ -1,0 +1,171 @@
+"""The recommender, admission and updater rules against domain.md §2's worked numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analyzer.simulate.vpa_policy import ContainerPolicy
+from analyzer.simulate.vpa_recommender import (
+    CPU_HISTOGRAM,
+    MEMORY_HISTOGRAM,
+    RecommenderFlags,
+    confidence,
+    cpu_histograms,
+    memory_histograms,
+    memory_peaks,
+    percentile,
+    recommend,
+)
+from analyzer.simulate.vpa_updater import Resources, admitted, evictable, eviction_loop_rate
+
+MIB = 2**20
+FLAGS = RecommenderFlags()
+
+
+def steady_cpu(cores: float, days: float = 8.0, tracked: int = 1, flags: RecommenderFlags = FLAGS):
+    t = np.arange(0, days * 86400, 60.0)
+    hist = cpu_histograms(np.zeros(t.size, dtype=np.int64), t, np.full(t.size, cores), 1, 0.0, flags, 60.0)
+    conf = confidence(np.array([0.0]), np.array([t[-1]]), np.array([float(t.size)]))
+    empty = np.zeros((1, MEMORY_HISTOGRAM.n_buckets))
+    return recommend(hist, empty, conf, np.array([float(tracked)]), flags)
+
+
+def test_buckets_are_the_vpa_ones() -> None:
+    assert CPU_HISTOGRAM.n_buckets == 176 and MEMORY_HISTOGRAM.n_buckets == 176
+    assert CPU_HISTOGRAM.bucket_of(np.array([0.0, 0.0099, 0.0101, 0.1])).tolist() == [0, 0, 1, 8]
+    assert CPU_HISTOGRAM.bucket_start(9) == pytest.approx(0.110266, rel=1e-5)
+    assert CPU_HISTOGRAM.bucket_of(np.array([1e9]))[0] == 175
+
+
+@pytest.mark.parametrize(("cores", "millicores"), [(0.1, 126), (0.5, 587), (1.0, 1168)])
+def test_steady_cpu_targets_match_domain_md(cores: float, millicores: int) -> None:
+    assert steady_cpu(cores).cpu_target[0] * 1000 == millicores
+
+
+@pytest.mark.parametrize(
+    ("tracked", "cpu_m", "memory_bytes"),
+    # Three containers: the floor is 8.3m, but any CPU history gives at least the first bucket's edge,
+    # 10m × 1.15 = 11.5m; memory's first edge (10 MB × 1.15) stays below its 83.3 MiB floor.
+    [(1, 25, 250 * MIB), (2, 12, 125 * MIB), (3, 11, int(250 * MIB / 3))],
+)
+def test_the_pod_minimum_is_split_over_tracked_containers(tracked: int, cpu_m: int, memory_bytes: int) -> None:
+    rec = steady_cpu(0.001, tracked=tracked)  # far below every floor
+    assert rec.cpu_target[0] * 1000 == cpu_m
+    assert rec.memory_target[0] == memory_bytes
+
+
+@pytest.mark.parametrize(("hours", "upper_factor"), [(12, 3.0), (24, 2.0), (24 * 7, 1 + 1 / 7)])
+def test_upper_bound_confidence_multiplier(hours: float, upper_factor: float) -> None:
+    rec = steady_cpu(0.5, days=hours / 24 + 1 / 1440)
+    edge = CPU_HISTOGRAM.bucket_start(CPU_HISTOGRAM.bucket_of(np.array([0.5]))[0] + 1) * 1.15
+    assert rec.cpu_upper[0] == pytest.approx(edge * upper_factor, rel=2e-3)
+
+
+@pytest.mark.parametrize(("minutes", "lower_factor"), [(5, 0.60), (30, 0.91), (60, 0.95)])
+def test_lower_bound_confidence_multiplier(minutes: float, lower_factor: float) -> None:
+    conf = confidence(np.array([0.0]), np.array([minutes * 60.0]), np.array([minutes + 1.0]))
+    t = np.arange(0, minutes * 60 + 1, 60.0)
+    hist = cpu_histograms(np.zeros(t.size, dtype=np.int64), t, np.full(t.size, 2.0), 1, t[-1], FLAGS, 60.0)
+    rec = recommend(hist, np.zeros((1, 176)), conf, np.array([1.0]), FLAGS)
+    assert rec.cpu_lower[0] / rec.cpu_target[0] == pytest.approx(lower_factor, abs=0.006)
+
+
+def test_no_history_means_no_recommendation() -> None:
+    rec = recommend(np.zeros((1, 176)), np.zeros((1, 176)), np.array([0.0]), np.array([1.0]), FLAGS)
+    assert np.isnan([rec.cpu_target[0], rec.cpu_upper[0], rec.memory_target[0]]).all()
+
+
+def test_percentile_is_the_upper_edge_and_decay_favours_recent_samples() -> None:
+    # Four days at 1 core, then one day at 0.2. With a 24 h half-life the last day weighs
+    # ∫0..1 2^-x dx = 0.721 against the four before it, ∫1..5 2^-x dx = 0.676: 52 % of the weight
+    # for 20 % of the samples, so p50 is at 0.2 core and p60 at 1 core.
+    t = np.arange(0, 5 * 86400, 60.0)
+    cores = np.where(t < 4 * 86400, 1.0, 0.2)
+    hist = cpu_histograms(np.zeros(t.size, dtype=np.int64), t, cores, 1, t[-1], FLAGS, 60.0)
+    edge_1 = CPU_HISTOGRAM.bucket_start(CPU_HISTOGRAM.bucket_of(np.array([1.0]))[0] + 1)
+    edge_02 = CPU_HISTOGRAM.bucket_start(CPU_HISTOGRAM.bucket_of(np.array([0.2]))[0] + 1)
+    assert percentile(hist, 0.5, CPU_HISTOGRAM)[0] == pytest.approx(edge_02)
+    assert percentile(hist, 0.6, CPU_HISTOGRAM)[0] == pytest.approx(edge_1)
+
+
+def test_request_weighted_mode_of_vpa_1_3() -> None:
+    t = np.arange(0, 2 * 86400, 60.0)
+    busy = (np.arange(t.size) % 2).astype(bool)  # half the samples at 1 core with a 0.1-core request
+    cores = np.where(busy, 1.0, 0.1)
+    requests = np.where(busy, 0.1, 1.0)
+    g = np.zeros(t.size, dtype=np.int64)
+    constant = percentile(cpu_histograms(g, t, cores, 1, t[-1], FLAGS, 60.0), 0.9, CPU_HISTOGRAM)[0]
+    old = RecommenderFlags(request_weighted_cpu=True)
+    weighted = percentile(cpu_histograms(g, t, cores, 1, t[-1], old, 60.0, requests), 0.9, CPU_HISTOGRAM)[0]
+    assert constant > 1.0 and weighted == pytest.approx(0.110266, rel=1e-4)
+
+
+def test_memory_keeps_one_peak_per_container_per_day_and_oom_bumps_it() -> None:
+    t = np.arange(0, 3 * 86400, 60.0)
+    memory = np.full(t.size, 200 * MIB)
+    memory[100] = 300 * MIB  # a spike on day one only
+    container = np.zeros(t.size, dtype=np.int64)
+    peaks = memory_peaks(container, np.array([0]), t, memory, FLAGS)
+    assert peaks.peak.tolist() == [300 * MIB, 200 * MIB, 200 * MIB]
+    assert peaks.window_end_s.tolist() == [86400.0, 2 * 86400.0, 3 * 86400.0]
+    oom = memory_peaks(
+        container, np.array([0]), t, memory, FLAGS, np.array([0]), np.array([2 * 86400.0 + 60]), np.array([256 * MIB])
+    )
+    assert oom.peak[2] == 356 * MIB  # max(256 + 100, 256 × 1.2) MiB, used = the request at OOM
+    hist = memory_histograms(peaks, 1, t[-1], FLAGS)
+    ages = (np.array([1, 2, 3]) * 86400.0 - t[-1]) / 86400.0  # each peak decays from its window's end
+    assert hist.sum() / np.exp2(ages).sum() == pytest.approx(2.0**8, rel=1e-12)  # weights grow from 8 days back
+
+
+def test_caps_and_truncation() -> None:
+    rec = steady_cpu(0.5)
+    capped = recommend(
+        cpu_histograms(np.zeros(3, dtype=np.int64), np.arange(3.0), np.full(3, 0.5), 1, 2.0, FLAGS, 60.0),
+        np.zeros((1, 176)),
+        np.array([8.0]),
+        np.array([1.0]),
+        FLAGS,
+        max_cpu=np.array([0.3]),
+        min_memory=np.array([300.5 * MIB]),
+    )
+    assert rec.cpu_target[0] == 0.587
+    assert capped.cpu_target[0] == 0.3 and capped.uncapped_cpu_target[0] == 0.587
+    assert capped.memory_target[0] == int(300.5 * MIB)
+
+
+def test_admission_scales_limits_and_handles_the_edge_cases() -> None:
+    auto = ContainerPolicy()
+    out = admitted(Resources(0.1, 128 * MIB, 0.2, 256 * MIB), 0.15, 100 * MIB, auto)
+    assert (out.cpu_request, out.cpu_limit) == (0.15, 0.3)
+    assert (out.memory_request, out.memory_limit) == (100 * MIB, 200 * MIB)
+    assert admitted(Resources(None, None, 0.5, None), 0.15, 100 * MIB, auto).cpu_limit == 0.15  # limit, no request
+    assert admitted(Resources(0.5, None, 0.5, None), 0.15, 100 * MIB, auto).cpu_limit == 0.15  # limit == request
+    assert admitted(Resources(0.5, None, None, None), 0.15, 100 * MIB, auto).cpu_limit is None  # no limit stays none
+    only = admitted(Resources(0.1, None, 0.2, None), 0.15, 100 * MIB, ContainerPolicy(controlled_values="RequestsOnly"))
+    assert (only.cpu_request, only.cpu_limit) == (0.15, 0.2)
+    off = Resources(0.1, None, 0.2, None)
+    assert admitted(off, 0.15, 100 * MIB, ContainerPolicy(mode="Off")) == off
+    mem_only = admitted(Resources(0.1, 64 * MIB), 0.15, 100 * MIB, ContainerPolicy(controlled_resources=("memory",)))
+    assert (mem_only.cpu_request, mem_only.memory_request) == (0.1, 100 * MIB)
+
+
+def test_updater_eviction_rules() -> None:
+    target = {"app": (0.5, 512 * MIB)}
+    lower, upper = {"app": (0.4, 400 * MIB)}, {"app": (0.8, 800 * MIB)}
+    inside = {"app": Resources(0.55, 560 * MIB)}
+    assert evictable({"app": Resources(0.3, 512 * MIB)}, lower, upper, target, 60.0)[0]
+    assert evictable({"app": Resources(None, 512 * MIB)}, lower, upper, target, 60.0)[0]
+    assert not evictable(inside, lower, upper, target, 11 * 3600.0)[0]
+    # 12 h old: |0.55 − 0.5| / 0.55 + |560 − 512| / 560 = 0.091 + 0.086 ≥ 0.1 (CPU and memory add up)
+    assert evictable(inside, lower, upper, target, 12 * 3600.0)[0]
+    assert not evictable({"app": Resources(0.52, 520 * MIB)}, lower, upper, target, 13 * 3600.0)[0]
+    assert evictable({"app": Resources(0.52, 520 * MIB)}, lower, upper, target, 300.0, oom_within_s=300.0)[0]
+
+
+def test_eviction_loop_rate_follows_the_updater_budget() -> None:
+    rates = eviction_loop_rate(np.array([1, 2, 3, 4, 10]))
+    # 1 pod: below --min-replicas 2. Otherwise int(n × 0.5) per loop while all run; an evicted pod
+    # runs again a loop later and is evicted again.
+    assert rates.tolist() == [0.0, 1440.0, 1440.0, 2880.0, 7200.0]
+    assert eviction_loop_rate(np.array([3]), restart_s=120.0).tolist() == [720.0]
