@@ -129,7 +129,8 @@ def analyze(
     workloads = workload_table(containers, index, snapshot.usage, prices)
     for label in group_by:
         workloads[f"label:{label}"] = workload_labels(snapshot, workloads, label)
-    overhead = fit_overhead(pair_with_app(snapshot.usage, index), fit_policy)
+    fit_policy = fit_policy or FitPolicy()
+    overhead = fit_overhead(pair_with_app(snapshot.usage, index, fit_policy.max_points), fit_policy)
     vpa = vpa_recommendations(snapshot, index, containers, vpa_flags)
     replays = counterfactual(
         snapshot, classes, containers, overhead, index, version, flags, vpa_requests=vpa.requests_for

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.model.classify import INIT_ONLY
-from analyzer.model.robust_fit import group_quantile
+from analyzer.model.grouping import GroupIndex
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.snapshot.schema import Snapshot
 from analyzer.units import parse_quantity
@@ -77,12 +77,12 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
     cpu = usage["cpu_cores"].to_numpy(dtype=np.float64)
     mem = usage["memory_bytes"].to_numpy(dtype=np.float64)
     count = np.maximum(np.bincount(sid, minlength=n), 1)
+    rows = GroupIndex(sid, n)
+    cpu_q, mem_q = rows.quantiles(cpu, [0.90, 0.95]), rows.quantiles(mem, [0.90, 0.95])
     series["cpu_mean_cores"] = np.bincount(sid, weights=cpu, minlength=n) / count
-    series["cpu_p90_cores"] = group_quantile(sid, cpu, n, 0.90)
-    series["cpu_p95_cores"] = group_quantile(sid, cpu, n, 0.95)
+    series["cpu_p90_cores"], series["cpu_p95_cores"] = cpu_q
     series["memory_mean_bytes"] = np.bincount(sid, weights=mem, minlength=n) / count
-    series["memory_p90_bytes"] = group_quantile(sid, mem, n, 0.90)
-    series["memory_p95_bytes"] = group_quantile(sid, mem, n, 0.95)
+    series["memory_p90_bytes"], series["memory_p95_bytes"] = mem_q
     table = table.merge(series, on=key, how="left")
     table["cpu_usage_per_request"] = table["cpu_mean_cores"] / table["cpu_request_cores"]
     table["memory_usage_per_request"] = table["memory_mean_bytes"] / table["memory_request_bytes"]

@@ -14,6 +14,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from analyzer.model.classify import APP, SIDECAR
+from analyzer.model.grouping import GroupIndex
 from analyzer.model.robust_fit import fit_lines
 from analyzer.model.usage_index import UsageIndex
 
@@ -36,7 +37,7 @@ FIT_COLUMNS = {
     "slope_low": "95% interval of slope, low end",
     "slope_high": "95% interval of slope, high end",
     "r2": "R² of the line (NaN for flat-median)",
-    "samples": "pod-time samples in the fit",
+    "samples": "pod-time samples of the container (a fit thins them to FitPolicy.max_points, evenly over time)",
     "app_cpu_mean": "mean app CPU per pod over those samples, cores",
     "trustworthy": "the fit can be used for counterfactuals",
     "reason": "why the fit fell back to a flat median, or is not trustworthy",
@@ -55,13 +56,16 @@ class FitPolicy:
     min_samples: int = 60
     min_x_cv: float = 0.05
     max_relative_scale: float = 0.5
+    max_points: int = 5000
+    """Samples per fit beyond this are thinned evenly over time (every k-th): the line does not need them."""
 
 
 @dataclass(frozen=True)
 class PairedUsage:
     """Usage rows of sidecars (and the app's memory) with the workload's app CPU per pod at the same time.
 
-    ``series`` has :data:`SERIES_KEY` plus ``role`` and ``kind``; ``series_id`` indexes it per row.
+    ``series`` has :data:`SERIES_KEY` plus ``role``, ``kind`` and ``samples`` (all its samples);
+    ``series_id`` indexes it per row. Rows are thinned to at most ``max_points`` per series.
     """
 
     series: pd.DataFrame
@@ -72,7 +76,7 @@ class PairedUsage:
     memory: FloatArray
 
 
-def pair_with_app(usage: pd.DataFrame, index: UsageIndex) -> PairedUsage:
+def pair_with_app(usage: pd.DataFrame, index: UsageIndex, max_points: int = FitPolicy.max_points) -> PairedUsage:
     """Pair each sample with the mean app CPU per pod of its workload at the same timestamp.
 
     The regressor is the workload's mean, not the pod's own app CPU: per-pod load varies little
@@ -80,27 +84,43 @@ def pair_with_app(usage: pd.DataFrame, index: UsageIndex) -> PairedUsage:
     bias a per-pod slope towards zero (errors in variables); the mean over pods averages that noise
     away. It is also the quantity the HPA counterfactual feeds the model: demand / ready pods.
     What noise remains is handled by an instrument: the same mean at the neighbouring timestamps
-    (:func:`neighbour_mean`), which follows the load but not this sample's noise.
+    (:func:`neighbour_mean`), which follows the load but not this sample's noise. A series with more
+    than ``max_points`` samples keeps every k-th timestamp.
     """
     total, pods = index.demand(usage)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_app = total / pods
-    flat = index.workload * index.n_times + index.time
+    groups = index.groups
+    fitted = groups["role"].isin([SIDECAR, APP]).to_numpy()
+    series = groups.loc[fitted, [*SERIES_KEY, "role", "kind"]].drop_duplicates(SERIES_KEY)
+    series = series.sort_values(SERIES_KEY).reset_index(drop=True)
+    position = groups[SERIES_KEY].merge(series[SERIES_KEY].reset_index(), on=SERIES_KEY, how="left")["index"]
+    sid_of_group = position.fillna(-1).to_numpy().astype(np.int64)
+    samples = np.zeros(len(series), dtype=np.int64)
+    for block in index.blocks():
+        sid = sid_of_group[index.group[block]]
+        samples += np.bincount(sid[sid >= 0], minlength=len(series))
+    stride = np.maximum(np.ceil(samples / max_points), 1).astype(np.int64)
+    picked = []
+    for block in index.blocks():
+        sid = sid_of_group[index.group[block]]
+        keep = (sid >= 0) & (index.time[block] % stride[np.maximum(sid, 0)] == 0)
+        picked.append(block.start + np.flatnonzero(keep))
+    rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+    row_sid = sid_of_group[index.group[rows]]
+    flat = index.cell(rows)
     x = mean_app.ravel()[flat]
     z = neighbour_mean(mean_app, INSTRUMENT_HALF_WIDTH).ravel()[flat]
-    role = index.groups["role"].to_numpy()[index.group]
-    keep = np.isfinite(x) & np.isfinite(z) & ((role == SIDECAR) | (role == APP))
-    series = index.groups[[*SERIES_KEY, "role", "kind"]].drop_duplicates(SERIES_KEY)
-    series = series.sort_values(SERIES_KEY).reset_index(drop=True)
-    series_of_group = index.groups[SERIES_KEY].merge(series[SERIES_KEY].reset_index(), on=SERIES_KEY, how="left")
-    sid = series_of_group["index"].to_numpy()[index.group[keep]]
+    ok = np.isfinite(x) & np.isfinite(z)
+    rows = rows[ok]
+    series["samples"] = samples
     return PairedUsage(
         series=series,
-        series_id=sid.astype(np.int64),
-        app_cpu=x[keep],
-        instrument=z[keep],
-        cpu=usage["cpu_cores"].to_numpy(dtype=np.float64)[keep],
-        memory=usage["memory_bytes"].to_numpy(dtype=np.float64)[keep],
+        series_id=row_sid[ok],
+        app_cpu=x[ok],
+        instrument=z[ok],
+        cpu=usage["cpu_cores"].to_numpy(dtype=np.float64)[rows],
+        memory=usage["memory_bytes"].to_numpy(dtype=np.float64)[rows],
     )
 
 
@@ -110,11 +130,13 @@ def fit_overhead(paired: PairedUsage, policy: FitPolicy | None = None) -> pd.Dat
     frames = []
     n = len(paired.series)
     is_app = (paired.series["role"] == APP).to_numpy()
+    samples = paired.series["samples"].to_numpy()
+    index = GroupIndex(paired.series_id, n)
     for resource, y in (("cpu", paired.cpu), ("memory", paired.memory)):
-        fit = fit_lines(paired.series_id, paired.app_cpu, y, n, z=paired.instrument)
-        frame = paired.series.copy()
+        fit = fit_lines(paired.series_id, paired.app_cpu, y, n, z=paired.instrument, index=index)
+        frame = paired.series.drop(columns="samples")
         frame.insert(6, "resource", resource)
-        too_few = fit.n < policy.min_samples
+        too_few = samples < policy.min_samples
         flat_x = fit.x_std < policy.min_x_cv * np.maximum(fit.x_mean, 1e-9)
         y_level = np.maximum(np.abs(fit.y_median), 1e-12)
         poor = fit.scale > policy.max_relative_scale * y_level
@@ -123,7 +145,7 @@ def fit_overhead(paired: PairedUsage, policy: FitPolicy | None = None) -> pd.Dat
         reason = np.select(
             [too_few, flat_x, poor, insignificant],
             [
-                [f"too few samples ({k} < {policy.min_samples}): flat median" for k in fit.n],
+                [f"too few samples ({k} < {policy.min_samples}): flat median" for k in samples],
                 "no load variation (app CPU per pod nearly constant): flat median",
                 [f"poor fit (residual scale {r:.0%} of the median): flat median" for r in fit.scale / y_level],
                 "usage does not depend on load: flat median",
@@ -139,7 +161,7 @@ def fit_overhead(paired: PairedUsage, policy: FitPolicy | None = None) -> pd.Dat
         frame["slope_low"] = np.where(flat, 0.0, fit.slope - Z95 * fit.slope_se)
         frame["slope_high"] = np.where(flat, 0.0, fit.slope + Z95 * fit.slope_se)
         frame["r2"] = np.where(flat, np.nan, fit.r2)
-        frame["samples"] = fit.n
+        frame["samples"] = samples
         frame["app_cpu_mean"] = fit.x_mean
         frame["trustworthy"] = ~(too_few | flat_x | poor)
         frame["reason"] = reason

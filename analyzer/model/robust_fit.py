@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from analyzer.model.grouping import GroupIndex
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -37,25 +39,13 @@ class LineFit:
 
 
 def group_quantile(group: IntArray, values: FloatArray, n_groups: int, q: float) -> FloatArray:
-    """Quantile ``q`` of ``values`` per group (linear interpolation, NaN for empty groups), with one sort."""
-    order = np.lexsort((values, group))
-    v = values[order]
-    counts = np.bincount(group, minlength=n_groups)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    pos = q * np.maximum(counts - 1, 0)
-    lo = np.floor(pos).astype(np.int64)
-    frac = pos - lo
-    hi = np.minimum(lo + 1, np.maximum(counts - 1, 0))
-    ok = counts > 0
-    out = np.full(n_groups, np.nan)
-    a, b = v[(starts + lo)[ok]], v[(starts + hi)[ok]]
-    out[ok] = a + (b - a) * frac[ok]
-    return out
+    """Quantile ``q`` of ``values`` per group (linear interpolation, NaN for empty groups)."""
+    return GroupIndex(group, n_groups).quantiles(values, [q])[0]
 
 
-def group_median(group: IntArray, values: FloatArray, n_groups: int) -> FloatArray:
+def group_median(group: IntArray, values: FloatArray, n_groups: int, index: GroupIndex | None = None) -> FloatArray:
     """Median of ``values`` per group (NaN for empty groups)."""
-    return group_quantile(group, values, n_groups, 0.5)
+    return (index or GroupIndex(group, n_groups)).quantiles(values, [0.5])[0]
 
 
 def _weighted_line(group: IntArray, x: FloatArray, y: FloatArray, z: FloatArray, w: FloatArray, n_groups: int):
@@ -77,7 +67,13 @@ def _weighted_line(group: IntArray, x: FloatArray, y: FloatArray, z: FloatArray,
 
 
 def fit_lines(
-    group: IntArray, x: FloatArray, y: FloatArray, n_groups: int, z: FloatArray | None = None, iterations: int = 8
+    group: IntArray,
+    x: FloatArray,
+    y: FloatArray,
+    n_groups: int,
+    z: FloatArray | None = None,
+    iterations: int = 8,
+    index: GroupIndex | None = None,
 ) -> LineFit:
     """Fit one robust line per group; ``group`` holds ids in ``[0, n_groups)``.
 
@@ -86,13 +82,14 @@ def fit_lines(
     variable slope is free of that bias. Without ``z`` the fit is plain (Huber) least squares.
     """
     z = x if z is None else z
+    index = index or GroupIndex(group, n_groups)
     n = np.bincount(group, minlength=n_groups)
     w = np.ones_like(x)
     base, slope, *_ = _weighted_line(group, x, y, z, w, n_groups)
     scale = np.zeros(n_groups)
     for _ in range(iterations):
         resid = y - base[group] - slope[group] * x
-        scale = MAD_TO_SIGMA * group_median(group, np.abs(resid), n_groups)
+        scale = MAD_TO_SIGMA * group_median(group, np.abs(resid), n_groups, index)
         cut = HUBER_K * np.maximum(scale, 1e-12)[group]
         a = np.abs(resid)
         w = np.where(a <= cut, 1.0, cut / np.maximum(a, 1e-300))
@@ -125,5 +122,5 @@ def fit_lines(
         n=n.astype(np.int64),
         x_mean=xmean,
         x_std=np.sqrt(xvar),
-        y_median=group_median(group, y, n_groups),
+        y_median=group_median(group, y, n_groups, index),
     )

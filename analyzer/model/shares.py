@@ -43,9 +43,10 @@ def workload_table(
     usage over the window, per pod, times the mean pod count, at ``prices`` for 730 hours.
     """
     prices = prices or Prices()
-    role = index.groups["role"].to_numpy()[index.group]
-    side, steady = role == SIDECAR, (role == SIDECAR) | (role == APP)
-    key = index.workload * index.n_times + index.time
+    role = index.groups["role"].to_numpy()
+    side = (role == SIDECAR)[index.group]
+    steady = ((role == SIDECAR) | (role == APP))[index.group]
+    key = index.cell()
     size = len(index.workloads) * index.n_times
     shape = (len(index.workloads), index.n_times)
     out = index.workloads.copy()

@@ -113,6 +113,45 @@ class MemoryPeaks:
     peak: FloatArray
 
 
+class PeakGrid:
+    """Interval peaks of many pod containers, accumulated block by block (``ContainerState.addMemorySample``).
+
+    A container's first sample opens its window: interval k ends at ``first + k × interval`` and holds
+    the samples in ``[end − interval, end)``. ``first_s`` is each container's first sample time.
+    """
+
+    def __init__(self, first_s: FloatArray, horizon_s: float, flags: RecommenderFlags) -> None:
+        self.first_s = first_s
+        self.flags = flags
+        self.width = int(horizon_s // flags.memory_interval_s) + 2
+        self.peak = np.full(len(first_s) * self.width, -np.inf)
+
+    def _key(self, container: IntArray, t_s: FloatArray) -> IntArray:
+        k = np.floor((t_s - self.first_s[container]) / self.flags.memory_interval_s).astype(np.int64) + 1
+        return container * self.width + np.clip(k, 0, self.width - 1)
+
+    def add(self, container: IntArray, t_s: FloatArray, memory: FloatArray) -> None:
+        np.maximum.at(self.peak, self._key(container, t_s), memory)
+
+    def add_ooms(self, container: IntArray, t_s: FloatArray, request: FloatArray) -> None:
+        """An OOM adds ``max(used + 100 MiB, used × 1.2)``, ``used = max(request at OOM, the interval's peak)``."""
+        ok = np.isfinite(self.first_s[container])
+        key = self._key(container[ok], t_s[ok])
+        current = np.where(np.isfinite(self.peak[key]), self.peak[key], 0.0)
+        used = np.maximum(np.nan_to_num(request[ok], nan=0.0), current)
+        needed = np.maximum(used + self.flags.oom_min_bump_bytes, used * self.flags.oom_bump_ratio)
+        np.maximum.at(self.peak, key, needed)
+
+    def peaks(self, group_of_container: IntArray) -> MemoryPeaks:
+        have = np.flatnonzero(np.isfinite(self.peak))
+        c, k = have // self.width, have % self.width
+        return MemoryPeaks(
+            group=group_of_container[c].astype(np.int64),
+            window_end_s=self.first_s[c] + k * self.flags.memory_interval_s,
+            peak=self.peak[have],
+        )
+
+
 def memory_peaks(
     container: IntArray,
     group_of_container: IntArray,
@@ -123,36 +162,16 @@ def memory_peaks(
     oom_t_s: FloatArray | None = None,
     oom_request: FloatArray | None = None,
 ) -> MemoryPeaks:
-    """The interval peaks of every pod container (``ContainerState.addMemorySample``).
-
-    A container's first sample opens its window: interval k ends at ``first + k × interval`` and
-    holds the samples in ``[end − interval, end)``. An OOM adds ``max(used + 100 MiB, used × 1.2)``
-    with ``used = max(request at OOM, the interval's peak)`` as a candidate peak of its interval.
-    """
+    """The interval peaks of every pod container in one call (see :class:`PeakGrid`)."""
     n = int(container.max()) + 1 if len(container) else 0
     first = np.full(n, np.inf)
     np.minimum.at(first, container, t_s)
-    k = np.floor((t_s - first[container]) / flags.memory_interval_s).astype(np.int64) + 1
-    width = int(k.max()) + 2 if len(k) else 1
-    key = container * width + k
-    peak = np.full(n * width, -np.inf)
-    np.maximum.at(peak, key, memory)
+    horizon = float(t_s.max() - t_s.min()) if len(t_s) else 0.0
+    grid = PeakGrid(first, horizon, flags)
+    grid.add(container, t_s, memory)
     if oom_container is not None and oom_t_s is not None and oom_request is not None and len(oom_container):
-        ok = np.isfinite(first[oom_container])
-        oc, ot, oreq = oom_container[ok], oom_t_s[ok], oom_request[ok]
-        ok_k = np.floor((ot - first[oc]) / flags.memory_interval_s).astype(np.int64) + 1
-        inside = ok_k < width
-        okey = oc[inside] * width + ok_k[inside]
-        used = np.maximum(np.nan_to_num(oreq[inside], nan=0.0), np.where(np.isfinite(peak[okey]), peak[okey], 0.0))
-        needed = np.maximum(used + flags.oom_min_bump_bytes, used * flags.oom_bump_ratio)
-        np.maximum.at(peak, okey, needed)
-    have = np.nonzero(np.isfinite(peak))[0]
-    c, kk = have // width, have % width
-    return MemoryPeaks(
-        group=group_of_container[c].astype(np.int64),
-        window_end_s=first[c] + kk * flags.memory_interval_s,
-        peak=peak[have],
-    )
+        grid.add_ooms(oom_container, oom_t_s, oom_request)
+    return grid.peaks(group_of_container)
 
 
 def memory_histograms(peaks: MemoryPeaks, n_groups: int, ref_s: float, flags: RecommenderFlags) -> FloatArray:

@@ -17,11 +17,12 @@ from analyzer.model.classify import APP
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.simulate.vpa_policy import VPASpec, parse_vpa
 from analyzer.simulate.vpa_recommender import (
+    CPU_HISTOGRAM,
+    PeakGrid,
     RecommenderFlags,
     confidence,
     cpu_histograms,
     memory_histograms,
-    memory_peaks,
     recommend,
 )
 from analyzer.snapshot.schema import Snapshot
@@ -119,27 +120,33 @@ def vpa_recommendations(
     series["tracked"] = ~series.native_sidecar & (series["mode"] != "Off")
     n = len(series)
 
-    sid_of_group = groups[key].merge(series[key].reset_index(), on=key, how="left")["index"].to_numpy()
-    row_sid = sid_of_group[index.group]
-    tracked_rows = np.isfinite(row_sid)
-    tracked_rows[tracked_rows] = series["tracked"].to_numpy()[row_sid[tracked_rows].astype(np.int64)]
-    sid = row_sid[tracked_rows].astype(np.int64)
+    position = groups[key].merge(series[key].reset_index(), on=key, how="left")["index"]
+    sid_of_group = position.fillna(-1).to_numpy().astype(np.int64)
+    sid_of_group[sid_of_group >= 0] = np.where(series["tracked"].to_numpy()[sid_of_group[sid_of_group >= 0]],
+                                               sid_of_group[sid_of_group >= 0], -1)  # fmt: skip
     times_s = (index.times - index.times[0]).total_seconds().to_numpy()
-    t = times_s[index.time[tracked_rows]]
-    ref = float(times_s.max()) if len(times_s) else 0.0
     step = snapshot.metadata.step_s
-    cpu = usage["cpu_cores"].to_numpy(dtype=np.float64)[tracked_rows]
-    mem = usage["memory_bytes"].to_numpy(dtype=np.float64)[tracked_rows]
-
-    cpu_hist = cpu_histograms(sid, t, cpu, n, 0.0, flags, step)
-    pod_container = index.group[tracked_rows]
-    peaks = memory_peaks(pod_container, np.nan_to_num(sid_of_group, nan=0).astype(np.int64), t, mem, flags)
-    mem_hist = memory_histograms(peaks, n, ref, flags)
+    cpu_hist = np.zeros((n, CPU_HISTOGRAM.n_buckets))
     first = np.full(n, np.inf)
     last = np.full(n, -np.inf)
-    np.minimum.at(first, sid, t)
-    np.maximum.at(last, sid, t)
-    samples = np.bincount(sid, minlength=n) * (step / flags.sample_interval_s)
+    samples = np.zeros(n)
+    # Pod containers' first samples open their memory windows (rows are in time order).
+    grid = PeakGrid(times_s[index.time[index.first_row]], float(times_s[-1]) if len(times_s) else 0.0, flags)
+    cpu_all = usage["cpu_cores"].to_numpy(dtype=np.float64)
+    mem_all = usage["memory_bytes"].to_numpy(dtype=np.float64)
+    for block in index.blocks():  # blocks bound the memory of the temporaries
+        pod_container = index.group[block]
+        sid = sid_of_group[pod_container]
+        rows = np.flatnonzero(sid >= 0)
+        sid, pod_container = sid[rows], pod_container[rows]
+        t = times_s[index.time[block][rows]]
+        cpu_hist += cpu_histograms(sid, t, cpu_all[block][rows], n, 0.0, flags, step)
+        grid.add(pod_container, t, mem_all[block][rows])
+        np.minimum.at(first, sid, t)
+        np.maximum.at(last, sid, t)
+        samples += np.bincount(sid, minlength=n) * (step / flags.sample_interval_s)
+    mem_hist = memory_histograms(grid.peaks(np.maximum(sid_of_group, 0)), n, float(times_s.max()) if len(times_s)
+                                 else 0.0, flags)  # fmt: skip
     conf = np.where(np.isfinite(first), confidence(first, last, samples), 0.0)
 
     wid = series.groupby(WORKLOAD_KEY, sort=False).ngroup().to_numpy()

@@ -104,7 +104,8 @@ class Metadata:
 class Snapshot:
     """A loaded, validated snapshot.
 
-    ``usage`` has :data:`USAGE_COLUMNS`; ``replicas`` has :data:`REPLICAS_COLUMNS` (may be empty);
+    ``usage`` has :data:`USAGE_COLUMNS` (namespace, pod and container as categoricals with sorted
+    categories, rows in :data:`USAGE_KEY` order); ``replicas`` has :data:`REPLICAS_COLUMNS` (may be empty);
     ``objects`` maps each kind in :data:`OBJECT_KINDS` to its items as the API returns them.
     """
 

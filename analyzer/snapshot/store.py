@@ -8,12 +8,14 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from analyzer.errors import SnapshotError
@@ -116,7 +118,7 @@ def _read_metadata(path: Path) -> Metadata:
 def _read_usage(root: Path, namespaces: set[str] | None) -> pd.DataFrame:
     usage_dir = root / schema.USAGE_DIR
     csv_path = root / schema.USAGE_CSV
-    frames: list[pd.DataFrame] = []
+    parts: list[_Part] = []
     if usage_dir.is_dir():
         for part_dir in sorted(usage_dir.iterdir()):
             if not part_dir.is_dir() or not part_dir.name.startswith("namespace="):
@@ -126,26 +128,166 @@ def _read_usage(root: Path, namespaces: set[str] | None) -> pd.DataFrame:
                 continue
             for file in sorted(part_dir.glob("*.parquet")):
                 frame = _read_parquet(file, _USAGE_SCHEMA)
-                frame.insert(1, "namespace", ns)
-                frames.append(_checked_usage(frame, file))
+                frame.insert(1, "namespace", pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), [ns]))
+                parts.append(_Part.of(_checked_usage(frame, file)))
+                del frame
+                pa.default_memory_pool().release_unused()  # hand Arrow's freed pages back to the OS
     elif csv_path.is_file():
         frame = _read_usage_csv(csv_path)
         if namespaces is not None:
             frame = frame[frame["namespace"].isin(namespaces)]
-        frames.append(frame)
+        parts.append(_Part.of(frame))
     else:
         raise SnapshotError(f"{root}: no usage samples (expected {schema.USAGE_DIR}/ or {schema.USAGE_CSV})")
-    usage = pd.concat(frames, ignore_index=True) if frames else _empty_usage()
-    usage = usage[list(schema.USAGE_COLUMNS)]
+    usage = _assemble(parts) if parts else _empty_usage()
     where = usage_dir if usage_dir.is_dir() else csv_path
-    dup = usage.duplicated(list(schema.USAGE_KEY))
+    dup = _adjacent_duplicates(usage)
     if dup.any():
-        row = usage[dup].iloc[0]
+        row = usage.iloc[int(np.argmax(dup))]
         raise SnapshotError(
             f"{where}: {int(dup.sum())} duplicate samples, e.g. {row['namespace']}/{row['pod']}/"
             f"{row['container']} at {row['timestamp'].isoformat()}"
         )
-    return usage.sort_values(list(schema.USAGE_KEY), kind="stable").reset_index(drop=True)
+    return usage
+
+
+_LABELS = ("namespace", "pod", "container")
+
+
+@dataclass
+class _Part:
+    """One file's samples as arrays: int64 times (ns), label codes with their categories, the numbers."""
+
+    ts: np.ndarray
+    labels: dict[str, tuple[np.ndarray, np.ndarray]]
+    cpu: np.ndarray
+    memory: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Part:
+        labels = {}
+        for column in _LABELS:
+            values = frame[column]
+            cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+            labels[column] = (cat.cat.codes.to_numpy(), np.asarray(cat.cat.categories, dtype=object))
+        return cls(
+            ts=frame["timestamp"].dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy(),
+            labels=labels,
+            cpu=frame["cpu_cores"].to_numpy(dtype=np.float64),
+            memory=frame["memory_bytes"].to_numpy(dtype=np.float64),
+        )
+
+
+def _assemble(parts: list[_Part]) -> pd.DataFrame:
+    """The usage frame in :data:`schema.USAGE_KEY` order, built column by column to bound memory.
+
+    Label columns are categoricals with sorted categories: millions of samples share a few thousand
+    names, and the key order becomes an order of integer codes. Namespace parts that are each in
+    time order are merged by :func:`_merge_by_time`; otherwise a stable sort by time, and a full
+    sort of the key when even that is not enough.
+    """
+    categories: dict[str, np.ndarray] = {}
+    codes: dict[str, np.ndarray] = {}
+    for column in _LABELS:
+        names = np.unique(np.concatenate([p.labels[column][1] for p in parts]).astype(str))
+        dtype = np.int16 if len(names) < 2**15 else np.int32
+        remapped = [
+            np.searchsorted(names, cats.astype(str)).astype(dtype)[c] for c, cats in (p.labels[column] for p in parts)
+        ]
+        codes[column] = np.concatenate(remapped)
+        del remapped
+        categories[column] = names
+    for p in parts:
+        p.labels = {}
+    part_codes = {c: np.split(codes.pop(c), np.cumsum([len(p.ts) for p in parts])[:-1]) for c in _LABELS}
+    if all(len(p.ts) < 2 or (p.ts[1:] >= p.ts[:-1]).all() for p in parts):
+        arrays = _merge_by_time(parts, part_codes)
+    else:
+        arrays = [np.concatenate([p.ts for p in parts]), *(np.concatenate(part_codes[c]) for c in _LABELS),
+                  np.concatenate([p.cpu for p in parts]), np.concatenate([p.memory for p in parts])]  # fmt: skip
+        parts.clear()
+        order = np.argsort(arrays[0], kind="stable")
+        for i in range(len(arrays)):
+            arrays[i] = arrays[i][order]
+        del order
+    if len(arrays[0]) > 1 and not (_ordered_pairs(arrays[:4]) >= 0).all():
+        order = np.lexsort(arrays[:4][::-1])
+        for i in range(len(arrays)):
+            arrays[i] = arrays[i][order]
+        del order
+    return pd.DataFrame(
+        {
+            "timestamp": pd.DatetimeIndex(arrays[0].view("datetime64[ns]"), tz="UTC"),
+            "namespace": pd.Categorical.from_codes(arrays[1], categories=categories["namespace"]),
+            "pod": pd.Categorical.from_codes(arrays[2], categories=categories["pod"]),
+            "container": pd.Categorical.from_codes(arrays[3], categories=categories["container"]),
+            "cpu_cores": arrays[4],
+            "memory_bytes": arrays[5],
+        },
+        copy=False,  # the arrays are ours: no consolidation copy of millions of rows
+    )
+
+
+def _merge_by_time(parts: list[_Part], part_codes: dict[str, list[np.ndarray]]) -> list[np.ndarray]:
+    """Merge parts that are each in time order into one time-ordered set of columns, part order kept
+    within a timestamp, by computing every row's destination (a counting merge: no global sort, and
+    each column is scattered part by part, so only one output column exists beside the parts)."""
+    times = np.unique(np.concatenate([np.unique(p.ts) for p in parts]))
+    counts = np.zeros((len(parts), len(times)), dtype=np.int64)
+    t_index = []
+    for i, p in enumerate(parts):
+        t = np.searchsorted(times, p.ts)
+        counts[i] = np.bincount(t, minlength=len(times))
+        t_index.append(t)
+    per_time = counts.sum(axis=0)
+    total = int(per_time.sum())
+    time_start = np.concatenate([[0], np.cumsum(per_time)[:-1]])
+    before_part = np.cumsum(counts, axis=0) - counts  # rows of earlier parts at the same time
+    dest = []
+    for i, t in enumerate(t_index):
+        first_of_time = np.concatenate([[0], np.cumsum(counts[i])[:-1]])
+        rank = np.arange(len(t)) - first_of_time[t]
+        dest.append(
+            (time_start[t] + before_part[i, t] + rank).astype(np.int32 if len(t) and total < 2**31 else np.int64)
+        )
+    del t_index
+    out: list[np.ndarray] = []
+    sources = [("ts", None), *((None, c) for c in _LABELS), ("cpu", None), ("memory", None)]
+    for attr, label in sources:
+        pieces = part_codes[label] if label else [getattr(p, attr) for p in parts]
+        column = np.empty(total, dtype=pieces[0].dtype)
+        for i in range(len(parts)):
+            column[dest[i]] = pieces[i]
+            pieces[i] = None  # type: ignore[call-overload]
+            if attr:
+                setattr(parts[i], attr, None)
+        out.append(column)
+    parts.clear()
+    return out
+
+
+def _key_codes(usage: pd.DataFrame) -> list[np.ndarray]:
+    ts = usage["timestamp"].astype("int64").to_numpy()
+    return [ts, *(usage[c].cat.codes.to_numpy() for c in _LABELS)]
+
+
+def _ordered_pairs(keys: list[np.ndarray]) -> np.ndarray:
+    """Per adjacent row pair: 1 if the key increases, 0 if equal, -1 if it decreases (lexicographic)."""
+    out = np.zeros(len(keys[0]) - 1, dtype=np.int8)
+    undecided = np.ones(len(out), dtype=bool)
+    for k in keys:
+        a, b = k[:-1], k[1:]
+        out[undecided & (a < b)] = 1
+        out[undecided & (a > b)] = -1
+        undecided &= a == b
+    return out
+
+
+def _adjacent_duplicates(usage: pd.DataFrame) -> np.ndarray:
+    """Rows whose key equals the previous row's (``usage`` in key order)."""
+    if len(usage) < 2:
+        return np.zeros(len(usage), dtype=bool)
+    return np.concatenate([[False], _ordered_pairs(_key_codes(usage)) == 0])
 
 
 def _empty_usage() -> pd.DataFrame:
@@ -176,10 +318,14 @@ def _read_parquet(file: Path, expected: pa.Schema) -> pd.DataFrame:
         if not _compatible(actual, field.type):
             raise SnapshotError(f"{file}: column {field.name!r} has type {actual}, expected {field.type}")
     table = table.select(expected.names).cast(expected)
+    strings = [f.name for f in expected if pa.types.is_string(f.type)]
+    if expected is _USAGE_SCHEMA:
+        for name in strings:  # label columns: categoricals (see _concat_categorical)
+            table = table.set_column(table.schema.get_field_index(name), name, pc.dictionary_encode(table[name]))
+        return table.to_pandas()
     frame = table.to_pandas()
-    for column in frame.columns:
-        if pa.types.is_string(expected.field(column).type):
-            frame[column] = frame[column].astype(object)
+    for column in strings:
+        frame[column] = frame[column].astype(object)
     return frame
 
 
@@ -280,11 +426,15 @@ def _read_replicas(root: Path) -> pd.DataFrame:
 
 def _check_usage_has_pods(usage: pd.DataFrame, pods: list[dict[str, Any]], root: Path) -> None:
     known = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
-    pairs = usage[["namespace", "pod"]].drop_duplicates()
-    for ns, pod in pairs.itertuples(index=False):
-        if (ns, pod) not in known:
+    ns, pod = usage["namespace"].astype("category"), usage["pod"].astype("category")
+    n_pods = len(pod.cat.categories)
+    cell = ns.cat.codes.to_numpy().astype(np.int64) * n_pods + pod.cat.codes.to_numpy()
+    present = np.flatnonzero(np.bincount(cell)) if len(cell) else cell  # (namespace, pod) pairs, no hashing
+    pairs = zip(ns.cat.categories[present // n_pods], pod.cat.categories[present % n_pods], strict=True)
+    for namespace, name in pairs:
+        if (namespace, name) not in known:
             raise SnapshotError(
-                f"{root / schema.OBJECTS_DIR}: usage samples for pod {ns}/{pod}, which has no Pod object"
+                f"{root / schema.OBJECTS_DIR}: usage samples for pod {namespace}/{name}, which has no Pod object"
             )
 
 

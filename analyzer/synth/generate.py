@@ -140,6 +140,8 @@ def _usage(sim: SimResult, scenarios: list[Scenario], times: pd.DatetimeIndex) -
             "memory_bytes": sim.row_mem,
         }
     )
+    for column in ("namespace", "pod", "container"):  # as the loader returns them (schema.py)
+        frame[column] = pd.Categorical(frame[column], categories=sorted(set(frame[column])))
     return frame.sort_values(list(schema.USAGE_KEY), kind="stable").reset_index(drop=True)
 
 
