@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.model.classify import INIT_ONLY
-from analyzer.model.grouping import GroupIndex
+from analyzer.model.grouping import chunked_quantiles
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.snapshot.schema import Snapshot
 from analyzer.units import parse_quantity
@@ -72,13 +72,13 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
 
     key = [*WORKLOAD_KEY, "container"]
     series = index.groups[key].drop_duplicates().sort_values(key).reset_index(drop=True)
-    sid = index.groups[key].merge(series.reset_index(), on=key, how="left")["index"].to_numpy()[index.group]
+    sid_of_group = index.groups[key].merge(series.reset_index(), on=key, how="left")["index"].to_numpy()
+    sid = sid_of_group.astype(np.int32)[index.group]
     n = len(series)
     cpu = usage["cpu_cores"].to_numpy(dtype=np.float64)
     mem = usage["memory_bytes"].to_numpy(dtype=np.float64)
     count = np.maximum(np.bincount(sid, minlength=n), 1)
-    rows = GroupIndex(sid, n)
-    cpu_q, mem_q = rows.quantiles(cpu, [0.90, 0.95]), rows.quantiles(mem, [0.90, 0.95])
+    cpu_q, mem_q = chunked_quantiles(sid, n, [cpu, mem], [0.90, 0.95])
     series["cpu_mean_cores"] = np.bincount(sid, weights=cpu, minlength=n) / count
     series["cpu_p90_cores"], series["cpu_p95_cores"] = cpu_q
     series["memory_mean_bytes"] = np.bincount(sid, weights=mem, minlength=n) / count

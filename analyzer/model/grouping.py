@@ -46,3 +46,26 @@ class GroupIndex:
         group_sorted = np.repeat(np.arange(self.n_groups), self.counts)
         rank[self.order] = np.arange(len(self.order)) - self.starts[group_sorted]
         return rank
+
+
+def chunked_quantiles(
+    group: npt.NDArray[np.integer],
+    n_groups: int,
+    columns: Sequence[FloatArray],
+    qs: Sequence[float],
+    max_rows: int = 1 << 22,
+) -> list[FloatArray]:
+    """:meth:`GroupIndex.quantiles` of each of ``columns``, over groups packed into chunks of about
+    ``max_rows`` rows: the sort and the gathered copies are sized by a chunk, not by all rows."""
+    counts = np.bincount(group, minlength=n_groups)
+    chunk_of_group = (np.cumsum(counts) - counts) // max_rows
+    out = [np.full((len(qs), n_groups), np.nan) for _ in columns]
+    for c in range(int(chunk_of_group.max()) + 1 if n_groups else 0):
+        members = np.flatnonzero(chunk_of_group == c)
+        local = np.full(n_groups, -1, dtype=np.int64)
+        local[members] = np.arange(len(members))
+        rows = np.flatnonzero(chunk_of_group[group] == c)
+        index = GroupIndex(local[group[rows]], len(members))
+        for values, result in zip(columns, out, strict=True):
+            result[:, members] = index.quantiles(values[rows], qs)
+    return out

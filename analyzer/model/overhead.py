@@ -14,8 +14,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from analyzer.model.classify import APP, SIDECAR
-from analyzer.model.grouping import GroupIndex
-from analyzer.model.robust_fit import fit_lines
+from analyzer.model.robust_fit import fit_lines_in_chunks
 from analyzer.model.usage_index import UsageIndex
 
 FloatArray = npt.NDArray[np.float64]
@@ -107,10 +106,12 @@ def pair_with_app(usage: pd.DataFrame, index: UsageIndex, max_points: int = FitP
         keep = (sid >= 0) & (index.time[block] % stride[np.maximum(sid, 0)] == 0)
         picked.append(block.start + np.flatnonzero(keep))
     rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
-    row_sid = sid_of_group[index.group[rows]]
+    del picked
+    row_sid = sid_of_group.astype(np.int32)[index.group[rows]]
     flat = index.cell(rows)
     x = mean_app.ravel()[flat]
     z = neighbour_mean(mean_app, INSTRUMENT_HALF_WIDTH).ravel()[flat]
+    del flat, mean_app, total, pods
     ok = np.isfinite(x) & np.isfinite(z)
     rows = rows[ok]
     series["samples"] = samples
@@ -131,9 +132,8 @@ def fit_overhead(paired: PairedUsage, policy: FitPolicy | None = None) -> pd.Dat
     n = len(paired.series)
     is_app = (paired.series["role"] == APP).to_numpy()
     samples = paired.series["samples"].to_numpy()
-    index = GroupIndex(paired.series_id, n)
     for resource, y in (("cpu", paired.cpu), ("memory", paired.memory)):
-        fit = fit_lines(paired.series_id, paired.app_cpu, y, n, z=paired.instrument, index=index)
+        fit = fit_lines_in_chunks(paired.series_id, paired.app_cpu, y, n, z=paired.instrument)
         frame = paired.series.drop(columns="samples")
         frame.insert(6, "resource", resource)
         too_few = samples < policy.min_samples
@@ -173,8 +173,12 @@ def fit_overhead(paired: PairedUsage, policy: FitPolicy | None = None) -> pd.Dat
     return out.sort_values([*SERIES_KEY, "resource"]).reset_index(drop=True)[list(FIT_COLUMNS)]
 
 
-def neighbour_mean(series: FloatArray, half_width: int) -> FloatArray:
+def neighbour_mean(series: FloatArray, half_width: int, rows_per_block: int = 256) -> FloatArray:
     """Per row of a (series, time) array: the mean of the finite values within ``half_width`` steps, excluding t."""
+    if len(series) > rows_per_block:
+        return np.concatenate(
+            [neighbour_mean(series[i : i + rows_per_block], half_width) for i in range(0, len(series), rows_per_block)]
+        )
     finite = np.isfinite(series)
     values = np.where(finite, series, 0.0)
     pad = ((0, 0), (half_width + 1, half_width))

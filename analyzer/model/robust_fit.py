@@ -124,3 +124,31 @@ def fit_lines(
         x_std=np.sqrt(xvar),
         y_median=group_median(group, y, n_groups, index),
     )
+
+
+def fit_lines_in_chunks(
+    group: IntArray,
+    x: FloatArray,
+    y: FloatArray,
+    n_groups: int,
+    z: FloatArray | None = None,
+    max_rows: int = 1 << 21,
+) -> LineFit:
+    """:func:`fit_lines` over groups packed into chunks of about ``max_rows`` rows: the same lines, with
+    the iterations' temporaries sized by a chunk instead of by all rows."""
+    counts = np.bincount(group, minlength=n_groups)
+    chunk_of_group = (np.cumsum(counts) - counts) // max_rows
+    n_chunks = int(chunk_of_group.max()) + 1 if n_groups else 0
+    if n_chunks <= 1:
+        return fit_lines(group, x, y, n_groups, z)
+    fields = {name: np.full(n_groups, np.nan) for name in LineFit.__dataclass_fields__}
+    fields["n"] = np.zeros(n_groups, dtype=np.int64)
+    for c in range(n_chunks):
+        members = np.flatnonzero(chunk_of_group == c)
+        local = np.full(n_groups, -1, dtype=np.int64)
+        local[members] = np.arange(len(members))
+        rows = np.flatnonzero(chunk_of_group[group] == c)
+        part = fit_lines(local[group[rows]], x[rows], y[rows], len(members), None if z is None else z[rows])
+        for name, values in fields.items():
+            values[members] = getattr(part, name)
+    return LineFit(**fields)

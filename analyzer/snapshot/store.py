@@ -152,6 +152,7 @@ def _read_usage(root: Path, namespaces: set[str] | None) -> pd.DataFrame:
 
 
 _LABELS = ("namespace", "pod", "container")
+_UTC = pd.DatetimeTZDtype(unit="ns", tz="UTC")
 
 
 @dataclass
@@ -173,8 +174,9 @@ class _Part:
         return cls(
             ts=frame["timestamp"].dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy(),
             labels=labels,
-            cpu=frame["cpu_cores"].to_numpy(dtype=np.float64),
-            memory=frame["memory_bytes"].to_numpy(dtype=np.float64),
+            # copies: views would keep the frame's shared float block alive until both are merged
+            cpu=frame["cpu_cores"].to_numpy(dtype=np.float64).copy(),
+            memory=frame["memory_bytes"].to_numpy(dtype=np.float64).copy(),
         )
 
 
@@ -203,21 +205,25 @@ def _assemble(parts: list[_Part]) -> pd.DataFrame:
     if all(len(p.ts) < 2 or (p.ts[1:] >= p.ts[:-1]).all() for p in parts):
         arrays = _merge_by_time(parts, part_codes)
     else:
-        arrays = [np.concatenate([p.ts for p in parts]), *(np.concatenate(part_codes[c]) for c in _LABELS),
+        ts = np.concatenate([p.ts for p in parts])
+        arrays = [ts, *(np.concatenate(part_codes[c]) for c in _LABELS),
                   np.concatenate([p.cpu for p in parts]), np.concatenate([p.memory for p in parts])]  # fmt: skip
         parts.clear()
-        order = np.argsort(arrays[0], kind="stable")
+        order = np.argsort(ts, kind="stable")
+        for i in range(len(arrays)):
+            arrays[i] = arrays[i][order]
+        del order, ts
+        arrays[0] = pd.array(arrays[0].view("datetime64[ns]"), dtype=_UTC)
+    keys = [arrays[0].asi8, *arrays[1:4]]
+    if len(keys[0]) > 1 and not (_ordered_pairs(keys) >= 0).all():
+        order = np.lexsort(keys[::-1])
         for i in range(len(arrays)):
             arrays[i] = arrays[i][order]
         del order
-    if len(arrays[0]) > 1 and not (_ordered_pairs(arrays[:4]) >= 0).all():
-        order = np.lexsort(arrays[:4][::-1])
-        for i in range(len(arrays)):
-            arrays[i] = arrays[i][order]
-        del order
+    del keys
     return pd.DataFrame(
         {
-            "timestamp": pd.DatetimeIndex(arrays[0].view("datetime64[ns]"), tz="UTC"),
+            "timestamp": arrays[0],
             "namespace": pd.Categorical.from_codes(arrays[1], categories=categories["namespace"]),
             "pod": pd.Categorical.from_codes(arrays[2], categories=categories["pod"]),
             "container": pd.Categorical.from_codes(arrays[3], categories=categories["container"]),
@@ -228,42 +234,44 @@ def _assemble(parts: list[_Part]) -> pd.DataFrame:
     )
 
 
-def _merge_by_time(parts: list[_Part], part_codes: dict[str, list[np.ndarray]]) -> list[np.ndarray]:
+def _merge_by_time(parts: list[_Part], part_codes: dict[str, list[np.ndarray]]) -> list[Any]:
     """Merge parts that are each in time order into one time-ordered set of columns, part order kept
     within a timestamp, by computing every row's destination (a counting merge: no global sort, and
     each column is scattered part by part, so only one output column exists beside the parts)."""
     times = np.unique(np.concatenate([np.unique(p.ts) for p in parts]))
     counts = np.zeros((len(parts), len(times)), dtype=np.int64)
-    t_index = []
     for i, p in enumerate(parts):
-        t = np.searchsorted(times, p.ts)
-        counts[i] = np.bincount(t, minlength=len(times))
-        t_index.append(t)
+        counts[i] = np.bincount(np.searchsorted(times, p.ts), minlength=len(times))
     per_time = counts.sum(axis=0)
     total = int(per_time.sum())
     time_start = np.concatenate([[0], np.cumsum(per_time)[:-1]])
     before_part = np.cumsum(counts, axis=0) - counts  # rows of earlier parts at the same time
     dest = []
-    for i, t in enumerate(t_index):
+    for i, p in enumerate(parts):
+        t = np.searchsorted(times, p.ts)
         first_of_time = np.concatenate([[0], np.cumsum(counts[i])[:-1]])
         rank = np.arange(len(t)) - first_of_time[t]
         dest.append(
             (time_start[t] + before_part[i, t] + rank).astype(np.int32 if len(t) and total < 2**31 else np.int64)
         )
-    del t_index
-    out: list[np.ndarray] = []
-    sources = [("ts", None), *((None, c) for c in _LABELS), ("cpu", None), ("memory", None)]
-    for attr, label in sources:
+        del t, rank
+    out: dict[str, Any] = {}
+    # Times last, when the parts' numbers are gone: they go straight into the tz-aware array's buffer.
+    for attr, label in [*((None, c) for c in _LABELS), ("cpu", None), ("memory", None), ("ts", None)]:
         pieces = part_codes[label] if label else [getattr(p, attr) for p in parts]
-        column = np.empty(total, dtype=pieces[0].dtype)
+        if attr == "ts":
+            column = pd.array(np.empty(total, dtype="datetime64[ns]"), dtype=_UTC)
+            target = column.asi8  # a writable view of the array's int64 nanoseconds
+        else:
+            column = target = np.empty(total, dtype=pieces[0].dtype)
         for i in range(len(parts)):
-            column[dest[i]] = pieces[i]
+            target[dest[i]] = pieces[i]
             pieces[i] = None  # type: ignore[call-overload]
             if attr:
                 setattr(parts[i], attr, None)
-        out.append(column)
+        out[attr or label] = column
     parts.clear()
-    return out
+    return [out["ts"], out["namespace"], out["pod"], out["container"], out["cpu"], out["memory"]]
 
 
 def _key_codes(usage: pd.DataFrame) -> list[np.ndarray]:
