@@ -123,8 +123,8 @@ def eviction_loop(ctx: Context) -> list[dict[str, Any]]:
         return []
     out = []
     for r in _sidecars(ctx).itertuples(index=False):
-        if not r.injected or not r.tracked:
-            continue
+        if not r.injected or not r.tracked or not r.observed:
+            continue  # not observed: the VPA webhook ran before the injector, the updater ignores it
         controlled = ctx.vpa.policy(r.container).controlled_resources
         outside = []
         for res, req, lo, hi, fmt in (

@@ -41,6 +41,7 @@ VPA_COLUMNS = {
     "mode": "the container policy's mode (Auto or Off)",
     "policy": "which containerPolicies entry applies (or default)",
     "tracked": "the recommender tracks the container (spec.containers, not mode Off)",
+    "observed": "in the newest pod's vpaObservedContainers annotation (or no annotation): the updater checks it",
     "cpu_request_cores": "current CPU request (newest pod)",
     "memory_request_bytes": "current memory request",
     "cpu_limit_cores": "current CPU limit",
@@ -86,6 +87,29 @@ class VPARecommendations:
         return out
 
 
+OBSERVED_ANNOTATION = "vpaObservedContainers"
+
+
+def _observed_containers(snapshot: Snapshot, groups: pd.DataFrame) -> dict[tuple[str, str, str], set[str] | None]:
+    """Per workload, the containers its newest pod's ``vpaObservedContainers`` names (None: no annotation).
+
+    The admission controller writes the containers present when it ran; a sidecar injected after it
+    is missing there, and the updater then never evicts for it.
+    """
+    owner = {(r.namespace, r.pod): (r.namespace, r.workload_kind, r.workload) for r in groups.itertuples(index=False)}
+    newest: dict[tuple[str, str, str], dict] = {}
+    for pod in snapshot.items("Pod"):
+        meta = pod["metadata"]
+        key = owner.get((meta["namespace"], meta["name"]))
+        if key and meta.get("creationTimestamp", "") >= newest.get(key, {}).get("creationTimestamp", ""):
+            newest[key] = meta
+    out: dict[tuple[str, str, str], set[str] | None] = {}
+    for key, meta in newest.items():
+        raw = (meta.get("annotations") or {}).get(OBSERVED_ANNOTATION)
+        out[key] = None if raw is None else {c.strip() for c in raw.split(",") if c.strip()}
+    return out
+
+
 def vpa_recommendations(
     snapshot: Snapshot,
     index: UsageIndex,
@@ -118,6 +142,10 @@ def vpa_recommendations(
     series["mode"] = [p.mode if p else "Auto" for p in policies]
     series["policy"] = [p.source if p else "default" for p in policies]
     series["tracked"] = ~series.native_sidecar & (series["mode"] != "Off")
+    observed = _observed_containers(snapshot, groups)
+    series["observed"] = [
+        (observed.get(k) is None or c in observed[k]) for k, c in zip(wk, series.container, strict=True)
+    ]
     n = len(series)
 
     position = groups[key].merge(series[key].reset_index(), on=key, how="left")["index"]

@@ -104,3 +104,16 @@ def _with_vpa_policies(snap: Snapshot, name: str, policies: list[dict]) -> Snaps
         if vpa["metadata"]["name"] == name:
             vpa["spec"].setdefault("resourcePolicy", {})["containerPolicies"] = policies
     return Snapshot(snap.metadata, snap.usage, snap.replicas, objects)
+
+
+def test_a_sidecar_the_vpa_webhook_never_saw_cannot_loop_evictions(small: Synthetic) -> None:
+    snap = small.snapshot
+    objects = copy.deepcopy(snap.objects)
+    for pod in objects["Pod"]:
+        if pod["metadata"]["namespace"] == "web" and pod["metadata"]["name"].startswith("search-"):
+            pod["metadata"].setdefault("annotations", {})["vpaObservedContainers"] = "search"
+    analysis = analyze(Snapshot(snap.metadata, snap.usage, snap.replicas, objects))
+    search = analysis.vpa_hazards[analysis.vpa_hazards.workload == "search"]
+    assert set(search.hazard) == {"no-catch-all"}  # still recommended for, still splitting the floor
+    row = analysis.vpa.set_index(["workload", "container"]).loc[("search", "istio-proxy")]
+    assert row.tracked and not row.observed
