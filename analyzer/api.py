@@ -11,6 +11,7 @@ import pandas as pd
 
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
+from analyzer.findings.summary import findings_table, severity_rank
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
 from analyzer.model.classify import classify
 from analyzer.model.containers import container_table
@@ -54,7 +55,8 @@ class Analysis:
     ``hpas``: :data:`analyzer.findings.hpa_status.HPA_COLUMNS`;
     ``hpa_skew``/``remedies``/``hpa_series``: the HPA replays (:mod:`analyzer.findings.hpa_skew`);
     ``vpa``: simulated recommendations (:data:`analyzer.simulate.vpa_snapshot.VPA_COLUMNS`);
-    ``vpa_hazards``/``vpa_hpa``: :mod:`analyzer.findings.vpa_hazards`.
+    ``vpa_hazards``/``vpa_hpa``: :mod:`analyzer.findings.vpa_hazards`;
+    ``findings``: everything above with a severity (:data:`analyzer.findings.summary.FINDING_COLUMNS`).
     """
 
     metadata: Metadata
@@ -73,6 +75,12 @@ class Analysis:
     vpa: pd.DataFrame
     vpa_hazards: pd.DataFrame
     vpa_hpa: pd.DataFrame
+    findings: pd.DataFrame
+
+    def at_or_above(self, severity: str) -> pd.DataFrame:
+        """The findings of ``severity`` or worse (``severity`` one of low, medium, high)."""
+        rank = severity_rank(severity)
+        return self.findings[self.findings["severity"].map(severity_rank) >= rank]
 
     @property
     def ambiguous(self) -> pd.DataFrame:
@@ -96,6 +104,7 @@ class Analysis:
             "skew_cost_month": round(float(self.hpa_skew.loc[skewed, "skew_cost_month"].abs().sum()), 2),
             "vpas": int((self.vpa["vpa"] != "").groupby([self.vpa.namespace, self.vpa.vpa]).any().sum()),
             "vpa_hazards": len(self.vpa_hazards),
+            **{f"findings_{sev}": int((self.findings["severity"] == sev).sum()) for sev in ("high", "medium", "low")},
         }
 
     def _repr_html_(self) -> str:
@@ -136,6 +145,7 @@ def analyze(
         snapshot, classes, containers, overhead, index, version, flags, vpa_requests=vpa.requests_for
     )
     skew = hpa_skew(replays, containers, workloads)
+    hazards = vpa_hazards(vpa, containers, [c.spec for c in replays.contexts], workloads)
     return Analysis(
         metadata=snapshot.metadata,
         prices=prices,
@@ -151,8 +161,9 @@ def analyze(
         remedies=skew.remedies,
         hpa_series=skew.series,
         vpa=vpa.table,
-        vpa_hazards=vpa_hazards(vpa, containers, [c.spec for c in replays.contexts], workloads),
+        vpa_hazards=hazards,
         vpa_hpa=vpa_hpa_effect(replays, vpa),
+        findings=findings_table(skew.table, skew.remedies, hazards, classes),
     )
 
 

@@ -1,7 +1,7 @@
 """The ``sidecar-impact`` command: a thin layer over :mod:`analyzer.api`.
 
-Exit codes: 0 success; 2 bad input or usage (a malformed snapshot, flag or object);
-3 a data source unreachable or failing. Errors print one ``error: ...`` line on stderr.
+Exit codes: 0 success; 1 findings at or above ``--fail-on``; 2 bad input or usage (a malformed
+snapshot, flag or object); 3 a data source unreachable or failing. Errors print one ``error: ...`` line on stderr.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def report(
     out: OutOpt = api.REPORTS,
     formats: Annotated[
         list[str] | None,
-        typer.Option("--format", "-o", help="Report format; repeat for several (html, json)."),
+        typer.Option("--format", "-o", help="Report format; repeat for several (html, json, markdown, csv)."),
     ] = None,
     rules: Annotated[
         Path | None,
@@ -48,8 +48,21 @@ def report(
         list[str] | None,
         typer.Option("--group-by-label", help="Also roll sidecar cost up by this workload label (e.g. team)."),
     ] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            "--fail-on",
+            help="Exit with code 1 when a finding has this severity or worse: high, medium, low or none.",
+        ),
+    ] = "none",
 ) -> None:
-    """Analyze a snapshot and write the report (HTML and JSON by default), then print a summary."""
+    """Analyze a snapshot and write the report (HTML and JSON by default), then print a summary.
+
+    Exit codes: 0 done (no finding at or above --fail-on), 1 findings at or above --fail-on,
+    2 bad input or usage, 3 a data source unreachable or failing.
+    """
+    if fail_on not in ("high", "medium", "low", "none"):
+        raise SidecarImpactError(f"--fail-on: {fail_on!r} is not one of high, medium, low, none")
     chosen = formats or ["html", "json"]
     for name in chosen:
         registry.find(name)
@@ -67,8 +80,14 @@ def report(
     )
     if summary["ambiguous_pods"]:
         typer.echo(f"{summary['ambiguous_pods']} pods with an ambiguous app container (see the report; --rules)")
+    typer.echo(
+        f"findings: {summary['findings_high']} high, {summary['findings_medium']} medium, {summary['findings_low']} low"
+    )
     for path in paths:
         typer.echo(f"wrote {path}")
+    if fail_on != "none" and len(analysis.at_or_above(fail_on)):
+        typer.echo(f"{len(analysis.at_or_above(fail_on))} findings at or above {fail_on}: exit 1", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -92,3 +92,19 @@ def test_rules_resolve_the_ambiguous_pod_and_a_bad_rule_file_is_exit_2(tmp_path:
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert bad.stderr.startswith(f"error: {rules}: rules[0].kind: 'mesh' is not one of")
     assert not (tmp_path / "c").exists()
+
+
+def test_fail_on_sets_exit_code_1_and_every_format_is_written(tmp_path: Path) -> None:
+    high = run("report", "--out", str(tmp_path / "a"), "-o", "markdown", "-o", "csv", "--fail-on", "high")
+    assert high.returncode == 1, high.stderr
+    assert "findings at or above high: exit 1" in high.stderr and "Traceback" not in high.stderr
+    md = (tmp_path / "a" / "report.md").read_text()
+    assert md.startswith("# Sidecar impact: synthetic-7") and "| high | hpa-stalled | payments | hpa/ledger |" in md
+    tables = {p.name for p in (tmp_path / "a" / "csv").iterdir()}
+    assert {"findings.csv", "hpa_skew.csv", "remedies.csv", "vpa_hazards.csv", "hpa_series.csv"} <= tables
+    none = run("report", "--out", str(tmp_path / "b"), "-o", "json")
+    assert none.returncode == 0
+    doc = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert doc["summary"]["findings_high"] >= 1  # the findings exist; only --fail-on turns them into exit 1
+    bad = run("report", "--out", str(tmp_path / "c"), "--fail-on", "bogus")
+    assert bad.returncode == 2 and bad.stderr == "error: --fail-on: 'bogus' is not one of high, medium, low, none\n"

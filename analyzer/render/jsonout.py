@@ -30,6 +30,7 @@ def produce(analysis: Analysis) -> str:
         "report_schema_version": REPORT_SCHEMA_VERSION,
         "snapshot": analysis.metadata.to_json(),
         "summary": analysis.summary(),
+        "findings": rows(analysis.findings),
         "prices": {"cpu_core_hour": analysis.prices.cpu_core_hour, "memory_gib_hour": analysis.prices.memory_gib_hour},
         "workloads": rows(analysis.workloads),
         "namespaces": rows(analysis.namespaces),
@@ -40,6 +41,9 @@ def produce(analysis: Analysis) -> str:
         "hpas": rows(analysis.hpas),
         "hpa_skew": rows(analysis.hpa_skew),
         "remedies": rows(analysis.remedies),
+        "vpa": rows(analysis.vpa),
+        "vpa_hazards": rows(analysis.vpa_hazards),
+        "vpa_hpa": rows(analysis.vpa_hpa),
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 

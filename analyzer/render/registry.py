@@ -17,22 +17,33 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Renderer:
-    """A report format: its file name and a function from the analysis to the file's text."""
+    """A report format: its file (or directory) name and a function from the analysis to its text.
+
+    ``produce`` returns the file's text, or for a directory format a mapping of file names to texts.
+    """
 
     name: str
     filename: str
-    produce: Callable[[Analysis], str]
+    produce: Callable[[Analysis], str | dict[str, str]]
     description: str
 
     def write(self, analysis: Analysis, out: Path) -> Path:
-        """Write atomically: a temporary file in ``out``, renamed when complete."""
+        """Write atomically: a temporary file (or directory) in ``out``, renamed when complete."""
         out.mkdir(parents=True, exist_ok=True)
         target = out / self.filename
-        text = self.produce(analysis)
+        content = self.produce(analysis)
+        if isinstance(content, dict):
+            from analyzer.snapshot.store import atomic_directory
+
+            with atomic_directory(target, overwrite=True) as tmp:
+                for name, text in content.items():
+                    (tmp / name).write_text(text, encoding="utf-8")
+            return target
         fd, tmp = tempfile.mkstemp(prefix=f".{self.filename}.", dir=out)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+                fh.write(content)
+            os.chmod(tmp, 0o644)  # a report is meant to be read by others (mkstemp makes it private)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -62,4 +73,4 @@ def available() -> list[str]:
 
 
 def _load_builtins() -> None:
-    from analyzer.render import html, jsonout  # noqa: F401  (explicit registration of built-ins)
+    from analyzer.render import csvout, html, jsonout, markdown  # noqa: F401  (explicit registration of built-ins)

@@ -457,6 +457,7 @@ def atomic_directory(path: str | os.PathLike[str], *, overwrite: bool = False) -
         raise SnapshotError(f"{target}: already exists (choose another --out or pass --overwrite)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the finished directory is meant to be shared
     try:
         yield tmp
         replace_dir(tmp, target)
