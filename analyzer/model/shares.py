@@ -30,6 +30,22 @@ WORKLOAD_COLUMNS = {
     "pod_cost_month": "whole pods' monthly cost (app and sidecars), dollars",
 }
 
+ROLLUP_COLUMNS = {
+    "workloads": "workloads in the group",
+    "workloads_with_sidecars": "of which with at least one sidecar",
+    "pods_mean": "summed mean pod counts",
+    "sidecar_cpu_total": "sidecar CPU billed, cores (max(request, usage) × pods)",
+    "sidecar_memory_total": "sidecar memory billed, bytes",
+    "pod_cpu_total": "all containers' CPU billed, cores",
+    "pod_memory_total": "all containers' memory billed, bytes",
+    "sidecar_cost_month": "sidecars' monthly cost, dollars",
+    "pod_cost_month": "whole pods' monthly cost, dollars",
+    "sidecar_cpu_share": "sidecars' share of the billed CPU",
+    "sidecar_memory_share": "sidecars' share of the billed memory",
+    "sidecar_cost_share": "sidecars' share of the cost",
+}
+"""Columns of :func:`rollup` besides the grouping key (namespace, a label, or ``scope`` = cluster)."""
+
 ROLLUP_SUMS = ["pods_mean", "sidecar_cpu_total", "sidecar_memory_total", "pod_cpu_total", "pod_memory_total",
                "sidecar_cost_month", "pod_cost_month"]  # fmt: skip
 

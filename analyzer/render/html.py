@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from analyzer.render import plots
 from analyzer.render.registry import Renderer, register
 
 if TYPE_CHECKING:
@@ -17,6 +18,8 @@ body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:80rem}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
 th{background:#f2f2f2}.stalled{color:#b00020;font-weight:600}
+figure{margin:1rem 0}img{max-width:100%;height:auto}figcaption{font-size:.85rem;color:#555}
+@media print{section{break-inside:avoid}}
 """
 
 
@@ -32,6 +35,31 @@ def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
             cells.append(f"<td{css}>{escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+TOP_HPA_PLOTS = 5
+"""HPAs (largest skew cost first, stalled ones included) whose replicas and utilization are plotted."""
+
+
+def _img(fig: object, alt: str) -> str:
+    uri = plots.png_data_uri(fig)  # type: ignore[arg-type]
+    return f'<figure><img src="{uri}" alt="{escape(alt)}"><figcaption>{escape(alt)}</figcaption></figure>'
+
+
+def _figures(analysis: Analysis) -> str:
+    """The cluster figures, then replicas and utilization of the HPAs that matter most, as inline PNGs."""
+    out = [_img(plots.skew_figure(analysis), "HPA skew from sidecars, replica-hours")]
+    if len(analysis.namespaces):
+        out.append(_img(plots.sidecar_share_figure(analysis), "sidecars' share of billed CPU and memory per namespace"))
+    skew = analysis.hpa_skew.dropna(subset=["skew_replica_hours"])
+    skew = skew[skew.direction != "none"]
+    weight = skew.skew_cost_month.abs().fillna(0) + (skew.direction == "stalled") * 1e9
+    for r in skew.loc[weight.sort_values(ascending=False).index].head(TOP_HPA_PLOTS).itertuples():
+        out.append(_img(plots.replicas_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: replicas"))
+        out.append(_img(plots.utilization_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: utilization"))
+    for ns, workload in analysis.vpa_hazards[["namespace", "workload"]].drop_duplicates().itertuples(index=False):
+        out.append(_img(plots.vpa_figure(analysis, ns, workload), f"{ns}/{workload}: VPA CPU recommendation"))
+    return "".join(out)
 
 
 def produce(analysis: Analysis) -> str:
@@ -82,6 +110,8 @@ def produce(analysis: Analysis) -> str:
         f"(residual skew {r.residual_skew_replica_hours:+,.1f}).</p><pre>{escape(r.patch)}</pre>"
         for r in analysis.remedies.itertuples(index=False)
     )
+    figures = _figures(analysis)
+    findings = _table(analysis.findings.drop(columns="fix"), {"cost_month": "${:,.2f}"})
     ambiguous = analysis.ambiguous
     ambiguous_html = (
         f"<section id=ambiguous><h2>Ambiguous pods</h2>{_table(ambiguous)}</section>" if len(ambiguous) else ""
@@ -93,6 +123,8 @@ def produce(analysis: Analysis) -> str:
         f"<p>Snapshot from {escape(meta.source)}, {escape(meta.start.isoformat())} to "
         f"{escape(meta.end.isoformat())}, step {meta.step_s:g}s.</p>"
         f"<section id=summary><h2>Summary</h2><ul>{items}</ul></section>"
+        f"<section id=findings><h2>Findings</h2>{findings}</section>"
+        f"<section id=plots><h2>Plots</h2>{figures}</section>"
         f"<section id=hpas><h2>HPAs</h2>{_table(analysis.hpas)}</section>"
         f"<section id=hpa-skew><h2>HPA skew: as deployed vs app-only</h2>{skew}</section>"
         f"<section id=remedies><h2>Remedies</h2>{remedies}</section>"

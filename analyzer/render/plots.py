@@ -1,0 +1,123 @@
+"""Figures of an analysis (matplotlib), for notebooks and embedded in the HTML report.
+
+Every function returns a :class:`matplotlib.figure.Figure` built without pyplot's global state, so
+notebooks can show it and the report can embed it as PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from analyzer.api import Analysis
+
+VIEW_STYLE = {
+    "observed": {"color": "#444444", "lw": 1.0, "ls": "-"},
+    "as-deployed": {"color": "#d95f02", "lw": 1.4, "ls": "-"},
+    "app-only": {"color": "#1b9e77", "lw": 1.4, "ls": "--"},
+}
+DIRECTION_COLOR = {"inflation": "#d95f02", "dilution": "#7570b3", "stalled": "#b00020", "none": "#999999"}
+
+
+def _figure(width: float = 8.0, height: float = 3.2) -> tuple[Figure, object]:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def replicas_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
+    """Replicas over time: observed, replayed as deployed, and app-only."""
+    series = analysis.hpa_series
+    mine = series[(series.namespace == namespace) & (series.hpa == hpa)]
+    fig, ax = _figure()
+    for view, style in VIEW_STYLE.items():
+        part = mine[mine.view == view]
+        if len(part):
+            ax.step(part.timestamp, part.replicas, where="post", label=view, **style)
+    ax.set_title(f"{namespace}/{hpa}: replicas")
+    ax.set_ylabel("replicas")
+    ax.set_xlabel("time (UTC)")
+    ax.legend(loc="upper left", fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def utilization_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
+    """The first metric's utilization as the HPA sees it (as deployed) vs the app alone, with the target."""
+    series = analysis.hpa_series
+    mine = series[(series.namespace == namespace) & (series.hpa == hpa)]
+    fig, ax = _figure()
+    for view in ("as-deployed", "app-only"):
+        part = mine[mine.view == view]
+        ax.plot(part.timestamp, part.utilization, label=view, **VIEW_STYLE[view])
+    row = analysis.hpa_skew[(analysis.hpa_skew.namespace == namespace) & (analysis.hpa_skew.hpa == hpa)]
+    metric = str(row.metrics.iloc[0]) if len(row) else ""
+    target = metric.split(" at ")[-1].rstrip("%") if "%" in metric else ""
+    if target.isdigit():
+        ax.axhline(int(target), color="#000000", lw=0.8, ls=":", label=f"target {target} %")
+    ax.set_title(f"{namespace}/{hpa}: utilization the HPA computes")
+    ax.set_ylabel("utilization (%)")
+    ax.set_xlabel("time (UTC)")
+    ax.legend(loc="upper left", fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def skew_figure(analysis: Analysis, top: int = 20) -> Figure:
+    """Replica-hours the sidecars add (+) or remove (−) per HPA, the ``top`` largest."""
+    skew = analysis.hpa_skew.dropna(subset=["skew_replica_hours"])
+    skew = skew.reindex(skew.skew_replica_hours.abs().sort_values(ascending=True).index).tail(top)
+    fig, ax = _figure(8.0, max(2.0, 0.35 * len(skew) + 1.0))
+    labels = [f"{r.namespace}/{r.hpa}" for r in skew.itertuples()]
+    colors = [DIRECTION_COLOR.get(d, "#999999") for d in skew.direction]
+    ax.barh(labels, skew.skew_replica_hours, color=colors)
+    ax.axvline(0, color="#000000", lw=0.8)
+    ax.set_xlabel("replica-hours as deployed minus app-only, over the snapshot")
+    ax.set_title("HPA skew from sidecars (orange: inflation, purple: dilution, red: stalled)")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def sidecar_share_figure(analysis: Analysis) -> Figure:
+    """Sidecars' share of the billed CPU and memory per namespace."""
+    ns = analysis.namespaces
+    fig, ax = _figure(8.0, 3.2)
+    x = np.arange(len(ns))
+    ax.bar(x - 0.2, 100 * ns.sidecar_cpu_share.fillna(0), width=0.4, label="CPU", color="#1b9e77")
+    ax.bar(x + 0.2, 100 * ns.sidecar_memory_share.fillna(0), width=0.4, label="memory", color="#7570b3")
+    ax.set_xticks(x, list(ns.namespace), rotation=30, ha="right")
+    ax.set_ylabel("sidecars' share (%)")
+    ax.set_title("Sidecars' share of billed CPU and memory (max(request, usage)) per namespace")
+    ax.legend(fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def vpa_figure(analysis: Analysis, namespace: str, workload: str) -> Figure:
+    """CPU per container: current request, and the VPA's target with its [lower, upper] bounds."""
+    rows = analysis.vpa[(analysis.vpa.namespace == namespace) & (analysis.vpa.workload == workload)]
+    fig, ax = _figure(6.0, 3.0)
+    x = np.arange(len(rows))
+    target = 1000 * rows.cpu_target_cores.to_numpy()
+    low = target - 1000 * rows.cpu_lower_cores.to_numpy()
+    high = 1000 * rows.cpu_upper_cores.to_numpy() - target
+    ax.bar(x - 0.2, 1000 * rows.cpu_request_cores.fillna(0), width=0.4, label="current request", color="#999999")
+    ax.bar(x + 0.2, np.nan_to_num(target), width=0.4, yerr=[np.nan_to_num(low), np.nan_to_num(high)], capsize=3,
+           label="VPA target [lower, upper]", color="#d95f02")  # fmt: skip
+    ax.set_xticks(x, list(rows.container))
+    ax.set_ylabel("CPU (millicores)")
+    ax.set_title(f"{namespace}/{workload}: VPA CPU recommendation")
+    ax.legend(fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def png_data_uri(fig: Figure) -> str:
+    """The figure as an inline ``data:image/png;base64`` URI (the HTML report is one self-contained file)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

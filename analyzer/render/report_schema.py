@@ -1,0 +1,91 @@
+"""The JSON Schema of ``report.json``, built from the tables' documented columns.
+
+``docs/report.schema.json`` is this module's output (a test keeps them equal); regenerate with
+``python3 -m analyzer.render.report_schema > docs/report.schema.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from analyzer.findings.hpa_skew import REMEDY_COLUMNS, SKEW_COLUMNS
+from analyzer.findings.hpa_status import HPA_COLUMNS
+from analyzer.findings.summary import FINDING_COLUMNS
+from analyzer.findings.vpa_hazards import HAZARD_COLUMNS, VPA_HPA_COLUMNS
+from analyzer.model.classify import CLASS_COLUMNS
+from analyzer.model.containers import CONTAINER_COLUMNS
+from analyzer.model.overhead import FIT_COLUMNS
+from analyzer.model.shares import ROLLUP_COLUMNS, WORKLOAD_COLUMNS
+from analyzer.render.jsonout import REPORT_SCHEMA_VERSION
+from analyzer.simulate.vpa_snapshot import VPA_COLUMNS
+
+TABLES: dict[str, dict[str, str]] = {
+    "findings": FINDING_COLUMNS,
+    "workloads": WORKLOAD_COLUMNS,
+    "namespaces": {"namespace": "namespace", **ROLLUP_COLUMNS},
+    "cluster": {"scope": "always 'cluster'", **ROLLUP_COLUMNS},
+    "classes": CLASS_COLUMNS,
+    "containers": CONTAINER_COLUMNS,
+    "overhead": FIT_COLUMNS,
+    "hpas": HPA_COLUMNS,
+    "hpa_skew": SKEW_COLUMNS,
+    "remedies": REMEDY_COLUMNS,
+    "vpa": VPA_COLUMNS,
+    "vpa_hazards": HAZARD_COLUMNS,
+    "vpa_hpa": VPA_HPA_COLUMNS,
+}
+SUMMARY_KEYS = (
+    "workloads", "containers", "sidecars", "ambiguous_pods", "sidecar_cost_month", "hpas", "hpas_stalled",
+    "hpas_skewed", "skew_replica_hours", "skew_cost_month", "vpas", "vpa_hazards", "findings_high",
+    "findings_medium", "findings_low",
+)  # fmt: skip
+SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
+
+
+def _table(columns: dict[str, str]) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": list(columns),
+            "properties": {name: {**SCALAR, "description": text} for name, text in columns.items()},
+        },
+    }
+
+
+def report_schema() -> dict[str, Any]:
+    """The schema document (JSON Schema 2020-12)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://sidecar-impact.example/report.schema.json",
+        "title": "sidecar-impact report",
+        "type": "object",
+        "required": ["report_schema_version", "snapshot", "summary", "prices", *TABLES],
+        "properties": {
+            "report_schema_version": {"const": REPORT_SCHEMA_VERSION},
+            "snapshot": {
+                "type": "object",
+                "required": ["schema_version", "source", "cluster", "start", "end", "step_s", "tool_version"],
+            },
+            "summary": {
+                "type": "object",
+                "required": list(SUMMARY_KEYS),
+                "additionalProperties": {"type": "number"},
+            },
+            "prices": {
+                "type": "object",
+                "required": ["cpu_core_hour", "memory_gib_hour"],
+                "properties": {"cpu_core_hour": {"type": "number"}, "memory_gib_hour": {"type": "number"}},
+            },
+            **{name: _table(columns) for name, columns in TABLES.items()},
+        },
+    }
+
+
+def main() -> None:
+    print(json.dumps(report_schema(), indent=2, sort_keys=True, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

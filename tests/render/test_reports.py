@@ -1,0 +1,64 @@
+"""Report formats: the JSON Schema in docs/ is current and the report obeys it; plots and Markdown hold the numbers."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from analyzer.api import Analysis, analyze, render
+from analyzer.render import plots
+from analyzer.render.report_schema import report_schema
+from analyzer.synth.generate import Synthetic
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "report.schema.json"
+
+
+@pytest.fixture(scope="module")
+def analysis(small: Synthetic) -> Analysis:
+    return analyze(small.snapshot)
+
+
+def test_the_schema_file_is_generated_from_the_code() -> None:
+    assert json.loads(SCHEMA_FILE.read_text()) == json.loads(json.dumps(report_schema()))
+
+
+def test_report_json_validates_and_the_schema_has_teeth(analysis: Analysis, tmp_path: Path) -> None:
+    (path,) = render(analysis, tmp_path, ["json"])
+    doc = json.loads(path.read_text())
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    assert list(validator.iter_errors(doc)) == []
+    broken = copy.deepcopy(doc)
+    del broken["hpa_skew"][0]["skew_replica_hours"]
+    broken["report_schema_version"] = 99
+    messages = sorted(e.message for e in validator.iter_errors(broken))
+    assert any("'skew_replica_hours' is a required property" in m for m in messages)
+    assert any("99 was expected" in m or "1 was expected" in m for m in messages)
+
+
+def test_figures_plot_the_replayed_numbers(analysis: Analysis) -> None:
+    row = analysis.hpa_skew.dropna(subset=["skew_replica_hours"]).iloc[0]
+    fig = plots.replicas_figure(analysis, row.namespace, row.hpa)
+    ax = fig.axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["observed", "as-deployed", "app-only"]
+    series = analysis.hpa_series
+    deployed = series[(series.hpa == row.hpa) & (series.view == "as-deployed")].replicas.to_numpy()
+    assert list(ax.get_lines()[1].get_ydata()) == list(deployed)
+    assert ax.get_ylabel() == "replicas" and ax.get_xlabel() == "time (UTC)"
+    skew = plots.skew_figure(analysis, top=3)
+    assert len(skew.axes[0].patches) == 3
+    uri = plots.png_data_uri(skew)
+    assert uri.startswith("data:image/png;base64,iVBOR")
+
+
+def test_html_is_self_contained_with_inline_plots(analysis: Analysis, tmp_path: Path) -> None:
+    (path,) = render(analysis, tmp_path, ["html"])
+    html = path.read_text()
+    assert html.count('<img src="data:image/png;base64,') >= 4
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    for section in ("summary", "findings", "plots", "hpa-skew", "remedies", "workloads", "overhead"):
+        assert f"<section id={section}>" in html
