@@ -21,13 +21,14 @@ from analyzer.model.shares import rollup, workload_table
 from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
-from analyzer.render import registry
+from analyzer.render import registry, runs
 from analyzer.simulate.counterfactual import counterfactual
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import vpa_recommendations
 from analyzer.snapshot.schema import Metadata, Snapshot
+from analyzer.snapshot.store import atomic_directory
 from analyzer.snapshot.store import load_snapshot as _load
 from analyzer.synth.generate import Synthetic, generate, write_sample
 
@@ -172,6 +173,26 @@ def render(
 ) -> list[Path]:
     """Write the report in each of ``formats`` into ``out``; each file appears whole or not at all."""
     return [registry.find(name).write(analysis, Path(out)) for name in formats]
+
+
+def render_run(
+    analysis: Analysis,
+    out: str | os.PathLike[str] = REPORTS,
+    formats: Sequence[str] = ("html", "json"),
+    keep: int = 0,
+    now: pd.Timestamp | None = None,
+) -> list[Path]:
+    """A scheduled run: the report in ``<out>/<cluster>/<UTC timestamp>/`` (whole or not at all), then
+    ``<out>/<cluster>/latest`` pointed at it and all but the newest ``keep`` runs removed (0: keep all).
+    A lock makes an overlapping run fail instead of writing the same place."""
+    base = runs.cluster_dir(Path(out), analysis.metadata.cluster)
+    with runs.run_lock(base):
+        name = runs.run_name(now if now is not None else pd.Timestamp.now(tz="UTC"))
+        with atomic_directory(base / name) as tmp:
+            written = [registry.find(f).write(analysis, tmp) for f in formats]
+        runs.point_latest(base, name)
+        runs.prune(base, keep)
+    return [base / name / p.name for p in written]
 
 
 def sample(

@@ -15,7 +15,7 @@ import typer
 from analyzer import api
 from analyzer.errors import SidecarImpactError
 from analyzer.model.rules import load_rules
-from analyzer.render import registry
+from analyzer.render import metrics, registry
 from analyzer.units import parse_duration
 
 app = typer.Typer(
@@ -55,6 +55,20 @@ def report(
             help="Exit with code 1 when a finding has this severity or worse: high, medium, low or none.",
         ),
     ] = "none",
+    runs: Annotated[
+        bool,
+        typer.Option("--runs", help="Write into OUT/<cluster>/<UTC timestamp>/ and point OUT/<cluster>/latest at it."),
+    ] = False,
+    keep: Annotated[
+        int, typer.Option(help="With --runs: keep the newest N runs, delete older ones (0: all).", min=0)
+    ] = 0,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option("--metrics-file", help="Write headline figures as Prometheus text (node-exporter textfile)."),
+    ] = None,
+    pushgateway: Annotated[
+        str | None, typer.Option("--pushgateway", help="Push headline figures to this Prometheus Pushgateway URL.")
+    ] = None,
 ) -> None:
     """Analyze a snapshot and write the report (HTML and JSON by default), then print a summary.
 
@@ -68,7 +82,11 @@ def report(
         registry.find(name)
     rule_set = load_rules(rules) if rules is not None else ()
     analysis = api.analyze(api.load_snapshot(snapshot), rules=rule_set, group_by=group_by_label or ())
-    paths = api.render(analysis, out, chosen)
+    paths = api.render_run(analysis, out, chosen, keep) if runs else api.render(analysis, out, chosen)
+    if metrics_file is not None:
+        metrics.write_metrics_file(analysis, metrics_file)
+    if pushgateway:
+        metrics.push_metrics(analysis, pushgateway)
     summary = analysis.summary()
     typer.echo(
         f"{summary['workloads']} workloads, {summary['containers']} containers ({summary['sidecars']} sidecars, "
