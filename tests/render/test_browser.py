@@ -1,0 +1,64 @@
+"""The HTML report in headless Chromium: sections present, every image renders, no console errors, no network.
+
+Needs Debian's chromium (the README's test command installs it) and Playwright's Python client; it
+drives /usr/bin/chromium, not a downloaded browser. The screenshot is kept in reports/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from analyzer.api import analyze, render
+from analyzer.snapshot.schema import Snapshot
+from analyzer.synth.generate import Synthetic
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "test-artifacts"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]  # fmt: skip
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def report(small: Synthetic, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small sample's report, with a pod the report names (an ambiguous one) renamed to an HTML payload."""
+    snap = small.snapshot
+    objects = {k: [dict(o) for o in v] for k, v in snap.objects.items()}
+    pod = next(p for p in objects["Pod"] if p["metadata"]["name"].startswith("edge-router-"))
+    old = pod["metadata"]["name"]
+    pod["metadata"] = {**pod["metadata"], "name": XSS}
+    usage = snap.usage.copy()
+    usage["pod"] = usage["pod"].astype(str).where(usage["pod"].astype(str) != old, XSS)
+    out = tmp_path_factory.mktemp("browser")
+    (path,) = render(analyze(Snapshot(snap.metadata, usage, snap.replicas, objects)), out, ["html"])
+    return path
+
+
+def test_report_renders_in_chromium_without_errors_or_requests(report: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    assert Path(CHROMIUM).exists(), "chromium is missing: the README's test command installs it"
+    console_errors, requests, dialogs = [], [], []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: console_errors.append(str(e)))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+        page.goto(report.as_uri())
+        page.wait_for_load_state("load")
+        sections = page.eval_on_selector_all("section", "els => els.map(e => e.id)")
+        images = page.eval_on_selector_all("img", "els => els.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        text = page.inner_text("body")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        browser.close()
+    for section in ("summary", "findings", "plots", "hpas", "hpa-skew", "remedies", "workloads", "containers"):
+        assert section in sections
+    assert len(images) >= 4 and all(done and w > 0 and h > 0 for done, w, h in images)
+    assert console_errors == [] and requests == [] and dialogs == []
+    assert XSS in text  # shown as text, not run as markup
+    assert (ARTIFACTS / "report.png").stat().st_size > 10_000
