@@ -6,7 +6,9 @@ snapshot, flag or object); 3 a data source unreachable or failing. Errors print 
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +17,7 @@ import typer
 from analyzer import api
 from analyzer.errors import SidecarImpactError
 from analyzer.model.rules import load_rules
+from analyzer.prices import Prices, load_prices
 from analyzer.render import metrics, registry
 from analyzer.units import parse_duration
 
@@ -69,6 +72,25 @@ def report(
     pushgateway: Annotated[
         str | None, typer.Option("--pushgateway", help="Push headline figures to this Prometheus Pushgateway URL.")
     ] = None,
+    namespace: Annotated[
+        list[str] | None, typer.Option("--namespace", "-n", help="Analyze only this namespace; repeat for several.")
+    ] = None,
+    min_severity: Annotated[
+        str, typer.Option("--min-severity", help="Leave findings below this severity out of the report.")
+    ] = "low",
+    cpu_price: Annotated[
+        float | None, typer.Option("--cpu-price", help="Dollars per vCPU-hour (default: OpenCost's 0.031611).", min=0)
+    ] = None,
+    memory_price: Annotated[
+        float | None, typer.Option("--memory-price", help="Dollars per GiB-hour (default: OpenCost's 0.004237).", min=0)
+    ] = None,
+    price_file: Annotated[
+        Path | None, typer.Option("--price-file", help="YAML/JSON with cpu_core_hour and memory_gib_hour.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="text, or json: one JSON line with the summary and the files.")
+    ] = "text",
 ) -> None:
     """Analyze a snapshot and write the report (HTML and JSON by default), then print a summary.
 
@@ -77,32 +99,48 @@ def report(
     """
     if fail_on not in ("high", "medium", "low", "none"):
         raise SidecarImpactError(f"--fail-on: {fail_on!r} is not one of high, medium, low, none")
+    if min_severity not in ("high", "medium", "low"):
+        raise SidecarImpactError(f"--min-severity: {min_severity!r} is not one of high, medium, low")
+    if log_format not in ("text", "json"):
+        raise SidecarImpactError(f"--log-format: {log_format!r} is not one of text, json")
+    prices = load_prices(price_file) if price_file is not None else Prices()
+    prices = Prices(
+        cpu_core_hour=prices.cpu_core_hour if cpu_price is None else cpu_price,
+        memory_gib_hour=prices.memory_gib_hour if memory_price is None else memory_price,
+        source=prices.source if cpu_price is None and memory_price is None else "command-line prices",
+    )
     chosen = formats or ["html", "json"]
     for name in chosen:
         registry.find(name)
     rule_set = load_rules(rules) if rules is not None else ()
-    analysis = api.analyze(api.load_snapshot(snapshot), rules=rule_set, group_by=group_by_label or ())
-    paths = api.render_run(analysis, out, chosen, keep) if runs else api.render(analysis, out, chosen)
+    loaded = api.load_snapshot(snapshot, namespace or None)
+    analysis = api.analyze(loaded, rules=rule_set, group_by=group_by_label or (), prices=prices)
+    shown = replace(analysis, findings=analysis.at_or_above(min_severity))
+    paths = api.render_run(shown, out, chosen, keep) if runs else api.render(shown, out, chosen)
     if metrics_file is not None:
         metrics.write_metrics_file(analysis, metrics_file)
     if pushgateway:
         metrics.push_metrics(analysis, pushgateway)
     summary = analysis.summary()
-    typer.echo(
-        f"{summary['workloads']} workloads, {summary['containers']} containers ({summary['sidecars']} sidecars, "
-        f"${summary['sidecar_cost_month']:,.2f}/month), {summary['hpas']} HPAs ({summary['hpas_stalled']} stalled)"
-    )
-    typer.echo(
-        f"{summary['hpas_skewed']} HPAs skewed by sidecars: {summary['skew_replica_hours']:,.1f} replica-hours "
-        f"in the window, ${summary['skew_cost_month']:,.2f}/month"
-    )
-    if summary["ambiguous_pods"]:
-        typer.echo(f"{summary['ambiguous_pods']} pods with an ambiguous app container (see the report; --rules)")
-    typer.echo(
-        f"findings: {summary['findings_high']} high, {summary['findings_medium']} medium, {summary['findings_low']} low"
-    )
-    for path in paths:
-        typer.echo(f"wrote {path}")
+    if log_format == "json":
+        typer.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, sort_keys=True))
+    elif not quiet:
+        typer.echo(
+            f"{summary['workloads']} workloads, {summary['containers']} containers ({summary['sidecars']} sidecars, "
+            f"${summary['sidecar_cost_month']:,.2f}/month), {summary['hpas']} HPAs ({summary['hpas_stalled']} stalled)"
+        )
+        typer.echo(
+            f"{summary['hpas_skewed']} HPAs skewed by sidecars: {summary['skew_replica_hours']:,.1f} replica-hours "
+            f"in the window, ${summary['skew_cost_month']:,.2f}/month"
+        )
+        if summary["ambiguous_pods"]:
+            typer.echo(f"{summary['ambiguous_pods']} pods with an ambiguous app container (see the report; --rules)")
+        typer.echo(
+            f"findings: {summary['findings_high']} high, {summary['findings_medium']} medium, "
+            f"{summary['findings_low']} low"
+        )
+        for path in paths:
+            typer.echo(f"wrote {path}")
     if fail_on != "none" and len(analysis.at_or_above(fail_on)):
         typer.echo(f"{len(analysis.at_or_above(fail_on))} findings at or above {fail_on}: exit 1", err=True)
         raise typer.Exit(1)

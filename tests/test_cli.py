@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from analyzer.synth.generate import Synthetic
 
 
@@ -108,3 +110,26 @@ def test_fail_on_sets_exit_code_1_and_every_format_is_written(tmp_path: Path) ->
     assert doc["summary"]["findings_high"] >= 1  # the findings exist; only --fail-on turns them into exit 1
     bad = run("report", "--out", str(tmp_path / "c"), "--fail-on", "bogus")
     assert bad.returncode == 2 and bad.stderr == "error: --fail-on: 'bogus' is not one of high, medium, low, none\n"
+
+
+def test_filters_prices_and_output_modes(tmp_path: Path) -> None:
+    shop = run("report", "--out", str(tmp_path / "a"), "-o", "markdown", "-n", "shop", "--log-format", "json",
+               "--min-severity", "high", "--cpu-price", "0.063222", "--memory-price", "0")  # fmt: skip
+    assert shop.returncode == 0, shop.stderr
+    line = json.loads(shop.stdout)
+    assert line["summary"]["workloads"] == 4  # checkout, inventory, catalog, pricing
+    assert line["files"] == [str(tmp_path / "a" / "report.md")]
+    # CPU at twice OpenCost's price, memory free: inventory's cloud-sql-proxy (1 CPU per pod) bills 2 × 0.031611.
+    md = (tmp_path / "a" / "report.md").read_text()
+    assert "| low |" not in md and "| medium |" not in md and "| high | hpa-dilution | shop | hpa/inventory |" in md
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("cpu_core_hour: 0.063222\nmemory_gib_hour: 0\n")
+    from_file = run("report", "--out", str(tmp_path / "b"), "-o", "json", "-n", "shop", "--price-file", str(prices),
+                    "--quiet")  # fmt: skip
+    assert from_file.returncode == 0 and from_file.stdout == ""
+    doc = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert doc["summary"]["sidecar_cost_month"] == line["summary"]["sidecar_cost_month"]
+    inventory = next(w for w in doc["workloads"] if w["workload"] == "inventory")
+    assert inventory["sidecar_cost_month"] == pytest.approx(1.0 * 0.063222 * 730 * inventory["pods_mean"])
+    bad = run("report", "--out", str(tmp_path / "c"), "--price-file", str(tmp_path / "missing.yaml"))
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "missing.yaml" in bad.stderr
