@@ -12,13 +12,15 @@ from analyzer.snapshot.schema import SCHEMA_VERSION, Metadata, Snapshot
 START = pd.Timestamp("2026-11-01T00:00:00Z")
 
 
-def build(workloads: int, pods: int, days: float, step_s: float = 60.0, seed: int = 1) -> Snapshot:
+def build(workloads: int, pods: int, days: float, step_s: float = 60.0, seed: int = 1, hpas: bool = False) -> Snapshot:
     rng = np.random.default_rng(seed)
     n_t = int(days * 86400 / step_s)
     names = [f"w{i:04d}" for i in range(workloads)]
     pod_names = [f"{w}-5d9c7b8f6-p{j}" for w in names for j in range(pods)]
     namespaces = [f"ns{i % 20:02d}" for i in range(workloads) for _ in range(pods)]
-    objects: dict[str, list[dict]] = {"Pod": [], "ReplicaSet": [], "Deployment": [], "VerticalPodAutoscaler": []}
+    objects: dict[str, list[dict]] = {
+        "Pod": [], "ReplicaSet": [], "Deployment": [], "VerticalPodAutoscaler": [], "HorizontalPodAutoscaler": []
+    }  # fmt: skip
     for i, w in enumerate(names):
         ns = f"ns{i % 20:02d}"
         template = {"containers": [{"name": "app", "image": "registry.example.com/app:1"}]}
@@ -32,6 +34,15 @@ def build(workloads: int, pods: int, days: float, step_s: float = 60.0, seed: in
                 "spec": {"template": {"spec": template}},
             }
         )  # fmt: skip
+        if hpas:
+            objects["HorizontalPodAutoscaler"].append(
+                {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                 "metadata": {"name": w, "namespace": ns},
+                 "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": w},
+                          "minReplicas": 1, "maxReplicas": 10,
+                          "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                              "type": "Utilization", "averageUtilization": 70}}}]}}
+            )  # fmt: skip
         objects["VerticalPodAutoscaler"].append(
             {"kind": "VerticalPodAutoscaler", "metadata": {"name": w, "namespace": ns},
              "spec": {"targetRef": {"kind": "Deployment", "name": w}, "updatePolicy": {"updateMode": "Auto"}}}
@@ -78,4 +89,13 @@ def build(workloads: int, pods: int, days: float, step_s: float = 60.0, seed: in
         }
     )
     meta = Metadata(SCHEMA_VERSION, "benchmark", "bench", START, START + pd.Timedelta(seconds=t[-1]), step_s, "bench")
-    return Snapshot(metadata=meta, usage=usage, replicas=pd.DataFrame(), objects=objects)
+    replicas = pd.DataFrame(
+        {
+            "timestamp": pd.DatetimeIndex(START + pd.to_timedelta(np.repeat(t, workloads), unit="s")),
+            "namespace": [f"ns{i % 20:02d}" for i in range(workloads)] * n_t,
+            "kind": "Deployment",
+            "name": names * n_t,
+            "replicas": pods,
+        }
+    ) if hpas else pd.DataFrame()  # fmt: skip
+    return Snapshot(metadata=meta, usage=usage, replicas=replicas, objects=objects)

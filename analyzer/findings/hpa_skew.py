@@ -57,8 +57,11 @@ REMEDY_COLUMNS = {
     "patch": "YAML to apply",
 }
 
+SERIES_STEP_S = 300.0
+"""The replica series are sampled this often (or at the snapshot step when coarser)."""
+
 SERIES_COLUMNS = {
-    "timestamp": "scrape time, UTC",
+    "timestamp": "scrape time, UTC, sampled every SERIES_STEP_S (5 minutes)",
     "namespace": "HPA namespace",
     "hpa": "HPA name",
     "view": "observed, as-deployed, app-only or a remedy",
@@ -87,11 +90,15 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
     window_h = len(cf.times) * hours
     col_of = {(c.hpa, c.view): j for j, c in enumerate(cf.columns)}
     w = workloads.set_index(["namespace", "workload_kind", "workload"])
+    container_rows = containers.groupby(["namespace", "workload_kind", "workload"], sort=False).indices
+    views_of: dict[int, list[tuple[str, int]]] = {}
+    for (hh, view), j in col_of.items():
+        views_of.setdefault(hh, []).append((view, j))
     rows, remedy_rows, series = [], [], []
     for h, ctx in enumerate(cf.contexts):
         spec = ctx.spec
         dep, app = col_of[(h, "as-deployed")], col_of[(h, "app-only")]
-        rh = {view: float(cf.replicas[:, j].sum() * hours) for (hh, view), j in col_of.items() if hh == h}
+        rh = {view: float(cf.replicas[:, j].sum() * hours) for view, j in views_of[h]}
         obs = cf.observed[:, h]
         have = np.isfinite(obs)
         diff = np.abs(cf.replicas[have, dep] - obs[have])
@@ -113,7 +120,7 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
             ok = ~cf.failed[:, j]
             return float(cf.value[ok, j].mean()) if ok.any() else np.nan
 
-        deployed_cols = next(c for c in cf.columns if c.hpa == h and c.view == "as-deployed")
+        deployed_cols = cf.columns[dep]
         counted = sorted({c for group in deployed_cols.counted for c in group})
         rows.append(
             {
@@ -146,9 +153,10 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
             }
         )
         if direction != "none" or rh["as-deployed"] != rh["app-only"] or cf.failed[:, dep].any():
-            remedy_rows.extend(_remedies(cf, h, col_of, rh, containers, hours))
+            mine = containers.iloc[container_rows.get(ctx.workload, [])]
+            remedy_rows.extend(_remedies(cf, h, col_of, rh, mine, hours))
         for view, j in [("as-deployed", dep), ("app-only", app)] + [
-            (v, j) for (hh, v), j in col_of.items() if hh == h and v not in ("as-deployed", "app-only")
+            (v, j) for v, j in views_of[h] if v not in ("as-deployed", "app-only")
         ]:
             series.append(_series(cf, h, view, cf.replicas[:, j], np.where(cf.failed[:, j], np.nan, cf.value[:, j])))
         if have.any():
@@ -173,15 +181,17 @@ def _note(observed: bool, unsupported: tuple[str, ...]) -> str:
 
 
 def _series(cf: Counterfactual, h: int, view: str, replicas: np.ndarray, value: np.ndarray) -> pd.DataFrame:
+    """One view's series, sampled every :data:`SERIES_STEP_S` (a week of 1,000 HPAs stays small)."""
     spec = cf.contexts[h].spec
+    k = max(1, round(SERIES_STEP_S / cf.step_s))
     return pd.DataFrame(
         {
-            "timestamp": cf.times,
+            "timestamp": cf.times[::k],
             "namespace": spec.namespace,
             "hpa": spec.name,
             "view": view,
-            "replicas": replicas.astype(np.float64),
-            "utilization": value.astype(np.float64),
+            "replicas": replicas[::k].astype(np.float64),
+            "utilization": value[::k].astype(np.float64),
         }
     )
 
@@ -197,8 +207,7 @@ def _remedies(
     ctx = cf.contexts[h]
     spec = ctx.spec
     ns, kind, name = ctx.workload
-    mine = containers[(containers.namespace == ns) & (containers.workload_kind == kind) & (containers.workload == name)]
-    by_name = mine.set_index("container")
+    by_name = containers.set_index("container")
     out = []
     base = rh["app-only"]
     for view in ("app-only", "retarget", "sidecar-requests", "average-value"):

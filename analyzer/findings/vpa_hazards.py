@@ -5,6 +5,7 @@ Rules (domain.md §2.9, §2.10), one registry entry each; docs/vpa.md explains t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -140,7 +141,7 @@ def eviction_loop(ctx: Context) -> list[dict[str, Any]]:
                 outside.append(f"{res} request {fmt(req)} outside [{fmt(lo)}, {fmt(hi)}]")
         if not outside:
             continue
-        rate = float(eviction_loop_rate(np.array([round(ctx.replicas)]))[0])
+        rate = _loop_rate(round(ctx.replicas))
         evidence = (
             f"the injector sets {r.container}'s resources on every pod while the VPA ({ctx.vpa.update_mode}) manages "
             f"it: {'; '.join(outside)}. If the injector runs after the VPA webhook, the updater evicts every pod "
@@ -149,6 +150,11 @@ def eviction_loop(ctx: Context) -> list[dict[str, Any]]:
         fix = _vpa_patch(ctx.vpa, [{"containerName": r.container, "mode": "Off"}])
         out.append({"container": r.container, "evidence": evidence, "value": rate, "fix": fix})
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _loop_rate(replicas: int) -> float:
+    return float(eviction_loop_rate(np.array([replicas]))[0])
 
 
 def native_sidecar_ignored(ctx: Context) -> list[dict[str, Any]]:
@@ -266,11 +272,15 @@ def vpa_hazards(
     table = recs.table.join(usage, on=["namespace", "workload_kind", "workload", "container"])
     pods = workloads.set_index(["namespace", "workload_kind", "workload"])["pods_mean"]
     rows = []
+    rows_of = table.groupby(["namespace", "workload_kind", "workload"], sort=False).indices
+    hpas_of: dict[tuple[str, str, str], list[HPASpec]] = {}
+    for h in hpas:
+        hpas_of.setdefault((h.namespace, h.target_kind, h.target_name), []).append(h)
     for key, vpa in recs.vpas.items():
-        mine = table[(table.namespace == key[0]) & (table.workload_kind == key[1]) & (table.workload == key[2])]
-        if mine.empty:
+        if key not in rows_of:
             continue
-        on_target = [h for h in hpas if (h.namespace, h.target_kind, h.target_name) == key]
+        mine = table.iloc[rows_of[key]]
+        on_target = hpas_of.get(key, [])
         ctx = Context(vpa=vpa, rows=mine, hpas=on_target, replicas=float(pods.get(key, 0.0)))
         for hazard in HAZARDS:
             for found in hazard.check(ctx):

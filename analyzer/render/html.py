@@ -38,7 +38,10 @@ def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
 
 
 TOP_HPA_PLOTS = 5
-"""HPAs (largest skew cost first, stalled ones included) whose replicas and utilization are plotted."""
+"""HPAs (largest skew cost first, stalled ones included) whose replicas and utilization are plotted,
+and workloads (worst VPA hazard first) whose VPA recommendation is plotted."""
+TOP_REMEDY_HPAS = 50
+"""HPAs (largest skew cost first) whose remedies the HTML spells out; report.json and CSV hold all."""
 
 
 def _img(fig: object, alt: str) -> str:
@@ -57,7 +60,11 @@ def _figures(analysis: Analysis) -> str:
     for r in skew.loc[weight.sort_values(ascending=False).index].head(TOP_HPA_PLOTS).itertuples():
         out.append(_img(plots.replicas_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: replicas"))
         out.append(_img(plots.utilization_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: utilization"))
-    for ns, workload in analysis.vpa_hazards[["namespace", "workload"]].drop_duplicates().itertuples(index=False):
+    hazards = analysis.vpa_hazards.assign(
+        _rank=analysis.vpa_hazards["severity"].map({"high": 0, "medium": 1, "low": 2})
+    )
+    worst = hazards.sort_values("_rank")[["namespace", "workload"]].drop_duplicates().head(TOP_HPA_PLOTS)
+    for ns, workload in worst.itertuples(index=False):
         out.append(_img(plots.vpa_figure(analysis, ns, workload), f"{ns}/{workload}: VPA CPU recommendation"))
     return "".join(out)
 
@@ -104,12 +111,20 @@ def produce(analysis: Analysis) -> str:
          "skew_percent": "{:+.1f}%", "skew_cost_month": "${:+,.2f}", "stalled_hours": "{:,.1f}",
          "calibration_within_1": "{:.1%}"},
     )  # fmt: skip
+    costly = analysis.hpa_skew.assign(_c=analysis.hpa_skew["skew_cost_month"].abs().fillna(0))
+    costly = costly.sort_values("_c", ascending=False)[["namespace", "hpa"]].head(TOP_REMEDY_HPAS)
+    shown = analysis.remedies.merge(costly, on=["namespace", "hpa"])
     remedies = "".join(
         f"<h3>{escape(r.namespace)}/{escape(r.hpa)}: {escape(r.remedy)}</h3>"
         f"<p>{escape(r.description)}. Replica-hours {r.replica_hours:,.1f} "
         f"(residual skew {r.residual_skew_replica_hours:+,.1f}).</p><pre>{escape(r.patch)}</pre>"
-        for r in analysis.remedies.itertuples(index=False)
+        for r in shown.itertuples(index=False)
     )
+    if len(shown) < len(analysis.remedies):
+        remedies += (
+            f"<p>{len(analysis.remedies) - len(shown)} more remedies for other HPAs are in report.json and "
+            "csv/remedies.csv.</p>"
+        )
     figures = _figures(analysis)
     findings = _table(analysis.findings.drop(columns="fix"), {"cost_month": "${:,.2f}"})
     ambiguous = analysis.ambiguous

@@ -118,6 +118,8 @@ def hpa_contexts(
     """
     newest = newest_pods(snapshot, classes)
     gone = {k for k, pod in newest.items() if "deletionTimestamp" in pod["metadata"]}
+    container_rows = containers.groupby(WORKLOAD_KEY, sort=False).indices
+    fit_rows = overhead.groupby(WORKLOAD_KEY, sort=False).indices
     contexts, skipped = [], []
     for obj in snapshot.items("HorizontalPodAutoscaler"):
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -133,11 +135,7 @@ def hpa_contexts(
         if key not in newest or key in gone:
             skipped.append((ns, name, f"no pods of {spec.target_kind}/{spec.target_name} in the snapshot"))
             continue
-        mine = containers[
-            (containers.namespace == ns)
-            & (containers.workload_kind == spec.target_kind)
-            & (containers.workload == spec.target_name)
-        ]
+        mine = containers.iloc[container_rows.get(key, [])]
         apps = mine[mine.role == APP]
         if apps.empty or apps["cpu_mean_cores"].isna().all():
             skipped.append((ns, name, f"no usage data for the app container of {spec.target_kind}/{spec.target_name}"))
@@ -152,7 +150,7 @@ def hpa_contexts(
                 pod_spec=newest[key]["spec"],
                 app=app,
                 sidecars=sidecars,
-                lines=_lines(mine, overhead, key, app),
+                lines=_lines(mine, overhead.iloc[fit_rows.get(key, [])], app),
                 p90={
                     r.container: (float(r.cpu_p90_cores), float(r.memory_p90_bytes))
                     for r in mine.itertuples(index=False)
@@ -164,10 +162,9 @@ def hpa_contexts(
     return contexts, pd.DataFrame(skipped, columns=["namespace", "hpa", "reason"])
 
 
-def _lines(mine: pd.DataFrame, overhead: pd.DataFrame, key: tuple[str, str, str], app: str) -> dict[str, UsageLine]:
-    fits = overhead[
-        (overhead.namespace == key[0]) & (overhead.workload_kind == key[1]) & (overhead.workload == key[2])
-    ].set_index(["container", "resource"])
+def _lines(mine: pd.DataFrame, fits: pd.DataFrame, app: str) -> dict[str, UsageLine]:
+    """Each container's usage line, from its workload's ``fits`` (a flat mean where there is none)."""
+    fits = fits.set_index(["container", "resource"])
     lines = {}
     for r in mine.itertuples(index=False):
         c = r.container
@@ -391,12 +388,13 @@ def _observed(snapshot: Snapshot, contexts: list[HPAContext], times: pd.Datetime
         return out
     grid = np.rint((reps["timestamp"] - times[0]).dt.total_seconds().to_numpy() / snapshot.metadata.step_s)
     grid = grid.astype(np.int64)
+    rows_of = reps.groupby(["namespace", "kind", "name"], sort=False, observed=True).indices
+    values = reps["replicas"].to_numpy()
     for h, ctx in enumerate(contexts):
-        ns, kind, name = ctx.workload
-        mask = (
-            (reps["namespace"] == ns).to_numpy() & (reps["kind"] == kind).to_numpy() & (reps["name"] == name).to_numpy()
-        )
-        g = grid[mask]
+        rows = rows_of.get(ctx.workload)
+        if rows is None:
+            continue
+        g = grid[rows]
         ok = (g >= 0) & (g < len(times))
-        out[g[ok], h] = reps["replicas"].to_numpy()[mask][ok]
+        out[g[ok], h] = values[rows][ok]
     return out

@@ -7,7 +7,8 @@ The recommender tracks ``spec.containers`` only: native sidecars appear with ``t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,14 +68,22 @@ class VPARecommendations:
     table: pd.DataFrame
     vpas: dict[tuple[str, str, str], VPASpec]
     invalid: pd.DataFrame
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def _rows_of(self) -> dict[tuple[str, str, str], np.ndarray]:
+        if "rows_of" not in self._cache:
+            self._cache["rows_of"] = self.table.groupby(["namespace", "workload_kind", "workload"], sort=False).indices
+        return self._cache["rows_of"]
 
     def requests_for(self, workload: tuple[str, str, str]) -> dict[str, dict[str, str]]:
         """The requests the admission controller would set per tracked, controlled container (quantities)."""
         spec = self.vpas.get(workload)
         if spec is None or spec.update_mode == "Off":
             return {}
-        t = self.table
-        mine = t[(t.namespace == workload[0]) & (t.workload_kind == workload[1]) & (t.workload == workload[2])]
+        rows = self._rows_of().get(workload)
+        if rows is None:
+            return {}
+        mine = self.table.iloc[rows]
         out: dict[str, dict[str, str]] = {}
         for r in mine[mine.tracked].itertuples(index=False):
             controlled = spec.policy(r.container).controlled_resources
