@@ -14,6 +14,7 @@ spread evenly over serving pods, ``a = D / serving``, and each metric's per-pod 
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import multiprocessing as mp
@@ -156,10 +157,16 @@ def _replay_forked(
 
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=run, args=(int(a), int(b))) for a, b in itertools.pairwise(bounds)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join()
+    # The children inherit this whole process; a garbage collection there would touch (and so copy)
+    # every object of the analysis. Frozen objects are left alone.
+    gc.freeze()
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+    finally:
+        gc.unfreeze()
     failed = [proc.exitcode for proc in procs if proc.exitcode != 0]
     if failed:
         raise RuntimeError(f"HPA replay worker failed with exit code {failed[0]}")
