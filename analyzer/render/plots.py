@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -24,9 +24,19 @@ VIEW_STYLE = {
 DIRECTION_COLOR = {"inflation": "#d95f02", "dilution": "#7570b3", "stalled": "#b00020", "none": "#999999"}
 
 
-def _figure(width: float = 8.0, height: float = 3.2) -> tuple[Figure, object]:
+def _figure(width: float = 8.0, height: float = 3.2) -> tuple[Figure, Any]:
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     return fig, fig.add_subplot()
+
+
+def _over_time(fig: Figure, ax: Any, title: str, ylabel: str) -> Figure:
+    """Title, axis labels, legend and grid of a figure over time."""
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("time (UTC)")
+    ax.legend(loc="upper left", fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
 
 
 def replicas_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
@@ -38,12 +48,7 @@ def replicas_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
         part = mine[mine.view == view]
         if len(part):
             ax.step(part.timestamp, part.replicas, where="post", label=view, **style)
-    ax.set_title(f"{namespace}/{hpa}: replicas")
-    ax.set_ylabel("replicas")
-    ax.set_xlabel("time (UTC)")
-    ax.legend(loc="upper left", fontsize="small")
-    ax.grid(alpha=0.3)
-    return fig
+    return _over_time(fig, ax, f"{namespace}/{hpa}: replicas", "replicas")
 
 
 def utilization_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
@@ -59,12 +64,7 @@ def utilization_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
     target = metric.split(" at ")[-1].rstrip("%") if "%" in metric else ""
     if target.isdigit():
         ax.axhline(int(target), color="#000000", lw=0.8, ls=":", label=f"target {target} %")
-    ax.set_title(f"{namespace}/{hpa}: utilization the HPA computes")
-    ax.set_ylabel("utilization (%)")
-    ax.set_xlabel("time (UTC)")
-    ax.legend(loc="upper left", fontsize="small")
-    ax.grid(alpha=0.3)
-    return fig
+    return _over_time(fig, ax, f"{namespace}/{hpa}: utilization the HPA computes", "utilization (%)")
 
 
 def skew_figure(analysis: Analysis, top: int = 20) -> Figure:
