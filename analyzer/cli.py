@@ -124,6 +124,8 @@ def report(
     summary = analysis.summary()
     if log_format == "json":
         typer.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, sort_keys=True))
+    elif not quiet and sys.stdout.isatty():
+        _summary_table(analysis, paths)
     elif not quiet:
         typer.echo(
             f"{summary['workloads']} workloads, {summary['containers']} containers ({summary['sidecars']} sidecars, "
@@ -161,6 +163,34 @@ def sample(
     path, synthetic = api.sample(out, workloads, days, parse_duration(step), seed, overwrite)
     snap = synthetic.snapshot
     typer.echo(f"wrote {path}: {len(snap.items('Pod'))} pods, {len(snap.usage)} usage samples, seed {seed}")
+
+
+def _summary_table(analysis: api.Analysis, paths: list[Path]) -> None:
+    """On a terminal: the headline figures and the worst findings as a table (rich); cron logs get plain lines."""
+    from rich.console import Console
+    from rich.table import Table
+
+    s = analysis.summary()
+    table = Table(title=f"sidecar impact: {analysis.metadata.cluster}", show_header=False)
+    for label, value in (
+        ("workloads / sidecar containers", f"{s['workloads']} / {s['sidecars']}"),
+        ("sidecar cost", f"${s['sidecar_cost_month']:,.2f}/month"),
+        ("HPAs skewed / stalled", f"{s['hpas_skewed']} / {s['hpas_stalled']} of {s['hpas']}"),
+        ("cost of the skew", f"${s['skew_cost_month']:,.2f}/month"),
+        ("VPA hazards", str(s["vpa_hazards"])),
+        ("findings high / medium / low", f"{s['findings_high']} / {s['findings_medium']} / {s['findings_low']}"),
+    ):
+        table.add_row(label, value)
+    console = Console()
+    console.print(table)
+    worst = analysis.findings.head(5)
+    if len(worst):
+        findings = Table("severity", "kind", "object", "message", title="worst findings")
+        for r in worst.itertuples(index=False):
+            findings.add_row(r.severity, r.kind, f"{r.namespace}/{r.object}", r.message)
+        console.print(findings)
+    for path in paths:
+        console.print(f"wrote {path}")
 
 
 def main() -> None:

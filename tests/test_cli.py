@@ -133,3 +133,29 @@ def test_filters_prices_and_output_modes(tmp_path: Path) -> None:
     assert inventory["sidecar_cost_month"] == pytest.approx(1.0 * 0.063222 * 730 * inventory["pods_mean"])
     bad = run("report", "--out", str(tmp_path / "c"), "--price-file", str(tmp_path / "missing.yaml"))
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "missing.yaml" in bad.stderr
+
+
+def test_a_terminal_gets_a_summary_table_and_cron_gets_plain_lines(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analyzer", "report", "--out", str(tmp_path), "-o", "json"],
+        stdout=secondary, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "120"},
+    )  # fmt: skip
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=300) == 0
+    shown = b"".join(chunks).decode()
+    assert "sidecar impact: synthetic-7" in shown and "│ sidecar cost" in shown and "$154.54/month" in shown
+    plain = run("report", "--out", str(tmp_path / "p"), "-o", "json")
+    assert "│" not in plain.stdout and plain.stdout.startswith("13 workloads, 25 containers (12 sidecars, $154.54")
