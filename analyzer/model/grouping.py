@@ -1,4 +1,4 @@
-"""Rows grouped by an integer id, sorted once: per-group quantiles and ranks without a sort per call.
+"""Rows grouped by an integer id, sorted once: per-group quantiles without a sort per call.
 
 The group order comes from one stable radix sort of the ids (16-bit ids when they fit), after which
 a quantile is a gather plus ``np.partition`` within each group: O(rows) per call instead of a
@@ -39,13 +39,6 @@ class GroupIndex:
             part = np.partition(v[start : start + count], np.unique(np.concatenate([lo, hi])))
             out[:, g] = part[lo] + (part[hi] - part[lo]) * (pos - lo)
         return out
-
-    def rank(self) -> IntArray:
-        """Each row's position within its group, in row order (0 for a group's first row)."""
-        rank = np.empty(len(self.order), dtype=np.int64)
-        group_sorted = np.repeat(np.arange(self.n_groups), self.counts)
-        rank[self.order] = np.arange(len(self.order)) - self.starts[group_sorted]
-        return rank
 
 
 def chunked_quantiles(
