@@ -105,7 +105,8 @@ def fit_lines(
     # IV variance: σ² Σdz² / (Σdz·dx)²; with z = x it is the least-squares σ² / Σdx².
     slope_var = np.where(szx > 0, sigma2 * szz / np.where(szx > 0, szx, 1.0) ** 2, np.inf)
     slope_se = np.sqrt(slope_var)
-    base_se = np.sqrt(sigma2 / np.maximum(sw, 1e-300) + mx * mx * slope_var)
+    with np.errstate(invalid="ignore"):  # an empty group: 0 × inf, NaN is its honest answer
+        base_se = np.sqrt(sigma2 / np.maximum(sw, 1e-300) + mx * mx * slope_var)
     ymean = np.bincount(group, weights=y, minlength=n_groups) / np.maximum(n, 1)
     sst = np.bincount(group, weights=(y - ymean[group]) ** 2, minlength=n_groups)
     sse = np.bincount(group, weights=resid * resid, minlength=n_groups)

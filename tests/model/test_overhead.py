@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from analyzer.api import analyze
+from analyzer.model.grouping import GroupIndex, chunked_quantiles
 from analyzer.model.overhead import neighbour_mean
-from analyzer.model.robust_fit import fit_lines, group_quantile
+from analyzer.model.robust_fit import fit_lines, fit_lines_in_chunks, group_quantile
 from analyzer.prices import HOURS_PER_MONTH
 from analyzer.synth.generate import Synthetic, generate
 
@@ -140,3 +141,17 @@ def test_roll_up_by_a_label(small: Synthetic) -> None:
     groups = analysis.groups.set_index("label:team")
     assert set(groups.index) == set(analysis.workloads.namespace)  # the generator's team label is the namespace
     assert groups.loc["shop", "workloads"] == (analysis.workloads.namespace == "shop").sum()
+
+
+def test_chunked_passes_equal_the_whole_pass() -> None:
+    rng = np.random.default_rng(12)
+    group = rng.integers(0, 40, 20_000)
+    x = rng.uniform(0.1, 1.0, group.size)
+    y = 0.01 * group + 0.3 * x + rng.normal(0, 0.01, group.size)
+    whole = fit_lines(group, x, y, 41)
+    chunked = fit_lines_in_chunks(group, x, y, 41, max_rows=3_000)  # about seven chunks
+    assert chunked.slope[:40] == pytest.approx(whole.slope[:40]) and chunked.base[:40] == pytest.approx(whole.base[:40])
+    assert chunked.n.tolist() == whole.n.tolist()
+    (quantiles,) = chunked_quantiles(group, 41, [y], [0.5, 0.9], max_rows=3_000)
+    assert quantiles[:, :40] == pytest.approx(GroupIndex(group, 41).quantiles(y, [0.5, 0.9])[:, :40])
+    assert np.isnan(quantiles[:, 40]).all()
