@@ -189,7 +189,7 @@ def render_run(
     with runs.run_lock(base):
         name = runs.run_name(now if now is not None else pd.Timestamp.now(tz="UTC"))
         with atomic_directory(base / name) as tmp:
-            written = [registry.find(f).write(analysis, tmp) for f in formats]
+            written = render(analysis, tmp, formats)
         runs.point_latest(base, name)
         runs.prune(base, keep)
     return [base / name / p.name for p in written]

@@ -103,12 +103,7 @@ def report(
         raise SidecarImpactError(f"--min-severity: {min_severity!r} is not one of high, medium, low")
     if log_format not in ("text", "json"):
         raise SidecarImpactError(f"--log-format: {log_format!r} is not one of text, json")
-    prices = load_prices(price_file) if price_file is not None else Prices()
-    prices = Prices(
-        cpu_core_hour=prices.cpu_core_hour if cpu_price is None else cpu_price,
-        memory_gib_hour=prices.memory_gib_hour if memory_price is None else memory_price,
-        source=prices.source if cpu_price is None and memory_price is None else "command-line prices",
-    )
+    prices = (load_prices(price_file) if price_file is not None else Prices()).overridden(cpu_price, memory_price)
     chosen = formats or ["html", "json"]
     for name in chosen:
         registry.find(name)

@@ -22,8 +22,15 @@ class Prices:
     memory_gib_hour: float = 0.004237
     source: str = "OpenCost default (configs/default.json)"
 
-    def per_hour(self, cpu_cores: float, memory_bytes: float) -> float:
-        return cpu_cores * self.cpu_core_hour + memory_bytes / GIB * self.memory_gib_hour
+    def overridden(self, cpu_core_hour: float | None = None, memory_gib_hour: float | None = None) -> Prices:
+        """These prices with the rates given replaced (None keeps a rate); the source says so."""
+        if cpu_core_hour is None and memory_gib_hour is None:
+            return self
+        return Prices(
+            cpu_core_hour=self.cpu_core_hour if cpu_core_hour is None else cpu_core_hour,
+            memory_gib_hour=self.memory_gib_hour if memory_gib_hour is None else memory_gib_hour,
+            source="command-line prices",
+        )
 
 
 def load_prices(path: str | os.PathLike[str]) -> Prices:
