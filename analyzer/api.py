@@ -164,7 +164,9 @@ def analyze(
         vpa=vpa.table,
         vpa_hazards=hazards,
         vpa_hpa=vpa_hpa_effect(replays, vpa),
-        findings=findings_table(skew.table, skew.remedies, hazards, classes),
+        findings=findings_table(
+            skew.table, skew.remedies, hazards, classes, snapshot.metadata.extra.get("collection_notes", [])
+        ),
     )
 
 

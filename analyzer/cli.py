@@ -144,6 +144,146 @@ def report(
 
 
 @app.command()
+def collect(
+    out: Annotated[Path, typer.Option("--out", "-O", help="Directory to write the snapshot to (must not exist).")],
+    prometheus_url: Annotated[
+        str | None,
+        typer.Option("--prometheus-url", help="Prometheus API base URL, with any path prefix (e.g. .../prometheus)."),
+    ] = None,
+    metrics_server: Annotated[
+        bool, typer.Option("--metrics-server", help="Poll metrics.k8s.io instead of Prometheus (see --duration).")
+    ] = False,
+    since: Annotated[str | None, typer.Option(help="Range ending now (or at --end), e.g. 7d, 12h.")] = None,
+    start: Annotated[str | None, typer.Option(help="Range start, RFC 3339 or unix seconds (instead of --since).")] = None,
+    end: Annotated[str | None, typer.Option(help="Range end, RFC 3339 or unix seconds (default: now).")] = None,
+    step: Annotated[str, typer.Option(help="Sample step, a Prometheus duration.")] = "60s",
+    scrape_interval: Annotated[
+        str | None, typer.Option("--scrape-interval", help="cAdvisor scrape interval (default: measured).")
+    ] = None,
+    token_file: Annotated[
+        Path | None, typer.Option("--token-file", help="File holding a bearer token for Prometheus.")
+    ] = None,
+    token_env: Annotated[
+        bool,
+        typer.Option("--token-from-env", help="Read the bearer token from $PROMETHEUS_TOKEN (never from a flag)."),
+    ] = False,
+    basic_auth_user: Annotated[str | None, typer.Option("--basic-auth-user", help="Basic auth user name.")] = None,
+    basic_auth_password_file: Annotated[
+        Path | None, typer.Option("--basic-auth-password-file", help="File holding the basic auth password.")
+    ] = None,
+    header: Annotated[
+        list[str] | None, typer.Option("--header", help="Extra HTTP header 'Name: value' (e.g. X-Scope-OrgID); repeat.")
+    ] = None,
+    ca_file: Annotated[Path | None, typer.Option("--ca-file", help="CA bundle to verify Prometheus's TLS.")] = None,
+    insecure_skip_tls_verify: Annotated[
+        bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify Prometheus's TLS certificate.")
+    ] = False,
+    cluster_label: Annotated[
+        str | None, typer.Option("--cluster-label", help="Label telling clusters apart on a shared Prometheus.")
+    ] = None,
+    cluster_value: Annotated[str | None, typer.Option("--cluster-value", help="Value of --cluster-label.")] = None,
+    timeout: Annotated[str, typer.Option(help="Per-request timeout.")] = "60s",
+    retries: Annotated[int, typer.Option(help="Retries on 5xx, timeouts and refused connections.", min=0)] = 3,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.", min=1, max=32)] = 4,
+    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig", help="Kubeconfig file (default ~/.kube/config).")] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    in_cluster: Annotated[bool, typer.Option("--in-cluster", help="Use the pod's service account.")] = False,
+    objects: Annotated[
+        Path | None, typer.Option("--objects", help="Object files (kubectl get -o json/yaml) instead of the API.")
+    ] = None,
+    no_api: Annotated[
+        bool, typer.Option("--no-api", help="Do not read the Kubernetes API; objects from kube-state-metrics only.")
+    ] = False,
+    namespace: Annotated[
+        list[str] | None, typer.Option("--namespace", "-n", help="Collect only this namespace; repeat for several.")
+    ] = None,
+    selector: Annotated[str | None, typer.Option("--selector", "-l", help="Pod label selector (needs the API).")] = None,
+    duration: Annotated[str, typer.Option(help="With --metrics-server: how long to poll.")] = "1h",
+    interval: Annotated[str, typer.Option(help="With --metrics-server: time between polls.")] = "60s",
+    cluster: Annotated[str | None, typer.Option("--cluster", help="Cluster name for reports.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    log_format: Annotated[str, typer.Option("--log-format", help="text, or json (one object per line).")] = "text",
+) -> None:
+    """Collect usage and objects from a live cluster into a snapshot directory (written atomically).
+
+    Prometheus (cAdvisor + kube-state-metrics) with the Kubernetes API by default; --metrics-server
+    polls the Metrics API instead. Exit codes: 0 written, 2 bad input or usage, 3 a source
+    unreachable or failing (nothing is left at OUT).
+    """
+    from analyzer import terminal
+    from analyzer.collect import collector, timerange
+    from analyzer.collect.kube_api import KubeOptions
+    from analyzer.collect.metrics_server import collect_metrics_server
+    from analyzer.collect.prometheus_connection import PromOptions, parse_headers, resolve_token
+
+    if log_format not in ("text", "json"):
+        raise SidecarImpactError(f"--log-format: {log_format!r} is not one of text, json")
+    if (prometheus_url is None) == (not metrics_server):
+        raise SidecarImpactError("give exactly one of --prometheus-url and --metrics-server")
+    if selector and (no_api or objects is not None):
+        raise SidecarImpactError("-l needs the Kubernetes API: pod labels are not in cAdvisor series")
+    terminal.setup_logging(log_format, quiet)
+    use_api = not no_api and objects is None
+    kube = (
+        KubeOptions(kubeconfig, context, in_cluster, tuple(namespace or ()), selector, timeout_s=parse_duration(timeout))
+        if use_api or metrics_server
+        else None
+    )
+    with terminal.progress_reporter(quiet) as progress:
+        if metrics_server:
+            assert kube is not None
+            result = collect_metrics_server(
+                kube, parse_duration(duration), parse_duration(interval), cluster_name=cluster, progress=progress
+            )
+        else:
+            assert prometheus_url is not None
+            password = None
+            if basic_auth_password_file is not None:
+                password = resolve_token(None, basic_auth_password_file)
+            options = PromOptions(
+                url=prometheus_url,
+                token=resolve_token(None, token_file) if token_file or token_env else None,
+                basic_auth=(basic_auth_user, password or "") if basic_auth_user else None,
+                headers=parse_headers(header or ()),
+                ca_file=ca_file,
+                insecure_skip_tls_verify=insecure_skip_tls_verify,
+                timeout_s=parse_duration(timeout),
+                retries=retries,
+                concurrency=concurrency,
+                cluster_label=cluster_label,
+                cluster=cluster_value,
+            )
+            tr = timerange.time_range(since=since, start=start, end=end, step=step)
+            result = collector.collect_prometheus(
+                options,
+                tr,
+                namespaces=tuple(namespace or ()),
+                kube=kube,
+                objects_path=objects,
+                scrape_interval=parse_duration(scrape_interval) if scrape_interval else None,
+                cluster_name=cluster,
+                progress=progress,
+            )
+    path = collector.write_collection(result, out, overwrite=overwrite)
+    snap = result.snapshot
+    summary = {
+        "snapshot": str(path),
+        "pods": len(snap.items("Pod")),
+        "samples": len(snap.usage),
+        "requests": result.requests,
+        "notes": result.notes,
+    }
+    if log_format == "json":
+        typer.echo(json.dumps(summary, sort_keys=True))
+    elif not quiet:
+        for note in result.notes:
+            typer.echo(f"note: {note}", err=True)
+        requests = ", ".join(f"{n} {k}" for k, n in result.requests.items())
+        typer.echo(f"wrote {path}: {summary['pods']} pods, {summary['samples']} usage samples ({requests} requests)")
+
+
+@app.command()
 def sample(
     out: Annotated[Path, typer.Option("--out", "-O", help="Directory to write the synthetic snapshot to.")],
     workloads: Annotated[

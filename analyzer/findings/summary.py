@@ -3,7 +3,8 @@
 The rules (docs/findings.md): a stalled HPA is high; an HPA's sidecar skew is high from 25 % of its
 app-only replica-hours, medium from 10 %, low from 2 %; VPA hazards carry their own severity; a pod
 whose app container had to be guessed, and an HPA replay that does not reproduce the observed
-replicas, are low (the figures around them are rough).
+replicas, are low (the figures around them are rough); so is each note the collector left in the
+snapshot (a kind it could not list, sources that disagree).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ SKEW_MEDIUM_PERCENT = 10.0
 
 FINDING_COLUMNS = {
     "severity": "high, medium or low",
-    "kind": "hpa-stalled, hpa-inflation, hpa-dilution, hpa-uncalibrated, ambiguous-app or vpa-<hazard>",
+    "kind": "hpa-stalled, hpa-inflation, hpa-dilution, hpa-uncalibrated, ambiguous-app, vpa-<hazard> or collection",
     "namespace": "namespace of the object",
     "object": "the HPA, VPA or pod concerned",
     "message": "what was found",
@@ -32,10 +33,20 @@ def severity_rank(severity: str) -> int:
 
 
 def findings_table(
-    hpa_skew: pd.DataFrame, remedies: pd.DataFrame, vpa_hazards: pd.DataFrame, classes: pd.DataFrame
+    hpa_skew: pd.DataFrame,
+    remedies: pd.DataFrame,
+    vpa_hazards: pd.DataFrame,
+    classes: pd.DataFrame,
+    collection_notes: list[str] | tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """All findings, highest severity first (:data:`FINDING_COLUMNS`)."""
-    rows = []
+    """All findings, highest severity first (:data:`FINDING_COLUMNS`).
+
+    ``collection_notes`` (what the collector could not see, e.g. no permission to list VPAs, or the
+    API and kube-state-metrics disagreeing) become low ``collection`` findings: they qualify the rest.
+    """
+    rows: list[tuple[object, ...]] = [
+        ("low", "collection", "", "snapshot", note, np.nan, "") for note in collection_notes
+    ]
     best_fix = _best_remedies(remedies)
     for r in hpa_skew.itertuples(index=False):
         fix = best_fix.get((r.namespace, r.hpa), "")

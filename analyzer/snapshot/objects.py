@@ -16,13 +16,16 @@ _RESOURCE_FIELDS = ("requests", "limits")
 
 
 def read_object_files(directory: Path) -> dict[str, list[dict[str, Any]]]:
-    """Every ``*.json``/``*.yaml``/``*.yml`` under ``directory``, items grouped by kind and checked.
+    """Every ``*.json``/``*.yaml``/``*.yml`` under ``directory`` (or that one file), items grouped by kind and checked.
 
     A file may hold one object, a ``List`` (``kubectl get ... -o json``) or, in YAML, several
     documents. Kinds other than :data:`OBJECT_KINDS` are skipped.
     """
     grouped: dict[str, list[dict[str, Any]]] = {kind: [] for kind in OBJECT_KINDS}
-    files = sorted(p for p in directory.rglob("*") if p.suffix in {".json", ".yaml", ".yml"} and p.is_file())
+    if directory.is_file():
+        files = [directory]
+    else:
+        files = sorted(p for p in directory.rglob("*") if p.suffix in {".json", ".yaml", ".yml"} and p.is_file())
     for path in files:
         for index, item in enumerate(_items_of(path)):
             where = f"{path}: items[{index}]"
@@ -78,10 +81,11 @@ def check_object(item: dict[str, Any], where: str) -> None:
     if kind == "Pod":
         _check_pod_spec(spec, f"{at}: spec")
     elif kind in {"ReplicaSet", "Deployment", "StatefulSet", "DaemonSet"}:
-        template = (spec.get("template") or {}).get("spec")
-        if not isinstance(template, dict):
-            raise SnapshotError(f"{at}: spec.template.spec is missing")
-        _check_pod_spec(template, f"{at}: spec.template.spec")
+        if "template" in spec:  # absent when rebuilt from kube-state-metrics, which exports no templates
+            template = (spec.get("template") or {}).get("spec")
+            if not isinstance(template, dict):
+                raise SnapshotError(f"{at}: spec.template.spec is missing")
+            _check_pod_spec(template, f"{at}: spec.template.spec")
     elif kind == "HorizontalPodAutoscaler":
         _check_hpa(spec, at)
     elif kind == "VerticalPodAutoscaler":

@@ -1,0 +1,137 @@
+"""kube-state-metrics series that describe pods, owners, workloads and HPAs over the range.
+
+Each series is read once per coarse step with ``last_over_time`` (an hour, or the whole range when
+shorter), so a pod that lived for one scrape is still seen and the request count does not depend on
+the number of pods. Results are tidy frames keyed by the labels that identify an object.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analyzer.collect import promql
+from analyzer.collect.promframe import last_points, range_frame
+from analyzer.collect.prometheus_connection import PromClient
+from analyzer.collect.timerange import TimeRange
+
+log = logging.getLogger(__name__)
+
+POD = ("namespace", "pod")
+CONTAINER = ("namespace", "pod", "container")
+HPA = ("namespace", "horizontalpodautoscaler")
+
+
+@dataclass(frozen=True)
+class Series:
+    """A kube-state-metrics metric, the labels kept (``max by``) and extra matchers."""
+
+    metric: str
+    by: tuple[str, ...]
+    matchers: tuple[str, ...] = ()
+
+
+SERIES: dict[str, Series] = {
+    "requests": Series("kube_pod_container_resource_requests", (*CONTAINER, "resource")),
+    "limits": Series("kube_pod_container_resource_limits", (*CONTAINER, "resource")),
+    "init_requests": Series("kube_pod_init_container_resource_requests", (*CONTAINER, "resource")),
+    "init_limits": Series("kube_pod_init_container_resource_limits", (*CONTAINER, "resource")),
+    "containers": Series("kube_pod_container_info", (*CONTAINER, "image")),
+    "init_containers": Series("kube_pod_init_container_info", (*CONTAINER, "image", "restart_policy")),
+    "owners": Series("kube_pod_owner", (*POD, "owner_kind", "owner_name")),
+    "replicaset_owners": Series("kube_replicaset_owner", ("namespace", "replicaset", "owner_kind", "owner_name")),
+    "created": Series("kube_pod_created", POD),
+    "phase": Series("kube_pod_status_phase", (*POD, "phase")),
+    "restarts": Series("kube_pod_container_status_restarts_total", CONTAINER),
+    "oom_killed": Series(
+        "kube_pod_container_status_last_terminated_reason", CONTAINER, ('reason="OOMKilled"',)
+    ),
+    "hpa_info": Series(
+        "kube_horizontalpodautoscaler_info",
+        (*HPA, "scaletargetref_api_version", "scaletargetref_kind", "scaletargetref_name"),
+    ),
+    "hpa_min": Series("kube_horizontalpodautoscaler_spec_min_replicas", HPA),
+    "hpa_max": Series("kube_horizontalpodautoscaler_spec_max_replicas", HPA),
+    "hpa_target": Series(
+        "kube_horizontalpodautoscaler_spec_target_metric", (*HPA, "metric_name", "metric_target_type")
+    ),
+    "hpa_condition": Series("kube_horizontalpodautoscaler_status_condition", (*HPA, "condition", "status")),
+    "hpa_current": Series("kube_horizontalpodautoscaler_status_current_replicas", HPA),
+    "hpa_desired": Series("kube_horizontalpodautoscaler_status_desired_replicas", HPA),
+}
+
+REPLICA_SERIES: dict[str, Series] = {
+    "Deployment": Series("kube_deployment_spec_replicas", ("namespace", "deployment")),
+    "StatefulSet": Series("kube_statefulset_replicas", ("namespace", "statefulset")),
+    "DaemonSet": Series("kube_daemonset_status_desired_number_scheduled", ("namespace", "daemonset")),
+}
+
+
+@dataclass(frozen=True)
+class KsmState:
+    """Newest value, first and last sighting per key of each :data:`SERIES` entry; observed replicas."""
+
+    tables: dict[str, pd.DataFrame]
+    replicas: pd.DataFrame
+
+    @property
+    def present(self) -> bool:
+        """Whether kube-state-metrics is scraped at all (it describes pods)."""
+        return not self.tables["requests"].empty or not self.tables["owners"].empty
+
+    def table(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+
+def collect_ksm(
+    client: PromClient, scope: promql.Scope, tr: TimeRange, progress: Callable[[int, int], None] | None = None
+) -> KsmState:
+    """Read every :data:`SERIES` entry at a coarse step and the workloads' replicas at the range's step."""
+    span = (tr.end - tr.start).total_seconds()
+    step = max(tr.step_s, min(3600.0, span))
+    first = tr.end - pd.Timedelta(seconds=step * (span // step))
+    coarse = TimeRange(first, tr.end, step)  # aligned on the end; the first window reaches back past start
+    window = step
+    jobs: list[tuple[str, TimeRange, str]] = []
+    for name, series in SERIES.items():
+        query = promql.last_seen(series.metric, series.by, scope, window, *series.matchers)
+        jobs.extend((name, chunk, query) for chunk in coarse.chunks())
+    for kind, series in REPLICA_SERIES.items():
+        query = promql.present(series.metric, series.by, scope)
+        jobs.extend((kind, chunk, query) for chunk in tr.chunks())
+    done = 0
+
+    def fetch(job: tuple[str, TimeRange, str]) -> pd.DataFrame:
+        name, chunk, query = job
+        result = client.query_range(query, chunk.start, chunk.end, chunk.step_s)
+        by = SERIES[name].by if name in SERIES else REPLICA_SERIES[name].by
+        return range_frame(result, by)
+
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for job, frame in zip(jobs, client.map(fetch, jobs), strict=True):
+        parts.setdefault(job[0], []).append(frame)
+        done += 1
+        if progress is not None:
+            progress(done, len(jobs))
+    tables = {}
+    for name, series in SERIES.items():
+        frame = pd.concat(parts[name], ignore_index=True).astype({k: object for k in series.by})
+        tables[name] = last_points(frame, series.by)
+    replicas = []
+    for kind, series in REPLICA_SERIES.items():
+        frame = pd.concat(parts[kind], ignore_index=True)
+        if frame.empty:
+            continue
+        frame = frame.rename(columns={series.by[1]: "name"}).astype({"namespace": object, "name": object})
+        frame["kind"] = kind
+        frame["replicas"] = frame["value"].round().astype("int64")
+        replicas.append(frame[["timestamp", "namespace", "kind", "name", "replicas"]])
+    observed = (
+        pd.concat(replicas, ignore_index=True).drop_duplicates(["namespace", "kind", "name", "timestamp"])
+        if replicas
+        else pd.DataFrame(columns=["timestamp", "namespace", "kind", "name", "replicas"])
+    )
+    return KsmState(tables, observed)

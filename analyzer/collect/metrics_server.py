@@ -1,0 +1,126 @@
+"""Usage from metrics-server (``metrics.k8s.io/v1beta1`` PodMetrics), for clusters without Prometheus.
+
+metrics-server keeps only the latest value per container, so a history is built by polling it at
+``interval_s`` for ``duration_s``. Each poll becomes one sample per container at the poll's instant
+on the interval grid. Pods are listed at the start and the end: a pod gone by the end keeps its
+first listing and is marked deleted one interval after its last sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from analyzer.__about__ import __version__
+from analyzer.collect.collector import NOTES_KEY, Collection, Progress
+from analyzer.collect.ksm_objects import iso
+from analyzer.collect.kube_api import POD_METRICS, KubeLister, KubeOptions
+from analyzer.errors import QuantityError, SidecarImpactError, SourceError
+from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, OBJECT_KINDS, Metadata, Snapshot
+from analyzer.units import parse_quantity
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
+def collect_metrics_server(
+    kube: KubeOptions,
+    duration_s: float,
+    interval_s: float,
+    *,
+    cluster_name: str | None = None,
+    progress: Progress | None = None,
+    clock: Clock = time.time,
+    sleep: Sleep = time.sleep,
+) -> Collection:
+    """Poll PodMetrics ``duration_s / interval_s + 1`` times and list the objects around the polls."""
+    if interval_s < 1 or duration_s < interval_s:
+        raise SidecarImpactError("--interval must be at least 1s and --duration at least one interval")
+    lister = KubeLister(kube)
+    try:
+        first = lister.list_all()
+        polls = int(duration_s // interval_s) + 1
+        start = clock()
+        rows: list[tuple[pd.Timestamp, str, str, str, float, float]] = []
+        for k in range(polls):
+            wait = start + k * interval_s - clock()
+            if wait > 0:
+                sleep(wait)
+            at = pd.Timestamp((start // interval_s) * interval_s + k * interval_s, unit="s", tz="UTC")
+            try:
+                items = lister.list(POD_METRICS)
+            except Exception as exc:  # a kind skipped by list() is an error here: there is nothing else to read
+                if isinstance(exc, SourceError):
+                    raise
+                raise SourceError(f"metrics.k8s.io at {lister.server}: {exc}") from None
+            rows.extend(_samples(items, at))
+            if progress is not None:
+                progress("metrics-server", k + 1, polls)
+        last = lister.list_all()
+    finally:
+        lister.close()
+    usage = pd.DataFrame(rows, columns=["timestamp", "namespace", "pod", "container", "cpu_cores", "memory_bytes"])
+    usage = usage.drop_duplicates(["timestamp", "namespace", "pod", "container"], keep="last")
+    objects = _merge_listings(first.objects, last.objects, usage, interval_s)
+    known = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in objects["Pod"]}
+    keep = [(ns, pod) in known for ns, pod in zip(usage["namespace"], usage["pod"], strict=True)]
+    notes = sorted(set(first.notes) | set(last.notes))
+    if not all(keep):
+        notes.append(f"dropped the usage of {len(usage[[not k for k in keep]].groupby(['namespace', 'pod']))} "
+                     "pods that were never listed (created and deleted between listings)")  # fmt: skip
+        usage = usage[keep]
+    if usage.empty:
+        raise SourceError(f"metrics.k8s.io at {lister.server}: no pod metrics in {polls} polls")
+    extra: dict[str, Any] = {"requests": {"kubernetes": lister.requests}, **({NOTES_KEY: notes} if notes else {})}
+    metadata = Metadata(
+        1, "metrics-server", cluster_name or kube.context or "cluster",
+        usage["timestamp"].min(), usage["timestamp"].max(), interval_s, __version__, extra,
+    )  # fmt: skip
+    replicas = pd.DataFrame(columns=["timestamp", "namespace", "kind", "name", "replicas"])
+    return Collection(Snapshot(metadata, usage.reset_index(drop=True), replicas, objects), notes, extra["requests"])
+
+
+def _samples(items: list[dict[str, Any]], at: pd.Timestamp) -> list[tuple[pd.Timestamp, str, str, str, float, float]]:
+    rows = []
+    for item in items:
+        meta = item.get("metadata") or {}
+        for container in item.get("containers") or []:
+            usage = container.get("usage") or {}
+            try:
+                cpu = float(parse_quantity(usage.get("cpu", "0")))
+                memory = float(parse_quantity(usage.get("memory", "0")))
+            except QuantityError as exc:
+                raise SourceError(
+                    f"metrics.k8s.io: PodMetrics {meta.get('namespace')}/{meta.get('name')} container "
+                    f"{container.get('name')}: {exc}"
+                ) from None
+            rows.append((at, meta.get("namespace", ""), meta.get("name", ""), container.get("name", ""), cpu, memory))
+    return rows
+
+
+def _merge_listings(
+    first: dict[str, list[dict[str, Any]]], last: dict[str, list[dict[str, Any]]], usage: pd.DataFrame, interval_s: float
+) -> dict[str, list[dict[str, Any]]]:
+    merged: dict[str, list[dict[str, Any]]] = {}
+    last_seen = usage.groupby(["namespace", "pod"])["timestamp"].max().to_dict() if len(usage) else {}
+    for kind in OBJECT_KINDS:
+        newest = {_key(o): o for o in last.get(kind, [])}
+        gone = [o for o in first.get(kind, []) if _key(o) not in newest]
+        if kind == "Pod":
+            for pod in gone:
+                seen = last_seen.get(_key(pod))
+                if seen is not None:
+                    annotations = pod["metadata"].setdefault("annotations", {})
+                    annotations[DELETED_AT_ANNOTATION] = iso(seen + pd.Timedelta(seconds=interval_s))
+        merged[kind] = [*newest.values(), *gone]
+    return merged
+
+
+def _key(obj: dict[str, Any]) -> tuple[str, str]:
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]

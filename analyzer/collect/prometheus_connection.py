@@ -1,0 +1,182 @@
+"""How to reach a Prometheus-compatible API, and requests to it with timeouts and retries.
+
+Every request goes through prometheus-api-client. 5xx answers, timeouts and refused connections are
+retried with exponential backoff; a 4xx is not retried: a rejected query is a bug in this tool
+(401/403 are the user's credentials) and the error says which.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
+
+from analyzer.errors import SidecarImpactError, SourceError
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "PROMETHEUS_TOKEN"
+_STATUS = re.compile(r"HTTP Status Code (\d{3})")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class PromOptions:
+    """Connection settings. ``url`` may carry a path prefix (Thanos, Mimir ``/prometheus``, VictoriaMetrics)."""
+
+    url: str
+    token: str | None = field(default=None, repr=False)
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    ca_file: Path | None = None
+    insecure_skip_tls_verify: bool = False
+    timeout_s: float = 60.0
+    retries: int = 3
+    backoff_s: float = 1.0
+    concurrency: int = 4
+    cluster_label: str | None = None
+    cluster: str | None = None
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^https?://[^/]+", self.url):
+            raise SidecarImpactError(f"--prometheus-url: {self.url!r} is not an http(s) URL")
+        if (self.cluster_label is None) != (self.cluster is None):
+            raise SidecarImpactError("--cluster-label and --cluster-value go together: give both or neither")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise SidecarImpactError(f"--ca-file: {self.ca_file} is not a file")
+
+
+def resolve_token(token: str | None, token_file: Path | None) -> str | None:
+    """The bearer token from the flag, else the file, else ``$PROMETHEUS_TOKEN``."""
+    if token:
+        return token
+    if token_file is not None:
+        try:
+            return token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SidecarImpactError(f"--token-file: cannot read {token_file}: {exc.strerror}") from exc
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def parse_headers(values: Iterable[str]) -> dict[str, str]:
+    """``--header 'X-Scope-OrgID: tenant'`` values into a dict."""
+    headers = {}
+    for value in values:
+        name, sep, content = value.partition(":")
+        if not sep or not name.strip():
+            raise SidecarImpactError(f"--header: {value!r} is not 'Name: value'")
+        headers[name.strip()] = content.strip()
+    return headers
+
+
+class PromClient:
+    """Range and instant queries with bounded concurrency; counts the HTTP requests it sends."""
+
+    def __init__(self, options: PromOptions) -> None:
+        self.options = options
+        session = requests.Session()
+        session.verify = (
+            False if options.insecure_skip_tls_verify else (str(options.ca_file) if options.ca_file else True)
+        )
+        headers = dict(options.headers)
+        if options.token:
+            headers["Authorization"] = f"Bearer {options.token}"
+        self._prom = PrometheusConnect(
+            url=options.url.rstrip("/"),
+            headers=headers,
+            auth=options.basic_auth,
+            session=session,
+            retry=Retry(total=0, raise_on_status=False),
+            timeout=options.timeout_s,
+        )
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    def close(self) -> None:
+        self._prom.close()
+
+    def query(self, promql: str, at: pd.Timestamp) -> list[dict[str, Any]]:
+        """An instant query evaluated at ``at``."""
+        return self._call(promql, lambda: self._prom.custom_query(promql, params={"time": at.timestamp()}))
+
+    def query_range(self, promql: str, start: pd.Timestamp, end: pd.Timestamp, step_s: float) -> list[dict[str, Any]]:
+        """A range query; the caller keeps (end - start) / step under Prometheus's 11,000 points."""
+        return self._call(
+            promql,
+            lambda: self._prom.custom_query_range(
+                promql, start_time=start.to_pydatetime(), end_time=end.to_pydatetime(), step=f"{step_s:g}"
+            ),
+        )
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """``fn`` over ``items`` on at most ``concurrency`` threads, results in order."""
+        with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="prom") as pool:
+            yield from pool.map(fn, items)
+
+    def _call(self, promql: str, send: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        where = self.options.url
+        attempts = self.options.retries + 1
+        for attempt in range(1, attempts + 1):
+            with self._lock:
+                self.requests += 1
+            try:
+                return send()
+            except PrometheusApiClientException as exc:
+                status = _status_of(exc)
+                if status is not None and status < 500:
+                    raise _client_error(where, status, promql, str(exc)) from None
+                problem = f"HTTP {status}" if status else "an unreadable answer"
+            except requests.Timeout:
+                problem = f"no answer within {self.options.timeout_s:g} s"
+            except requests.exceptions.SSLError as exc:
+                raise SourceError(f"Prometheus at {where}: TLS verification failed ({_reason(exc)})") from None
+            except requests.ConnectionError as exc:
+                problem = f"connection failed ({_reason(exc)})"
+            except ValueError:
+                problem = "an answer that is not Prometheus JSON"
+            if attempt == attempts:
+                raise SourceError(f"Prometheus at {where}: {problem}, {attempts} attempts") from None
+            delay = self.options.backoff_s * 2 ** (attempt - 1)
+            log.warning("Prometheus at %s: %s; retrying in %.1f s (attempt %d of %d)", where, problem, delay,
+                        attempt + 1, attempts)
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def _status_of(exc: PrometheusApiClientException) -> int | None:
+    match = _STATUS.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def _client_error(where: str, status: int, promql: str, detail: str) -> SourceError:
+    if status in (401, 403):
+        return SourceError(f"Prometheus at {where}: HTTP {status}, check the token, basic auth or headers")
+    if status == 404:
+        return SourceError(f"Prometheus at {where}: HTTP 404, is the URL's path prefix right (e.g. /prometheus)?")
+    message = re.search(r'"error":"((?:[^"\\]|\\.)*)"', detail)
+    reason = message.group(1) if message else detail[:200]
+    return SourceError(
+        f"Prometheus at {where} rejected a query with HTTP {status} ({reason}); this is a bug in "
+        f"sidecar-impact, please report it with the query: {promql[:300]}"
+    )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "certificate verify failed", "timed out"):
+        if marker in text:
+            return marker
+    return type(exc).__name__
