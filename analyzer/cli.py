@@ -154,7 +154,9 @@ def collect(
         bool, typer.Option("--metrics-server", help="Poll metrics.k8s.io instead of Prometheus (see --duration).")
     ] = False,
     since: Annotated[str | None, typer.Option(help="Range ending now (or at --end), e.g. 7d, 12h.")] = None,
-    start: Annotated[str | None, typer.Option(help="Range start, RFC 3339 or unix seconds (instead of --since).")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Range start, RFC 3339 or unix seconds (instead of --since).")
+    ] = None,
     end: Annotated[str | None, typer.Option(help="Range end, RFC 3339 or unix seconds (default: now).")] = None,
     step: Annotated[str, typer.Option(help="Sample step, a Prometheus duration.")] = "60s",
     scrape_interval: Annotated[
@@ -185,7 +187,9 @@ def collect(
     timeout: Annotated[str, typer.Option(help="Per-request timeout.")] = "60s",
     retries: Annotated[int, typer.Option(help="Retries on 5xx, timeouts and refused connections.", min=0)] = 3,
     concurrency: Annotated[int, typer.Option(help="Requests in flight at once.", min=1, max=32)] = 4,
-    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig", help="Kubeconfig file (default ~/.kube/config).")] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option("--kubeconfig", help="Kubeconfig file (default ~/.kube/config).")
+    ] = None,
     context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
     in_cluster: Annotated[bool, typer.Option("--in-cluster", help="Use the pod's service account.")] = False,
     objects: Annotated[
@@ -197,7 +201,9 @@ def collect(
     namespace: Annotated[
         list[str] | None, typer.Option("--namespace", "-n", help="Collect only this namespace; repeat for several.")
     ] = None,
-    selector: Annotated[str | None, typer.Option("--selector", "-l", help="Pod label selector (needs the API).")] = None,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="Pod label selector (needs the API).")
+    ] = None,
     duration: Annotated[str, typer.Option(help="With --metrics-server: how long to poll.")] = "1h",
     interval: Annotated[str, typer.Option(help="With --metrics-server: time between polls.")] = "60s",
     cluster: Annotated[str | None, typer.Option("--cluster", help="Cluster name for reports.")] = None,
@@ -226,7 +232,9 @@ def collect(
     terminal.setup_logging(log_format, quiet)
     use_api = not no_api and objects is None
     kube = (
-        KubeOptions(kubeconfig, context, in_cluster, tuple(namespace or ()), selector, timeout_s=parse_duration(timeout))
+        KubeOptions(
+            kubeconfig, context, in_cluster, tuple(namespace or ()), selector, timeout_s=parse_duration(timeout)
+        )
         if use_api or metrics_server
         else None
     )

@@ -46,7 +46,8 @@ def progress_reporter(quiet: bool) -> Iterator[Progress | None]:
 
         yield plain
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bars
 
     with Bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
               transient=False) as bars:  # fmt: skip

@@ -23,8 +23,13 @@ from analyzer.collect.ksm import KsmState, collect_ksm
 from analyzer.collect.ksm_objects import ksm_hpas, ksm_pods, ksm_workloads
 from analyzer.collect.kube_api import KubeLister, KubeOptions, Listed
 from analyzer.collect.prometheus_connection import PromClient, PromOptions
-from analyzer.collect.prometheus_usage import collect_usage, namespace_sizes, plan, scrape_interval_s
-from analyzer.collect.prometheus_usage import DEFAULT_SAMPLE_BUDGET
+from analyzer.collect.prometheus_usage import (
+    DEFAULT_SAMPLE_BUDGET,
+    collect_usage,
+    namespace_sizes,
+    plan,
+    scrape_interval_s,
+)
 from analyzer.collect.reconcile import disagreements
 from analyzer.collect.timerange import TimeRange, rate_window_s
 from analyzer.errors import SidecarImpactError, SourceError
@@ -151,7 +156,9 @@ def write_collection(collection: Collection, out: str | os.PathLike[str], *, ove
     return Path(out)
 
 
-def _objects(lister: KubeLister | None, path: Path | None, kube: KubeOptions | None, progress: Progress | None) -> Listed:
+def _objects(
+    lister: KubeLister | None, path: Path | None, kube: KubeOptions | None, progress: Progress | None
+) -> Listed:
     if path is not None:
         if not path.exists():
             raise SidecarImpactError(f"--objects: {path} does not exist")

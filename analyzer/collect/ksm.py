@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analyzer.collect import promql
-from analyzer.collect.promframe import last_points, range_frame
 from analyzer.collect.prometheus_connection import PromClient
+from analyzer.collect.promframe import last_points, range_frame
 from analyzer.collect.timerange import TimeRange
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,7 @@ SERIES: dict[str, Series] = {
     "created": Series("kube_pod_created", POD),
     "phase": Series("kube_pod_status_phase", (*POD, "phase")),
     "restarts": Series("kube_pod_container_status_restarts_total", CONTAINER),
-    "oom_killed": Series(
-        "kube_pod_container_status_last_terminated_reason", CONTAINER, ('reason="OOMKilled"',)
-    ),
+    "oom_killed": Series("kube_pod_container_status_last_terminated_reason", CONTAINER, ('reason="OOMKilled"',)),
     "hpa_info": Series(
         "kube_horizontalpodautoscaler_info",
         (*HPA, "scaletargetref_api_version", "scaletargetref_kind", "scaletargetref_name"),
@@ -102,7 +100,6 @@ def collect_ksm(
     for kind, series in REPLICA_SERIES.items():
         query = promql.present(series.metric, series.by, scope)
         jobs.extend((kind, chunk, query) for chunk in tr.chunks())
-    done = 0
 
     def fetch(job: tuple[str, TimeRange, str]) -> pd.DataFrame:
         name, chunk, query = job
@@ -111,9 +108,8 @@ def collect_ksm(
         return range_frame(result, by)
 
     parts: dict[str, list[pd.DataFrame]] = {}
-    for job, frame in zip(jobs, client.map(fetch, jobs), strict=True):
+    for done, (job, frame) in enumerate(zip(jobs, client.map(fetch, jobs), strict=True), 1):
         parts.setdefault(job[0], []).append(frame)
-        done += 1
         if progress is not None:
             progress(done, len(jobs))
     tables = {}

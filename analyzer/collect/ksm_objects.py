@@ -50,9 +50,7 @@ def _resources(table: pd.DataFrame) -> dict[tuple[str, str, str], dict[str, str]
     return out
 
 
-def ksm_pods(
-    ksm: KsmState, usage_pods: pd.DataFrame, end: pd.Timestamp, step_s: float
-) -> list[dict[str, Any]]:
+def ksm_pods(ksm: KsmState, usage_pods: pd.DataFrame, end: pd.Timestamp, step_s: float) -> list[dict[str, Any]]:
     """Pod objects for ``usage_pods`` (namespace, pod, containers seen, first and last usage sample).
 
     A pod whose last sample is older than two steps before ``end`` is marked deleted one step after it.
@@ -112,7 +110,11 @@ def ksm_pods(
 
 
 def _container(
-    key: tuple[str, str], name: str, image: str | None, requests: dict[Any, dict[str, str]], limits: dict[Any, dict[str, str]]
+    key: tuple[str, str],
+    name: str,
+    image: str | None,
+    requests: dict[Any, dict[str, str]],
+    limits: dict[Any, dict[str, str]],
 ) -> dict[str, Any]:
     resources: dict[str, dict[str, str]] = {}
     if (*key, name) in requests:
@@ -195,7 +197,7 @@ def ksm_hpas(ksm: KsmState) -> list[dict[str, Any]]:
 def _metric(name: str, target_type: str, value: float) -> dict[str, Any]:
     if name in ("cpu", "memory"):
         if target_type == "utilization":
-            target = {"type": "Utilization", "averageUtilization": int(round(value))}
+            target = {"type": "Utilization", "averageUtilization": round(value)}
         else:
             target = {"type": "AverageValue", "averageValue": quantity(name, value)}
         return {"type": "Resource", "resource": {"name": name, "target": target}}

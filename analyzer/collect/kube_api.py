@@ -126,7 +126,9 @@ class KubeLister:
             items.extend(self._paginate(resource, namespace))
         for item in items:
             item.setdefault("kind", resource.kind)
-            item.setdefault("apiVersion", OBJECT_API_VERSIONS.get(resource.kind, f"{resource.group}/{resource.version}"))
+            item.setdefault(
+                "apiVersion", OBJECT_API_VERSIONS.get(resource.kind, f"{resource.group}/{resource.version}")
+            )
             _scrub(item)
         return items
 
@@ -162,7 +164,9 @@ class KubeLister:
         except ApiException as exc:  # the client's wrapper of TLS failures
             raise SourceError(f"Kubernetes API at {self.server}: {_reason(exc)} (TLS)") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise SourceError(f"Kubernetes API at {self.server}: cannot list {resource.plural} ({_reason(exc)})") from None
+            raise SourceError(
+                f"Kubernetes API at {self.server}: cannot list {resource.plural} ({_reason(exc)})"
+            ) from None
         if not 200 <= response.status < 300:
             raise self._api_error(response.status, resource, namespace)
         try:
@@ -197,8 +201,12 @@ class KubeLister:
         if status == 404:
             return _Skipped(f"{resource.path}/{resource.plural} is not served by this cluster (404)")
         if status == 401:
-            return SourceError(f"Kubernetes API at {self.server}: 401 Unauthorized (check the kubeconfig's credentials)")
-        return SourceError(f"Kubernetes API at {self.server}: listing {resource.plural}{scope} failed with HTTP {status}")
+            return SourceError(
+                f"Kubernetes API at {self.server}: 401 Unauthorized (check the kubeconfig's credentials)"
+            )
+        return SourceError(
+            f"Kubernetes API at {self.server}: listing {resource.plural}{scope} failed with HTTP {status}"
+        )
 
 
 class _Gone(Exception):

@@ -105,7 +105,10 @@ def _samples(items: list[dict[str, Any]], at: pd.Timestamp) -> list[tuple[pd.Tim
 
 
 def _merge_listings(
-    first: dict[str, list[dict[str, Any]]], last: dict[str, list[dict[str, Any]]], usage: pd.DataFrame, interval_s: float
+    first: dict[str, list[dict[str, Any]]],
+    last: dict[str, list[dict[str, Any]]],
+    usage: pd.DataFrame,
+    interval_s: float,
 ) -> dict[str, list[dict[str, Any]]]:
     merged: dict[str, list[dict[str, Any]]] = {}
     last_seen = usage.groupby(["namespace", "pod"])["timestamp"].max().to_dict() if len(usage) else {}

@@ -150,8 +150,14 @@ class PromClient:
             if attempt == attempts:
                 raise SourceError(f"Prometheus at {where}: {problem}, {attempts} attempts") from None
             delay = self.options.backoff_s * 2 ** (attempt - 1)
-            log.warning("Prometheus at %s: %s; retrying in %.1f s (attempt %d of %d)", where, problem, delay,
-                        attempt + 1, attempts)
+            log.warning(
+                "Prometheus at %s: %s; retrying in %.1f s (attempt %d of %d)",
+                where,
+                problem,
+                delay,
+                attempt + 1,
+                attempts,
+            )
             time.sleep(delay)
         raise AssertionError("unreachable")
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from analyzer.collect import promql
-from analyzer.collect.promframe import range_frame
 from analyzer.collect.prometheus_connection import PromClient
+from analyzer.collect.promframe import range_frame
 from analyzer.collect.timerange import MAX_POINTS_PER_SERIES, TimeRange, rate_window_s
 from analyzer.errors import SourceError
 
@@ -95,7 +95,6 @@ def collect_usage(
     """Usage samples (snapshot usage columns) for every planned request; rows lacking CPU or memory dropped."""
     window = rate_window_s(tr.step_s, scrape_s)
     total = 2 * len(requests)
-    done = 0
 
     def fetch(job: tuple[str, Request]) -> pd.DataFrame:
         metric, request = job
@@ -106,9 +105,8 @@ def collect_usage(
 
     frames: dict[str, list[pd.DataFrame]] = {"cpu_cores": [], "memory_bytes": []}
     jobs = [(metric, r) for r in requests for metric in frames]
-    for (metric, _), frame in zip(jobs, client.map(fetch, jobs), strict=True):
+    for done, ((metric, _), frame) in enumerate(zip(jobs, client.map(fetch, jobs), strict=True), 1):
         frames[metric].append(frame)
-        done += 1
         if progress is not None:
             progress(done, total)
     cpu = _concat(frames["cpu_cores"], "cpu_cores")
@@ -126,4 +124,3 @@ def _concat(frames: list[pd.DataFrame], value: str) -> pd.DataFrame:
         return pd.DataFrame({"timestamp": pd.to_datetime([], utc=True), **{k: [] for k in _KEYS}, value: []})
     out = pd.concat([f.astype({k: object for k in _KEYS}) for f in frames], ignore_index=True)
     return out.drop_duplicates(["timestamp", *_KEYS], keep="last")
-

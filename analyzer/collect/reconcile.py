@@ -38,7 +38,9 @@ def disagreements(api_pods: list[dict[str, Any]], ksm_pods: dict[tuple[str, str]
             a, b = ours.get(key), theirs.get(key)
             if a is None or b is None or _rounded(key[2], a) != _rounded(key[2], b):
                 container, field, resource = key
-                diffs.append(f"{container} {field}.{resource} is {a or 'unset'} in the API, {b or 'unset'} in kube-state-metrics")
+                diffs.append(
+                    f"{container} {field}.{resource} is {a or 'unset'} in the API, {b or 'unset'} in kube-state-metrics"
+                )
         if diffs:
             lines.append(f"pod {meta['namespace']}/{meta['name']}: " + "; ".join(diffs))
     if len(lines) > MAX_LISTED:

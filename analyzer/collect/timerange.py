@@ -25,7 +25,7 @@ class TimeRange:
 
     @property
     def points(self) -> int:
-        return int(round((self.end - self.start).total_seconds() / self.step_s)) + 1
+        return round((self.end - self.start).total_seconds() / self.step_s) + 1
 
     def chunks(self, max_points: int = MAX_POINTS_PER_SERIES) -> Iterator[TimeRange]:
         """Consecutive, non-overlapping sub-ranges of at most ``max_points`` points each."""

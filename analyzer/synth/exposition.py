@@ -13,6 +13,7 @@ Samples are written at the snapshot's timestamps (the scrape interval equals its
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -82,9 +83,9 @@ def _cadvisor_rows(usage: pd.DataFrame, step_s: float) -> pd.DataFrame:
     total = rows.groupby(["timestamp", "namespace", "pod"], sort=False, as_index=False)[["cpu_cores", "memory_bytes"]]
     rows = pd.concat([rows, total.sum().assign(container="")], ignore_index=True)
     rows = rows.sort_values(["namespace", "pod", "container", "timestamp"], kind="stable", ignore_index=True)
-    rows["cpu_seconds"] = (rows["cpu_cores"] * step_s).groupby(
-        [rows["namespace"], rows["pod"], rows["container"]], sort=False
-    ).cumsum()
+    rows["cpu_seconds"] = (
+        (rows["cpu_cores"] * step_s).groupby([rows["namespace"], rows["pod"], rows["container"]], sort=False).cumsum()
+    )
     return rows
 
 
@@ -106,14 +107,16 @@ def _usage_lines(
     edges = np.flatnonzero((keys != keys.shift()).any(axis=1).to_numpy())
     bounds = [*edges, len(rows)]
     for job in jobs:
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for a, b in itertools.pairwise(bounds):
             ns, pod, container = keys.iloc[a]
             cgroup = f"/kubepods/pod-{pod}" + (f"/{container}" if container else "")
             labels = {**extra, **job, "namespace": ns, "pod": pod, "container": container, "id": cgroup}
             if container:
                 labels["image"] = "registry.example.com/image" if container != "POD" else "registry.k8s.io/pause:3.10"
             prefix = name + _labels(labels) + " "
-            yield "".join(f"{prefix}{v!r} {t}\n" for v, t in zip(values[a:b].tolist(), seconds[a:b].tolist(), strict=True))
+            yield "".join(
+                f"{prefix}{v!r} {t}\n" for v, t in zip(values[a:b].tolist(), seconds[a:b].tolist(), strict=True)
+            )
 
 
 def _static_lines(
