@@ -143,8 +143,13 @@ class PromClient:
                 problem = f"no answer within {self.options.timeout_s:g} s"
             except requests.exceptions.SSLError as exc:
                 raise SourceError(f"Prometheus at {where}: TLS verification failed ({_reason(exc)})") from None
-            except requests.ConnectionError as exc:
-                problem = f"connection failed ({_reason(exc)})"
+            except requests.ConnectionError as exc:  # urllib3 with retries off wraps read timeouts here
+                timed_out = "timed out" in str(exc)
+                problem = (
+                    f"no answer within {self.options.timeout_s:g} s"
+                    if timed_out
+                    else f"connection failed ({_reason(exc)})"
+                )
             except ValueError:
                 problem = "an answer that is not Prometheus JSON"
             if attempt == attempts:

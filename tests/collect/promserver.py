@@ -32,7 +32,7 @@ def free_port() -> int:
 def require(binary: str) -> str:
     path = shutil.which(binary)
     if path is None:
-        raise RuntimeError(f"{binary} is not installed: the README's test command installs the Debian package prometheus")
+        raise RuntimeError(f"{binary} is missing: the README's test command installs Debian's prometheus")
     return path
 
 
@@ -118,7 +118,7 @@ class FaultProxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:
                 proxy.requests.append(self.path)
                 proxy.headers_seen.append(dict(self.headers))
                 number = len(proxy.requests)

@@ -133,7 +133,9 @@ def test_request_count_does_not_grow_with_pods(prometheus: PrometheusServer, col
     assert big.requests["prometheus"] == collected.requests["prometheus"]
 
 
-def test_namespace_batches_and_time_chunks_give_the_same_usage(prometheus: PrometheusServer, collected: Collection) -> None:
+def test_namespace_batches_and_time_chunks_give_the_same_usage(
+    prometheus: PrometheusServer, collected: Collection
+) -> None:
     split = collect(prometheus.url, "small", sample_budget=3000)
     assert split.requests["prometheus"] > collected.requests["prometheus"] + 4
     pd.testing.assert_frame_equal(

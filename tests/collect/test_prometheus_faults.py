@@ -1,0 +1,150 @@
+"""Faults against the real Prometheus: 503s retried, slow answers timed out, rejected queries,
+a too-large range chunked, and the server stopped mid-collection (no snapshot left behind)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from analyzer.collect.collector import collect_prometheus
+from analyzer.collect.prometheus_connection import PromOptions
+from analyzer.collect.timerange import MAX_POINTS_PER_SERIES, time_range
+from analyzer.errors import SourceError
+from tests.collect.conftest import END, START, PromData
+from tests.collect.promserver import FaultProxy, PrometheusServer
+
+RANGE = time_range(start=START, end=END, step="60s")
+
+
+def options(url: str, **kwargs: object) -> PromOptions:
+    return PromOptions(url, cluster_label="cluster", cluster="small", **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def proxy(prometheus: PrometheusServer):
+    proxy = FaultProxy(prometheus.url)
+    yield proxy
+    proxy.close()
+
+
+def test_503_answers_are_retried(proxy: FaultProxy, caplog: pytest.LogCaptureFixture) -> None:
+    baseline = collect_prometheus(options(proxy.url), RANGE).requests["prometheus"]
+    proxy.requests.clear()
+    proxy.fail_first = 2
+    result = collect_prometheus(options(proxy.url, retries=3, backoff_s=0.01, concurrency=1), RANGE)
+    assert result.requests["prometheus"] == len(proxy.requests) == baseline + 2
+    assert len(result.snapshot.usage) > 0
+    assert "HTTP 503; retrying" in caplog.text
+
+
+def test_slow_answers_hit_the_timeout(proxy: FaultProxy) -> None:
+    proxy.delay_s = 2.0
+    began = time.monotonic()
+    with pytest.raises(SourceError, match=r"no answer within 0.3 s, 2 attempts"):
+        collect_prometheus(options(proxy.url, timeout_s=0.3, retries=1, backoff_s=0.01), RANGE)
+    assert time.monotonic() - began < 1.9  # gave up before the first answer would have come
+    assert len(proxy.requests) == 2
+
+
+def test_a_rejected_query_is_not_retried_and_is_called_a_bug(proxy: FaultProxy) -> None:
+    proxy.fail_first, proxy.fail_status = 1, 400
+    proxy.fail_body = b'{"status":"error","errorType":"bad_data","error":"parse error at char 7"}'
+    with pytest.raises(SourceError, match=r"rejected a query with HTTP 400 \(parse error at char 7\); this is a bug"):
+        collect_prometheus(options(proxy.url, retries=3), RANGE)
+    assert len(proxy.requests) == 1
+
+
+def test_401_names_the_credentials_and_headers_are_sent(proxy: FaultProxy) -> None:
+    proxy.fail_first, proxy.fail_status = 1, 401
+    secret = "s3cr3t-token"
+    with pytest.raises(SourceError, match="HTTP 401, check the token") as raised:
+        collect_prometheus(options(proxy.url, token=secret, headers={"X-Scope-OrgID": "team-a"}), RANGE)
+    assert secret not in str(raised.value)
+    assert proxy.headers_seen[0]["Authorization"] == f"Bearer {secret}"
+    assert proxy.headers_seen[0]["X-Scope-OrgID"] == "team-a"
+
+
+def test_a_path_prefix_is_kept(proxy: FaultProxy) -> None:
+    proxy.fail_first, proxy.fail_status = 1, 404
+    with pytest.raises(SourceError, match="path prefix"):
+        collect_prometheus(options(proxy.url + "/prometheus"), RANGE)
+    assert proxy.requests[0].startswith("/prometheus/api/v1/")
+
+
+def test_a_range_over_11000_points_is_chunked(prometheus: PrometheusServer, proxy: FaultProxy) -> None:
+    fine = time_range(start=START, end=END, step="3s")  # 14,401 points per series
+    direct = requests.get(
+        f"{prometheus.url}/api/v1/query_range",
+        params={"query": "up", "start": fine.start.timestamp(), "end": fine.end.timestamp(), "step": "3"},
+        timeout=10,
+    )
+    assert direct.status_code == 400 and "11,000 points" in direct.json()["error"]  # the server's real limit
+    result = collect_prometheus(options(proxy.url), fine, namespaces=("payments",))
+    ranges = [parse_qs(urlsplit(p).query) for p in proxy.requests if "query_range" in p]
+    usage_ranges = [q for q in ranges if "container_cpu_usage_seconds_total" in q["query"][0]]
+    assert len(usage_ranges) >= 2
+    for q in ranges:
+        points = (float(q["end"][0]) - float(q["start"][0])) / float(q["step"][0]) + 1
+        assert points <= MAX_POINTS_PER_SERIES
+    usage = result.snapshot.usage
+    stamps = usage["timestamp"].drop_duplicates().sort_values()
+    assert stamps.diff().dropna().dt.total_seconds().eq(3).all()  # no gap, no overlap at chunk edges
+    assert not usage.duplicated(["timestamp", "namespace", "pod", "container"]).any()
+    coarse = collect_prometheus(options(prometheus.url), RANGE, namespaces=("payments",)).snapshot.usage
+    same = coarse.merge(usage, on=["timestamp", "namespace", "pod", "container"], suffixes=("", "_fine"))
+    assert len(same) == len(coarse)
+    assert (same["memory_bytes"] == same["memory_bytes_fine"]).all()
+
+
+def test_server_stopped_mid_collection(prom_data: PromData, tmp_path: Path) -> None:
+    tsdb = tmp_path / "tsdb"
+    shutil.copytree(prom_data.tsdb, tsdb)
+    server = PrometheusServer(tsdb, tmp_path)
+    try:
+
+        def stop_after_usage(stage: str, done: int, total: int) -> None:
+            if stage == "kube-state-metrics" and done == 2:
+                server.stop()
+
+        with pytest.raises(SourceError, match=r"connection failed \(Connection refused\), 2 attempts"):
+            collect_prometheus(
+                options(server.url, retries=1, backoff_s=0.01, concurrency=1), RANGE, progress=stop_after_usage
+            )
+    finally:
+        server.stop()
+
+
+def test_cli_leaves_nothing_when_the_server_dies(prom_data: PromData, tmp_path: Path) -> None:
+    tsdb = tmp_path / "tsdb"
+    shutil.copytree(prom_data.tsdb, tsdb)
+    server = PrometheusServer(tsdb, tmp_path)
+    proxy = FaultProxy(server.url)
+    proxy.on_request = lambda n: server.stop() if n == 6 else None
+    out = tmp_path / "out" / "snap"
+    out.parent.mkdir()
+    try:
+        args = ["--prometheus-url", proxy.url, "--no-api", "--cluster-label", "cluster", "--cluster-value", "small"]
+        args += ["--start", START, "--end", END, "--retries", "1", "--concurrency", "1", "--out", str(out)]
+        done = subprocess.run(
+            [sys.executable, "-m", "analyzer", "collect", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        proxy.close()
+        server.stop()
+    assert done.returncode == 3, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and re.search(r"HTTP 502, 2 attempts", errors[0])
+    assert "Traceback" not in done.stderr
+    assert not out.exists()
+    assert list((tmp_path / "out").iterdir()) == []  # no temporary directory left either
