@@ -1,0 +1,152 @@
+"""The kubernetes client against a local server speaking the API's JSON: pagination, 410, 403, 404,
+401, and a collection that joins the API's live pods with kube-state-metrics' deleted ones."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from analyzer import api
+from analyzer.collect.collector import collect_prometheus, write_collection
+from analyzer.collect.kube_api import REDACTED, KubeLister, KubeOptions
+from analyzer.collect.prometheus_connection import PromOptions
+from analyzer.collect.timerange import time_range
+from analyzer.errors import SidecarImpactError, SourceError
+from analyzer.snapshot.schema import DELETED_AT_ANNOTATION
+from tests.collect.conftest import END, START, PromData
+from tests.collect.fake_apiserver import FakeApiServer
+from tests.collect.promserver import PrometheusServer, free_port
+
+TOKEN = "kube-token-do-not-log"
+
+
+def live_objects(prom_data: PromData) -> dict[str, list[dict]]:
+    """What the API would list at the end: pods not yet deleted, every workload and autoscaler."""
+    objects = copy.deepcopy(prom_data.small.snapshot.objects)
+    objects["Pod"] = [p for p in objects["Pod"] if DELETED_AT_ANNOTATION not in p["metadata"].get("annotations", {})]
+    first = objects["Pod"][0]
+    first["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+    first["spec"]["containers"][0]["env"] = [{"name": "DB_PASSWORD", "value": "hunter2"}, {"name": "MODE"}]
+    return objects
+
+
+@pytest.fixture
+def apiserver(prom_data: PromData) -> Iterator[FakeApiServer]:
+    server = FakeApiServer(live_objects(prom_data), TOKEN)
+    yield server
+    server.close()
+
+
+def lister(server: FakeApiServer, tmp_path: Path, **kwargs: object) -> KubeLister:
+    return KubeLister(KubeOptions(kubeconfig=server.kubeconfig(tmp_path), **kwargs))  # type: ignore[arg-type]
+
+
+def test_lists_every_page_and_writes_objects_unchanged_but_secrets(
+    apiserver: FakeApiServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pods = apiserver.objects["Pod"]
+    listed = lister(apiserver, tmp_path, page_size=4).list_all()
+    assert [p["metadata"]["name"] for p in listed.objects["Pod"]] == [p["metadata"]["name"] for p in pods]
+    assert sum("/api/v1/pods" in r for r in apiserver.requests) == math.ceil(len(pods) / 4)
+    assert all(p["kind"] == "Pod" and p["apiVersion"] == "v1" for p in listed.objects["Pod"])
+    assert listed.objects["HorizontalPodAutoscaler"][0]["apiVersion"] == "autoscaling/v2"
+    first = listed.objects["Pod"][0]
+    assert "managedFields" not in first["metadata"]
+    assert first["spec"]["containers"][0]["env"] == [{"name": "DB_PASSWORD", "value": REDACTED}, {"name": "MODE"}]
+    assert first["spec"]["containers"][0]["resources"] == pods[0]["spec"]["containers"][0]["resources"]
+    assert listed.notes == []
+    assert TOKEN not in caplog.text
+
+
+def test_410_gone_mid_list_restarts_the_list(apiserver: FakeApiServer, tmp_path: Path, caplog) -> None:
+    apiserver.gone_once = {"Pod"}
+    items = lister(apiserver, tmp_path, page_size=5).list_all().objects["Pod"]
+    names = [p["metadata"]["name"] for p in items]
+    assert names == [p["metadata"]["name"] for p in apiserver.objects["Pod"]]  # complete, no duplicates
+    assert "410 Gone" in caplog.text
+    assert sum("/api/v1/pods" in r and "continue" not in r for r in apiserver.requests) == 2
+
+
+def test_403_on_vpas_is_one_note_and_the_rest_is_listed(apiserver: FakeApiServer, tmp_path: Path) -> None:
+    apiserver.forbidden = {"VerticalPodAutoscaler"}
+    listed = lister(apiserver, tmp_path).list_all()
+    assert listed.notes == [
+        "no permission to list verticalpodautoscalers (403 Forbidden); VerticalPodAutoscaler analysis is missing: "
+        "grant list on it (deploy/rbac.yaml)"
+    ]
+    assert "VerticalPodAutoscaler" not in listed.objects
+    assert len(listed.objects["Pod"]) == len(apiserver.objects["Pod"])
+
+
+def test_missing_vpa_crd_is_not_an_error(apiserver: FakeApiServer, tmp_path: Path) -> None:
+    apiserver.missing = {"VerticalPodAutoscaler"}
+    listed = lister(apiserver, tmp_path).list_all()
+    assert len(listed.notes) == 1 and "CRD is not installed" in listed.notes[0]
+    assert len(listed.objects["HorizontalPodAutoscaler"]) == len(apiserver.objects["HorizontalPodAutoscaler"])
+
+
+def test_namespaces_and_selector_reach_the_server(apiserver: FakeApiServer, tmp_path: Path) -> None:
+    pods = lister(apiserver, tmp_path, namespaces=("payments",), selector="app.kubernetes.io/name=fraud-scorer")
+    items = pods.list_all().objects["Pod"]
+    assert items and {p["metadata"]["namespace"] for p in items} == {"payments"}
+    assert {p["metadata"]["labels"]["app.kubernetes.io/name"] for p in items} == {"fraud-scorer"}
+    assert all("/namespaces/payments/" in r for r in apiserver.requests)
+
+
+def test_bad_token_and_unreachable_server_are_source_errors(apiserver: FakeApiServer, tmp_path: Path) -> None:
+    config = apiserver.kubeconfig(tmp_path, token="wrong")
+    with pytest.raises(SourceError, match="401 Unauthorized") as raised:
+        KubeLister(KubeOptions(kubeconfig=config)).list_all()
+    assert "wrong" not in str(raised.value)
+    dead = tmp_path / "dead"
+    dead.mkdir()
+    closed = FakeApiServer({}, TOKEN)
+    path = closed.kubeconfig(dead)
+    closed.close()
+    path.write_text(path.read_text().replace(closed.url, f"http://127.0.0.1:{free_port()}"))
+    with pytest.raises(SourceError, match="cannot list pods"):
+        KubeLister(KubeOptions(kubeconfig=path, timeout_s=2)).list_all()
+
+
+def test_a_broken_kubeconfig_is_bad_input(tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text("apiVersion: v1\nkind: Config\ncontexts: []\n")
+    with pytest.raises(SidecarImpactError, match="kubeconfig"):
+        KubeLister(KubeOptions(kubeconfig=config, context="missing"))
+
+
+def test_prometheus_and_api_together(
+    prometheus: PrometheusServer, apiserver: FakeApiServer, prom_data: PromData, tmp_path: Path
+) -> None:
+    apiserver.forbidden = {"VerticalPodAutoscaler"}
+    changed = next(p for p in apiserver.objects["Pod"] if len(p["spec"]["containers"]) > 1)
+    changed["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "1234m"
+    prom = PromOptions(prometheus.url, cluster_label="cluster", cluster="small")
+    kube = KubeOptions(kubeconfig=apiserver.kubeconfig(tmp_path))
+    result = collect_prometheus(prom, time_range(start=START, end=END, step="60s"), kube=kube)
+    pods = {p["metadata"]["name"]: p for p in result.snapshot.items("Pod")}
+    live = {p["metadata"]["name"] for p in apiserver.objects["Pod"]}
+    assert live <= set(pods)
+    from_api = [p for n, p in pods.items() if n in live]
+    assert all("sidecar-impact.io/source" not in p["metadata"].get("annotations", {}) for p in from_api)
+    rebuilt = [p for n, p in pods.items() if n not in live]
+    assert rebuilt and all(DELETED_AT_ANNOTATION in p["metadata"]["annotations"] for p in rebuilt)
+    name = changed["metadata"]["name"]
+    container = changed["spec"]["containers"][0]["name"]
+    assert any(
+        f"pod {changed['metadata']['namespace']}/{name}: {container} requests.cpu is 1234m in the API" in note
+        for note in result.notes
+    )
+    assert any("verticalpodautoscalers (403 Forbidden)" in note for note in result.notes)
+    assert result.requests["kubernetes"] == len(apiserver.requests)
+    path = write_collection(result, tmp_path / "snap")
+    assert TOKEN not in "".join(f.read_text() for f in path.rglob("*.json"))
+    analysis = api.analyze(api.load_snapshot(path))
+    notes = analysis.findings[analysis.findings["kind"] == "collection"]
+    assert len(notes) == len(result.notes) and (notes["severity"] == "low").all()
+    assert json.loads((path / "metadata.json").read_text())["extra"]["objects_from"] == "kubernetes-api"
