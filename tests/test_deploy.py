@@ -46,7 +46,7 @@ def test_the_cronjob_args_work_with_the_cli(tmp_path: Path) -> None:
     cron = next(d for d in DOCS if d["kind"] == "CronJob")
     args = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
     sample = Path(__file__).resolve().parents[1] / "sample_data"
-    mapped = [a.replace("/snapshot", str(sample)).replace("/reports", str(tmp_path)) for a in args]
+    mapped = [a.replace("/snapshot/current", str(sample)).replace("/reports", str(tmp_path)) for a in args]
     result = subprocess.run([sys.executable, "-m", "analyzer", *mapped], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr  # the sample has high findings and the job uses --fail-on=high
     latest = tmp_path / "synthetic-7" / "latest"

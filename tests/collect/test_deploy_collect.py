@@ -1,0 +1,46 @@
+"""deploy/: the CronJob's collect step runs against a real Prometheus; the ClusterRole covers what is listed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from analyzer.collect.kube_api import POD_METRICS, RESOURCES
+from tests.collect.conftest import END, START
+from tests.collect.promserver import PrometheusServer
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def test_the_cronjob_collect_args_work(prometheus: PrometheusServer, tmp_path: Path) -> None:
+    docs = [d for d in yaml.safe_load_all((DEPLOY / "cronjob.yaml").read_text()) if d and d["kind"] == "CronJob"]
+    cron = docs[0]
+    args = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0]["args"]
+    assert args[0] == "collect" and "--in-cluster" in args
+    local = {"--in-cluster": "--no-api", "--since=7d": f"--start={START}"}
+    mapped = [local.get(a, a) for a in args]
+    mapped = [f"--prometheus-url={prometheus.url}" if a.startswith("--prometheus-url=") else a for a in mapped]
+    mapped = [a.replace("/snapshot", str(tmp_path)) for a in mapped]
+    mapped += [f"--end={END}", "--cluster-label=cluster", "--cluster-value=small"]
+    result = subprocess.run([sys.executable, "-m", "analyzer", *mapped], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = subprocess.run(
+        [sys.executable, "-m", "analyzer", "report", "-s", str(tmp_path / "current"), "-O", str(tmp_path / "r"), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "r" / "report.html").stat().st_size > 10_000
+
+
+def test_the_cluster_role_allows_listing_everything_collected() -> None:
+    role = next(d for d in yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text()) if d and d["kind"] == "ClusterRole")
+    allowed = {(g, r) for rule in role["rules"] if "list" in rule["verbs"] for g in rule["apiGroups"]
+               for r in rule["resources"]}  # fmt: skip
+    for resource in (*RESOURCES, POD_METRICS):
+        assert (resource.group, resource.plural) in allowed, resource
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in role["rules"])
