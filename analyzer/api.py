@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,12 +121,19 @@ def analyze(
     group_by: Sequence[str] = (),
     fit_policy: FitPolicy | None = None,
     vpa_flags: RecommenderFlags | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Analysis:
     """Analyze a loaded snapshot under the given Kubernetes version (default 1.34) and controller flags.
 
     ``rules`` (a rule file path or parsed rules) override the built-in sidecar classification;
-    ``prices`` default to OpenCost's; ``group_by`` names workload labels to roll costs up by.
+    ``prices`` default to OpenCost's; ``group_by`` names workload labels to roll costs up by;
+    ``progress(stage, done, total)`` is called after each of the analysis's stages.
     """
+
+    def step(done: int) -> None:
+        if progress is not None:
+            progress("analysis", done, 5)
+
     version = version or KubeVersion()
     flags = flags or ControllerFlags()
     prices = prices or Prices()
@@ -137,16 +144,21 @@ def analyze(
     index = index_usage(snapshot.usage, classes)
     containers = container_table(snapshot, classes, index, snapshot.usage)
     workloads = workload_table(containers, index, snapshot.usage, prices)
+    step(1)
     for label in group_by:
         workloads[f"label:{label}"] = workload_labels(snapshot, workloads, label)
     fit_policy = fit_policy or FitPolicy()
     overhead = fit_overhead(pair_with_app(snapshot.usage, index, fit_policy.max_points), fit_policy)
+    step(2)
     vpa = vpa_recommendations(snapshot, index, containers, vpa_flags)
+    step(3)
     replays = counterfactual(
         snapshot, classes, containers, overhead, index, version, flags, vpa_requests=vpa.requests_for
     )
+    step(4)
     skew = hpa_skew(replays, containers, workloads)
     hazards = vpa_hazards(vpa, containers, [c.spec for c in replays.contexts], workloads)
+    step(5)
     return Analysis(
         metadata=snapshot.metadata,
         prices=prices,
@@ -171,10 +183,16 @@ def analyze(
 
 
 def render(
-    analysis: Analysis, out: str | os.PathLike[str] = REPORTS, formats: Sequence[str] = ("html", "json")
+    analysis: Analysis,
+    out: str | os.PathLike[str] = REPORTS,
+    formats: Sequence[str] = ("html", "json"),
+    top: int = registry.DEFAULT_TOP,
 ) -> list[Path]:
-    """Write the report in each of ``formats`` into ``out``; each file appears whole or not at all."""
-    return [registry.find(name).write(analysis, Path(out)) for name in formats]
+    """Write the report in each of ``formats`` into ``out``; each file appears whole or not at all.
+
+    ``top``: how many HPAs and VPA workloads the HTML plots (tables always hold all).
+    """
+    return [registry.find(name).write(analysis, Path(out), top) for name in formats]
 
 
 def render_run(
@@ -183,6 +201,7 @@ def render_run(
     formats: Sequence[str] = ("html", "json"),
     keep: int = 0,
     now: pd.Timestamp | None = None,
+    top: int = registry.DEFAULT_TOP,
 ) -> list[Path]:
     """A scheduled run: the report in ``<out>/<cluster>/<UTC timestamp>/`` (whole or not at all), then
     ``<out>/<cluster>/latest`` pointed at it and all but the newest ``keep`` runs removed (0: keep all).
@@ -191,7 +210,7 @@ def render_run(
     with runs.run_lock(base):
         name = runs.run_name(now if now is not None else pd.Timestamp.now(tz="UTC"))
         with atomic_directory(base / name) as tmp:
-            written = render(analysis, tmp, formats)
+            written = render(analysis, tmp, formats, top)
         runs.point_latest(base, name)
         runs.prune(base, keep)
     return [base / name / p.name for p in written]

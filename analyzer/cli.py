@@ -87,6 +87,9 @@ def report(
     price_file: Annotated[
         Path | None, typer.Option("--price-file", help="YAML/JSON with cpu_core_hour and memory_gib_hour.")
     ] = None,
+    top: Annotated[
+        int, typer.Option("--top", help="Plot the N HPAs and VPA workloads that matter most (tables hold all).", min=0)
+    ] = 5,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     log_format: Annotated[
         str, typer.Option("--log-format", help="text, or json: one JSON line with the summary and the files.")
@@ -109,9 +112,13 @@ def report(
         registry.find(name)
     rule_set = load_rules(rules) if rules is not None else ()
     loaded = api.load_snapshot(snapshot, namespace or None)
-    analysis = api.analyze(loaded, rules=rule_set, group_by=group_by_label or (), prices=prices)
+    from analyzer import terminal
+
+    terminal.setup_logging(log_format, quiet)
+    with terminal.progress_reporter(quiet or log_format == "json") as progress:
+        analysis = api.analyze(loaded, rules=rule_set, group_by=group_by_label or (), prices=prices, progress=progress)
     shown = replace(analysis, findings=analysis.at_or_above(min_severity))
-    paths = api.render_run(shown, out, chosen, keep) if runs else api.render(shown, out, chosen)
+    paths = api.render_run(shown, out, chosen, keep, top=top) if runs else api.render(shown, out, chosen, top)
     if metrics_file is not None:
         metrics.write_metrics_file(analysis, metrics_file)
     if pushgateway:

@@ -159,3 +159,15 @@ def test_a_terminal_gets_a_summary_table_and_cron_gets_plain_lines(tmp_path: Pat
     assert "sidecar impact: synthetic-7" in shown and "│ sidecar cost" in shown and "$154.54/month" in shown
     plain = run("report", "--out", str(tmp_path / "p"), "-o", "json")
     assert "│" not in plain.stdout and plain.stdout.startswith("13 workloads, 25 containers (12 sidecars, $154.54")
+
+
+def test_progress_is_a_bar_on_a_terminal_and_a_line_otherwise(tmp_path: Path) -> None:
+    if shutil.which("script") is None:
+        pytest.fail("util-linux 'script' is needed to give the CLI a terminal")
+    command = f"{sys.executable} -m analyzer report -O {tmp_path / 'tty'} --top 1"
+    tty = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=300)
+    assert tty.returncode == 0, tty.stdout
+    assert "━" in tty.stdout and "5/5" in tty.stdout  # rich's bar and its done/total column
+    plain = run("report", "-O", str(tmp_path / "pipe"), "--top", "1")
+    assert plain.returncode == 0
+    assert "INFO: analysis: 5 of 5 done" in plain.stderr and "━" not in plain.stderr + plain.stdout

@@ -26,7 +26,7 @@ TABLES = (
 )
 
 
-def produce(analysis: Analysis) -> dict[str, str]:
+def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
     return {f"{name}.csv": getattr(analysis, name).to_csv(index=False) for name in TABLES}
 
 

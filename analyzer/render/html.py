@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analyzer.render import plots
-from analyzer.render.registry import Renderer, register
+from analyzer.render.registry import DEFAULT_TOP, Renderer, register
 
 if TYPE_CHECKING:
     from analyzer.api import Analysis
@@ -37,9 +37,6 @@ def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-TOP_HPA_PLOTS = 5
-"""HPAs (largest skew cost first, stalled ones included) whose replicas and utilization are plotted,
-and workloads (worst VPA hazard first) whose VPA recommendation is plotted."""
 TOP_REMEDY_HPAS = 50
 """HPAs (largest skew cost first) whose remedies the HTML spells out; report.json and CSV hold all."""
 
@@ -49,27 +46,27 @@ def _img(fig: object, alt: str) -> str:
     return f'<figure><img src="{uri}" alt="{escape(alt)}"><figcaption>{escape(alt)}</figcaption></figure>'
 
 
-def _figures(analysis: Analysis) -> str:
-    """The cluster figures, then replicas and utilization of the HPAs that matter most, as inline PNGs."""
+def _figures(analysis: Analysis, top: int) -> str:
+    """The cluster figures, then replicas and utilization of the ``top`` HPAs that matter most, as inline PNGs."""
     out = [_img(plots.skew_figure(analysis), "HPA skew from sidecars, replica-hours")]
     if len(analysis.namespaces):
         out.append(_img(plots.sidecar_share_figure(analysis), "sidecars' share of billed CPU and memory per namespace"))
     skew = analysis.hpa_skew.dropna(subset=["skew_replica_hours"])
     skew = skew[skew.direction != "none"]
     weight = skew.skew_cost_month.abs().fillna(0) + (skew.direction == "stalled") * 1e9
-    for r in skew.loc[weight.sort_values(ascending=False).index].head(TOP_HPA_PLOTS).itertuples():
+    for r in skew.loc[weight.sort_values(ascending=False).index].head(top).itertuples():
         out.append(_img(plots.replicas_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: replicas"))
         out.append(_img(plots.utilization_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: utilization"))
     hazards = analysis.vpa_hazards.assign(
         _rank=analysis.vpa_hazards["severity"].map({"high": 0, "medium": 1, "low": 2})
     )
-    worst = hazards.sort_values("_rank")[["namespace", "workload"]].drop_duplicates().head(TOP_HPA_PLOTS)
+    worst = hazards.sort_values("_rank")[["namespace", "workload"]].drop_duplicates().head(top)
     for ns, workload in worst.itertuples(index=False):
         out.append(_img(plots.vpa_figure(analysis, ns, workload), f"{ns}/{workload}: VPA CPU recommendation"))
     return "".join(out)
 
 
-def produce(analysis: Analysis) -> str:
+def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     meta = analysis.metadata
     summary = analysis.summary()
     items = "".join(f"<li>{escape(k.replace('_', ' '))}: {v}</li>" for k, v in summary.items())
@@ -125,7 +122,7 @@ def produce(analysis: Analysis) -> str:
             f"<p>{len(analysis.remedies) - len(shown)} more remedies for other HPAs are in report.json and "
             "csv/remedies.csv.</p>"
         )
-    figures = _figures(analysis)
+    figures = _figures(analysis, top)
     findings = _table(analysis.findings.drop(columns="fix"), {"cost_month": "${:,.2f}"})
     ambiguous = analysis.ambiguous
     ambiguous_html = (

@@ -22,7 +22,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def produce(analysis: Analysis) -> str:
+def produce(analysis: Analysis, top: int = 0) -> str:
     def rows(frame: Any) -> list[dict[str, Any]]:
         return [{k: _clean(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
 

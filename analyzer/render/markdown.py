@@ -24,7 +24,7 @@ def _table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def produce(analysis: Analysis) -> str:
+def produce(analysis: Analysis, top: int = 0) -> str:
     meta, s = analysis.metadata, analysis.summary()
     skew = analysis.hpa_skew.dropna(subset=["skew_replica_hours"])
     top = skew.reindex(skew["skew_cost_month"].abs().sort_values(ascending=False).index).head(10)

@@ -15,23 +15,28 @@ if TYPE_CHECKING:
     from analyzer.api import Analysis
 
 
+DEFAULT_TOP = 5
+"""HPAs (largest skew cost first, stalled ones included) and workloads (worst VPA hazard first) plotted."""
+
+
 @dataclass(frozen=True)
 class Renderer:
     """A report format: its file (or directory) name and a function from the analysis to its text.
 
-    ``produce`` returns the file's text, or for a directory format a mapping of file names to texts.
+    ``produce(analysis, top)`` returns the file's text, or for a directory format a mapping of file
+    names to texts; ``top`` is how many HPAs and workloads get plots (formats without plots ignore it).
     """
 
     name: str
     filename: str
-    produce: Callable[[Analysis], str | dict[str, str]]
+    produce: Callable[[Analysis, int], str | dict[str, str]]
     description: str
 
-    def write(self, analysis: Analysis, out: Path) -> Path:
+    def write(self, analysis: Analysis, out: Path, top: int = DEFAULT_TOP) -> Path:
         """Write atomically: a temporary file (or directory) in ``out``, renamed when complete."""
         out.mkdir(parents=True, exist_ok=True)
         target = out / self.filename
-        content = self.produce(analysis)
+        content = self.produce(analysis, top)
         if isinstance(content, dict):
             from analyzer.snapshot.store import atomic_directory
 

@@ -62,3 +62,14 @@ def test_html_is_self_contained_with_inline_plots(analysis: Analysis, tmp_path: 
     assert "http://" not in html and "https://" not in html and "<script" not in html
     for section in ("summary", "findings", "plots", "hpa-skew", "remedies", "workloads", "overhead"):
         assert f"<section id={section}>" in html
+
+
+def test_top_sets_how_many_hpas_and_workloads_are_plotted(analysis: Analysis, tmp_path: Path) -> None:
+    skewed = int((analysis.hpa_skew.dropna(subset=["skew_replica_hours"])["direction"] != "none").sum())
+    vpa_workloads = len(analysis.vpa_hazards[["namespace", "workload"]].drop_duplicates())
+    assert skewed > 2 and vpa_workloads >= 1
+    cluster = 1 + (len(analysis.namespaces) > 0)
+    for top in (0, 2, 50):
+        (page,) = render(analysis, tmp_path / str(top), ["html"], top=top)
+        figures = page.read_text().count("<figure>")
+        assert figures == cluster + 2 * min(top, skewed) + min(top, vpa_workloads), top
