@@ -20,6 +20,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from analyzer.collect.net import failure_reason
 from analyzer.errors import SidecarImpactError, SourceError
 from analyzer.snapshot.schema import OBJECT_API_VERSIONS
 
@@ -162,10 +163,10 @@ class KubeLister:
             response = self.api.call_api(*self._request(path, query), _request_timeout=self.options.timeout_s)
             response.read()
         except ApiException as exc:  # the client's wrapper of TLS failures
-            raise SourceError(f"Kubernetes API at {self.server}: {_reason(exc)} (TLS)") from None
+            raise SourceError(f"Kubernetes API at {self.server}: {failure_reason(exc)} (TLS)") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise SourceError(
-                f"Kubernetes API at {self.server}: cannot list {resource.plural} ({_reason(exc)})"
+                f"Kubernetes API at {self.server}: cannot list {resource.plural} ({failure_reason(exc)})"
             ) from None
         if not 200 <= response.status < 300:
             raise self._api_error(response.status, resource, namespace)
@@ -230,11 +231,3 @@ def _scrub(item: dict[str, Any]) -> None:
                 for env in container.get("env") or []:
                     if "value" in env:
                         env["value"] = REDACTED
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "CERTIFICATE_VERIFY_FAILED", "timed out"):
-        if marker in text:
-            return marker
-    return type(exc).__name__

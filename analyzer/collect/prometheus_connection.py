@@ -23,6 +23,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from analyzer.collect.net import failure_reason
 from analyzer.errors import SidecarImpactError, SourceError
 
 log = logging.getLogger(__name__)
@@ -142,13 +143,13 @@ class PromClient:
             except requests.Timeout:
                 problem = f"no answer within {self.options.timeout_s:g} s"
             except requests.exceptions.SSLError as exc:
-                raise SourceError(f"Prometheus at {where}: TLS verification failed ({_reason(exc)})") from None
+                raise SourceError(f"Prometheus at {where}: TLS verification failed ({failure_reason(exc)})") from None
             except requests.ConnectionError as exc:  # urllib3 with retries off wraps read timeouts here
                 timed_out = "timed out" in str(exc)
                 problem = (
                     f"no answer within {self.options.timeout_s:g} s"
                     if timed_out
-                    else f"connection failed ({_reason(exc)})"
+                    else f"connection failed ({failure_reason(exc)})"
                 )
             except ValueError:
                 problem = "an answer that is not Prometheus JSON"
@@ -183,11 +184,3 @@ def _client_error(where: str, status: int, promql: str, detail: str) -> SourceEr
         f"Prometheus at {where} rejected a query with HTTP {status} ({reason}); this is a bug in "
         f"sidecar-impact, please report it with the query: {promql[:300]}"
     )
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "certificate verify failed", "timed out"):
-        if marker in text:
-            return marker
-    return type(exc).__name__
