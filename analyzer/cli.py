@@ -228,7 +228,7 @@ def collect(
     from analyzer.collect import collector, timerange
     from analyzer.collect.kube_api import KubeOptions
     from analyzer.collect.metrics_server import collect_metrics_server
-    from analyzer.collect.prometheus_connection import PromOptions, parse_headers, resolve_token
+    from analyzer.collect.prometheus_connection import PromOptions, parse_headers, read_secret, resolve_token
 
     if log_format not in ("text", "json"):
         raise SidecarImpactError(f"--log-format: {log_format!r} is not one of text, json")
@@ -253,13 +253,15 @@ def collect(
             )
         else:
             assert prometheus_url is not None
-            password = None
-            if basic_auth_password_file is not None:
-                password = resolve_token(None, basic_auth_password_file)
+            password = (
+                read_secret(basic_auth_password_file, "--basic-auth-password-file")
+                if (basic_auth_password_file)
+                else ""
+            )
             options = PromOptions(
                 url=prometheus_url,
-                token=resolve_token(None, token_file) if token_file or token_env else None,
-                basic_auth=(basic_auth_user, password or "") if basic_auth_user else None,
+                token=resolve_token(token_file, token_env),
+                basic_auth=(basic_auth_user, password) if basic_auth_user else None,
                 headers=parse_headers(header or ()),
                 ca_file=ca_file,
                 insecure_skip_tls_verify=insecure_skip_tls_verify,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 import pandas as pd
 
 from analyzer.__about__ import __version__
@@ -135,9 +136,7 @@ def assemble(
         objects["HorizontalPodAutoscaler"] = ksm_hpas(ksm)
     if selector:
         objects["Pod"] = _same_owners(objects["Pod"], live)
-    described = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in objects["Pod"]}
-    keys = pd.MultiIndex.from_arrays([usage["namespace"].astype(object), usage["pod"].astype(object)])
-    keep = keys.isin(list(described)) if described else pd.Series(False, index=usage.index).to_numpy()
+    keep = described_by(usage, objects["Pod"])
     if not keep.all():
         lost = usage.loc[~keep, ["namespace", "pod"]].drop_duplicates()
         notes.append(
@@ -146,6 +145,15 @@ def assemble(
         )
         usage = usage[keep].reset_index(drop=True)
     return objects, usage, notes
+
+
+def described_by(usage: pd.DataFrame, pods: list[dict[str, Any]]) -> np.ndarray:
+    """Boolean mask of the usage rows whose (namespace, pod) has a Pod object."""
+    known = pd.MultiIndex.from_tuples(
+        [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods], names=["namespace", "pod"]
+    )
+    rows = pd.MultiIndex.from_arrays([usage["namespace"].astype(object), usage["pod"].astype(object)])
+    return np.asarray(rows.isin(known), dtype=bool) if len(known) else np.zeros(len(usage), dtype=bool)
 
 
 def write_collection(collection: Collection, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -165,9 +173,7 @@ def _objects(
         return Listed({k: v for k, v in read_object_files(path).items() if v})
     if lister is None:
         return Listed()
-    stage = _stage(progress, "kubernetes")
-    count = iter(range(1, len(OBJECT_KINDS) + 1))
-    return lister.list_all(lambda _: stage(next(count), len(OBJECT_KINDS)) if stage else None)
+    return lister.list_all(_stage(progress, "kubernetes"))
 
 
 def _same_owners(pods: list[dict[str, Any]], selected: set[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ the number of pods. Results are tidy frames keyed by the labels that identify an
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,8 +16,6 @@ from analyzer.collect import promql
 from analyzer.collect.prometheus_connection import PromClient
 from analyzer.collect.promframe import last_points, range_frame
 from analyzer.collect.timerange import TimeRange
-
-log = logging.getLogger(__name__)
 
 POD = ("namespace", "pod")
 CONTAINER = ("namespace", "pod", "container")

@@ -104,19 +104,17 @@ class KubeLister:
     def close(self) -> None:
         self.api.close()
 
-    def list_all(self, progress: Callable[[str], None] | None = None) -> Listed:
-        """Every kind of :data:`RESOURCES` in the chosen namespaces."""
+    def list_all(self, progress: Callable[[int, int], None] | None = None) -> Listed:
+        """Every kind of :data:`RESOURCES` in the chosen namespaces; ``progress(done, total)`` per kind."""
         listed = Listed()
-        for resource in RESOURCES:
+        for done, resource in enumerate(RESOURCES, 1):
             try:
-                items = self.list(resource)
-            except _Skipped as skipped:
+                listed.objects[resource.kind] = self.list(resource)
+            except ListSkipped as skipped:
                 listed.notes.append(skipped.note)
                 log.warning("%s", skipped.note)
-                continue
-            listed.objects[resource.kind] = items
             if progress is not None:
-                progress(f"listed {len(items)} {resource.plural}")
+                progress(done, len(RESOURCES))
         return listed
 
     def list(self, resource: Resource) -> list[dict[str, Any]]:
@@ -190,17 +188,17 @@ class KubeLister:
         if status == 410:
             return _Gone()
         if status == 403:
-            return _Skipped(
+            return ListSkipped(
                 f"no permission to list {resource.plural}{scope} (403 Forbidden); {resource.kind} analysis is "
                 "missing: grant list on it (deploy/rbac.yaml)"
             )
         if status == 404 and resource.optional:
-            return _Skipped(
+            return ListSkipped(
                 f"{resource.group}/{resource.version} {resource.plural} is not served (404): the "
                 f"{resource.kind} CRD is not installed, so there is no {resource.kind} analysis"
             )
         if status == 404:
-            return _Skipped(f"{resource.path}/{resource.plural} is not served by this cluster (404)")
+            return ListSkipped(f"{resource.path}/{resource.plural} is not served by this cluster (404)")
         if status == 401:
             return SourceError(
                 f"Kubernetes API at {self.server}: 401 Unauthorized (check the kubeconfig's credentials)"
@@ -214,7 +212,9 @@ class _Gone(Exception):
     pass
 
 
-class _Skipped(Exception):
+class ListSkipped(Exception):
+    """A kind that cannot be listed (403, or 404 for a kind the cluster does not serve); ``note`` says why."""
+
     def __init__(self, note: str) -> None:
         super().__init__(note)
         self.note = note

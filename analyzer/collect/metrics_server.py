@@ -16,9 +16,9 @@ from typing import Any
 import pandas as pd
 
 from analyzer.__about__ import __version__
-from analyzer.collect.collector import NOTES_KEY, Collection, Progress
+from analyzer.collect.collector import NOTES_KEY, Collection, Progress, described_by
 from analyzer.collect.ksm_objects import iso
-from analyzer.collect.kube_api import POD_METRICS, KubeLister, KubeOptions
+from analyzer.collect.kube_api import POD_METRICS, KubeLister, KubeOptions, ListSkipped
 from analyzer.errors import QuantityError, SidecarImpactError, SourceError
 from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, OBJECT_KINDS, Metadata, Snapshot
 from analyzer.units import parse_quantity
@@ -55,10 +55,8 @@ def collect_metrics_server(
             at = pd.Timestamp((start // interval_s) * interval_s + k * interval_s, unit="s", tz="UTC")
             try:
                 items = lister.list(POD_METRICS)
-            except Exception as exc:  # a kind skipped by list() is an error here: there is nothing else to read
-                if isinstance(exc, SourceError):
-                    raise
-                raise SourceError(f"metrics.k8s.io at {lister.server}: {exc}") from None
+            except ListSkipped as skipped:  # an error here: there is nothing else to read
+                raise SourceError(f"metrics.k8s.io at {lister.server}: {skipped.note}") from None
             rows.extend(_samples(items, at))
             if progress is not None:
                 progress("metrics-server", k + 1, polls)
@@ -68,12 +66,11 @@ def collect_metrics_server(
     usage = pd.DataFrame(rows, columns=["timestamp", "namespace", "pod", "container", "cpu_cores", "memory_bytes"])
     usage = usage.drop_duplicates(["timestamp", "namespace", "pod", "container"], keep="last")
     objects = _merge_listings(first.objects, last.objects, usage, interval_s)
-    known = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in objects["Pod"]}
-    keep = [(ns, pod) in known for ns, pod in zip(usage["namespace"], usage["pod"], strict=True)]
+    keep = described_by(usage, objects["Pod"])
     notes = sorted(set(first.notes) | set(last.notes))
-    if not all(keep):
-        notes.append(f"dropped the usage of {len(usage[[not k for k in keep]].groupby(['namespace', 'pod']))} "
-                     "pods that were never listed (created and deleted between listings)")  # fmt: skip
+    if not keep.all():
+        lost = len(usage.loc[~keep, ["namespace", "pod"]].drop_duplicates())
+        notes.append(f"dropped the usage of {lost} pods that were never listed (created and deleted between listings)")
         usage = usage[keep]
     if usage.empty:
         raise SourceError(f"metrics.k8s.io at {lister.server}: no pod metrics in {polls} polls")

@@ -60,16 +60,19 @@ class PromOptions:
             raise SidecarImpactError(f"--ca-file: {self.ca_file} is not a file")
 
 
-def resolve_token(token: str | None, token_file: Path | None) -> str | None:
-    """The bearer token from the flag, else the file, else ``$PROMETHEUS_TOKEN``."""
-    if token:
-        return token
+def read_secret(path: Path, flag: str) -> str:
+    """A token or password from a file (stripped); the error names the flag, never the content."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SidecarImpactError(f"{flag}: cannot read {path}: {exc.strerror}") from exc
+
+
+def resolve_token(token_file: Path | None, from_env: bool) -> str | None:
+    """The bearer token from ``--token-file``, else ``$PROMETHEUS_TOKEN`` when ``from_env``."""
     if token_file is not None:
-        try:
-            return token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SidecarImpactError(f"--token-file: cannot read {token_file}: {exc.strerror}") from exc
-    return os.environ.get(TOKEN_ENV) or None
+        return read_secret(token_file, "--token-file")
+    return (os.environ.get(TOKEN_ENV) or None) if from_env else None
 
 
 def parse_headers(values: Iterable[str]) -> dict[str, str]:

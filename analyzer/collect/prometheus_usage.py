@@ -47,7 +47,7 @@ def scrape_interval_s(client: PromClient, scope: promql.Scope, at: pd.Timestamp)
             f"Prometheus at {client.options.url}: no {promql.MEMORY_GAUGE} samples in the 10 minutes before "
             f"{at.isoformat()} (is cAdvisor scraped, and are --end, --cluster-label and -n right?)"
         )
-    return window / max(counts[0] - 1, 1.0) if counts[0] > 1 else window
+    return window / (counts[0] - 1) if counts[0] > 1 else window
 
 
 def namespace_sizes(client: PromClient, scope: promql.Scope, tr: TimeRange) -> dict[str, int]:
