@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.findings.remedies import hpa_metrics_patch, sidecar_requests_patch
+from analyzer.model.usage_index import WORKLOAD_KEY
 from analyzer.prices import HOURS_PER_MONTH
 from analyzer.simulate.counterfactual import Counterfactual
 
@@ -85,43 +86,56 @@ class HPASkew:
 
 
 def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFrame) -> HPASkew:
-    """Summarise a replay per HPA: :data:`SKEW_COLUMNS`, :data:`REMEDY_COLUMNS` and :data:`SERIES_COLUMNS`."""
+    """Summarise a replay per HPA: :data:`SKEW_COLUMNS`, :data:`REMEDY_COLUMNS` and :data:`SERIES_COLUMNS`.
+
+    Every figure is computed for all columns at once; the loop over HPAs only assembles rows.
+    """
     hours = cf.step_s / 3600.0
     window_h = len(cf.times) * hours
+    n_h = len(cf.contexts)
     col_of = {(c.hpa, c.view): j for j, c in enumerate(cf.columns)}
-    w = workloads.set_index(["namespace", "workload_kind", "workload"])
-    container_rows = containers.groupby(["namespace", "workload_kind", "workload"], sort=False).indices
     views_of: dict[int, list[tuple[str, int]]] = {}
     for (hh, view), j in col_of.items():
         views_of.setdefault(hh, []).append((view, j))
-    rows, remedy_rows, series = [], [], []
+    dep = np.array([col_of[(h, "as-deployed")] for h in range(n_h)], dtype=np.int64)
+    app = np.array([col_of[(h, "app-only")] for h in range(n_h)], dtype=np.int64)
+
+    rh = cf.replicas.sum(axis=0) * hours
+    ok = ~cf.failed
+    n_ok = ok.sum(axis=0)
+    util = np.where(n_ok > 0, np.where(ok, cf.value, 0).sum(axis=0) / np.maximum(n_ok, 1), np.nan)
+    failed_hours = cf.failed.sum(axis=0) * hours
+    stalled = cf.failed[:, dep].mean(axis=0) >= STALLED_SHARE if n_h else np.zeros(0, dtype=bool)
+    obs = cf.observed
+    have = np.isfinite(obs)
+    n_have = have.sum(axis=0)
+    diff = np.abs(cf.replicas[:, dep] - obs)
+    within = np.where(n_have > 0, ((diff <= 1) & have).sum(axis=0) / np.maximum(n_have, 1), np.nan)
+    mae = np.where(n_have > 0, np.nansum(diff, axis=0) / np.maximum(n_have, 1), np.nan)
+    rh_observed = np.where(n_have > 0, np.nansum(obs, axis=0) * hours, np.nan)
+    max_r = np.array([c.spec.scaling.max_replicas for c in cf.contexts], dtype=np.int64)
+    min_r = np.array([c.spec.scaling.min_replicas for c in cf.contexts], dtype=np.int64)
+    at_max_dep = (cf.replicas[:, dep] >= max_r).sum(axis=0) * hours
+    at_max_app = (cf.replicas[:, app] >= max_r).sum(axis=0) * hours
+    at_min_dep = (cf.replicas[:, dep] <= min_r).sum(axis=0) * hours
+    at_min_app = (cf.replicas[:, app] <= min_r).sum(axis=0) * hours
+    skew = rh[dep] - rh[app]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(rh[app] != 0, 100.0 * skew / rh[app], np.nan)
+    direction = np.where(np.abs(pct) < NO_SKEW_PERCENT, "none", np.where(skew > 0, "inflation", "dilution"))
+    direction = np.where(stalled, "stalled", direction)
+    wl = _workload_figures(cf, workloads)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_replica_hour = np.where(
+            wl["pods_mean"] > 0, wl["pod_cost_month"] / (HOURS_PER_MONTH * wl["pods_mean"]), np.nan
+        )
+    cost = skew / window_h * HOURS_PER_MONTH * per_replica_hour
+    sidecar_of = _sidecar_facts(containers)
+
+    rows, remedy_rows = [], []
     for h, ctx in enumerate(cf.contexts):
         spec = ctx.spec
-        dep, app = col_of[(h, "as-deployed")], col_of[(h, "app-only")]
-        rh = {view: float(cf.replicas[:, j].sum() * hours) for view, j in views_of[h]}
-        obs = cf.observed[:, h]
-        have = np.isfinite(obs)
-        diff = np.abs(cf.replicas[have, dep] - obs[have])
-        within = float((diff <= 1).mean()) if have.any() else np.nan
-        skew = rh["as-deployed"] - rh["app-only"]
-        pct = 100.0 * skew / rh["app-only"] if rh["app-only"] else np.nan
-        direction = "none" if abs(pct) < NO_SKEW_PERCENT else ("inflation" if skew > 0 else "dilution")
-        if cf.failed[:, dep].mean() >= STALLED_SHARE:
-            direction = "stalled"
-        wl = w.loc[ctx.workload] if ctx.workload in w.index else None
-        per_replica_hour = (
-            float(wl["pod_cost_month"]) / (HOURS_PER_MONTH * float(wl["pods_mean"]))
-            if wl is not None and wl["pods_mean"] > 0
-            else np.nan
-        )
-        cfg = spec.scaling
-
-        def util(j: int) -> float:
-            ok = ~cf.failed[:, j]
-            return float(cf.value[ok, j].mean()) if ok.any() else np.nan
-
-        deployed_cols = cf.columns[dep]
-        counted = sorted({c for group in deployed_cols.counted for c in group})
+        counted = sorted({c for group in cf.columns[dep[h]].counted for c in group})
         rows.append(
             {
                 "namespace": spec.namespace,
@@ -130,44 +144,49 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
                 "metrics": "; ".join(m.describe() for m in spec.metrics),
                 "counted_containers": ", ".join(counted),
                 "sidecars": ", ".join(ctx.sidecars),
-                "sidecar_cpu_usage_share": float(wl["sidecar_cpu_usage_share_mean"]) if wl is not None else np.nan,
-                "sidecar_cpu_request_share": float(wl["sidecar_cpu_request_share"]) if wl is not None else np.nan,
-                "utilization_as_deployed": util(dep),
-                "utilization_app_only": util(app),
-                "replica_hours_observed": float(np.nansum(obs) * hours) if have.any() else np.nan,
-                "replica_hours_as_deployed": rh["as-deployed"],
-                "replica_hours_app_only": rh["app-only"],
-                "skew_replica_hours": skew,
-                "skew_percent": pct,
-                "direction": direction,
-                "skew_cost_month": skew / window_h * HOURS_PER_MONTH * per_replica_hour,
-                "hours_at_max_as_deployed": float((cf.replicas[:, dep] >= cfg.max_replicas).sum() * hours),
-                "hours_at_max_app_only": float((cf.replicas[:, app] >= cfg.max_replicas).sum() * hours),
-                "hours_at_min_as_deployed": float((cf.replicas[:, dep] <= cfg.min_replicas).sum() * hours),
-                "hours_at_min_app_only": float((cf.replicas[:, app] <= cfg.min_replicas).sum() * hours),
-                "stalled_hours": float(cf.failed[:, dep].sum() * hours),
-                "calibration_within_1": within,
-                "calibration_mae": float(diff.mean()) if have.any() else np.nan,
-                "calibrated": bool(within >= CALIBRATED_SHARE) if have.any() else False,
-                "note": _note(have.any(), spec.unsupported_metrics),
+                "sidecar_cpu_usage_share": wl["sidecar_cpu_usage_share_mean"][h],
+                "sidecar_cpu_request_share": wl["sidecar_cpu_request_share"][h],
+                "utilization_as_deployed": util[dep[h]],
+                "utilization_app_only": util[app[h]],
+                "replica_hours_observed": rh_observed[h],
+                "replica_hours_as_deployed": rh[dep[h]],
+                "replica_hours_app_only": rh[app[h]],
+                "skew_replica_hours": skew[h],
+                "skew_percent": pct[h],
+                "direction": str(direction[h]),
+                "skew_cost_month": cost[h],
+                "hours_at_max_as_deployed": at_max_dep[h],
+                "hours_at_max_app_only": at_max_app[h],
+                "hours_at_min_as_deployed": at_min_dep[h],
+                "hours_at_min_app_only": at_min_app[h],
+                "stalled_hours": failed_hours[dep[h]],
+                "calibration_within_1": within[h],
+                "calibration_mae": mae[h],
+                "calibrated": bool(within[h] >= CALIBRATED_SHARE) if n_have[h] else False,
+                "note": _note(bool(n_have[h]), spec.unsupported_metrics),
             }
         )
-        if direction != "none" or rh["as-deployed"] != rh["app-only"] or cf.failed[:, dep].any():
-            mine = containers.iloc[container_rows.get(ctx.workload, [])]
-            remedy_rows.extend(_remedies(cf, h, col_of, rh, mine, hours))
-        for view, j in [("as-deployed", dep), ("app-only", app)] + [
-            (v, j) for v, j in views_of[h] if v not in ("as-deployed", "app-only")
-        ]:
-            series.append(_series(cf, h, view, cf.replicas[:, j], np.where(cf.failed[:, j], np.nan, cf.value[:, j])))
-        if have.any():
-            series.append(_series(cf, h, "observed", obs, np.full(len(obs), np.nan)))
+        if direction[h] != "none" or skew[h] != 0 or failed_hours[dep[h]] > 0:
+            remedy_rows.extend(_remedies(cf, h, col_of, rh, failed_hours, sidecar_of))
     for r in cf.skipped.itertuples(index=False):
         rows.append({"namespace": r.namespace, "hpa": r.hpa, "note": r.reason, "calibrated": False})
     table = pd.DataFrame(rows, columns=list(SKEW_COLUMNS))
     remedies = pd.DataFrame(remedy_rows, columns=list(REMEDY_COLUMNS))
-    frames = [f for f in series if len(f)]
-    long = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(SERIES_COLUMNS))
-    return HPASkew(table=table, remedies=remedies, series=long)
+    return HPASkew(table=table, remedies=remedies, series=_series(cf, views_of, dep, app, have))
+
+
+def _workload_figures(cf: Counterfactual, workloads: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The workload columns the table needs, one value per HPA (NaN where its workload has no row)."""
+    names = ["pods_mean", "pod_cost_month", "sidecar_cpu_usage_share_mean", "sidecar_cpu_request_share"]
+    keys = pd.DataFrame([c.workload for c in cf.contexts], columns=WORKLOAD_KEY)
+    found = keys.merge(workloads[[*WORKLOAD_KEY, *names]].drop_duplicates(WORKLOAD_KEY), how="left", on=WORKLOAD_KEY)
+    return {n: found[n].to_numpy(dtype=np.float64) for n in names}
+
+
+def _sidecar_facts(containers: pd.DataFrame) -> dict[tuple[str, str, str, str], tuple[str, bool, bool]]:
+    """(namespace, kind, workload, container) → (sidecar kind, injected, native sidecar)."""
+    cols = [containers[c] for c in (*WORKLOAD_KEY, "container", "kind", "injected", "native_sidecar")]
+    return {(ns, k, w, c): (str(kind), bool(inj), bool(nat)) for ns, k, w, c, kind, inj, nat in zip(*cols, strict=True)}
 
 
 def _note(observed: bool, unsupported: tuple[str, ...]) -> str:
@@ -180,18 +199,49 @@ def _note(observed: bool, unsupported: tuple[str, ...]) -> str:
     return "; ".join(notes)
 
 
-def _series(cf: Counterfactual, h: int, view: str, replicas: np.ndarray, value: np.ndarray) -> pd.DataFrame:
-    """One view's series, sampled every :data:`SERIES_STEP_S` (a week of 1,000 HPAs stays small)."""
-    spec = cf.contexts[h].spec
+def _series(
+    cf: Counterfactual, views_of: dict[int, list[tuple[str, int]]], dep: np.ndarray, app: np.ndarray, have: np.ndarray
+) -> pd.DataFrame:
+    """The long table of :data:`SERIES_COLUMNS`, sampled every :data:`SERIES_STEP_S` (a week of 1,000 HPAs
+    stays small): per HPA as-deployed, app-only, the other views, then observed where there is any."""
     k = max(1, round(SERIES_STEP_S / cf.step_s))
+    times = cf.times[::k]
+    hpa_of, view_of, replay_cols, observed_of = [], [], [], []
+    for h in range(len(cf.contexts)):
+        others = [(v, j) for v, j in views_of[h] if v not in ("as-deployed", "app-only")]
+        for view, j in [("as-deployed", int(dep[h])), ("app-only", int(app[h])), *others]:
+            hpa_of.append(h)
+            view_of.append(view)
+            replay_cols.append(j)
+            observed_of.append(-1)
+        if have[:, h].any():
+            hpa_of.append(h)
+            view_of.append("observed")
+            replay_cols.append(-1)
+            observed_of.append(h)
+    if not hpa_of:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in SERIES_COLUMNS})
+    replay_cols_a, observed_a = np.array(replay_cols), np.array(observed_of)
+    is_obs = replay_cols_a < 0
+    replicas = np.empty((len(times), len(hpa_of)))
+    value = np.full((len(times), len(hpa_of)), np.nan)
+    sampled_cols = replay_cols_a[~is_obs]
+    replicas[:, ~is_obs] = cf.replicas[::k, sampled_cols]
+    value[:, ~is_obs] = np.where(cf.failed[::k, sampled_cols], np.nan, cf.value[::k, sampled_cols])
+    replicas[:, is_obs] = cf.observed[::k, observed_a[is_obs]]
+    n = len(times)
+    hpa_codes = np.repeat(np.array(hpa_of), n)
+    namespaces = pd.Categorical([c.spec.namespace for c in cf.contexts])
+    names = pd.Categorical([c.spec.name for c in cf.contexts])
+    views = pd.Categorical(view_of)
     return pd.DataFrame(
         {
-            "timestamp": cf.times[::k],
-            "namespace": spec.namespace,
-            "hpa": spec.name,
-            "view": view,
-            "replicas": replicas[::k].astype(np.float64),
-            "utilization": value[::k].astype(np.float64),
+            "timestamp": times.take(np.tile(np.arange(n), len(hpa_of))),
+            "namespace": pd.Categorical.from_codes(namespaces.codes[hpa_codes], namespaces.categories),
+            "hpa": pd.Categorical.from_codes(names.codes[hpa_codes], names.categories),
+            "view": pd.Categorical.from_codes(np.repeat(views.codes, n), views.categories),
+            "replicas": replicas.ravel(order="F"),
+            "utilization": value.ravel(order="F"),
         }
     )
 
@@ -200,16 +250,17 @@ def _remedies(
     cf: Counterfactual,
     h: int,
     col_of: dict[tuple[int, str], int],
-    rh: dict[str, float],
-    containers: pd.DataFrame,
-    hours: float,
+    rh: np.ndarray,
+    failed_hours: np.ndarray,
+    sidecar_of: dict[tuple[str, str, str, str], tuple[str, bool, bool]],
 ) -> list[dict[str, object]]:
+    """The remedy rows of HPA ``h``; ``rh`` and ``failed_hours`` are per replay column."""
     ctx = cf.contexts[h]
     spec = ctx.spec
     ns, kind, name = ctx.workload
-    by_name = containers.set_index("container")
+    facts = {c: sidecar_of.get((ns, kind, name, c), ("generic", False, False)) for c in ctx.sidecars}
     out = []
-    base = rh["app-only"]
+    base = float(rh[col_of[(h, "app-only")]])
     for view in ("app-only", "retarget", "sidecar-requests", "average-value"):
         if (h, view) not in col_of:
             continue
@@ -224,9 +275,9 @@ def _remedies(
             )
             patch = sidecar_requests_patch(
                 ns, kind, name, col.change["requests"],
-                {c: str(by_name.loc[c, "kind"]) for c in ctx.sidecars},
-                {c: bool(by_name.loc[c, "injected"]) for c in ctx.sidecars},
-                {c: bool(by_name.loc[c, "native_sidecar"]) for c in ctx.sidecars},
+                {c: f[0] for c, f in facts.items()},
+                {c: f[1] for c, f in facts.items()},
+                {c: f[2] for c, f in facts.items()},
             )  # fmt: skip
         else:
             description = {
@@ -239,7 +290,7 @@ def _remedies(
                 "average-value": "raise AverageValue targets by the sidecars' usage per pod",
             }[remedy]
             patch = hpa_metrics_patch(spec.namespace, spec.name, col.metrics)
-        value = rh[view]
+        value = float(rh[j])
         out.append(
             {
                 "namespace": spec.namespace,
@@ -249,7 +300,7 @@ def _remedies(
                 "replica_hours": value,
                 "residual_skew_replica_hours": value - base,
                 "residual_skew_percent": 100.0 * (value - base) / base if base else np.nan,
-                "stalled_hours": float(cf.failed[:, j].sum() * hours),
+                "stalled_hours": float(failed_hours[j]),
                 "patch": patch,
             }
         )

@@ -40,7 +40,7 @@ def hpa_metrics_patch(namespace: str, name: str, metrics: tuple[MetricSpec, ...]
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"metrics": [metric_entry(m) for m in metrics]},
     }
-    return _dump(doc)
+    return to_yaml(doc)
 
 
 def sidecar_requests_patch(
@@ -88,8 +88,13 @@ def sidecar_requests_patch(
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"template": template},
     }
-    return "\n".join(notes) + ("\n" if notes else "") + _dump(doc)
+    return "\n".join(notes) + ("\n" if notes else "") + to_yaml(doc)
 
 
-def _dump(doc: dict[str, Any]) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's emitter where PyYAML has it (the same text, about ten times faster)."""
+
+
+def to_yaml(doc: dict[str, Any]) -> str:
+    """Block-style YAML in the document's key order."""
+    return yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from analyzer.findings.remedies import to_yaml
 from analyzer.simulate.counterfactual import Counterfactual
 from analyzer.simulate.hpa_spec import HPASpec
 from analyzer.simulate.vpa_policy import VPASpec
@@ -86,7 +86,7 @@ def _vpa_patch(vpa: VPASpec, extra: list[dict[str, Any]]) -> str:
         "metadata": {"name": vpa.name, "namespace": vpa.namespace},
         "spec": {"resourcePolicy": {"containerPolicies": policies}},
     }
-    return yaml.safe_dump(doc, sort_keys=False)
+    return to_yaml(doc)
 
 
 def _quantity(resource: str, value: float) -> str:

@@ -1,8 +1,18 @@
-"""CSV: one file per table of the analysis, in a ``csv/`` directory written atomically."""
+"""CSV: one file per table of the analysis, in a ``csv/`` directory written atomically.
+
+Written by Arrow's CSV writer (pandas' is 20-30x slower: a week of 1,000 HPAs' replica series is 12 M
+rows). Times are ISO 8601 in UTC (``2026-11-01T00:00:00Z``); strings are quoted; booleans are
+``true``/``false``; missing values are empty.
+"""
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from analyzer.render.registry import Renderer, register
 
@@ -26,8 +36,35 @@ TABLES = (
 )
 
 
-def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
-    return {f"{name}.csv": getattr(analysis, name).to_csv(index=False) for name in TABLES}
+def to_csv(frame: pd.DataFrame) -> bytes:
+    """``frame`` as CSV bytes with a header row, without its index."""
+    arrays = []
+    for name in frame.columns:
+        col = frame[name]
+        if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col.dtype):
+            col = _iso_times(col)
+        try:
+            arrays.append(pa.Array.from_pandas(col))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # an object column of mixed types: write each as text
+            arrays.append(pa.Array.from_pandas(col.map(str, na_action="ignore").astype(object)))
+    table = pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
+    buffer = io.BytesIO()
+    pa_csv.write_csv(table, buffer)
+    return buffer.getvalue()
+
+
+def _iso_times(col: pd.Series) -> pd.Categorical:
+    """Times as ISO 8601 strings, each distinct time formatted once (a series repeats the same few)."""
+    codes, uniques = pd.factorize(col)
+    stamps = pd.DatetimeIndex(uniques)
+    if stamps.tz is not None:
+        stamps = stamps.tz_convert("UTC")
+    labels = [t.isoformat().replace("+00:00", "Z") for t in stamps]
+    return pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype=object))
+
+
+def produce(analysis: Analysis, top: int = 0) -> dict[str, str | bytes]:
+    return {f"{name}.csv": to_csv(getattr(analysis, name)) for name in TABLES}
 
 
 register(Renderer("csv", "csv", produce, "one CSV file per table, in csv/"))

@@ -24,12 +24,12 @@ class Renderer:
     """A report format: its file (or directory) name and a function from the analysis to its text.
 
     ``produce(analysis, top)`` returns the file's text, or for a directory format a mapping of file
-    names to texts; ``top`` is how many HPAs and workloads get plots (formats without plots ignore it).
+    names to texts (or bytes); ``top`` is how many HPAs and workloads get plots (formats without plots ignore it).
     """
 
     name: str
     filename: str
-    produce: Callable[[Analysis, int], str | dict[str, str]]
+    produce: Callable[[Analysis, int], str | dict[str, str] | dict[str, str | bytes]]
     description: str
 
     def write(self, analysis: Analysis, out: Path, top: int = DEFAULT_TOP) -> Path:
@@ -41,8 +41,11 @@ class Renderer:
             from analyzer.snapshot.store import atomic_directory
 
             with atomic_directory(target, overwrite=True) as tmp:
-                for name, text in content.items():
-                    (tmp / name).write_text(text, encoding="utf-8")
+                for name, data in content.items():
+                    if isinstance(data, bytes):
+                        (tmp / name).write_bytes(data)
+                    else:
+                        (tmp / name).write_text(data, encoding="utf-8")
             return target
         fd, tmp = tempfile.mkstemp(prefix=f".{self.filename}.", dir=out)
         try:
