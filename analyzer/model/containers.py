@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzer.frames import records_by
 from analyzer.model.classify import INIT_ONLY
 from analyzer.model.grouping import chunked_quantiles
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
@@ -55,18 +56,21 @@ def newest_pods(snapshot: Snapshot, classes: pd.DataFrame) -> dict[tuple[str, st
 def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex, usage: pd.DataFrame) -> pd.DataFrame:
     """One row per steady (app or sidecar) container of every workload: :data:`CONTAINER_COLUMNS`."""
     rows = []
+    classes_of = records_by(
+        classes[["namespace", "pod", "container", "role", "kind", "native_sidecar", "injected", "evidence"]],
+        ["namespace", "pod"],
+    )
     for (ns, kind, name), pod in newest_pods(snapshot, classes).items():
-        mine = classes[(classes.namespace == ns) & (classes.pod == pod["metadata"]["name"])]
         spec = pod["spec"]
         by_name = {c["name"]: c for c in (spec.get("initContainers") or []) + spec["containers"]}
-        for r in mine.itertuples(index=False):
-            if r.role == INIT_ONLY:
+        for r in classes_of.get((ns, pod["metadata"]["name"]), []):
+            if r["role"] == INIT_ONLY:
                 continue
-            res = by_name[r.container].get("resources") or {}
+            res = by_name[r["container"]].get("resources") or {}
             req, lim = res.get("requests") or {}, res.get("limits") or {}
             rows.append(
-                (ns, kind, name, r.container, r.role, r.kind, r.native_sidecar, r.injected, r.evidence,
-                 _q(req.get("cpu")), _q(req.get("memory")), _q(lim.get("cpu")), _q(lim.get("memory")))
+                (ns, kind, name, r["container"], r["role"], r["kind"], r["native_sidecar"], r["injected"],
+                 r["evidence"], _q(req.get("cpu")), _q(req.get("memory")), _q(lim.get("cpu")), _q(lim.get("memory")))
             )  # fmt: skip
     table = pd.DataFrame(rows, columns=list(CONTAINER_COLUMNS)[:13])
 

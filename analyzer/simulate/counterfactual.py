@@ -27,6 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from analyzer.errors import ManifestError
+from analyzer.frames import records_by
 from analyzer.model.classify import APP, SIDECAR
 from analyzer.model.containers import newest_pods
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
@@ -118,8 +119,13 @@ def hpa_contexts(
     """
     newest = newest_pods(snapshot, classes)
     gone = {k for k, pod in newest.items() if "deletionTimestamp" in pod["metadata"]}
-    container_rows = containers.groupby(WORKLOAD_KEY, sort=False).indices
-    fit_rows = overhead.groupby(WORKLOAD_KEY, sort=False).indices
+    containers_of = records_by(containers, WORKLOAD_KEY)
+    fits = {
+        (ns, kind, w, c, res): (b, s)
+        for ns, kind, w, c, res, b, s in zip(
+            *(overhead[col] for col in (*WORKLOAD_KEY, "container", "resource", "base", "slope")), strict=True
+        )
+    }
     contexts, skipped = [], []
     for obj in snapshot.items("HorizontalPodAutoscaler"):
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -135,13 +141,12 @@ def hpa_contexts(
         if key not in newest or key in gone:
             skipped.append((ns, name, f"no pods of {spec.target_kind}/{spec.target_name} in the snapshot"))
             continue
-        mine = containers.iloc[container_rows.get(key, [])]
-        apps = mine[mine.role == APP]
-        if apps.empty or apps["cpu_mean_cores"].isna().all():
+        mine = containers_of.get(key, [])
+        apps = [r for r in mine if r["role"] == APP]
+        if not apps or all(math.isnan(r["cpu_mean_cores"]) for r in apps):
             skipped.append((ns, name, f"no usage data for the app container of {spec.target_kind}/{spec.target_name}"))
             continue
-        app = str(apps.iloc[0]["container"])
-        sidecars = tuple(mine.loc[mine.role == SIDECAR, "container"])
+        app = str(apps[0]["container"])
         contexts.append(
             HPAContext(
                 spec=spec,
@@ -149,34 +154,32 @@ def hpa_contexts(
                 pod_name=newest[key]["metadata"]["name"],
                 pod_spec=newest[key]["spec"],
                 app=app,
-                sidecars=sidecars,
-                lines=_lines(mine, overhead.iloc[fit_rows.get(key, [])], app),
-                p90={
-                    r.container: (float(r.cpu_p90_cores), float(r.memory_p90_bytes))
-                    for r in mine.itertuples(index=False)
-                },
-                typical_app_cores=_typical_app_cores(spec, apps.iloc[0]),
+                sidecars=tuple(r["container"] for r in mine if r["role"] == SIDECAR),
+                lines=_lines(key, mine, fits, app),
+                p90={r["container"]: (float(r["cpu_p90_cores"]), float(r["memory_p90_bytes"])) for r in mine},
+                typical_app_cores=_typical_app_cores(spec, apps[0]),
                 vpa_requests=vpa_requests(key) if vpa_requests else {},
             )
         )
     return contexts, pd.DataFrame(skipped, columns=["namespace", "hpa", "reason"])
 
 
-def _lines(mine: pd.DataFrame, fits: pd.DataFrame, app: str) -> dict[str, UsageLine]:
+def _lines(
+    key: tuple[str, str, str], mine: list[dict[str, Any]], fits: dict[tuple[str, ...], tuple[float, float]], app: str
+) -> dict[str, UsageLine]:
     """Each container's usage line, from its workload's ``fits`` (a flat mean where there is none)."""
-    fits = fits.set_index(["container", "resource"])
     lines = {}
-    for r in mine.itertuples(index=False):
-        c = r.container
+    for r in mine:
+        c = r["container"]
 
         def fit(resource: str, mean: float, c: str = c) -> tuple[float, float]:
-            if (c, resource) in fits.index:
-                row = fits.loc[(c, resource)]
-                return float(row["base"]), float(row["slope"])
+            found = fits.get((*key, c, resource))
+            if found is not None:
+                return float(found[0]), float(found[1])
             return (0.0 if math.isnan(mean) else mean), 0.0
 
-        mem = fit("memory", float(r.memory_mean_bytes))
-        cpu = (0.0, 1.0) if c == app else fit("cpu", float(r.cpu_mean_cores))
+        mem = fit("memory", float(r["memory_mean_bytes"]))
+        cpu = (0.0, 1.0) if c == app else fit("cpu", float(r["cpu_mean_cores"]))
         lines[c] = UsageLine(cpu[0], cpu[1], mem[0], mem[1])
     return lines
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import itertools
 import math
+import mmap
 import multiprocessing as mp
 import os
 from collections.abc import Sequence
@@ -141,10 +142,8 @@ def _replay_forked(
     workers: int,
 ) -> ReplayResult:
     shape = (demand.shape[0], columns.n)
-    shared = {
-        name: np.frombuffer(mp.RawArray(code, shape[0] * shape[1]), dtype=dtype).reshape(shape)
-        for name, code, dtype in (("replicas", "q", np.int64), ("value", "q", np.int64), ("failed", "b", np.int8))
-    }
+    dtypes = {"replicas": np.int64, "value": np.int64, "failed": bool}
+    shared = {name: _shared(shape, dtype) for name, dtype in dtypes.items()}
     bounds = np.linspace(0, columns.n, workers + 1).round().astype(int)
 
     def run(start: int, stop: int) -> None:
@@ -174,9 +173,17 @@ def _replay_forked(
     failed = [proc.exitcode for proc in procs if proc.exitcode != 0]
     if failed:
         raise RuntimeError(f"HPA replay worker failed with exit code {failed[0]}")
-    return ReplayResult(
-        replicas=shared["replicas"].copy(), value=shared["value"].copy(), failed=shared["failed"].astype(bool)
-    )
+    return ReplayResult(replicas=shared["replicas"], value=shared["value"], failed=shared["failed"])
+
+
+def _shared(shape: tuple[int, int], dtype: type) -> np.ndarray:
+    """A zeroed array in anonymous shared memory, which forked children write into and the parent keeps.
+
+    The kernel zeroes its pages on first touch, so allocating it costs nothing up front.
+    """
+    count = shape[0] * shape[1]
+    buffer = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize))  # MAP_SHARED | MAP_ANONYMOUS
+    return np.frombuffer(buffer, dtype=dtype, count=count).reshape(shape)
 
 
 def _replay(

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.errors import ManifestError
+from analyzer.frames import records_by
 from analyzer.model.classify import APP
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.simulate.vpa_policy import VPASpec, parse_vpa
@@ -70,29 +71,26 @@ class VPARecommendations:
     invalid: pd.DataFrame
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    def _rows_of(self) -> dict[tuple[str, str, str], np.ndarray]:
-        if "rows_of" not in self._cache:
-            self._cache["rows_of"] = self.table.groupby(["namespace", "workload_kind", "workload"], sort=False).indices
-        return self._cache["rows_of"]
+    def _tracked_of(self) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+        if "tracked_of" not in self._cache:
+            cols = [*WORKLOAD_KEY, "container", "cpu_target_cores", "memory_target_bytes"]
+            self._cache["tracked_of"] = records_by(self.table.loc[self.table["tracked"], cols], WORKLOAD_KEY)
+        return self._cache["tracked_of"]
 
     def requests_for(self, workload: tuple[str, str, str]) -> dict[str, dict[str, str]]:
         """The requests the admission controller would set per tracked, controlled container (quantities)."""
         spec = self.vpas.get(workload)
         if spec is None or spec.update_mode == "Off":
             return {}
-        rows = self._rows_of().get(workload)
-        if rows is None:
-            return {}
-        mine = self.table.iloc[rows]
         out: dict[str, dict[str, str]] = {}
-        for r in mine[mine.tracked].itertuples(index=False):
-            controlled = spec.policy(r.container).controlled_resources
+        for r in self._tracked_of().get(workload, []):
+            controlled = spec.policy(r["container"]).controlled_resources
             req = {}
             if "cpu" in controlled:
-                req["cpu"] = f"{round(r.cpu_target_cores * 1000)}m"
+                req["cpu"] = f"{round(r['cpu_target_cores'] * 1000)}m"
             if "memory" in controlled:
-                req["memory"] = str(int(r.memory_target_bytes))
-            out[r.container] = req
+                req["memory"] = str(int(r["memory_target_bytes"]))
+            out[r["container"]] = req
         return out
 
 
