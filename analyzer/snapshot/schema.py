@@ -105,7 +105,8 @@ class Snapshot:
     """A loaded, validated snapshot.
 
     ``usage`` has :data:`USAGE_COLUMNS` (namespace, pod and container as categoricals with sorted
-    categories, rows in :data:`USAGE_KEY` order); ``replicas`` has :data:`REPLICAS_COLUMNS` (may be empty);
+    categories, rows in :data:`USAGE_KEY` order); ``replicas`` has :data:`REPLICAS_COLUMNS` (may be empty; namespace,
+    kind and name categoricals the same way, rows in :data:`REPLICAS_KEY` order);
     ``objects`` maps each kind in :data:`OBJECT_KINDS` to its items as the API returns them.
     """
 

@@ -326,15 +326,11 @@ def _read_parquet(file: Path, expected: pa.Schema) -> pd.DataFrame:
         if not _compatible(actual, field.type):
             raise SnapshotError(f"{file}: column {field.name!r} has type {actual}, expected {field.type}")
     table = table.select(expected.names).cast(expected)
-    strings = [f.name for f in expected if pa.types.is_string(f.type)]
-    if expected is _USAGE_SCHEMA:
-        for name in strings:  # label columns: categoricals (see _concat_categorical)
-            table = table.set_column(table.schema.get_field_index(name), name, pc.dictionary_encode(table[name]))
-        return table.to_pandas()
-    frame = table.to_pandas()
-    for column in strings:
-        frame[column] = frame[column].astype(object)
-    return frame
+    for field in expected:  # label columns: categoricals (millions of rows share a few thousand names)
+        if pa.types.is_string(field.type):
+            index = table.schema.get_field_index(field.name)
+            table = table.set_column(index, field.name, pc.dictionary_encode(table[field.name]))
+    return table.to_pandas()
 
 
 def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
@@ -411,25 +407,37 @@ def _read_replicas(root: Path) -> pd.DataFrame:
             frame["replicas"] = frame["replicas"].astype(np.int64)
         except (KeyError, ValueError, TypeError, pd.errors.ParserError) as exc:
             raise SnapshotError(f"{csv_path}: needs columns {', '.join(schema.REPLICAS_COLUMNS)} ({exc})") from exc
-        for column in ("namespace", "kind", "name"):
-            frame[column] = frame[column].astype(object)
         path = csv_path
     else:
         return pd.DataFrame(
             {
                 c: pd.Series(dtype=t)
                 for c, t in zip(
-                    schema.REPLICAS_COLUMNS, ["datetime64[ns, UTC]", object, object, object, np.int64], strict=True
+                    schema.REPLICAS_COLUMNS,
+                    ["datetime64[ns, UTC]", "category", "category", "category", np.int64],
+                    strict=True,
                 )
             }
         )
     if (frame["replicas"] < 0).any():
         raise SnapshotError(f"{path}: column 'replicas' has negative values")
-    return (
-        frame[list(schema.REPLICAS_COLUMNS)]
-        .sort_values(list(schema.REPLICAS_KEY), kind="stable")
-        .reset_index(drop=True)
-    )
+    for column in ("namespace", "kind", "name"):
+        if frame[column].isna().any():
+            raise SnapshotError(f"{path}: column {column!r} has empty values")
+        frame[column] = _sorted_categories(frame[column])
+    frame = frame[list(schema.REPLICAS_COLUMNS)]
+    keys = [frame[c].cat.codes.to_numpy() if c != "timestamp" else frame[c].astype("int64").to_numpy()
+            for c in schema.REPLICAS_KEY]  # fmt: skip
+    if len(frame) > 1 and not (_ordered_pairs(keys) >= 0).all():
+        frame = frame.take(np.lexsort(keys[::-1]))
+    return frame.reset_index(drop=True)
+
+
+def _sorted_categories(values: pd.Series) -> pd.Series:
+    """``values`` as a categorical whose categories are sorted, so that code order is name order."""
+    cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+    names = cat.cat.categories
+    return cat if names.is_monotonic_increasing else cat.cat.reorder_categories(names.sort_values())
 
 
 def _check_usage_has_pods(usage: pd.DataFrame, pods: list[dict[str, Any]], root: Path) -> None:

@@ -177,7 +177,7 @@ def _ksm_series(
             add("kube_replicaset_owner", labels, all_seconds, 1.0)
     metric_of = {"Deployment": ("kube_deployment_spec_replicas", "deployment"),
                  "StatefulSet": ("kube_statefulset_replicas", "statefulset")}  # fmt: skip
-    for (ns, kind, name), part in snapshot.replicas.groupby(["namespace", "kind", "name"], sort=True):
+    for (ns, kind, name), part in snapshot.replicas.groupby(["namespace", "kind", "name"], sort=True, observed=True):
         if kind in metric_of:
             family, label = metric_of[kind]
             seconds = pd.DatetimeIndex(part["timestamp"]).asi8 // 10**9
