@@ -6,14 +6,18 @@ Rules (domain.md §2.9, §2.10), one registry entry each; docs/vpa.md explains t
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analyzer.findings.remedies import to_yaml
+from analyzer.frames import records_by
+from analyzer.model.usage_index import WORKLOAD_KEY
 from analyzer.simulate.counterfactual import Counterfactual
 from analyzer.simulate.hpa_spec import HPASpec
 from analyzer.simulate.vpa_policy import VPASpec
@@ -48,10 +52,12 @@ NATIVE_SHARE = 0.2
 
 @dataclass(frozen=True)
 class Context:
-    """Everything a rule looks at for one VPA."""
+    """Everything a rule looks at for one VPA; ``rows`` are its workload's rows of the recommendation
+    table (:data:`analyzer.simulate.vpa_snapshot.VPA_COLUMNS`, plus ``cpu_mean_cores`` and
+    ``memory_mean_bytes``), one attribute per column."""
 
     vpa: VPASpec
-    rows: pd.DataFrame
+    rows: list[SimpleNamespace]
     hpas: list[HPASpec]
     replicas: float
 
@@ -95,27 +101,32 @@ def _quantity(resource: str, value: float) -> str:
     return f"{int(value) // 2**20}Mi" if value % 2**20 == 0 else str(int(value))
 
 
-def _sidecars(ctx: Context) -> pd.DataFrame:
-    return ctx.rows[(ctx.rows.role == "sidecar") & ~ctx.rows.native_sidecar]
+def _sidecars(ctx: Context) -> list[SimpleNamespace]:
+    return [r for r in ctx.rows if r.role == "sidecar" and not r.native_sidecar]
+
+
+def _total(rows: list[SimpleNamespace], column: str) -> float:
+    """The sum of a column over ``rows``, missing values left out (0 for none)."""
+    return float(sum(v for v in (getattr(r, column) for r in rows) if not math.isnan(v)))
 
 
 def no_catch_all(ctx: Context) -> list[dict[str, Any]]:
-    apps = ctx.rows[ctx.rows.role == "app"]
-    names_app = any(c in ctx.vpa.policies for c in apps.container)
-    injected = _sidecars(ctx)
-    injected = injected[injected.injected & (injected["mode"] != "Off")]
-    if not names_app or ctx.vpa.has_catch_all_off or injected.empty:
+    apps = [r for r in ctx.rows if r.role == "app"]
+    names_app = any(r.container in ctx.vpa.policies for r in apps)
+    injected = [r for r in _sidecars(ctx) if r.injected and r.mode != "Off"]
+    if not names_app or ctx.vpa.has_catch_all_off or not injected:
         return []
-    app = apps.iloc[0]
+    app = apps[0]
+    names = ", ".join(r.container for r in injected)
     floor_alone = app.floor_cpu_cores * (1 + len(injected))
     evidence = (
         f'containerPolicies name {app.container} but have no catch-all "*" with mode Off: '
-        f"{', '.join(injected.container)} stay on Auto, are recommended for, and split the pod minimum: "
+        f"{names} stay on Auto, are recommended for, and split the pod minimum: "
         f"{app.container}'s floor is {app.floor_cpu_cores * 1000:g}m / {app.floor_memory_bytes / 2**20:g}Mi "
         f"instead of {floor_alone * 1000:g}m / {app.floor_memory_bytes * (1 + len(injected)) / 2**20:g}Mi"
     )
     fix = _vpa_patch(ctx.vpa, [{"containerName": "*", "mode": "Off"}])
-    return [{"container": ", ".join(injected.container), "evidence": evidence, "value": float(len(injected)),
+    return [{"container": names, "evidence": evidence, "value": float(len(injected)),
              "fix": fix}]  # fmt: skip
 
 
@@ -123,7 +134,7 @@ def eviction_loop(ctx: Context) -> list[dict[str, Any]]:
     if not ctx.vpa.evicts:
         return []
     out = []
-    for r in _sidecars(ctx).itertuples(index=False):
+    for r in _sidecars(ctx):
         if not r.injected or not r.tracked or not r.observed:
             continue  # not observed: the VPA webhook ran before the injector, the updater ignores it
         controlled = ctx.vpa.policy(r.container).controlled_resources
@@ -160,10 +171,10 @@ def _loop_rate(replicas: int) -> float:
 def native_sidecar_ignored(ctx: Context) -> list[dict[str, Any]]:
     out = []
     rows = ctx.rows
-    for r in rows[rows.native_sidecar].itertuples(index=False):
+    for r in (r for r in rows if r.native_sidecar):
         shares = []
         for res, col in (("cpu", "cpu_request_cores"), ("memory", "memory_request_bytes")):
-            total = rows[col].fillna(0).sum()
+            total = _total(rows, col)
             if total > 0 and not np.isnan(getattr(r, col)):
                 shares.append((getattr(r, col) / total, res))
         if not shares or max(shares)[0] < NATIVE_SHARE:
@@ -186,18 +197,17 @@ def hpa_same_resource(ctx: Context) -> list[dict[str, Any]]:
     if ctx.vpa.update_mode == "Off":
         return []
     out = []
-    tracked = ctx.rows[ctx.rows.tracked]
+    tracked = [r for r in ctx.rows if r.tracked]
     for hpa in ctx.hpas:
         for m in hpa.metrics:
-            counted = tracked if m.container is None else tracked[tracked.container == m.container]
-            managed = [r for r in counted.itertuples(index=False)
-                       if m.resource in ctx.vpa.policy(r.container).controlled_resources]  # fmt: skip
+            counted = tracked if m.container is None else [r for r in tracked if r.container == m.container]
+            managed = [r for r in counted if m.resource in ctx.vpa.policy(r.container).controlled_resources]
             if not managed:
                 continue
             target_col = "cpu_target_cores" if m.resource == "cpu" else "memory_target_bytes"
             mean_col = "cpu_mean_cores" if m.resource == "cpu" else "memory_mean_bytes"
-            usage = counted[mean_col].sum()
-            pinned = 100.0 * usage / counted[target_col].sum()
+            usage, target = _total(counted, mean_col), _total(counted, target_col)
+            pinned = 100.0 * usage / target if target else (math.inf if usage else math.nan)
             if not m.is_utilization:
                 continue
             drift = (
@@ -223,10 +233,10 @@ def sidecar_moves_denominator(ctx: Context) -> list[dict[str, Any]]:
     for hpa in ctx.hpas:
         if not any(m.resource == "cpu" and m.container is None for m in hpa.metrics):
             continue
-        for r in _sidecars(ctx).itertuples(index=False):
+        for r in _sidecars(ctx):
             if not r.tracked or "cpu" not in ctx.vpa.policy(r.container).controlled_resources:
                 continue
-            before = ctx.rows["cpu_request_cores"].fillna(0).sum()
+            before = _total(ctx.rows, "cpu_request_cores")
             after = before - (0 if np.isnan(r.cpu_request_cores) else r.cpu_request_cores) + r.cpu_target_cores
             evidence = (
                 f"HPA {hpa.name} divides by the pod's CPU request, {r.container}'s included; the VPA would move "
@@ -270,16 +280,17 @@ def vpa_hazards(
         ["cpu_mean_cores", "memory_mean_bytes"]
     ]
     table = recs.table.join(usage, on=["namespace", "workload_kind", "workload", "container"])
-    pods = workloads.set_index(["namespace", "workload_kind", "workload"])["pods_mean"]
+    keys = zip(*(workloads[c] for c in WORKLOAD_KEY), strict=True)
+    pods = dict(zip(keys, workloads["pods_mean"], strict=True))
     rows = []
-    rows_of = table.groupby(["namespace", "workload_kind", "workload"], sort=False).indices
+    rows_of = records_by(table, WORKLOAD_KEY)
     hpas_of: dict[tuple[str, str, str], list[HPASpec]] = {}
     for h in hpas:
         hpas_of.setdefault((h.namespace, h.target_kind, h.target_name), []).append(h)
     for key, vpa in recs.vpas.items():
         if key not in rows_of:
             continue
-        mine = table.iloc[rows_of[key]]
+        mine = [SimpleNamespace(**r) for r in rows_of[key]]
         on_target = hpas_of.get(key, [])
         ctx = Context(vpa=vpa, rows=mine, hpas=on_target, replicas=float(pods.get(key, 0.0)))
         for hazard in HAZARDS:
