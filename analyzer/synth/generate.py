@@ -73,9 +73,14 @@ def generate(
     replicas = pd.DataFrame(
         {
             "timestamp": np.repeat(times, len(scenarios)),
-            "namespace": [s.namespace for s in scenarios] * len(times),
-            "kind": [s.kind for s in scenarios] * len(times),
-            "name": [s.workload for s in scenarios] * len(times),
+            **{
+                column: pd.Categorical(values * len(times), categories=sorted(set(values)))
+                for column, values in (
+                    ("namespace", [s.namespace for s in scenarios]),
+                    ("kind", [s.kind for s in scenarios]),
+                    ("name", [s.workload for s in scenarios]),
+                )
+            },
             "replicas": sim.replicas.ravel(),
         }
     ).sort_values(list(schema.REPLICAS_KEY), kind="stable", ignore_index=True)
