@@ -16,6 +16,7 @@ from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
 from analyzer.model.classify import classify
 from analyzer.model.containers import container_table
 from analyzer.model.overhead import FitPolicy, fit_overhead, pair_with_app
+from analyzer.model.pod_usage import pod_usage
 from analyzer.model.rules import Rule, load_rules
 from analyzer.model.shares import rollup, workload_table
 from analyzer.model.usage_index import index_usage
@@ -57,7 +58,9 @@ class Analysis:
     ``hpa_skew``/``remedies``/``hpa_series``: the HPA replays (:mod:`analyzer.findings.hpa_skew`);
     ``vpa``: simulated recommendations (:data:`analyzer.simulate.vpa_snapshot.VPA_COLUMNS`);
     ``vpa_hazards``/``vpa_hpa``: :mod:`analyzer.findings.vpa_hazards`;
-    ``findings``: everything above with a severity (:data:`analyzer.findings.summary.FINDING_COLUMNS`).
+    ``findings``: everything above with a severity (:data:`analyzer.findings.summary.FINDING_COLUMNS`);
+    ``pod_usage``: one pod's usage per container over time (:data:`analyzer.model.pod_usage.POD_USAGE_COLUMNS`),
+    for the usage plots (not written to CSV or JSON: it is the snapshot's own data, binned).
     """
 
     metadata: Metadata
@@ -77,6 +80,7 @@ class Analysis:
     vpa_hazards: pd.DataFrame
     vpa_hpa: pd.DataFrame
     findings: pd.DataFrame
+    pod_usage: pd.DataFrame
 
     def at_or_above(self, severity: str) -> pd.DataFrame:
         """The findings of ``severity`` or worse (``severity`` one of low, medium, high)."""
@@ -179,6 +183,7 @@ def analyze(
         findings=findings_table(
             skew.table, skew.remedies, hazards, classes, snapshot.metadata.extra.get("collection_notes", [])
         ),
+        pod_usage=pod_usage(index, snapshot.usage),
     )
 
 

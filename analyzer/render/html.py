@@ -47,7 +47,9 @@ def _img(fig: object, alt: str) -> str:
 
 
 def _figures(analysis: Analysis, top: int) -> str:
-    """The cluster figures, then replicas and utilization of the ``top`` HPAs that matter most, as inline PNGs."""
+    """The cluster figures, then as inline PNGs: replicas and utilization of the ``top`` HPAs that matter most,
+    one pod's stacked usage of the ``top`` workloads whose sidecars cost most, and the VPA targets of the
+    ``top`` workloads with the worst VPA hazards."""
     out = [_img(plots.skew_figure(analysis), "HPA skew from sidecars, replica-hours")]
     if len(analysis.namespaces):
         out.append(_img(plots.sidecar_share_figure(analysis), "sidecars' share of billed CPU and memory per namespace"))
@@ -57,6 +59,10 @@ def _figures(analysis: Analysis, top: int) -> str:
     for r in skew.loc[weight.sort_values(ascending=False).index].head(top).itertuples():
         out.append(_img(plots.replicas_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: replicas"))
         out.append(_img(plots.utilization_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: utilization"))
+    costly = analysis.workloads[analysis.workloads["sidecars"] != ""]
+    costly = costly.sort_values("sidecar_cost_month", ascending=False, kind="stable").head(top)
+    for ns, workload in costly[["namespace", "workload"]].itertuples(index=False):
+        out.append(_img(plots.usage_figure(analysis, ns, workload), f"{ns}/{workload}: usage of one pod"))
     hazards = analysis.vpa_hazards.assign(
         _rank=analysis.vpa_hazards["severity"].map({"high": 0, "medium": 1, "low": 2})
     )

@@ -116,6 +116,39 @@ def vpa_figure(analysis: Analysis, namespace: str, workload: str) -> Figure:
     return fig
 
 
+def usage_figure(analysis: Analysis, namespace: str, workload: str) -> Figure:
+    """CPU and working set of one pod of the workload over time, app then each sidecar stacked, with the
+    app's request and the pod's (all stacked containers') request as lines."""
+    pu = analysis.pod_usage
+    mine = pu[(pu.namespace == namespace) & (pu.workload == workload)]
+    rows = analysis.containers[
+        (analysis.containers.namespace == namespace) & (analysis.containers.workload == workload)
+    ]
+    order = [c for c in rows.container if c in set(mine.container)]  # app first, as the containers table
+    fig = Figure(figsize=(8.0, 4.8), dpi=100, layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    for ax, column, request, scale, unit in (
+        (axes[0], "cpu_cores", "cpu_request_cores", 1000.0, "CPU (millicores)"),
+        (axes[1], "memory_bytes", "memory_request_bytes", 1 / 2**20, "working set (MiB)"),
+    ):
+        wide = mine.pivot_table(index="timestamp", columns="container", values=column, observed=True)
+        wide = wide.reindex(columns=order).fillna(0.0)
+        ax.stackplot(wide.index, *(scale * wide[c].to_numpy() for c in order), labels=order, alpha=0.85)
+        requests = rows.set_index("container")[request].reindex(order)
+        if len(order) and np.isfinite(requests.iloc[0]):
+            ax.axhline(scale * requests.iloc[0], color="#000000", lw=0.9, ls="--", label=f"{order[0]} request")
+        if requests.notna().any():
+            missing = [c for c in order if np.isnan(requests[c])]
+            label = "pod request" + (f" (none for {', '.join(missing)})" if missing else "")
+            ax.axhline(scale * requests.fillna(0).sum(), color="#b00020", lw=0.9, ls=":", label=label)
+        ax.set_ylabel(unit)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize="x-small", ncols=2)
+    axes[0].set_title(f"{namespace}/{workload}: usage of one pod, app and sidecars stacked")
+    axes[1].set_xlabel("time (UTC)")
+    return fig
+
+
 def png_data_uri(fig: Figure) -> str:
     """The figure as an inline ``data:image/png;base64`` URI (the HTML report is one self-contained file)."""
     buffer = io.BytesIO()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 
 from analyzer.api import Analysis, analyze, render
@@ -67,9 +68,36 @@ def test_html_is_self_contained_with_inline_plots(analysis: Analysis, tmp_path: 
 def test_top_sets_how_many_hpas_and_workloads_are_plotted(analysis: Analysis, tmp_path: Path) -> None:
     skewed = int((analysis.hpa_skew.dropna(subset=["skew_replica_hours"])["direction"] != "none").sum())
     vpa_workloads = len(analysis.vpa_hazards[["namespace", "workload"]].drop_duplicates())
-    assert skewed > 2 and vpa_workloads >= 1
+    with_sidecars = int((analysis.workloads["sidecars"] != "").sum())
+    assert skewed > 2 and vpa_workloads >= 1 and with_sidecars > 2
     cluster = 1 + (len(analysis.namespaces) > 0)
     for top in (0, 2, 50):
         (page,) = render(analysis, tmp_path / str(top), ["html"], top=top)
         figures = page.read_text().count("<figure>")
-        assert figures == cluster + 2 * min(top, skewed) + min(top, vpa_workloads), top
+        want = cluster + 2 * min(top, skewed) + min(top, with_sidecars) + min(top, vpa_workloads)
+        assert figures == want, top
+
+
+def test_usage_figure_stacks_the_containers_of_one_pod_with_request_lines(analysis: Analysis) -> None:
+    w = analysis.workloads[analysis.workloads["sidecars"] != ""].iloc[0]
+    fig = plots.usage_figure(analysis, w.namespace, w.workload)
+    cpu_ax, mem_ax = fig.axes
+    mine = analysis.containers[
+        (analysis.containers.namespace == w.namespace) & (analysis.containers.workload == w.workload)
+    ]
+    app, sidecar = mine.container.iloc[0], w.sidecars.split(",")[0]
+    pu = analysis.pod_usage
+    series = pu[(pu.namespace == w.namespace) & (pu.workload == w.workload)]
+    app_cpu = 1000 * series[series.container == app].cpu_cores.to_numpy()
+    side_cpu = 1000 * series[series.container == sidecar].cpu_cores.to_numpy()
+    # stackplot fills between cumulative sums: the sidecar's band runs from the app's usage (its lower
+    # edge, drawn forwards) to app + sidecar (its upper edge, drawn backwards)
+    edge = cpu_ax.collections[1].get_paths()[0].vertices[:, 1]
+    n = len(side_cpu)
+    np.testing.assert_allclose(edge[1 : n + 1], app_cpu, rtol=1e-9)
+    np.testing.assert_allclose(edge[n + 2 : 2 * n + 2][::-1], app_cpu + side_cpu, rtol=1e-9)
+    lines = {line.get_label(): line.get_ydata()[0] for line in cpu_ax.get_lines()}
+    assert lines[f"{app} request"] == pytest.approx(1000 * mine.cpu_request_cores.iloc[0])
+    pod_label = next(label for label in lines if label.startswith("pod request"))
+    assert lines[pod_label] == pytest.approx(1000 * mine.cpu_request_cores.fillna(0).sum())
+    assert cpu_ax.get_ylabel() == "CPU (millicores)" and mem_ax.get_ylabel() == "working set (MiB)"
