@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analyzer.errors import SnapshotError
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
 from analyzer.findings.summary import findings_table, severity_rank
@@ -18,6 +19,7 @@ from analyzer.model.containers import container_table
 from analyzer.model.overhead import FitPolicy, fit_overhead, pair_with_app
 from analyzer.model.pod_usage import pod_usage
 from analyzer.model.rules import Rule, load_rules
+from analyzer.model.selection import select_pods
 from analyzer.model.shares import rollup, workload_table
 from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
@@ -40,9 +42,23 @@ REPORTS = PACKAGE_ROOT / "reports"
 __all__ = ["SAMPLE_DATA", "Analysis", "analyze", "generate", "load_snapshot", "render", "write_sample"]
 
 
-def load_snapshot(path: str | os.PathLike[str] = SAMPLE_DATA, namespaces: Iterable[str] | None = None) -> Snapshot:
-    """Load and validate a snapshot directory (default: the bundled sample)."""
-    return _load(path, namespaces)
+def load_snapshot(
+    path: str | os.PathLike[str] = SAMPLE_DATA, namespaces: Iterable[str] | None = None, selector: str | None = None
+) -> Snapshot:
+    """Load and validate a snapshot directory (default: the bundled sample).
+
+    ``namespaces`` and a label ``selector`` (``app=web,tier in (a,b)``) narrow it to those pods and
+    the workloads, HPAs and VPAs that own or target them.
+    """
+    namespaces = None if namespaces is None else list(namespaces)
+    snapshot = _load(path, namespaces)
+    if namespaces is not None and not snapshot.items("Pod"):
+        raise SnapshotError(f"{path}: no pods in namespace {', '.join(namespaces)}")
+    if selector:
+        snapshot = select_pods(snapshot, selector)
+        if not snapshot.items("Pod"):
+            raise SnapshotError(f"{path}: no pod matches the selector {selector!r}")
+    return snapshot
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,10 @@ def report(
     namespace: Annotated[
         list[str] | None, typer.Option("--namespace", "-n", help="Analyze only this namespace; repeat for several.")
     ] = None,
+    selector: Annotated[
+        str | None,
+        typer.Option("--selector", "-l", help="Analyze only pods matching this label selector (e.g. team=shop)."),
+    ] = None,
     min_severity: Annotated[
         str, typer.Option("--min-severity", help="Leave findings below this severity out of the report.")
     ] = "low",
@@ -88,7 +92,7 @@ def report(
         Path | None, typer.Option("--price-file", help="YAML/JSON with cpu_core_hour and memory_gib_hour.")
     ] = None,
     top: Annotated[
-        int, typer.Option("--top", help="Plot the N HPAs and VPA workloads that matter most (tables hold all).", min=0)
+        int, typer.Option("--top", help="Plot the N HPAs, workloads and VPAs that matter most (tables hold all).", min=0)
     ] = 5,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     log_format: Annotated[
@@ -111,7 +115,7 @@ def report(
     for name in chosen:
         registry.find(name)
     rule_set = load_rules(rules) if rules is not None else ()
-    loaded = api.load_snapshot(snapshot, namespace or None)
+    loaded = api.load_snapshot(snapshot, namespace or None, selector)
     from analyzer import terminal
 
     terminal.setup_logging(log_format, quiet)

@@ -37,6 +37,23 @@ def test_bad_snapshot_is_one_line_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
+def test_selector_narrows_the_report_and_an_empty_or_bad_one_is_exit_2(tmp_path: Path) -> None:
+    picked = run("report", "-l", "team in (payments)", "-o", "json", "--out", str(tmp_path / "r"))
+    assert picked.returncode == 0, picked.stderr
+    doc = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert {w["namespace"] for w in doc["workloads"]} == {"payments"}
+    assert {h["namespace"] for h in doc["hpa_skew"]} == {"payments"}
+    for args, message in (
+        (["-l", "team=nobody"], "no pod matches the selector 'team=nobody'"),
+        (["-n", "nowhere"], "no pods in namespace nowhere"),
+        (["-l", "team in (payments"], "'team in (payments' is not a label requirement"),
+    ):
+        result = run("report", *args, "--out", str(tmp_path / "bad"))
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+        assert not (tmp_path / "bad").exists()
+
+
 def test_unknown_format_and_bad_step_exit_2(tmp_path: Path) -> None:
     bad_format = run("report", "-o", "pdf", "--out", str(tmp_path))
     assert bad_format.returncode == 2 and "unknown report format 'pdf'" in bad_format.stderr
