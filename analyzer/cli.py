@@ -91,9 +91,7 @@ def report(
     price_file: Annotated[
         Path | None, typer.Option("--price-file", help="YAML/JSON with cpu_core_hour and memory_gib_hour.")
     ] = None,
-    top: Annotated[
-        int, typer.Option("--top", help="Plot the N HPAs, workloads and VPAs that matter most.", min=0)
-    ] = 5,
+    top: Annotated[int, typer.Option("--top", help="Plot the N HPAs, workloads and VPAs that matter most.", min=0)] = 5,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     log_format: Annotated[
         str, typer.Option("--log-format", help="text, or json: one JSON line with the summary and the files.")
