@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analyzer.errors import SnapshotError
@@ -117,6 +118,8 @@ class Analysis:
             "containers": len(self.containers),
             "sidecars": int((self.containers["role"] == "sidecar").sum()),
             "ambiguous_pods": int(self.classes.loc[self.classes["ambiguous"], "pod"].nunique()),
+            "sidecar_cpu_request_share": _share(cluster, "sidecar_cpu_request_share"),
+            "sidecar_memory_request_share": _share(cluster, "sidecar_memory_request_share"),
             "sidecar_cost_month": round(float(cluster["sidecar_cost_month"]), 2) if cluster is not None else 0.0,
             "hpas": len(self.hpas),
             "hpas_stalled": int((self.hpas["status"] == "stalled").sum()),
@@ -130,6 +133,12 @@ class Analysis:
 
     def _repr_html_(self) -> str:
         return pd.DataFrame([self.summary()]).to_html(index=False)
+
+
+def _share(cluster: pd.Series | None, column: str) -> float:
+    """A cluster share to four decimals, 0 when there is nothing to share."""
+    value = float(cluster[column]) if cluster is not None else float("nan")
+    return round(value, 4) if np.isfinite(value) else 0.0
 
 
 def analyze(

@@ -38,16 +38,23 @@ ROLLUP_COLUMNS = {
     "sidecar_memory_total": "sidecar memory billed, bytes",
     "pod_cpu_total": "all containers' CPU billed, cores",
     "pod_memory_total": "all containers' memory billed, bytes",
+    "sidecar_cpu_request_total": "sidecars' CPU requests, cores (× pods)",
+    "sidecar_memory_request_total": "sidecars' memory requests, bytes (× pods)",
+    "pod_cpu_request_total": "all containers' CPU requests, cores (× pods)",
+    "pod_memory_request_total": "all containers' memory requests, bytes (× pods)",
     "sidecar_cost_month": "sidecars' monthly cost, dollars",
     "pod_cost_month": "whole pods' monthly cost, dollars",
     "sidecar_cpu_share": "sidecars' share of the billed CPU",
     "sidecar_memory_share": "sidecars' share of the billed memory",
+    "sidecar_cpu_request_share": "sidecars' share of the requested CPU",
+    "sidecar_memory_request_share": "sidecars' share of the requested memory",
     "sidecar_cost_share": "sidecars' share of the cost",
 }
 """Columns of :func:`rollup` besides the grouping key (namespace, a label, or ``scope`` = cluster)."""
 
 ROLLUP_SUMS = ["pods_mean", "sidecar_cpu_total", "sidecar_memory_total", "pod_cpu_total", "pod_memory_total",
-               "sidecar_cost_month", "pod_cost_month"]  # fmt: skip
+               "sidecar_cpu_request_total", "sidecar_memory_request_total", "pod_cpu_request_total",
+               "pod_memory_request_total", "sidecar_cost_month", "pod_cost_month"]  # fmt: skip
 
 
 def workload_table(
@@ -110,6 +117,9 @@ def workload_table(
     out["pod_cost_month"] = month * (
         out["pod_cpu_total"] * prices.cpu_core_hour + out["pod_memory_total"] / GIB * prices.memory_gib_hour
     )
+    for res in ("cpu", "memory"):
+        out[f"sidecar_{res}_request_total"] = out[f"sidecar_{res}_req"] * out["pods_mean"]
+        out[f"pod_{res}_request_total"] = out[f"pod_{res}_req"] * out["pods_mean"]
     out["sidecar_cpu_total"] = out["sidecar_cpu_cores"] * out["pods_mean"]
     out["sidecar_memory_total"] = out["sidecar_memory_bytes"] * out["pods_mean"]
     out["pod_cpu_total"] = out["pod_cpu_total"] * out["pods_mean"]
@@ -132,5 +142,9 @@ def rollup(workloads: pd.DataFrame, by: Sequence[str] = ("namespace",)) -> pd.Da
     with np.errstate(invalid="ignore", divide="ignore"):
         sums["sidecar_cpu_share"] = sums["sidecar_cpu_total"] / sums["pod_cpu_total"]
         sums["sidecar_memory_share"] = sums["sidecar_memory_total"] / sums["pod_memory_total"]
+        for res in ("cpu", "memory"):
+            sums[f"sidecar_{res}_request_share"] = (
+                sums[f"sidecar_{res}_request_total"] / sums[f"pod_{res}_request_total"]
+            )
         sums["sidecar_cost_share"] = sums["sidecar_cost_month"] / sums["pod_cost_month"]
     return sums.reset_index().rename(columns={"_all": "scope"})

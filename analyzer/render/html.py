@@ -75,7 +75,10 @@ def _figures(analysis: Analysis, top: int) -> str:
 def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     meta = analysis.metadata
     summary = analysis.summary()
-    items = "".join(f"<li>{escape(k.replace('_', ' '))}: {v}</li>" for k, v in summary.items())
+    items = "".join(
+        f"<li>{escape(k.replace('_', ' '))}: {f'{v:.1%}' if k.endswith('_share') else v}</li>"
+        for k, v in summary.items()
+    )
     containers = _table(
         analysis.containers,
         {
@@ -129,6 +132,27 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
             "csv/remedies.csv.</p>"
         )
     figures = _figures(analysis, top)
+    top_skew = analysis.hpa_skew.dropna(subset=["skew_cost_month"])
+    top_skew = top_skew.loc[top_skew["skew_cost_month"].abs().sort_values(ascending=False).index].head(10)
+    top_skew = _table(
+        top_skew[["namespace", "hpa", "direction", "skew_replica_hours", "skew_percent", "skew_cost_month"]],
+        {"skew_replica_hours": "{:+,.1f}", "skew_percent": "{:+.1f}%", "skew_cost_month": "${:+,.2f}"},
+    )
+    vpa = _table(
+        analysis.vpa[
+            ["namespace", "workload", "vpa", "container", "role", "tracked", "mode", "cpu_request_cores",
+             "cpu_target_cores", "cpu_lower_cores", "cpu_upper_cores", "memory_request_bytes",
+             "memory_target_bytes", "floor_cpu_cores"]
+        ],
+        {"cpu_request_cores": "{:.3f}", "cpu_target_cores": "{:.3f}", "cpu_lower_cores": "{:.3f}",
+         "cpu_upper_cores": "{:.3f}", "memory_request_bytes": "{:,.0f}", "memory_target_bytes": "{:,.0f}",
+         "floor_cpu_cores": "{:.3f}"},
+    )  # fmt: skip
+    hazards = "".join(
+        f"<h3>{escape(r.namespace)}/{escape(r.workload)}: {escape(r.hazard)} ({escape(r.severity)})</h3>"
+        f"<p>{escape(r.evidence)}.</p><pre>{escape(r.fix)}</pre>"
+        for r in analysis.vpa_hazards.itertuples(index=False)
+    )
     findings = _table(analysis.findings.drop(columns="fix"), {"cost_month": "${:,.2f}"})
     ambiguous = analysis.ambiguous
     ambiguous_html = (
@@ -140,12 +164,16 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         f"<h1>Sidecar impact report: {escape(meta.cluster)}</h1>"
         f"<p>Snapshot from {escape(meta.source)}, {escape(meta.start.isoformat())} to "
         f"{escape(meta.end.isoformat())}, step {meta.step_s:g}s.</p>"
-        f"<section id=summary><h2>Summary</h2><ul>{items}</ul></section>"
+        f"<section id=summary><h2>Summary</h2><ul>{items}</ul>"
+        f"<h3>HPAs by cost of the sidecar skew</h3>{top_skew}</section>"
         f"<section id=findings><h2>Findings</h2>{findings}</section>"
         f"<section id=plots><h2>Plots</h2>{figures}</section>"
         f"<section id=hpas><h2>HPAs</h2>{_table(analysis.hpas)}</section>"
         f"<section id=hpa-skew><h2>HPA skew: as deployed vs app-only</h2>{skew}</section>"
         f"<section id=remedies><h2>Remedies</h2>{remedies}</section>"
+        f"<section id=vpa><h2>VPA: recommendations and sidecar hazards</h2>"
+        f"<p>Simulated recommendations per container (cores, bytes); workloads without a VPA get a default "
+        f"one's.</p>{vpa}{hazards or '<p>No VPA hazards.</p>'}</section>"
         f"<section id=workloads><h2>Sidecar share and cost per workload</h2>"
         f"<p>Prices: {escape(analysis.prices.source)}.</p>{workloads}</section>"
         f"<section id=containers><h2>Containers</h2>{containers}</section>"

@@ -43,7 +43,9 @@ def produce(analysis: Analysis, top: int = 0) -> str:
                 f"Snapshot {meta.start:%Y-%m-%d %H:%M} to {meta.end:%Y-%m-%d %H:%M} UTC "
                 f"({meta.source}, step {meta.step_s:g} s).",
                 f"- {s['workloads']} workloads, {s['sidecars']} sidecar containers costing "
-                f"**${s['sidecar_cost_month']:,.2f}/month** ({analysis.prices.source})\n"
+                f"**${s['sidecar_cost_month']:,.2f}/month** ({analysis.prices.source}); sidecars hold "
+                f"{s['sidecar_cpu_request_share']:.1%} of the requested CPU and "
+                f"{s['sidecar_memory_request_share']:.1%} of the requested memory\n"
                 f"- {s['hpas']} HPAs: {s['hpas_skewed']} skewed by sidecars "
                 f"({s['skew_replica_hours']:,.1f} replica-hours, ${s['skew_cost_month']:,.2f}/month), "
                 f"{s['hpas_stalled']} stalled\n"

@@ -36,7 +36,8 @@ TABLES: dict[str, dict[str, str]] = {
     "vpa_hpa": VPA_HPA_COLUMNS,
 }
 SUMMARY_KEYS = (
-    "workloads", "containers", "sidecars", "ambiguous_pods", "sidecar_cost_month", "hpas", "hpas_stalled",
+    "workloads", "containers", "sidecars", "ambiguous_pods", "sidecar_cpu_request_share",
+    "sidecar_memory_request_share", "sidecar_cost_month", "hpas", "hpas_stalled",
     "hpas_skewed", "skew_replica_hours", "skew_cost_month", "vpas", "vpa_hazards", "findings_high",
     "findings_medium", "findings_low",
 )  # fmt: skip

@@ -101,3 +101,24 @@ def test_usage_figure_stacks_the_containers_of_one_pod_with_request_lines(analys
     pod_label = next(label for label in lines if label.startswith("pod request"))
     assert lines[pod_label] == pytest.approx(1000 * mine.cpu_request_cores.fillna(0).sum())
     assert cpu_ax.get_ylabel() == "CPU (millicores)" and mem_ax.get_ylabel() == "working set (MiB)"
+
+
+def test_summary_request_shares_weigh_each_workload_by_its_pods(analysis: Analysis) -> None:
+    pods = analysis.workloads[["namespace", "workload", "pods_mean"]]
+    c = analysis.containers.merge(pods, on=["namespace", "workload"])
+    for res, col in (("cpu", "cpu_request_cores"), ("memory", "memory_request_bytes")):
+        requested = c[col].fillna(0) * c["pods_mean"]
+        want = requested[c["role"] == "sidecar"].sum() / requested.sum()
+        assert analysis.summary()[f"sidecar_{res}_request_share"] == pytest.approx(want, abs=1e-4)
+        assert 0.05 < want < 0.9
+
+
+def test_html_has_the_vpa_section_with_every_hazard_and_its_fix(analysis: Analysis, tmp_path: Path) -> None:
+    (path,) = render(analysis, tmp_path, ["html"])
+    page = path.read_text()
+    vpa = page[page.index("<section id=vpa>") : page.index("<section id=workloads>")]
+    assert len(analysis.vpa_hazards) >= 1
+    for r in analysis.vpa_hazards.itertuples(index=False):
+        assert f"{r.workload}: {r.hazard} ({r.severity})" in vpa
+    assert vpa.count("<pre>") == len(analysis.vpa_hazards)
+    assert vpa.count("<tr>") == len(analysis.vpa) + 1
