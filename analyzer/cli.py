@@ -133,7 +133,9 @@ def report(
     elif not quiet:
         typer.echo(
             f"{summary['workloads']} workloads, {summary['containers']} containers ({summary['sidecars']} sidecars, "
-            f"${summary['sidecar_cost_month']:,.2f}/month), {summary['hpas']} HPAs ({summary['hpas_stalled']} stalled)"
+            f"${summary['sidecar_cost_month']:,.2f}/month, {summary['sidecar_cpu_request_share']:.1%} of "
+            f"requested CPU, {summary['sidecar_memory_request_share']:.1%} of memory), "
+            f"{summary['hpas']} HPAs ({summary['hpas_stalled']} stalled)"
         )
         typer.echo(
             f"{summary['hpas_skewed']} HPAs skewed by sidecars: {summary['skew_replica_hours']:,.1f} replica-hours "
@@ -329,6 +331,10 @@ def _summary_table(analysis: api.Analysis, paths: list[Path]) -> None:
     for label, value in (
         ("workloads / sidecar containers", f"{s['workloads']} / {s['sidecars']}"),
         ("sidecar cost", f"${s['sidecar_cost_month']:,.2f}/month"),
+        (
+            "sidecars' share of requests",
+            f"CPU {s['sidecar_cpu_request_share']:.1%}, memory {s['sidecar_memory_request_share']:.1%}",
+        ),
         ("HPAs skewed / stalled", f"{s['hpas_skewed']} / {s['hpas_stalled']} of {s['hpas']}"),
         ("cost of the skew", f"${s['skew_cost_month']:,.2f}/month"),
         ("VPA hazards", str(s["vpa_hazards"])),
