@@ -127,8 +127,12 @@ def _rows_of(frame: pd.DataFrame, columns: list[str], wanted: set[tuple[str, ...
         frame[c] if isinstance(frame[c].dtype, pd.CategoricalDtype) else frame[c].astype("category") for c in columns
     ]
     cell = np.zeros(len(frame), dtype=np.int64)
-    for col in cats:
-        cell = cell * len(col.cat.categories) + col.cat.codes.to_numpy()
-    index = pd.MultiIndex.from_product([c.cat.categories for c in cats])
-    allowed = index.isin(list(wanted))
-    return allowed[cell]
+    wanted_cell = np.zeros(len(wanted), dtype=np.int64)
+    known = np.ones(len(wanted), dtype=bool)
+    for col, values in zip(cats, zip(*wanted, strict=True), strict=True):
+        size = len(col.cat.categories)
+        code = col.cat.categories.get_indexer(list(values))
+        known &= code >= 0
+        cell = cell * size + col.cat.codes.to_numpy()
+        wanted_cell = wanted_cell * size + code
+    return np.isin(cell, wanted_cell[known])
