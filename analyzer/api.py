@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from analyzer.errors import SnapshotError
+from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
-from analyzer.findings.summary import findings_table, severity_rank
+from analyzer.findings.summary import findings_table
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
 from analyzer.model.classify import classify
 from analyzer.model.containers import container_table
@@ -26,12 +25,13 @@ from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
 from analyzer.render import registry, runs
+from analyzer.render.renderer import DEFAULT_TOP
 from analyzer.simulate.counterfactual import counterfactual
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import vpa_recommendations
-from analyzer.snapshot.schema import Metadata, Snapshot
+from analyzer.snapshot.schema import Snapshot
 from analyzer.snapshot.store import atomic_directory
 from analyzer.snapshot.store import load_snapshot as _load
 from analyzer.synth.generate import Synthetic, generate, write_sample
@@ -60,85 +60,6 @@ def load_snapshot(
         if not snapshot.items("Pod"):
             raise SnapshotError(f"{path}: no pod matches the selector {selector!r}")
     return snapshot
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """What :func:`analyze` returns; every table is a DataFrame with documented columns.
-
-    ``classes``: every container of every pod (:data:`analyzer.model.classify.CLASS_COLUMNS`);
-    ``containers``: per workload container (:data:`analyzer.model.containers.CONTAINER_COLUMNS`);
-    ``overhead``: sidecar fits (:data:`analyzer.model.overhead.FIT_COLUMNS`);
-    ``workloads``: sidecar shares and cost (:data:`analyzer.model.shares.WORKLOAD_COLUMNS`);
-    ``namespaces``/``cluster``/``groups``: the same rolled up (``groups`` by ``group_by`` labels);
-    ``hpas``: :data:`analyzer.findings.hpa_status.HPA_COLUMNS`;
-    ``hpa_skew``/``remedies``/``hpa_series``: the HPA replays (:mod:`analyzer.findings.hpa_skew`);
-    ``vpa``: simulated recommendations (:data:`analyzer.simulate.vpa_snapshot.VPA_COLUMNS`);
-    ``vpa_hazards``/``vpa_hpa``: :mod:`analyzer.findings.vpa_hazards`;
-    ``findings``: everything above with a severity (:data:`analyzer.findings.summary.FINDING_COLUMNS`);
-    ``pod_usage``: one pod's usage per container over time (:data:`analyzer.model.pod_usage.POD_USAGE_COLUMNS`),
-    for the usage plots (not written to CSV or JSON: it is the snapshot's own data, binned).
-    """
-
-    metadata: Metadata
-    prices: Prices
-    classes: pd.DataFrame
-    containers: pd.DataFrame
-    overhead: pd.DataFrame
-    workloads: pd.DataFrame
-    namespaces: pd.DataFrame
-    cluster: pd.DataFrame
-    groups: pd.DataFrame
-    hpas: pd.DataFrame
-    hpa_skew: pd.DataFrame
-    remedies: pd.DataFrame
-    hpa_series: pd.DataFrame
-    vpa: pd.DataFrame
-    vpa_hazards: pd.DataFrame
-    vpa_hpa: pd.DataFrame
-    findings: pd.DataFrame
-    pod_usage: pd.DataFrame
-
-    def at_or_above(self, severity: str) -> pd.DataFrame:
-        """The findings of ``severity`` or worse (``severity`` one of low, medium, high)."""
-        rank = severity_rank(severity)
-        return self.findings[self.findings["severity"].map(severity_rank) >= rank]
-
-    @property
-    def ambiguous(self) -> pd.DataFrame:
-        """Pods whose app container had to be guessed, with the choice and how to override it."""
-        return self.classes[self.classes["ambiguous"]][["namespace", "pod", "workload", "container", "note"]]
-
-    def summary(self) -> dict[str, int | float]:
-        """Headline figures for a terminal or a notebook."""
-        cluster = self.cluster.iloc[0] if len(self.cluster) else None
-        skewed = self.hpa_skew["direction"].isin(["inflation", "dilution"])
-        return {
-            "workloads": len(self.workloads),
-            "containers": len(self.containers),
-            "sidecars": int((self.containers["role"] == "sidecar").sum()),
-            "ambiguous_pods": int(self.classes.loc[self.classes["ambiguous"], "pod"].nunique()),
-            "sidecar_cpu_request_share": _share(cluster, "sidecar_cpu_request_share"),
-            "sidecar_memory_request_share": _share(cluster, "sidecar_memory_request_share"),
-            "sidecar_cost_month": round(float(cluster["sidecar_cost_month"]), 2) if cluster is not None else 0.0,
-            "hpas": len(self.hpas),
-            "hpas_stalled": int((self.hpas["status"] == "stalled").sum()),
-            "hpas_skewed": int(skewed.sum()),
-            "skew_replica_hours": round(float(self.hpa_skew.loc[skewed, "skew_replica_hours"].abs().sum()), 1),
-            "skew_cost_month": round(float(self.hpa_skew.loc[skewed, "skew_cost_month"].abs().sum()), 2),
-            "vpas": int((self.vpa["vpa"] != "").groupby([self.vpa.namespace, self.vpa.vpa]).any().sum()),
-            "vpa_hazards": len(self.vpa_hazards),
-            **{f"findings_{sev}": int((self.findings["severity"] == sev).sum()) for sev in ("high", "medium", "low")},
-        }
-
-    def _repr_html_(self) -> str:
-        return pd.DataFrame([self.summary()]).to_html(index=False)
-
-
-def _share(cluster: pd.Series | None, column: str) -> float:
-    """A cluster share to four decimals, 0 when there is nothing to share."""
-    value = float(cluster[column]) if cluster is not None else float("nan")
-    return round(value, 4) if np.isfinite(value) else 0.0
 
 
 def analyze(
@@ -216,7 +137,7 @@ def render(
     analysis: Analysis,
     out: str | os.PathLike[str] = REPORTS,
     formats: Sequence[str] = ("html", "json"),
-    top: int = registry.DEFAULT_TOP,
+    top: int = DEFAULT_TOP,
 ) -> list[Path]:
     """Write the report in each of ``formats`` into ``out``; each file appears whole or not at all.
 
@@ -231,7 +152,7 @@ def render_run(
     formats: Sequence[str] = ("html", "json"),
     keep: int = 0,
     now: pd.Timestamp | None = None,
-    top: int = registry.DEFAULT_TOP,
+    top: int = DEFAULT_TOP,
 ) -> list[Path]:
     """A scheduled run: the report in ``<out>/<cluster>/<UTC timestamp>/`` (whole or not at all), then
     ``<out>/<cluster>/latest`` pointed at it and all but the newest ``keep`` runs removed (0: keep all).

@@ -1,4 +1,4 @@
-"""Shared fixtures: a small generated snapshot written once per session."""
+"""Shared fixtures, built once per test worker: a small generated snapshot and the analyses tests read."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.api import Analysis, analyze, load_snapshot
 from analyzer.synth.generate import Synthetic, generate, write_sample
 
 
@@ -18,3 +19,15 @@ def small() -> Synthetic:
 @pytest.fixture(scope="session")
 def small_dir(tmp_path_factory: pytest.TempPathFactory, small: Synthetic) -> Path:
     return write_sample(tmp_path_factory.mktemp("snap") / "small", small)
+
+
+@pytest.fixture(scope="session")
+def small_analysis(small: Synthetic) -> Analysis:
+    """:func:`analyze` of :func:`small` with default flags; tests read it, never change it."""
+    return analyze(small.snapshot)
+
+
+@pytest.fixture(scope="session")
+def sample_analysis() -> Analysis:
+    """:func:`analyze` of the bundled sample (13 workloads, 3 days) with default flags."""
+    return analyze(load_snapshot())

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,15 +18,31 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "analyzer", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_report_on_bundled_sample(tmp_path: Path) -> None:
-    result = run("report", "--out", str(tmp_path))
+@dataclass(frozen=True)
+class Run:
+    """A finished ``sidecar-impact`` process and the folder it wrote into."""
+
+    process: subprocess.CompletedProcess[str]
+    out: Path
+
+
+@pytest.fixture(scope="module")
+def default_report(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``report`` on the bundled sample with default flags, piped (no terminal): run once, read by several tests."""
+    out = tmp_path_factory.mktemp("default-report")
+    return Run(run("report", "--out", str(out)), out)
+
+
+def test_report_on_bundled_sample(default_report: Run) -> None:
+    result, out = default_report.process, default_report.out
     assert result.returncode == 0, result.stderr
     assert "13 workloads" in result.stdout and "(1 stalled)" in result.stdout
-    doc = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]
+    doc = json.loads((out / "report.json").read_text())
     stalled = [h for h in doc["hpas"] if h["status"] == "stalled"]
     assert [(h["namespace"], h["hpa"]) for h in stalled] == [("payments", "ledger")]
     assert "missing request for cpu in container linkerd-proxy" in stalled[0]["reason"]
-    html = (tmp_path / "report.html").read_text()
+    html = (out / "report.html").read_text()
     assert "<section id=hpas>" in html and "ledger" in html
 
 
@@ -95,8 +112,8 @@ def test_synthetic_fixture_is_consistent(small: Synthetic) -> None:
     assert small.snapshot.metadata.extra["seed"] == 11
 
 
-def test_rules_resolve_the_ambiguous_pod_and_a_bad_rule_file_is_exit_2(tmp_path: Path) -> None:
-    default = run("report", "--out", str(tmp_path / "a"), "-o", "json")
+def test_rules_resolve_the_ambiguous_pod_and_a_bad_rule_file_is_exit_2(default_report: Run, tmp_path: Path) -> None:
+    default = default_report.process
     assert "2 pods with an ambiguous app container" in default.stdout
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - match: {namespace: edge, container: router}\n    role: app\n")
@@ -113,7 +130,7 @@ def test_rules_resolve_the_ambiguous_pod_and_a_bad_rule_file_is_exit_2(tmp_path:
     assert not (tmp_path / "c").exists()
 
 
-def test_fail_on_sets_exit_code_1_and_every_format_is_written(tmp_path: Path) -> None:
+def test_fail_on_sets_exit_code_1_and_every_format_is_written(default_report: Run, tmp_path: Path) -> None:
     high = run("report", "--out", str(tmp_path / "a"), "-o", "markdown", "-o", "csv", "--fail-on", "high")
     assert high.returncode == 1, high.stderr
     assert "findings at or above high: exit 1" in high.stderr and "Traceback" not in high.stderr
@@ -121,9 +138,8 @@ def test_fail_on_sets_exit_code_1_and_every_format_is_written(tmp_path: Path) ->
     assert md.startswith("# Sidecar impact: synthetic-7") and "| high | hpa-stalled | payments | hpa/ledger |" in md
     tables = {p.name for p in (tmp_path / "a" / "csv").iterdir()}
     assert {"findings.csv", "hpa_skew.csv", "remedies.csv", "vpa_hazards.csv", "hpa_series.csv"} <= tables
-    none = run("report", "--out", str(tmp_path / "b"), "-o", "json")
-    assert none.returncode == 0
-    doc = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert default_report.process.returncode == 0
+    doc = json.loads((default_report.out / "report.json").read_text())
     assert doc["summary"]["findings_high"] >= 1  # the findings exist; only --fail-on turns them into exit 1
     bad = run("report", "--out", str(tmp_path / "c"), "--fail-on", "bogus")
     assert bad.returncode == 2 and bad.stderr == "error: --fail-on: 'bogus' is not one of high, medium, low, none\n"
@@ -152,7 +168,7 @@ def test_filters_prices_and_output_modes(tmp_path: Path) -> None:
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "missing.yaml" in bad.stderr
 
 
-def test_a_terminal_gets_a_summary_table_and_cron_gets_plain_lines(tmp_path: Path) -> None:
+def test_a_terminal_gets_a_summary_table_and_cron_gets_plain_lines(default_report: Run, tmp_path: Path) -> None:
     import os
     import pty
 
@@ -174,17 +190,17 @@ def test_a_terminal_gets_a_summary_table_and_cron_gets_plain_lines(tmp_path: Pat
     assert proc.wait(timeout=300) == 0
     shown = b"".join(chunks).decode()
     assert "sidecar impact: synthetic-7" in shown and "│ sidecar cost" in shown and "$154.54/month" in shown
-    plain = run("report", "--out", str(tmp_path / "p"), "-o", "json")
+    plain = default_report.process
     assert "│" not in plain.stdout and plain.stdout.startswith("13 workloads, 25 containers (12 sidecars, $154.54")
 
 
-def test_progress_is_a_bar_on_a_terminal_and_a_line_otherwise(tmp_path: Path) -> None:
+def test_progress_is_a_bar_on_a_terminal_and_a_line_otherwise(default_report: Run, tmp_path: Path) -> None:
     if shutil.which("script") is None:
         pytest.fail("util-linux 'script' is needed to give the CLI a terminal")
     command = f"{sys.executable} -m analyzer report -O {tmp_path / 'tty'} --top 1"
     tty = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=300)
     assert tty.returncode == 0, tty.stdout
     assert "━" in tty.stdout and "5/5" in tty.stdout  # rich's bar and its done/total column
-    plain = run("report", "-O", str(tmp_path / "pipe"), "--top", "1")
+    plain = default_report.process
     assert plain.returncode == 0
     assert "INFO: analysis: 5 of 5 done" in plain.stderr and "━" not in plain.stderr + plain.stdout

@@ -14,10 +14,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from analyzer.render.registry import Renderer, register
+from analyzer.render.renderer import Renderer
 
 if TYPE_CHECKING:
-    from analyzer.api import Analysis
+    from analyzer.findings.analysis import Analysis
 
 TABLES = (
     "findings",
@@ -67,4 +67,4 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str | bytes]:
     return {f"{name}.csv": to_csv(getattr(analysis, name)) for name in TABLES}
 
 
-register(Renderer("csv", "csv", produce, "one CSV file per table, in csv/"))
+RENDERER = Renderer("csv", "csv", produce, "one CSV file per table, in csv/")

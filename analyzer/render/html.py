@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analyzer.render import plots
-from analyzer.render.registry import DEFAULT_TOP, Renderer, register
+from analyzer.render.renderer import DEFAULT_TOP, Renderer
 
 if TYPE_CHECKING:
-    from analyzer.api import Analysis
+    from analyzer.findings.analysis import Analysis
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:80rem}
@@ -183,4 +183,4 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     )
 
 
-register(Renderer("html", "report.html", produce, "one self-contained page"))
+RENDERER = Renderer("html", "report.html", produce, "one self-contained page")

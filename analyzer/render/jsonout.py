@@ -6,10 +6,10 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from analyzer.render.registry import Renderer, register
+from analyzer.render.renderer import Renderer
 
 if TYPE_CHECKING:
-    from analyzer.api import Analysis
+    from analyzer.findings.analysis import Analysis
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -48,4 +48,4 @@ def produce(analysis: Analysis, top: int = 0) -> str:
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
-register(Renderer("json", "report.json", produce, "machine-readable tables, versioned"))
+RENDERER = Renderer("json", "report.json", produce, "machine-readable tables, versioned")

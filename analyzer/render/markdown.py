@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analyzer.render.registry import Renderer, register
+from analyzer.render.renderer import Renderer
 
 if TYPE_CHECKING:
-    from analyzer.api import Analysis
+    from analyzer.findings.analysis import Analysis
 
 
 def _cell(value: object) -> str:
@@ -61,4 +61,4 @@ def produce(analysis: Analysis, top: int = 0) -> str:
     )
 
 
-register(Renderer("markdown", "report.md", produce, "summary and findings as Markdown"))
+RENDERER = Renderer("markdown", "report.md", produce, "summary and findings as Markdown")

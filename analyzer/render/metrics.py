@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_t
 from analyzer.errors import SidecarImpactError, SourceError
 
 if TYPE_CHECKING:
-    from analyzer.api import Analysis
+    from analyzer.findings.analysis import Analysis
 
 JOB = "sidecar-impact"
 

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from analyzer.api import Analysis
+    from analyzer.findings.analysis import Analysis
 
 VIEW_STYLE = {
     "observed": {"color": "#444444", "lw": 1.0, "ls": "-"},

@@ -1,74 +1,20 @@
-"""Report renderers by name: ``--format`` choices and docs come from :data:`RENDERERS`."""
+"""Report renderers by name: ``--format`` choices and docs come from :data:`RENDERERS`.
+
+The built-in formats are listed here explicitly; each renderer module knows nothing of the others.
+"""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 from analyzer.errors import SidecarImpactError
+from analyzer.render import csvout, html, jsonout, markdown
+from analyzer.render.renderer import Renderer
 
-if TYPE_CHECKING:
-    from analyzer.api import Analysis
-
-
-DEFAULT_TOP = 5
-"""HPAs (largest skew cost first, stalled ones included) and workloads (worst VPA hazard first) plotted."""
-
-
-@dataclass(frozen=True)
-class Renderer:
-    """A report format: its file (or directory) name and a function from the analysis to its text.
-
-    ``produce(analysis, top)`` returns the file's text, or for a directory format a mapping of file
-    names to texts (or bytes); ``top`` is how many HPAs and workloads get plots (formats without plots ignore it).
-    """
-
-    name: str
-    filename: str
-    produce: Callable[[Analysis, int], str | dict[str, str] | dict[str, str | bytes]]
-    description: str
-
-    def write(self, analysis: Analysis, out: Path, top: int = DEFAULT_TOP) -> Path:
-        """Write atomically: a temporary file (or directory) in ``out``, renamed when complete."""
-        out.mkdir(parents=True, exist_ok=True)
-        target = out / self.filename
-        content = self.produce(analysis, top)
-        if isinstance(content, dict):
-            from analyzer.snapshot.store import atomic_directory
-
-            with atomic_directory(target, overwrite=True) as tmp:
-                for name, data in content.items():
-                    if isinstance(data, bytes):
-                        (tmp / name).write_bytes(data)
-                    else:
-                        (tmp / name).write_text(data, encoding="utf-8")
-            return target
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.filename}.", dir=out)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(content)
-            os.chmod(tmp, 0o644)  # a report is meant to be read by others (mkstemp makes it private)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
-
-
-RENDERERS: dict[str, Renderer] = {}
-
-
-def register(renderer: Renderer) -> Renderer:
-    RENDERERS[renderer.name] = renderer
-    return renderer
+RENDERERS: dict[str, Renderer] = {
+    r.name: r for r in (html.RENDERER, jsonout.RENDERER, markdown.RENDERER, csvout.RENDERER)
+}
 
 
 def find(name: str) -> Renderer:
-    _load_builtins()
     try:
         return RENDERERS[name]
     except KeyError:
@@ -76,9 +22,4 @@ def find(name: str) -> Renderer:
 
 
 def available() -> list[str]:
-    _load_builtins()
     return sorted(RENDERERS)
-
-
-def _load_builtins() -> None:
-    from analyzer.render import csvout, html, jsonout, markdown  # noqa: F401  (explicit registration of built-ins)

@@ -93,8 +93,16 @@ class PrometheusServer:
         raise RuntimeError(f"prometheus not ready after {timeout_s} s")
 
     def stop(self) -> None:
+        """A graceful stop: Prometheus may still answer a query in flight (with a 422 from a closing head)."""
         if self.process.poll() is None:
             self.process.terminate()
+            self.process.wait(timeout=20)
+        self.log.close()
+
+    def kill(self) -> None:
+        """A crash (SIGKILL, as the OOM killer does): a query in flight loses its connection, the next is refused."""
+        if self.process.poll() is None:
+            self.process.kill()
             self.process.wait(timeout=20)
         self.log.close()
 

@@ -15,9 +15,10 @@ from analyzer.prices import HOURS_PER_MONTH
 from analyzer.synth.generate import Synthetic, generate
 
 
-@pytest.fixture(scope="module")
-def sample() -> Analysis:
-    return analyze(load_snapshot())
+@pytest.fixture
+def sample(sample_analysis: Analysis) -> Analysis:
+    """The session's shared analysis (tests/conftest.py)."""
+    return sample_analysis
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,10 @@ from analyzer.snapshot.schema import Snapshot
 from analyzer.synth.generate import Synthetic
 
 
-@pytest.fixture(scope="module")
-def sample() -> Analysis:
-    return analyze(load_snapshot())
+@pytest.fixture
+def sample(sample_analysis: Analysis) -> Analysis:
+    """The session's shared analysis (tests/conftest.py)."""
+    return sample_analysis
 
 
 def test_scenarios_raise_exactly_their_expected_hazards(sample: Analysis, small: Synthetic) -> None:

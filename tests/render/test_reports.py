@@ -10,17 +10,17 @@ import jsonschema
 import numpy as np
 import pytest
 
-from analyzer.api import Analysis, analyze, render
+from analyzer.api import Analysis, render
 from analyzer.render import plots
 from analyzer.render.report_schema import report_schema
-from analyzer.synth.generate import Synthetic
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "report.schema.json"
 
 
-@pytest.fixture(scope="module")
-def analysis(small: Synthetic) -> Analysis:
-    return analyze(small.snapshot)
+@pytest.fixture
+def analysis(small_analysis: Analysis) -> Analysis:
+    """The session's shared analysis (tests/conftest.py)."""
+    return small_analysis
 
 
 def test_the_schema_file_is_generated_from_the_code() -> None:

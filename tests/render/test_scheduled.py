@@ -13,16 +13,16 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from analyzer.api import Analysis, analyze, render_run
+from analyzer.api import Analysis, render_run
 from analyzer.errors import SidecarImpactError, SourceError
 from analyzer.render import runs
 from analyzer.render.metrics import push_metrics, write_metrics_file
-from analyzer.synth.generate import Synthetic
 
 
-@pytest.fixture(scope="module")
-def analysis(small: Synthetic) -> Analysis:
-    return analyze(small.snapshot)
+@pytest.fixture
+def analysis(small_analysis: Analysis) -> Analysis:
+    """The session's shared analysis (tests/conftest.py)."""
+    return small_analysis
 
 
 def test_runs_are_timestamped_pruned_and_latest_points_at_the_newest(analysis: Analysis, tmp_path: Path) -> None:

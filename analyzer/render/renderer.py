@@ -1,0 +1,57 @@
+"""A report format: its file (or directory) name and how it is produced and written atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from analyzer.snapshot.store import atomic_directory
+
+if TYPE_CHECKING:
+    from analyzer.findings.analysis import Analysis
+
+
+DEFAULT_TOP = 5
+"""HPAs (largest skew cost first, stalled ones included) and workloads (worst VPA hazard first) plotted."""
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """A report format: its file (or directory) name and a function from the analysis to its text.
+
+    ``produce(analysis, top)`` returns the file's text, or for a directory format a mapping of file
+    names to texts (or bytes); ``top`` is how many HPAs and workloads get plots (formats without plots ignore it).
+    """
+
+    name: str
+    filename: str
+    produce: Callable[[Analysis, int], str | dict[str, str] | dict[str, str | bytes]]
+    description: str
+
+    def write(self, analysis: Analysis, out: Path, top: int = DEFAULT_TOP) -> Path:
+        """Write atomically: a temporary file (or directory) in ``out``, renamed when complete."""
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / self.filename
+        content = self.produce(analysis, top)
+        if isinstance(content, dict):
+            with atomic_directory(target, overwrite=True) as tmp:
+                for name, data in content.items():
+                    if isinstance(data, bytes):
+                        (tmp / name).write_bytes(data)
+                    else:
+                        (tmp / name).write_text(data, encoding="utf-8")
+            return target
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.filename}.", dir=out)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(content)
+            os.chmod(tmp, 0o644)  # a report is meant to be read by others (mkstemp makes it private)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target

@@ -1,0 +1,121 @@
+"""Imports run one way: the CLI over the API over the renderers over the analysis, down to units and errors.
+
+Read with :mod:`ast`, so imports under ``TYPE_CHECKING`` and inside functions count as much as the
+ones at the top of a module: a circle closed only for type checkers is still a circle to a reader.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "analyzer"
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("__main__",),
+    ("cli",),
+    ("terminal",),
+    ("__init__",),
+    ("api",),
+    ("render",),
+    ("findings", "synth"),
+    ("simulate",),
+    ("model", "collect"),
+    ("snapshot", "prices", "frames"),
+    ("units",),
+    ("errors", "__about__"),
+)
+"""Top to bottom; a part of ``analyzer`` may import only from its own package or from a lower layer."""
+
+RANK = {part: depth for depth, parts in enumerate(LAYERS) for part in parts}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(path: Path, known: set[str], text: str | None = None) -> set[str]:
+    """Every ``analyzer`` module that ``path`` (or ``text`` in its place) imports, anywhere in the file."""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    found: set[str] = set()
+    source = path.read_text() if text is None else text
+    for node in ast.walk(ast.parse(source, filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)
+    return {name for name in found if name in known}
+
+
+def part(module: str) -> str:
+    """The layer part a module belongs to: its first component under ``analyzer``."""
+    pieces = module.split(".")
+    return pieces[1] if len(pieces) > 1 else "__init__"
+
+
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    return {name: imports(path, set(found)) - {name} for name, path in found.items()}
+
+
+def test_every_part_of_the_package_has_a_layer() -> None:
+    assert {part(m) for m in modules()} <= set(RANK), "a new part of analyzer/ needs a place in LAYERS"
+
+
+def test_imports_only_go_down_the_layers() -> None:
+    wrong = [
+        f"{source} imports {target}"
+        for source, targets in graph().items()
+        for target in sorted(targets)
+        if part(source) != part(target) and RANK[part(target)] <= RANK[part(source)]
+    ]
+    assert wrong == []
+
+
+def test_no_import_circle_among_modules() -> None:
+    edges = graph()
+    state: dict[str, int] = {}  # 1 on the current path, 2 finished
+    circles: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                circles.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for start in sorted(edges):
+        if start not in state:
+            visit(start, [start])
+    assert circles == []
+
+
+@pytest.mark.parametrize(
+    ("source", "extra", "expected"),
+    [
+        ("analyzer/render/registry.py", "from analyzer.api import render\n", "analyzer.api"),
+        ("analyzer/units.py", "from analyzer import cli\n", "analyzer.cli"),
+        ("analyzer/model/classify.py", "from ..findings import summary\n", "analyzer.findings.summary"),
+    ],
+)
+def test_the_check_sees_an_upward_import(source: str, extra: str, expected: str) -> None:
+    """The reading is right: an upward import added to a module's text is found and is out of order."""
+    path = PACKAGE.parent / source
+    known = set(modules())
+    added = imports(path, known, path.read_text() + extra) - imports(path, known)
+    assert expected in added
+    assert RANK[part(expected)] < RANK[part(module_name(path))]
