@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analyzer.__about__ import __version__
 from analyzer.errors import SnapshotError
 from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import hpa_skew
@@ -156,14 +157,17 @@ def render_run(
 ) -> list[Path]:
     """A scheduled run: the report in ``<out>/<cluster>/<UTC timestamp>/`` (whole or not at all), then
     ``<out>/<cluster>/latest`` pointed at it and all but the newest ``keep`` runs removed (0: keep all).
-    A lock makes an overlapping run fail instead of writing the same place."""
-    base = runs.cluster_dir(Path(out), analysis.metadata.cluster)
+    A lock makes an overlapping run fail (:class:`~analyzer.errors.LockedError`) instead of writing the same place."""
+    cluster = analysis.metadata.cluster
+    base = runs.cluster_dir(Path(out), cluster)
+    created = now if now is not None else pd.Timestamp.now(tz="UTC")
     with runs.run_lock(base):
-        name = runs.run_name(now if now is not None else pd.Timestamp.now(tz="UTC"))
+        name = runs.run_name(created)
         with atomic_directory(base / name) as tmp:
             written = render(analysis, tmp, formats, top)
+            runs.write_run_record(tmp, cluster, created, __version__)
         runs.point_latest(base, name)
-        runs.prune(base, keep)
+        runs.prune(base, keep, current=name, cluster=cluster)
     return [base / name / p.name for p in written]
 
 

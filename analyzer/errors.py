@@ -21,6 +21,12 @@ class QuantityError(SidecarImpactError):
     """A Kubernetes resource quantity or a duration could not be parsed."""
 
 
+class LockedError(SidecarImpactError):
+    """Another run holds the lock of the same reports folder. Exit code 4: try again later, nothing is wrong."""
+
+    exit_code = 4
+
+
 class SourceError(SidecarImpactError):
     """Prometheus or the Kubernetes API server is unreachable or failing. Exit code 3."""
 

@@ -1,68 +1,183 @@
 """Scheduled runs: each report in ``<out>/<cluster>/<UTC timestamp>/``, a ``latest`` link, pruning, a lock.
 
 A CronJob writes a new run directory each time (atomically: a temporary sibling renamed when whole),
-then points ``latest`` at it with an atomic symlink swap and keeps the newest ``keep`` runs. A lock
-file makes a second, overlapping run fail fast instead of writing the same place.
+records in it what it is (:data:`RUN_RECORD`: the cluster's real name and the run's time), points
+``latest`` at it with an atomic symlink swap and keeps the newest ``keep`` runs. A lock file makes a
+second, overlapping run fail fast instead of writing the same place.
+
+Nothing here follows a link it did not make or deletes what a run did not write: the cluster folder
+must be a real directory, ``latest`` a symlink, the lock a regular file; only directories holding a
+run record are pruned, ordered by the time recorded in them, and the run just written never is.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import hashlib
+import json
 import os
 import re
 import shutil
+import stat
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from analyzer.errors import SidecarImpactError
+from analyzer.errors import LockedError, SidecarImpactError
 
 RUN_NAME = "%Y%m%dT%H%M%SZ"
+RUN_RECORD = ".sidecar-impact-run.json"
+"""Written into each run directory: ``{"cluster": real name, "created": ISO time, "tool_version": ...}``."""
 _RUN_PATTERN = re.compile(r"^\d{8}T\d{6}Z$")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_DIR_NAME = 100
+"""Folder names stay far below a filesystem's 255 bytes, leaving room for the temporary prefixes."""
+
+
+def cluster_dir_name(cluster: str) -> str:
+    """One path component per cluster name, different for different names.
+
+    A name made only of ``A-Z a-z 0-9 . _ -`` (not starting or ending with ``.`` or ``_``, at most
+    :data:`MAX_DIR_NAME` characters) is used as it is; any other gets its safe form cut short and
+    ``@`` plus 12 hex digits of its SHA-256. ``@`` never occurs in a name used as it is, so two
+    names share a folder only if their hashes collide.
+    """
+    safe = _SAFE.sub("_", cluster).strip("._")
+    if safe == cluster and 0 < len(cluster) <= MAX_DIR_NAME:
+        return cluster
+    digest = hashlib.sha256(cluster.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{(safe or 'cluster')[: MAX_DIR_NAME - 13]}@{digest}"
 
 
 def cluster_dir(out: Path, cluster: str) -> Path:
-    """``<out>/<cluster>`` with the cluster name made safe as one path component."""
-    name = _SAFE.sub("_", cluster).strip("._") or "cluster"
-    return out / name
+    """``<out>/<cluster>`` with the cluster name as one injective path component (:func:`cluster_dir_name`)."""
+    return out / cluster_dir_name(cluster)
+
+
+def _mode(path: Path) -> int | None:
+    """``lstat`` mode of ``path`` (the link itself, never its target), None when nothing is there."""
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+
+
+def check_cluster_dir(directory: Path) -> None:
+    """Refuse a cluster folder that is not what runs make: a symlink, a file, a foreign ``latest`` or ``.lock``."""
+    mode = _mode(directory)
+    if mode is None:
+        return
+    if stat.S_ISLNK(mode):
+        raise SidecarImpactError(f"{directory}: is a symlink; sidecar-impact writes runs only into a real directory")
+    if not stat.S_ISDIR(mode):
+        raise SidecarImpactError(f"{directory}: exists and is not a directory")
+    _check_latest(directory / "latest")
+    lock = _mode(directory / ".lock")
+    if lock is not None and not stat.S_ISREG(lock):
+        raise SidecarImpactError(f"{directory / '.lock'}: is not a regular file (a symlink?); remove it")
+
+
+def _check_latest(latest: Path) -> None:
+    mode = _mode(latest)
+    if mode is not None and not stat.S_ISLNK(mode):
+        raise SidecarImpactError(f"{latest}: is not a symlink that sidecar-impact made; move it away")
 
 
 @contextmanager
 def run_lock(directory: Path) -> Iterator[None]:
-    """Hold ``directory/.lock`` for the run; raise at once if another run holds it."""
+    """Hold ``directory/.lock`` for the run; raise :class:`LockedError` at once if another run holds it.
+
+    The lock file is opened without following a symlink and never truncated.
+    """
+    check_cluster_dir(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w", encoding="utf-8") as fh:
+    path = directory / ".lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SidecarImpactError(f"{path}: is a symlink; remove it (sidecar-impact does not follow it)") from None
+        raise SidecarImpactError(f"{path}: cannot open the lock ({exc.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SidecarImpactError(f"{path}: is not a regular file; remove it")
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SidecarImpactError(f"{directory}: another sidecar-impact run holds {directory / '.lock'}") from None
+            raise LockedError(f"{directory}: another sidecar-impact run holds {path}") from None
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def run_name(now: pd.Timestamp) -> str:
     return now.tz_convert("UTC").strftime(RUN_NAME)
 
 
+def write_run_record(run_dir: Path, cluster: str, created: pd.Timestamp, tool_version: str) -> None:
+    """Record what the run is inside its (still temporary) directory: what :func:`prune` trusts."""
+    record = {
+        "cluster": cluster,
+        "created": created.tz_convert("UTC").isoformat().replace("+00:00", "Z"),
+        "tool_version": tool_version,
+    }
+    fd = os.open(run_dir / RUN_RECORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(record, fh, sort_keys=True)
+
+
+def read_run_record(run_dir: Path) -> dict[str, str] | None:
+    """The run's record, or None when the directory is not a run this tool wrote (or the record is unreadable)."""
+    try:
+        fd = os.open(run_dir / RUN_RECORD, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, encoding="utf-8") as fh:
+            record = json.loads(fh.read(4096))
+        created = pd.Timestamp(record["created"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return record if created.tzinfo is not None and isinstance(record.get("cluster"), str) else None
+
+
 def point_latest(directory: Path, run: str) -> Path:
-    """Make ``directory/latest`` a symlink to ``run`` by renaming a new link over the old one."""
+    """Make ``directory/latest`` a symlink to ``run`` by renaming a new link (with a fresh name) over the old one."""
     latest = directory / "latest"
-    tmp = directory / f".latest.{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    os.symlink(run, tmp)
-    os.replace(tmp, latest)
+    _check_latest(latest)
+    tmp = directory / f".latest.{uuid.uuid4().hex}"
+    os.symlink(run, tmp)  # fails rather than reuse a name that exists
+    try:
+        os.replace(tmp, latest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return latest
 
 
-def prune(directory: Path, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` run directories; return what was deleted."""
-    runs = sorted(p for p in directory.iterdir() if p.is_dir() and not p.is_symlink() and _RUN_PATTERN.match(p.name))
-    doomed = runs[:-keep] if keep > 0 else []
+def prune(directory: Path, keep: int, current: str, cluster: str) -> list[Path]:
+    """Delete all but the newest ``keep`` runs of ``cluster``; return what was deleted.
+
+    Runs are the real directories holding a run record of this cluster, ordered by the time the record
+    holds (not by name: a folder restored from a backup or written under clock skew may be named in the
+    future). ``current``, the run just written, always stays and counts as one of the ``keep``.
+    """
+    if keep <= 0:
+        return []
+    found: list[tuple[pd.Timestamp, str, Path]] = []
+    for entry in os.scandir(directory):
+        if entry.name == current or not _RUN_PATTERN.match(entry.name) or not entry.is_dir(follow_symlinks=False):
+            continue
+        record = read_run_record(Path(entry.path))
+        if record is None or record["cluster"] != cluster:
+            continue
+        found.append((pd.Timestamp(record["created"]), entry.name, Path(entry.path)))
+    found.sort()
+    doomed = [path for _, _, path in found[: max(0, len(found) - (keep - 1))]]
     for path in doomed:
         shutil.rmtree(path)
     return doomed

@@ -5,16 +5,19 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from analyzer.api import Analysis, render_run
-from analyzer.errors import SidecarImpactError, SourceError
+from analyzer.errors import LockedError, SidecarImpactError, SourceError
 from analyzer.render import runs
 from analyzer.render.metrics import push_metrics, write_metrics_file
 
@@ -42,14 +45,83 @@ def test_runs_are_timestamped_pruned_and_latest_points_at_the_newest(analysis: A
 
 def test_an_overlapping_run_fails_instead_of_writing(analysis: Analysis, tmp_path: Path) -> None:
     base = runs.cluster_dir(tmp_path, analysis.metadata.cluster)
-    with runs.run_lock(base), pytest.raises(SidecarImpactError, match="another sidecar-impact run holds"):
+    with runs.run_lock(base), pytest.raises(LockedError, match="another sidecar-impact run holds") as caught:
         render_run(analysis, tmp_path, ["json"])
+    assert caught.value.exit_code == 4  # not 2: the input was fine, the folder was busy
     assert not any(p.name[0].isdigit() for p in base.iterdir())
 
 
-def test_cluster_names_cannot_escape_the_reports_directory(tmp_path: Path) -> None:
-    assert runs.cluster_dir(tmp_path, "../../etc") == tmp_path / "etc"
-    assert runs.cluster_dir(tmp_path, "prod/eu west") == tmp_path / "prod_eu_west"
+@given(st.text(max_size=300), st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_cluster_folder_names_are_one_safe_component_and_never_shared(a: str, b: str) -> None:
+    for name in (a, b):
+        folder = runs.cluster_dir_name(name)
+        assert re.fullmatch(r"[A-Za-z0-9._@-]{1,100}", folder) and folder not in {".", ".."}
+        assert not folder.startswith(".")
+    assert (runs.cluster_dir_name(a) == runs.cluster_dir_name(b)) == (a == b)
+
+
+def test_cluster_names_cannot_escape_or_collide(tmp_path: Path) -> None:
+    assert runs.cluster_dir(tmp_path, "prod-eu.1") == tmp_path / "prod-eu.1"  # a plain name stays as it is
+    escaped = runs.cluster_dir(tmp_path, "../../etc")
+    assert escaped.parent == tmp_path and escaped.name.startswith("etc@")
+    assert runs.cluster_dir_name("prod/eu") != runs.cluster_dir_name("prod_eu") == "prod_eu"
+    assert len(runs.cluster_dir_name("x" * 5000)) <= runs.MAX_DIR_NAME
+
+
+def test_colliding_names_keep_their_own_runs(analysis: Analysis, tmp_path: Path) -> None:
+    """``prod/eu`` and ``prod_eu`` used to share a folder, and one's --keep deleted the other's runs."""
+    slash = replace(analysis, metadata=replace(analysis.metadata, cluster="prod/eu"))
+    under = replace(analysis, metadata=replace(analysis.metadata, cluster="prod_eu"))
+    render_run(slash, tmp_path, ["json"], now=pd.Timestamp("2026-11-25T01:00:00Z"))
+    render_run(under, tmp_path, ["json"], keep=1, now=pd.Timestamp("2026-11-25T02:00:00Z"))
+    render_run(under, tmp_path, ["json"], keep=1, now=pd.Timestamp("2026-11-25T03:00:00Z"))
+    folders = {p.name: sorted(q.name for q in p.iterdir() if q.name[0].isdigit()) for p in tmp_path.iterdir()}
+    assert folders == {runs.cluster_dir_name("prod/eu"): ["20261125T010000Z"], "prod_eu": ["20261125T030000Z"]}
+    record = runs.read_run_record(tmp_path / runs.cluster_dir_name("prod/eu") / "20261125T010000Z")
+    assert record is not None and record["cluster"] == "prod/eu"
+
+
+def test_a_run_named_in_the_future_does_not_push_out_the_new_run(analysis: Analysis, tmp_path: Path) -> None:
+    render_run(analysis, tmp_path, ["json"], now=pd.Timestamp("2030-01-01T00:00:00Z"))  # clock skew
+    base = runs.cluster_dir(tmp_path, analysis.metadata.cluster)
+    stranger = base / "20991231T000000Z"  # a run-like folder this tool did not write: never deleted
+    stranger.mkdir()
+    paths = render_run(analysis, tmp_path, ["json"], keep=1, now=pd.Timestamp("2026-11-25T01:00:00Z"))
+    assert paths[0].is_file()
+    assert sorted(p.name for p in base.iterdir() if p.name[0].isdigit()) == ["20261125T010000Z", "20991231T000000Z"]
+    assert (base / "latest").resolve() == (base / "20261125T010000Z").resolve()
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_untouched(analysis: Analysis, tmp_path: Path) -> None:
+    base = runs.cluster_dir(tmp_path / "out", analysis.metadata.cluster)
+    base.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (base / ".lock").symlink_to(victim)
+    with pytest.raises(SidecarImpactError, match=r"\.lock: is not a regular file") as caught:
+        render_run(analysis, tmp_path / "out", ["json"])
+    assert caught.value.exit_code == 2 and victim.read_text() == "precious"
+    assert sorted(p.name for p in base.iterdir()) == [".lock"]
+
+
+@pytest.mark.parametrize("case", ["cluster folder is a symlink", "latest is a directory", "latest is a file"])
+def test_parts_of_out_the_tool_did_not_make_are_refused(analysis: Analysis, tmp_path: Path, case: str) -> None:
+    out = tmp_path / "out"
+    base = runs.cluster_dir(out, analysis.metadata.cluster)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if case == "cluster folder is a symlink":
+        out.mkdir()
+        base.symlink_to(elsewhere)
+    else:
+        base.mkdir(parents=True)
+        (base / "latest").mkdir() if case == "latest is a directory" else (base / "latest").write_text("x")
+    before = sorted(p.name for p in base.iterdir())
+    with pytest.raises(SidecarImpactError, match="symlink") as caught:
+        render_run(analysis, out, ["json"])
+    assert caught.value.exit_code == 2
+    assert sorted(p.name for p in base.iterdir()) == before and list(elsewhere.iterdir()) == []
 
 
 def test_metrics_file_holds_the_headline_figures(analysis: Analysis, tmp_path: Path) -> None:
