@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 
+def clip(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters for a one-line message (hostile input can be megabytes)."""
+    text = repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[:limit])
+    if isinstance(value, str) and len(value) > limit:
+        return f"{text[:-1]}…{text[-1]} ({len(value):,} characters)"
+    return text if len(text) <= limit + 2 else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 class SidecarImpactError(Exception):
     """Base of every error the library raises on purpose. Exit code 2: bad input or usage."""
 

@@ -6,12 +6,13 @@ milli-units (``resource.Quantity.MilliValue()``, which rounds up); :func:`milli`
 
 from __future__ import annotations
 
+import math
 import re
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 
-from analyzer.errors import QuantityError
+from analyzer.errors import QuantityError, clip
 
 _SUFFIXES: dict[str, Decimal] = {
     "n": Decimal("1e-9"),
@@ -31,26 +32,51 @@ _SUFFIXES: dict[str, Decimal] = {
     "Pi": Decimal(2) ** 50,
     "Ei": Decimal(2) ** 60,
 }
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+MAX_QUANTITY_LENGTH = 64
+"""Longer strings are refused before parsing; real quantities (``"1500m"``, ``"128Mi"``) are a few characters."""
+MAX_QUANTITY = Decimal(2**63 - 1) / 1000
+"""The largest amount in base units whose milli-value fits Kubernetes' int64 (``Quantity.MilliValue()``)."""
+# apimachinery's grammar: <signedNumber> then a binary-SI, decimal-SI or exponent suffix. One digit
+# run then an optional fraction: no two adjacent quantifiers over digits, so matching is linear.
+_QUANTITY = re.compile(
+    r"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?",
+)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _DURATION_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
 
 
 def parse_quantity(value: str | int | float) -> Decimal:
-    """Parse a Kubernetes quantity (``"100m"``, ``"128Mi"``, ``"1.5"``, ``2``) into a Decimal of base units."""
-    if isinstance(value, bool):
-        raise QuantityError(f"not a quantity: {value!r}")
+    """Parse a Kubernetes quantity (``"100m"``, ``"128Mi"``, ``"1.5"``, ``2``) into a Decimal of base units.
+
+    Refused (:class:`QuantityError`, the value clipped in the message): anything but a string or a
+    number, strings over :data:`MAX_QUANTITY_LENGTH`, non-finite numbers, and amounts beyond
+    :data:`MAX_QUANTITY` either way.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise QuantityError(f"not a quantity: {clip(value)}")
     if isinstance(value, int | float):
-        return Decimal(str(value))
-    text = str(value).strip()
-    match = _QUANTITY.match(text)
-    if not match:
-        raise QuantityError(f"not a Kubernetes quantity: {value!r}")
-    try:
-        number = Decimal(match.group(1))
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid numbers
-        raise QuantityError(f"not a Kubernetes quantity: {value!r}") from exc
-    return number * _SUFFIXES[match.group(2) or ""]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise QuantityError(f"not a finite quantity: {clip(value)}")
+        return _bounded(Decimal(str(value)) if isinstance(value, float) else Decimal(value), value)
+    text = value.strip()
+    if len(text) > MAX_QUANTITY_LENGTH:
+        raise QuantityError(f"not a Kubernetes quantity (longer than {MAX_QUANTITY_LENGTH} characters): {clip(value)}")
+    match = _QUANTITY.fullmatch(text)
+    if not match or not (match.group(2) or match.group(3)):
+        raise QuantityError(f"not a Kubernetes quantity: {clip(value)}")
+    sign, whole, fraction, exponent, suffix = match.groups()
+    number = Decimal(f"{sign}{whole or '0'}.{fraction or '0'}")
+    if exponent is not None:
+        if abs(int(exponent)) > 40:
+            raise QuantityError(f"quantity out of range (exponent {clip(exponent, 12)}): {clip(value)}")
+        number = number.scaleb(int(exponent))
+    return _bounded(number * _SUFFIXES[suffix or ""], value)
+
+
+def _bounded(number: Decimal, value: object) -> Decimal:
+    if abs(number) > MAX_QUANTITY:
+        raise QuantityError(f"quantity out of range (more than {float(MAX_QUANTITY):.3g}): {clip(value)}")
+    return number
 
 
 def milli_value(value: str | int | float) -> int:

@@ -1,10 +1,13 @@
+import time
 from decimal import Decimal
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from analyzer.errors import QuantityError
-from analyzer.units import milli, milli_value, parse_duration, parse_quantity
+from analyzer.units import MAX_QUANTITY, MAX_QUANTITY_LENGTH, milli, milli_value, parse_duration, parse_quantity
 
 
 @pytest.mark.parametrize(
@@ -21,6 +24,7 @@ from analyzer.units import milli, milli_value, parse_duration, parse_quantity
     ],
 )
 def test_parse_quantity(text: str, expected: Decimal) -> None:
+    assume(expected <= MAX_QUANTITY)  # beyond it, refused: see the hostile cases
     assert parse_quantity(text) == expected
 
 
@@ -49,3 +53,53 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(bad: str) -> None:
     with pytest.raises(QuantityError):
         parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("1" * 30_000, "longer than 64 characters"),
+        ("1e999999999", "out of range"),
+        ("9" * 60, "out of range"),
+        (float("inf"), "not a finite quantity"),
+        (1e400, "not a finite quantity"),
+        (float("nan"), "not a finite quantity"),
+        (None, "not a quantity"),
+        ({"a": 1}, "not a quantity"),
+        ("1e3Mi", "not a Kubernetes quantity"),  # an exponent and a suffix together: apimachinery refuses it too
+    ],
+)
+def test_hostile_quantities_are_refused_with_a_short_message(bad: object, message: str) -> None:
+    with pytest.raises(QuantityError, match=message) as caught:
+        parse_quantity(bad)  # type: ignore[arg-type]
+    assert len(str(caught.value)) < 200
+
+
+_SUFFIX = st.sampled_from(["", "n", "u", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"])
+
+
+@given(st.integers(0, 10**9), st.integers(0, 10**6), _SUFFIX)
+@settings(max_examples=300)
+def test_valid_quantities_parse_to_their_value(whole: int, fraction: int, suffix: str) -> None:
+    text = f"{whole}.{fraction:06d}{suffix}"
+    expected = (Decimal(whole) + Decimal(fraction) / 10**6) * (
+        Decimal(1024) ** "KMGT".index(suffix[0]) * 1024 if suffix.endswith("i")
+        else {"": 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
+              "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12)}[suffix]
+    )  # fmt: skip
+    assume(expected <= MAX_QUANTITY)  # beyond it, refused: see the hostile cases
+    assert parse_quantity(text) == expected
+
+
+@given(st.text(max_size=5000) | st.text(alphabet="0123456789.eE+-kMGTPiun m", max_size=100_000))
+@settings(max_examples=200, deadline=None)
+def test_any_text_is_parsed_or_refused_quickly(text: str) -> None:
+    """The parser is linear and bounded: a fuzzed string is a number or a short QuantityError, in milliseconds."""
+    started = time.perf_counter()
+    try:
+        value = parse_quantity(text)
+    except QuantityError as exc:
+        assert len(str(exc)) < 200 and "\n" not in str(exc)
+    else:
+        assert abs(value) <= MAX_QUANTITY and len(text.strip()) <= MAX_QUANTITY_LENGTH
+    assert time.perf_counter() - started < 0.05
