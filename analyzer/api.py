@@ -32,7 +32,7 @@ from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import vpa_recommendations
-from analyzer.snapshot.schema import Snapshot
+from analyzer.snapshot.schema import NOTES_KEY, Snapshot
 from analyzer.snapshot.store import atomic_directory
 from analyzer.snapshot.store import load_snapshot as _load
 from analyzer.synth.generate import Synthetic, generate, write_sample
@@ -54,8 +54,6 @@ def load_snapshot(
     """
     namespaces = None if namespaces is None else list(namespaces)
     snapshot = _load(path, namespaces)
-    if namespaces is not None and not snapshot.items("Pod"):
-        raise SnapshotError(f"{path}: no pods in namespace {', '.join(namespaces)}")
     if selector:
         snapshot = select_pods(snapshot, selector)
         if not snapshot.items("Pod"):
@@ -128,7 +126,7 @@ def analyze(
         vpa_hazards=hazards,
         vpa_hpa=vpa_hpa_effect(replays, vpa),
         findings=findings_table(
-            skew.table, skew.remedies, hazards, classes, snapshot.metadata.extra.get("collection_notes", [])
+            skew.table, skew.remedies, hazards, classes, snapshot.metadata.extra.get(NOTES_KEY, [])
         ),
         pod_usage=pod_usage(index, snapshot.usage),
     )

@@ -10,6 +10,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from analyzer.render import runs
+
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 DOCS = [doc for path in sorted(DEPLOY.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
 
@@ -50,5 +52,5 @@ def test_the_cronjob_args_work_with_the_cli(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "analyzer", *mapped], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr  # the sample has high findings and the job uses --fail-on=high
     latest = tmp_path / "synthetic-7" / "latest"
-    assert {p.name for p in latest.iterdir()} == {"report.html", "report.json", "csv"}
+    assert {p.name for p in latest.iterdir()} == {"report.html", "report.json", "csv", runs.RUN_RECORD}
     assert (tmp_path / "sidecar_impact.prom").read_text().count("sidecar_impact_findings{") == 3

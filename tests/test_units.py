@@ -78,7 +78,7 @@ def test_hostile_quantities_are_refused_with_a_short_message(bad: object, messag
 _SUFFIX = st.sampled_from(["", "n", "u", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"])
 
 
-@given(st.integers(0, 10**9), st.integers(0, 10**6), _SUFFIX)
+@given(st.integers(0, 10**9), st.integers(0, 999_999), _SUFFIX)
 @settings(max_examples=300)
 def test_valid_quantities_parse_to_their_value(whole: int, fraction: int, suffix: str) -> None:
     text = f"{whole}.{fraction:06d}{suffix}"

@@ -35,15 +35,13 @@ from analyzer.collect.reconcile import disagreements
 from analyzer.collect.timerange import TimeRange, rate_window_s
 from analyzer.errors import SidecarImpactError, SourceError
 from analyzer.snapshot.objects import read_object_files
-from analyzer.snapshot.schema import OBJECT_KINDS, Metadata, Snapshot
+from analyzer.snapshot.schema import NOTES_KEY, OBJECT_KINDS, Metadata, Snapshot
 from analyzer.snapshot.store import atomic_directory, load_snapshot, write_snapshot_files
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 """``(stage, done, total)``: the CLI draws a bar on a terminal and logs lines otherwise."""
-
-NOTES_KEY = "collection_notes"
 
 
 @dataclass
@@ -170,7 +168,8 @@ def _objects(
     if path is not None:
         if not path.exists():
             raise SidecarImpactError(f"--objects: {path} does not exist")
-        return Listed({k: v for k, v in read_object_files(path).items() if v})
+        objects, notes = read_object_files(path)
+        return Listed({k: v for k, v in objects.items() if v}, notes)
     if lister is None:
         return Listed()
     return lister.list_all(_stage(progress, "kubernetes"))

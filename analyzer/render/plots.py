@@ -29,6 +29,11 @@ def _figure(width: float = 8.0, height: float = 3.2) -> tuple[Figure, Any]:
     return fig, fig.add_subplot()
 
 
+def plain(text: object) -> str:
+    """``text`` shown as written: names from the cluster never become mathtext (``$...$``) in a plot."""
+    return str(text).replace("$", r"\$")
+
+
 def _over_time(fig: Figure, ax: Any, title: str, ylabel: str) -> Figure:
     """Title, axis labels, legend and grid of a figure over time."""
     ax.set_title(title)
@@ -48,7 +53,7 @@ def replicas_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
         part = mine[mine.view == view]
         if len(part):
             ax.step(part.timestamp, part.replicas, where="post", label=view, **style)
-    return _over_time(fig, ax, f"{namespace}/{hpa}: replicas", "replicas")
+    return _over_time(fig, ax, f"{plain(namespace)}/{plain(hpa)}: replicas", "replicas")
 
 
 def utilization_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
@@ -64,7 +69,7 @@ def utilization_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
     target = metric.split(" at ")[-1].rstrip("%") if "%" in metric else ""
     if target.isdigit():
         ax.axhline(int(target), color="#000000", lw=0.8, ls=":", label=f"target {target} %")
-    return _over_time(fig, ax, f"{namespace}/{hpa}: utilization the HPA computes", "utilization (%)")
+    return _over_time(fig, ax, f"{plain(namespace)}/{plain(hpa)}: utilization the HPA computes", "utilization (%)")
 
 
 def skew_figure(analysis: Analysis, top: int = 20) -> Figure:
@@ -72,7 +77,7 @@ def skew_figure(analysis: Analysis, top: int = 20) -> Figure:
     skew = analysis.hpa_skew.dropna(subset=["skew_replica_hours"])
     skew = skew.reindex(skew.skew_replica_hours.abs().sort_values(ascending=True).index).tail(top)
     fig, ax = _figure(8.0, max(2.0, 0.35 * len(skew) + 1.0))
-    labels = [f"{r.namespace}/{r.hpa}" for r in skew.itertuples()]
+    labels = [plain(f"{r.namespace}/{r.hpa}") for r in skew.itertuples()]
     colors = [DIRECTION_COLOR.get(d, "#999999") for d in skew.direction]
     ax.barh(labels, skew.skew_replica_hours, color=colors)
     ax.axvline(0, color="#000000", lw=0.8)
@@ -89,7 +94,7 @@ def sidecar_share_figure(analysis: Analysis) -> Figure:
     x = np.arange(len(ns))
     ax.bar(x - 0.2, 100 * ns.sidecar_cpu_share.fillna(0), width=0.4, label="CPU", color="#1b9e77")
     ax.bar(x + 0.2, 100 * ns.sidecar_memory_share.fillna(0), width=0.4, label="memory", color="#7570b3")
-    ax.set_xticks(x, list(ns.namespace), rotation=30, ha="right")
+    ax.set_xticks(x, [plain(n) for n in ns.namespace], rotation=30, ha="right")
     ax.set_ylabel("sidecars' share (%)")
     ax.set_title("Sidecars' share of billed CPU and memory (max(request, usage)) per namespace")
     ax.legend(fontsize="small")
@@ -108,9 +113,9 @@ def vpa_figure(analysis: Analysis, namespace: str, workload: str) -> Figure:
     ax.bar(x - 0.2, 1000 * rows.cpu_request_cores.fillna(0), width=0.4, label="current request", color="#999999")
     ax.bar(x + 0.2, np.nan_to_num(target), width=0.4, yerr=[np.nan_to_num(low), np.nan_to_num(high)], capsize=3,
            label="VPA target [lower, upper]", color="#d95f02")  # fmt: skip
-    ax.set_xticks(x, list(rows.container))
+    ax.set_xticks(x, [plain(c) for c in rows.container])
     ax.set_ylabel("CPU (millicores)")
-    ax.set_title(f"{namespace}/{workload}: VPA CPU recommendation")
+    ax.set_title(f"{plain(namespace)}/{plain(workload)}: VPA CPU recommendation")
     ax.legend(fontsize="small")
     ax.grid(axis="y", alpha=0.3)
     return fig
@@ -133,18 +138,20 @@ def usage_figure(analysis: Analysis, namespace: str, workload: str) -> Figure:
     ):
         wide = mine.pivot_table(index="timestamp", columns="container", values=column, observed=True)
         wide = wide.reindex(columns=order).fillna(0.0)
-        ax.stackplot(wide.index, *(scale * wide[c].to_numpy() for c in order), labels=order, alpha=0.85)
+        ax.stackplot(
+            wide.index, *(scale * wide[c].to_numpy() for c in order), labels=[plain(c) for c in order], alpha=0.85
+        )
         requests = rows.set_index("container")[request].reindex(order)
         if len(order) and np.isfinite(requests.iloc[0]):
-            ax.axhline(scale * requests.iloc[0], color="#000000", lw=0.9, ls="--", label=f"{order[0]} request")
+            ax.axhline(scale * requests.iloc[0], color="#000000", lw=0.9, ls="--", label=f"{plain(order[0])} request")
         if requests.notna().any():
             missing = [c for c in order if np.isnan(requests[c])]
-            label = "pod request" + (f" (none for {', '.join(missing)})" if missing else "")
+            label = "pod request" + (f" (none for {plain(', '.join(missing))})" if missing else "")
             ax.axhline(scale * requests.fillna(0).sum(), color="#b00020", lw=0.9, ls=":", label=label)
         ax.set_ylabel(unit)
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize="x-small", ncols=2)
-    axes[0].set_title(f"{namespace}/{workload}: usage of one pod, app and sidecars stacked")
+    axes[0].set_title(f"{plain(namespace)}/{plain(workload)}: usage of one pod, app and sidecars stacked")
     axes[1].set_xlabel("time (UTC)")
     return fig
 

@@ -8,35 +8,52 @@ from typing import Any
 
 import yaml
 
-from analyzer.errors import QuantityError, SnapshotError
+from analyzer.errors import SnapshotError, clip
 from analyzer.snapshot.schema import OBJECT_KINDS
-from analyzer.units import parse_quantity
+from analyzer.snapshot.validation import first_error
 
-_RESOURCE_FIELDS = ("requests", "limits")
+MAX_DEPTH = 64
+"""Nesting allowed in an object file; a Kubernetes object is about 15 levels deep."""
+MAX_NODES_PER_BYTE = 4
+"""Values a file may expand to per byte of text: a YAML alias bomb expands far beyond it."""
 
 
-def read_object_files(directory: Path) -> dict[str, list[dict[str, Any]]]:
+def read_object_files(directory: Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
     """Every ``*.json``/``*.yaml``/``*.yml`` under ``directory`` (or that one file), items grouped by kind and checked.
 
     A file may hold one object, a ``List`` (``kubectl get ... -o json``) or, in YAML, several
-    documents. Kinds other than :data:`OBJECT_KINDS` are skipped.
+    documents. Kinds other than :data:`OBJECT_KINDS` are skipped. Each object is validated against
+    :mod:`analyzer.snapshot.validation`; an object whose kind, namespace and name were already read
+    is dropped, and the returned notes say so.
     """
     grouped: dict[str, list[dict[str, Any]]] = {kind: [] for kind in OBJECT_KINDS}
+    seen: dict[tuple[str, str, str], str] = {}
+    notes: list[str] = []
     if directory.is_file():
         files = [directory]
     else:
-        files = sorted(p for p in directory.rglob("*") if p.suffix in {".json", ".yaml", ".yml"} and p.is_file())
+        files = sorted(
+            p for p in directory.rglob("*")
+            if p.suffix in {".json", ".yaml", ".yml"} and p.is_file() and not p.is_symlink()
+        )  # fmt: skip
     for path in files:
         for index, item in enumerate(_items_of(path)):
             where = f"{path}: items[{index}]"
             if not isinstance(item, dict):
                 raise SnapshotError(f"{where}: expected an object, got {type(item).__name__}")
             kind = item.get("kind")
+            if not isinstance(kind, str):
+                raise SnapshotError(f"{where}: kind must be a string, got {type(kind).__name__} {clip(kind, 40)}")
             if kind not in grouped:
                 continue
             check_object(item, where)
+            key = (kind, item["metadata"]["namespace"], item["metadata"]["name"])
+            if key in seen:
+                notes.append(f"{object_ref(item)} appears twice ({seen[key]} and {where}); the first was used")
+                continue
+            seen[key] = where
             grouped[kind].append(item)
-    return grouped
+    return grouped, notes
 
 
 def _items_of(path: Path) -> list[Any]:
@@ -44,11 +61,12 @@ def _items_of(path: Path) -> list[Any]:
         text = path.read_text(encoding="utf-8")
         docs = [json.loads(text)] if path.suffix == ".json" else [d for d in yaml.safe_load_all(text) if d is not None]
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        line = getattr(exc, "lineno", None) or getattr(getattr(exc, "problem_mark", None), "line", None)
-        at = f" (line {line})" if line is not None else ""
-        raise SnapshotError(f"{path}: not valid {path.suffix[1:].upper()}{at}") from exc
+        raise SnapshotError(f"{path}: not valid {path.suffix[1:].upper()}{_line_of(exc)}") from None
+    except RecursionError:
+        raise SnapshotError(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SnapshotError(f"{path}: cannot read: {exc}") from exc
+        raise SnapshotError(f"{path}: cannot read ({clip(str(exc), 120)})") from None
+    _check_shape(docs, path, budget=MAX_NODES_PER_BYTE * len(text) + 1000)
     items: list[Any] = []
     for doc in docs:
         if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and "items" in doc:
@@ -60,86 +78,62 @@ def _items_of(path: Path) -> list[Any]:
     return items
 
 
+def _line_of(exc: Exception) -> str:
+    """`` (line N)`` of a JSON or YAML error, counting from 1 (PyYAML's marks count from 0)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f" (line {exc.lineno})"
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return f" (line {mark.line + 1})" if mark is not None else ""
+
+
+def _check_shape(docs: list[Any], path: Path, budget: int) -> None:
+    """Refuse nesting beyond :data:`MAX_DEPTH` and more values than ``budget`` (shared YAML aliases count each time)."""
+    stack: list[tuple[Any, int]] = [(d, 1) for d in docs]
+    visited = 0
+    while stack:
+        value, depth = stack.pop()
+        visited += 1
+        if depth > MAX_DEPTH:
+            raise SnapshotError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        if visited > budget:
+            raise SnapshotError(f"{path}: expands to more values than its size allows (YAML aliases?)")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
 def object_ref(item: dict[str, Any]) -> str:
-    """``Kind namespace/name`` for messages."""
+    """``Kind namespace/name`` for messages (each part cut short: a hostile name can be megabytes)."""
     meta = item.get("metadata") or {}
-    return f"{item.get('kind')} {meta.get('namespace', '')}/{meta.get('name', '?')}"
+
+    def short(value: object) -> str:
+        text = str(value)
+        return text if len(text) <= 80 else f"{text[:80]}…"
+
+    return f"{short(item.get('kind'))} {short(meta.get('namespace', ''))}/{short(meta.get('name', '?'))}"
 
 
 def check_object(item: dict[str, Any], where: str) -> None:
-    """Raise :class:`SnapshotError` naming the field when ``item`` lacks what the analysis reads."""
-    meta = item.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
-        raise SnapshotError(f"{where}: {item.get('kind')} without metadata.name")
-    if not isinstance(meta.get("namespace"), str):
-        raise SnapshotError(f"{where}: {object_ref(item)}: metadata.namespace is missing")
-    at = f"{where}: {object_ref(item)}"
-    spec = item.get("spec")
-    if not isinstance(spec, dict):
-        raise SnapshotError(f"{at}: spec is missing or not an object")
-    kind = item["kind"]
-    if kind == "Pod":
-        _check_pod_spec(spec, f"{at}: spec")
-    elif kind in {"ReplicaSet", "Deployment", "StatefulSet", "DaemonSet"}:
-        if "template" in spec:  # absent when rebuilt from kube-state-metrics, which exports no templates
-            template = (spec.get("template") or {}).get("spec")
-            if not isinstance(template, dict):
-                raise SnapshotError(f"{at}: spec.template.spec is missing")
-            _check_pod_spec(template, f"{at}: spec.template.spec")
-    elif kind == "HorizontalPodAutoscaler":
-        _check_hpa(spec, at)
-    elif kind == "VerticalPodAutoscaler":
-        ref = spec.get("targetRef")
-        if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("name"):
-            raise SnapshotError(f"{at}: spec.targetRef needs kind and name")
+    """Raise :class:`SnapshotError` naming the object and field when ``item`` does not fit the schema."""
+    problem = first_error(item["kind"], item)
+    if problem is None:
+        problem = _semantic_problem(item)
+    if problem is not None:
+        meta = item.get("metadata")
+        named = isinstance(meta, dict) and isinstance(meta.get("name"), str) and isinstance(meta.get("namespace"), str)
+        at = f"{where}: {object_ref(item)}" if named else f"{where}: {item['kind']}"
+        raise SnapshotError(f"{at}: {problem}")
 
 
-def _check_pod_spec(spec: dict[str, Any], at: str) -> None:
-    containers = spec.get("containers")
-    if not isinstance(containers, list) or not containers:
-        raise SnapshotError(f"{at}.containers: must be a non-empty list")
-    for field in ("containers", "initContainers"):
-        entries = spec.get(field) or []
-        if not isinstance(entries, list):
-            raise SnapshotError(f"{at}.{field}: must be a list")
-        for i, container in enumerate(entries):
-            cat = f"{at}.{field}[{i}]"
-            if not isinstance(container, dict) or not isinstance(container.get("name"), str):
-                raise SnapshotError(f"{cat}: container without a name")
-            resources = container.get("resources") or {}
-            if not isinstance(resources, dict):
-                raise SnapshotError(f"{cat}.resources: must be an object")
-            for kind in _RESOURCE_FIELDS:
-                values = resources.get(kind) or {}
-                if not isinstance(values, dict):
-                    raise SnapshotError(f"{cat}.resources.{kind}: must be an object")
-                for resource, quantity in values.items():
-                    try:
-                        parse_quantity(quantity)
-                    except QuantityError as exc:
-                        raise SnapshotError(f"{cat}.resources.{kind}.{resource}: {exc}") from exc
-
-
-def _check_hpa(spec: dict[str, Any], at: str) -> None:
-    ref = spec.get("scaleTargetRef")
-    if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("name"):
-        raise SnapshotError(f"{at}: spec.scaleTargetRef needs kind and name")
-    if not isinstance(spec.get("maxReplicas"), int) or spec["maxReplicas"] < 1:
-        raise SnapshotError(f"{at}: spec.maxReplicas must be a positive integer")
-    min_replicas = spec.get("minReplicas", 1)
-    if not isinstance(min_replicas, int) or min_replicas < 0:
-        raise SnapshotError(f"{at}: spec.minReplicas must be a non-negative integer")
-    metrics = spec.get("metrics", [])
-    if not isinstance(metrics, list):
-        raise SnapshotError(f"{at}: spec.metrics must be a list")
-    for i, metric in enumerate(metrics):
-        if not isinstance(metric, dict) or metric.get("type") not in {
-            "Resource",
-            "ContainerResource",
-            "Pods",
-            "Object",
-            "External",
-        }:
-            raise SnapshotError(
-                f"{at}: spec.metrics[{i}].type must be Resource, ContainerResource, Pods, Object or External"
-            )
+def _semantic_problem(item: dict[str, Any]) -> str | None:
+    """What a schema cannot say: the API server's cross-field rules the analysis relies on."""
+    spec = item["spec"]
+    if item["kind"] == "HorizontalPodAutoscaler" and spec.get("minReplicas", 1) > spec["maxReplicas"]:
+        return f"spec.minReplicas ({spec.get('minReplicas')}) is greater than spec.maxReplicas ({spec['maxReplicas']})"
+    if item["kind"] == "HorizontalPodAutoscaler":
+        for i, metric in enumerate(spec.get("metrics") or []):
+            key = {"Resource": "resource", "ContainerResource": "containerResource"}.get(metric["type"])
+            if key is not None and key not in metric:
+                return f"spec.metrics[{i}].{key}: is missing for a {metric['type']} metric"
+    return None

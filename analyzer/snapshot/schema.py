@@ -66,6 +66,9 @@ OBJECT_API_VERSIONS = {
     "VerticalPodAutoscaler": "autoscaling.k8s.io/v1",
 }
 
+NOTES_KEY = "collection_notes"
+"""``metadata.extra`` key: what the collector (or the loader) could not see or had to drop, one sentence each."""
+
 DELETED_AT_ANNOTATION = "sidecar-impact.io/deleted-at"
 """Set on pods that existed during the snapshot's window but were gone before its end."""
 

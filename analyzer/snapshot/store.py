@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from analyzer.errors import SnapshotError
+from analyzer.errors import SnapshotError, clip
 from analyzer.snapshot import schema
 from analyzer.snapshot.objects import read_object_files
-from analyzer.snapshot.schema import Metadata, Snapshot
+from analyzer.snapshot.schema import NOTES_KEY, Metadata, Snapshot
+from analyzer.snapshot.validation import METADATA_VALIDATOR, first_problem
 
 _USAGE_SCHEMA = pa.schema(
     [
@@ -69,50 +70,84 @@ def load_snapshot(path: str | os.PathLike[str], namespaces: Iterable[str] | None
     objects_dir = root / schema.OBJECTS_DIR
     if not objects_dir.is_dir():
         raise SnapshotError(f"{objects_dir}: missing (the snapshot's Kubernetes objects)")
-    objects = read_object_files(objects_dir)
+    objects, notes = read_object_files(objects_dir)
+    if notes:
+        old = metadata.extra.get(NOTES_KEY, [])
+        metadata = replace(metadata, extra={**metadata.extra, NOTES_KEY: [*old, *notes]})
     if wanted is not None:
         objects = {k: [o for o in v if o["metadata"].get("namespace") in wanted] for k, v in objects.items()}
         replicas = replicas[replicas["namespace"].isin(wanted)].reset_index(drop=True)
+    scope = "" if wanted is None else f" in namespace {', '.join(sorted(wanted))}"
+    if not objects["Pod"]:
+        raise SnapshotError(f"{root}: no pods{scope} (nothing to analyse)")
+    if not len(usage):
+        raise SnapshotError(f"{root}: no usage samples{scope} (nothing to analyse)")
     _check_usage_has_pods(usage, objects["Pod"], root)
+    _check_time_grid(metadata, usage, root / schema.METADATA_FILE)
     return Snapshot(metadata=metadata, usage=usage, replicas=replicas, objects=objects)
 
 
 def _read_metadata(path: Path) -> Metadata:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SnapshotError(f"{path}: missing (every snapshot has a metadata.json)") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SnapshotError(f"{path}: not valid JSON") from exc
+    except FileNotFoundError:
+        raise SnapshotError(f"{path}: missing (every snapshot has a metadata.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise SnapshotError(f"{path}: not valid JSON") from None
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read ({exc.strerror})") from None
     if not isinstance(raw, dict):
         raise SnapshotError(f"{path}: must be a JSON object")
     version = raw.get("schema_version")
-    if version not in schema.SUPPORTED_SCHEMA_VERSIONS:
+    if version not in schema.SUPPORTED_SCHEMA_VERSIONS or isinstance(version, bool):
         supported = ", ".join(map(str, schema.SUPPORTED_SCHEMA_VERSIONS))
-        raise SnapshotError(f"{path}: unknown schema_version {version!r} (this version reads {supported})")
-    for key in ("source", "cluster", "start", "end", "step_s"):
-        if key not in raw:
-            raise SnapshotError(f"{path}: field {key!r} is missing")
-    try:
-        start = pd.Timestamp(raw["start"]).tz_convert("UTC")
-        end = pd.Timestamp(raw["end"]).tz_convert("UTC")
-    except (ValueError, TypeError) as exc:
-        raise SnapshotError(f"{path}: start and end must be ISO 8601 times with a zone (e.g. ...Z)") from exc
-    step = raw["step_s"]
-    if isinstance(step, bool) or not isinstance(step, int | float) or not step > 0:
-        raise SnapshotError(f"{path}: step_s must be a positive number of seconds, got {step!r}")
+        raise SnapshotError(f"{path}: unknown schema_version {clip(version)} (this version reads {supported})")
+    problem = first_problem(METADATA_VALIDATOR, raw)
+    if problem is not None:
+        raise SnapshotError(f"{path}: {problem}")
+    start = pd.Timestamp(raw["start"]).tz_convert("UTC")
+    end = pd.Timestamp(raw["end"]).tz_convert("UTC")
     if end < start:
         raise SnapshotError(f"{path}: end {raw['end']} is before start {raw['start']}")
     return Metadata(
         schema_version=int(version),
-        source=str(raw["source"]),
-        cluster=str(raw["cluster"]),
+        source=raw["source"],
+        cluster=raw["cluster"],
         start=start,
         end=end,
-        step_s=float(step),
-        tool_version=str(raw.get("tool_version", "")),
+        step_s=float(raw["step_s"]),
+        tool_version=raw.get("tool_version", ""),
         extra=dict(raw.get("extra") or {}),
     )
+
+
+MAX_GRID_SLACK = 10_000
+"""Grid points the declared range may hold beyond four per distinct sample time (gaps in the data)."""
+
+
+def _check_time_grid(metadata: Metadata, usage: pd.DataFrame, where: Path) -> None:
+    """Refuse a declared range and step that the samples do not justify, or samples off the step.
+
+    The HPA replay allocates one row per step of the declared range: years at a one-second step would
+    allocate far more than the data present could ever fill.
+    """
+    times = np.unique(usage["timestamp"].astype("int64").to_numpy())
+    step_ns = metadata.step_s * 1e9
+    points = int((metadata.end - metadata.start).total_seconds() // metadata.step_s) + 1
+    if points > 4 * len(times) + MAX_GRID_SLACK:
+        raise SnapshotError(
+            f"{where}: start {metadata.start.isoformat()} to end {metadata.end.isoformat()} at step_s "
+            f"{metadata.step_s:g} is {points:,} steps for {len(times):,} sample times; the range or step is wrong"
+        )
+    if len(times) > 1:
+        offsets = (times - times[0]) / step_ns
+        off_grid = np.abs(offsets - np.rint(offsets)) > 0.05
+        if off_grid.any():
+            gap = (times[int(np.argmax(off_grid))] - times[0]) / 1e9
+            raise SnapshotError(
+                f"{where}: a sample {gap:g} s after the first is not on the step_s {metadata.step_s:g} grid "
+                f"(step_s must divide the spacing of the samples)"
+            )
 
 
 def _read_usage(root: Path, namespaces: set[str] | None) -> pd.DataFrame:

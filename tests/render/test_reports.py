@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -122,3 +123,38 @@ def test_html_has_the_vpa_section_with_every_hazard_and_its_fix(analysis: Analys
         assert f"{r.workload}: {r.hazard} ({r.severity})" in vpa
     assert vpa.count("<pre>") == len(analysis.vpa_hazards)
     assert vpa.count("<tr>") == len(analysis.vpa) + 1
+
+
+MATH = r"$\frac{1}{$"  # broken mathtext: matplotlib raises on it when it parses it
+
+
+def test_names_that_look_like_mathtext_are_drawn_as_written(analysis: Analysis) -> None:
+    def renamed(frame, column: str, old: str):  # type: ignore[no-untyped-def]
+        out = frame.copy()
+        out[column] = out[column].astype(object).where(out[column].astype(object) != old, MATH)
+        return out
+
+    hpa = analysis.hpa_skew.iloc[0]
+    workload = analysis.vpa.iloc[0]
+    app = analysis.containers.iloc[0]
+    hostile = replace(
+        analysis,
+        namespaces=renamed(analysis.namespaces, "namespace", str(hpa.namespace)),
+        hpa_skew=renamed(analysis.hpa_skew, "hpa", str(hpa.hpa)),
+        hpa_series=renamed(analysis.hpa_series, "hpa", str(hpa.hpa)),
+        vpa=renamed(analysis.vpa, "container", str(workload.container)),
+        containers=renamed(analysis.containers, "container", str(app.container)),
+        pod_usage=renamed(analysis.pod_usage, "container", str(app.container)),
+    )
+    figures = [
+        plots.replicas_figure(hostile, hpa.namespace, MATH),
+        plots.utilization_figure(hostile, hpa.namespace, MATH),
+        plots.skew_figure(hostile),
+        plots.sidecar_share_figure(hostile),
+        plots.vpa_figure(hostile, workload.namespace, workload.workload),
+        plots.usage_figure(hostile, app.namespace, app.workload),
+    ]
+    for figure in figures:
+        assert plots.png_data_uri(figure).startswith("data:image/png;base64,")  # drawn: no mathtext error
+    texts = [t.get_text() for f in figures for t in f.findobj(lambda a: hasattr(a, "get_text"))]
+    assert any(MATH.replace("$", r"\$") in t for t in texts)

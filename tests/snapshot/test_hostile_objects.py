@@ -1,0 +1,237 @@
+"""Hostile and broken objects: every field the analysis reads, given a value of the wrong type, size or
+range, is refused at load with one line naming the file, the object and the field, or else analysed
+without a crash. Never a traceback, never an answer built on a value Kubernetes would refuse."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analyzer.api import analyze, load_snapshot
+from analyzer.errors import SnapshotError
+from analyzer.snapshot import schema
+from analyzer.snapshot.objects import MAX_DEPTH
+from analyzer.snapshot.store import write_snapshot
+from analyzer.synth.generate import Synthetic, generate
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Synthetic:
+    """Every catalogue scenario over one hour: big enough to analyse, small enough to do it often."""
+    return generate(workloads=13, days=0.05, step_s=60, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tiny: Synthetic, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_snapshot(tiny.snapshot, tmp_path_factory.mktemp("tiny") / "snap")
+
+
+READ_PATHS: dict[str, list[str]] = {
+    "Pod": [
+        "kind", "metadata", "metadata.name", "metadata.namespace", "metadata.labels", "metadata.labels.app",
+        "metadata.annotations", "metadata.ownerReferences", "metadata.ownerReferences.0",
+        "metadata.ownerReferences.0.kind", "metadata.ownerReferences.0.name", "metadata.ownerReferences.0.controller",
+        "metadata.creationTimestamp", "spec", "spec.containers", "spec.containers.0", "spec.containers.0.name",
+        "spec.containers.0.image", "spec.containers.0.resources", "spec.containers.0.resources.requests",
+        "spec.containers.0.resources.requests.cpu", "spec.containers.0.resources.limits",
+        "spec.containers.0.resources.requests.memory", "spec.initContainers",
+    ],
+    "Deployment": ["spec", "spec.replicas", "spec.template", "spec.template.spec", "spec.template.spec.containers",
+                   "spec.template.metadata.annotations", "metadata.ownerReferences"],
+    "ReplicaSet": ["metadata.ownerReferences", "metadata.ownerReferences.0.kind", "spec.template.spec.containers.0"],
+    "HorizontalPodAutoscaler": [
+        "spec.scaleTargetRef", "spec.scaleTargetRef.kind", "spec.scaleTargetRef.name", "spec.minReplicas",
+        "spec.maxReplicas", "spec.metrics", "spec.metrics.0", "spec.metrics.0.type", "spec.metrics.0.resource",
+        "spec.metrics.0.resource.name", "spec.metrics.0.resource.target", "spec.metrics.0.resource.target.type",
+        "spec.metrics.0.resource.target.averageUtilization", "spec.behavior", "spec.behavior.scaleUp",
+        "spec.behavior.scaleDown.stabilizationWindowSeconds", "spec.behavior.scaleUp.policies",
+    ],
+    "VerticalPodAutoscaler": [
+        "spec.targetRef", "spec.targetRef.name", "spec.updatePolicy", "spec.updatePolicy.updateMode",
+        "spec.resourcePolicy", "spec.resourcePolicy.containerPolicies", "spec.resourcePolicy.containerPolicies.0",
+        "spec.resourcePolicy.containerPolicies.0.containerName", "spec.resourcePolicy.containerPolicies.0.minAllowed",
+        "spec.resourcePolicy.containerPolicies.0.controlledResources",
+    ],
+}  # fmt: skip
+
+
+def nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+HOSTILE = st.one_of(
+    st.sampled_from(
+        [
+            None,
+            True,
+            False,
+            0,
+            -1,
+            -(2**63),
+            10**30,
+            1.5,
+            float("inf"),
+            "",
+            "x" * 100_000,
+            [],
+            {},
+            "-100m",
+            "1e999999999",
+            "NaN",
+            "<script>alert(1)</script>",
+            "$\\frac{1}{0}$",
+            [None],
+            {"": None},
+            nested(MAX_DEPTH + 5),
+            [[[[[]]]]],
+        ]
+    ),
+    st.integers(),
+    st.text(max_size=300),
+    st.lists(st.integers() | st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+)
+
+
+def set_path(item: dict[str, Any], path: str, value: Any) -> bool:
+    """Put ``value`` at the dotted ``path`` (list indices as numbers); False when the path is not there."""
+    *parents, last = path.split(".")
+    node: Any = item
+    for part in parents:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return False
+    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        return False
+    return True
+
+
+def one_line(error: SnapshotError) -> str:
+    message = str(error)
+    assert "\n" not in message and len(message) < 600, message
+    return message
+
+
+CASES = [(kind, path) for kind, paths in READ_PATHS.items() for path in paths]
+
+
+@given(case=st.sampled_from(CASES), value=HOSTILE, which=st.integers(0, 50))
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_hostile_value_at_a_read_field_is_refused_or_analysed(
+    tiny_dir: Path, tmp_path: Path, case: tuple[str, str], value: Any, which: int
+) -> None:
+    kind, path = case
+    root = tmp_path / "snap"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(tiny_dir, root)
+    file = root / schema.OBJECTS_DIR / schema.OBJECT_FILE_NAMES[kind]
+    doc = json.loads(file.read_text())
+    items = doc["items"]
+    assert items, kind
+    item = items[which % len(items)]
+    if not set_path(item, path, copy.deepcopy(value)):
+        return
+    file.write_text(json.dumps(doc))
+    try:
+        snapshot = load_snapshot(root)
+    except SnapshotError as exc:
+        message = one_line(exc)
+        assert str(root) in message  # the file, or the objects folder when a dropped object leaves usage orphaned
+        return
+    analyze(snapshot)  # accepted: then it must analyse without raising
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "value", "expected"),
+    [
+        ("Pod", "kind", 7, "kind must be a string, got int 7"),
+        ("Pod", "spec.containers.0.resources.requests.cpu", "-100m", "negative quantity '-100m'"),
+        ("Pod", "spec.containers.0.resources.limits", {"memory": "1e400"}, "limits.memory: quantity out of range"),
+        ("Pod", "metadata.labels", ["a"], "metadata.labels: must be an object, got list"),
+        ("Pod", "metadata.ownerReferences", {"kind": "x"}, "metadata.ownerReferences: must be a list"),
+        ("Pod", "metadata.annotations", {"a": 1}, "metadata.annotations.a: must be a string, got int 1"),
+        ("HorizontalPodAutoscaler", "spec.maxReplicas", 10**30, "spec.maxReplicas: 1000000000000000000000000000000 is"),
+        ("HorizontalPodAutoscaler", "spec.maxReplicas", 5.0, "spec.maxReplicas: must be an integer"),
+        ("HorizontalPodAutoscaler", "spec.minReplicas", 50, "spec.minReplicas (50) is greater than spec.maxReplicas"),
+        ("HorizontalPodAutoscaler", "spec.metrics.0.resource.target.averageUtilization", "80",
+         "averageUtilization: must be an integer, got str '80'"),
+        ("VerticalPodAutoscaler", "spec.resourcePolicy", [], "spec.resourcePolicy: must be an object, got list"),
+        ("VerticalPodAutoscaler", "spec.resourcePolicy.containerPolicies", {"a": 1}, "containerPolicies: must be a"),
+        ("Deployment", "spec.template.spec.containers", [], "spec.template.spec.containers: must not be empty"),
+        ("Pod", "metadata.creationTimestamp", "yesterday", "not an RFC 3339 time with a zone: 'yesterday'"),
+    ],
+)  # fmt: skip
+def test_the_message_names_the_object_and_field(
+    tiny_dir: Path, tmp_path: Path, kind: str, path: str, value: Any, expected: str
+) -> None:
+    root = tmp_path / "snap"
+    shutil.copytree(tiny_dir, root)
+    file = root / schema.OBJECTS_DIR / schema.OBJECT_FILE_NAMES[kind]
+    doc = json.loads(file.read_text())
+    item = next(i for i in doc["items"] if set_path(i, path, value))
+    file.write_text(json.dumps(doc))
+    with pytest.raises(SnapshotError) as caught:
+        load_snapshot(root)
+    message = one_line(caught.value)
+    assert message.startswith(f"{file}: items[") and expected in message
+    if path != "kind":
+        assert f"{kind} {item['metadata']['namespace']}/{item['metadata']['name']}" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "nested deeper than 64 levels"),
+        ("deep.yaml", "a:\n" + "".join(" " * i + "- \n" for i in range(1, 3000)), "nested deeper than 64 levels"),
+        ("deep2.yaml", "[" * 5000 + "]" * 5000, "nested deeper than 64 levels"),
+        ("bomb.yaml", "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            for p, c in zip("abcdefgh", "bcdefghi", strict=True)), "expands to more values than its size allows"),
+        ("tab.yaml", "kind: Pod\nmetadata:\n\tname: x\n", "not valid YAML (line 3)"),
+        ("binary.yaml", "\x00\x01\x02\xff", "not valid YAML"),
+    ],
+)  # fmt: skip
+def test_pathological_files_are_refused_in_one_line(tiny_dir: Path, tmp_path: Path, name: str, text: str,
+                                                    expected: str) -> None:  # fmt: skip
+    root = tmp_path / "snap"
+    shutil.copytree(tiny_dir, root)
+    (root / schema.OBJECTS_DIR / name).write_text(text, encoding="utf-8", errors="surrogateescape")
+    with pytest.raises(SnapshotError) as caught:
+        load_snapshot(root)
+    assert expected in one_line(caught.value)
+
+
+def test_duplicate_objects_are_dropped_with_a_note(tiny_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "snap"
+    shutil.copytree(tiny_dir, root)
+    hpas = json.loads((root / schema.OBJECTS_DIR / "hpas.json").read_text())
+    changed = copy.deepcopy(hpas["items"][0])
+    changed["spec"]["maxReplicas"] = changed["spec"]["maxReplicas"] + 7
+    (root / schema.OBJECTS_DIR / "more.json").write_text(json.dumps({"kind": "List", "items": [changed]}))
+    snapshot = load_snapshot(root)
+    name = f"{changed['metadata']['namespace']}/{changed['metadata']['name']}"
+    kept = [
+        h for h in snapshot.items("HorizontalPodAutoscaler") if h["metadata"]["name"] == changed["metadata"]["name"]
+    ]
+    assert len(kept) == 1 and kept[0]["spec"]["maxReplicas"] == hpas["items"][0]["spec"]["maxReplicas"]
+    notes = snapshot.metadata.extra[schema.NOTES_KEY]
+    assert any(f"HorizontalPodAutoscaler {name} appears twice" in n and "more.json" in n for n in notes)
+    findings = analyze(snapshot).findings
+    assert any("appears twice" in m for m in findings.loc[findings["kind"] == "collection", "message"])
