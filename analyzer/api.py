@@ -26,6 +26,7 @@ from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
 from analyzer.render import registry, runs
+from analyzer.render.outputs import check_out_dir
 from analyzer.render.renderer import DEFAULT_TOP
 from analyzer.simulate.counterfactual import counterfactual
 from analyzer.simulate.hpa_behavior import ControllerFlags
@@ -142,6 +143,7 @@ def render(
 
     ``top``: how many HPAs and VPA workloads the HTML plots (tables always hold all).
     """
+    check_out_dir(Path(out))
     return [registry.find(name).write(analysis, Path(out), top) for name in formats]
 
 
@@ -157,6 +159,7 @@ def render_run(
     ``<out>/<cluster>/latest`` pointed at it and all but the newest ``keep`` runs removed (0: keep all).
     A lock makes an overlapping run fail (:class:`~analyzer.errors.LockedError`) instead of writing the same place."""
     cluster = analysis.metadata.cluster
+    check_out_dir(Path(out))
     base = runs.cluster_dir(Path(out), cluster)
     created = now if now is not None else pd.Timestamp.now(tz="UTC")
     with runs.run_lock(base):

@@ -18,7 +18,8 @@ from analyzer import api
 from analyzer.errors import SidecarImpactError
 from analyzer.model.rules import load_rules
 from analyzer.prices import Prices, load_prices
-from analyzer.render import metrics, registry
+from analyzer.render import metrics, outputs, registry
+from analyzer.render import runs as run_folders
 from analyzer.units import parse_duration
 
 app = typer.Typer(
@@ -113,7 +114,12 @@ def report(
     for name in chosen:
         registry.find(name)
     rule_set = load_rules(rules) if rules is not None else ()
+    outputs.check_out_dir(out)
+    if metrics_file is not None:
+        outputs.check_file_target(metrics_file, "--metrics-file")
     loaded = api.load_snapshot(snapshot, namespace or None, selector)
+    if runs:
+        run_folders.check_cluster_dir(run_folders.cluster_dir(out, loaded.metadata.cluster))
     from analyzer import terminal
 
     terminal.setup_logging(log_format, quiet)
@@ -354,9 +360,20 @@ def _summary_table(analysis: api.Analysis, paths: list[Path]) -> None:
 
 
 def main() -> None:
-    """Console entry point: click handles usage errors (exit 2); library errors become one line and their code."""
+    """Console entry point: usage errors and library errors become one ``error:`` line and their exit code."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "sidecar-impact"
+        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+        if message:  # empty when the help was shown for a bare command
+            typer.echo(f"error: {where}: {message} (see {where} --help)", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(130)
     except SidecarImpactError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
         sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -11,6 +11,12 @@ def clip(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit + 2 else f"{text[:limit]}… ({len(text):,} characters)"
 
 
+def reason(exc: BaseException, limit: int = 160) -> str:
+    """A library's exception text as one short line, to quote inside our own message."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 class SidecarImpactError(Exception):
     """Base of every error the library raises on purpose. Exit code 2: bad input or usage."""
 

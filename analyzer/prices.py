@@ -6,11 +6,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from analyzer.errors import ManifestError
+from analyzer.documents import read_document
+from analyzer.errors import ManifestError, clip
 
 HOURS_PER_MONTH = 730.0
+MAX_PRICE = 100.0
+"""Dollars per vCPU-hour or GiB-hour beyond which a price is a typo (list prices are cents)."""
 GIB = 2.0**30
 
 
@@ -21,6 +22,14 @@ class Prices:
     cpu_core_hour: float = 0.031611
     memory_gib_hour: float = 0.004237
     source: str = "OpenCost default (configs/default.json)"
+
+    def __post_init__(self) -> None:
+        for name in ("cpu_core_hour", "memory_gib_hour"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_PRICE:
+                raise ManifestError(
+                    f"{self.source}: {name} must be a number of dollars from 0 to {MAX_PRICE:g}, got {clip(value, 30)}"
+                )
 
     def overridden(self, cpu_core_hour: float | None = None, memory_gib_hour: float | None = None) -> Prices:
         """These prices with the rates given replaced (None keeps a rate); the source says so."""
@@ -36,16 +45,8 @@ class Prices:
 def load_prices(path: str | os.PathLike[str]) -> Prices:
     """A YAML/JSON price file: ``{cpu_core_hour: 0.04, memory_gib_hour: 0.005}``."""
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ManifestError(f"{path}: cannot read price file: {exc}") from exc
-    if not isinstance(doc, dict) or set(doc) - {"cpu_core_hour", "memory_gib_hour"}:
+    doc = read_document(path, "price file", ManifestError)
+    keys = {"cpu_core_hour", "memory_gib_hour"}
+    if not isinstance(doc, dict) or set(doc) != keys:
         raise ManifestError(f"{path}: expected a mapping with cpu_core_hour and memory_gib_hour")
-    values = {}
-    for key in ("cpu_core_hour", "memory_gib_hour"):
-        value = doc.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ManifestError(f"{path}: {key} must be a non-negative number of dollars")
-        values[key] = float(value)
-    return Prices(**values, source=str(path))
+    return Prices(cpu_core_hour=doc["cpu_core_hour"], memory_gib_hour=doc["memory_gib_hour"], source=str(path))

@@ -21,9 +21,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from analyzer.errors import ManifestError
+from analyzer.documents import read_document
+from analyzer.errors import ManifestError, clip
 from analyzer.model.signals import SIDECAR_KINDS
 
 MATCH_FIELDS = ("namespace", "workload", "container", "image")
@@ -47,15 +46,7 @@ class Rule:
 def load_rules(path: str | os.PathLike[str]) -> tuple[Rule, ...]:
     """Read and check a rule file; a malformed one raises :class:`ManifestError` naming the field."""
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read rule file: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ManifestError(f"{path}: not valid YAML{where}") from exc
-    return parse_rules(doc, str(path))
+    return parse_rules(read_document(path, "rule file", ManifestError), str(path))
 
 
 def parse_rules(doc: Any, source: str) -> tuple[Rule, ...]:
@@ -69,22 +60,22 @@ def parse_rules(doc: Any, source: str) -> tuple[Rule, ...]:
             raise ManifestError(f"{at}: expected a mapping with match, role and kind")
         unknown = set(raw) - {"match", "role", "kind"}
         if unknown:
-            raise ManifestError(f"{at}: unknown key {sorted(unknown)[0]!r} (allowed: match, role, kind)")
+            raise ManifestError(f"{at}: unknown key {clip(sorted(map(str, unknown))[0])} (allowed: match, role, kind)")
         match = raw.get("match")
         if not isinstance(match, dict) or not match:
             raise ManifestError(f"{at}.match: expected a non-empty mapping of {', '.join(MATCH_FIELDS)}")
         for key, value in match.items():
             if key not in MATCH_FIELDS:
-                raise ManifestError(f"{at}.match: unknown field {key!r} (allowed: {', '.join(MATCH_FIELDS)})")
+                raise ManifestError(f"{at}.match: unknown field {clip(key)} (allowed: {', '.join(MATCH_FIELDS)})")
             if not isinstance(value, str) or not value:
                 raise ManifestError(f"{at}.match.{key}: expected a non-empty string pattern")
         role = raw.get("role")
         if role not in ROLES:
-            raise ManifestError(f"{at}.role: expected app or sidecar, got {role!r}")
+            raise ManifestError(f"{at}.role: expected app or sidecar, got {clip(role)}")
         kind = raw.get("kind", "generic" if role == "sidecar" else "")
         if role == "app" and kind:
             raise ManifestError(f"{at}.kind: only sidecar rules take a kind")
         if role == "sidecar" and kind not in SIDECAR_KINDS:
-            raise ManifestError(f"{at}.kind: {kind!r} is not one of {', '.join(SIDECAR_KINDS)}")
+            raise ManifestError(f"{at}.kind: {clip(kind)} is not one of {', '.join(SIDECAR_KINDS)}")
         rules.append(Rule(match=dict(match), role=role, kind=kind, source=f"{at}"))
     return tuple(rules)

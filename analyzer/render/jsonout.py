@@ -15,6 +15,11 @@ REPORT_SCHEMA_VERSION = 1
 
 
 def _clean(value: Any) -> Any:
+    """JSON-ready: numpy scalars as Python ones, NaN and infinities as null, containers cleaned throughout."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if hasattr(value, "item"):
@@ -45,7 +50,8 @@ def produce(analysis: Analysis, top: int = 0) -> str:
         "vpa_hazards": rows(analysis.vpa_hazards),
         "vpa_hpa": rows(analysis.vpa_hpa),
     }
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+    # allow_nan=False: a NaN or infinity that escaped _clean is a bug to raise, not invalid JSON to write
+    return json.dumps(_clean(document), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 RENDERER = Renderer("json", "report.json", produce, "machine-readable tables, versioned")

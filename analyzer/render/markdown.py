@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -12,15 +13,25 @@ if TYPE_CHECKING:
     from analyzer.findings.analysis import Analysis
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_MARKUP = re.compile(r"([\\`*_\[\]|~])")
+
+
+def text(value: object) -> str:
+    """``value`` as literal Markdown text: no HTML, link, emphasis or table markup survives from a name.
+
+    Markdown is often rendered (a pull request, a wiki), so a pod named ``<img src=x onerror=...>`` or
+    ``[x](javascript:...)`` must arrive as text: HTML's three specials become entities, Markdown's are
+    backslash-escaped, and line breaks become spaces.
+    """
+    plain = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    return _MARKUP.sub(r"\\\1", plain.translate(_HTML)).replace("\r", " ").replace("\n", " ")
 
 
 def _table(frame: pd.DataFrame) -> str:
-    head = "| " + " | ".join(_cell(c) for c in frame.columns) + " |"
+    head = "| " + " | ".join(text(c) for c in frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    rows = ["| " + " | ".join(text(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([head, rule, *rows])
 
 
@@ -39,11 +50,11 @@ def produce(analysis: Analysis, top: int = 0) -> str:
     return (
         "\n\n".join(
             [
-                f"# Sidecar impact: {meta.cluster}",
+                f"# Sidecar impact: {text(meta.cluster)}",
                 f"Snapshot {meta.start:%Y-%m-%d %H:%M} to {meta.end:%Y-%m-%d %H:%M} UTC "
-                f"({meta.source}, step {meta.step_s:g} s).",
+                f"({text(meta.source)}, step {meta.step_s:g} s).",
                 f"- {s['workloads']} workloads, {s['sidecars']} sidecar containers costing "
-                f"**${s['sidecar_cost_month']:,.2f}/month** ({analysis.prices.source}); sidecars hold "
+                f"**${s['sidecar_cost_month']:,.2f}/month** ({text(analysis.prices.source)}); sidecars hold "
                 f"{s['sidecar_cpu_request_share']:.1%} of the requested CPU and "
                 f"{s['sidecar_memory_request_share']:.1%} of the requested memory\n"
                 f"- {s['hpas']} HPAs: {s['hpas_skewed']} skewed by sidecars "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
-from analyzer.errors import SidecarImpactError, SourceError
+from analyzer.errors import SidecarImpactError, SourceError, clip, reason
+from analyzer.render.outputs import cannot_write, check_file_target
 
 if TYPE_CHECKING:
     from analyzer.findings.analysis import Analysis
@@ -50,7 +52,11 @@ def registry_of(analysis: Analysis) -> CollectorRegistry:
 
 def write_metrics_file(analysis: Analysis, path: str | os.PathLike[str]) -> None:
     """Write the text exposition atomically (``write_to_textfile`` renames a temporary file)."""
-    write_to_textfile(str(path), registry_of(analysis))
+    check_file_target(Path(path), "--metrics-file")
+    try:
+        write_to_textfile(str(path), registry_of(analysis))
+    except OSError as exc:
+        raise cannot_write(Path(path), exc) from None
 
 
 def push_metrics(analysis: Analysis, url: str, timeout_s: float = 10.0) -> None:
@@ -61,6 +67,6 @@ def push_metrics(analysis: Analysis, url: str, timeout_s: float = 10.0) -> None:
             timeout=timeout_s,
         )  # fmt: skip
     except ValueError as exc:
-        raise SidecarImpactError(f"--pushgateway {url!r}: not a URL ({exc})") from exc
+        raise SidecarImpactError(f"--pushgateway {clip(url)}: not a URL ({reason(exc)})") from exc
     except OSError as exc:
-        raise SourceError(f"pushgateway {url}: {exc}") from exc
+        raise SourceError(f"pushgateway {url}: {reason(exc)}") from exc

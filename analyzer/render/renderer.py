@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from analyzer.render.outputs import cannot_write
 from analyzer.snapshot.store import atomic_directory
 
 if TYPE_CHECKING:
@@ -33,10 +34,19 @@ class Renderer:
     description: str
 
     def write(self, analysis: Analysis, out: Path, top: int = DEFAULT_TOP) -> Path:
-        """Write atomically: a temporary file (or directory) in ``out``, renamed when complete."""
+        """Write atomically: a temporary file (or directory) in ``out``, renamed when complete.
+
+        An OS error (no space, no permission) is a one-line :class:`SidecarImpactError`; nothing is left behind.
+        """
+        content = self.produce(analysis, top)
+        try:
+            return self._write(content, out)
+        except OSError as exc:
+            raise cannot_write(out / self.filename, exc) from None
+
+    def _write(self, content: str | dict[str, str] | dict[str, str | bytes], out: Path) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         target = out / self.filename
-        content = self.produce(analysis, top)
         if isinstance(content, dict):
             with atomic_directory(target, overwrite=True) as tmp:
                 for name, data in content.items():

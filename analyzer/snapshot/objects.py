@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from analyzer.documents import parse_text
 from analyzer.errors import SnapshotError, clip
 from analyzer.snapshot.schema import OBJECT_KINDS
 from analyzer.snapshot.validation import first_error
-
-MAX_DEPTH = 64
-"""Nesting allowed in an object file; a Kubernetes object is about 15 levels deep."""
-MAX_NODES_PER_BYTE = 4
-"""Values a file may expand to per byte of text: a YAML alias bomb expands far beyond it."""
 
 
 def read_object_files(directory: Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
@@ -59,14 +52,9 @@ def read_object_files(directory: Path) -> tuple[dict[str, list[dict[str, Any]]],
 def _items_of(path: Path) -> list[Any]:
     try:
         text = path.read_text(encoding="utf-8")
-        docs = [json.loads(text)] if path.suffix == ".json" else [d for d in yaml.safe_load_all(text) if d is not None]
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SnapshotError(f"{path}: not valid {path.suffix[1:].upper()}{_line_of(exc)}") from None
-    except RecursionError:
-        raise SnapshotError(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SnapshotError(f"{path}: cannot read ({clip(str(exc), 120)})") from None
-    _check_shape(docs, path, budget=MAX_NODES_PER_BYTE * len(text) + 1000)
+    docs = parse_text(text, str(path), json_only=path.suffix == ".json", error=SnapshotError)
     items: list[Any] = []
     for doc in docs:
         if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and "items" in doc:
@@ -76,31 +64,6 @@ def _items_of(path: Path) -> list[Any]:
         else:
             items.append(doc)
     return items
-
-
-def _line_of(exc: Exception) -> str:
-    """`` (line N)`` of a JSON or YAML error, counting from 1 (PyYAML's marks count from 0)."""
-    if isinstance(exc, json.JSONDecodeError):
-        return f" (line {exc.lineno})"
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    return f" (line {mark.line + 1})" if mark is not None else ""
-
-
-def _check_shape(docs: list[Any], path: Path, budget: int) -> None:
-    """Refuse nesting beyond :data:`MAX_DEPTH` and more values than ``budget`` (shared YAML aliases count each time)."""
-    stack: list[tuple[Any, int]] = [(d, 1) for d in docs]
-    visited = 0
-    while stack:
-        value, depth = stack.pop()
-        visited += 1
-        if depth > MAX_DEPTH:
-            raise SnapshotError(f"{path}: nested deeper than {MAX_DEPTH} levels")
-        if visited > budget:
-            raise SnapshotError(f"{path}: expands to more values than its size allows (YAML aliases?)")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
 
 
 def object_ref(item: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from analyzer.errors import SnapshotError, clip
+from analyzer.errors import SnapshotError, clip, reason
 from analyzer.snapshot import schema
 from analyzer.snapshot.objects import read_object_files
 from analyzer.snapshot.schema import NOTES_KEY, Metadata, Snapshot
@@ -350,7 +350,7 @@ def _read_parquet(file: Path, expected: pa.Schema) -> pd.DataFrame:
     try:
         table = pq.read_table(file)
     except (OSError, pa.ArrowException) as exc:
-        raise SnapshotError(f"{file}: not a readable Parquet file ({exc})") from exc
+        raise SnapshotError(f"{file}: not a readable Parquet file ({reason(exc)})") from exc
     names = set(table.schema.names)
     for field in expected:
         if field.name not in names:
@@ -384,7 +384,7 @@ def _read_usage_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype={"namespace": str, "pod": str, "container": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise SnapshotError(f"{path}: not a readable CSV file ({exc})") from exc
+        raise SnapshotError(f"{path}: not a readable CSV file ({reason(exc)})") from exc
     for column in schema.USAGE_COLUMNS:
         if column not in frame.columns:
             hint = next((_UNIT_HINTS[n] for n in frame.columns if n in _UNIT_HINTS), None)
@@ -393,7 +393,7 @@ def _read_usage_csv(path: Path) -> pd.DataFrame:
     try:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
     except (ValueError, TypeError) as exc:
-        raise SnapshotError(f"{path}: column 'timestamp' must hold ISO 8601 times ({exc})") from exc
+        raise SnapshotError(f"{path}: column 'timestamp' must hold ISO 8601 times ({reason(exc)})") from exc
     for column in ("cpu_cores", "memory_bytes"):
         try:
             frame[column] = pd.to_numeric(frame[column]).astype(np.float64)
@@ -441,7 +441,9 @@ def _read_replicas(root: Path) -> pd.DataFrame:
             frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
             frame["replicas"] = frame["replicas"].astype(np.int64)
         except (KeyError, ValueError, TypeError, pd.errors.ParserError) as exc:
-            raise SnapshotError(f"{csv_path}: needs columns {', '.join(schema.REPLICAS_COLUMNS)} ({exc})") from exc
+            raise SnapshotError(
+                f"{csv_path}: needs columns {', '.join(schema.REPLICAS_COLUMNS)} ({reason(exc)})"
+            ) from exc
         path = csv_path
     else:
         return pd.DataFrame(

@@ -12,6 +12,8 @@ other reads. Errors name the object and the field path (``spec.containers[0].res
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import jsonschema
@@ -300,11 +302,19 @@ def first_problem(validator: jsonschema.protocols.Validator, document: Any) -> s
     return f"{where}: {error.cause if error.cause is not None else _describe(error)}"
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_./-]{1,80}")
+
+
 def field_path(path: Any) -> str:
-    """``deque(['spec', 'containers', 0, 'name'])`` as ``spec.containers[0].name``."""
+    """``deque(['spec', 'containers', 0, 'name'])`` as ``spec.containers[0].name``; odd keys quoted and cut."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(str(part)):
+            out += f".{part}" if out else str(part)
+        else:
+            out += f"[{json.dumps(str(part)[:40])}]"
     return out
 
 

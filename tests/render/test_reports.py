@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from analyzer.api import Analysis, render
-from analyzer.render import plots
+from analyzer.render import markdown, plots
 from analyzer.render.report_schema import report_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "report.schema.json"
@@ -158,3 +158,17 @@ def test_names_that_look_like_mathtext_are_drawn_as_written(analysis: Analysis) 
         assert plots.png_data_uri(figure).startswith("data:image/png;base64,")  # drawn: no mathtext error
     texts = [t.get_text() for f in figures for t in f.findobj(lambda a: hasattr(a, "get_text"))]
     assert any(MATH.replace("$", r"\$") in t for t in texts)
+
+
+def test_markdown_carries_names_as_text_not_markup(analysis: Analysis) -> None:
+    names = ["<img src=x onerror=alert(1)>", "[x](javascript:alert(1))", "a|b\nc", "**bold**"]
+    findings = analysis.findings.head(len(names)).copy()
+    findings["object"] = names[: len(findings)]
+    cluster = "<script>alert(2)</script>"
+    hostile = replace(analysis, findings=findings, metadata=replace(analysis.metadata, cluster=cluster))
+    md = markdown.produce(hostile)
+    assert "<img" not in md and "<script" not in md and "[x](javascript" not in md and "**bold**" not in md
+    assert "&lt;img src=x onerror=alert(1)&gt;" in md and r"\[x\](javascript:alert(1))" in md
+    assert md.startswith("# Sidecar impact: &lt;script&gt;alert(2)&lt;/script&gt;\n")
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    assert all(line.count(" | ") == rows[0].count(" | ") for line in rows if "a\\|b" in line)
