@@ -204,3 +204,18 @@ def test_progress_is_a_bar_on_a_terminal_and_a_line_otherwise(default_report: Ru
     plain = default_report.process
     assert plain.returncode == 0
     assert "INFO: analysis: 5 of 5 done" in plain.stderr and "━" not in plain.stderr + plain.stdout
+
+
+def test_a_hostile_object_is_one_line_exit_2_and_nothing_is_written(small_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "snap"
+    shutil.copytree(small_dir, root)
+    pods = root / "objects" / "pods.json"
+    doc = json.loads(pods.read_text())
+    doc["items"][0]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "-1" + "0" * 30_000}}
+    pods.write_text(json.dumps(doc))
+    result = run("report", "--snapshot", str(root), "--out", str(tmp_path / "r"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and len(result.stderr) < 600
+    assert f"{pods}: items[0]: Pod " in result.stderr
+    assert "spec.containers[0].resources.requests.cpu: not a Kubernetes quantity (longer than 64" in result.stderr
+    assert not (tmp_path / "r").exists()

@@ -238,3 +238,52 @@ def test_duplicate_objects_are_dropped_with_a_note(tiny_dir: Path, tmp_path: Pat
     assert any(f"HorizontalPodAutoscaler {name} appears twice" in n and "more.json" in n for n in notes)
     findings = analyze(snapshot).findings
     assert any("appears twice" in m for m in findings.loc[findings["kind"] == "collection", "message"])
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"extra": []}, "extra: must be an object, got list"),
+        ({"extra": {"collection_notes": "x"}}, "extra.collection_notes: must be a list"),
+        ({"extra": {"collection_notes": [1]}}, "extra.collection_notes[0]: must be a string"),
+        ({"step_s": 0}, "step_s: 0 is out of range (minimum 1)"),
+        ({"step_s": "60"}, "step_s: must be a number, got str '60'"),
+        ({"step_s": 45}, "not on the step_s 45 grid"),
+        ({"cluster": 7}, "cluster: must be a string, got int 7"),
+        ({"cluster": "x" * 300}, "cluster: 'xxxx"),
+        ({"start": "last tuesday"}, "start: not an RFC 3339 time with a zone: 'last tuesday'"),
+        (
+            {"start": "2000-01-01T00:00:00Z", "step_s": 1},
+            "846,897,061 steps for 72 sample times; the range or step is wrong",
+        ),
+        ({"schema_version": True}, "unknown schema_version True"),
+    ],
+)
+def test_malformed_metadata_is_refused_in_one_line(
+    tiny_dir: Path, tmp_path: Path, change: dict[str, Any], expected: str
+) -> None:
+    root = tmp_path / "snap"
+    shutil.copytree(tiny_dir, root)
+    path = root / schema.METADATA_FILE
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    with pytest.raises(SnapshotError) as caught:
+        load_snapshot(root)
+    message = one_line(caught.value)
+    assert message.startswith(f"{path}: ") and expected in message
+
+
+@given(
+    field=st.sampled_from(["schema_version", "source", "cluster", "start", "end", "step_s", "tool_version", "extra"]),
+    value=HOSTILE,
+)
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_metadata_value_is_refused_or_loaded(tiny_dir: Path, tmp_path: Path, field: str, value: Any) -> None:
+    root = tmp_path / "snap"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(tiny_dir, root)
+    path = root / schema.METADATA_FILE
+    path.write_text(json.dumps({**json.loads(path.read_text()), field: value}))
+    try:
+        load_snapshot(root)
+    except SnapshotError as exc:
+        assert str(path) in one_line(exc)
