@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from analyzer.__about__ import __version__
-from analyzer.errors import SnapshotError
+from analyzer.errors import SnapshotError, clip
 from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
@@ -58,7 +58,7 @@ def load_snapshot(
     if selector:
         snapshot = select_pods(snapshot, selector)
         if not snapshot.items("Pod"):
-            raise SnapshotError(f"{path}: no pod matches the selector {selector!r}")
+            raise SnapshotError(f"{path}: no pod matches the selector {clip(selector)}")
     return snapshot
 
 

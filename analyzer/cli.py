@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from analyzer import api
-from analyzer.errors import SidecarImpactError
+from analyzer.errors import SidecarImpactError, clip
 from analyzer.model.rules import load_rules
 from analyzer.prices import Prices, load_prices
 from analyzer.render import metrics, outputs, registry
@@ -104,11 +104,11 @@ def report(
     2 bad input or usage, 3 a data source unreachable or failing.
     """
     if fail_on not in ("high", "medium", "low", "none"):
-        raise SidecarImpactError(f"--fail-on: {fail_on!r} is not one of high, medium, low, none")
+        raise SidecarImpactError(f"--fail-on: {clip(fail_on)} is not one of high, medium, low, none")
     if min_severity not in ("high", "medium", "low"):
-        raise SidecarImpactError(f"--min-severity: {min_severity!r} is not one of high, medium, low")
+        raise SidecarImpactError(f"--min-severity: {clip(min_severity)} is not one of high, medium, low")
     if log_format not in ("text", "json"):
-        raise SidecarImpactError(f"--log-format: {log_format!r} is not one of text, json")
+        raise SidecarImpactError(f"--log-format: {clip(log_format)} is not one of text, json")
     prices = (load_prices(price_file) if price_file is not None else Prices()).overridden(cpu_price, memory_price)
     chosen = formats or ["html", "json"]
     for name in chosen:
@@ -241,7 +241,7 @@ def collect(
     from analyzer.collect.prometheus_connection import PromOptions, parse_headers, read_secret, resolve_token
 
     if log_format not in ("text", "json"):
-        raise SidecarImpactError(f"--log-format: {log_format!r} is not one of text, json")
+        raise SidecarImpactError(f"--log-format: {clip(log_format)} is not one of text, json")
     if (prometheus_url is None) == (not metrics_server):
         raise SidecarImpactError("give exactly one of --prometheus-url and --metrics-server")
     if selector and (no_api or objects is not None):

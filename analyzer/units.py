@@ -105,7 +105,7 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _DURATION_S[match.group(2)]
         pos = match.end()
     if pos != len(stripped) or not stripped or total <= 0:
-        raise QuantityError(f"not a duration: {text!r} (use e.g. 60s, 5m, 1h, 7d)")
+        raise QuantityError(f"not a duration: {clip(text)} (use e.g. 60s, 5m, 1h, 7d)")
     return total
 
 

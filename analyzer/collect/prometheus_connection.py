@@ -24,7 +24,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.util.retry import Retry
 
 from analyzer.collect.net import failure_reason
-from analyzer.errors import SidecarImpactError, SourceError
+from analyzer.errors import SidecarImpactError, SourceError, clip
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class PromOptions:
 
     def __post_init__(self) -> None:
         if not re.match(r"^https?://[^/]+", self.url):
-            raise SidecarImpactError(f"--prometheus-url: {self.url!r} is not an http(s) URL")
+            raise SidecarImpactError(f"--prometheus-url: {clip(self.url)} is not an http(s) URL")
         if (self.cluster_label is None) != (self.cluster is None):
             raise SidecarImpactError("--cluster-label and --cluster-value go together: give both or neither")
         if self.ca_file is not None and not self.ca_file.is_file():
@@ -81,7 +81,7 @@ def parse_headers(values: Iterable[str]) -> dict[str, str]:
     for value in values:
         name, sep, content = value.partition(":")
         if not sep or not name.strip():
-            raise SidecarImpactError(f"--header: {value!r} is not 'Name: value'")
+            raise SidecarImpactError(f"--header: {clip(value)} is not 'Name: value'")
         headers[name.strip()] = content.strip()
     return headers
 

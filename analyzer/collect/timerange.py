@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analyzer.errors import QuantityError, SidecarImpactError
+from analyzer.errors import QuantityError, SidecarImpactError, clip
 from analyzer.units import parse_duration
 
 MAX_POINTS_PER_SERIES = 11_000
@@ -56,7 +56,7 @@ def time_range(
     except QuantityError as exc:
         raise SidecarImpactError(f"--step: {exc}") from exc
     if step_s < 1:
-        raise SidecarImpactError(f"--step: {step!r} is below one second")
+        raise SidecarImpactError(f"--step: {clip(step)} is below one second")
     if since is not None and start is not None:
         raise SidecarImpactError("--since and --start are exclusive: give one")
     stop = _instant(end, "--end") if end is not None else (now if now is not None else pd.Timestamp.now(tz="UTC"))
@@ -96,7 +96,7 @@ def _instant(text: str, flag: str) -> pd.Timestamp:
         try:
             stamp = pd.Timestamp(text)
         except ValueError as exc:
-            raise SidecarImpactError(f"{flag}: {text!r} is not an RFC 3339 time or unix seconds") from exc
+            raise SidecarImpactError(f"{flag}: {clip(text)} is not an RFC 3339 time or unix seconds") from exc
         return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return pd.Timestamp(value, unit="s", tz="UTC")
 

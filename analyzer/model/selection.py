@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from analyzer.errors import SidecarImpactError
+from analyzer.errors import SidecarImpactError, clip
 from analyzer.model.workloads import pod_owners
 from analyzer.snapshot.schema import Snapshot
 
@@ -36,7 +36,9 @@ def parse_selector(text: str) -> list[Requirement]:
             key, op = m.group(1), m.group(3)
             values = frozenset(v.strip() for v in m.group(4).split(","))
             if any(not re.fullmatch(_VALUE, v) for v in values):
-                raise SidecarImpactError(f"--selector: {part.strip()!r}: a value in the set is not a valid label value")
+                raise SidecarImpactError(
+                    f"--selector: {clip(part.strip())}: a value in the set is not a valid label value"
+                )
             out.append(_in(key, values) if op == "in" else _notin(key, values))
         elif m := _EQ.match(part):
             key, op, value = m.group(1), m.group(3), m.group(4)
@@ -45,7 +47,7 @@ def parse_selector(text: str) -> list[Requirement]:
             out.append(_absent(m.group(2)) if m.group(1) else _present(m.group(2)))
         else:
             raise SidecarImpactError(
-                f"--selector: {part.strip()!r} is not a label requirement (key=value, key!=value, key in (a,b), "
+                f"--selector: {clip(part.strip())} is not a label requirement (key=value, key!=value, key in (a,b), "
                 "key notin (a,b), key, !key)"
             )
     return out
@@ -63,7 +65,7 @@ def _split(text: str) -> list[str]:
         current += ch
     parts.append(current)
     if not text.strip() or any(not p.strip() for p in parts):
-        raise SidecarImpactError(f"--selector: {text!r} has an empty requirement")
+        raise SidecarImpactError(f"--selector: {clip(text)} has an empty requirement")
     return parts
 
 

@@ -5,7 +5,7 @@ The built-in formats are listed here explicitly; each renderer module knows noth
 
 from __future__ import annotations
 
-from analyzer.errors import SidecarImpactError
+from analyzer.errors import SidecarImpactError, clip
 from analyzer.render import csvout, html, jsonout, markdown
 from analyzer.render.renderer import Renderer
 
@@ -18,7 +18,7 @@ def find(name: str) -> Renderer:
     try:
         return RENDERERS[name]
     except KeyError:
-        raise SidecarImpactError(f"unknown report format {name!r} (choose from {', '.join(available())})") from None
+        raise SidecarImpactError(f"unknown report format {clip(name)} (choose from {', '.join(available())})") from None
 
 
 def available() -> list[str]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from analyzer.errors import ManifestError
+from analyzer.errors import ManifestError, clip
 from analyzer.units import QuantityError, parse_quantity
 
 
@@ -67,7 +67,7 @@ def parse_rules(raw: dict[str, Any] | None, default: Rules, where: str) -> Rules
     try:
         select = {"Max": Select.MAX, "Min": Select.MIN, "Disabled": Select.DISABLED}[select_raw]
     except KeyError as exc:
-        raise ManifestError(f"{where}.selectPolicy: must be Max, Min or Disabled, got {select_raw!r}") from exc
+        raise ManifestError(f"{where}.selectPolicy: must be Max, Min or Disabled, got {clip(select_raw)}") from exc
     policies = default.policies
     if raw.get("policies"):
         parsed = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.errors import ManifestError, QuantityError
+from analyzer.errors import ManifestError, QuantityError, clip
 from analyzer.simulate.hpa_behavior import DEFAULT_DOWN, DEFAULT_UP, ControllerFlags, parse_rules
 from analyzer.simulate.hpa_normalize import ScalingConfig
 from analyzer.simulate.kube_version import KubeVersion
@@ -108,7 +108,7 @@ def parse_hpa(obj: dict[str, Any], version: KubeVersion, flags: ControllerFlags)
 def _metric(kind: str, body: dict[str, Any], where: str) -> MetricSpec:
     resource = body.get("name")
     if resource not in ("cpu", "memory"):
-        raise ManifestError(f"{where}: resource name must be cpu or memory, got {resource!r}")
+        raise ManifestError(f"{where}: resource name must be cpu or memory, got {clip(resource)}")
     container = body.get("container")
     if kind == "ContainerResource" and not container:
         raise ManifestError(f"{where}: containerResource.container is missing")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.errors import ManifestError, QuantityError
+from analyzer.errors import ManifestError, QuantityError, clip
 from analyzer.snapshot.objects import object_ref
 from analyzer.units import parse_quantity
 
@@ -57,7 +57,7 @@ def parse_vpa(obj: dict[str, Any]) -> VPASpec:
         raise ManifestError(f"{at}: spec.targetRef needs kind and name")
     mode = (spec.get("updatePolicy") or {}).get("updateMode", "Auto")
     if mode not in MODES:
-        raise ManifestError(f"{at}: spec.updatePolicy.updateMode {mode!r} is not one of {', '.join(MODES)}")
+        raise ManifestError(f"{at}: spec.updatePolicy.updateMode {clip(mode)} is not one of {', '.join(MODES)}")
     policies: dict[str, ContainerPolicy] = {}
     raw = (spec.get("resourcePolicy") or {}).get("containerPolicies") or []
     for i, p in enumerate(raw):
@@ -67,7 +67,7 @@ def parse_vpa(obj: dict[str, Any]) -> VPASpec:
             raise ManifestError(f"{where}.containerName is missing")
         cmode = p.get("mode", "Auto")
         if cmode not in ("Auto", "Off"):
-            raise ManifestError(f"{where}.mode must be Auto or Off, got {cmode!r}")
+            raise ManifestError(f"{where}.mode must be Auto or Off, got {clip(cmode)}")
         controlled = tuple(p.get("controlledResources") or RESOURCES)
         if any(r not in RESOURCES for r in controlled):
             raise ManifestError(f"{where}.controlledResources must list cpu and/or memory")

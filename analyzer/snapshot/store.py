@@ -356,10 +356,10 @@ def _read_parquet(file: Path, expected: pa.Schema) -> pd.DataFrame:
         if field.name not in names:
             hint = next((_UNIT_HINTS[n] for n in names if n in _UNIT_HINTS), None)
             extra = f" (found {sorted(names & set(_UNIT_HINTS))[0]}: expected {hint})" if hint else ""
-            raise SnapshotError(f"{file}: column {field.name!r} is missing{extra}")
+            raise SnapshotError(f"{file}: column {clip(field.name)} is missing{extra}")
         actual = table.schema.field(field.name).type
         if not _compatible(actual, field.type):
-            raise SnapshotError(f"{file}: column {field.name!r} has type {actual}, expected {field.type}")
+            raise SnapshotError(f"{file}: column {clip(field.name)} has type {actual}, expected {field.type}")
     table = table.select(expected.names).cast(expected)
     for field in expected:  # label columns: categoricals (millions of rows share a few thousand names)
         if pa.types.is_string(field.type):
@@ -389,7 +389,7 @@ def _read_usage_csv(path: Path) -> pd.DataFrame:
         if column not in frame.columns:
             hint = next((_UNIT_HINTS[n] for n in frame.columns if n in _UNIT_HINTS), None)
             extra = f" (expected {hint})" if hint else ""
-            raise SnapshotError(f"{path}: column {column!r} is missing{extra}")
+            raise SnapshotError(f"{path}: column {clip(column)} is missing{extra}")
     try:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
     except (ValueError, TypeError) as exc:
@@ -398,10 +398,10 @@ def _read_usage_csv(path: Path) -> pd.DataFrame:
         try:
             frame[column] = pd.to_numeric(frame[column]).astype(np.float64)
         except (ValueError, TypeError) as exc:
-            raise SnapshotError(f"{path}: column {column!r} must be numeric") from exc
+            raise SnapshotError(f"{path}: column {clip(column)} must be numeric") from exc
     for column in ("namespace", "pod", "container"):
         if frame[column].isna().any():
-            raise SnapshotError(f"{path}: column {column!r} has empty values")
+            raise SnapshotError(f"{path}: column {clip(column)} has empty values")
         frame[column] = frame[column].astype(object)
     return _checked_usage(frame[list(schema.USAGE_COLUMNS)], path)
 
@@ -413,8 +413,8 @@ def _checked_usage(frame: pd.DataFrame, where: Path) -> pd.DataFrame:
         if bad.any():
             row = frame[bad].iloc[0]
             raise SnapshotError(
-                f"{where}: column {column!r} has {int(bad.sum())} negative or non-finite values, "
-                f"e.g. {row[column]!r} for {row['pod']}/{row['container']}"
+                f"{where}: column {clip(column)} has {int(bad.sum())} negative or non-finite values, "
+                f"e.g. {clip(row[column])} for {row['pod']}/{row['container']}"
             )
     if len(frame):
         cpu_max = float(frame["cpu_cores"].max())
@@ -460,7 +460,7 @@ def _read_replicas(root: Path) -> pd.DataFrame:
         raise SnapshotError(f"{path}: column 'replicas' has negative values")
     for column in ("namespace", "kind", "name"):
         if frame[column].isna().any():
-            raise SnapshotError(f"{path}: column {column!r} has empty values")
+            raise SnapshotError(f"{path}: column {clip(column)} has empty values")
         frame[column] = _sorted_categories(frame[column])
     frame = frame[list(schema.REPLICAS_COLUMNS)]
     keys = [frame[c].cat.codes.to_numpy() if c != "timestamp" else frame[c].astype("int64").to_numpy()
