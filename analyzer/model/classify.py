@@ -165,10 +165,11 @@ def _listed_by_injectors(annotations: dict[str, str]) -> dict[str, tuple[str, st
             continue
         names: list[str] = list(a.containers)
         if a.key == "sidecar.istio.io/status":
-            try:
+            try:  # the injector's own JSON; a malformed one falls back to the injector's usual names
                 status = json.loads(value)
-                names = list(status.get("containers") or []) + list(status.get("initContainers") or [])
-            except (ValueError, AttributeError):
+                listed = [*(status.get("containers") or []), *(status.get("initContainers") or [])]
+                names = [n for n in listed if isinstance(n, str)]
+            except (ValueError, AttributeError, TypeError, RecursionError):
                 pass
         for n in names:
             out.setdefault(n, (a.kind, a.key))

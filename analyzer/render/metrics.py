@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
+from prometheus_client import CollectorRegistry, Gauge, generate_latest, push_to_gateway
 
 from analyzer.errors import SidecarImpactError, SourceError, clip, reason
 from analyzer.render.outputs import cannot_write, check_file_target
@@ -51,12 +52,23 @@ def registry_of(analysis: Analysis) -> CollectorRegistry:
 
 
 def write_metrics_file(analysis: Analysis, path: str | os.PathLike[str]) -> None:
-    """Write the text exposition atomically (``write_to_textfile`` renames a temporary file)."""
-    check_file_target(Path(path), "--metrics-file")
+    """Write the text exposition atomically: a fresh temporary file (``mkstemp``: created exclusively,
+    never through a link) in the same folder, renamed over ``path`` when whole."""
+    target = Path(path)
+    check_file_target(target, "--metrics-file")
+    text = generate_latest(registry_of(analysis))
     try:
-        write_to_textfile(str(path), registry_of(analysis))
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(text)
+            os.chmod(tmp, 0o644)  # node-exporter runs as another user
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     except OSError as exc:
-        raise cannot_write(Path(path), exc) from None
+        raise cannot_write(target, exc) from None
 
 
 def push_metrics(analysis: Analysis, url: str, timeout_s: float = 10.0) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.errors import ManifestError
-from analyzer.model.classify import CLASS_COLUMNS, classify, classify_pod
+from analyzer.model.classify import CLASS_COLUMNS, _listed_by_injectors, classify, classify_pod
 from analyzer.model.rules import load_rules, parse_rules
 from analyzer.model.signals import image_repository, known_by_image
 from analyzer.model.workloads import pod_owners
@@ -161,3 +164,18 @@ def test_generated_snapshot_classification_matches_the_ground_truth(small: Synth
         natives = {s["container"] for s in w["sidecars"] if s["native"]}
         assert set(mine[mine.native_sidecar].container) == natives
         assert mine.ambiguous.any() == (w["scenario"] == "ambiguous-app"), w["workload"]
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["containers", "x"]), inner),
+        max_leaves=10,
+    )
+)
+@settings(max_examples=200)
+def test_any_istio_status_annotation_is_read_or_ignored(status: object) -> None:
+    """The injector's annotation is JSON the pod carries: any shape gives container names or the default."""
+    found = _listed_by_injectors({"sidecar.istio.io/status": json.dumps(status)})
+    assert all(isinstance(name, str) for name in found)
+    assert all(kind == ("istio", "sidecar.istio.io/status") for kind in found.values())
