@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -38,9 +39,18 @@ from analyzer.snapshot.store import atomic_directory
 from analyzer.snapshot.store import load_snapshot as _load
 from analyzer.synth.generate import Synthetic, generate, write_sample
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_DATA = PACKAGE_ROOT / "sample_data"
-REPORTS = PACKAGE_ROOT / "reports"
+
+def _bundled_sample() -> Path:
+    """The sample snapshot: package data in an installed wheel, the checkout's ``sample_data/`` otherwise."""
+    packaged = resources.files("analyzer") / "sample_data"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "sample_data"
+
+
+SAMPLE_DATA = _bundled_sample()
+REPORTS = Path("reports")
+"""The default report folder: ``reports/`` in the current directory, wherever the tool is installed."""
 
 __all__ = ["SAMPLE_DATA", "Analysis", "analyze", "generate", "load_snapshot", "render", "write_sample"]
 

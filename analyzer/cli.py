@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from analyzer import api
+from analyzer import __version__, api
 from analyzer.errors import SidecarImpactError, clip
 from analyzer.model.rules import load_rules
 from analyzer.prices import Prices, load_prices
@@ -30,10 +30,32 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sidecar-impact {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Measure how sidecar containers skew Kubernetes HPA and VPA decisions, and what that costs."""
+
+
 SnapshotOpt = Annotated[
-    Path, typer.Option("--snapshot", "-s", help="Snapshot directory to analyze (default: the bundled sample_data/).")
+    Path,
+    typer.Option(
+        "--snapshot", "-s", help="Snapshot directory to analyze (default: the bundled sample).", show_default=False
+    ),
 ]
-OutOpt = Annotated[Path, typer.Option("--out", "-O", help="Directory the report files are written to.")]
+OutOpt = Annotated[
+    Path, typer.Option("--out", "-O", help="Directory the report files are written to (default: ./reports).")
+]
 
 
 @app.command()

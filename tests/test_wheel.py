@@ -1,0 +1,47 @@
+"""Installed = works: the built wheel, installed into a fresh venv outside the checkout, reports on its
+bundled sample from any directory, into ./reports of that directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_wheel_reports_on_its_bundled_sample_from_any_directory(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(REPO)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    wheel = next(dist.glob("sidecar_impact-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert "analyzer/sample_data/metadata.json" in names and "analyzer/cli.py" in names
+    assert not any(n.startswith(("tests/", "reports/", "sample_data/")) for n in names)
+
+    venv = tmp_path / "venv"  # the dependencies come from this interpreter's site-packages; the package from the wheel
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    python, script = venv / "bin" / "python", venv / "bin" / "sidecar-impact"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, timeout=300)
+
+    work = tmp_path / "anywhere"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    where = subprocess.run([str(python), "-c", "import analyzer; print(analyzer.__file__, analyzer.SAMPLE_DATA)"],
+                           cwd=work, env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    module, sample = where.stdout.split()
+    assert module.startswith(str(venv)) and sample.startswith(str(venv)), where.stdout  # not the checkout
+    version = subprocess.run([str(script), "--version"], cwd=work, env=env, capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == "sidecar-impact 0.1.0"
+
+    report = subprocess.run([str(script), "report"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    assert sorted(p.name for p in (work / "reports").iterdir()) == ["report.html", "report.json"]
+    doc = json.loads((work / "reports" / "report.json").read_text())
+    assert doc["summary"]["workloads"] == 13 and doc["snapshot"]["cluster"] == "synthetic-7"
