@@ -164,9 +164,11 @@ def render_run(
     keep: int = 0,
     now: pd.Timestamp | None = None,
     top: int = DEFAULT_TOP,
+    keep_bytes: int = 0,
 ) -> list[Path]:
     """A scheduled run: the report in ``<out>/<cluster>/<UTC timestamp>/`` (whole or not at all), then
-    ``<out>/<cluster>/latest`` pointed at it and all but the newest ``keep`` runs removed (0: keep all).
+    ``<out>/<cluster>/latest`` pointed at it and all but the newest ``keep`` runs removed (0: keep all), then
+    the oldest until the runs take at most ``keep_bytes`` (0: no limit; the new run always stays).
     A lock makes an overlapping run fail (:class:`~analyzer.errors.LockedError`) instead of writing the same place."""
     cluster = analysis.metadata.cluster
     check_out_dir(Path(out))
@@ -178,7 +180,7 @@ def render_run(
             written = render(analysis, tmp, formats, top)
             runs.write_run_record(tmp, cluster, created, __version__)
         runs.point_latest(base, name)
-        runs.prune(base, keep, current=name, cluster=cluster)
+        runs.prune(base, keep, current=name, cluster=cluster, keep_bytes=keep_bytes)
     return [base / name / p.name for p in written]
 
 

@@ -20,7 +20,7 @@ from analyzer.model.rules import load_rules
 from analyzer.prices import Prices, load_prices
 from analyzer.render import metrics, outputs, registry
 from analyzer.render import runs as run_folders
-from analyzer.units import parse_duration
+from analyzer.units import parse_duration, parse_quantity
 
 app = typer.Typer(
     name="sidecar-impact",
@@ -64,7 +64,12 @@ def report(
     out: OutOpt = api.REPORTS,
     formats: Annotated[
         list[str] | None,
-        typer.Option("--format", "-o", help="Report format; repeat for several (html, json, markdown, csv)."),
+        typer.Option(
+            "--format",
+            "-o",
+            help=f"Report format, repeat for several: {', '.join(registry.available())}. The formats given "
+            "replace the default (html and json); series is the HPAs' replica series as Parquet.",
+        ),
     ] = None,
     rules: Annotated[
         Path | None,
@@ -88,6 +93,13 @@ def report(
     keep: Annotated[
         int, typer.Option(help="With --runs: keep the newest N runs, delete older ones (0: all).", min=0)
     ] = 0,
+    keep_bytes: Annotated[
+        str,
+        typer.Option(
+            "--keep-bytes",
+            help="With --runs: also delete the oldest runs until all take at most this much (e.g. 2Gi; 0: no limit).",
+        ),
+    ] = "0",
     metrics_file: Annotated[
         Path | None,
         typer.Option("--metrics-file", help="Write headline figures as Prometheus text (node-exporter textfile)."),
@@ -131,6 +143,12 @@ def report(
         raise SidecarImpactError(f"--min-severity: {clip(min_severity)} is not one of high, medium, low")
     if log_format not in ("text", "json"):
         raise SidecarImpactError(f"--log-format: {clip(log_format)} is not one of text, json")
+    try:
+        byte_budget = int(parse_quantity(keep_bytes))
+    except SidecarImpactError as exc:
+        raise SidecarImpactError(f"--keep-bytes: {exc}") from None
+    if byte_budget < 0:
+        raise SidecarImpactError(f"--keep-bytes: {keep_bytes} is negative")
     prices = (load_prices(price_file) if price_file is not None else Prices()).overridden(cpu_price, memory_price)
     chosen = formats or ["html", "json"]
     for name in chosen:
@@ -148,7 +166,11 @@ def report(
     with terminal.progress_reporter(quiet or log_format == "json") as progress:
         analysis = api.analyze(loaded, rules=rule_set, group_by=group_by_label or (), prices=prices, progress=progress)
     shown = replace(analysis, findings=analysis.at_or_above(min_severity))
-    paths = api.render_run(shown, out, chosen, keep, top=top) if runs else api.render(shown, out, chosen, top)
+    paths = (
+        api.render_run(shown, out, chosen, keep, top=top, keep_bytes=byte_budget)
+        if runs
+        else api.render(shown, out, chosen, top)
+    )
     if metrics_file is not None:
         metrics.write_metrics_file(analysis, metrics_file)
     if pushgateway:

@@ -9,8 +9,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from analyzer.findings.hpa_skew import SERIES_COLUMNS
 from analyzer.synth.generate import Synthetic
 
 
@@ -131,13 +133,20 @@ def test_rules_resolve_the_ambiguous_pod_and_a_bad_rule_file_is_exit_2(default_r
 
 
 def test_fail_on_sets_exit_code_1_and_every_format_is_written(default_report: Run, tmp_path: Path) -> None:
-    high = run("report", "--out", str(tmp_path / "a"), "-o", "markdown", "-o", "csv", "--fail-on", "high")
+    high = run(
+        "report", "--out", str(tmp_path / "a"), "-o", "markdown", "-o", "csv", "-o", "series", "--fail-on", "high"
+    )
     assert high.returncode == 1, high.stderr
     assert "findings at or above high: exit 1" in high.stderr and "Traceback" not in high.stderr
     md = (tmp_path / "a" / "report.md").read_text()
     assert md.startswith("# Sidecar impact: synthetic-7") and "| high | hpa-stalled | payments | hpa/ledger |" in md
     tables = {p.name for p in (tmp_path / "a" / "csv").iterdir()}
-    assert {"findings.csv", "hpa_skew.csv", "remedies.csv", "vpa_hazards.csv", "hpa_series.csv"} <= tables
+    assert {"findings.csv", "hpa_skew.csv", "remedies.csv", "vpa_hazards.csv"} <= tables
+    assert "hpa_series.csv" not in tables  # millions of rows at scale: Parquet, and only when asked
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["csv", "hpa_series.parquet", "report.md"]
+    series = pd.read_parquet(tmp_path / "a" / "hpa_series.parquet")
+    assert set(series.columns) == set(SERIES_COLUMNS) and len(series) > 0
+    assert set(series["view"]) >= {"as-deployed", "app-only"}
     assert default_report.process.returncode == 0
     doc = json.loads((default_report.out / "report.json").read_text())
     assert doc["summary"]["findings_high"] >= 1  # the findings exist; only --fail-on turns them into exit 1

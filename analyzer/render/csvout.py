@@ -1,5 +1,8 @@
 """CSV: one file per table of the analysis, in a ``csv/`` directory written atomically.
 
+The per-sync replica series is not one of them: it is millions of rows at cluster scale and goes to
+Parquet only when asked (the ``series`` format, :mod:`analyzer.render.series`).
+
 Written by Arrow's CSV writer (pandas' is 20-30x slower: a week of 1,000 HPAs' replica series is 12 M
 rows). Times are ISO 8601 in UTC (``2026-11-01T00:00:00Z``); strings are quoted; booleans are
 ``true``/``false``; missing values are empty.
@@ -29,7 +32,6 @@ TABLES = (
     "hpas",
     "hpa_skew",
     "remedies",
-    "hpa_series",
     "vpa",
     "vpa_hazards",
     "vpa_hpa",

@@ -20,17 +20,22 @@ DEFAULT_TOP = 5
 """HPAs (largest skew cost first, stalled ones included) and workloads (worst VPA hazard first) plotted."""
 
 
+Content = str | bytes | dict[str, str] | dict[str, str | bytes]
+"""What a renderer produces: one file's text or bytes, or a directory's files by name."""
+
+
 @dataclass(frozen=True)
 class Renderer:
     """A report format: its file (or directory) name and a function from the analysis to its text.
 
-    ``produce(analysis, top)`` returns the file's text, or for a directory format a mapping of file
-    names to texts (or bytes); ``top`` is how many HPAs and workloads get plots (formats without plots ignore it).
+    ``produce(analysis, top)`` returns the file's text (or bytes), or for a directory format a mapping of
+    file names to texts (or bytes); ``top`` is how many HPAs and workloads get plots (formats without
+    plots ignore it).
     """
 
     name: str
     filename: str
-    produce: Callable[[Analysis, int], str | dict[str, str] | dict[str, str | bytes]]
+    produce: Callable[[Analysis, int], Content]
     description: str
 
     def write(self, analysis: Analysis, out: Path, top: int = DEFAULT_TOP) -> Path:
@@ -44,7 +49,7 @@ class Renderer:
         except OSError as exc:
             raise cannot_write(out / self.filename, exc) from None
 
-    def _write(self, content: str | dict[str, str] | dict[str, str | bytes], out: Path) -> Path:
+    def _write(self, content: Content, out: Path) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         target = out / self.filename
         if isinstance(content, dict):
@@ -57,8 +62,8 @@ class Renderer:
             return target
         fd, tmp = tempfile.mkstemp(prefix=f".{self.filename}.", dir=out)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(content)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content if isinstance(content, bytes) else content.encode("utf-8"))
             os.chmod(tmp, 0o644)  # a report is meant to be read by others (mkstemp makes it private)
             os.replace(tmp, target)
         except BaseException:

@@ -159,14 +159,15 @@ def point_latest(directory: Path, run: str) -> Path:
     return latest
 
 
-def prune(directory: Path, keep: int, current: str, cluster: str) -> list[Path]:
-    """Delete all but the newest ``keep`` runs of ``cluster``; return what was deleted.
+def prune(directory: Path, keep: int, current: str, cluster: str, keep_bytes: int = 0) -> list[Path]:
+    """Delete the oldest runs of ``cluster`` beyond the newest ``keep`` (0: no count limit), then the
+    oldest until all runs together take at most ``keep_bytes`` (0: no size limit); return what was deleted.
 
     Runs are the real directories holding a run record of this cluster, ordered by the time the record
     holds (not by name: a folder restored from a backup or written under clock skew may be named in the
-    future). ``current``, the run just written, always stays and counts as one of the ``keep``.
+    future). ``current``, the run just written, always stays and counts towards both limits.
     """
-    if keep <= 0:
+    if keep <= 0 and keep_bytes <= 0:
         return []
     found: list[tuple[pd.Timestamp, str, Path]] = []
     for entry in os.scandir(directory):
@@ -177,7 +178,26 @@ def prune(directory: Path, keep: int, current: str, cluster: str) -> list[Path]:
             continue
         found.append((pd.Timestamp(record["created"]), entry.name, Path(entry.path)))
     found.sort()
-    doomed = [path for _, _, path in found[: max(0, len(found) - (keep - 1))]]
+    older = [path for _, _, path in found]
+    doomed = older[: max(0, len(older) - (keep - 1))] if keep > 0 else []
+    if keep_bytes > 0:
+        kept = older[len(doomed) :]
+        total = tree_bytes(directory / current) + sum(tree_bytes(p) for p in kept)
+        while kept and total > keep_bytes:
+            oldest = kept.pop(0)
+            total -= tree_bytes(oldest)
+            doomed.append(oldest)
     for path in doomed:
         shutil.rmtree(path)
     return doomed
+
+
+def tree_bytes(path: Path) -> int:
+    """Bytes of the regular files under ``path``, links not followed."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            info = os.lstat(os.path.join(root, name))
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
+    return total

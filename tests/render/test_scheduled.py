@@ -181,3 +181,15 @@ def test_push_to_a_pushgateway(analysis: Analysis, gateway: tuple[str, type[_Gat
 def test_an_unreachable_pushgateway_is_a_source_error(analysis: Analysis) -> None:
     with pytest.raises(SourceError, match=re.escape("pushgateway http://127.0.0.1:9/")):
         push_metrics(analysis, "http://127.0.0.1:9/", timeout_s=2)
+
+
+def test_keep_bytes_deletes_the_oldest_runs_until_the_runs_fit(analysis: Analysis, tmp_path: Path) -> None:
+    times = [pd.Timestamp(f"2026-11-25T0{h}:00:00Z") for h in (1, 2, 3, 4)]
+    base = runs.cluster_dir(tmp_path, analysis.metadata.cluster)
+    render_run(analysis, tmp_path, ["json"], now=times[0])
+    one_run = runs.tree_bytes(base / "20261125T010000Z")
+    for now in times[1:]:
+        render_run(analysis, tmp_path, ["json"], now=now, keep_bytes=int(2.5 * one_run))
+    assert sorted(p.name for p in base.iterdir() if p.name[0].isdigit()) == ["20261125T030000Z", "20261125T040000Z"]
+    render_run(analysis, tmp_path, ["json"], now=pd.Timestamp("2026-11-25T05:00:00Z"), keep_bytes=1)
+    assert sorted(p.name for p in base.iterdir() if p.name[0].isdigit()) == ["20261125T050000Z"]  # the new run stays
