@@ -26,7 +26,7 @@ from analyzer.model.shares import rollup, workload_table
 from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
-from analyzer.render import registry, runs
+from analyzer.render import registry, run_index, runs
 from analyzer.render.outputs import check_out_dir
 from analyzer.render.renderer import DEFAULT_TOP
 from analyzer.simulate.counterfactual import counterfactual
@@ -119,6 +119,7 @@ def analyze(
     skew = hpa_skew(replays, containers, workloads)
     hazards = vpa_hazards(vpa, containers, [c.spec for c in replays.contexts], workloads)
     step(5)
+    hpas = hpa_table(snapshot, owners, version, flags)
     return Analysis(
         metadata=snapshot.metadata,
         prices=prices,
@@ -129,7 +130,7 @@ def analyze(
         namespaces=rollup(workloads, ["namespace"]),
         cluster=rollup(workloads, []),
         groups=rollup(workloads, [f"label:{x}" for x in group_by]) if group_by else pd.DataFrame(),
-        hpas=hpa_table(snapshot, owners, version, flags),
+        hpas=hpas,
         hpa_skew=skew.table,
         remedies=skew.remedies,
         hpa_series=skew.series,
@@ -137,7 +138,7 @@ def analyze(
         vpa_hazards=hazards,
         vpa_hpa=vpa_hpa_effect(replays, vpa),
         findings=findings_table(
-            skew.table, skew.remedies, hazards, classes, snapshot.metadata.extra.get(NOTES_KEY, [])
+            skew.table, skew.remedies, hazards, classes, snapshot.metadata.extra.get(NOTES_KEY, []), hpas
         ),
         pod_usage=pod_usage(index, snapshot.usage),
     )
@@ -169,7 +170,8 @@ def render_run(
     """A scheduled run: the report in ``<out>/<cluster>/<UTC timestamp>/`` (whole or not at all), then
     ``<out>/<cluster>/latest`` pointed at it and all but the newest ``keep`` runs removed (0: keep all), then
     the oldest until the runs take at most ``keep_bytes`` (0: no limit; the new run always stays).
-    A lock makes an overlapping run fail (:class:`~analyzer.errors.LockedError`) instead of writing the same place."""
+    ``<out>/<cluster>/index.html`` lists the runs kept with their headline figures. A lock makes an
+    overlapping run fail (:class:`~analyzer.errors.LockedError`) instead of writing the same place."""
     cluster = analysis.metadata.cluster
     check_out_dir(Path(out))
     base = runs.cluster_dir(Path(out), cluster)
@@ -181,6 +183,7 @@ def render_run(
             runs.write_run_record(tmp, cluster, created, __version__)
         runs.point_latest(base, name)
         runs.prune(base, keep, current=name, cluster=cluster, keep_bytes=keep_bytes)
+        run_index.write_index(base)
     return [base / name / p.name for p in written]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -137,6 +138,7 @@ def report(
     Exit codes: 0 done (no finding at or above --fail-on), 1 findings at or above --fail-on,
     2 bad input or usage, 3 a data source unreachable or failing.
     """
+    started = time.monotonic()
     if fail_on not in ("high", "medium", "low", "none"):
         raise SidecarImpactError(f"--fail-on: {clip(fail_on)} is not one of high, medium, low, none")
     if min_severity not in ("high", "medium", "low"):
@@ -172,9 +174,9 @@ def report(
         else api.render(shown, out, chosen, top)
     )
     if metrics_file is not None:
-        metrics.write_metrics_file(analysis, metrics_file)
+        metrics.write_metrics_file(analysis, metrics_file, time.monotonic() - started)
     if pushgateway:
-        metrics.push_metrics(analysis, pushgateway)
+        metrics.push_metrics(analysis, pushgateway, duration_s=time.monotonic() - started)
     summary = analysis.summary()
     if log_format == "json":
         typer.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, sort_keys=True))
@@ -188,8 +190,13 @@ def report(
             f"{summary['hpas']} HPAs ({summary['hpas_stalled']} stalled)"
         )
         typer.echo(
-            f"{summary['hpas_skewed']} HPAs skewed by sidecars: {summary['skew_replica_hours']:,.1f} replica-hours "
-            f"in the window, ${summary['skew_cost_month']:,.2f}/month"
+            f"waste: ${summary['waste_cost_month']:,.2f}/month, {summary['waste_replica_hours']:,.1f} replica-hours "
+            f"beyond the app's need ({summary['hpas_inflated']} HPAs inflated)"
+        )
+        typer.echo(
+            f"shortfall: {summary['shortfall_replica_hours']:,.1f} replica-hours the app needed and did not get, "
+            f"{summary['under_provisioned_hours']:,.1f} h under-provisioned ({summary['hpas_diluted']} HPAs diluted), "
+            f"{summary['stalled_hours']:,.1f} h stalled"
         )
         if summary["ambiguous_pods"]:
             typer.echo(f"{summary['ambiguous_pods']} pods with an ambiguous app container (see the report; --rules)")
@@ -371,6 +378,30 @@ def sample(
     typer.echo(f"wrote {path}: {len(snap.items('Pod'))} pods, {len(snap.usage)} usage samples, seed {seed}")
 
 
+@app.command()
+def serve(
+    reports: Annotated[Path, typer.Option("--reports", help="The reports folder to serve (what --out wrote).")] = Path(
+        "reports"
+    ),
+    port: Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0 in a pod).")] = "127.0.0.1",
+) -> None:
+    """Serve the reports folder read-only over HTTP: each cluster's run list, the latest report, every run's files."""
+    from analyzer.serve import make_server
+
+    try:
+        server = make_server(reports, host, port)
+    except OSError as exc:
+        raise SidecarImpactError(f"--host {host} --port {port}: cannot listen ({exc.strerror or exc})") from None
+    typer.echo(f"serving {reports.resolve()} on http://{host}:{server.server_address[1]}/ (Ctrl-C stops)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def _summary_table(analysis: api.Analysis, paths: list[Path]) -> None:
     """On a terminal: the headline figures and the worst findings as a table (rich); cron logs get plain lines."""
     from rich.console import Console
@@ -386,7 +417,14 @@ def _summary_table(analysis: api.Analysis, paths: list[Path]) -> None:
             f"CPU {s['sidecar_cpu_request_share']:.1%}, memory {s['sidecar_memory_request_share']:.1%}",
         ),
         ("HPAs skewed / stalled", f"{s['hpas_skewed']} / {s['hpas_stalled']} of {s['hpas']}"),
-        ("cost of the skew", f"${s['skew_cost_month']:,.2f}/month"),
+        (
+            "waste (replicas beyond need)",
+            f"${s['waste_cost_month']:,.2f}/month, {s['waste_replica_hours']:,.1f} replica-h",
+        ),
+        (
+            "shortfall (capacity missing)",
+            f"{s['shortfall_replica_hours']:,.1f} replica-h, {s['under_provisioned_hours']:,.1f} h under-provisioned",
+        ),
         ("VPA hazards", str(s["vpa_hazards"])),
         ("findings high / medium / low", f"{s['findings_high']} / {s['findings_medium']} / {s['findings_low']}"),
     ):

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "analyzer"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__main__",),
     ("cli",),
-    ("terminal",),
+    ("terminal", "serve"),
     ("__init__",),
     ("api",),
     ("render",),

@@ -14,6 +14,33 @@ from analyzer.findings.summary import severity_rank
 from analyzer.prices import Prices
 from analyzer.snapshot.schema import Metadata
 
+SUMMARY_COLUMNS: dict[str, str] = {
+    "workloads": "workloads analysed",
+    "containers": "containers of those workloads (app, sidecar, init)",
+    "sidecars": "sidecar containers",
+    "ambiguous_pods": "pods whose app container had to be guessed",
+    "sidecar_cpu_request_share": "sidecars' share of the requested CPU, 0 to 1",
+    "sidecar_memory_request_share": "sidecars' share of the requested memory, 0 to 1",
+    "sidecar_cost_month": "what the sidecars' requests cost per month, dollars",
+    "hpas": "HPAs in the snapshot",
+    "hpas_stalled": "HPAs that cannot compute a replica count (a container lacks a request)",
+    "hpas_skewed": "HPAs whose replicas the sidecars move by 2 % or more (inflated + diluted)",
+    "hpas_inflated": "HPAs the sidecars make run more replicas than the app needs",
+    "hpas_diluted": "HPAs the sidecars make run fewer replicas than the app needs",
+    "waste_replica_hours": "replica-hours run beyond the app's need over the window (HPAs with a finding)",
+    "waste_cost_month": "those excess replica-hours per month at the configured prices, dollars",
+    "shortfall_replica_hours": "replica-hours the app needed and did not get over the window: missing "
+    "capacity, never a saving (HPAs with a finding)",
+    "under_provisioned_hours": "hours, summed over HPAs, that an HPA ran fewer replicas than the app needed",
+    "stalled_hours": "hours, summed over stalled HPAs, that they could not compute a replica count",
+    "vpas": "VPAs in the snapshot",
+    "vpa_hazards": "sidecar hazards the VPA meets",
+    "findings_high": "findings of high severity",
+    "findings_medium": "findings of medium severity",
+    "findings_low": "findings of low severity",
+}
+"""The keys of :meth:`Analysis.summary`, documented (the JSON schema and docs/findings.md use them)."""
+
 
 @dataclass(frozen=True)
 class Analysis:
@@ -63,9 +90,20 @@ class Analysis:
         return self.classes[self.classes["ambiguous"]][["namespace", "pod", "workload", "container", "note"]]
 
     def summary(self) -> dict[str, int | float]:
-        """Headline figures for a terminal or a notebook."""
+        """Headline figures (:data:`SUMMARY_COLUMNS`) for a terminal, a notebook, the report and metrics.
+
+        Waste and shortfall never mix: waste is replica-hours (and dollars) the sidecars add beyond the
+        app's need; shortfall is replica-hours the app needed and did not get, and has no dollar figure.
+        Both sum the HPAs with a finding (inflation, dilution or stalled).
+        """
         cluster = self.cluster.iloc[0] if len(self.cluster) else None
-        skewed = self.hpa_skew["direction"].isin(["inflation", "dilution"])
+        direction = self.hpa_skew["direction"]
+        skewed = direction.isin(["inflation", "dilution"])
+        flagged = self.hpa_skew[skewed | (direction == "stalled")]
+
+        def total(column: str, digits: int = 1) -> float:
+            return round(float(flagged[column].fillna(0).sum()), digits)
+
         return {
             "workloads": len(self.workloads),
             "containers": len(self.containers),
@@ -77,8 +115,13 @@ class Analysis:
             "hpas": len(self.hpas),
             "hpas_stalled": int((self.hpas["status"] == "stalled").sum()),
             "hpas_skewed": int(skewed.sum()),
-            "skew_replica_hours": round(float(self.hpa_skew.loc[skewed, "skew_replica_hours"].abs().sum()), 1),
-            "skew_cost_month": round(float(self.hpa_skew.loc[skewed, "skew_cost_month"].abs().sum()), 2),
+            "hpas_inflated": int((direction == "inflation").sum()),
+            "hpas_diluted": int((direction == "dilution").sum()),
+            "waste_replica_hours": total("excess_replica_hours"),
+            "waste_cost_month": total("waste_cost_month", 2),
+            "shortfall_replica_hours": total("missing_replica_hours"),
+            "under_provisioned_hours": total("under_provisioned_hours"),
+            "stalled_hours": round(float(flagged.loc[flagged["direction"] == "stalled", "stalled_hours"].sum()), 1),
             "vpas": int((self.vpa["vpa"] != "").groupby([self.vpa.namespace, self.vpa.vpa]).any().sum()),
             "vpa_hazards": len(self.vpa_hazards),
             **{f"findings_{sev}": int((self.findings["severity"] == sev).sum()) for sev in ("high", "medium", "low")},

@@ -30,11 +30,19 @@ SKEW_COLUMNS = {
     "replica_hours_observed": "replica-hours the workload actually ran in the window",
     "replica_hours_as_deployed": "replica-hours of the replayed controller as deployed",
     "replica_hours_app_only": "replica-hours had the HPA counted the app container alone",
-    "skew_replica_hours": "as deployed minus app-only (positive: the sidecars add replicas)",
-    "skew_percent": "skew relative to app-only, percent",
+    "skew_replica_hours": "net skew: as deployed minus app-only (positive: the sidecars add replicas)",
+    "skew_percent": "net skew relative to app-only, percent",
     "direction": "inflation (sidecars add replicas), dilution (they remove them), none (|skew| < 2 %) or "
     "stalled (the metric failed at least half the time: replicas frozen)",
-    "skew_cost_month": "the skew's monthly cost at the configured prices, dollars (negative: savings at risk)",
+    "excess_replica_hours": "waste: replica-hours run beyond what the app needed (steps where as deployed > app-only)",
+    "missing_replica_hours": "shortfall: replica-hours the app needed but did not get (steps where as deployed < "
+    "app-only); never a saving",
+    "under_provisioned_hours": "hours the HPA ran fewer replicas than the app-only count",
+    "waste_cost_month": "the excess replica-hours' monthly cost at the configured prices, dollars (≥ 0)",
+    "replicas_too_many_mean": "replicas beyond the app's need, time-weighted mean over the window (0 when none)",
+    "replicas_too_many_p95": "the same at the 95th percentile of the window",
+    "replicas_too_few_mean": "replicas short of the app's need, time-weighted mean over the window",
+    "replicas_too_few_p95": "the same at the 95th percentile of the window",
     "hours_at_max_as_deployed": "hours at maxReplicas as deployed",
     "hours_at_max_app_only": "hours at maxReplicas app-only",
     "hours_at_min_as_deployed": "hours at minReplicas as deployed",
@@ -74,6 +82,15 @@ NO_SKEW_PERCENT = 2.0
 STALLED_SHARE = 0.5
 """An HPA that failed to compute for at least this share of the window is reported as stalled."""
 CALIBRATED_SHARE = 0.95
+
+
+def by_impact(table: pd.DataFrame) -> pd.DataFrame:
+    """The skew table's replayed rows, stalled HPAs first, then by replica-hours off the app's need
+    (excess plus missing): what a reader should look at first, waste and shortfall alike."""
+    rows = table.dropna(subset=["skew_replica_hours"])
+    off = rows["excess_replica_hours"].fillna(0) + rows["missing_replica_hours"].fillna(0)
+    key = off + (rows["direction"] == "stalled") * 1e12
+    return rows.loc[key.sort_values(ascending=False, kind="stable").index]
 
 
 @dataclass(frozen=True)
@@ -129,7 +146,13 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
         per_replica_hour = np.where(
             wl["pods_mean"] > 0, wl["pod_cost_month"] / (HOURS_PER_MONTH * wl["pods_mean"]), np.nan
         )
-    cost = skew / window_h * HOURS_PER_MONTH * per_replica_hour
+    gap = cf.replicas[:, dep] - cf.replicas[:, app]  # time x HPA: + too many, - too few
+    too_many, too_few = np.maximum(gap, 0), np.maximum(-gap, 0)
+    excess, missing = too_many.sum(axis=0) * hours, too_few.sum(axis=0) * hours
+    under_hours = (gap < 0).sum(axis=0) * hours
+    many_p95 = np.percentile(too_many, 95, axis=0) if len(gap) else np.full(n_h, np.nan)
+    few_p95 = np.percentile(too_few, 95, axis=0) if len(gap) else np.full(n_h, np.nan)
+    waste_cost = excess / window_h * HOURS_PER_MONTH * per_replica_hour
     sidecar_of = _sidecar_facts(containers)
 
     rows, remedy_rows = [], []
@@ -154,7 +177,14 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
                 "skew_replica_hours": skew[h],
                 "skew_percent": pct[h],
                 "direction": str(direction[h]),
-                "skew_cost_month": cost[h],
+                "excess_replica_hours": excess[h],
+                "missing_replica_hours": missing[h],
+                "under_provisioned_hours": under_hours[h],
+                "waste_cost_month": waste_cost[h],
+                "replicas_too_many_mean": too_many[:, h].mean() if len(gap) else np.nan,
+                "replicas_too_many_p95": many_p95[h],
+                "replicas_too_few_mean": too_few[:, h].mean() if len(gap) else np.nan,
+                "replicas_too_few_p95": few_p95[h],
                 "hours_at_max_as_deployed": at_max_dep[h],
                 "hours_at_max_app_only": at_max_app[h],
                 "hours_at_min_as_deployed": at_min_dep[h],

@@ -22,7 +22,8 @@ FINDING_COLUMNS = {
     "namespace": "namespace of the object",
     "object": "the HPA, VPA or pod concerned",
     "message": "what was found",
-    "cost_month": "monthly cost at stake, dollars (NaN where not priced)",
+    "cost_month": "waste: dollars per month of replicas beyond the app's need (≥ 0; NaN for a shortfall, "
+    "which costs capacity, not money)",
     "fix": "YAML to apply, or how to decide",
 }
 
@@ -38,8 +39,13 @@ def findings_table(
     vpa_hazards: pd.DataFrame,
     classes: pd.DataFrame,
     collection_notes: list[str] | tuple[str, ...] = (),
+    hpas: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """All findings, highest severity first (:data:`FINDING_COLUMNS`).
+
+    ``cost_month`` is waste only (dollars per month of replicas beyond the app's need, ≥ 0); a
+    dilution or a stall has no dollar figure, its message gives the missing capacity. ``hpas``
+    (:data:`analyzer.findings.hpa_status.HPA_COLUMNS`) gives a stalled HPA's cause in its message.
 
     ``collection_notes`` (what the collector could not see, e.g. no permission to list VPAs, or the
     API and kube-state-metrics disagreeing) become low ``collection`` findings: they qualify the rest.
@@ -48,19 +54,30 @@ def findings_table(
         ("low", "collection", "", "snapshot", note, np.nan, "") for note in collection_notes
     ]
     best_fix = _best_remedies(remedies)
+    causes = {} if hpas is None else {(h.namespace, h.hpa): h.reason for h in hpas.itertuples(index=False)}
     for r in hpa_skew.itertuples(index=False):
         fix = best_fix.get((r.namespace, r.hpa), "")
         if r.direction == "stalled":
+            cause = causes.get((r.namespace, r.hpa)) or "a metric could not be computed"
+            waste = r.waste_cost_month if r.excess_replica_hours > 0 else np.nan
             rows.append(("high", "hpa-stalled", r.namespace, f"hpa/{r.hpa}",
-                         f"the HPA could not compute a replica count for {r.stalled_hours:,.1f} h "
-                         f"(replicas frozen at {r.replica_hours_as_deployed:,.0f} replica-hours vs "
-                         f"{r.replica_hours_app_only:,.0f} the app needs)", np.nan, fix))  # fmt: skip
-        elif r.direction in ("inflation", "dilution"):
-            pct = abs(r.skew_percent)
-            sev = "high" if pct >= SKEW_HIGH_PERCENT else "medium" if pct >= SKEW_MEDIUM_PERCENT else "low"
-            rows.append((sev, f"hpa-{r.direction}", r.namespace, f"hpa/{r.hpa}",
-                         f"sidecars ({r.sidecars}) move the HPA by {r.skew_replica_hours:+,.1f} replica-hours "
-                         f"({r.skew_percent:+.1f} % of what the app needs)", abs(r.skew_cost_month), fix))  # fmt: skip
+                         f"the HPA could not compute a replica count for {r.stalled_hours:,.1f} h ({cause}): its "
+                         f"replicas stayed frozen, {r.excess_replica_hours:,.1f} replica-hours beyond and "
+                         f"{r.missing_replica_hours:,.1f} short of what the app needed (up to "
+                         f"{r.replicas_too_many_p95:,.0f} too many and {r.replicas_too_few_p95:,.0f} too few at the "
+                         f"95th percentile)", waste, fix))  # fmt: skip
+        elif r.direction == "inflation":
+            rows.append((_skew_severity(r.skew_percent), "hpa-inflation", r.namespace, f"hpa/{r.hpa}",
+                         f"sidecars ({r.sidecars}) make the HPA run {r.excess_replica_hours:,.1f} replica-hours "
+                         f"beyond the app's need ({r.skew_percent:+.1f} % net; {r.replicas_too_many_mean:,.1f} "
+                         f"replicas too many on average, {r.replicas_too_many_p95:,.0f} at the 95th percentile)",
+                         r.waste_cost_month, fix))  # fmt: skip
+        elif r.direction == "dilution":
+            rows.append((_skew_severity(r.skew_percent), "hpa-dilution", r.namespace, f"hpa/{r.hpa}",
+                         f"sidecars ({r.sidecars}) make the HPA run {r.missing_replica_hours:,.1f} replica-hours "
+                         f"short of the app's need ({r.skew_percent:+.1f} % net; under-provisioned "
+                         f"{r.under_provisioned_hours:,.1f} h, {r.replicas_too_few_mean:,.1f} replicas too few on "
+                         f"average, {r.replicas_too_few_p95:,.0f} at the 95th percentile)", np.nan, fix))  # fmt: skip
         if not r.calibrated and isinstance(r.calibration_within_1, float) and not np.isnan(r.calibration_within_1):
             message = (
                 f"the replay matches the observed replicas within ±1 only {r.calibration_within_1:.0%} "
@@ -82,6 +99,11 @@ def findings_table(
         .drop(columns="_o")
         .reset_index(drop=True)
     )
+
+
+def _skew_severity(skew_percent: float) -> str:
+    pct = abs(skew_percent)
+    return "high" if pct >= SKEW_HIGH_PERCENT else "medium" if pct >= SKEW_MEDIUM_PERCENT else "low"
 
 
 def _best_remedies(remedies: pd.DataFrame) -> dict[tuple[str, str], str]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from analyzer.findings.hpa_skew import by_impact
 from analyzer.render import plots
 from analyzer.render.renderer import DEFAULT_TOP, Renderer
 
@@ -18,9 +19,25 @@ body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:80rem}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
 th{background:#f2f2f2}.stalled{color:#b00020;font-weight:600}
+.headline{display:flex;gap:1rem;flex-wrap:wrap}.headline>div{border:1px solid #ccc;padding:.5rem 1rem;flex:1}
+.big{font-size:1.6rem;font-weight:600;margin:.2rem 0}
 figure{margin:1rem 0}img{max-width:100%;height:auto}figcaption{font-size:.85rem;color:#555}
 @media print{section{break-inside:avoid}}
 """
+
+
+def _headline(s: dict[str, int | float]) -> str:
+    """Waste and shortfall side by side, never added: one costs money, the other capacity."""
+    return (
+        "<div class=headline>"
+        f"<div><h3>Waste</h3><p class=big>${s['waste_cost_month']:,.2f}/month</p><p>{s['waste_replica_hours']:,.1f} "
+        f"replica-hours run beyond the app's need, in {s['hpas_inflated']} inflated HPAs (and stalled ones "
+        "frozen high).</p></div>"
+        f"<div><h3>Shortfall</h3><p class=big>{s['shortfall_replica_hours']:,.1f} replica-hours</p><p>the app "
+        f"needed and did not get: {s['under_provisioned_hours']:,.1f} h under-provisioned in {s['hpas_diluted']} "
+        f"diluted HPAs; {s['hpas_stalled']} stalled HPAs for {s['stalled_hours']:,.1f} h. Missing capacity, not "
+        "a saving.</p></div></div>"
+    )
 
 
 def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
@@ -53,10 +70,8 @@ def _figures(analysis: Analysis, top: int) -> str:
     out = [_img(plots.skew_figure(analysis), "HPA skew from sidecars, replica-hours")]
     if len(analysis.namespaces):
         out.append(_img(plots.sidecar_share_figure(analysis), "sidecars' share of billed CPU and memory per namespace"))
-    skew = analysis.hpa_skew.dropna(subset=["skew_replica_hours"])
-    skew = skew[skew.direction != "none"]
-    weight = skew.skew_cost_month.abs().fillna(0) + (skew.direction == "stalled") * 1e9
-    for r in skew.loc[weight.sort_values(ascending=False).index].head(top).itertuples():
+    skew = by_impact(analysis.hpa_skew)
+    for r in skew[skew.direction != "none"].head(top).itertuples():
         out.append(_img(plots.replicas_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: replicas"))
         out.append(_img(plots.utilization_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: utilization"))
     costly = analysis.workloads[analysis.workloads["sidecars"] != ""]
@@ -110,15 +125,18 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     skew = _table(
         analysis.hpa_skew[
             ["namespace", "hpa", "metrics", "counted_containers", "direction", "replica_hours_as_deployed",
-             "replica_hours_app_only", "skew_replica_hours", "skew_percent", "skew_cost_month", "stalled_hours",
+             "replica_hours_app_only", "skew_replica_hours", "skew_percent", "excess_replica_hours",
+             "waste_cost_month", "missing_replica_hours", "under_provisioned_hours", "replicas_too_many_mean",
+             "replicas_too_many_p95", "replicas_too_few_mean", "replicas_too_few_p95", "stalled_hours",
              "calibration_within_1", "note"]
         ],
         {"replica_hours_as_deployed": "{:,.1f}", "replica_hours_app_only": "{:,.1f}", "skew_replica_hours": "{:+,.1f}",
-         "skew_percent": "{:+.1f}%", "skew_cost_month": "${:+,.2f}", "stalled_hours": "{:,.1f}",
-         "calibration_within_1": "{:.1%}"},
+         "skew_percent": "{:+.1f}%", "excess_replica_hours": "{:,.1f}", "waste_cost_month": "${:,.2f}",
+         "missing_replica_hours": "{:,.1f}", "under_provisioned_hours": "{:,.1f}", "replicas_too_many_mean": "{:.2f}",
+         "replicas_too_many_p95": "{:.0f}", "replicas_too_few_mean": "{:.2f}", "replicas_too_few_p95": "{:.0f}",
+         "stalled_hours": "{:,.1f}", "calibration_within_1": "{:.1%}"},
     )  # fmt: skip
-    costly = analysis.hpa_skew.assign(_c=analysis.hpa_skew["skew_cost_month"].abs().fillna(0))
-    costly = costly.sort_values("_c", ascending=False)[["namespace", "hpa"]].head(TOP_REMEDY_HPAS)
+    costly = by_impact(analysis.hpa_skew)[["namespace", "hpa"]].head(TOP_REMEDY_HPAS)
     shown = analysis.remedies.merge(costly, on=["namespace", "hpa"])
     remedies = "".join(
         f"<h3>{escape(r.namespace)}/{escape(r.hpa)}: {escape(r.remedy)}</h3>"
@@ -132,12 +150,14 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
             "csv/remedies.csv.</p>"
         )
     figures = _figures(analysis, top)
-    top_skew = analysis.hpa_skew.dropna(subset=["skew_cost_month"])
-    top_skew = top_skew.loc[top_skew["skew_cost_month"].abs().sort_values(ascending=False).index].head(10)
+    ranked = by_impact(analysis.hpa_skew)
+    ranked = ranked[ranked.direction != "none"]
     top_skew = _table(
-        top_skew[["namespace", "hpa", "direction", "skew_replica_hours", "skew_percent", "skew_cost_month"]],
-        {"skew_replica_hours": "{:+,.1f}", "skew_percent": "{:+.1f}%", "skew_cost_month": "${:+,.2f}"},
-    )
+        ranked[["namespace", "hpa", "direction", "excess_replica_hours", "waste_cost_month", "missing_replica_hours",
+                "under_provisioned_hours", "stalled_hours"]],
+        {"excess_replica_hours": "{:,.1f}", "waste_cost_month": "${:,.2f}", "missing_replica_hours": "{:,.1f}",
+         "under_provisioned_hours": "{:,.1f}", "stalled_hours": "{:,.1f}"},
+    )  # fmt: skip
     vpa = _table(
         analysis.vpa[
             ["namespace", "workload", "vpa", "container", "role", "tracked", "mode", "cpu_request_cores",
@@ -164,8 +184,9 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         f"<h1>Sidecar impact report: {escape(meta.cluster)}</h1>"
         f"<p>Snapshot from {escape(meta.source)}, {escape(meta.start.isoformat())} to "
         f"{escape(meta.end.isoformat())}, step {meta.step_s:g}s.</p>"
-        f"<section id=summary><h2>Summary</h2><ul>{items}</ul>"
-        f"<h3>HPAs by cost of the sidecar skew</h3>{top_skew}</section>"
+        f"<section id=summary><h2>Summary</h2>{_headline(summary)}<ul>{items}</ul>"
+        f"<h3>HPAs the sidecars skew or stall ({len(ranked)}), stalled first, then by replica-hours off "
+        f"the app's need</h3>{top_skew}</section>"
         f"<section id=findings><h2>Findings</h2>{findings}</section>"
         f"<section id=plots><h2>Plots</h2>{figures}</section>"
         f"<section id=hpas><h2>HPAs</h2>{_table(analysis.hpas)}</section>"

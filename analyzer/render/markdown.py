@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from analyzer.findings.hpa_skew import by_impact
 from analyzer.render.renderer import Renderer
 
 if TYPE_CHECKING:
@@ -37,13 +38,15 @@ def _table(frame: pd.DataFrame) -> str:
 
 def produce(analysis: Analysis, top: int = 0) -> str:
     meta, s = analysis.metadata, analysis.summary()
-    skew = analysis.hpa_skew.dropna(subset=["skew_replica_hours"])
-    top = skew.reindex(skew["skew_cost_month"].abs().sort_values(ascending=False).index).head(10)
+    ranked = by_impact(analysis.hpa_skew)
+    top = ranked[ranked["direction"] != "none"]
     top = top.assign(
-        skew=top["skew_replica_hours"].map("{:+,.1f} replica-h".format),
-        percent=top["skew_percent"].map("{:+.1f} %".format),
-        cost=top["skew_cost_month"].map("${:+,.2f}/month".format),
-    )[["namespace", "hpa", "direction", "skew", "percent", "cost"]]
+        excess=top["excess_replica_hours"].map("{:,.1f} replica-h".format),
+        waste=top["waste_cost_month"].map("${:,.2f}/month".format),
+        missing=top["missing_replica_hours"].map("{:,.1f} replica-h".format),
+        under=top["under_provisioned_hours"].map("{:,.1f} h".format),
+        stalled=top["stalled_hours"].map("{:,.1f} h".format),
+    )[["namespace", "hpa", "direction", "excess", "waste", "missing", "under", "stalled"]]
     findings = analysis.findings.assign(
         cost=analysis.findings["cost_month"].map(lambda v: "" if pd.isna(v) else f"${v:,.2f}/month")
     )[["severity", "kind", "namespace", "object", "message", "cost"]]
@@ -57,15 +60,20 @@ def produce(analysis: Analysis, top: int = 0) -> str:
                 f"**${s['sidecar_cost_month']:,.2f}/month** ({text(analysis.prices.source)}); sidecars hold "
                 f"{s['sidecar_cpu_request_share']:.1%} of the requested CPU and "
                 f"{s['sidecar_memory_request_share']:.1%} of the requested memory\n"
-                f"- {s['hpas']} HPAs: {s['hpas_skewed']} skewed by sidecars "
-                f"({s['skew_replica_hours']:,.1f} replica-hours, ${s['skew_cost_month']:,.2f}/month), "
-                f"{s['hpas_stalled']} stalled\n"
+                f"- **waste: ${s['waste_cost_month']:,.2f}/month**, {s['waste_replica_hours']:,.1f} replica-hours "
+                f"beyond the app's need ({s['hpas_inflated']} of {s['hpas']} HPAs inflated)\n"
+                f"- **shortfall: {s['shortfall_replica_hours']:,.1f} replica-hours** the app needed and did not get, "
+                f"{s['under_provisioned_hours']:,.1f} h under-provisioned ({s['hpas_diluted']} HPAs diluted), "
+                f"{s['hpas_stalled']} stalled for {s['stalled_hours']:,.1f} h: missing capacity, not a saving\n"
                 f"- {s['vpas']} VPAs, {s['vpa_hazards']} sidecar hazards\n"
                 f"- findings: {s['findings_high']} high, {s['findings_medium']} medium, {s['findings_low']} low",
                 "## Findings",
                 _table(findings) if len(findings) else "None.",
-                "## HPAs by cost of the skew",
-                _table(top) if len(top) else "No HPA could be replayed.",
+                "## HPAs the sidecars skew or stall",
+                "Stalled first, then by replica-hours off the app's need. *excess* and *waste*: replicas run "
+                "beyond the need and their cost; *missing* and *under*: capacity the app needed and did not "
+                "get, and for how long.",
+                _table(top) if len(top) else "None: no HPA is skewed by 2 % or more, and none is stalled.",
             ]
         )
         + "\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,8 +20,12 @@ if TYPE_CHECKING:
 JOB = "sidecar-impact"
 
 
-def registry_of(analysis: Analysis) -> CollectorRegistry:
-    """Gauges named by Prometheus conventions (base units, ``_dollars``, ``_ratio``), labelled by cluster."""
+def registry_of(analysis: Analysis, duration_s: float | None = None, now: float | None = None) -> CollectorRegistry:
+    """Gauges named by Prometheus conventions (base units, ``_dollars``, ``_ratio``), labelled by cluster.
+
+    Written only by a run that succeeded, so ``sidecar_impact_last_success_timestamp_seconds`` is the
+    time to alert on when it grows old; ``duration_s`` is the run's wall time (omitted when None).
+    """
     reg = CollectorRegistry()
     cluster = analysis.metadata.cluster
     s = analysis.summary()
@@ -27,22 +33,32 @@ def registry_of(analysis: Analysis) -> CollectorRegistry:
     def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
         return Gauge(name, doc, ("cluster", *labels), registry=reg)
 
-    gauge("sidecar_impact_sidecar_cost_dollars_per_month", "Monthly cost of sidecar containers").labels(cluster).set(
-        s["sidecar_cost_month"]
+    def single(name: str, doc: str, value: float) -> None:
+        gauge(name, doc).labels(cluster).set(value)
+
+    single("sidecar_impact_last_success_timestamp_seconds", "When the last run that succeeded finished",
+           time.time() if now is None else now)  # fmt: skip
+    if duration_s is not None:
+        single("sidecar_impact_run_duration_seconds", "Wall time of the last run that succeeded", duration_s)
+    meta = analysis.metadata
+    single("sidecar_impact_snapshot_start_timestamp_seconds", "Start of the analysed window", meta.start.timestamp())
+    single("sidecar_impact_snapshot_end_timestamp_seconds", "End of the analysed window", meta.end.timestamp())
+    single("sidecar_impact_snapshot_pods", "Pods in the snapshot", float(analysis.classes["pod"].nunique()))
+    single("sidecar_impact_workloads", "Workloads analysed", s["workloads"])
+    single(
+        "sidecar_impact_sidecar_cost_dollars_per_month", "Monthly cost of sidecar containers", s["sidecar_cost_month"]
     )
-    gauge("sidecar_impact_hpas", "HPAs analysed").labels(cluster).set(s["hpas"])
-    gauge("sidecar_impact_hpas_stalled", "HPAs that cannot compute a replica count").labels(cluster).set(
-        s["hpas_stalled"]
-    )
-    gauge("sidecar_impact_hpas_skewed", "HPAs whose replicas sidecars move by 2 % or more").labels(cluster).set(
-        s["hpas_skewed"]
-    )
-    gauge("sidecar_impact_skew_cost_dollars_per_month", "Monthly cost of the HPA skew from sidecars").labels(
-        cluster
-    ).set(s["skew_cost_month"])
-    findings = gauge("sidecar_impact_findings", "Findings by severity", ("severity",))
-    for severity in ("high", "medium", "low"):
-        findings.labels(cluster, severity).set(s[f"findings_{severity}"])
+    single("sidecar_impact_hpas", "HPAs analysed", s["hpas"])
+    single("sidecar_impact_hpas_stalled", "HPAs that cannot compute a replica count", s["hpas_stalled"])
+    single("sidecar_impact_hpas_skewed", "HPAs whose replicas sidecars move by 2 % or more", s["hpas_skewed"])
+    findings = gauge("sidecar_impact_findings", "Findings by severity and kind", ("severity", "kind"))
+    counts = analysis.findings.groupby(["severity", "kind"]).size()
+    for severity in ("high", "medium", "low"):  # every severity present, so an alert sees 0 rather than no series
+        if severity not in counts.index.get_level_values(0):
+            findings.labels(cluster, severity, "any").set(0)
+    for (severity, kind), n in counts.items():
+        findings.labels(cluster, severity, kind).set(n)
+    _per_namespace(gauge, cluster, analysis)
     skew = gauge(
         "sidecar_impact_hpa_skew_ratio", "Replica-hours as deployed over app-only, minus one", ("namespace", "hpa")
     )
@@ -51,12 +67,40 @@ def registry_of(analysis: Analysis) -> CollectorRegistry:
     return reg
 
 
-def write_metrics_file(analysis: Analysis, path: str | os.PathLike[str]) -> None:
+NAMESPACE_FIGURES = {
+    "waste_cost_month": ("sidecar_impact_waste_dollars_per_month", "Monthly cost of replicas beyond the app's need"),
+    "excess_replica_hours": ("sidecar_impact_waste_replica_hours", "Replica-hours beyond the app's need in the window"),
+    "missing_replica_hours": (
+        "sidecar_impact_shortfall_replica_hours",
+        "Replica-hours the app needed and did not get in the window",
+    ),
+    "under_provisioned_hours": (
+        "sidecar_impact_under_provisioned_hours",
+        "Hours, summed over HPAs, below the app's replica need",
+    ),
+    "stalled_hours": ("sidecar_impact_stalled_hours", "Hours, summed over stalled HPAs, without a replica count"),
+}
+"""Waste and shortfall per namespace (HPAs with a finding), the split the summary makes: never added together."""
+
+
+def _per_namespace(gauge: Callable[..., Gauge], cluster: str, analysis: Analysis) -> None:
+    table = analysis.hpa_skew
+    flagged = table[table["direction"].isin(["inflation", "dilution", "stalled"])].copy()
+    flagged.loc[flagged["direction"] != "stalled", "stalled_hours"] = 0.0
+    sums = flagged.groupby("namespace")[list(NAMESPACE_FIGURES)].sum() if len(flagged) else None
+    for column, (name, doc) in NAMESPACE_FIGURES.items():
+        metric = gauge(name, doc, ("namespace",))
+        for namespace in sorted(set(table["namespace"])):
+            value = float(sums.loc[namespace, column]) if sums is not None and namespace in sums.index else 0.0
+            metric.labels(cluster, namespace).set(value)
+
+
+def write_metrics_file(analysis: Analysis, path: str | os.PathLike[str], duration_s: float | None = None) -> None:
     """Write the text exposition atomically: a fresh temporary file (``mkstemp``: created exclusively,
     never through a link) in the same folder, renamed over ``path`` when whole."""
     target = Path(path)
     check_file_target(target, "--metrics-file")
-    text = generate_latest(registry_of(analysis))
+    text = generate_latest(registry_of(analysis, duration_s))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
@@ -71,13 +115,16 @@ def write_metrics_file(analysis: Analysis, path: str | os.PathLike[str]) -> None
         raise cannot_write(target, exc) from None
 
 
-def push_metrics(analysis: Analysis, url: str, timeout_s: float = 10.0) -> None:
+def push_metrics(analysis: Analysis, url: str, timeout_s: float = 10.0, duration_s: float | None = None) -> None:
     """Push to a Pushgateway (job ``sidecar-impact``, grouped by cluster); failures are a :class:`SourceError`."""
     try:
         push_to_gateway(
-            url, job=JOB, registry=registry_of(analysis), grouping_key={"cluster": analysis.metadata.cluster},
+            url,
+            job=JOB,
+            registry=registry_of(analysis, duration_s),
+            grouping_key={"cluster": analysis.metadata.cluster},
             timeout=timeout_s,
-        )  # fmt: skip
+        )
     except ValueError as exc:
         raise SidecarImpactError(f"--pushgateway {clip(url)}: not a URL ({reason(exc)})") from exc
     except OSError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from analyzer.findings.analysis import SUMMARY_COLUMNS
 from analyzer.findings.hpa_skew import REMEDY_COLUMNS, SKEW_COLUMNS
 from analyzer.findings.hpa_status import HPA_COLUMNS
 from analyzer.findings.summary import FINDING_COLUMNS
@@ -35,12 +36,6 @@ TABLES: dict[str, dict[str, str]] = {
     "vpa_hazards": HAZARD_COLUMNS,
     "vpa_hpa": VPA_HPA_COLUMNS,
 }
-SUMMARY_KEYS = (
-    "workloads", "containers", "sidecars", "ambiguous_pods", "sidecar_cpu_request_share",
-    "sidecar_memory_request_share", "sidecar_cost_month", "hpas", "hpas_stalled",
-    "hpas_skewed", "skew_replica_hours", "skew_cost_month", "vpas", "vpa_hazards", "findings_high",
-    "findings_medium", "findings_low",
-)  # fmt: skip
 SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
 
 
@@ -71,8 +66,9 @@ def report_schema() -> dict[str, Any]:
             },
             "summary": {
                 "type": "object",
-                "required": list(SUMMARY_KEYS),
-                "additionalProperties": {"type": "number"},
+                "required": list(SUMMARY_COLUMNS),
+                "properties": {k: {"type": "number", "description": v} for k, v in SUMMARY_COLUMNS.items()},
+                "additionalProperties": False,
             },
             "prices": {
                 "type": "object",

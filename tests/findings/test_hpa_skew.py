@@ -48,6 +48,27 @@ def test_skew_sign_and_size_match_the_ground_truth(sample: Analysis, truth_app_o
     assert abs(true_skew) > 10  # a real effect, not noise
 
 
+def test_waste_and_shortfall_split_the_net_skew_and_never_mix(sample: Analysis) -> None:
+    """Per HPA, excess minus missing is the net skew; the summary adds waste and shortfall separately."""
+    replayed = sample.hpa_skew.dropna(subset=["skew_replica_hours"])
+    net = replayed.excess_replica_hours - replayed.missing_replica_hours
+    assert np.allclose(net, replayed.skew_replica_hours)
+    assert (replayed.excess_replica_hours >= 0).all() and (replayed.missing_replica_hours >= 0).all()
+    assert (replayed.waste_cost_month >= 0).all()
+    diluted = replayed[replayed.direction == "dilution"]
+    assert len(diluted) == 3 and (diluted.missing_replica_hours > diluted.excess_replica_hours).all()
+    assert (diluted.replicas_too_few_p95 >= diluted.replicas_too_few_mean).all()
+    s = sample.summary()
+    flagged = replayed[replayed.direction != "none"]
+    assert s["waste_replica_hours"] == pytest.approx(flagged.excess_replica_hours.sum(), abs=0.05)
+    assert s["shortfall_replica_hours"] == pytest.approx(flagged.missing_replica_hours.sum(), abs=0.05)
+    assert s["waste_cost_month"] == pytest.approx(flagged.waste_cost_month.sum(), abs=0.005)
+    costs = sample.findings.set_index("object").cost_month
+    assert np.isnan(costs["hpa/inventory"]) and costs["hpa/checkout"] == pytest.approx(
+        replayed.set_index("hpa").waste_cost_month["checkout"]
+    )  # a dilution has no dollar figure; an inflation its waste
+
+
 @pytest.mark.parametrize("hpa", ["catalog", "report-builder"])
 def test_controls_show_no_skew(sample: Analysis, hpa: str) -> None:
     row = sample.hpa_skew.set_index("hpa").loc[hpa]
@@ -106,12 +127,16 @@ def test_retarget_is_the_pod_utilization_where_the_app_is_at_target(sample: Anal
     assert abs(fix.residual_skew_percent.iloc[0]) < 3  # nearly app-only at typical load
 
 
-def test_skew_cost_is_replica_hours_times_the_pod_price(sample: Analysis) -> None:
+def test_waste_is_excess_replica_hours_times_the_pod_price(sample: Analysis) -> None:
     row = sample.hpa_skew.set_index("hpa").loc["checkout"]
     w = sample.workloads.set_index("workload").loc["checkout"]
     window_h = len(load_snapshot().replicas.timestamp.unique()) * sample.metadata.step_s / 3600
     per_replica_hour = w.pod_cost_month / (HOURS_PER_MONTH * w.pods_mean)
-    assert row.skew_cost_month == pytest.approx(row.skew_replica_hours / window_h * HOURS_PER_MONTH * per_replica_hour)
+    assert row.excess_replica_hours > 0 and row.missing_replica_hours == 0  # checkout is inflated throughout
+    assert row.waste_cost_month == pytest.approx(
+        row.excess_replica_hours / window_h * HOURS_PER_MONTH * per_replica_hour
+    )
+    assert row.replicas_too_many_mean == pytest.approx(row.excess_replica_hours / window_h)
     # domain.md §1.10: 0.6 vCPU per replica, +3 replicas for a month = 2,190 replica-hours, about $41.5.
     assert 2190 * 0.6 * sample.prices.cpu_core_hour == pytest.approx(41.5, abs=0.1)
 

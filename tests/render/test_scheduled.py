@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -36,8 +37,11 @@ def test_runs_are_timestamped_pruned_and_latest_points_at_the_newest(analysis: A
     assert sorted(p.name for p in base.iterdir() if not p.name.startswith(".")) == [
         "20261125T020000Z",
         "20261125T030000Z",
+        "index.html",
         "latest",
     ]
+    index = (base / "index.html").read_text()
+    assert index.index("2026-11-25T03:00:00Z") < index.index("2026-11-25T02:00:00Z") and "01:00:00Z" not in index
     assert (base / "latest").resolve() == (base / "20261125T030000Z").resolve()
     assert [p.parent.name for p in paths] == ["20261125T030000Z"] * 2
     assert (base / "latest" / "report.json").is_file() and (base / "latest" / "report.md").is_file()
@@ -126,7 +130,7 @@ def test_parts_of_out_the_tool_did_not_make_are_refused(analysis: Analysis, tmp_
 
 def test_metrics_file_holds_the_headline_figures(analysis: Analysis, tmp_path: Path) -> None:
     path = tmp_path / "sidecar_impact.prom"
-    write_metrics_file(analysis, path)
+    write_metrics_file(analysis, path, duration_s=12.5)
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(path.read_text())
@@ -136,8 +140,21 @@ def test_metrics_file_holds_the_headline_figures(analysis: Analysis, tmp_path: P
     summary = analysis.summary()
     assert samples[("sidecar_impact_sidecar_cost_dollars_per_month", cluster)] == summary["sidecar_cost_month"]
     assert samples[("sidecar_impact_hpas_stalled", cluster)] == summary["hpas_stalled"] == 1
-    high = (("cluster", "synthetic-11"), ("severity", "high"))
-    assert samples[("sidecar_impact_findings", high)] == summary["findings_high"]
+    high = sum(v for (name, labels), v in samples.items() if name == "sidecar_impact_findings" and
+               ("severity", "high") in labels)  # fmt: skip
+    assert high == summary["findings_high"]
+    by_kind = analysis.findings.groupby(["severity", "kind"]).size()
+    for (severity, kind), n in by_kind.items():
+        labels = (("cluster", "synthetic-11"), ("kind", kind), ("severity", severity))
+        assert samples[("sidecar_impact_findings", labels)] == n
+    assert samples[("sidecar_impact_run_duration_seconds", cluster)] == 12.5
+    assert abs(samples[("sidecar_impact_last_success_timestamp_seconds", cluster)] - time.time()) < 60
+    for metric, key in (("sidecar_impact_waste_dollars_per_month", "waste_cost_month"),
+                        ("sidecar_impact_shortfall_replica_hours", "shortfall_replica_hours"),
+                        ("sidecar_impact_waste_replica_hours", "waste_replica_hours")):  # fmt: skip
+        per_namespace = [v for (name, _), v in samples.items() if name == metric]
+        assert len(per_namespace) == analysis.hpa_skew["namespace"].nunique()
+        assert sum(per_namespace) == pytest.approx(summary[key], abs=0.06)  # the summary is rounded
     skew = analysis.hpa_skew.set_index("hpa").loc["inventory"].skew_percent / 100
     inv = (("cluster", "synthetic-11"), ("hpa", "inventory"), ("namespace", "shop"))
     assert samples[("sidecar_impact_hpa_skew_ratio", inv)] == pytest.approx(skew)
