@@ -1,4 +1,4 @@
-"""Resource prices used to turn requests into money (default: OpenCost's published rates, domain.md §6)."""
+"""Resource prices used to turn requests into money (default: OpenCost's published rates, configs/default.json of OpenCost)."""
 
 from __future__ import annotations
 

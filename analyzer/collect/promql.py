@@ -3,7 +3,7 @@ requests grows with the time range and the number of metrics, never with the num
 
 Selectors drop cAdvisor's cgroup aggregates (``container=""``) and pause containers
 (``container="POD"``); ``max by`` folds the same series scraped by two jobs into one instead of
-summing it twice (domain.md §3.1).
+summing it twice (cAdvisor's series, docs/collect.md).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ SIDECAR_REQUEST_ANNOTATIONS = {
     "vault": ("vault.hashicorp.com/agent-requests-cpu", "vault.hashicorp.com/agent-requests-mem"),
     "dapr": ("dapr.io/sidecar-cpu-request", "dapr.io/sidecar-memory-request"),
 }
-"""Pod-template annotations through which each injector takes the sidecar's requests (domain.md §4)."""
+"""Pod-template annotations through which each injector takes the sidecar's requests (docs/model.md)."""
 
 
 def metric_entry(m: MetricSpec) -> dict[str, Any]:

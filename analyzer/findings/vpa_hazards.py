@@ -1,6 +1,6 @@
 """The sidecar hazards of every VPA, each a finding with severity, evidence and a YAML fix.
 
-Rules (domain.md §2.9, §2.10), one registry entry each; docs/vpa.md explains them.
+Rules (docs/vpa.md), one registry entry each; docs/vpa.md explains them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Classification runs on live pods, not workload templates: webhook-injected sidecars exist only in
 pods. Each decision records its evidence. User rules (:mod:`analyzer.model.rules`) come first, then
-the built-in signals of domain.md §4 in order of how definitive they are.
+the built-in signals listed in docs/model.md in order of how definitive they are.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The built-in knowledge of sidecars: names, image repositories and injector annotations (domain.md §4).
+"""The built-in knowledge of sidecars: names, image repositories and injector annotations (docs/model.md).
 
 A registry, so adding a sidecar is one entry. Images match on the repository path (registry host,
 tag and digest removed) by whole trailing path components, never on a substring of the reference:

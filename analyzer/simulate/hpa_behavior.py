@@ -41,7 +41,7 @@ class Rules:
 
 @dataclass(frozen=True)
 class ControllerFlags:
-    """kube-controller-manager flags that shape HPA decisions (defaults from domain.md §1)."""
+    """kube-controller-manager flags that shape HPA decisions (defaults of kube-controller-manager)."""
 
     sync_period_s: float = 15.0
     tolerance: float = 0.1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# Gate -> first minor version where it is on by default (domain.md §1).
+# Gate -> first minor version where it is on by default (the Kubernetes feature-gate table).
 _GATE_DEFAULT_ON = {
     "HPAConfigurableTolerance": 35,
     "PodLevelResources": 34,

@@ -52,7 +52,7 @@ MEMORY_HISTOGRAM = HistogramOptions(first_bucket=1e7, ratio=1.05, max_value=1e12
 
 @dataclass(frozen=True)
 class RecommenderFlags:
-    """The recommender's flags that users change, with their defaults (domain.md §2)."""
+    """The recommender's flags that users change, with their defaults (VPA 1.8.0's recommender flags)."""
 
     target_cpu_percentile: float = 0.9
     lower_cpu_percentile: float = 0.5

@@ -25,7 +25,7 @@ class Resources:
 
 
 def admitted(current: Resources, target_cpu: float, target_memory: float, policy: ContainerPolicy) -> Resources:
-    """The resources the admission controller sets on a ``spec.containers`` entry (domain.md §2.7).
+    """The resources the admission controller sets on a ``spec.containers`` entry (the VPA admission controller).
 
     Requests become the (capped) target for controlled resources. With ``RequestsAndLimits`` the
     limit keeps its ratio to the request (floored); no limit stays none; a limit without a request,

@@ -137,7 +137,7 @@ def test_waste_is_excess_replica_hours_times_the_pod_price(sample: Analysis) -> 
         row.excess_replica_hours / window_h * HOURS_PER_MONTH * per_replica_hour
     )
     assert row.replicas_too_many_mean == pytest.approx(row.excess_replica_hours / window_h)
-    # domain.md §1.10: 0.6 vCPU per replica, +3 replicas for a month = 2,190 replica-hours, about $41.5.
+    # docs/hpa.md's worked examples: 0.6 vCPU per replica, +3 replicas for a month = 2,190 replica-hours, about $41.5.
     assert 2190 * 0.6 * sample.prices.cpu_core_hour == pytest.approx(41.5, abs=0.1)
 
 

@@ -1,4 +1,4 @@
-"""The replica calculator against worked numbers (domain.md §1.10, replica_calculator_test.go)."""
+"""The replica calculator against worked numbers (docs/hpa.md's worked examples, replica_calculator_test.go)."""
 
 from __future__ import annotations
 

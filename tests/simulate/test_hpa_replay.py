@@ -1,4 +1,4 @@
-"""The cohort replay against domain.md §1.10's worked examples, stalls and the generator's own controller."""
+"""The cohort replay against the worked examples of docs/hpa.md, stalls and the generator's own controller."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def settle(cols: ReplayColumns, demand_cores: float, minutes: int = 40) -> np.nd
         ("masked", 4.5, (650, 20.0, 1000.0), (500, 0.0, 1000.0), 10, 13),
     ],
 )
-def test_worked_examples_settle_where_domain_md_says(case, demand, pod, app, as_deployed, app_only) -> None:
+def test_worked_examples_settle_where_docs_hpa_md_says(case, demand, pod, app, as_deployed, app_only) -> None:
     cols = columns([pod[0], app[0]], [pod[1], app[1]], [pod[2], app[2]])
     replicas = settle(cols, demand)
     assert replicas[-1].tolist() == [as_deployed, app_only], case

@@ -1,4 +1,4 @@
-"""The recommender, admission and updater rules against domain.md §2's worked numbers."""
+"""The recommender, admission and updater rules against the VPA recommender's documented defaults (docs/vpa.md)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_buckets_are_the_vpa_ones() -> None:
 
 
 @pytest.mark.parametrize(("cores", "millicores"), [(0.1, 126), (0.5, 587), (1.0, 1168)])
-def test_steady_cpu_targets_match_domain_md(cores: float, millicores: int) -> None:
+def test_steady_cpu_targets_match_the_recommender_defaults(cores: float, millicores: int) -> None:
     assert steady_cpu(cores).cpu_target[0] * 1000 == millicores
 
 
