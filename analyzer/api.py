@@ -141,6 +141,7 @@ def analyze(
             skew.table, skew.remedies, hazards, classes, snapshot.metadata.extra.get(NOTES_KEY, []), hpas
         ),
         pod_usage=pod_usage(index, snapshot.usage),
+        samples=len(snapshot.usage),
     )
 
 

@@ -78,6 +78,8 @@ class Analysis:
     vpa_hpa: pd.DataFrame
     findings: pd.DataFrame
     pod_usage: pd.DataFrame
+    samples: int = 0
+    """Usage samples the analysis read (the snapshot's rows): coverage, with the metadata's window."""
 
     def at_or_above(self, severity: str) -> pd.DataFrame:
         """The findings of ``severity`` or worse (``severity`` one of low, medium, high)."""

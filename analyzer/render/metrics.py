@@ -44,6 +44,7 @@ def registry_of(analysis: Analysis, duration_s: float | None = None, now: float 
     single("sidecar_impact_snapshot_start_timestamp_seconds", "Start of the analysed window", meta.start.timestamp())
     single("sidecar_impact_snapshot_end_timestamp_seconds", "End of the analysed window", meta.end.timestamp())
     single("sidecar_impact_snapshot_pods", "Pods in the snapshot", float(analysis.classes["pod"].nunique()))
+    single("sidecar_impact_snapshot_samples", "Usage samples in the snapshot", float(analysis.samples))
     single("sidecar_impact_workloads", "Workloads analysed", s["workloads"])
     single(
         "sidecar_impact_sidecar_cost_dollars_per_month", "Monthly cost of sidecar containers", s["sidecar_cost_month"]

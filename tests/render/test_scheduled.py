@@ -148,6 +148,7 @@ def test_metrics_file_holds_the_headline_figures(analysis: Analysis, tmp_path: P
         labels = (("cluster", "synthetic-11"), ("kind", kind), ("severity", severity))
         assert samples[("sidecar_impact_findings", labels)] == n
     assert samples[("sidecar_impact_run_duration_seconds", cluster)] == 12.5
+    assert samples[("sidecar_impact_snapshot_samples", cluster)] == analysis.samples > 0
     assert abs(samples[("sidecar_impact_last_success_timestamp_seconds", cluster)] - time.time()) < 60
     for metric, key in (("sidecar_impact_waste_dollars_per_month", "waste_cost_month"),
                         ("sidecar_impact_shortfall_replica_hours", "shortfall_replica_hours"),
