@@ -1,4 +1,4 @@
-"""Resource prices used to turn requests into money (default: OpenCost's published rates, configs/default.json of OpenCost)."""
+"""Resource prices used to turn requests into money (default: OpenCost's published rates, its configs/default.json)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The scenario catalogue: one workload each, named for what it shows (figures from the projects' published overhead measurements)."""
+"""The scenario catalogue: one workload each, named for what it shows (figures from published overhead measurements)."""
 
 from __future__ import annotations
 
