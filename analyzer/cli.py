@@ -21,6 +21,7 @@ from analyzer.model.rules import load_rules
 from analyzer.prices import Prices, load_prices
 from analyzer.render import metrics, outputs, registry
 from analyzer.render import runs as run_folders
+from analyzer.simulate.vpa_config import load_recommender_flags
 from analyzer.units import parse_duration, parse_quantity
 
 app = typer.Typer(
@@ -127,6 +128,14 @@ def report(
     price_file: Annotated[
         Path | None, typer.Option("--price-file", help="YAML/JSON with cpu_core_hour and memory_gib_hour.")
     ] = None,
+    vpa_recommender_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--vpa-recommender-config",
+            help="YAML of VPA recommender flags by their upstream names (target-cpu-percentile: 0.8, ...); "
+            "unset ones keep upstream's defaults (docs/vpa.md).",
+        ),
+    ] = None,
     top: Annotated[int, typer.Option("--top", help="Plot the N HPAs, workloads and VPAs that matter most.", min=0)] = 5,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     log_format: Annotated[
@@ -156,6 +165,7 @@ def report(
     for name in chosen:
         registry.find(name)
     rule_set = load_rules(rules) if rules is not None else ()
+    vpa_flags = load_recommender_flags(vpa_recommender_config) if vpa_recommender_config is not None else None
     outputs.check_out_dir(out)
     if metrics_file is not None:
         outputs.check_file_target(metrics_file, "--metrics-file")
@@ -166,7 +176,9 @@ def report(
 
     terminal.setup_logging(log_format, quiet)
     with terminal.progress_reporter(quiet or log_format == "json") as progress:
-        analysis = api.analyze(loaded, rules=rule_set, group_by=group_by_label or (), prices=prices, progress=progress)
+        analysis = api.analyze(
+            loaded, rules=rule_set, group_by=group_by_label or (), prices=prices, vpa_flags=vpa_flags, progress=progress
+        )
     shown = replace(analysis, findings=analysis.at_or_above(min_severity))
     paths = (
         api.render_run(shown, out, chosen, keep, top=top, keep_bytes=byte_budget)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from analyzer.errors import SidecarImpactError
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -50,9 +52,23 @@ CPU_HISTOGRAM = HistogramOptions(first_bucket=0.01, ratio=1.05, max_value=1000.0
 MEMORY_HISTOGRAM = HistogramOptions(first_bucket=1e7, ratio=1.05, max_value=1e12)
 
 
+MAX_RESOURCE_AMOUNT = 1e14
+"""``model.MaxResourceAmount``, in the recommender's internal units: millicores for CPU, bytes for memory."""
+
+
 @dataclass(frozen=True)
 class RecommenderFlags:
-    """The recommender's flags that users change, with their defaults (VPA 1.8.0's recommender flags)."""
+    """Every recommender setting, defaults as upstream ships them (VPA 1.8.0).
+
+    Flags of ``pkg/recommender/logic/recommender.go`` and ``main.go``: the percentiles
+    (``--target-cpu-percentile`` ...), ``--recommendation-margin-fraction``, ``--pod-recommendation-min-*``,
+    ``--confidence-interval-cpu/memory``, ``--cpu/memory-histogram-decay-half-life``,
+    ``--memory-aggregation-interval[-count]``, ``--oom-bump-up-ratio``, ``--oom-min-bump-up-bytes``,
+    ``--round-cpu-millicores``, ``--recommender-interval``. Constants of the same code, kept as fields so
+    they can be studied: the confidence multipliers and exponents of ``CreatePodResourceRecommender`` and
+    the histogram bucket options of ``model/aggregations_config.go``. Set from YAML with
+    ``report --vpa-recommender-config FILE`` (:func:`load_recommender_flags`).
+    """
 
     target_cpu_percentile: float = 0.9
     lower_cpu_percentile: float = 0.5
@@ -76,6 +92,26 @@ class RecommenderFlags:
     round_memory_bytes: int = 1
     sample_interval_s: float = 60.0
     """The recommender's --recommender-interval: how often it samples metrics-server."""
+    confidence_interval_cpu_s: float = DAY_S
+    confidence_interval_memory_s: float = DAY_S
+    upper_confidence_multiplier: float = 1.0
+    upper_confidence_exponent: float = 1.0
+    lower_confidence_multiplier: float = 0.001
+    lower_confidence_exponent: float = -2.0
+    cpu_histogram: HistogramOptions = CPU_HISTOGRAM
+    memory_histogram: HistogramOptions = MEMORY_HISTOGRAM
+
+    def __post_init__(self) -> None:
+        for name in ("round_cpu_millicores", "round_memory_bytes"):
+            if getattr(self, name) <= 0:  # model.RoundUpToScale: "scale must be greater than zero"
+                raise SidecarImpactError(f"VPA recommender {name}: scale must be greater than zero")
+        positive = ("cpu_half_life_s", "memory_half_life_s", "memory_interval_s", "sample_interval_s",
+                    "confidence_interval_cpu_s", "confidence_interval_memory_s", "oom_bump_ratio")  # fmt: skip
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise SidecarImpactError(f"VPA recommender {name}: must be greater than zero")
+        if self.memory_interval_count < 1:
+            raise SidecarImpactError("VPA recommender memory_interval_count: must be at least 1")
 
 
 def cpu_histograms(
@@ -99,8 +135,8 @@ def cpu_histograms(
     else:
         weight = np.full(len(cores), flags.min_sample_weight)
     weight = weight * (step_s / flags.sample_interval_s) * np.exp2((t_s - ref_s) / flags.cpu_half_life_s)
-    nb = CPU_HISTOGRAM.n_buckets
-    flat = group * nb + CPU_HISTOGRAM.bucket_of(cores)
+    nb = flags.cpu_histogram.n_buckets
+    flat = group * nb + flags.cpu_histogram.bucket_of(cores)
     return np.bincount(flat, weights=weight, minlength=n_groups * nb).reshape(n_groups, nb)
 
 
@@ -180,27 +216,42 @@ def memory_histograms(peaks: MemoryPeaks, n_groups: int, ref_s: float, flags: Re
     oldest = ref_s - flags.memory_interval_count * flags.memory_interval_s
     recent = peaks.window_end_s > oldest
     weight = np.exp2((peaks.window_end_s[recent] - oldest) / flags.memory_half_life_s)
-    nb = MEMORY_HISTOGRAM.n_buckets
-    flat = peaks.group[recent] * nb + MEMORY_HISTOGRAM.bucket_of(peaks.peak[recent])
+    nb = flags.memory_histogram.n_buckets
+    flat = peaks.group[recent] * nb + flags.memory_histogram.bucket_of(peaks.peak[recent])
     return np.bincount(flat, weights=weight, minlength=n_groups * nb).reshape(n_groups, nb)
 
 
 def percentile(hist: FloatArray, p: float, options: HistogramOptions) -> FloatArray:
-    """``histogram.Percentile``: the upper edge of the bucket where the cumulative weight reaches ``p``.
+    """``histogram.Percentile`` (``pkg/recommender/util/histogram.go``) for every row at once.
 
-    The last bucket has no upper edge: its start. Empty histograms (total < epsilon) give 0.
+    The walk runs from the first to the last non-empty bucket (weight ≥ epsilon): the first bucket
+    where the running sum from the first non-empty one reaches ``p × total`` weight, else the last
+    non-empty one. Its upper edge is the answer; the histogram's last bucket has none, so its start.
+    ``p ≤ 0`` gives the end of the first non-empty bucket and ``p ≥ 1`` the end of the last, whatever
+    the summation order. An empty histogram gives 0.
     """
-    total = hist.sum(axis=1)
-    cum = np.cumsum(hist, axis=1)
-    bucket = np.argmax(cum >= (p * total)[:, None], axis=1)
-    last = hist.shape[1] - 1
-    value = np.where(bucket < last, options.bucket_start(bucket + 1), options.bucket_start(bucket))
-    return np.where(total < options.epsilon, 0.0, value)
+    n = hist.shape[1]
+    nonempty = hist >= options.epsilon
+    empty = ~nonempty.any(axis=1)
+    first = np.argmax(nonempty, axis=1)
+    last = n - 1 - np.argmax(nonempty[:, ::-1], axis=1)
+    if p <= 0:
+        bucket = first
+    elif p >= 1:
+        bucket = last
+    else:
+        index = np.arange(n)
+        walked = np.cumsum(np.where(index >= first[:, None], hist, 0.0), axis=1)
+        reached = (walked >= (p * hist.sum(axis=1))[:, None]) & (index >= first[:, None]) & (index < last[:, None])
+        bucket = np.where(reached.any(axis=1), np.argmax(reached, axis=1), last)
+    value = np.where(bucket < n - 1, options.bucket_start(bucket + 1), options.bucket_start(bucket))
+    return np.where(empty, 0.0, value)
 
 
-def confidence(first_s: FloatArray, last_s: FloatArray, samples: FloatArray) -> FloatArray:
-    """``getConfidence``: min(lifespan in days, samples / 1440)."""
-    return np.minimum((last_s - first_s) / DAY_S, samples / 1440.0)
+def confidence(first_s: FloatArray, last_s: FloatArray, samples: FloatArray, interval_s: float = DAY_S) -> FloatArray:
+    """``getConfidence``: min(lifespan / interval, samples / minutes of the interval); with the default
+    24 h interval, min(lifespan in days, samples / 1440)."""
+    return np.minimum((last_s - first_s) / interval_s, samples / (interval_s / 60.0))
 
 
 @dataclass(frozen=True)
@@ -217,77 +268,102 @@ class Recommendation:
     uncapped_memory_target: FloatArray
 
 
+def amount(values: FloatArray) -> FloatArray:
+    """``resourceAmountFromFloat``: an int64 resource amount from a float, negative (and NaN) to 0, above
+    :data:`MAX_RESOURCE_AMOUNT` to it, otherwise truncated (kept as float64 holding whole numbers)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(values > MAX_RESOURCE_AMOUNT, MAX_RESOURCE_AMOUNT, np.where(values >= 0, np.floor(values), 0.0))
+
+
+def round_up_to_scale(values: FloatArray, scale: int) -> FloatArray:
+    """``model.RoundUpToScale``: up to the next multiple of ``scale``; a scale ≤ 0 is an error upstream too."""
+    if scale <= 0:
+        raise SidecarImpactError(f"rounding scale {scale}: scale must be greater than zero")
+    return np.ceil(values / scale) * scale
+
+
 def recommend(
     cpu_hist: FloatArray,
     memory_hist: FloatArray,
-    conf: FloatArray,
+    conf_cpu: FloatArray,
     tracked: FloatArray,
     flags: RecommenderFlags,
     min_cpu: FloatArray | None = None,
     max_cpu: FloatArray | None = None,
     min_memory: FloatArray | None = None,
     max_memory: FloatArray | None = None,
+    conf_memory: FloatArray | None = None,
+    controlled: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None = None,
 ) -> Recommendation:
-    """Target and bounds per group (``podResourceRecommender`` then ``getCappedRecommendation``).
+    """Target and bounds per group: ``podResourceRecommender.estimateContainerResources`` then the capping
+    post-processor, in the recommender's own integer units (millicores, bytes) with its truncations.
 
-    ``tracked``: how many of the VPA's containers share the pod minimum (not ``mode: Off``).
-    ``min_*``/``max_*``: the container policy's minAllowed/maxAllowed (NaN: none).
+    Per resource: ``p = amount(percentile)``; ``+ amount(p × margin)``; lower and upper bounds
+    ``amount(x × (1 + multiplier / confidence)^exponent)``; ``max(·, pod minimum / tracked containers)``;
+    then min/maxAllowed; CPU rounded up to ``round_cpu_millicores`` when it is not 1. ``tracked``: how
+    many of the VPA's containers share the pod minimum (not ``mode: Off``). ``min_*``/``max_*``: the
+    container policy's minAllowed/maxAllowed in cores and bytes (NaN: none). ``conf_memory`` defaults to
+    ``conf_cpu`` (the same history). ``controlled``: per group, whether CPU and memory are among the
+    policy's ``controlledResources`` (``FilterControlledResources``); an uncontrolled resource gets NaN.
     A group without CPU samples gets no recommendation (NaN), as the recommender skips empty states.
+    Results are in cores and bytes.
     """
-    margin = 1.0 + flags.safety_margin_fraction
-    with np.errstate(divide="ignore", invalid="ignore"):
-        upper_factor = np.where(conf > 0, 1.0 + 1.0 / conf, np.inf)
-        lower_factor = np.where(conf > 0, (1.0 + 0.001 / conf) ** -2.0, 0.0)
+    conf_memory = conf_cpu if conf_memory is None else conf_memory
     share = 1.0 / np.maximum(tracked, 1)
-    cpu_floor = flags.pod_min_cpu_millicores / 1000.0 * share
-    mem_floor = flags.pod_min_memory_mb * MIB * share
 
-    def bounded(hist: FloatArray, opts: HistogramOptions, p: tuple[float, float, float], floor: FloatArray):
-        target = np.maximum(percentile(hist, p[0], opts) * margin, floor)
-        lower = np.maximum(percentile(hist, p[1], opts) * margin * lower_factor, floor)
+    def factor(conf: FloatArray, multiplier: float, exponent: float) -> FloatArray:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return np.power(1.0 + multiplier / conf, exponent)
+
+    def estimate(hist: FloatArray, opts: HistogramOptions, p: tuple[float, float, float], to_internal: float,
+                 conf: FloatArray, floor: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:  # fmt: skip
+        def margin(q: float) -> FloatArray:
+            base = amount(percentile(hist, q, opts) * to_internal)
+            return base + amount(base * flags.safety_margin_fraction)
+
+        up = factor(conf, flags.upper_confidence_multiplier, flags.upper_confidence_exponent)
+        low = factor(conf, flags.lower_confidence_multiplier, flags.lower_confidence_exponent)
         with np.errstate(invalid="ignore"):
-            upper = np.minimum(np.maximum(percentile(hist, p[2], opts) * margin * upper_factor, floor), 1e14)
+            target = np.maximum(margin(p[0]), floor)
+            lower = np.maximum(amount(margin(p[1]) * low), floor)
+            upper = np.maximum(amount(margin(p[2]) * up), floor)
         return target, lower, upper
 
-    cpu = bounded(
-        cpu_hist,
-        CPU_HISTOGRAM,
-        (flags.target_cpu_percentile, flags.lower_cpu_percentile, flags.upper_cpu_percentile),
-        cpu_floor,
-    )
-    mem = bounded(
-        memory_hist,
-        MEMORY_HISTOGRAM,
-        (flags.target_memory_percentile, flags.lower_memory_percentile, flags.upper_memory_percentile),
-        mem_floor,
-    )
+    cpu_floor = amount(amount(np.array(flags.pod_min_cpu_millicores)) * share)
+    mem_floor = amount(amount(np.array(flags.pod_min_memory_mb * MIB)) * share)
+    cpu = estimate(cpu_hist, flags.cpu_histogram,
+                   (flags.target_cpu_percentile, flags.lower_cpu_percentile, flags.upper_cpu_percentile),
+                   1000.0, conf_cpu, cpu_floor)  # fmt: skip
+    mem = estimate(memory_hist, flags.memory_histogram,
+                   (flags.target_memory_percentile, flags.lower_memory_percentile, flags.upper_memory_percentile),
+                   1.0, conf_memory, mem_floor)  # fmt: skip
 
-    def cap(values: FloatArray, lo: FloatArray | None, hi: FloatArray | None) -> FloatArray:
+    def cap(values: FloatArray, lo: FloatArray | None, hi: FloatArray | None, to_internal: float) -> FloatArray:
         if lo is not None:
-            values = np.where(np.isnan(lo), values, np.maximum(values, lo))
+            values = np.where(np.isnan(lo), values, np.maximum(values, amount(lo * to_internal)))
         if hi is not None:
-            values = np.where(np.isnan(hi), values, np.minimum(values, hi))
+            values = np.where(np.isnan(hi), values, np.minimum(values, amount(hi * to_internal)))
         return values
 
     def cpu_out(v: FloatArray) -> FloatArray:
-        milli = np.ceil(v * 1000.0 / flags.round_cpu_millicores) * flags.round_cpu_millicores
-        milli = milli if flags.round_cpu_millicores > 1 else v * 1000.0
-        return np.floor(np.minimum(milli, 1e17)) / 1000.0
+        if flags.round_cpu_millicores != 1:
+            v = np.where(v != 0, round_up_to_scale(v, flags.round_cpu_millicores), v)
+        return v / 1000.0
 
     def mem_out(v: FloatArray) -> FloatArray:
-        b = np.ceil(v / flags.round_memory_bytes) * flags.round_memory_bytes if flags.round_memory_bytes > 1 else v
-        return np.floor(np.minimum(b, 1e17))
+        return round_up_to_scale(v, flags.round_memory_bytes) if flags.round_memory_bytes != 1 else v
 
-    empty = np.where(cpu_hist.sum(axis=1) < CPU_HISTOGRAM.epsilon, np.nan, 1.0)
-    cpu = tuple(v * empty for v in cpu)
-    mem = tuple(v * empty for v in mem)
+    empty = np.where(cpu_hist.sum(axis=1) < flags.cpu_histogram.epsilon, np.nan, 1.0)
+    cpu_on, mem_on = controlled if controlled is not None else (True, True)
+    cpu_mask = empty * np.where(cpu_on, 1.0, np.nan)
+    mem_mask = empty * np.where(mem_on, 1.0, np.nan)
     return Recommendation(
-        cpu_target=cpu_out(cap(cpu[0], min_cpu, max_cpu)),
-        cpu_lower=cpu_out(cap(cpu[1], min_cpu, max_cpu)),
-        cpu_upper=cpu_out(cap(cpu[2], min_cpu, max_cpu)),
-        memory_target=mem_out(cap(mem[0], min_memory, max_memory)),
-        memory_lower=mem_out(cap(mem[1], min_memory, max_memory)),
-        memory_upper=mem_out(cap(mem[2], min_memory, max_memory)),
-        uncapped_cpu_target=cpu_out(cpu[0]),
-        uncapped_memory_target=mem_out(mem[0]),
+        cpu_target=cpu_out(cap(cpu[0], min_cpu, max_cpu, 1000.0)) * cpu_mask,
+        cpu_lower=cpu_out(cap(cpu[1], min_cpu, max_cpu, 1000.0)) * cpu_mask,
+        cpu_upper=cpu_out(cap(cpu[2], min_cpu, max_cpu, 1000.0)) * cpu_mask,
+        memory_target=mem_out(cap(mem[0], min_memory, max_memory, 1.0)) * mem_mask,
+        memory_lower=mem_out(cap(mem[1], min_memory, max_memory, 1.0)) * mem_mask,
+        memory_upper=mem_out(cap(mem[2], min_memory, max_memory, 1.0)) * mem_mask,
+        uncapped_cpu_target=cpu_out(cpu[0]) * cpu_mask,
+        uncapped_memory_target=mem_out(mem[0]) * mem_mask,
     )

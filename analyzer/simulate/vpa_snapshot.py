@@ -19,7 +19,6 @@ from analyzer.model.classify import APP
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.simulate.vpa_policy import VPASpec, parse_vpa
 from analyzer.simulate.vpa_recommender import (
-    CPU_HISTOGRAM,
     PeakGrid,
     RecommenderFlags,
     confidence,
@@ -161,7 +160,7 @@ def vpa_recommendations(
                                                sid_of_group[sid_of_group >= 0], -1)  # fmt: skip
     times_s = (index.times - index.times[0]).total_seconds().to_numpy()
     step = snapshot.metadata.step_s
-    cpu_hist = np.zeros((n, CPU_HISTOGRAM.n_buckets))
+    cpu_hist = np.zeros((n, flags.cpu_histogram.n_buckets))
     first = np.full(n, np.inf)
     last = np.full(n, -np.inf)
     samples = np.zeros(n)
@@ -182,7 +181,9 @@ def vpa_recommendations(
         samples += np.bincount(sid, minlength=n) * (step / flags.sample_interval_s)
     mem_hist = memory_histograms(grid.peaks(np.maximum(sid_of_group, 0)), n, float(times_s.max()) if len(times_s)
                                  else 0.0, flags)  # fmt: skip
-    conf = np.where(np.isfinite(first), confidence(first, last, samples), 0.0)
+    have = np.isfinite(first)
+    conf = np.where(have, confidence(first, last, samples, flags.confidence_interval_cpu_s), 0.0)
+    conf_memory = np.where(have, confidence(first, last, samples, flags.confidence_interval_memory_s), 0.0)
 
     wid = series.groupby(WORKLOAD_KEY, sort=False).ngroup().to_numpy()
     tracked = series["tracked"].to_numpy()
@@ -193,11 +194,16 @@ def vpa_recommendations(
     def allowed(field: str, res: str) -> np.ndarray:
         return np.array([getattr(p, field).get(res, np.nan) if p else np.nan for p in policies])
 
+    def controls(res: str) -> np.ndarray:
+        return np.array([res in p.controlled_resources if p else True for p in policies])
+
     caps = {
         "min_cpu": allowed("min_allowed", "cpu"),
         "max_cpu": allowed("max_allowed", "cpu"),
         "min_memory": allowed("min_allowed", "memory"),
         "max_memory": allowed("max_allowed", "memory"),
+        "conf_memory": conf_memory,
+        "controlled": (controls("cpu"), controls("memory")),
     }
     rec = recommend(cpu_hist, mem_hist, conf, n_tracked, flags, **caps)
     alone = recommend(cpu_hist, mem_hist, conf, np.maximum(n_app, 1), flags, **caps)

@@ -57,9 +57,13 @@ def test_the_pod_minimum_is_split_over_tracked_containers(tracked: int, cpu_m: i
 
 @pytest.mark.parametrize(("hours", "upper_factor"), [(12, 3.0), (24, 2.0), (24 * 7, 1 + 1 / 7)])
 def test_upper_bound_confidence_multiplier(hours: float, upper_factor: float) -> None:
+    """logic/recommender.go's comment table (12 h: ×3, 24 h: ×2, a week: ×1.14), in the recommender's integer
+    millicores: ``CPUAmountFromCores`` truncates, the margin is ``base + ScaleResource(base, 0.15)`` and the
+    multiplier another ``ScaleResource`` (estimator.go)."""
     rec = steady_cpu(0.5, days=hours / 24 + 1 / 1440)
-    edge = CPU_HISTOGRAM.bucket_start(CPU_HISTOGRAM.bucket_of(np.array([0.5]))[0] + 1) * 1.15
-    assert rec.cpu_upper[0] == pytest.approx(edge * upper_factor, rel=2e-3)
+    base = np.floor(CPU_HISTOGRAM.bucket_start(CPU_HISTOGRAM.bucket_of(np.array([0.5]))[0] + 1) * 1000)
+    with_margin = base + np.floor(base * 0.15)
+    assert rec.cpu_upper[0] * 1000 == pytest.approx(np.floor(with_margin * upper_factor), abs=1)  # conf ≈ days
 
 
 @pytest.mark.parametrize(("minutes", "lower_factor"), [(5, 0.60), (30, 0.91), (60, 0.95)])
