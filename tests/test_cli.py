@@ -228,3 +228,23 @@ def test_a_hostile_object_is_one_line_exit_2_and_nothing_is_written(small_dir: P
     assert f"{pods}: items[0]: Pod " in result.stderr
     assert "spec.containers[0].resources.requests.cpu: not a Kubernetes quantity (longer than 64" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_vpa_recommender_config_moves_the_targets_and_a_bad_one_is_exit_2(
+    default_report: Run, tmp_path: Path
+) -> None:
+    config = tmp_path / "vpa.yaml"
+    config.write_text("target-cpu-percentile: 0.5\nrecommendation-margin-fraction: 0\n")
+    lower = run("report", "--out", str(tmp_path / "a"), "-o", "json", "--vpa-recommender-config", str(config))
+    assert lower.returncode == 0, lower.stderr
+    before = {(r["namespace"], r["container"]): r["cpu_target_cores"]
+              for r in json.loads((default_report.out / "report.json").read_text())["vpa"] if r["tracked"]}  # fmt: skip
+    after = {(r["namespace"], r["container"]): r["cpu_target_cores"]
+             for r in json.loads((tmp_path / "a" / "report.json").read_text())["vpa"] if r["tracked"]}  # fmt: skip
+    assert after.keys() == before.keys() and all(after[k] <= before[k] for k in before)
+    assert sum(after.values()) < sum(before.values())  # p50 without margin asks for less than p90 × 1.15
+    config.write_text("round-cpu-millicores: 0\n")
+    bad = run("report", "--out", str(tmp_path / "b"), "--vpa-recommender-config", str(config))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith(f"error: {config}: ") and "scale must be greater than zero" in bad.stderr
+    assert not (tmp_path / "b").exists()
