@@ -69,17 +69,18 @@ def collect_prometheus(
     if kube is not None and objects_path is not None:
         raise SidecarImpactError("--objects and the Kubernetes API (--kubeconfig/--context/--in-cluster) are exclusive")
     notes: list[str] = []
+    from_file = _objects_file(objects_path)  # a bad --objects file is refused before any query is sent
     client = PromClient(prom)
-    lister = KubeLister(kube) if kube is not None else None
+    lister = KubeLister(kube) if kube is not None else None  # reads the kubeconfig (or the pod's token) now
     try:
         scope = promql.Scope(prom.cluster_label, prom.cluster, namespaces)
-        scrape = scrape_interval or scrape_interval_s(client, scope, tr.end)
         sizes = namespace_sizes(client, scope, tr)
         if not sizes:
             raise SourceError(
                 f"Prometheus at {prom.url}: no cAdvisor container series between {tr.start.isoformat()} and "
                 f"{tr.end.isoformat()}{' in ' + ', '.join(namespaces) if namespaces else ''}"
             )
+        scrape = scrape_interval or scrape_interval_s(client, scope, tr.end, sizes)
         requests = plan(sizes, tr, sample_budget)
         log.info("usage: %d namespaces in %d requests per metric; scrape interval %.0f s, rate window %.0f s",
                  len(sizes), len(requests), scrape, rate_window_s(tr.step_s, scrape))  # fmt: skip
@@ -87,7 +88,7 @@ def collect_prometheus(
         ksm = collect_ksm(client, scope, tr, _stage(progress, "kube-state-metrics"))
         if not ksm.present:
             notes.append("kube-state-metrics series are missing: requests and owners come from the API objects only")
-        listed = _objects(lister, objects_path, kube, progress)
+        listed = from_file if from_file is not None else _listed(lister, progress)
         notes.extend(listed.notes)
         objects, usage, more = assemble(usage, ksm, listed, tr, selector=kube.selector if kube else None)
         notes.extend(more)
@@ -162,17 +163,18 @@ def write_collection(collection: Collection, out: str | os.PathLike[str], *, ove
     return Path(out)
 
 
-def _objects(
-    lister: KubeLister | None, path: Path | None, kube: KubeOptions | None, progress: Progress | None
-) -> Listed:
-    if path is not None:
-        if not path.exists():
-            raise SidecarImpactError(f"--objects: {path} does not exist")
-        objects, notes = read_object_files(path)
-        return Listed({k: v for k, v in objects.items() if v}, notes)
-    if lister is None:
-        return Listed()
-    return lister.list_all(_stage(progress, "kubernetes"))
+def _objects_file(path: Path | None) -> Listed | None:
+    """The objects of ``--objects``, read and validated (None without the option)."""
+    if path is None:
+        return None
+    if not path.exists():
+        raise SidecarImpactError(f"--objects: {path} does not exist")
+    objects, notes = read_object_files(path)
+    return Listed({k: v for k, v in objects.items() if v}, notes)
+
+
+def _listed(lister: KubeLister | None, progress: Progress | None) -> Listed:
+    return Listed() if lister is None else lister.list_all(_stage(progress, "kubernetes"))
 
 
 def _same_owners(pods: list[dict[str, Any]], selected: set[tuple[str, str]]) -> list[dict[str, Any]]:

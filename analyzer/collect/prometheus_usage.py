@@ -37,17 +37,22 @@ class Request:
     chunk: TimeRange
 
 
-def scrape_interval_s(client: PromClient, scope: promql.Scope, at: pd.Timestamp) -> float:
-    """The cAdvisor scrape interval, from the median sample count of memory series over 10 minutes."""
+def scrape_interval_s(client: PromClient, scope: promql.Scope, at: pd.Timestamp, sizes: dict[str, int]) -> float:
+    """The cAdvisor scrape interval: the median spacing of raw sample timestamps over the 10 minutes
+    before ``at``, read from the memory series of the (up to three) smallest namespaces in ``sizes``."""
     window = 600.0
-    result = client.query(promql.samples_per_window(scope, window), at)
-    counts = [float(s["value"][1]) for s in result]
-    if not counts or not np.isfinite(counts[0]) or counts[0] < 1:
+    few = sorted(sizes, key=lambda ns: (sizes[ns], ns))[:3]
+    result = client.query(promql.raw_samples(scope.only(few), window), at)
+    gaps = [np.diff(np.array([float(v[0]) for v in s.get("values", [])])) for s in result]
+    spacing = np.concatenate(gaps) if gaps else np.zeros(0)
+    spacing = spacing[spacing > 0]
+    if not len(spacing):
         raise SourceError(
-            f"Prometheus at {client.options.url}: no {promql.MEMORY_GAUGE} samples in the 10 minutes before "
-            f"{at.isoformat()} (is cAdvisor scraped, and are --end, --cluster-label and -n right?)"
+            f"Prometheus at {client.options.url}: fewer than two {promql.MEMORY_GAUGE} samples per series in the "
+            f"10 minutes before {at.isoformat()} in {', '.join(few)} (is cAdvisor scraped, and are --end, "
+            "--cluster-label and -n right? --scrape-interval sets it)"
         )
-    return window / (counts[0] - 1) if counts[0] > 1 else window
+    return float(np.median(spacing))
 
 
 def namespace_sizes(client: PromClient, scope: promql.Scope, tr: TimeRange) -> dict[str, int]:

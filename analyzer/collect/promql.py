@@ -64,10 +64,9 @@ def series_per_namespace(scope: Scope) -> str:
     return f"count by (namespace) ({memory_usage(scope)})"
 
 
-def samples_per_window(scope: Scope, window_s: float) -> str:
-    """The median number of memory samples per series in ``window_s``: gives the scrape interval."""
-    selector = MEMORY_GAUGE + scope.matchers(*_CONTAINER_ONLY)
-    return f"quantile(0.5, count_over_time({selector}[{promql_duration(window_s)}]))"
+def raw_samples(scope: Scope, window_s: float) -> str:
+    """The raw memory samples of the last ``window_s`` (a range vector: their timestamps give the scrape interval)."""
+    return f"{MEMORY_GAUGE}{scope.matchers(*_CONTAINER_ONLY)}[{promql_duration(window_s)}]"
 
 
 def last_seen(metric: str, by: Iterable[str], scope: Scope, window_s: float, *extra: str) -> str:

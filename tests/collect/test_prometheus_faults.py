@@ -17,7 +17,7 @@ import requests
 from analyzer.collect.collector import collect_prometheus
 from analyzer.collect.prometheus_connection import PromOptions
 from analyzer.collect.timerange import MAX_POINTS_PER_SERIES, time_range
-from analyzer.errors import SourceError
+from analyzer.errors import SidecarImpactError, SourceError
 from tests.collect.conftest import END, START, PromData
 from tests.collect.promserver import FaultProxy, PrometheusServer
 
@@ -148,3 +148,28 @@ def test_cli_leaves_nothing_when_the_server_dies(prom_data: PromData, tmp_path: 
     assert "Traceback" not in done.stderr
     assert not out.exists()
     assert list((tmp_path / "out").iterdir()) == []  # no temporary directory left either
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "--objects: {path} does not exist"),
+        ("{not json", "{path}: not valid JSON (line 1)"),
+        (
+            '{"kind": "List", "items": [{"kind": "Pod", "metadata": {"name": "p", "namespace": "n"}, "spec": '
+            '{"containers": [{"name": "c", "resources": {"requests": {"cpu": "-1"}}}]}}]}',
+            "negative quantity '-1'",
+        ),
+    ],
+)
+def test_bad_objects_files_are_refused_before_any_query(
+    proxy: FaultProxy, tmp_path: Path, content: str | None, expected: str
+) -> None:
+    """Checked first: a whole week of usage is not read before the objects file turns out to be broken."""
+    path = tmp_path / "objects.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SidecarImpactError) as caught:
+        collect_prometheus(options(proxy.url), RANGE, objects_path=path)
+    assert expected.format(path=path) in str(caught.value) and caught.value.exit_code == 2
+    assert proxy.requests == []
