@@ -34,7 +34,7 @@ from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import vpa_recommendations
-from analyzer.snapshot.schema import NOTES_KEY, Snapshot
+from analyzer.snapshot.schema import KSM_SOURCE, NOTES_KEY, SOURCE_ANNOTATION, Snapshot
 from analyzer.snapshot.store import atomic_directory
 from analyzer.snapshot.store import load_snapshot as _load
 from analyzer.synth.generate import Synthetic, generate, write_sample
@@ -138,11 +138,31 @@ def analyze(
         vpa_hazards=hazards,
         vpa_hpa=vpa_hpa_effect(replays, vpa),
         findings=findings_table(
-            skew.table, skew.remedies, hazards, classes, snapshot.metadata.extra.get(NOTES_KEY, []), hpas
+            skew.table,
+            skew.remedies,
+            hazards,
+            classes,
+            [*snapshot.metadata.extra.get(NOTES_KEY, []), *rebuilt_notes(snapshot)],
+            hpas,
         ),
         pod_usage=pod_usage(index, snapshot.usage),
         samples=len(snapshot.usage),
     )
+
+
+def rebuilt_notes(snapshot: Snapshot) -> list[str]:
+    """One note saying which objects the collector rebuilt from kube-state-metrics, if any did."""
+    counts = {
+        kind: sum((o["metadata"].get("annotations") or {}).get(SOURCE_ANNOTATION) == KSM_SOURCE for o in items)
+        for kind, items in snapshot.objects.items()
+    }
+    rebuilt = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+    if not rebuilt:
+        return []
+    return [
+        f"rebuilt from kube-state-metrics, not read from the API: {rebuilt}. These have no pod templates or "
+        "annotations, and their HPAs cannot tell a ContainerResource metric from a Resource one"
+    ]
 
 
 def render(

@@ -16,11 +16,8 @@ import numpy as np
 import pandas as pd
 
 from analyzer.collect.ksm import KsmState
-from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, OBJECT_API_VERSIONS
+from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, KSM_SOURCE, OBJECT_API_VERSIONS, SOURCE_ANNOTATION
 from analyzer.units import format_cpu, format_memory
-
-SOURCE_ANNOTATION = "sidecar-impact.io/source"
-KSM_SOURCE = "kube-state-metrics"
 
 
 def iso(stamp: pd.Timestamp) -> str:

@@ -32,8 +32,9 @@ SKEW_COLUMNS = {
     "replica_hours_app_only": "replica-hours had the HPA counted the app container alone",
     "skew_replica_hours": "net skew: as deployed minus app-only (positive: the sidecars add replicas)",
     "skew_percent": "net skew relative to app-only, percent",
-    "direction": "inflation (sidecars add replicas), dilution (they remove them), none (|skew| < 2 %) or "
-    "stalled (the metric failed at least half the time: replicas frozen)",
+    "direction": "inflation (sidecars add replicas), dilution (they remove them), none (|skew| < 2 %), "
+    "stalled (the metric failed at least half the time: replicas frozen) or uncertain (rebuilt from "
+    "kube-state-metrics, which cannot tell a ContainerResource metric from a Resource one: no skew finding)",
     "excess_replica_hours": "waste: replica-hours run beyond what the app needed (steps where as deployed > app-only)",
     "missing_replica_hours": "shortfall: replica-hours the app needed but did not get (steps where as deployed < "
     "app-only); never a saving",
@@ -141,6 +142,8 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
         pct = np.where(rh[app] != 0, 100.0 * skew / rh[app], np.nan)
     direction = np.where(np.abs(pct) < NO_SKEW_PERCENT, "none", np.where(skew > 0, "inflation", "dilution"))
     direction = np.where(stalled, "stalled", direction)
+    uncertain = np.array([c.spec.metrics_uncertain for c in cf.contexts], dtype=bool)
+    direction = np.where(uncertain & (direction != "none"), "uncertain", direction)
     wl = _workload_figures(cf, workloads)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_replica_hour = np.where(
@@ -193,10 +196,10 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
                 "calibration_within_1": within[h],
                 "calibration_mae": mae[h],
                 "calibrated": bool(within[h] >= CALIBRATED_SHARE) if n_have[h] else False,
-                "note": _note(bool(n_have[h]), spec.unsupported_metrics),
+                "note": _note(bool(n_have[h]), spec.unsupported_metrics, spec.metrics_uncertain),
             }
         )
-        if direction[h] != "none" or skew[h] != 0 or failed_hours[dep[h]] > 0:
+        if direction[h] != "uncertain" and (direction[h] != "none" or skew[h] != 0 or failed_hours[dep[h]] > 0):
             remedy_rows.extend(_remedies(cf, h, col_of, rh, failed_hours, sidecar_of))
     for r in cf.skipped.itertuples(index=False):
         rows.append({"namespace": r.namespace, "hpa": r.hpa, "note": r.reason, "calibrated": False})
@@ -219,8 +222,13 @@ def _sidecar_facts(containers: pd.DataFrame) -> dict[tuple[str, str, str, str], 
     return {(ns, k, w, c): (str(kind), bool(inj), bool(nat)) for ns, k, w, c, kind, inj, nat in zip(*cols, strict=True)}
 
 
-def _note(observed: bool, unsupported: tuple[str, ...]) -> str:
+def _note(observed: bool, unsupported: tuple[str, ...], uncertain: bool = False) -> str:
     notes = [] if observed else ["no observed replicas in the snapshot: calibration not possible"]
+    if uncertain:
+        notes.append(
+            "rebuilt from kube-state-metrics: a Resource metric here may be a ContainerResource one on the app "
+            "container, which sidecars do not skew; collect with the Kubernetes API to know"
+        )
     if unsupported:
         notes.append(
             f"not replayed: {', '.join(unsupported)} (no series in the snapshot); "

@@ -66,6 +66,12 @@ def findings_table(
                          f"{r.missing_replica_hours:,.1f} short of what the app needed (up to "
                          f"{r.replicas_too_many_p95:,.0f} too many and {r.replicas_too_few_p95:,.0f} too few at the "
                          f"95th percentile)", waste, fix))  # fmt: skip
+        elif r.direction == "uncertain":
+            effect = "stalled" if r.stalled_hours > 0 else f"skewed {r.skew_percent:+.1f} %"
+            rows.append(("low", "hpa-uncertain", r.namespace, f"hpa/{r.hpa}",
+                         "cannot tell: the HPA was rebuilt from kube-state-metrics, which exports a ContainerResource "
+                         f"metric as a Resource one; replayed as Resource it would be {effect}, on the app container "
+                         "alone it would not be. Collect with the Kubernetes API to know", np.nan, ""))  # fmt: skip
         elif r.direction == "inflation":
             rows.append((_skew_severity(r.skew_percent), "hpa-inflation", r.namespace, f"hpa/{r.hpa}",
                          f"sidecars ({r.sidecars}) make the HPA run {r.excess_replica_hours:,.1f} replica-hours "

@@ -10,6 +10,7 @@ from analyzer.simulate.hpa_behavior import DEFAULT_DOWN, DEFAULT_UP, ControllerF
 from analyzer.simulate.hpa_normalize import ScalingConfig
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.snapshot.objects import object_ref
+from analyzer.snapshot.schema import KSM_SOURCE, SOURCE_ANNOTATION
 from analyzer.units import milli_value
 
 DEFAULT_CPU_UTILIZATION = 80
@@ -52,6 +53,9 @@ class HPASpec:
     tol_down: float
     metrics: tuple[MetricSpec, ...]
     unsupported_metrics: tuple[str, ...]
+    metrics_uncertain: bool = False
+    """Rebuilt from kube-state-metrics, which exports a ContainerResource metric as a Resource one: a
+    replayed Resource metric may in truth count only one container."""
 
 
 def parse_hpa(obj: dict[str, Any], version: KubeVersion, flags: ControllerFlags) -> HPASpec:
@@ -102,6 +106,8 @@ def parse_hpa(obj: dict[str, Any], version: KubeVersion, flags: ControllerFlags)
         tol_down=tol_down,
         metrics=tuple(metrics),
         unsupported_metrics=tuple(unsupported),
+        metrics_uncertain=(obj["metadata"].get("annotations") or {}).get(SOURCE_ANNOTATION) == KSM_SOURCE
+        and any(m.type == "Resource" for m in metrics),
     )
 
 

@@ -69,6 +69,10 @@ OBJECT_API_VERSIONS = {
 NOTES_KEY = "collection_notes"
 """``metadata.extra`` key: what the collector (or the loader) could not see or had to drop, one sentence each."""
 
+SOURCE_ANNOTATION = "sidecar-impact.io/source"
+"""Set on objects the collector rebuilt (value :data:`KSM_SOURCE`) rather than read from the API."""
+KSM_SOURCE = "kube-state-metrics"
+
 DELETED_AT_ANNOTATION = "sidecar-impact.io/deleted-at"
 """Set on pods that existed during the snapshot's window but were gone before its end."""
 

@@ -148,5 +148,8 @@ def test_prometheus_and_api_together(
     assert TOKEN not in "".join(f.read_text() for f in path.rglob("*.json"))
     analysis = api.analyze(api.load_snapshot(path))
     notes = analysis.findings[analysis.findings["kind"] == "collection"]
-    assert len(notes) == len(result.notes) and (notes["severity"] == "low").all()
+    assert (notes["severity"] == "low").all()
+    rebuilt_note = [m for m in notes["message"] if m.startswith("rebuilt from kube-state-metrics")]
+    assert len(rebuilt_note) == 1 and f"{len(rebuilt)} Pod" in rebuilt_note[0]  # the deleted pods, and only they
+    assert len(notes) == len(result.notes) + 1
     assert json.loads((path / "metadata.json").read_text())["extra"]["objects_from"] == "kubernetes-api"
