@@ -11,7 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analyzer.findings.remedies import hpa_metrics_patch, sidecar_requests_patch
+from analyzer.findings.remedies import (
+    RESOURCE_NAMES,
+    apply_command,
+    hpa_metrics_ops,
+    patch_text,
+    sidecar_requests_ops,
+)
 from analyzer.model.usage_index import WORKLOAD_KEY
 from analyzer.prices import HOURS_PER_MONTH
 from analyzer.simulate.counterfactual import Counterfactual
@@ -64,8 +70,18 @@ REMEDY_COLUMNS = {
     "residual_skew_replica_hours": "remedy minus app-only replica-hours",
     "residual_skew_percent": "the residual relative to app-only, percent",
     "stalled_hours": "hours the HPA still could not compute a replica count",
-    "patch": "YAML to apply",
+    "recommended": "the one remedy recommended for this HPA's finding (HPAs without a finding get none)",
+    "why": "for the recommended remedy: why it was chosen over the others",
+    "object": "the object the patch changes, as kind/name (the HPA, or the workload for sidecar requests)",
+    "command": "the command that applies the patch from the fixes/ directory (-o fixes); empty without a patch",
+    "patch": "a JSON Patch (RFC 6902) that changes only what the remedy changes, guarded by test operations",
+    "notes": "what the patch cannot do (an injector without request annotations, a workload without a template)",
 }
+
+INVASIVENESS = ("retarget", "container-resource", "average-value", "sidecar-requests")
+"""Least invasive first: one HPA number, an HPA metric type, HPA targets, then pod requests (a rollout)."""
+TIE_SHARE = 0.01
+"""Residual skews within 1 % of the app-only replica-hours (or one replica-hour) count as a tie."""
 
 SERIES_STEP_S = 300.0
 """The replica series are sampled this often (or at the snapshot step when coarser)."""
@@ -204,8 +220,46 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
     for r in cf.skipped.itertuples(index=False):
         rows.append({"namespace": r.namespace, "hpa": r.hpa, "note": r.reason, "calibrated": False})
     table = pd.DataFrame(rows, columns=list(SKEW_COLUMNS))
-    remedies = pd.DataFrame(remedy_rows, columns=list(REMEDY_COLUMNS))
+    remedies = recommend_remedies(pd.DataFrame(remedy_rows, columns=list(REMEDY_COLUMNS)), table)
     return HPASkew(table=table, remedies=remedies, series=_series(cf, views_of, dep, app, have))
+
+
+def recommend_remedies(remedies: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Mark one remedy per HPA with a finding (inflation, dilution or stalled) as recommended, and say why.
+
+    The simulation decides: the smallest residual skew against app-only among remedies that leave
+    nothing stalled and come with a patch; residuals within :data:`TIE_SHARE` of the app-only
+    replica-hours (or one replica-hour) are a tie, broken by :data:`INVASIVENESS`.
+    """
+    if remedies.empty:
+        return remedies
+    out = remedies.copy()
+    flagged = table.loc[table["direction"].isin(["inflation", "dilution", "stalled"])]
+    app_only = dict(zip(zip(table["namespace"], table["hpa"], strict=True), table["replica_hours_app_only"],
+                        strict=True))  # fmt: skip
+    wanted = set(zip(flagged["namespace"], flagged["hpa"], strict=True))
+    for (ns, hpa), group in out.groupby(["namespace", "hpa"], sort=False):
+        if (ns, hpa) not in wanted:
+            continue
+        usable = group[(group["stalled_hours"] == 0) & (group["patch"] != "")]
+        if usable.empty:
+            continue
+        residual = usable["residual_skew_replica_hours"].abs()
+        tie = max(1.0, TIE_SHARE * float(app_only.get((ns, hpa), 0.0) or 0.0))
+        close = usable[residual <= residual.min() + tie]
+        rank = close["remedy"].map({r: i for i, r in enumerate(INVASIVENESS)}).fillna(len(INVASIVENESS))
+        best = rank.sort_values(kind="stable").index[0]
+        others = ", ".join(
+            f"{r.remedy} {r.residual_skew_replica_hours:+,.1f}" for r in group.drop(index=best).itertuples()
+        )
+        why = (
+            f"smallest residual skew without a stall ({out.at[best, 'residual_skew_replica_hours']:+,.1f} "
+            f"replica-hours against app-only{'; others: ' + others if others else ''})"
+        )
+        if len(close) > 1:
+            why += f"; tied within {tie:,.1f} replica-hours with {len(close) - 1} other, so the least invasive"
+        out.loc[best, ["recommended", "why"]] = [True, why]
+    return out
 
 
 def _workload_figures(cf: Counterfactual, workloads: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -307,16 +361,18 @@ def _remedies(
         remedy = "container-resource" if view == "app-only" else view
         if remedy == "container-resource" and all(m.container for m in spec.metrics):
             continue
+        notes: list[str] = []
         if remedy == "sidecar-requests":
             description = "set each sidecar's request to its p90 usage: " + ", ".join(
                 f"{c} cpu {r['cpu']} memory {r['memory']}" for c, r in col.change["requests"].items()
             )
-            patch = sidecar_requests_patch(
-                ns, kind, name, col.change["requests"],
+            ops, notes = sidecar_requests_ops(
+                ctx.template, col.change["requests"],
                 {c: f[0] for c, f in facts.items()},
                 {c: f[1] for c, f in facts.items()},
                 {c: f[2] for c, f in facts.items()},
             )  # fmt: skip
+            target_kind, target_name = kind, name
         else:
             description = {
                 "container-resource": f"scale on the {ctx.app} container alone (type: ContainerResource), same targets",
@@ -327,7 +383,8 @@ def _remedies(
                 + " (the pod utilization at which the app is at its target)",
                 "average-value": "raise AverageValue targets by the sidecars' usage per pod",
             }[remedy]
-            patch = hpa_metrics_patch(spec.namespace, spec.name, col.metrics)
+            ops = hpa_metrics_ops(spec, col.metrics)
+            target_kind, target_name = "HorizontalPodAutoscaler", spec.name
         value = float(rh[j])
         out.append(
             {
@@ -339,7 +396,12 @@ def _remedies(
                 "residual_skew_replica_hours": value - base,
                 "residual_skew_percent": 100.0 * (value - base) / base if base else np.nan,
                 "stalled_hours": float(failed_hours[j]),
-                "patch": patch,
+                "recommended": False,
+                "why": "",
+                "object": f"{RESOURCE_NAMES.get(target_kind, target_kind.lower())}/{target_name}",
+                "command": apply_command(spec.namespace, target_kind, target_name) if ops else "",
+                "patch": patch_text(ops) if ops else "",
+                "notes": "; ".join(notes),
             }
         )
     return out

@@ -1,12 +1,20 @@
-"""Ready-to-apply YAML for each HPA remedy: the HPA's ``metrics`` block, or the sidecar's request settings."""
+"""Ready-to-apply fixes for each HPA remedy, as JSON Patches (RFC 6902) that change only what the remedy
+changes: the replayed ``spec.metrics`` entries of the HPA (every other metric kept, each replaced entry
+guarded by a ``test`` of its old value), or the sidecars' requests in the workload's pod template (the
+injector's annotations, or the container's ``resources.requests`` found by name and guarded by a
+``test`` of that name). A patch applies with ``kubectl patch ... --type json --patch-file FILE`` and
+fails, changing nothing, when the object no longer looks like the one analysed."""
 
 from __future__ import annotations
 
+import json
+import shlex
 from typing import Any
 
 import yaml
 
-from analyzer.simulate.hpa_spec import MetricSpec
+from analyzer.paths import safe_component
+from analyzer.simulate.hpa_spec import HPASpec, MetricSpec
 
 SIDECAR_REQUEST_ANNOTATIONS = {
     "istio": ("sidecar.istio.io/proxyCPU", "sidecar.istio.io/proxyMemory"),
@@ -32,63 +40,120 @@ def metric_entry(m: MetricSpec) -> dict[str, Any]:
     }
 
 
-def hpa_metrics_patch(namespace: str, name: str, metrics: tuple[MetricSpec, ...]) -> str:
-    """The HPA with its new ``spec.metrics`` (apply with ``kubectl patch hpa --type merge`` or in Git)."""
-    doc = {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"metrics": [metric_entry(m) for m in metrics]},
-    }
-    return to_yaml(doc)
+RESOURCE_NAMES = {
+    "HorizontalPodAutoscaler": "hpa",
+    "Deployment": "deployment",
+    "StatefulSet": "statefulset",
+    "DaemonSet": "daemonset",
+    "ReplicaSet": "replicaset",
+}
+"""``kubectl`` resource names of the objects fixes patch."""
 
 
-def sidecar_requests_patch(
-    namespace: str,
-    kind: str,
-    name: str,
+def pointer(*parts: str | int) -> str:
+    """A JSON Pointer (RFC 6901): ``~`` and ``/`` in a part escaped (annotation keys hold ``/``)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def fix_file(namespace: str, kind: str, name: str) -> str:
+    """Where a fix lives in ``fixes/``: one file per object, each part a safe path component."""
+    return f"{safe_component(namespace)}/{safe_component(f'{RESOURCE_NAMES[kind]}-{name}')}.json"
+
+
+def apply_command(namespace: str, kind: str, name: str) -> str:
+    """The one command that applies the object's fix from the ``fixes/`` directory (every word shell-quoted:
+    a name from the cluster is data, never shell)."""
+    words = ["kubectl", "patch", RESOURCE_NAMES[kind], name, "-n", namespace, "--type", "json",
+             "--patch-file", f"fixes/{fix_file(namespace, kind, name)}"]  # fmt: skip
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def hpa_metrics_ops(spec: HPASpec, new: tuple[MetricSpec, ...]) -> list[dict[str, Any]]:
+    """JSON Patch operations turning the HPA's replayed metrics into ``new`` (one per replayed metric, same
+    order), leaving every other ``spec.metrics`` entry (Pods, Object, External, unchanged ones) as it is."""
+    if not spec.raw_metrics:  # no spec.metrics: the controller's default CPU 80 %, now written out
+        return [{"op": "add", "path": "/spec/metrics", "value": [metric_entry(m) for m in new]}]
+    ops: list[dict[str, Any]] = []
+    for old, index, metric in zip(spec.metrics, spec.metric_indices, new, strict=True):
+        entry = metric_entry(metric)
+        if metric == old:
+            continue
+        path = pointer("spec", "metrics", index)
+        ops += [{"op": "test", "path": path, "value": spec.raw_metrics[index]},
+                {"op": "replace", "path": path, "value": entry}]  # fmt: skip
+    return ops
+
+
+def sidecar_requests_ops(
+    template: dict[str, Any] | None,
     requests: dict[str, dict[str, str]],
     sidecar_kinds: dict[str, str],
     injected: dict[str, bool],
     native: dict[str, bool],
-) -> str:
-    """A patch of the workload that sets each sidecar's requests where its owner reads them.
-
-    Injected sidecars take requests from pod-template annotations of their injector; sidecars in the
-    template get a strategic-merge patch of their container (``initContainers`` for native ones).
-    """
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """JSON Patch operations on a workload that set each sidecar's requests where its owner reads them,
+    and notes for what no patch can set (an injector without request annotations, no template)."""
+    ops: list[dict[str, Any]] = []
+    notes: list[str] = []
     annotations: dict[str, str] = {}
-    containers: list[dict[str, Any]] = []
-    init: list[dict[str, Any]] = []
-    notes = []
     for container, req in requests.items():
         side_kind = sidecar_kinds.get(container, "generic")
         if injected.get(container) and side_kind in SIDECAR_REQUEST_ANNOTATIONS:
             cpu_key, mem_key = SIDECAR_REQUEST_ANNOTATIONS[side_kind]
             annotations[cpu_key], annotations[mem_key] = req["cpu"], req["memory"]
         elif injected.get(container):
-            notes.append(f"# {container} is injected by a webhook: set requests cpu {req['cpu']}, "
-                         f"memory {req['memory']} in its injector's configuration")  # fmt: skip
+            notes.append(f"{container} is injected by a webhook: set requests cpu {req['cpu']}, memory "
+                         f"{req['memory']} in its injector's configuration")  # fmt: skip
+        elif template is None:
+            notes.append(f"the snapshot has no pod template for {container}: set requests cpu {req['cpu']}, "
+                         f"memory {req['memory']} in the workload's manifest")  # fmt: skip
         else:
-            entry = {"name": container, "resources": {"requests": dict(req)}}
-            (init if native.get(container) else containers).append(entry)
-    template: dict[str, Any] = {}
+            ops += _container_request_ops(template, container, req, native.get(container, False), notes)
     if annotations:
-        template["metadata"] = {"annotations": annotations}
-    spec: dict[str, Any] = {}
-    if containers:
-        spec["containers"] = containers
-    if init:
-        spec["initContainers"] = init
-    if spec:
-        template["spec"] = spec
-    doc = {
-        "apiVersion": "apps/v1",
-        "kind": kind,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"template": template},
-    }
-    return "\n".join(notes) + ("\n" if notes else "") + to_yaml(doc)
+        if template is None:
+            notes.append("the snapshot has no pod template: add the annotations " + ", ".join(
+                f"{k}: {v}" for k, v in annotations.items()) + " to the workload's template")  # fmt: skip
+        else:
+            ops += _annotation_ops(template, annotations)
+    return ops, notes
+
+
+def _annotation_ops(template: dict[str, Any], annotations: dict[str, str]) -> list[dict[str, Any]]:
+    meta = template.get("metadata")
+    if not isinstance(meta, dict):
+        return [{"op": "add", "path": "/spec/template/metadata", "value": {"annotations": annotations}}]
+    if not isinstance(meta.get("annotations"), dict):
+        return [{"op": "add", "path": "/spec/template/metadata/annotations", "value": annotations}]
+    return [{"op": "add", "path": pointer("spec", "template", "metadata", "annotations", k), "value": v}
+            for k, v in annotations.items()]  # fmt: skip
+
+
+def _container_request_ops(
+    template: dict[str, Any], container: str, req: dict[str, str], native: bool, notes: list[str]
+) -> list[dict[str, Any]]:
+    field_name = "initContainers" if native else "containers"
+    entries = (template.get("spec") or {}).get(field_name) or []
+    index = next((i for i, c in enumerate(entries) if c.get("name") == container), None)
+    if index is None:
+        notes.append(f"{container} is not in the workload's template: set requests cpu {req['cpu']}, memory "
+                     f"{req['memory']} where it is defined")  # fmt: skip
+        return []
+    at = ("spec", "template", "spec", field_name, index)
+    ops: list[dict[str, Any]] = [{"op": "test", "path": pointer(*at, "name"), "value": container}]
+    resources = entries[index].get("resources")
+    if not isinstance(resources, dict):
+        return [*ops, {"op": "add", "path": pointer(*at, "resources"), "value": {"requests": dict(req)}}]
+    if not isinstance(resources.get("requests"), dict):
+        return [*ops, {"op": "add", "path": pointer(*at, "resources", "requests"), "value": dict(req)}]
+    return [
+        *ops,
+        *({"op": "add", "path": pointer(*at, "resources", "requests", r), "value": q} for r, q in req.items()),
+    ]
+
+
+def patch_text(ops: list[dict[str, Any]]) -> str:
+    """The patch file's content: the operations as indented JSON."""
+    return json.dumps(ops, indent=2) + "\n"
 
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

@@ -113,11 +113,12 @@ def _skew_severity(skew_percent: float) -> str:
 
 
 def _best_remedies(remedies: pd.DataFrame) -> dict[tuple[str, str], str]:
-    """Per HPA, the patch of the remedy with the smallest residual skew that leaves nothing stalled."""
+    """Per HPA, its recommended remedy as fix text: what it changes, the command, the patch."""
     out: dict[tuple[str, str], str] = {}
     if remedies.empty:
         return out
-    ok = remedies[remedies["stalled_hours"] == 0].assign(_r=lambda f: f["residual_skew_replica_hours"].abs())
-    for (ns, hpa), group in ok.groupby(["namespace", "hpa"], sort=False):
-        out[(ns, hpa)] = str(group.sort_values("_r").iloc[0]["patch"])
+    for r in remedies[remedies["recommended"]].itertuples(index=False):
+        parts = [f"{r.remedy}: {r.description}", f"# {r.command}" if r.command else "", r.patch,
+                 f"# {r.notes}" if r.notes else ""]  # fmt: skip
+        out[(r.namespace, r.hpa)] = "\n".join(p.rstrip("\n") for p in parts if p) + "\n"
     return out

@@ -26,6 +26,63 @@ figure{margin:1rem 0}img{max-width:100%;height:auto}figcaption{font-size:.85rem;
 """
 
 
+def _fix_summary(fix: str) -> str:
+    """A finding's fix in a table cell: what it changes and the command (the patch is in Remedies and fixes/)."""
+    lines = [line for line in str(fix).splitlines() if line.strip()]
+    head = lines[:1] + [line[2:] for line in lines if line.startswith("# kubectl ")]
+    return " ".join(head) if head else ""
+
+
+def _remedies(analysis: Analysis) -> str:
+    """The recommended fix of each HPA with a finding (impact order), then every alternative, collapsed."""
+    ranked = by_impact(analysis.hpa_skew)
+    order = {key: i for i, key in enumerate(zip(ranked["namespace"], ranked["hpa"], strict=True))}
+    keys = zip(analysis.remedies["namespace"], analysis.remedies["hpa"], strict=True)
+    rows = analysis.remedies.assign(_o=[order.get(k, len(order)) for k in keys])
+    rows = rows.sort_values(["_o", "remedy"], kind="stable")
+    chosen = rows[rows["recommended"]].head(TOP_REMEDY_HPAS)
+    parts = [
+        "<p>One fix per HPA with a finding, chosen by the simulation (the smallest residual skew against "
+        "app-only that stalls nothing; near-ties go to the least invasive change). Each is a JSON Patch that "
+        "changes only what it says, guarded by test operations; <code>-o fixes</code> writes them all with "
+        "<code>fixes/apply.sh</code>.</p>"
+    ]
+    for r in chosen.itertuples(index=False):
+        parts.append(
+            f"<h3>{escape(r.namespace)}/{escape(r.hpa)}: {escape(r.remedy)}</h3>"
+            f"<p>{escape(r.description)}. Simulated: {r.replica_hours:,.1f} replica-hours, residual skew "
+            f"{r.residual_skew_replica_hours:+,.1f} against app-only, {r.stalled_hours:,.1f} h stalled. "
+            f"Why: {escape(r.why)}.</p>"
+            + (f"<pre>{escape(r.command)}</pre><details><summary>patch</summary><pre>{escape(r.patch)}</pre>"
+               "</details>" if r.command else "")
+            + (f"<p>Not in the patch: {escape(r.notes)}.</p>" if r.notes else "")
+        )  # fmt: skip
+    if len(rows[rows["recommended"]]) > len(chosen):
+        parts.append(f"<p>{len(rows[rows['recommended']]) - len(chosen)} more fixes are in report.json and fixes/.</p>")
+    others = rows[~rows["recommended"]]
+    if len(others):
+        parts.append(
+            f"<details><summary>All {len(others)} other alternatives</summary>"
+            + _table(
+                others[
+                    [
+                        "namespace",
+                        "hpa",
+                        "remedy",
+                        "description",
+                        "replica_hours",
+                        "residual_skew_replica_hours",
+                        "stalled_hours",
+                        "command",
+                    ]
+                ],
+                {"replica_hours": "{:,.1f}", "residual_skew_replica_hours": "{:+,.1f}", "stalled_hours": "{:,.1f}"},
+            )
+            + "</details>"
+        )
+    return "".join(parts)
+
+
 def _headline(s: dict[str, int | float]) -> str:
     """Waste and shortfall side by side, never added: one costs money, the other capacity."""
     return (
@@ -136,19 +193,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
          "replicas_too_many_p95": "{:.0f}", "replicas_too_few_mean": "{:.2f}", "replicas_too_few_p95": "{:.0f}",
          "stalled_hours": "{:,.1f}", "calibration_within_1": "{:.1%}"},
     )  # fmt: skip
-    costly = by_impact(analysis.hpa_skew)[["namespace", "hpa"]].head(TOP_REMEDY_HPAS)
-    shown = analysis.remedies.merge(costly, on=["namespace", "hpa"])
-    remedies = "".join(
-        f"<h3>{escape(r.namespace)}/{escape(r.hpa)}: {escape(r.remedy)}</h3>"
-        f"<p>{escape(r.description)}. Replica-hours {r.replica_hours:,.1f} "
-        f"(residual skew {r.residual_skew_replica_hours:+,.1f}).</p><pre>{escape(r.patch)}</pre>"
-        for r in shown.itertuples(index=False)
-    )
-    if len(shown) < len(analysis.remedies):
-        remedies += (
-            f"<p>{len(analysis.remedies) - len(shown)} more remedies for other HPAs are in report.json and "
-            "csv/remedies.csv.</p>"
-        )
+    remedies = _remedies(analysis)
     figures = _figures(analysis, top)
     ranked = by_impact(analysis.hpa_skew)
     ranked = ranked[ranked.direction != "none"]
@@ -173,7 +218,9 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         f"<p>{escape(r.evidence)}.</p><pre>{escape(r.fix)}</pre>"
         for r in analysis.vpa_hazards.itertuples(index=False)
     )
-    findings = _table(analysis.findings.drop(columns="fix"), {"cost_month": "${:,.2f}"})
+    findings = _table(
+        analysis.findings.assign(fix=analysis.findings["fix"].map(_fix_summary)), {"cost_month": "${:,.2f}"}
+    )
     ambiguous = analysis.ambiguous
     ambiguous_html = (
         f"<section id=ambiguous><h2>Ambiguous pods</h2>{_table(ambiguous)}</section>" if len(ambiguous) else ""

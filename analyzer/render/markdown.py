@@ -36,6 +36,12 @@ def _table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
+def _fix_line(fix: object) -> str:
+    """The fix's first line and its command (the patches are in report.json and fixes/)."""
+    lines = [line for line in str(fix or "").splitlines() if line.strip()]
+    return " ".join(lines[:1] + [line[2:] for line in lines if line.startswith("# kubectl ")])
+
+
 def produce(analysis: Analysis, top: int = 0) -> str:
     meta, s = analysis.metadata, analysis.summary()
     ranked = by_impact(analysis.hpa_skew)
@@ -48,8 +54,9 @@ def produce(analysis: Analysis, top: int = 0) -> str:
         stalled=top["stalled_hours"].map("{:,.1f} h".format),
     )[["namespace", "hpa", "direction", "excess", "waste", "missing", "under", "stalled"]]
     findings = analysis.findings.assign(
-        cost=analysis.findings["cost_month"].map(lambda v: "" if pd.isna(v) else f"${v:,.2f}/month")
-    )[["severity", "kind", "namespace", "object", "message", "cost"]]
+        cost=analysis.findings["cost_month"].map(lambda v: "" if pd.isna(v) else f"${v:,.2f}/month"),
+        fix=analysis.findings["fix"].map(_fix_line),
+    )[["severity", "kind", "namespace", "object", "message", "cost", "fix"]]
     return (
         "\n\n".join(
             [

@@ -55,10 +55,16 @@ class Renderer:
         if isinstance(content, dict):
             with atomic_directory(target, overwrite=True) as tmp:
                 for name, data in content.items():
+                    parts = Path(name).parts
+                    if Path(name).is_absolute() or ".." in parts or not parts:
+                        raise ValueError(f"renderer {self.name} named a file outside its folder: {name!r}")
+                    (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                     if isinstance(data, bytes):
                         (tmp / name).write_bytes(data)
                     else:
                         (tmp / name).write_text(data, encoding="utf-8")
+                if (tmp / "apply.sh").is_file():
+                    (tmp / "apply.sh").chmod(0o755)
             return target
         fd, tmp = tempfile.mkstemp(prefix=f".{self.filename}.", dir=out)
         try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -28,29 +27,18 @@ from pathlib import Path
 import pandas as pd
 
 from analyzer.errors import LockedError, SidecarImpactError
+from analyzer.paths import MAX_COMPONENT, safe_component
 
 RUN_NAME = "%Y%m%dT%H%M%SZ"
 RUN_RECORD = ".sidecar-impact-run.json"
 """Written into each run directory: ``{"cluster": real name, "created": ISO time, "tool_version": ...}``."""
 _RUN_PATTERN = re.compile(r"^\d{8}T\d{6}Z$")
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-MAX_DIR_NAME = 100
-"""Folder names stay far below a filesystem's 255 bytes, leaving room for the temporary prefixes."""
+MAX_DIR_NAME = MAX_COMPONENT
 
 
 def cluster_dir_name(cluster: str) -> str:
-    """One path component per cluster name, different for different names.
-
-    A name made only of ``A-Z a-z 0-9 . _ -`` (not starting or ending with ``.`` or ``_``, at most
-    :data:`MAX_DIR_NAME` characters) is used as it is; any other gets its safe form cut short and
-    ``@`` plus 12 hex digits of its SHA-256. ``@`` never occurs in a name used as it is, so two
-    names share a folder only if their hashes collide.
-    """
-    safe = _SAFE.sub("_", cluster).strip("._")
-    if safe == cluster and 0 < len(cluster) <= MAX_DIR_NAME:
-        return cluster
-    digest = hashlib.sha256(cluster.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    return f"{(safe or 'cluster')[: MAX_DIR_NAME - 13]}@{digest}"
+    """One path component per cluster name, different for different names (:func:`analyzer.paths.safe_component`)."""
+    return safe_component(cluster, "cluster")
 
 
 def cluster_dir(out: Path, cluster: str) -> Path:

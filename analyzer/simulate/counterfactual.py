@@ -75,6 +75,8 @@ class HPAContext:
     p90: dict[str, tuple[float, float]]
     typical_app_cores: float
     vpa_requests: dict[str, dict[str, str]] = field(default_factory=dict)
+    template: dict[str, Any] | None = None
+    """The workload's ``spec.template`` as in the snapshot (None: a bare pod, or rebuilt without one)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,11 @@ def hpa_contexts(
             *(overhead[col] for col in (*WORKLOAD_KEY, "container", "resource", "base", "slope")), strict=True
         )
     }
+    templates = {
+        (o["metadata"]["namespace"], kind, o["metadata"]["name"]): o["spec"].get("template")
+        for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+        for o in snapshot.items(kind)
+    }
     contexts, skipped = [], []
     for obj in snapshot.items("HorizontalPodAutoscaler"):
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -159,6 +166,7 @@ def hpa_contexts(
                 p90={r["container"]: (float(r["cpu_p90_cores"]), float(r["memory_p90_bytes"])) for r in mine},
                 typical_app_cores=_typical_app_cores(spec, apps[0]),
                 vpa_requests=vpa_requests(key) if vpa_requests else {},
+                template=templates.get(key),
             )
         )
     return contexts, pd.DataFrame(skipped, columns=["namespace", "hpa", "reason"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.errors import ManifestError, QuantityError, clip
@@ -56,6 +56,10 @@ class HPASpec:
     metrics_uncertain: bool = False
     """Rebuilt from kube-state-metrics, which exports a ContainerResource metric as a Resource one: a
     replayed Resource metric may in truth count only one container."""
+    metric_indices: tuple[int, ...] = ()
+    """Per entry of ``metrics``, its index in the object's ``spec.metrics`` (-1: the default CPU metric)."""
+    raw_metrics: tuple[Any, ...] = field(default=(), compare=False)
+    """The object's ``spec.metrics`` entries as the API returned them (every type), for patches that keep them."""
 
 
 def parse_hpa(obj: dict[str, Any], version: KubeVersion, flags: ControllerFlags) -> HPASpec:
@@ -79,8 +83,10 @@ def parse_hpa(obj: dict[str, Any], version: KubeVersion, flags: ControllerFlags)
         has_behavior=behavior is not None,
     )
     metrics: list[MetricSpec] = []
+    indices: list[int] = []
     unsupported: list[str] = []
-    raw_metrics = spec.get("metrics") or [
+    declared = spec.get("metrics") or []
+    raw_metrics = declared or [
         {
             "type": "Resource",
             "resource": {
@@ -96,6 +102,7 @@ def parse_hpa(obj: dict[str, Any], version: KubeVersion, flags: ControllerFlags)
             continue
         body = raw.get("resource" if kind == "Resource" else "containerResource") or {}
         metrics.append(_metric(kind, body, f"{at}: spec.metrics[{i}]"))
+        indices.append(i if declared else -1)
     return HPASpec(
         namespace=obj["metadata"]["namespace"],
         name=obj["metadata"]["name"],
@@ -108,6 +115,8 @@ def parse_hpa(obj: dict[str, Any], version: KubeVersion, flags: ControllerFlags)
         unsupported_metrics=tuple(unsupported),
         metrics_uncertain=(obj["metadata"].get("annotations") or {}).get(SOURCE_ANNOTATION) == KSM_SOURCE
         and any(m.type == "Resource" for m in metrics),
+        metric_indices=tuple(indices),
+        raw_metrics=tuple(declared),
     )
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 import json
 
+import jsonpatch
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from analyzer.api import SAMPLE_DATA, Analysis, analyze, load_snapshot
 from analyzer.prices import HOURS_PER_MONTH
@@ -76,8 +76,8 @@ def test_controls_show_no_skew(sample: Analysis, hpa: str) -> None:
     assert not (sample.remedies.hpa == hpa).any()
 
 
-def test_the_stalled_hpa_is_stalled_for_as_long_as_the_generator_says() -> None:
-    analysis = analyze(load_snapshot())
+def test_the_stalled_hpa_is_stalled_for_as_long_as_the_generator_says(sample: Analysis) -> None:
+    analysis = sample
     demand = pd.read_parquet(SAMPLE_DATA / "ground_truth" / "demand.parquet")
     step_h = analysis.metadata.step_s / 3600
     true_hours = float(demand[demand.workload == "ledger"].stalled.sum() * step_h)
@@ -87,9 +87,11 @@ def test_the_stalled_hpa_is_stalled_for_as_long_as_the_generator_says() -> None:
     assert row.direction == "stalled" and row.utilization_as_deployed != row.utilization_as_deployed  # NaN
     fix = analysis.remedies[(analysis.remedies.hpa == "ledger") & (analysis.remedies.remedy == "sidecar-requests")]
     assert fix.stalled_hours.iloc[0] == 0
-    patch = yaml.safe_load(fix.patch.iloc[0])
-    annotations = patch["spec"]["template"]["metadata"]["annotations"]
-    assert set(annotations) == {"config.linkerd.io/proxy-cpu-request", "config.linkerd.io/proxy-memory-request"}
+    assert fix.object.iloc[0] == "deployment/ledger"
+    deployment = next(d for d in load_snapshot().items("Deployment") if d["metadata"]["name"] == "ledger")
+    patched = jsonpatch.apply_patch(deployment, json.loads(fix.patch.iloc[0]))
+    annotations = patched["spec"]["template"]["metadata"]["annotations"]
+    assert {"config.linkerd.io/proxy-cpu-request", "config.linkerd.io/proxy-memory-request"} <= set(annotations)
 
 
 def test_calibration_is_within_one_replica_95_percent_of_the_time(sample: Analysis) -> None:
@@ -100,8 +102,9 @@ def test_calibration_is_within_one_replica_95_percent_of_the_time(sample: Analys
 
 def test_container_resource_remedy_is_ready_to_apply_and_removes_the_skew(sample: Analysis) -> None:
     fix = sample.remedies[(sample.remedies.hpa == "checkout") & (sample.remedies.remedy == "container-resource")]
-    doc = yaml.safe_load(fix.patch.iloc[0])
-    assert doc["kind"] == "HorizontalPodAutoscaler" and doc["metadata"] == {"name": "checkout", "namespace": "shop"}
+    hpa = next(h for h in load_snapshot().items("HorizontalPodAutoscaler") if h["metadata"]["name"] == "checkout")
+    doc = jsonpatch.apply_patch(hpa, json.loads(fix.patch.iloc[0]))
+    assert fix.object.iloc[0] == "hpa/checkout" and fix.command.iloc[0].startswith("kubectl patch hpa checkout -n shop")
     assert doc["spec"]["metrics"] == [
         {
             "type": "ContainerResource",
@@ -121,7 +124,9 @@ def test_retarget_is_the_pod_utilization_where_the_app_is_at_target(sample: Anal
     a = 0.70 * 0.5  # the app at its 70 % target of a 500m request
     expected = round(70 * ((a + istio.base + istio.slope * a) / 0.6) / (a / 0.5))
     fix = sample.remedies[(sample.remedies.hpa == "checkout") & (sample.remedies.remedy == "retarget")]
-    target = yaml.safe_load(fix.patch.iloc[0])["spec"]["metrics"][0]["resource"]["target"]
+    replaced = [op for op in json.loads(fix.patch.iloc[0]) if op["op"] == "replace"]
+    assert [op["path"] for op in replaced] == ["/spec/metrics/0"]
+    target = replaced[0]["value"]["resource"]["target"]
     assert target == {"type": "Utilization", "averageUtilization": expected}
     assert expected in (75, 76, 77)
     assert abs(fix.residual_skew_percent.iloc[0]) < 3  # nearly app-only at typical load

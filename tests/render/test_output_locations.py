@@ -97,13 +97,14 @@ def test_bad_locations_are_refused_before_the_analysis(sample_dir: Path, open_di
 
 
 def test_a_write_that_fails_half_way_leaves_nothing(small_analysis: Analysis, tmp_path: Path) -> None:
-    """A full disk (a 200 KB file-size cap) fails the HTML write: one error, no temporary file, no report."""
+    """A full disk (a 500 KB file-size cap: the JSON fits, the HTML does not) fails the HTML write: one
+    error, no temporary file, no report."""
     out = tmp_path / "out"
 
     def write() -> None:
         render(small_analysis, out, ["json", "html"])
 
-    result = in_child(write, file_bytes=200_000)
+    result = in_child(write, file_bytes=500_000)
     assert result.error is not None and result.error["type"] == "SidecarImpactError"
     assert "cannot write the report" in result.error["message"] and "\n" not in result.error["message"]
     assert sorted(p.name for p in out.iterdir()) == ["report.json"]  # written whole before the HTML failed
@@ -111,7 +112,7 @@ def test_a_write_that_fails_half_way_leaves_nothing(small_analysis: Analysis, tm
     def scheduled() -> None:
         render_run(small_analysis, tmp_path / "runs", ["json", "html"])
 
-    result = in_child(scheduled, file_bytes=200_000)
+    result = in_child(scheduled, file_bytes=500_000)
     assert result.error is not None and "cannot write the report" in result.error["message"]
     cluster = next((tmp_path / "runs").iterdir())
     assert sorted(p.name for p in cluster.iterdir()) == [".lock"]  # no run folder, no temporary one, no latest

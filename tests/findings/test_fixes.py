@@ -1,0 +1,138 @@
+"""Fixes apply exactly as shown: every emitted patch applies to the snapshot's object (JSON Patch with the
+python-json-patch library), the result validates against the Kubernetes schemas, the HPA patches change
+only what their remedy changes (other metrics kept), and replaying the patched HPAs gives the effect the
+remedy states."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import kubernetes_validate
+import pytest
+
+from analyzer.api import Analysis, analyze, render
+from analyzer.findings.remedies import apply_command
+from analyzer.snapshot.schema import Snapshot
+from analyzer.synth.generate import Synthetic
+
+KINDS = {"hpa": "HorizontalPodAutoscaler", "deployment": "Deployment", "statefulset": "StatefulSet",
+         "daemonset": "DaemonSet", "replicaset": "ReplicaSet"}  # fmt: skip
+
+
+def find(snapshot: Snapshot, namespace: str, obj: str) -> dict[str, Any]:
+    resource, _, name = obj.partition("/")
+    return next(o for o in snapshot.items(KINDS[resource])
+                if o["metadata"]["namespace"] == namespace and o["metadata"]["name"] == name)  # fmt: skip
+
+
+def patched(snapshot: Snapshot, remedies: Any) -> Snapshot:
+    """The snapshot with each remedy's patch applied to its object (an HPA or a workload)."""
+    objects = copy.deepcopy(snapshot.objects)
+    shadow = replace(snapshot, objects=objects)
+    for r in remedies.itertuples(index=False):
+        target = find(shadow, r.namespace, r.object)
+        target.update(jsonpatch.apply_patch(target, json.loads(r.patch)))
+    return shadow
+
+
+@pytest.fixture(scope="module")
+def multi_metric(small: Synthetic) -> tuple[Snapshot, Analysis]:
+    """The small snapshot with one HPA given three metrics: its CPU one, memory, and an External one."""
+    objects = copy.deepcopy(small.snapshot.objects)
+    hpa = next(h for h in objects["HorizontalPodAutoscaler"] if h["metadata"]["name"] == "checkout")
+    hpa["spec"]["metrics"] += [
+        {"type": "External", "external": {"metric": {"name": "queue_depth"},
+                                          "target": {"type": "AverageValue", "averageValue": "30"}}},
+        {"type": "Resource", "resource": {"name": "memory",
+                                          "target": {"type": "Utilization", "averageUtilization": 90}}},
+    ]  # fmt: skip
+    snapshot = replace(small.snapshot, objects=objects)
+    return snapshot, analyze(snapshot)
+
+
+@pytest.fixture(params=["small", "multi-metric"])
+def case(request: pytest.FixtureRequest, small: Synthetic, small_analysis: Analysis,
+         multi_metric: tuple[Snapshot, Analysis]) -> tuple[Snapshot, Analysis]:  # fmt: skip
+    return (small.snapshot, small_analysis) if request.param == "small" else multi_metric
+
+
+def test_every_patch_applies_and_validates(case: tuple[Snapshot, Analysis]) -> None:
+    snapshot, analysis = case
+    emitted = analysis.remedies[analysis.remedies["patch"] != ""]
+    assert len(emitted) >= 10
+    for r in emitted.itertuples(index=False):
+        before = find(snapshot, r.namespace, r.object)
+        after = jsonpatch.apply_patch(before, json.loads(r.patch))  # raises if a test operation fails
+        assert after != before
+        clean = {k: v for k, v in after.items() if k != "status"}
+        kubernetes_validate.validate(clean, "1.33", strict=False)
+        words = shlex.split(r.command)
+        assert words[:2] == ["kubectl", "patch"] and words[3] == r.object.partition("/")[2]
+        assert words[words.index("-n") + 1] == r.namespace and words[words.index("--type") + 1] == "json"
+
+
+def test_hpa_patches_keep_every_metric_they_do_not_change(multi_metric: tuple[Snapshot, Analysis]) -> None:
+    snapshot, analysis = multi_metric
+    original = find(snapshot, "shop", "hpa/checkout")["spec"]["metrics"]
+    hpa_fixes = analysis.remedies[
+        (analysis.remedies["hpa"] == "checkout") & analysis.remedies["object"].str.startswith("hpa/")
+    ]
+    assert set(hpa_fixes["remedy"]) >= {"retarget", "container-resource"}
+    for r in hpa_fixes.itertuples(index=False):
+        metrics = jsonpatch.apply_patch(find(snapshot, "shop", "hpa/checkout"), json.loads(r.patch))["spec"]["metrics"]
+        assert len(metrics) == 3 and metrics[1] == original[1]  # the External metric, untouched
+        assert metrics[0] != original[0]  # the CPU metric is what the remedy changes
+    stale = copy.deepcopy(find(snapshot, "shop", "hpa/checkout"))
+    stale["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] = 55  # changed since the snapshot
+    with pytest.raises(jsonpatch.JsonPatchTestFailed):
+        jsonpatch.apply_patch(stale, json.loads(hpa_fixes.iloc[0]["patch"]))
+
+
+def test_replaying_the_patched_hpas_gives_the_stated_effect(case: tuple[Snapshot, Analysis]) -> None:
+    snapshot, analysis = case
+    chosen = analysis.remedies[analysis.remedies["recommended"] & analysis.remedies["object"].str.startswith("hpa/")]
+    assert len(chosen) >= 3
+    again = analyze(patched(snapshot, chosen)).hpa_skew.set_index(["namespace", "hpa"])
+    for r in chosen.itertuples(index=False):
+        row = again.loc[(r.namespace, r.hpa)]
+        assert row.replica_hours_as_deployed == pytest.approx(r.replica_hours), (r.hpa, r.remedy)
+        assert row.stalled_hours == r.stalled_hours == 0
+
+
+def test_one_recommended_remedy_per_hpa_with_a_finding_and_none_without(small_analysis: Analysis) -> None:
+    flagged = small_analysis.hpa_skew[small_analysis.hpa_skew["direction"].isin(["inflation", "dilution", "stalled"])]
+    recommended = small_analysis.remedies[small_analysis.remedies["recommended"]]
+    assert sorted(recommended["hpa"]) == sorted(flagged["hpa"])
+    assert recommended["why"].str.startswith("smallest residual skew without a stall").all()
+    assert (recommended["command"] != "").all()
+    findings = small_analysis.findings.set_index("object")
+    for r in recommended.itertuples(index=False):
+        assert r.command in findings.loc[f"hpa/{r.hpa}", "fix"]
+
+
+def test_the_fixes_folder_holds_one_file_per_object_and_a_script(small_analysis: Analysis, tmp_path: Path) -> None:
+    render(small_analysis, tmp_path, ["fixes"])
+    folder = tmp_path / "fixes"
+    script = (folder / "apply.sh").read_text()
+    assert script.startswith("#!/bin/sh\n") and "set -eu" in script and (folder / "apply.sh").stat().st_mode & 0o111
+    chosen = small_analysis.remedies[small_analysis.remedies["recommended"]]
+    commands = [line for line in script.splitlines() if line.startswith("kubectl ")]
+    assert sorted(commands) == sorted(set(chosen["command"]))
+    for command in commands:
+        path = tmp_path / shlex.split(command)[-1]
+        assert path.is_file() and isinstance(json.loads(path.read_text()), list)
+
+
+def test_hostile_names_stay_data_in_commands_and_paths(small_analysis: Analysis, tmp_path: Path) -> None:
+    remedies = small_analysis.remedies.copy()
+    hostile = "x; rm -rf / #"
+    remedies.loc[remedies["recommended"], "command"] = apply_command("../../etc", "HorizontalPodAutoscaler", hostile)
+    command = remedies.loc[remedies["recommended"], "command"].iloc[0]
+    words = shlex.split(command)
+    assert words[3] == hostile and words[5] == "../../etc" and ".." not in Path(words[-1]).parts
