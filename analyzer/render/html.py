@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from analyzer.__about__ import __version__
+from analyzer.findings.analysis import SUMMARY_COLUMNS
 from analyzer.findings.hpa_skew import by_impact
 from analyzer.render import plots
 from analyzer.render.renderer import DEFAULT_TOP, Renderer
@@ -20,7 +22,8 @@ table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
 th{background:#f2f2f2}.stalled{color:#b00020;font-weight:600}
 .headline{display:flex;gap:1rem;flex-wrap:wrap}.headline>div{border:1px solid #ccc;padding:.5rem 1rem;flex:1}
-.big{font-size:1.6rem;font-weight:600;margin:.2rem 0}
+.big{font-size:1.6rem;font-weight:600;margin:.2rem 0}.scroll{overflow-x:auto;max-width:100%}
+nav ol{columns:3;font-size:.9rem}
 figure{margin:1rem 0}img{max-width:100%;height:auto}figcaption{font-size:.85rem;color:#555}
 @media print{section{break-inside:avoid}}
 """
@@ -29,8 +32,25 @@ figure{margin:1rem 0}img{max-width:100%;height:auto}figcaption{font-size:.85rem;
 def _fix_summary(fix: str) -> str:
     """A finding's fix in a table cell: what it changes and the command (the patch is in Remedies and fixes/)."""
     lines = [line for line in str(fix).splitlines() if line.strip()]
+    if lines and lines[0].startswith("apiVersion:"):
+        return "the VPA patch in the VPA section"
+    if lines and lines[0].startswith("# rules.yaml"):
+        return "a --rules entry (report.json has it)"
     head = lines[:1] + [line[2:] for line in lines if line.startswith("# kubectl ")]
     return " ".join(head) if head else ""
+
+
+def _figure_text(key: str, value: float) -> str:
+    """A summary figure with its unit."""
+    if key.endswith("_share"):
+        return f"{value:.1%}"
+    if key.endswith("_cost_month"):
+        return f"${value:,.2f}/month"
+    if key.endswith("replica_hours"):
+        return f"{value:,.1f} replica-hours"
+    if key.endswith("_hours"):
+        return f"{value:,.1f} h"
+    return f"{value:,}"
 
 
 def _remedies(analysis: Analysis) -> str:
@@ -92,14 +112,14 @@ def _headline(s: dict[str, int | float]) -> str:
         "frozen high).</p></div>"
         f"<div><h3>Shortfall</h3><p class=big>{s['shortfall_replica_hours']:,.1f} replica-hours</p><p>the app "
         f"needed and did not get: {s['under_provisioned_hours']:,.1f} h under-provisioned in {s['hpas_diluted']} "
-        f"diluted HPAs; {s['hpas_stalled']} stalled HPAs for {s['stalled_hours']:,.1f} h. Missing capacity, not "
+        f"diluted HPAs; {s['hpas_stalled']} stalled for {s['stalled_hours']:,.1f} h. Missing capacity, not "
         "a saving.</p></div></div>"
     )
 
 
 def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     formats = formats or {}
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
+    head = "".join(f"<th>{escape(str(c).replace('_', ' '))}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
         cells = []
@@ -108,7 +128,7 @@ def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
             css = ' class="stalled"' if col == "status" and value == "stalled" else ""
             cells.append(f"<td{css}>{escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
 
 
 TOP_REMEDY_HPAS = 50
@@ -148,7 +168,8 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     meta = analysis.metadata
     summary = analysis.summary()
     items = "".join(
-        f"<li>{escape(k.replace('_', ' '))}: {f'{v:.1%}' if k.endswith('_share') else v}</li>"
+        f"<tr><th>{escape(k.replace('_', ' '))}</th><td>{escape(_figure_text(k, v))}</td>"
+        f"<td>{escape(SUMMARY_COLUMNS.get(k, ''))}</td></tr>"
         for k, v in summary.items()
     )
     containers = _table(
@@ -231,7 +252,13 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         f"<h1>Sidecar impact report: {escape(meta.cluster)}</h1>"
         f"<p>Snapshot from {escape(meta.source)}, {escape(meta.start.isoformat())} to "
         f"{escape(meta.end.isoformat())}, step {meta.step_s:g}s.</p>"
-        f"<section id=summary><h2>Summary</h2>{_headline(summary)}<ul>{items}</ul>"
+        f"<p>sidecar-impact {escape(__version__)}.</p>"
+        "<nav><h2>Contents</h2><ol><li><a href=#summary>Summary</a></li><li><a href=#findings>Findings</a></li>"
+        "<li><a href=#plots>Plots</a></li><li><a href=#hpas>HPAs</a></li><li><a href=#hpa-skew>HPA skew</a></li>"
+        "<li><a href=#remedies>Remedies and fixes</a></li><li><a href=#vpa>VPA</a></li>"
+        "<li><a href=#workloads>Workloads</a></li><li><a href=#containers>Containers</a></li>"
+        "<li><a href=#overhead>Sidecar overhead</a></li><li><a href=#glossary>Glossary</a></li></ol></nav>"
+        f"<section id=summary><h2>Summary</h2>{_headline(summary)}<div class=scroll><table>{items}</table></div>"
         f"<h3>HPAs the sidecars skew or stall ({len(ranked)}), stalled first, then by replica-hours off "
         f"the app's need</h3>{top_skew}</section>"
         f"<section id=findings><h2>Findings</h2>{findings}</section>"
@@ -247,6 +274,15 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         f"<section id=containers><h2>Containers</h2>{containers}</section>"
         f"<section id=overhead><h2>Sidecar overhead model</h2>{overhead}</section>"
         f"{ambiguous_html}"
+        "<section id=glossary><h2>Glossary</h2><dl>"
+        "<dt>replica-hours</dt><dd>replicas times hours: 3 replicas for 2 hours is 6.</dd>"
+        "<dt>app-only</dt><dd>the same HPA replayed on the app containers' usage and requests alone: what the "
+        "controller would do if the sidecars were not counted.</dd>"
+        "<dt>inflation</dt><dd>the sidecars make the HPA run more replicas than the app needs: waste, in "
+        "dollars.</dd><dt>dilution</dt><dd>they make it run fewer: shortfall, capacity the app lacked.</dd>"
+        "<dt>stalled</dt><dd>the HPA cannot compute a replica count (a counted container has no request), so "
+        "replicas stay frozen.</dd><dt>residual skew</dt><dd>what a remedy leaves, against app-only.</dd>"
+        "</dl></section>"
         "</body></html>\n"
     )
 

@@ -113,7 +113,7 @@ def write_run_record(run_dir: Path, cluster: str, created: pd.Timestamp, tool_ve
     """Record what the run is inside its (still temporary) directory: what :func:`prune` trusts."""
     record = {
         "cluster": cluster,
-        "created": created.tz_convert("UTC").isoformat().replace("+00:00", "Z"),
+        "created": created.tz_convert("UTC").floor("s").isoformat().replace("+00:00", "Z"),
         "tool_version": tool_version,
     }
     fd = os.open(run_dir / RUN_RECORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
