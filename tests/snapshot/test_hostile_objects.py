@@ -10,6 +10,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -287,3 +290,44 @@ def test_any_metadata_value_is_refused_or_loaded(tiny_dir: Path, tmp_path: Path,
         load_snapshot(root)
     except SnapshotError as exc:
         assert str(path) in one_line(exc)
+
+
+USAGE_VALUES = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.integers(-(2**63), 2**63 - 1),
+    st.text(max_size=20),
+    st.none(),
+)
+
+
+@given(
+    column=st.sampled_from(["timestamp", "pod", "container", "cpu_cores", "memory_bytes", "cpu_millicores", "extra"]),
+    values=st.lists(USAGE_VALUES, min_size=1, max_size=5),
+    drop=st.booleans(),
+)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_usage_frames_of_any_shape_are_refused_or_loaded(
+    tiny_dir: Path, tmp_path: Path, column: str, values: list[Any], drop: bool
+) -> None:
+    """A usage Parquet file with a column dropped, retyped or filled with hostile values: one line or a load."""
+    root = tmp_path / "snap"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(tiny_dir, root)
+    part = sorted((root / schema.USAGE_DIR).rglob("*.parquet"))[0]
+    frame = pd.read_parquet(part)
+    if drop and column in frame.columns:
+        frame = frame.drop(columns=column)
+    else:
+        filled = (values * (len(frame) // len(values) + 1))[: len(frame)]
+        frame[column] = pd.Series(filled, dtype=object)
+    try:
+        frame.to_parquet(part)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        return  # not even writable as Parquet: nothing to load
+    try:
+        snapshot = load_snapshot(root)
+    except SnapshotError as exc:
+        assert str(root) in one_line(exc)
+        return
+    assert np.isfinite(snapshot.usage[["cpu_cores", "memory_bytes"]].to_numpy()).all()
+    assert (snapshot.usage[["cpu_cores", "memory_bytes"]].to_numpy() >= 0).all()
