@@ -23,7 +23,7 @@ ALL = [doc for path in sorted(DEPLOY.glob("*.yaml")) for doc in yaml.safe_load_a
 NOT_CORE = {"Kustomization", "PrometheusRule"}  # kustomize's and prometheus-operator's kinds: checked below
 DOCS = [doc for doc in ALL if doc["kind"] not in NOT_CORE]
 GIB = 2**30
-BENCHMARK_PEAK_GIB_PER_MILLION_SAMPLES = 0.095
+BENCHMARK_PEAK_GIB_PER_MILLION_SAMPLES = 0.10
 """benchmarks/report.py: peak RSS over usage samples (deploy/README.md has the figures)."""
 SAMPLES_1000_WORKLOAD_WEEK = 61e6
 """A realistic week of 1,000 workloads at 60 s (pod churn included), what the CronJob is sized for."""
