@@ -117,7 +117,21 @@ def _headline(s: dict[str, int | float]) -> str:
     )
 
 
+SHOWN_ROWS = 25
+"""Rows of a table shown open; the rest of a longer table sits in a collapsed ``<details>`` (nothing is cut)."""
+
+
 def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+    """The frame as a table: the first :data:`SHOWN_ROWS` rows, then every row in a collapsed part."""
+    if len(frame) <= SHOWN_ROWS:
+        return _rows_table(frame, formats)
+    return (
+        _rows_table(frame.head(SHOWN_ROWS), formats)
+        + f"<details><summary>all {len(frame):,} rows</summary>{_rows_table(frame, formats)}</details>"
+    )
+
+
+def _rows_table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     formats = formats or {}
     head = "".join(f"<th>{escape(str(c).replace('_', ' '))}</th>" for c in frame.columns)
     body = []
@@ -234,10 +248,19 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
          "cpu_upper_cores": "{:.3f}", "memory_request_bytes": "{:,.0f}", "memory_target_bytes": "{:,.0f}",
          "floor_cpu_cores": "{:.3f}"},
     )  # fmt: skip
-    hazards = "".join(
+    ranked_hazards = analysis.vpa_hazards.assign(
+        _rank=analysis.vpa_hazards["severity"].map({"high": 0, "medium": 1, "low": 2})
+    ).sort_values("_rank", kind="stable")
+    blocks = [
         f"<h3>{escape(r.namespace)}/{escape(r.workload)}: {escape(r.hazard)} ({escape(r.severity)})</h3>"
-        f"<p>{escape(r.evidence)}.</p><pre>{escape(r.fix)}</pre>"
-        for r in analysis.vpa_hazards.itertuples(index=False)
+        f"<p>{escape(r.evidence)}.</p><details><summary>fix</summary><pre>{escape(r.fix)}</pre></details>"
+        for r in ranked_hazards.itertuples(index=False)
+    ]
+    hazards = "".join(blocks[:SHOWN_ROWS]) + (
+        f"<details><summary>{len(blocks) - SHOWN_ROWS:,} more VPA hazards</summary>{''.join(blocks[SHOWN_ROWS:])}"
+        "</details>"
+        if len(blocks) > SHOWN_ROWS
+        else ""
     )
     findings = _table(
         analysis.findings.assign(fix=analysis.findings["fix"].map(_fix_summary)), {"cost_month": "${:,.2f}"}

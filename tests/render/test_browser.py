@@ -51,6 +51,13 @@ def test_report_renders_in_chromium_without_errors_or_requests(report: Path) -> 
         page.goto(report.as_uri())
         page.wait_for_load_state("load")
         sections = page.eval_on_selector_all("section", "els => els.map(e => e.id)")
+        anchors = page.eval_on_selector_all(
+            "nav a", "els => els.map(a => [a.getAttribute('href'), !!document.querySelector(a.getAttribute('href'))])"
+        )
+        first_screen = page.evaluate(
+            "() => ['Waste', 'Shortfall'].map(w => [...document.querySelectorAll('h3')].find(h => h.textContent === w))"
+            ".map(h => h ? h.getBoundingClientRect().bottom : 1e9)"
+        )
         images = page.eval_on_selector_all("img", "els => els.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
         text = page.inner_text("body")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -58,6 +65,8 @@ def test_report_renders_in_chromium_without_errors_or_requests(report: Path) -> 
         browser.close()
     for section in ("summary", "findings", "plots", "hpas", "hpa-skew", "remedies", "workloads", "containers"):
         assert section in sections
+    assert len(anchors) >= 10 and all(found for _, found in anchors), anchors  # the contents resolve
+    assert max(first_screen) < 900  # the headline figures are on the first screen
     assert len(images) >= 4 and all(done and w > 0 and h > 0 for done, w, h in images)
     assert console_errors == [] and requests == [] and dialogs == []
     assert XSS in text  # shown as text, not run as markup
