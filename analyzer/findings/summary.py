@@ -76,14 +76,16 @@ def findings_table(
             rows.append((_skew_severity(r.skew_percent), "hpa-inflation", r.namespace, f"hpa/{r.hpa}",
                          f"sidecars ({r.sidecars}) make the HPA run {r.excess_replica_hours:,.1f} replica-hours "
                          f"beyond the app's need ({r.skew_percent:+.1f} % net; {r.replicas_too_many_mean:,.1f} "
-                         f"replicas too many on average, {r.replicas_too_many_p95:,.0f} at the 95th percentile)",
+                         f"replicas too many on average, {r.replicas_too_many_p95:,.0f} at the 95th percentile; "
+                         f"{_rule(r.skew_percent)})",
                          r.waste_cost_month, fix))  # fmt: skip
         elif r.direction == "dilution":
             rows.append((_skew_severity(r.skew_percent), "hpa-dilution", r.namespace, f"hpa/{r.hpa}",
                          f"sidecars ({r.sidecars}) make the HPA run {r.missing_replica_hours:,.1f} replica-hours "
                          f"short of the app's need ({r.skew_percent:+.1f} % net; under-provisioned "
                          f"{r.under_provisioned_hours:,.1f} h, {r.replicas_too_few_mean:,.1f} replicas too few on "
-                         f"average, {r.replicas_too_few_p95:,.0f} at the 95th percentile)", np.nan, fix))  # fmt: skip
+                         f"average, {r.replicas_too_few_p95:,.0f} at the 95th percentile; {_rule(r.skew_percent)})",
+                         np.nan, fix))  # fmt: skip
         if not r.calibrated and isinstance(r.calibration_within_1, float) and not np.isnan(r.calibration_within_1):
             message = (
                 f"the replay matches the observed replicas within ±1 only {r.calibration_within_1:.0%} "
@@ -105,6 +107,12 @@ def findings_table(
         .drop(columns="_o")
         .reset_index(drop=True)
     )
+
+
+def _rule(skew_percent: float) -> str:
+    """The severity rule the net skew met, in words."""
+    return (f"|net| {abs(skew_percent):.1f} % against the rule high ≥ {SKEW_HIGH_PERCENT:g} %, medium ≥ "
+            f"{SKEW_MEDIUM_PERCENT:g} %, low ≥ 2 %")  # fmt: skip
 
 
 def _skew_severity(skew_percent: float) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 if TYPE_CHECKING:
     from analyzer.findings.analysis import Analysis
@@ -53,6 +54,7 @@ def replicas_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
         part = mine[mine.view == view]
         if len(part):
             ax.step(part.timestamp, part.replicas, where="post", label=view, **style)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # replicas are whole
     return _over_time(fig, ax, f"{plain(namespace)}/{plain(hpa)}: replicas", "replicas")
 
 
@@ -63,7 +65,13 @@ def utilization_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
     fig, ax = _figure()
     for view in ("as-deployed", "app-only"):
         part = mine[mine.view == view]
-        ax.plot(part.timestamp, part.utilization, label=view, **VIEW_STYLE[view])
+        missing = part.utilization.isna()
+        label = view
+        if len(part) and missing.all():
+            label = f"{view} (no value: stalled)"
+        elif missing.any():
+            label = f"{view} (gaps: no value while stalled)"
+        ax.plot(part.timestamp, part.utilization, label=label, **VIEW_STYLE[view])
     row = analysis.hpa_skew[(analysis.hpa_skew.namespace == namespace) & (analysis.hpa_skew.hpa == hpa)]
     metric = str(row.metrics.iloc[0]) if len(row) else ""
     target = metric.split(" at ")[-1].rstrip("%") if "%" in metric else ""
