@@ -70,7 +70,8 @@ def report(
             "--format",
             "-o",
             help=f"Report format, repeat for several: {', '.join(registry.available())}. The formats given "
-            "replace the default (html and json); series is the HPAs' replica series as Parquet.",
+            "replace the default (html and json); series is the HPAs' replica series as Parquet, fixes the "
+            "recommended patches with fixes/apply.sh.",
         ),
     ] = None,
     rules: Annotated[
@@ -159,7 +160,7 @@ def report(
     except SidecarImpactError as exc:
         raise SidecarImpactError(f"--keep-bytes: {exc}") from None
     if byte_budget < 0:
-        raise SidecarImpactError(f"--keep-bytes: {keep_bytes} is negative")
+        raise SidecarImpactError(f"--keep-bytes: {clip(keep_bytes)} is negative")
     prices = (load_prices(price_file) if price_file is not None else Prices()).overridden(cpu_price, memory_price)
     chosen = formats or ["html", "json"]
     for name in chosen:
