@@ -60,6 +60,9 @@ class HPASpec:
     """Per entry of ``metrics``, its index in the object's ``spec.metrics`` (-1: the default CPU metric)."""
     raw_metrics: tuple[Any, ...] = field(default=(), compare=False)
     """The object's ``spec.metrics`` entries as the API returned them (every type), for patches that keep them."""
+    scaled_object: str = ""
+    """The KEDA ScaledObject that owns this HPA (its ownerReference, or the ``scaledobject.keda.sh/name``
+    label); KEDA rewrites the HPA from it, so a fix of the HPA goes through the ScaledObject."""
 
 
 def parse_hpa(obj: dict[str, Any], version: KubeVersion, flags: ControllerFlags) -> HPASpec:
@@ -117,7 +120,16 @@ def parse_hpa(obj: dict[str, Any], version: KubeVersion, flags: ControllerFlags)
         and any(m.type == "Resource" for m in metrics),
         metric_indices=tuple(indices),
         raw_metrics=tuple(declared),
+        scaled_object=_scaled_object(obj["metadata"]),
     )
+
+
+KEDA_LABEL = "scaledobject.keda.sh/name"
+
+
+def _scaled_object(meta: dict[str, Any]) -> str:
+    owner = next((r["name"] for r in meta.get("ownerReferences") or [] if r.get("kind") == "ScaledObject"), "")
+    return owner or (meta.get("labels") or {}).get(KEDA_LABEL, "")
 
 
 def _metric(kind: str, body: dict[str, Any], where: str) -> MetricSpec:

@@ -136,3 +136,22 @@ def test_hostile_names_stay_data_in_commands_and_paths(small_analysis: Analysis,
     command = remedies.loc[remedies["recommended"], "command"].iloc[0]
     words = shlex.split(command)
     assert words[3] == hostile and words[5] == "../../etc" and ".." not in Path(words[-1]).parts
+
+
+@pytest.mark.parametrize("how", ["ownerReferences", "label"])
+def test_a_keda_owned_hpa_is_never_patched_directly(small: Synthetic, how: str) -> None:
+    """KEDA rewrites the HPA it generates from its ScaledObject: the fix goes there, or to the workload."""
+    objects = copy.deepcopy(small.snapshot.objects)
+    hpa = next(h for h in objects["HorizontalPodAutoscaler"] if h["metadata"]["name"] == "checkout")
+    if how == "ownerReferences":
+        hpa["metadata"]["ownerReferences"] = [{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+                                               "name": "checkout-so", "uid": "u", "controller": True}]  # fmt: skip
+    else:
+        hpa["metadata"].setdefault("labels", {})["scaledobject.keda.sh/name"] = "checkout-so"
+    analysis = analyze(replace(small.snapshot, objects=objects))
+    mine = analysis.remedies[analysis.remedies["hpa"] == "checkout"]
+    on_hpa = mine[mine["object"] == "hpa/checkout"]
+    assert len(on_hpa) >= 2 and (on_hpa["patch"] == "").all() and (on_hpa["command"] == "").all()
+    assert on_hpa["notes"].str.contains("KEDA ScaledObject checkout-so").all()
+    recommended = mine[mine["recommended"]]
+    assert recommended.empty or (recommended["object"] != "hpa/checkout").all()
