@@ -201,7 +201,7 @@ def render_run(
         name = runs.run_name(created)
         with atomic_directory(base / name) as tmp:
             written = render(analysis, tmp, formats, top)
-            runs.write_run_record(tmp, cluster, created, __version__)
+            runs.write_run_record(tmp, cluster, created, __version__, analysis.summary())
         runs.point_latest(base, name)
         runs.prune(base, keep, current=name, cluster=cluster, keep_bytes=keep_bytes)
         run_index.write_index(base)

@@ -25,12 +25,6 @@ def range_frame(result: list[dict[str, Any]], labels: Sequence[str], value: str 
     return pd.DataFrame(columns)
 
 
-def instant_frame(result: list[dict[str, Any]], labels: Sequence[str], value: str = "value") -> pd.DataFrame:
-    """One row per series of an instant query: the ``labels`` and ``value``."""
-    rows = [[s["metric"].get(label, "") for label in labels] + [float(s["value"][1])] for s in result]
-    return pd.DataFrame(rows, columns=[*labels, value]).astype({value: np.float64})
-
-
 def last_points(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """Per ``keys`` group: the newest ``value`` and the first and last ``timestamp`` it was seen."""
     if frame.empty:

@@ -189,10 +189,6 @@ def native_sidecar_ignored(ctx: Context) -> list[dict[str, Any]]:
     return out
 
 
-def _hpa_resources(hpa: HPASpec) -> list[tuple[str, str | None]]:
-    return [(m.resource, m.container) for m in hpa.metrics]
-
-
 def hpa_same_resource(ctx: Context) -> list[dict[str, Any]]:
     if ctx.vpa.update_mode == "Off":
         return []

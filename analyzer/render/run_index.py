@@ -1,18 +1,16 @@
 """``OUT/<cluster>/index.html`` of scheduled runs: every run kept, newest first, with its headline figures.
 
-Read from each run's ``report.json`` (a run written without JSON is listed without figures). The page
+Read from each run's record (:data:`~analyzer.render.runs.RUN_RECORD`), which holds its summary. The page
 is self-contained, escapes every value and links each run's files relatively, so it works served by
 ``sidecar-impact serve`` or opened from disk.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from html import escape
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from analyzer.render import runs
@@ -33,16 +31,6 @@ COLUMNS = (
 )
 
 
-def _summary(run_dir: Path) -> dict[str, Any]:
-    try:
-        fd = os.open(run_dir / "report.json", os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, encoding="utf-8") as fh:
-            summary = json.load(fh).get("summary", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return summary if isinstance(summary, dict) else {}
-
-
 def index_html(cluster_dir: Path) -> str:
     """The page for one cluster's runs (those holding a run record), newest recorded first."""
     found = []
@@ -56,8 +44,8 @@ def index_html(cluster_dir: Path) -> str:
     cluster = found[0][2]["cluster"] if found else cluster_dir.name
     head = "".join(f"<th>{escape(label)}</th>" for _, label, _ in COLUMNS)
     rows = []
-    for created, name, _ in found:
-        s = _summary(cluster_dir / name)
+    for created, name, record in found:
+        s = record.get("summary") if isinstance(record.get("summary"), dict) else {}
         cells = "".join(
             f"<td>{escape(fmt.format(s[key]))}</td>" if isinstance(s.get(key), int | float) else "<td></td>"
             for key, _, fmt in COLUMNS

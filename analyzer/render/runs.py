@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -31,7 +32,8 @@ from analyzer.paths import MAX_COMPONENT, safe_component
 
 RUN_NAME = "%Y%m%dT%H%M%SZ"
 RUN_RECORD = ".sidecar-impact-run.json"
-"""Written into each run directory: ``{"cluster": real name, "created": ISO time, "tool_version": ...}``."""
+"""Written into each run directory: ``{"cluster": real name, "created": ISO time, "tool_version": ...,
+"summary": the headline figures}``."""
 _RUN_PATTERN = re.compile(r"^\d{8}T\d{6}Z$")
 MAX_DIR_NAME = MAX_COMPONENT
 
@@ -109,24 +111,28 @@ def run_name(now: pd.Timestamp) -> str:
     return now.tz_convert("UTC").strftime(RUN_NAME)
 
 
-def write_run_record(run_dir: Path, cluster: str, created: pd.Timestamp, tool_version: str) -> None:
-    """Record what the run is inside its (still temporary) directory: what :func:`prune` trusts."""
+def write_run_record(
+    run_dir: Path, cluster: str, created: pd.Timestamp, tool_version: str, summary: dict[str, Any] | None = None
+) -> None:
+    """Record what the run is inside its (still temporary) directory: what :func:`prune` trusts, and the
+    headline figures the runs index lists (so it never re-reads each run's report)."""
     record = {
         "cluster": cluster,
         "created": created.tz_convert("UTC").floor("s").isoformat().replace("+00:00", "Z"),
         "tool_version": tool_version,
+        **({"summary": summary} if summary is not None else {}),
     }
     fd = os.open(run_dir / RUN_RECORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(record, fh, sort_keys=True)
 
 
-def read_run_record(run_dir: Path) -> dict[str, str] | None:
+def read_run_record(run_dir: Path) -> dict[str, Any] | None:
     """The run's record, or None when the directory is not a run this tool wrote (or the record is unreadable)."""
     try:
         fd = os.open(run_dir / RUN_RECORD, os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(fd, encoding="utf-8") as fh:
-            record = json.loads(fh.read(4096))
+            record = json.loads(fh.read(65536))
         created = pd.Timestamp(record["created"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

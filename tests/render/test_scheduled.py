@@ -42,6 +42,8 @@ def test_runs_are_timestamped_pruned_and_latest_points_at_the_newest(analysis: A
     ]
     index = (base / "index.html").read_text()
     assert index.index("2026-11-25T03:00:00Z") < index.index("2026-11-25T02:00:00Z") and "01:00:00Z" not in index
+    summary = analysis.summary()
+    assert index.count(f"<td>${summary['waste_cost_month']:,.2f}</td>") == 2  # from each run's record
     assert (base / "latest").resolve() == (base / "20261125T030000Z").resolve()
     assert [p.parent.name for p in paths] == ["20261125T030000Z"] * 2
     assert (base / "latest" / "report.json").is_file() and (base / "latest" / "report.md").is_file()
