@@ -213,6 +213,12 @@ def report(
         )
         if summary["ambiguous_pods"]:
             typer.echo(f"{summary['ambiguous_pods']} pods with an ambiguous app container (see the report; --rules)")
+        if summary["multi_app_workloads"]:
+            n = summary["multi_app_workloads"]
+            typer.echo(
+                f"{n} workload{'' if n == 1 else 's'} with several app containers, all counted as the app "
+                "(see the report; --rules if one is a sidecar)"
+            )
         typer.echo(
             f"findings: {summary['findings_high']} high, {summary['findings_medium']} medium, "
             f"{summary['findings_low']} low"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analyzer.api import Analysis
 from analyzer.findings.hpa_skew import SERIES_COLUMNS
 from analyzer.synth.generate import Synthetic
 
@@ -114,17 +115,18 @@ def test_synthetic_fixture_is_consistent(small: Synthetic) -> None:
     assert small.snapshot.metadata.extra["seed"] == 11
 
 
-def test_rules_resolve_the_ambiguous_pod_and_a_bad_rule_file_is_exit_2(default_report: Run, tmp_path: Path) -> None:
+def test_a_rule_decides_a_multi_app_pod_and_a_bad_rule_file_is_exit_2(default_report: Run, tmp_path: Path) -> None:
     default = default_report.process
-    assert "2 pods with an ambiguous app container" in default.stdout
+    assert "1 workload with several app containers, all counted as the app" in default.stdout
     rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n  - match: {namespace: edge, container: router}\n    role: app\n")
+    rules.write_text("rules:\n  - match: {namespace: edge, container: authz}\n    role: sidecar\n")
     resolved = run("report", "--out", str(tmp_path / "b"), "-o", "json", "--rules", str(rules))
     assert resolved.returncode == 0, resolved.stderr
-    assert "ambiguous" not in resolved.stdout
+    assert "several app containers" not in resolved.stdout
     doc = json.loads((tmp_path / "b" / "report.json").read_text())
-    router = [c for c in doc["classes"] if c["container"] == "router"]
-    assert router and all(c["evidence"].startswith(f"rule {rules}: rules[0]") for c in router)
+    authz = [c for c in doc["classes"] if c["container"] == "authz"]
+    assert authz and all(c["evidence"].startswith(f"rule {rules}: rules[0]") and c["role"] == "sidecar" for c in authz)
+    assert doc["summary"]["multi_app_workloads"] == 0
     rules.write_text("rules:\n  - match: {namespace: edge}\n    role: sidecar\n    kind: mesh\n")
     bad = run("report", "--out", str(tmp_path / "c"), "--rules", str(rules))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
@@ -177,7 +179,9 @@ def test_filters_prices_and_output_modes(tmp_path: Path) -> None:
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "missing.yaml" in bad.stderr
 
 
-def test_a_terminal_gets_a_summary_table_and_cron_gets_plain_lines(default_report: Run, tmp_path: Path) -> None:
+def test_a_terminal_gets_a_summary_table_and_cron_gets_plain_lines(
+    default_report: Run, sample_analysis: Analysis, tmp_path: Path
+) -> None:
     import os
     import pty
 
@@ -198,9 +202,12 @@ def test_a_terminal_gets_a_summary_table_and_cron_gets_plain_lines(default_repor
         chunks.append(chunk)
     assert proc.wait(timeout=300) == 0
     shown = b"".join(chunks).decode()
-    assert "sidecar impact: synthetic-7" in shown and "│ sidecar cost" in shown and "$154.54/month" in shown
+    s = sample_analysis.summary()
+    cost = f"${s['sidecar_cost_month']:,.2f}"
+    assert "sidecar impact: synthetic-7" in shown and "│ sidecar cost" in shown and f"{cost}/month" in shown
     plain = default_report.process
-    assert "│" not in plain.stdout and plain.stdout.startswith("13 workloads, 25 containers (12 sidecars, $154.54")
+    assert "│" not in plain.stdout
+    assert plain.stdout.startswith(f"13 workloads, {s['containers']} containers ({s['sidecars']} sidecars, {cost}")
 
 
 def test_progress_is_a_bar_on_a_terminal_and_a_line_otherwise(default_report: Run, tmp_path: Path) -> None:

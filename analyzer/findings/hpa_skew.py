@@ -356,15 +356,22 @@ def _remedies(
     facts = {c: sidecar_of.get((ns, kind, name, c), ("generic", False, False)) for c in ctx.sidecars}
     out = []
     base = float(rh[col_of[(h, "app-only")]])
-    for view in ("app-only", "retarget", "sidecar-requests", "average-value"):
-        if (h, view) not in col_of:
-            continue
+    several = len(ctx.apps) > 1
+    for view in ("app-only", "container-resource", "retarget", "sidecar-requests", "average-value"):
+        if (h, view) not in col_of or (view == "app-only" and several):
+            continue  # with several app containers app-only is the yardstick, not a change one metric makes
         j = col_of[(h, view)]
         col = cf.columns[j]
         remedy = "container-resource" if view == "app-only" else view
         if remedy == "container-resource" and all(m.container for m in spec.metrics):
             continue
         notes: list[str] = []
+        if remedy == "container-resource" and several:
+            notes.append(
+                f"ContainerResource names one container: the pods have app containers {', '.join(ctx.apps)}, "
+                f"and this replays {ctx.app} alone, so the residual is what the others' load leaves out; "
+                "retarget, sidecar-requests or average-value keep every app container counted"
+            )
         if remedy == "sidecar-requests":
             description = "set each sidecar's request to its p90 usage: " + ", ".join(
                 f"{c} cpu {r['cpu']} memory {r['memory']}" for c, r in col.change["requests"].items()

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.errors import ManifestError
+from analyzer.model.containers import newest_first_key
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_spec import parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
@@ -51,7 +52,7 @@ def hpa_table(snapshot: Snapshot, owners: pd.DataFrame, version: KubeVersion, fl
         if mine.empty:
             rows.append((ns, name, target, metrics, "", "no-pods", f"no live pods of {target} in the snapshot"))
             continue
-        pod = pods[(ns, mine.iloc[-1]["pod"])]
+        pod = pods[(ns, max(mine["pod"], key=lambda p: newest_first_key(pods[(ns, p)])))]
         counted = sorted({c["name"] for c in counted_containers(pod["spec"], version)})
         errors = [
             pod_request(pod["spec"], pod["metadata"]["name"], m.resource, version, m.container).error

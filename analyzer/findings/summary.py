@@ -2,15 +2,20 @@
 
 The rules (docs/findings.md): a stalled HPA is high; an HPA's sidecar skew is high from 25 % of its
 app-only replica-hours, medium from 10 %, low from 2 %; VPA hazards carry their own severity; a pod
-whose app container had to be guessed, and an HPA replay that does not reproduce the observed
+whose app container had to be guessed, a workload with several app containers one of which rests on no
+evidence, and an HPA replay that does not reproduce the observed
 replicas, are low (the figures around them are rough); so is each note the collector left in the
 snapshot (a kind it could not list, sources that disagree).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+
+from analyzer.model.classify import APP, NO_SIDECAR_EVIDENCE
 
 SEVERITIES = ("low", "medium", "high")
 SKEW_HIGH_PERCENT = 25.0
@@ -18,9 +23,10 @@ SKEW_MEDIUM_PERCENT = 10.0
 
 FINDING_COLUMNS = {
     "severity": "high, medium or low",
-    "kind": "hpa-stalled, hpa-inflation, hpa-dilution, hpa-uncalibrated, ambiguous-app, vpa-<hazard> or collection",
+    "kind": "hpa-stalled, hpa-inflation, hpa-dilution, hpa-uncalibrated, ambiguous-app, multi-app, vpa-<hazard> or "
+    "collection",
     "namespace": "namespace of the object",
-    "object": "the HPA, VPA or pod concerned",
+    "object": "the HPA, VPA, workload or pod concerned",
     "message": "what was found",
     "cost_month": "waste: dollars per month of replicas beyond the app's need (≥ 0; NaN for a shortfall, "
     "which costs capacity, not money)",
@@ -99,6 +105,7 @@ def findings_table(
         rows.append(("low", "ambiguous-app", a.namespace, f"pod/{a.pod}", a.note, np.nan,
                      "# rules.yaml\nrules:\n  - match: {namespace: " + a.namespace + ", container: " + a.container
                      + "}\n    role: app\n"))  # fmt: skip
+    rows += _multi_app_rows(classes)
     table = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
     order = table["severity"].map(severity_rank).fillna(-1)
     return (
@@ -107,6 +114,26 @@ def findings_table(
         .drop(columns="_o")
         .reset_index(drop=True)
     )
+
+
+def _multi_app_rows(classes: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """A low finding per workload whose pods have several app containers, one of them on no evidence:
+    the rule counts them all as the app, which is right unless one is an unknown sidecar."""
+    apps = classes[classes["role"] == APP].drop_duplicates(["namespace", "workload_kind", "workload", "container"])
+    rows = []
+    for (ns, kind, workload), group in apps.groupby(["namespace", "workload_kind", "workload"], sort=True):
+        guessed = group[~group["primary"] & (group["evidence"] == NO_SIDECAR_EVIDENCE)]
+        if len(group) < 2 or guessed.empty:
+            continue
+        names = ", ".join(group.sort_values("primary", ascending=False)["container"])
+        message = (f"{len(group)} app containers ({names}): no sidecar evidence for {', '.join(guessed.container)}, "
+                   "so the app-only view counts them all; if one is a sidecar, say so with a rule")  # fmt: skip
+        fix = "# rules.yaml\nrules:\n" + "".join(
+            f"  - match: {{namespace: {ns}, workload: {workload}, container: {c}}}\n    role: sidecar\n"
+            for c in guessed.container
+        )
+        rows.append(("low", "multi-app", ns, f"{kind.lower()}/{workload}", message, np.nan, fix))
+    return rows
 
 
 def _rule(skew_percent: float) -> str:

@@ -30,11 +30,15 @@ CLASS_COLUMNS = {
     "native_sidecar": "init container with restartPolicy Always",
     "injected": "in the live pod but not in the owner's pod template (added by a webhook)",
     "evidence": "the signal that decided the role",
-    "ambiguous": "the pod's app container could not be told apart; see note",
+    "primary": "the pod's primary app container (default-container annotation, a rule, named after the "
+    "workload, else the first app container)",
+    "ambiguous": "every container looked like a sidecar, so one was taken as the app; see note",
     "note": "for ambiguous pods: the choice made and how to override it",
 }
 
 APP, SIDECAR, INIT_ONLY = "app", "sidecar", "init-only"
+NO_SIDECAR_EVIDENCE = "no sidecar evidence"
+"""The evidence of an app container among several that nothing identified as a sidecar."""
 
 
 @dataclass(frozen=True)
@@ -82,28 +86,22 @@ def classify_pod(
     candidates = [c["name"] for c, regular in entries if regular and decided[c["name"]] is None]
     forced = [c["name"] for c, regular in entries if regular and (d := decided[c["name"]]) and d.role == APP]
     ambiguous, note = False, ""
-    if forced:
-        app = forced[0]
-    elif len(candidates) == 1:
-        app = candidates[0]
-        decided[app] = _Decision(APP, "", "the only container not identified as a sidecar")
+    if candidates or forced:
+        alone = len(candidates) == 1 and not forced
+        evidence = "the only container not identified as a sidecar" if alone else NO_SIDECAR_EVIDENCE
+        for n in candidates:
+            decided[n] = _Decision(APP, "", evidence)
+        apps = forced + candidates
+        named = [n for n in apps if n in {workload, labels.get("app.kubernetes.io/name"), labels.get("app")}]
+        primary = default if default in forced else (forced or named or apps)[0]
     else:
-        named = [n for n in candidates if n in {workload, labels.get("app.kubernetes.io/name"), labels.get("app")}]
-        if len(named) == 1:
-            app = named[0]
-            decided[app] = _Decision(APP, "", "named after its workload")
-        else:
-            pool = candidates or [c["name"] for c, regular in entries if regular]
-            app, ambiguous = pool[0], True
-            why = f"{', '.join(pool)} could each be the app" if candidates else "every container looks like a sidecar"
-            note = (
-                f"ambiguous: {why}; treated {app} (first in spec.containers) as the app. Set the annotation "
-                f"{signals.DEFAULT_CONTAINER_ANNOTATION} or add a rule (--rules) to decide"
-            )
-            decided[app] = _Decision(APP, "", "first in spec.containers (ambiguous)")
-    for other in candidates:
-        if other != app:
-            decided[other] = _Decision(SIDECAR, "generic", f"not the app ({app} is)")
+        primary = next(c["name"] for c, regular in entries if regular)
+        ambiguous = True
+        note = (
+            f"ambiguous: every container looks like a sidecar; treated {primary} (first in spec.containers) as the "
+            f"app. Set the annotation {signals.DEFAULT_CONTAINER_ANNOTATION} or add a rule (--rules) to decide"
+        )
+        decided[primary] = _Decision(APP, "", "first in spec.containers (ambiguous)")
 
     rows = []
     for c, regular in entries:
@@ -114,7 +112,7 @@ def classify_pod(
         flag = ambiguous and d.role == APP
         rows.append(
             (ns, name, workload_kind, workload, c["name"], c.get("image", ""), d.role, d.kind, native, injected,
-             d.evidence, flag, note if flag else "")
+             d.evidence, c["name"] == primary, flag, note if flag else "")
         )  # fmt: skip
     return rows
 

@@ -20,6 +20,7 @@ CONTAINER_COLUMNS = {
     "workload": "workload name",
     "container": "container name",
     "role": "app or sidecar (run-once init containers are left out)",
+    "primary": "the pod's primary app container (a pod can have several app containers)",
     "kind": "sidecar kind; empty for the app",
     "native_sidecar": "init container with restartPolicy Always",
     "injected": "added to the pod by a webhook (not in the owner's template)",
@@ -47,17 +48,21 @@ def newest_pods(snapshot: Snapshot, classes: pd.DataFrame) -> dict[tuple[str, st
     for row in owners.itertuples(index=False):
         pod = pods[(row.namespace, row.pod)]
         key = (row.namespace, row.workload_kind, row.workload)
-        created = pod["metadata"].get("creationTimestamp", "")
-        if key not in newest or created >= newest[key]["metadata"].get("creationTimestamp", ""):
+        if key not in newest or newest_first_key(pod) > newest_first_key(newest[key]):
             newest[key] = pod
     return newest
+
+
+def newest_first_key(pod: dict[str, Any]) -> tuple[str, str]:
+    """Orders pods by creation time, ties by name: the largest is "the newest pod" everywhere."""
+    return pod["metadata"].get("creationTimestamp", ""), pod["metadata"]["name"]
 
 
 def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex, usage: pd.DataFrame) -> pd.DataFrame:
     """One row per steady (app or sidecar) container of every workload: :data:`CONTAINER_COLUMNS`."""
     rows = []
     classes_of = records_by(
-        classes[["namespace", "pod", "container", "role", "kind", "native_sidecar", "injected", "evidence"]],
+        classes[["namespace", "pod", "container", "role", "primary", "kind", "native_sidecar", "injected", "evidence"]],
         ["namespace", "pod"],
     )
     for (ns, kind, name), pod in newest_pods(snapshot, classes).items():
@@ -69,10 +74,10 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
             res = by_name[r["container"]].get("resources") or {}
             req, lim = res.get("requests") or {}, res.get("limits") or {}
             rows.append(
-                (ns, kind, name, r["container"], r["role"], r["kind"], r["native_sidecar"], r["injected"],
+                (ns, kind, name, r["container"], r["role"], r["primary"], r["kind"], r["native_sidecar"], r["injected"],
                  r["evidence"], _q(req.get("cpu")), _q(req.get("memory")), _q(lim.get("cpu")), _q(lim.get("memory")))
             )  # fmt: skip
-    table = pd.DataFrame(rows, columns=list(CONTAINER_COLUMNS)[:13])
+    table = pd.DataFrame(rows, columns=list(CONTAINER_COLUMNS)[:14])
 
     key = [*WORKLOAD_KEY, "container"]
     series = index.groups[key].drop_duplicates().sort_values(key).reset_index(drop=True)
@@ -90,7 +95,7 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
     table = table.merge(series, on=key, how="left")
     table["cpu_usage_per_request"] = table["cpu_mean_cores"] / table["cpu_request_cores"]
     table["memory_usage_per_request"] = table["memory_mean_bytes"] / table["memory_request_bytes"]
-    order = table["role"].map({"app": 0}).fillna(1)
+    order = table["role"].map({"app": 1}).fillna(2) - table["primary"].astype(int)
     table = table.assign(_o=order).sort_values([*WORKLOAD_KEY, "_o", "container"]).drop(columns="_o")
     return table.reset_index(drop=True)[list(CONTAINER_COLUMNS)]
 

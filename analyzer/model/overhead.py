@@ -1,8 +1,9 @@
 """Sidecar overhead: each sidecar's usage per pod as ``base + slope × app CPU per pod``.
 
 Fitted per (workload, container, resource) over every pod-time sample, against the workload's
-mean app CPU per pod at that time. The app container's own memory is fitted the same way: the HPA
-counterfactual needs it at replica counts that were never observed.
+mean app CPU per pod at that time (the sum over the pod's app containers). The app containers' own
+memory is fitted the same way, and so is each app container's CPU where a pod has several: the HPA
+counterfactual needs them at replica counts that were never observed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ FIT_COLUMNS = {
     "workload_kind": "workload kind",
     "workload": "workload name",
     "container": "container name",
-    "role": "sidecar, or app (its memory against its own CPU)",
+    "role": "sidecar, or app (its memory against the pod's app CPU; its CPU too where the pod has several app "
+    "containers)",
     "kind": "sidecar kind",
     "resource": "cpu (cores) or memory (bytes)",
     "method": "robust-linear (Huber) or flat-median (the fallback)",
@@ -131,6 +133,8 @@ def fit_overhead(paired: PairedUsage, policy: FitPolicy | None = None) -> pd.Dat
     frames = []
     n = len(paired.series)
     is_app = (paired.series["role"] == APP).to_numpy()
+    workload = paired.series.groupby(SERIES_KEY[:3], sort=False).ngroup().to_numpy()
+    lone_app = is_app & (np.bincount(workload, weights=is_app)[workload] == 1)
     samples = paired.series["samples"].to_numpy()
     for resource, y in (("cpu", paired.cpu), ("memory", paired.memory)):
         fit = fit_lines_in_chunks(paired.series_id, paired.app_cpu, y, n, z=paired.instrument)
@@ -166,7 +170,7 @@ def fit_overhead(paired: PairedUsage, policy: FitPolicy | None = None) -> pd.Dat
         frame["trustworthy"] = ~(too_few | flat_x | poor)
         frame["reason"] = reason
         if resource == "cpu":
-            frame = frame[~is_app]
+            frame = frame[~lone_app]  # a lone app container's CPU is the regressor itself
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
     out = out[out["samples"] > 0]

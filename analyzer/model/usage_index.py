@@ -50,16 +50,21 @@ class UsageIndex:
         return self.workload[rows].astype(np.int64) * self.n_times + self.time[rows]
 
     def demand(self, usage: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
-        """Per (workload, time): the app containers' summed CPU (cores) and how many pods reported it."""
+        """Per (workload, time): the app containers' summed CPU (cores) and how many pods reported it.
+
+        A pod counts once however many app containers it has: by its primary app container's sample.
+        """
         size = len(self.workloads) * self.n_times
         cpu = usage["cpu_cores"].to_numpy(dtype=np.float64)
+        primary = self.groups["primary"].to_numpy(dtype=bool)
         total = np.zeros(size)
         pods = np.zeros(size)
         for block in self.blocks():
             rows = block.start + np.flatnonzero(self.is_app[block])
             key = self.cell(rows)
             total += np.bincount(key, weights=cpu[rows], minlength=size)
-            pods += np.bincount(key, minlength=size)
+            counted = primary[self.group[rows]]
+            pods += np.bincount(key[counted], minlength=size)
         return total.reshape(-1, self.n_times), pods.reshape(-1, self.n_times)
 
     def blocks(self) -> list[slice]:
@@ -74,8 +79,9 @@ def index_usage(usage: pd.DataFrame, classes: pd.DataFrame) -> UsageIndex:
     groups = usage.iloc[first][keys].reset_index(drop=True)
     for column in keys:
         groups[column] = groups[column].astype(object)
-    cols = [*keys, "workload_kind", "workload", "role", "kind", "native_sidecar", "injected"]
+    cols = [*keys, "workload_kind", "workload", "role", "kind", "native_sidecar", "injected", "primary"]
     groups = groups.merge(classes[cols], on=keys, how="left")
+    groups["primary"] = groups["primary"].fillna(False).astype(bool)
     groups["native_sidecar"] = groups["native_sidecar"].fillna(False).astype(bool)
     groups["injected"] = groups["injected"].fillna(False).astype(bool)
     groups["workload_kind"] = groups["workload_kind"].fillna("Pod")

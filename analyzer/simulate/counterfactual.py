@@ -35,13 +35,21 @@ from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_replay import ReplayColumns, ReplayResult, available_cpus, replay
 from analyzer.simulate.hpa_spec import HPASpec, MetricSpec, parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
-from analyzer.simulate.pod_requests import pod_request
+from analyzer.simulate.pod_requests import containers_request, pod_request
 from analyzer.snapshot.schema import Snapshot
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-VIEWS = ("as-deployed", "app-only", "retarget", "sidecar-requests", "average-value", "vpa-requests")
+VIEWS = (
+    "as-deployed",
+    "app-only",
+    "container-resource",
+    "retarget",
+    "sidecar-requests",
+    "average-value",
+    "vpa-requests",
+)
 MIB = 2**20
 
 
@@ -70,6 +78,9 @@ class HPAContext:
     pod_name: str
     pod_spec: dict[str, Any]
     app: str
+    """The primary app container."""
+    apps: tuple[str, ...]
+    """Every app container, the primary first."""
     sidecars: tuple[str, ...]
     lines: dict[str, UsageLine]
     p90: dict[str, tuple[float, float]]
@@ -153,18 +164,20 @@ def hpa_contexts(
         if not apps or all(math.isnan(r["cpu_mean_cores"]) for r in apps):
             skipped.append((ns, name, f"no usage data for the app container of {spec.target_kind}/{spec.target_name}"))
             continue
-        app = str(apps[0]["container"])
+        apps.sort(key=lambda r: not r["primary"])
+        app_names = tuple(str(r["container"]) for r in apps)
         contexts.append(
             HPAContext(
                 spec=spec,
                 workload=key,
                 pod_name=newest[key]["metadata"]["name"],
                 pod_spec=newest[key]["spec"],
-                app=app,
+                app=app_names[0],
+                apps=app_names,
                 sidecars=tuple(r["container"] for r in mine if r["role"] == SIDECAR),
-                lines=_lines(key, mine, fits, app),
+                lines=_lines(key, mine, fits, app_names),
                 p90={r["container"]: (float(r["cpu_p90_cores"]), float(r["memory_p90_bytes"])) for r in mine},
-                typical_app_cores=_typical_app_cores(spec, apps[0]),
+                typical_app_cores=_typical_app_cores(spec, apps),
                 vpa_requests=vpa_requests(key) if vpa_requests else {},
                 template=templates.get(key),
             )
@@ -173,9 +186,18 @@ def hpa_contexts(
 
 
 def _lines(
-    key: tuple[str, str, str], mine: list[dict[str, Any]], fits: dict[tuple[str, ...], tuple[float, float]], app: str
+    key: tuple[str, str, str],
+    mine: list[dict[str, Any]],
+    fits: dict[tuple[str, ...], tuple[float, float]],
+    apps: tuple[str, ...],
 ) -> dict[str, UsageLine]:
-    """Each container's usage line, from its workload's ``fits`` (a flat mean where there is none)."""
+    """Each container's usage line, from its workload's ``fits`` (a flat mean where there is none).
+
+    The regressor is the pod's app CPU: a lone app container's CPU line is the identity; with several,
+    each has its fitted line, or where it has none its share of the app containers' mean CPU.
+    """
+    means = {r["container"]: float(r["cpu_mean_cores"]) for r in mine if r["container"] in apps}
+    app_total = sum(v for v in means.values() if not math.isnan(v))
     lines = {}
     for r in mine:
         c = r["container"]
@@ -187,27 +209,38 @@ def _lines(
             return (0.0 if math.isnan(mean) else mean), 0.0
 
         mem = fit("memory", float(r["memory_mean_bytes"]))
-        cpu = (0.0, 1.0) if c == app else fit("cpu", float(r["cpu_mean_cores"]))
+        if c in apps and (len(apps) == 1 or (*key, c, "cpu") not in fits):
+            share = means[c] / app_total if len(apps) > 1 and app_total > 0 and not math.isnan(means[c]) else 1.0
+            cpu = (0.0, share if len(apps) > 1 else 1.0)
+        else:
+            cpu = fit("cpu", float(r["cpu_mean_cores"]))
         lines[c] = UsageLine(cpu[0], cpu[1], mem[0], mem[1])
     return lines
 
 
-def _typical_app_cores(spec: HPASpec, app_row: Any) -> float:
-    """``a*``: app CPU per pod where an app-only CPU Utilization HPA settles (its target), else the observed mean."""
-    request = float(app_row["cpu_request_cores"])
+def _typical_app_cores(spec: HPASpec, app_rows: list[dict[str, Any]]) -> float:
+    """``a*``: app CPU per pod where an app-only CPU Utilization HPA settles (its target times the app
+    containers' summed request), else the observed mean."""
+    request = sum(float(r["cpu_request_cores"]) for r in app_rows)
     for m in spec.metrics:
         if m.resource == "cpu" and m.is_utilization and not math.isnan(request):
             return m.target / 100.0 * request
-    return float(app_row["cpu_mean_cores"])
+    return float(np.nansum([float(r["cpu_mean_cores"]) for r in app_rows]))
 
 
 def view_columns(ctx: HPAContext, hpa: int, version: KubeVersion) -> list[ViewColumn]:
-    """The columns of one HPA: as-deployed and app-only always, the remedies where they apply."""
-    steady = (ctx.app, *ctx.sidecars)
+    """The columns of one HPA: as-deployed and app-only always, the remedies where they apply.
+
+    ``app-only`` counts every app container. ContainerResource names one container, so where a pod has
+    several app containers the ``container-resource`` remedy (the primary alone) is replayed as a view
+    of its own; with one app container the two are the same replay.
+    """
+    steady = (*ctx.apps, *ctx.sidecars)
     deployed = tuple((m.container,) if m.container else steady for m in ctx.spec.metrics)
     app_metrics = tuple(
         replace(m, type="ContainerResource", container=ctx.app) if m.container is None else m for m in ctx.spec.metrics
     )
+    app_counted = tuple(ctx.apps if m.container is None else (m.container,) for m in ctx.spec.metrics)
     cols = []
     if ctx.vpa_requests:
         spec = copy.deepcopy(ctx.pod_spec)
@@ -222,10 +255,13 @@ def view_columns(ctx: HPAContext, hpa: int, version: KubeVersion) -> list[ViewCo
             "app-only",
             app_metrics,
             ctx.pod_spec,
-            tuple((m.container,) for m in app_metrics),
+            app_counted,
             {"metrics": app_metrics},
         ),
     ]
+    if len(ctx.apps) > 1:
+        only = tuple((m.container,) for m in app_metrics)
+        cols.append(ViewColumn(hpa, "container-resource", app_metrics, ctx.pod_spec, only, {"metrics": app_metrics}))
     if not any(m.container is None or m.container in ctx.sidecars for m in ctx.spec.metrics) or not ctx.sidecars:
         return cols  # no metric counts a sidecar: nothing to remedy
     resource_util = [i for i, m in enumerate(ctx.spec.metrics) if m.container is None and m.is_utilization]
@@ -258,11 +294,10 @@ def _sidecar_usage_m(ctx: HPAContext, resource: str) -> float:
 def retarget(ctx: HPAContext, metric: MetricSpec, version: KubeVersion) -> int:
     """The pod-level utilization target that equals the app's at ``a*``: T × (pod util / app util), rounded."""
     a = ctx.typical_app_cores
-    pod_value = sum(b + s * a for b, s in (ctx.lines[c].at(metric.resource) for c in (ctx.app, *ctx.sidecars)))
-    app_b, app_s = ctx.lines[ctx.app].at(metric.resource)
-    app_value = app_b + app_s * a
+    pod_value = sum(b + s * a for b, s in (ctx.lines[c].at(metric.resource) for c in (*ctx.apps, *ctx.sidecars)))
+    app_value = sum(b + s * a for b, s in (ctx.lines[c].at(metric.resource) for c in ctx.apps))
     pod_req = pod_request(ctx.pod_spec, ctx.pod_name, metric.resource, version).milli
-    app_req = pod_request(ctx.pod_spec, ctx.pod_name, metric.resource, version, ctx.app).milli
+    app_req = containers_request(ctx.pod_spec, ctx.pod_name, metric.resource, version, ctx.apps).milli
     if app_value <= 0 or pod_req <= 0 or app_req <= 0:
         return metric.target
     return max(1, round(metric.target * (pod_value / pod_req) / (app_value / app_req)))
@@ -300,7 +335,10 @@ def _pack(cols: list[ViewColumn], contexts: list[HPAContext], version: KubeVersi
             is_cpu[m, j] = metric.resource == "cpu"
             is_util[m, j] = metric.is_utilization
             target[m, j] = metric.target
-            req = pod_request(col.pod_spec, ctx.pod_name, metric.resource, version, metric.container)
+            if metric.container is None:
+                req = pod_request(col.pod_spec, ctx.pod_name, metric.resource, version)
+            else:  # ContainerResource; app-only with several app containers sums theirs
+                req = containers_request(col.pod_spec, ctx.pod_name, metric.resource, version, counted)
             request[m, j], missing[m, j] = req.milli, req.error is not None
             for c in counted:
                 b, s = ctx.lines[c].at(metric.resource) if c in ctx.lines else (0.0, 0.0)

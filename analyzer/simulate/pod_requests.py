@@ -65,6 +65,21 @@ def pod_request(
     return PodRequest(total)
 
 
+def containers_request(
+    pod_spec: dict[str, Any], pod_name: str, resource: str, version: KubeVersion, containers: tuple[str, ...]
+) -> PodRequest:
+    """The summed requests of ``containers``: a ContainerResource denominator for one container, and for
+    several (a pod with more than one app container) what an app-only metric would divide by, which no
+    single HPA metric expresses. The first missing request is the error, as ``pod_request`` reports it."""
+    total = 0
+    for name in containers:
+        one = pod_request(pod_spec, pod_name, resource, version, name)
+        if one.error is not None:
+            return one
+        total += one.milli
+    return PodRequest(total)
+
+
 def aggregate_container_requests(pod_spec: dict[str, Any]) -> dict[str, int]:
     """Effective container requests per resource (KEP-753 formula), as ``resourcehelper`` sums them.
 

@@ -360,7 +360,13 @@ def _read_parquet(file: Path, expected: pa.Schema) -> pd.DataFrame:
         actual = table.schema.field(field.name).type
         if not _compatible(actual, field.type):
             raise SnapshotError(f"{file}: column {clip(field.name)} has type {actual}, expected {field.type}")
-    table = table.select(expected.names).cast(expected)
+    table = table.select(expected.names)
+    for i, field in enumerate(expected):
+        try:
+            table = table.set_column(i, field.name, table[field.name].cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:  # e.g. an int64 beyond float64's 2**53
+            raise SnapshotError(f"{file}: column {clip(field.name)} holds values that are not {field.type} "
+                                f"({reason(exc)})") from exc  # fmt: skip
     for field in expected:  # label columns: categoricals (millions of rows share a few thousand names)
         if pa.types.is_string(field.type):
             index = table.schema.get_field_index(field.name)

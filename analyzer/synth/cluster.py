@@ -18,7 +18,7 @@ from analyzer.simulate.hpa_normalize import Normalizer
 from analyzer.simulate.hpa_spec import HPASpec, parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_lifecycle import Lifecycle, PodStates, pod_states
-from analyzer.simulate.pod_requests import pod_request
+from analyzer.simulate.pod_requests import containers_request, pod_request
 from analyzer.synth import manifests
 from analyzer.synth.scenarios import Scenario
 from analyzer.synth.traffic import request_rates
@@ -133,8 +133,16 @@ class _HPAArrays:
 
     @classmethod
     def of(
-        cls, scenarios: list[Scenario], names: list[list[str]], n_c: int, version: KubeVersion, flags: ControllerFlags
+        cls,
+        scenarios: list[Scenario],
+        names: list[list[str]],
+        n_c: int,
+        version: KubeVersion,
+        flags: ControllerFlags,
+        app_only: bool = False,
     ) -> _HPAArrays:
+        """``app_only``: each Resource metric counts the app containers alone (usage and requests), the
+        truth of the app-only counterfactual; with one app container it is ContainerResource on it."""
         rows = [w for w, s in enumerate(scenarios) if s.hpa is not None]
         specs = {w: parse_hpa(manifests.hpa_object(scenarios[w], "") or {}, version, flags) for w in rows}
         shape = (max([len(h.metrics) for h in specs.values()] or [1]), len(rows))
@@ -158,11 +166,16 @@ class _HPAArrays:
                 a.is_cpu[m, j] = metric.resource == "cpu"
                 a.is_util[m, j] = metric.is_utilization
                 a.target[m, j] = metric.target
-                if metric.container is None:
-                    a.counted[m, j, : len(names[w])] = True
+                if metric.container is not None:
+                    counted: tuple[str, ...] | None = (metric.container,)
                 else:
-                    a.counted[m, j, names[w].index(metric.container)] = True
-                req = pod_request(pod_spec, "pod", metric.resource, version, metric.container)
+                    counted = scenarios[w].app_containers if app_only else None
+                if counted is None:
+                    a.counted[m, j, : len(names[w])] = True
+                    req = pod_request(pod_spec, "pod", metric.resource, version)
+                else:
+                    a.counted[m, j, [names[w].index(c) for c in counted]] = True
+                    req = containers_request(pod_spec, "pod", metric.resource, version, counted)
                 a.request_m[m, j], a.missing_request[m, j] = req.milli, req.error is not None
         return a
 
@@ -256,8 +269,12 @@ def simulate(
     rng: np.random.Generator,
     version: KubeVersion,
     flags: ControllerFlags,
+    app_only: bool = False,
 ) -> SimResult:
-    """Simulate ``n_scrapes`` scrapes from ``start_s`` after a two-hour warm-up that is not recorded."""
+    """Simulate ``n_scrapes`` scrapes from ``start_s`` after a two-hour warm-up that is not recorded.
+
+    ``app_only``: every HPA's Resource metrics count the app containers alone (see ``_HPAArrays.of``).
+    """
     sync_s = flags.sync_period_s
     per_scrape = round(step_s / sync_s)
     if per_scrape * sync_s != step_s:
@@ -267,7 +284,7 @@ def simulate(
     names = [[s.app_container, *(c.name for c in s.sidecars)] for s in scenarios]
     n_c = max(len(n) for n in names)
     model = _UsageModel.of(scenarios, n_c)
-    hpas = _HPAArrays.of(scenarios, names, n_c, version, flags)
+    hpas = _HPAArrays.of(scenarios, names, n_c, version, flags, app_only)
     normalizer = Normalizer([hpas.specs[w].scaling for w in hpas.rows.tolist()], flags)
 
     initial = np.array([_initial_replicas(s) for s in scenarios], dtype=np.int64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from analyzer.snapshot.schema import Metadata, Snapshot
 from analyzer.snapshot.store import atomic_directory, write_json, write_snapshot_files
 from analyzer.synth import manifests
 from analyzer.synth.cluster import SimResult, simulate
-from analyzer.synth.scenarios import Scenario, app_only, pick
+from analyzer.synth.scenarios import Scenario, SidecarSpec, pick
 
 DEFAULT_START = pd.Timestamp("2026-11-02T00:00:00Z")
 GENERATOR_VERSION = KubeVersion(minor=34)
@@ -48,9 +49,9 @@ def generate(
 ) -> Synthetic:
     """Simulate ``workloads`` scenarios for ``days`` at ``step_s``; identical output for identical arguments.
 
-    ``app_only_hpas`` turns every Resource metric into a ContainerResource metric on the app: the same
-    traffic (drawn before any scaling) under HPAs that ignore the sidecars, the ground truth of the
-    app-only counterfactual.
+    ``app_only_hpas`` makes every Resource metric count the app containers alone (a ContainerResource
+    metric on the app where there is one): the same traffic (drawn before any scaling) under HPAs that
+    ignore the sidecars, the ground truth of the app-only counterfactual.
     """
     if workloads < 1:
         raise SidecarImpactError(f"--workloads must be at least 1, got {workloads}")
@@ -60,12 +61,10 @@ def generate(
     if step_s < flags.sync_period_s or step_s % flags.sync_period_s:
         raise SidecarImpactError(f"--step must be a multiple of the 15s HPA sync period, got {step_s:g}s")
     scenarios = pick(workloads)
-    if app_only_hpas:
-        scenarios = [app_only(s) for s in scenarios]
     n_scrapes = int(days * 86400 // step_s)
     rng = np.random.default_rng(seed)
     start_s = start.timestamp()
-    sim = simulate(scenarios, start_s, n_scrapes, step_s, rng, GENERATOR_VERSION, flags)
+    sim = simulate(scenarios, start_s, n_scrapes, step_s, rng, GENERATOR_VERSION, flags, app_only_hpas)
     times = pd.to_datetime(sim.scrape_times, unit="s", utc=True).as_unit("ns")
     end = times[-1]
     objects = _objects(scenarios, sim, end.timestamp(), start)
@@ -106,7 +105,7 @@ def generate(
             "namespace": [s.namespace for s in scenarios] * len(times),
             "workload": [s.workload for s in scenarios] * len(times),
             "rps": sim.rps.ravel(),
-            "app_cpu_cores": (sim.rps * np.array([s.cpu_per_rps for s in scenarios])).ravel(),
+            "primary_app_cpu_cores": (sim.rps * np.array([s.cpu_per_rps for s in scenarios])).ravel(),
             "stalled": (sim.metric_error != 0).ravel(),
         }
     )
@@ -263,17 +262,39 @@ def _metric_error(sim: SimResult, s: Scenario, w: int) -> str:
     if code != MetricError.MISSING_REQUEST:
         return ERROR_TEXT[code]
     live = [p for p, pw in enumerate(sim.pod_workload) if pw == w and np.isnan(sim.pod_deleted[p])]
+    newest = max(live, key=lambda p: (sim.pod_created[p], sim.pod_names[p]))  # as the analysis picks it
     spec, _ = manifests.pod_spec_and_annotations(s)
     errors = (
-        pod_request(spec, sim.pod_names[live[-1]], m.resource, GENERATOR_VERSION, m.container).error
+        pod_request(spec, sim.pod_names[newest], m.resource, GENERATOR_VERSION, m.container).error
         for m in sim.hpas[w].metrics
     )
     return next(e for e in errors if e)
 
 
+def _true_line(c: SidecarSpec, b_apps: float, s_apps: float) -> dict[str, Any]:
+    """``c``'s truth against the pod's summed app CPU ``x = r + b_apps + s_apps·r`` (``r``: the primary's)."""
+    return {
+        "container": c.name,
+        "kind": c.kind,
+        "native": c.native,
+        "injected": c.injected,
+        "cpu_base_cores": c.cpu_base - c.cpu_slope * b_apps / (1 + s_apps),
+        "cpu_slope": c.cpu_slope / (1 + s_apps),
+        "memory_base_bytes": c.mem_base - c.mem_slope * b_apps / (1 + s_apps),
+        "memory_slope_bytes_per_core": c.mem_slope / (1 + s_apps),
+        "requests": c.requests,
+    }
+
+
 def _truth(scenarios: list[Scenario], seed: int) -> dict[str, Any]:
+    """Each workload's containers and true usage lines, against the regressor the analysis uses: the
+    pod's app CPU summed over its app containers (the generator drives companions by the primary's)."""
     out: list[dict[str, Any]] = []
     for s in scenarios:
+        apps = [c for c in s.sidecars if c.app]
+        b_apps, s_apps = sum(c.cpu_base for c in apps), sum(c.cpu_slope for c in apps)
+        line = partial(_true_line, b_apps=b_apps, s_apps=s_apps)
+
         out.append(
             {
                 "namespace": s.namespace,
@@ -282,22 +303,12 @@ def _truth(scenarios: list[Scenario], seed: int) -> dict[str, Any]:
                 "scenario": s.name,
                 "shows": s.shows,
                 "app_container": s.app_container,
+                "app_containers": list(s.app_containers),
+                "other_app_containers": [line(c) for c in apps],
                 "cpu_per_rps": s.cpu_per_rps,
                 "expected_vpa_hazards": sorted(s.expected_vpa_hazards),
-                "sidecars": [
-                    {
-                        "container": c.name,
-                        "kind": c.kind,
-                        "native": c.native,
-                        "injected": c.injected,
-                        "cpu_base_cores": c.cpu_base,
-                        "cpu_slope": c.cpu_slope,
-                        "memory_base_bytes": c.mem_base,
-                        "memory_slope_bytes_per_core": c.mem_slope,
-                        "requests": c.requests,
-                    }
-                    for c in s.sidecars
-                ],
+                "sidecars": [line(c) for c in s.sidecars if not c.app],
             }
         )
-    return {"seed": seed, "note": "usage per pod = base + slope x app CPU usage per pod (cores)", "workloads": out}
+    note = "usage per pod = base + slope x app CPU per pod (cores, summed over the pod's app containers)"
+    return {"seed": seed, "note": note, "workloads": out}

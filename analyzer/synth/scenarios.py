@@ -10,10 +10,12 @@ MIB = 2**20
 
 @dataclass(frozen=True)
 class SidecarSpec:
-    """A sidecar's resources and its true usage model: ``usage = base + slope × app usage per pod``.
+    """A container beside the app: its resources and its true usage model,
+    ``usage = base + slope × the primary app container's usage per pod``.
 
     CPU ``slope`` is cores per app core; memory ``mem_slope`` is bytes per app core.
-    ``requests`` None means the injector sets none (Linkerd's default).
+    ``requests`` None means the injector sets none (Linkerd's default). ``app`` marks a second app
+    container (declared in the template, serving the same load), not a sidecar.
     """
 
     name: str
@@ -27,6 +29,7 @@ class SidecarSpec:
     mem_slope: float
     native: bool = False
     injected: bool = True
+    app: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,13 @@ class Scenario:
 
     @property
     def app_container(self) -> str:
-        """The app container's name: ``app_name``, else the workload's name."""
+        """The primary app container's name: ``app_name``, else the workload's name."""
         return self.app_name or self.workload
+
+    @property
+    def app_containers(self) -> tuple[str, ...]:
+        """Every app container, the primary first."""
+        return (self.app_container, *(c.name for c in self.sidecars if c.app))
 
 
 def istio_proxy(requests: dict[str, str] | None = None, native: bool = False) -> SidecarSpec:
@@ -386,47 +394,39 @@ CATALOGUE: tuple[Scenario, ...] = (
         annotations={"sidecar.istio.io/proxyCPU": "150m"},
     ),
     Scenario(
-        name="ambiguous-app",
+        name="multi-app",
         namespace="edge",
         workload="edge-router",
-        shows="two containers with unknown images and no default-container annotation: which is the app is ambiguous",
+        shows="two app containers (router and authz, no sidecar evidence for either) and an istio sidecar: "
+        "app-only counts both apps, which no single ContainerResource metric can",
         app_image="registry.example.com/edge/router:1.3.0",
         app_requests={"cpu": "200m", "memory": "128Mi"},
         app_limits=None,
         cpu_per_rps=0.0003,
         app_mem_base=90 * MIB,
         app_mem_per_rps=0.01 * MIB,
-        peak_rps=800,
+        peak_rps=3000,
         sidecars=(
             SidecarSpec(
                 name="authz",
-                image="registry.example.com/edge/authz-shim:0.9.1",
-                kind="generic",
-                requests={"cpu": "50m", "memory": "64Mi"},
+                image="registry.example.com/edge/authz:0.9.1",
+                kind="",
+                requests={"cpu": "200m", "memory": "64Mi"},
                 limits=None,
                 cpu_base=0.004,
-                cpu_slope=0.15,
+                cpu_slope=0.6,
                 mem_base=30 * MIB,
                 mem_slope=0.0,
                 injected=False,
+                app=True,
             ),
+            istio_proxy({"cpu": "50m", "memory": "64Mi"}),
         ),
+        hpa=hpa(2, 12, cpu_utilization(60)),
         replicas=2,
         app_name="router",
     ),
 )
-
-
-def app_only(s: Scenario) -> Scenario:
-    """The scenario with each Resource metric of its HPA on the app container alone (ContainerResource)."""
-    if s.hpa is None:
-        return s
-    metrics = []
-    for m in s.hpa["metrics"]:
-        if m["type"] == "Resource":
-            m = {"type": "ContainerResource", "containerResource": {**m["resource"], "container": s.app_container}}
-        metrics.append(m)
-    return replace(s, hpa={**s.hpa, "metrics": metrics})
 
 
 def pick(count: int) -> list[Scenario]:

@@ -35,7 +35,13 @@ def _rh(replicas: pd.DataFrame, ns: str, name: str, step_h: float) -> float:
 
 @pytest.mark.parametrize(
     ("hpa", "direction"),
-    [("checkout", "inflation"), ("inventory", "dilution"), ("billing-api", "dilution"), ("pricing", "dilution")],
+    [
+        ("checkout", "inflation"),
+        ("inventory", "dilution"),
+        ("billing-api", "dilution"),
+        ("pricing", "dilution"),
+        ("edge-router", "inflation"),  # two app containers: app-only counts both
+    ],
 )
 def test_skew_sign_and_size_match_the_ground_truth(sample: Analysis, truth_app_only: pd.DataFrame, hpa, direction):
     row = sample.hpa_skew.set_index("hpa").loc[hpa]
@@ -94,9 +100,22 @@ def test_the_stalled_hpa_is_stalled_for_as_long_as_the_generator_says(sample: An
     assert {"config.linkerd.io/proxy-cpu-request", "config.linkerd.io/proxy-memory-request"} <= set(annotations)
 
 
+def test_a_multi_app_workload_counts_every_app_container_and_says_containerresource_cannot(sample: Analysis):
+    """edge-router's pods run router and authz (both app) and istio-proxy. App-only sums both app
+    containers; ContainerResource on router alone is replayed as its own remedy, and is far off."""
+    remedies = sample.remedies[sample.remedies.hpa == "edge-router"].set_index("remedy")
+    alone = remedies.loc["container-resource"]
+    assert "app containers router, authz" in alone.notes and "router alone" in alone.notes
+    skew = sample.hpa_skew.set_index("hpa").skew_replica_hours["edge-router"]
+    assert alone.residual_skew_replica_hours > 2 * abs(skew)
+    assert not alone.recommended and remedies.recommended.sum() == 1
+    best = remedies[remedies.recommended].iloc[0]
+    assert abs(best.residual_skew_replica_hours) < abs(alone.residual_skew_replica_hours)
+
+
 def test_calibration_is_within_one_replica_95_percent_of_the_time(sample: Analysis) -> None:
     replayed = sample.hpa_skew.dropna(subset=["calibration_within_1"])
-    assert len(replayed) == 11
+    assert len(replayed) == 12
     assert replayed.calibrated.all() and (replayed.calibration_within_1 >= 0.95).all()
 
 

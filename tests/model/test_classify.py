@@ -61,7 +61,7 @@ def _roles(pod_name: str, rules=(), template=None) -> dict[str, tuple[str, str, 
         ),
         (
             "api-6d5f7b9c8-zzz11",
-            {"mesh": ("sidecar", "envoy", False), "proxy": ("sidecar", "generic", False), "api": ("app", "", False)},
+            {"mesh": ("sidecar", "envoy", False), "proxy": ("app", "", False), "api": ("app", "", False)},
         ),
     ],
 )  # fmt: skip
@@ -78,32 +78,55 @@ def test_the_evidence_names_the_signal() -> None:
     assert native["istio-proxy"][10].startswith("native sidecar")
 
 
-def test_two_unknown_containers_are_ambiguous_with_the_choice_and_the_fix() -> None:
-    rows = [
-        dict(zip(CLASS_COLUMNS, r, strict=True)) for r in classify_pod(PODS[-1], "StatefulSet", "edge-router", None)
-    ]
-    app = [r for r in rows if r["role"] == "app"]
-    assert [r["container"] for r in app] == ["router"]
-    assert app[0]["ambiguous"]
-    assert "router, authz could each be the app" in app[0]["note"]
-    assert "kubectl.kubernetes.io/default-container" in app[0]["note"] and "--rules" in app[0]["note"]
-    assert [(r["container"], r["role"], r["kind"]) for r in rows if r["role"] != "app"] == [
-        ("authz", "sidecar", "generic")
-    ]
+def _pod(containers: list[str], annotations: dict[str, str] | None = None) -> dict:
+    return {
+        "metadata": {"name": "p-0", "namespace": "ns", "annotations": annotations or {}},
+        "spec": {"containers": [{"name": n, "image": f"registry.example.com/acme/{n}:1"} for n in containers]},
+    }
 
 
-def test_a_rule_overrides_the_built_in_signals_and_resolves_the_ambiguity() -> None:
+ISTIO_STATUS = '{"containers":["istio-proxy"],"initContainers":["istio-init"]}'
+
+
+@pytest.mark.parametrize(
+    ("pod", "workload", "apps", "primary", "ambiguous"),
+    [
+        # Two unknown containers: both are app (no evidence says either is a sidecar); the first is primary.
+        (PODS[-1], "edge-router", ["router", "authz"], "router", False),
+        # Two app containers beside the injected proxy, as istio's injector test data has them
+        # (istio/istio pkg/kube/inject/testdata/inject/app_probe/two_container.yaml.injected), plus a third.
+        (_pod(["hello", "world", "istio-proxy", "bar"], {"sidecar.istio.io/status": ISTIO_STATUS}), "hello",
+         ["hello", "world", "bar"], "hello", False),
+        # kubectl.kubernetes.io/default-container marks the primary; it does not demote the others.
+        (_pod(["a", "b", "c"], {"kubectl.kubernetes.io/default-container": "b"}), "w", ["a", "b", "c"], "b", False),
+        # Named after the workload: primary, though not first.
+        (_pod(["helper", "shop"]), "shop", ["helper", "shop"], "shop", False),
+        # Only evidence of sidecars (an Envoy gateway's pod): one must be the app, and that is a guess.
+        (_pod(["envoy", "fluent-bit"]), "gw", ["envoy"], "envoy", True),
+    ],
+)  # fmt: skip
+def test_a_regular_container_is_app_unless_evidence_says_sidecar(pod, workload, apps, primary, ambiguous) -> None:
+    rows = [dict(zip(CLASS_COLUMNS, r, strict=True)) for r in classify_pod(pod, "Deployment", workload, None)]
+    assert [r["container"] for r in rows if r["role"] == "app"] == apps
+    assert [r["container"] for r in rows if r["primary"]] == [primary]
+    assert any(r["ambiguous"] for r in rows) == ambiguous
+    if ambiguous:
+        note = next(r["note"] for r in rows if r["ambiguous"])
+        assert "every container looks like a sidecar" in note and "--rules" in note
+
+
+def test_a_rule_overrides_the_built_in_signals() -> None:
     rules = parse_rules(
         {
             "rules": [
-                {"match": {"namespace": "edge", "container": "authz"}, "role": "app"},
+                {"match": {"namespace": "edge", "container": "authz"}, "role": "sidecar", "kind": "generic"},
                 {"match": {"image": "*/acme/not-proxyv2:*"}, "role": "sidecar", "kind": "log-shipper"},
                 {"match": {"container": "istio-proxy", "namespace": "bookinfo"}, "role": "app"},
             ]
         },
         "rules.yaml",
     )
-    assert _roles("edge-router-0", rules) == {"router": ("sidecar", "generic", False), "authz": ("app", "", False)}
+    assert _roles("edge-router-0", rules) == {"router": ("app", "", False), "authz": ("sidecar", "generic", False)}
     assert _roles("api-6d5f7b9c8-zzz11", rules)["proxy"] == ("sidecar", "log-shipper", False)
     assert _roles("productpage-v1-6b9d8f8b5-x2k4p", rules)["istio-proxy"] == ("app", "", False)
 
@@ -158,12 +181,14 @@ def test_generated_snapshot_classification_matches_the_ground_truth(small: Synth
     for w in small.truth["workloads"]:
         mine = steady[(steady.namespace == w["namespace"]) & (steady.workload == w["workload"])]
         assert not mine.empty
-        expected = {w["app_container"]: ("app", "")} | {s["container"]: ("sidecar", s["kind"]) for s in w["sidecars"]}
+        expected = {a: ("app", "") for a in w["app_containers"]}
+        expected |= {s["container"]: ("sidecar", s["kind"]) for s in w["sidecars"]}
         got = {(r.container): (r.role, r.kind) for r in mine.itertuples()}
         assert got == expected, w["workload"]
         natives = {s["container"] for s in w["sidecars"] if s["native"]}
         assert set(mine[mine.native_sidecar].container) == natives
-        assert mine.ambiguous.any() == (w["scenario"] == "ambiguous-app"), w["workload"]
+        assert not mine.ambiguous.any(), w["workload"]
+        assert set(mine[mine.primary].container) == {w["app_container"]}, w["workload"]
 
 
 @given(

@@ -6,6 +6,7 @@ drives /usr/bin/chromium, not a downloaded browser. The screenshot is kept in re
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -24,10 +25,15 @@ XSS = "<img src=x onerror=alert(1)>"
 
 @pytest.fixture(scope="module")
 def report(small: Synthetic, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small sample's report, with a pod the report names (an ambiguous one) renamed to an HTML payload."""
+    """The small sample's report, with a pod the report names (the one the stalled HPA's condition names,
+    quoted in its finding) renamed to an HTML payload."""
     snap = small.snapshot
     objects = {k: [dict(o) for o in v] for k, v in snap.objects.items()}
-    pod = next(p for p in objects["Pod"] if p["metadata"]["name"].startswith("edge-router-"))
+    ledger = next(h for h in objects["HorizontalPodAutoscaler"] if h["metadata"]["name"] == "ledger")
+    messages = " ".join(c.get("message", "") for c in ledger["status"]["conditions"])
+    named = re.search(r"of Pod (\S+)", messages)
+    assert named, messages
+    pod = next(p for p in objects["Pod"] if p["metadata"]["name"] == named.group(1))
     old = pod["metadata"]["name"]
     pod["metadata"] = {**pod["metadata"], "name": XSS}
     usage = snap.usage.copy()

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analyzer.api import analyze, load_snapshot
@@ -305,6 +305,7 @@ USAGE_VALUES = st.one_of(
     values=st.lists(USAGE_VALUES, min_size=1, max_size=5),
     drop=st.booleans(),
 )
+@example(column="cpu_cores", values=[9_007_199_254_740_993], drop=False)  # an int64 beyond float64's 2**53
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_usage_frames_of_any_shape_are_refused_or_loaded(
     tiny_dir: Path, tmp_path: Path, column: str, values: list[Any], drop: bool
