@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analyzer.findings.hpa_held import agrees, conditions_text, held_text, observed_text
 from analyzer.findings.remedies import (
     RESOURCE_NAMES,
     apply_command,
@@ -58,6 +59,13 @@ SKEW_COLUMNS = {
     "calibration_within_1": "share of time the as-deployed replay is within ±1 replica of the observed count",
     "calibration_mae": "mean absolute error of the as-deployed replay against observed replicas",
     "calibrated": "the replay reproduces the observed replicas (≥ 95 % within ±1); if not, treat figures as rough",
+    "held_as_deployed": "what held the replicas as deployed, from the controller's conditions over the replay "
+    "(pinned at maxReplicas, frozen by a failing metric, stabilization, rate limits), hours, most first",
+    "held_app_only": "the same for the app-only replay",
+    "conditions_replayed": "the replayed controller's conditions after its last sync, as deployed",
+    "conditions_observed": "the HPA's status conditions in the snapshot (kube-state-metrics gives no reason)",
+    "conditions_agree": "the replay's final conditions match the observed ones (status, and reason where "
+    "recorded); empty when none was recorded",
     "note": "why an HPA could not be replayed, or what to keep in mind",
 }
 
@@ -216,6 +224,11 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
                 "calibration_mae": mae[h],
                 "calibrated": bool(within[h] >= CALIBRATED_SHARE) if n_have[h] else False,
                 "note": _note(bool(n_have[h]), spec.unsupported_metrics, spec.metrics_uncertain),
+                "held_as_deployed": held_text(cf.condition_syncs[:, dep[h]], window_h),
+                "held_app_only": held_text(cf.condition_syncs[:, app[h]], window_h),
+                "conditions_replayed": conditions_text(cf.last_conditions[:, dep[h]]),
+                "conditions_observed": observed_text(ctx.observed_conditions),
+                "conditions_agree": agrees(cf.last_conditions[:, dep[h]], ctx.observed_conditions),
             }
         )
         if direction[h] != "uncertain" and (direction[h] != "none" or skew[h] != 0 or failed_hours[dep[h]] > 0):

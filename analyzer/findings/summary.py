@@ -67,7 +67,8 @@ def findings_table(
             cause = causes.get((r.namespace, r.hpa)) or "a metric could not be computed"
             waste = r.waste_cost_month if r.excess_replica_hours > 0 else np.nan
             rows.append(("high", "hpa-stalled", r.namespace, f"hpa/{r.hpa}",
-                         f"the HPA could not compute a replica count for {r.stalled_hours:,.1f} h ({cause}): its "
+                         f"the HPA could not compute a replica count for {r.stalled_hours:,.1f} h (ScalingActive "
+                         f"False: {cause}): its "
                          f"replicas stayed frozen, {r.excess_replica_hours:,.1f} replica-hours beyond and "
                          f"{r.missing_replica_hours:,.1f} short of what the app needed (up to "
                          f"{r.replicas_too_many_p95:,.0f} too many and {r.replicas_too_few_p95:,.0f} too few at the "
@@ -83,15 +84,15 @@ def findings_table(
                          f"sidecars ({r.sidecars}) make the HPA run {r.excess_replica_hours:,.1f} replica-hours "
                          f"beyond the app's need ({r.skew_percent:+.1f} % net; {r.replicas_too_many_mean:,.1f} "
                          f"replicas too many on average, {r.replicas_too_many_p95:,.0f} at the 95th percentile; "
-                         f"{_rule(r.skew_percent)})",
+                         f"{_rule(r.skew_percent)}){_held(r)}",
                          r.waste_cost_month, fix))  # fmt: skip
         elif r.direction == "dilution":
             rows.append((_skew_severity(r.skew_percent), "hpa-dilution", r.namespace, f"hpa/{r.hpa}",
                          f"sidecars ({r.sidecars}) make the HPA run {r.missing_replica_hours:,.1f} replica-hours "
                          f"short of the app's need ({r.skew_percent:+.1f} % net; under-provisioned "
                          f"{r.under_provisioned_hours:,.1f} h, {r.replicas_too_few_mean:,.1f} replicas too few on "
-                         f"average, {r.replicas_too_few_p95:,.0f} at the 95th percentile; {_rule(r.skew_percent)})",
-                         np.nan, fix))  # fmt: skip
+                         f"average, {r.replicas_too_few_p95:,.0f} at the 95th percentile; {_rule(r.skew_percent)})"
+                         f"{_held(r)}", np.nan, fix))  # fmt: skip
         if not r.calibrated and isinstance(r.calibration_within_1, float) and not np.isnan(r.calibration_within_1):
             message = (
                 f"the replay matches the observed replicas within ±1 only {r.calibration_within_1:.0%} "
@@ -134,6 +135,14 @@ def _multi_app_rows(classes: pd.DataFrame) -> list[tuple[Any, ...]]:
         )
         rows.append(("low", "multi-app", ns, f"{kind.lower()}/{workload}", message, np.nan, fix))
     return rows
+
+
+def _held(r: Any) -> str:
+    """What the controller's conditions say held the HPA as deployed, against app-only, as a clause."""
+    if not isinstance(r.held_as_deployed, str) or not r.held_as_deployed:
+        return ""
+    app_only = r.held_app_only if isinstance(r.held_app_only, str) and r.held_app_only else "nothing of the kind"
+    return f"; as deployed the controller was {r.held_as_deployed}; app-only: {app_only}"
 
 
 def _rule(skew_percent: float) -> str:

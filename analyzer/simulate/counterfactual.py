@@ -32,6 +32,7 @@ from analyzer.model.classify import APP, SIDECAR
 from analyzer.model.containers import newest_pods
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_conditions import N_REASONS
 from analyzer.simulate.hpa_replay import ReplayColumns, ReplayResult, available_cpus, replay
 from analyzer.simulate.hpa_spec import HPASpec, MetricSpec, parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
@@ -88,6 +89,8 @@ class HPAContext:
     vpa_requests: dict[str, dict[str, str]] = field(default_factory=dict)
     template: dict[str, Any] | None = None
     """The workload's ``spec.template`` as in the snapshot (None: a bare pod, or rebuilt without one)."""
+    observed_conditions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """The HPA's ``status.conditions`` in the snapshot: type -> (status, reason; "" when not recorded)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,11 @@ class ViewColumn:
 
 @dataclass(frozen=True)
 class Counterfactual:
-    """Replays per scrape: ``replicas``/``value``/``failed`` are (scrapes, columns); ``observed`` (scrapes, HPAs)."""
+    """Replays per scrape: ``replicas``/``value``/``failed`` are (scrapes, columns); ``observed`` (scrapes, HPAs).
+
+    ``condition_syncs`` (reasons × columns) and ``last_conditions`` (3 × columns): the controller's status
+    conditions over the replay (:class:`analyzer.simulate.hpa_replay.ReplayResult`).
+    """
 
     contexts: list[HPAContext]
     columns: list[ViewColumn]
@@ -115,6 +122,8 @@ class Counterfactual:
     failed: npt.NDArray[np.bool_]
     observed: FloatArray
     skipped: pd.DataFrame
+    condition_syncs: IntArray
+    last_conditions: npt.NDArray[np.int8]
 
 
 def hpa_contexts(
@@ -180,6 +189,10 @@ def hpa_contexts(
                 typical_app_cores=_typical_app_cores(spec, apps),
                 vpa_requests=vpa_requests(key) if vpa_requests else {},
                 template=templates.get(key),
+                observed_conditions={
+                    c["type"]: (c["status"], c.get("reason") or "")
+                    for c in (obj.get("status") or {}).get("conditions") or []
+                },
             )
         )
     return contexts, pd.DataFrame(skipped, columns=["namespace", "hpa", "reason"])
@@ -378,7 +391,10 @@ def counterfactual(
     n_t = len(times)
     if not contexts:
         empty = np.zeros((n_t, 0), dtype=np.int64)
-        return Counterfactual(contexts, [], times, step, empty, empty, empty.astype(bool), np.zeros((n_t, 0)), skipped)
+        return Counterfactual(
+            contexts, [], times, step, empty, empty, empty.astype(bool), np.zeros((n_t, 0)), skipped,
+            np.zeros((N_REASONS, 0), dtype=np.int64), np.zeros((3, 0), dtype=np.int8),
+        )  # fmt: skip
 
     total, _ = index.demand(snapshot.usage)
     grid = np.rint((index.times - times[0]).total_seconds().to_numpy() / step).astype(np.int64)
@@ -398,7 +414,10 @@ def counterfactual(
         dtype=np.int64,
     )  # fmt: skip
     cols, result = replay_views(contexts, demand_w, initial_h, step, version, flags, views)
-    return Counterfactual(contexts, cols, times, step, result.replicas, result.value, result.failed, observed, skipped)
+    return Counterfactual(
+        contexts, cols, times, step, result.replicas, result.value, result.failed, observed, skipped,
+        result.condition_syncs, result.last_conditions,
+    )  # fmt: skip
 
 
 def replay_views(

@@ -3,7 +3,8 @@
 Mirrors ``horizontal.go``: the guards of ``reconcileAutoscaler``, ``normalizeDesiredReplicas``
 (no ``behavior``: max over the downscale window, then the 2x/4 scale-up limit) and
 ``normalizeDesiredReplicasWithBehaviors`` (up/down stabilization, then policy rate limits over the
-scale-event history). One :meth:`Normalizer.step` is one controller sync of every HPA.
+scale-event history). One :meth:`Normalizer.step` is one controller sync of every HPA; it leaves the
+sync's status conditions in :attr:`Normalizer.conditions` (:mod:`analyzer.simulate.hpa_conditions`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from analyzer.simulate.hpa_behavior import (
     DEFAULT_DOWN,
@@ -23,6 +25,7 @@ from analyzer.simulate.hpa_behavior import (
     Select,
 )
 from analyzer.simulate.hpa_calculator import IntArray
+from analyzer.simulate.hpa_conditions import Reason
 
 _BIG = np.int64(2**40)
 
@@ -75,6 +78,8 @@ class Normalizer:
         self.behaved_down_window = self.down_window[self.behaved, None]
         self.all_behaved = len(self.behaved) == n
         self.none_behaved = len(self.behaved) == 0
+        self.conditions = np.zeros((3, n), dtype=np.int8)
+        """After each step: (AbleToScale, ScalingActive, ScalingLimited) reason codes per HPA."""
         periods = np.concatenate([self.up_pol[2].ravel(), self.down_pol[2].ravel(), [flags.sync_period_s]])
         self.ev_len = math.ceil(float(periods.max()) / flags.sync_period_s) + 2
         # Scale events, kept for the HPAs with behavior only (rows follow self.behaved).
@@ -102,19 +107,30 @@ class Normalizer:
 
         self._expire_flag_window(now)
         desired = np.empty_like(current)
+        stabilized_code = np.full(len(current), Reason.READY_FOR_NEW_SCALE, dtype=np.int8)
+        limited_code = np.full(len(current), Reason.DESIRED_WITHIN_RANGE, dtype=np.int8)
         if not self.all_behaved:
             # Without behavior: the max over the window, then [min, min(max, max(2*current, 4))].
             plain_rec = np.maximum(proposal, self.flag_max)
-            scale_up_limit = np.minimum(self.max, np.maximum(2 * current, 4))
+            doubled = np.maximum(2 * current, 4)
+            scale_up_limit = np.minimum(self.max, doubled)
             desired[:] = np.clip(plain_rec, self.min, np.maximum(scale_up_limit, self.min))
+            # convertDesiredReplicasWithRules: below min first, then above the smaller of max and the limit.
+            stabilized_code[:] = np.where(plain_rec != proposal, Reason.SCALE_DOWN_STABILIZED, stabilized_code)
+            upper = np.where(self.max > doubled, Reason.SCALE_UP_LIMIT, Reason.TOO_MANY_REPLICAS)
+            limited_code[:] = np.select(
+                [plain_rec < self.min, plain_rec > scale_up_limit], [Reason.TOO_FEW_REPLICAS, upper],
+                Reason.DESIRED_WITHIN_RANGE,
+            )  # fmt: skip
         b = self.behaved
         if len(b):
-            desired[b] = self._behaved(now, current[b], proposal[b])
+            desired[b], stabilized_code[b], limited_code[b] = self._behaved(now, current[b], proposal[b])
 
         desired = np.where(valid, desired, current)
         if guarded.any():
             desired = np.where(over, self.max, np.where(under & ~disabled, self.min, desired))
             desired = np.where(disabled, current, desired)
+        self._record_conditions(valid, disabled, guarded, desired != current, stabilized_code, limited_code)
 
         slot = k % self.rec_len
         stored = np.where(valid, proposal, -_BIG)
@@ -134,6 +150,27 @@ class Normalizer:
             self.ev_ts[eslot] = now
         return desired.astype(np.int64)
 
+    def _record_conditions(
+        self,
+        valid: npt.NDArray[np.bool_],
+        disabled: npt.NDArray[np.bool_],
+        guarded: npt.NDArray[np.bool_],
+        rescaled: npt.NDArray[np.bool_],
+        stabilized: npt.NDArray[np.int8],
+        limited: npt.NDArray[np.int8],
+    ) -> None:
+        """The conditions ``reconcileAutoscaler`` leaves: a sync that normalizes sets all three; one whose
+        metrics failed or that is guarded keeps the previous ScalingLimited (and a guard its ScalingActive)."""
+        active, last_limited = self.conditions[1].copy(), self.conditions[2].copy()
+        failed = ~guarded & ~valid
+        able_now = np.where(valid, stabilized, Reason.SUCCEEDED_GET_SCALE)
+        self.conditions[0] = np.where(rescaled, Reason.SUCCEEDED_RESCALE, able_now)
+        self.conditions[1] = np.select(
+            [valid, failed, disabled], [Reason.VALID_METRIC_FOUND, Reason.FAILED_GET_METRIC, Reason.SCALING_DISABLED],
+            active,
+        )  # fmt: skip
+        self.conditions[2] = np.where(valid, limited, last_limited)
+
     def _expire_flag_window(self, now: float) -> None:
         """Drop records older than the flag window from the running max; rescan only HPAs whose max left."""
         with np.errstate(invalid="ignore"):
@@ -149,10 +186,13 @@ class Normalizer:
             self.flag_max[empty] = top
             self.flag_max_count[empty] = (window == top[:, None]).sum(axis=1)
 
-    def _behaved(self, now: float, current: IntArray, proposal: IntArray) -> IntArray:
+    def _behaved(
+        self, now: float, current: IntArray, proposal: IntArray
+    ) -> tuple[IntArray, npt.NDArray[np.int8], npt.NDArray[np.int8]]:
         """Stabilization (clamp into [min of the up window, max of the down window]), then the rate limits.
 
-        Arrays are over the HPAs with behavior (``self.behaved``).
+        Arrays are over the HPAs with behavior (``self.behaved``). Returns the desired replicas and the
+        AbleToScale and ScalingLimited reasons ``normalizeDesiredReplicasWithBehaviors`` sets.
         """
         b = self.behaved
         with np.errstate(invalid="ignore"):
@@ -161,18 +201,27 @@ class Normalizer:
         up_rec = np.minimum(proposal, np.where(in_up, self.behaved_hi, _BIG).min(axis=1))
         down_rec = np.maximum(proposal, np.where(in_down, self.behaved_lo, -_BIG).max(axis=1))
         stabilized = np.minimum(np.maximum(current, up_rec), down_rec)
+        direction = np.where(proposal >= current, Reason.SCALE_UP_STABILIZED, Reason.SCALE_DOWN_STABILIZED)
+        able = np.where(stabilized != proposal, direction, Reason.READY_FOR_NEW_SCALE).astype(np.int8)
+        limited = np.full(len(current), Reason.DESIRED_WITHIN_RANGE, dtype=np.int8)
         # convertDesiredReplicasWithBehaviorRate: a hold is never limited; each direction has its policies.
         up = np.nonzero(stabilized > current)[0]
         if len(up):
-            limit = self._limit(now, up, current[up], self.up_pol, self.up_select, up=True)
-            max_allowed = np.minimum(self.max[b[up]], np.maximum(limit, current[up]))
+            limit = np.maximum(self._limit(now, up, current[up], self.up_pol, self.up_select, up=True), current[up])
+            max_allowed = np.minimum(self.max[b[up]], limit)
+            reason = np.where(self.max[b[up]] > limit, Reason.SCALE_UP_LIMIT, Reason.TOO_MANY_REPLICAS)
+            limited[up] = np.where(stabilized[up] > max_allowed, reason, Reason.DESIRED_WITHIN_RANGE)
             stabilized[up] = np.minimum(stabilized[up], max_allowed)
         down = np.nonzero(stabilized < current)[0]
         if len(down):
-            limit = self._limit(now, down, current[down], self.down_pol, self.down_select, up=False)
-            min_allowed = np.maximum(self.min[b[down]], np.minimum(limit, current[down]))
+            limit = np.minimum(
+                self._limit(now, down, current[down], self.down_pol, self.down_select, up=False), current[down]
+            )
+            min_allowed = np.maximum(self.min[b[down]], limit)
+            reason = np.where(self.min[b[down]] < limit, Reason.SCALE_DOWN_LIMIT, Reason.TOO_FEW_REPLICAS)
+            limited[down] = np.where(stabilized[down] < min_allowed, reason, Reason.DESIRED_WITHIN_RANGE)
             stabilized[down] = np.maximum(stabilized[down], min_allowed)
-        return stabilized
+        return stabilized, able, limited
 
     def _limit(
         self,

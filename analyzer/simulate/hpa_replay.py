@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from analyzer.simulate import hpa_calculator as calc
 from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_conditions import N_REASONS
 from analyzer.simulate.hpa_normalize import Normalizer, ScalingConfig
 from analyzer.simulate.pod_lifecycle import Lifecycle, pod_states
 
@@ -97,11 +98,16 @@ class ReplayColumns:
 
 @dataclass(frozen=True)
 class ReplayResult:
-    """Per scrape and column: replicas (before that scrape's sync), and that sync's first-metric value and failure."""
+    """Per scrape and column: replicas (before that scrape's sync), and that sync's first-metric value and
+    failure. Per column: how many syncs left each condition reason (``condition_syncs``, reasons ×
+    columns; each sync counts once per condition type) and the conditions after the last sync
+    (``last_conditions``: AbleToScale, ScalingActive, ScalingLimited reason codes × columns)."""
 
     replicas: IntArray
     value: IntArray
     failed: BoolArray
+    condition_syncs: IntArray
+    last_conditions: npt.NDArray[np.int8]
 
 
 def replay(
@@ -144,6 +150,8 @@ def _replay_forked(
     shape = (demand.shape[0], columns.n)
     dtypes = {"replicas": np.int64, "value": np.int64, "failed": bool}
     shared = {name: _shared(shape, dtype) for name, dtype in dtypes.items()}
+    shared["condition_syncs"] = _shared((N_REASONS, columns.n), np.int64)
+    shared["last_conditions"] = _shared((3, columns.n), np.int8)
     bounds = np.linspace(0, columns.n, workers + 1).round().astype(int)
 
     def run(start: int, stop: int) -> None:
@@ -154,9 +162,8 @@ def _replay_forked(
                 columns.take(start, stop), demand[:, start:stop], initial[start:stop], step_s, flags,
                 fallback_max_target, lifecycle,
             )  # fmt: skip
-        shared["replicas"][:, start:stop] = part.replicas
-        shared["value"][:, start:stop] = part.value
-        shared["failed"][:, start:stop] = part.failed
+        for name in shared:
+            shared[name][:, start:stop] = getattr(part, name)
 
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=run, args=(int(a), int(b))) for a, b in itertools.pairwise(bounds)]
@@ -173,7 +180,7 @@ def _replay_forked(
     failed = [proc.exitcode for proc in procs if proc.exitcode != 0]
     if failed:
         raise RuntimeError(f"HPA replay worker failed with exit code {failed[0]}")
-    return ReplayResult(replicas=shared["replicas"], value=shared["value"], failed=shared["failed"])
+    return ReplayResult(**shared)
 
 
 def _shared(shape: tuple[int, int], dtype: type) -> np.ndarray:
@@ -217,6 +224,8 @@ def _replay(
     # Row order (youngest first, then mature) and the state masks in row order, for each ring slot and phase.
     orders = [np.concatenate([(slot - np.arange(ring)) % ring, [ring]]) for slot in range(ring)]
     row_masks = [[np.ascontiguousarray(m[np.argsort(o)].T) for m in masks] for o in orders]
+    condition_syncs = np.zeros((N_REASONS, n), dtype=np.int64)
+    every_column = np.arange(n)
     props = np.full(columns.active.shape, -1, dtype=np.int64)
     errs = np.zeros(columns.active.shape, dtype=np.int64)
     # Metric rows are padded: evaluate each row only on the columns that have it (row 0: all of them).
@@ -289,6 +298,8 @@ def _replay(
             out_value[i] = last_value
             out_failed[i] = first_error != 0
         desired = normalizer.step(k * sync_s, current, proposal)
+        for codes in normalizer.conditions:
+            condition_syncs[codes, every_column] += 1
         delta = desired - current
         if (delta > 0).any():
             cohorts[slot] += np.maximum(delta, 0)
@@ -299,7 +310,13 @@ def _replay(
             taken = np.clip(-delta[shrink][None, :] - before, 0.0, ordered)
             cohorts[np.ix_(order, shrink)] = ordered - taken
         current = desired
-    return ReplayResult(replicas=out_replicas, value=out_value, failed=out_failed)
+    return ReplayResult(
+        replicas=out_replicas,
+        value=out_value,
+        failed=out_failed,
+        condition_syncs=condition_syncs,
+        last_conditions=normalizer.conditions.copy(),
+    )
 
 
 def _state_masks(

@@ -203,6 +203,29 @@ HPA_SPEC: dict[str, Any] = {
     },
 }
 
+HPA_STATUS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "conditions": {
+            "type": "array",
+            "maxItems": 64,
+            "items": {
+                "type": "object",
+                "required": ["type", "status"],
+                "properties": {
+                    "type": _string(316, 1),
+                    "status": {"enum": ["True", "False", "Unknown"]},
+                    "reason": _string(1024),
+                },
+            },
+        }
+    },
+}
+"""The HPA's ``status.conditions`` (the report compares the replay's with them); the bounds are the API's
+(a condition type is a qualified name, a reason at most 1,024 characters)."""
+
+STATUSES: dict[str, dict[str, Any]] = {"HorizontalPodAutoscaler": HPA_STATUS}
+
 VPA_SPEC: dict[str, Any] = {
     "type": "object",
     "required": ["targetRef"],
@@ -261,7 +284,12 @@ VALIDATORS: dict[str, jsonschema.protocols.Validator] = {
         {
             "type": "object",
             "required": ["kind", "metadata", "spec"],
-            "properties": {"kind": {"const": kind}, "metadata": METADATA, "spec": spec},
+            "properties": {
+                "kind": {"const": kind},
+                "metadata": METADATA,
+                "spec": spec,
+                **({"status": STATUSES[kind]} if kind in STATUSES else {}),
+            },
         },
         format_checker=FORMATS,
     )

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from analyzer.simulate import hpa_calculator as calc
 from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_conditions import REASON_TEXT, Reason
 from analyzer.simulate.hpa_normalize import Normalizer
 from analyzer.simulate.hpa_spec import HPASpec, parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
@@ -39,6 +40,8 @@ class SimResult:
     """Everything the loop produced. Usage rows index into ``pod_names``/``container_names``.
 
     ``metric_error`` holds, per scrape and workload, the HPA's first :class:`MetricError` (0: none).
+    ``conditions`` holds, per HPA workload, its (AbleToScale, ScalingActive, ScalingLimited) reason codes
+    after the last sync and when each condition's status last changed (s).
     """
 
     scrape_times: FloatArray
@@ -56,6 +59,7 @@ class SimResult:
     pod_deleted: list[float]
     container_names: list[list[str]]
     hpas: dict[int, HPASpec]
+    conditions: dict[int, tuple[tuple[int, float], ...]]
 
 
 @dataclass(frozen=True)
@@ -305,6 +309,9 @@ def simulate(
     rows: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in ("t", "pod", "c", "cpu", "mem")}
     current = initial.copy()
     error_now = np.zeros(n_w, dtype=np.int64)
+    is_true = np.array([REASON_TEXT.get(r, ("", "", ""))[1] == "True" for r in Reason])
+    status = np.zeros((3, len(hpas.rows)), dtype=np.int8)  # 0 unset, 1 False, 2 True
+    since = np.full((3, len(hpas.rows)), np.nan)
 
     for k in range(all_scrapes * per_scrape):
         now = warm_start + k * sync_s
@@ -328,6 +335,9 @@ def simulate(
         proposal, first_error = hpas.proposals(per_pod, st, current[hpas.rows], version)
         error_now[hpas.rows] = first_error
         desired = normalizer.step(now, current[hpas.rows], proposal)
+        now_status = np.where(normalizer.conditions == 0, 0, 1 + is_true[normalizer.conditions])
+        since = np.where(now_status != status, now, since)
+        status = now_status
         for j in np.nonzero(desired != current[hpas.rows])[0]:
             w = int(hpas.rows[j])
             pods.resize(w, int(desired[j]), now)
@@ -352,6 +362,12 @@ def simulate(
         pod_deleted=pods.deleted_at,
         container_names=names,
         hpas=hpas.specs,
+        conditions={
+            int(w): tuple((int(normalizer.conditions[t, j]), float(since[t, j])) for t in range(3))
+            for j, w in enumerate(hpas.rows)
+        }
+        if len(hpas.rows)
+        else {},
     )
 
 

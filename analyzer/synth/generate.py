@@ -17,6 +17,7 @@ from analyzer.__about__ import __version__
 from analyzer.errors import SidecarImpactError
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_calculator import ERROR_TEXT, MetricError
+from analyzer.simulate.hpa_conditions import CONDITION_MESSAGES, REASON_TEXT, Reason
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_requests import pod_request
 from analyzer.snapshot import schema
@@ -233,27 +234,20 @@ def _pod(s: Scenario, name: str, created_s: float, deleted_s: float, end_s: floa
 
 
 def _hpa_status(sim: SimResult, s: Scenario, w: int) -> dict[str, Any]:
-    """``status`` as the controller leaves it at the end: replicas and ``ScalingActive`` since its last flip."""
+    """``status`` as the controller leaves it at the end: replicas and the three conditions of its last sync,
+    each with the time its status last changed."""
     replicas = int(sim.replicas[-1, w])
-    stalled = sim.metric_error[:, w] != 0
-    flips = np.nonzero(stalled[1:] != stalled[:-1])[0]
-    since = sim.scrape_times[flips[-1] + 1] if len(flips) else sim.scrape_times[0]
-    if stalled[-1]:
-        condition = {
-            "type": "ScalingActive",
-            "status": "False",
-            "reason": "FailedGetResourceMetric",
-            "message": "the HPA was unable to compute the replica count: " + _metric_error(sim, s, w),
-        }
-    else:
-        condition = {
-            "type": "ScalingActive",
-            "status": "True",
-            "reason": "ValidMetricFound",
-            "message": "the HPA was able to successfully calculate a replica count",
-        }
-    condition["lastTransitionTime"] = _iso(float(since))
-    return {"currentReplicas": replicas, "desiredReplicas": replicas, "conditions": [condition]}
+    conditions = []
+    for code, since in sim.conditions[w]:
+        if code == Reason.NONE:
+            continue
+        kind, status, reason = REASON_TEXT[Reason(code)]
+        condition = {"type": kind, "status": status, "reason": reason, "message": CONDITION_MESSAGES[Reason(code)]}
+        if Reason(code) == Reason.FAILED_GET_METRIC:
+            condition["message"] = "the HPA was unable to compute the replica count: " + _metric_error(sim, s, w)
+        condition["lastTransitionTime"] = _iso(since)
+        conditions.append(condition)
+    return {"currentReplicas": replicas, "desiredReplicas": replicas, "conditions": conditions}
 
 
 def _metric_error(sim: SimResult, s: Scenario, w: int) -> str:

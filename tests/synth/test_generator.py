@@ -79,7 +79,9 @@ def test_stalled_scenario_lacks_request_and_never_scales(small: Synthetic) -> No
     assert stalled.all()
     assert replicas(small, "ledger").nunique() == 1
     hpa = next(h for h in small.snapshot.objects["HorizontalPodAutoscaler"] if h["metadata"]["name"] == "ledger")
-    assert hpa["status"]["conditions"][0]["status"] == "False"
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in hpa["status"]["conditions"]}
+    assert conditions["ScalingActive"] == ("False", "FailedGetResourceMetric")
+    assert conditions["AbleToScale"] == ("True", "SucceededGetScale") and "ScalingLimited" not in conditions
     assert not small.demand[small.demand.workload != "ledger"]["stalled"].any()
 
 
