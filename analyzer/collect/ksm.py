@@ -8,7 +8,7 @@ the number of pods. Results are tidy frames keyed by the labels that identify an
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -16,6 +16,7 @@ from analyzer.collect import promql
 from analyzer.collect.prometheus_connection import PromClient
 from analyzer.collect.promframe import last_points, range_frame
 from analyzer.collect.timerange import TimeRange
+from analyzer.snapshot.schema import POD_PHASES, POD_STATUS_KEY, empty_pod_status
 
 POD = ("namespace", "pod")
 CONTAINER = ("namespace", "pod", "container")
@@ -58,6 +59,12 @@ SERIES: dict[str, Series] = {
     "hpa_desired": Series("kube_horizontalpodautoscaler_status_desired_replicas", HPA),
 }
 
+STATUS_SERIES: dict[str, Series] = {
+    "phase_now": Series("kube_pod_status_phase", (*POD, "phase"), ('phase!=""',)),
+    "ready_now": Series("kube_pod_status_ready", POD, ('condition="true"',)),
+}
+"""Each pod's phase and readiness at every step: what the HPA's pod grouping needs over time."""
+
 REPLICA_SERIES: dict[str, Series] = {
     "Deployment": Series("kube_deployment_spec_replicas", ("namespace", "deployment")),
     "StatefulSet": Series("kube_statefulset_replicas", ("namespace", "statefulset")),
@@ -67,10 +74,12 @@ REPLICA_SERIES: dict[str, Series] = {
 
 @dataclass(frozen=True)
 class KsmState:
-    """Newest value, first and last sighting per key of each :data:`SERIES` entry; observed replicas."""
+    """Newest value, first and last sighting per key of each :data:`SERIES` entry; observed replicas;
+    each pod's phase and readiness per step (``pod_status``, :data:`analyzer.snapshot.schema.POD_STATUS_COLUMNS`)."""
 
     tables: dict[str, pd.DataFrame]
     replicas: pd.DataFrame
+    pod_status: pd.DataFrame = field(default_factory=empty_pod_status)
 
     @property
     def present(self) -> bool:
@@ -97,11 +106,16 @@ def collect_ksm(
     for kind, series in REPLICA_SERIES.items():
         query = promql.present(series.metric, series.by, scope)
         jobs.extend((kind, chunk, query) for chunk in tr.chunks())
+    for name, series in STATUS_SERIES.items():
+        query = promql.present(series.metric, series.by, scope, *series.matchers)
+        if name == "phase_now":
+            query = f"{query} == 1"
+        jobs.extend((name, chunk, query) for chunk in tr.chunks())
 
     def fetch(job: tuple[str, TimeRange, str]) -> pd.DataFrame:
         name, chunk, query = job
         result = client.query_range(query, chunk.start, chunk.end, chunk.step_s)
-        by = SERIES[name].by if name in SERIES else REPLICA_SERIES[name].by
+        by = {**SERIES, **REPLICA_SERIES, **STATUS_SERIES}[name].by
         return range_frame(result, by)
 
     parts: dict[str, list[pd.DataFrame]] = {}
@@ -127,4 +141,32 @@ def collect_ksm(
         if replicas
         else pd.DataFrame(columns=["timestamp", "namespace", "kind", "name", "replicas"])
     )
-    return KsmState(tables, observed)
+    return KsmState(tables, observed, _pod_status(parts["phase_now"], parts["ready_now"]))
+
+
+def _pod_status(phases: list[pd.DataFrame], ready: list[pd.DataFrame]) -> pd.DataFrame:
+    """One row per (pod, step) with a phase: the phase whose series is 1, Ready where its series is 1."""
+    phase = pd.concat(phases, ignore_index=True)
+    if phase.empty:
+        return empty_pod_status()
+    phase = phase[phase["phase"].isin(POD_PHASES)].astype({"namespace": object, "pod": object})
+    phase = phase.drop_duplicates(["namespace", "pod", "timestamp"], keep="last")
+    ready_frame = pd.concat(ready, ignore_index=True)
+    if not ready_frame.empty:
+        ready_frame = ready_frame.astype({"namespace": object, "pod": object}).drop_duplicates(
+            ["namespace", "pod", "timestamp"], keep="last"
+        )
+        phase = phase.merge(ready_frame[["namespace", "pod", "timestamp", "value"]].rename(columns={"value": "r"}),
+                            on=["namespace", "pod", "timestamp"], how="left")  # fmt: skip
+    else:
+        phase["r"] = 0.0
+    out = pd.DataFrame(
+        {
+            "timestamp": phase["timestamp"],
+            "namespace": pd.Categorical(phase["namespace"], categories=sorted(set(phase["namespace"]))),
+            "pod": pd.Categorical(phase["pod"], categories=sorted(set(phase["pod"]))),
+            "phase": pd.Categorical(phase["phase"], categories=list(POD_PHASES)),
+            "ready": phase["r"].fillna(0).to_numpy() == 1,
+        }
+    )
+    return out.sort_values(list(POD_STATUS_KEY), kind="stable").reset_index(drop=True)

@@ -59,6 +59,9 @@ SKEW_COLUMNS = {
     "calibration_within_1": "share of time the as-deployed replay is within ±1 replica of the observed count",
     "calibration_mae": "mean absolute error of the as-deployed replay against observed replicas",
     "calibrated": "the replay reproduces the observed replicas (≥ 95 % within ±1); if not, treat figures as rough",
+    "decisions_compared": "scrapes at which the controller was evaluated on the observed pods and replicas",
+    "decisions_matched": "share of those at which its decision equals the replicas observed one step later "
+    "(checks the controller model on real pods, independently of the usage model)",
     "held_as_deployed": "what held the replicas as deployed, from the controller's conditions over the replay "
     "(pinned at maxReplicas, frozen by a failing metric, stabilization, rate limits), hours, most first",
     "held_app_only": "the same for the app-only replay",
@@ -155,6 +158,11 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
     within = np.where(n_have > 0, ((diff <= 1) & have).sum(axis=0) / np.maximum(n_have, 1), np.nan)
     mae = np.where(n_have > 0, np.nansum(diff, axis=0) / np.maximum(n_have, 1), np.nan)
     rh_observed = np.where(n_have > 0, np.nansum(obs, axis=0) * hours, np.nan)
+    next_obs = np.vstack([obs[1:], np.full((1, n_h), np.nan)]) if n_h else obs
+    compared = np.isfinite(cf.decided) & np.isfinite(next_obs)
+    n_compared = compared.sum(axis=0)
+    matched = np.where(n_compared > 0, (compared & (cf.decided == next_obs)).sum(axis=0) / np.maximum(n_compared, 1),
+                       np.nan)  # fmt: skip
     max_r = np.array([c.spec.scaling.max_replicas for c in cf.contexts], dtype=np.int64)
     min_r = np.array([c.spec.scaling.min_replicas for c in cf.contexts], dtype=np.int64)
     at_max_dep = (cf.replicas[:, dep] >= max_r).sum(axis=0) * hours
@@ -224,6 +232,8 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
                 "calibration_mae": mae[h],
                 "calibrated": bool(within[h] >= CALIBRATED_SHARE) if n_have[h] else False,
                 "note": _note(bool(n_have[h]), spec.unsupported_metrics, spec.metrics_uncertain),
+                "decisions_compared": int(n_compared[h]),
+                "decisions_matched": matched[h],
                 "held_as_deployed": held_text(cf.condition_syncs[:, dep[h]], window_h),
                 "held_app_only": held_text(cf.condition_syncs[:, app[h]], window_h),
                 "conditions_replayed": conditions_text(cf.last_conditions[:, dep[h]]),

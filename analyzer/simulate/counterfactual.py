@@ -36,6 +36,7 @@ from analyzer.simulate.hpa_conditions import N_REASONS
 from analyzer.simulate.hpa_replay import ReplayColumns, ReplayResult, available_cpus, replay
 from analyzer.simulate.hpa_spec import HPASpec, MetricSpec, parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
+from analyzer.simulate.observed_sync import observed_decisions
 from analyzer.simulate.pod_requests import containers_request, pod_request
 from analyzer.snapshot.schema import Snapshot
 
@@ -110,7 +111,9 @@ class Counterfactual:
     """Replays per scrape: ``replicas``/``value``/``failed`` are (scrapes, columns); ``observed`` (scrapes, HPAs).
 
     ``condition_syncs`` (reasons × columns) and ``last_conditions`` (3 × columns): the controller's status
-    conditions over the replay (:class:`analyzer.simulate.hpa_replay.ReplayResult`).
+    conditions over the replay (:class:`analyzer.simulate.hpa_replay.ReplayResult`). ``decided``
+    (scrapes, HPAs): the controller's decision at each scrape from the observed pods and replicas
+    (:mod:`analyzer.simulate.observed_sync`; NaN where there is none).
     """
 
     contexts: list[HPAContext]
@@ -124,6 +127,7 @@ class Counterfactual:
     skipped: pd.DataFrame
     condition_syncs: IntArray
     last_conditions: npt.NDArray[np.int8]
+    decided: FloatArray
 
 
 def hpa_contexts(
@@ -393,7 +397,7 @@ def counterfactual(
         empty = np.zeros((n_t, 0), dtype=np.int64)
         return Counterfactual(
             contexts, [], times, step, empty, empty, empty.astype(bool), np.zeros((n_t, 0)), skipped,
-            np.zeros((N_REASONS, 0), dtype=np.int64), np.zeros((3, 0), dtype=np.int8),
+            np.zeros((N_REASONS, 0), dtype=np.int64), np.zeros((3, 0), dtype=np.int8), np.zeros((n_t, 0)),
         )  # fmt: skip
 
     total, _ = index.demand(snapshot.usage)
@@ -414,9 +418,13 @@ def counterfactual(
         dtype=np.int64,
     )  # fmt: skip
     cols, result = replay_views(contexts, demand_w, initial_h, step, version, flags, views)
+    deployed = {c.hpa: c.counted for c in cols if c.view == "as-deployed"}
+    decided = observed_decisions(
+        snapshot, index, contexts, [deployed[h] for h in range(len(contexts))], times, observed, version, flags
+    )
     return Counterfactual(
         contexts, cols, times, step, result.replicas, result.value, result.failed, observed, skipped,
-        result.condition_syncs, result.last_conditions,
+        result.condition_syncs, result.last_conditions, decided,
     )  # fmt: skip
 
 

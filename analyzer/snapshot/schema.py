@@ -15,6 +15,7 @@ USAGE_DIR = "usage"
 USAGE_CSV = "usage.csv"
 REPLICAS_FILE = "replicas.parquet"
 REPLICAS_CSV = "replicas.csv"
+POD_STATUS_FILE = "pod_status.parquet"
 OBJECTS_DIR = "objects"
 GROUND_TRUTH_DIR = "ground_truth"
 
@@ -37,6 +38,30 @@ REPLICAS_COLUMNS: dict[str, str] = {
 }
 
 REPLICAS_KEY = ("namespace", "kind", "name", "timestamp")
+
+POD_STATUS_COLUMNS: dict[str, str] = {
+    "timestamp": "sample time, UTC",
+    "namespace": "pod namespace",
+    "pod": "pod name",
+    "phase": "Pending, Running, Succeeded, Failed or Unknown (kube_pod_status_phase)",
+    "ready": 'the Ready condition is True (kube_pod_status_ready{condition="true"})',
+}
+POD_STATUS_KEY = ("namespace", "pod", "timestamp")
+POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+
+
+def empty_pod_status() -> pd.DataFrame:
+    """A ``pod_status`` table with no rows (snapshots without the pods' phase and readiness over time)."""
+    return pd.DataFrame(
+        {
+            "timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
+            "namespace": pd.Series(dtype="category"),
+            "pod": pd.Series(dtype="category"),
+            "phase": pd.Series(pd.Categorical([], categories=list(POD_PHASES))),
+            "ready": pd.Series(dtype=bool),
+        }
+    )
+
 
 OBJECT_KINDS = (
     "Pod",
@@ -114,13 +139,15 @@ class Snapshot:
     ``usage`` has :data:`USAGE_COLUMNS` (namespace, pod and container as categoricals with sorted
     categories, rows in :data:`USAGE_KEY` order); ``replicas`` has :data:`REPLICAS_COLUMNS` (may be empty; namespace,
     kind and name categoricals the same way, rows in :data:`REPLICAS_KEY` order);
-    ``objects`` maps each kind in :data:`OBJECT_KINDS` to its items as the API returns them.
+    ``objects`` maps each kind in :data:`OBJECT_KINDS` to its items as the API returns them;
+    ``pod_status`` has :data:`POD_STATUS_COLUMNS` (may be empty), rows in :data:`POD_STATUS_KEY` order.
     """
 
     metadata: Metadata
     usage: pd.DataFrame
     replicas: pd.DataFrame
     objects: dict[str, list[dict[str, Any]]]
+    pod_status: pd.DataFrame = field(default_factory=empty_pod_status)
 
     def items(self, kind: str) -> list[dict[str, Any]]:
         return self.objects.get(kind, [])

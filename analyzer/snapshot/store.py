@@ -42,6 +42,15 @@ _REPLICAS_SCHEMA = pa.schema(
         ("replicas", pa.int64()),
     ]
 )
+_POD_STATUS_SCHEMA = pa.schema(
+    [
+        ("timestamp", pa.timestamp("ns", tz="UTC")),
+        ("namespace", pa.string()),
+        ("pod", pa.string()),
+        ("phase", pa.string()),
+        ("ready", pa.bool_()),
+    ]
+)
 _UNIT_HINTS = {
     "cpu": "cpu_cores (cores)",
     "cpu_m": "cpu_cores (cores, not millicores)",
@@ -67,6 +76,7 @@ def load_snapshot(path: str | os.PathLike[str], namespaces: Iterable[str] | None
     wanted = None if namespaces is None else set(namespaces)
     usage = _read_usage(root, wanted)
     replicas = _read_replicas(root)
+    pod_status = _read_pod_status(root)
     objects_dir = root / schema.OBJECTS_DIR
     if not objects_dir.is_dir():
         raise SnapshotError(f"{objects_dir}: missing (the snapshot's Kubernetes objects)")
@@ -77,6 +87,7 @@ def load_snapshot(path: str | os.PathLike[str], namespaces: Iterable[str] | None
     if wanted is not None:
         objects = {k: [o for o in v if o["metadata"].get("namespace") in wanted] for k, v in objects.items()}
         replicas = replicas[replicas["namespace"].isin(wanted)].reset_index(drop=True)
+        pod_status = pod_status[pod_status["namespace"].isin(wanted)].reset_index(drop=True)
     scope = "" if wanted is None else f" in namespace {', '.join(sorted(wanted))}"
     if not objects["Pod"]:
         raise SnapshotError(f"{root}: no pods{scope} (nothing to analyse)")
@@ -84,7 +95,7 @@ def load_snapshot(path: str | os.PathLike[str], namespaces: Iterable[str] | None
         raise SnapshotError(f"{root}: no usage samples{scope} (nothing to analyse)")
     _check_usage_has_pods(usage, objects["Pod"], root)
     _check_time_grid(metadata, usage, root / schema.METADATA_FILE)
-    return Snapshot(metadata=metadata, usage=usage, replicas=replicas, objects=objects)
+    return Snapshot(metadata=metadata, usage=usage, replicas=replicas, objects=objects, pod_status=pod_status)
 
 
 def _read_metadata(path: Path) -> Metadata:
@@ -476,6 +487,37 @@ def _read_replicas(root: Path) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def _read_pod_status(root: Path) -> pd.DataFrame:
+    """``pod_status.parquet`` (optional): each pod's phase and readiness per sample time."""
+    path = root / schema.POD_STATUS_FILE
+    if not path.is_file():
+        return schema.empty_pod_status()
+    frame = _read_parquet(path, _POD_STATUS_SCHEMA)
+    for column in ("namespace", "pod", "phase"):
+        if frame[column].isna().any():
+            raise SnapshotError(f"{path}: column {clip(column)} has empty values")
+    if frame["ready"].isna().any():
+        raise SnapshotError(f"{path}: column 'ready' has empty values")
+    unknown = set(frame["phase"].astype(str)) - set(schema.POD_PHASES)
+    if unknown:
+        raise SnapshotError(f"{path}: column 'phase' holds {clip(sorted(unknown)[0])}, expected one of "
+                            f"{', '.join(schema.POD_PHASES)}")  # fmt: skip
+    frame["phase"] = pd.Categorical(frame["phase"].astype(str), categories=list(schema.POD_PHASES))
+    for column in ("namespace", "pod"):
+        frame[column] = _sorted_categories(frame[column])
+    keys = _status_keys(frame)
+    if len(frame) > 1 and not (_ordered_pairs(keys) >= 0).all():
+        frame = frame.take(np.lexsort(keys[::-1])).reset_index(drop=True)
+    if len(frame) > 1 and (_ordered_pairs(_status_keys(frame)) == 0).any():
+        raise SnapshotError(f"{path}: two rows for the same (namespace, pod, timestamp)")
+    return frame[list(schema.POD_STATUS_COLUMNS)]
+
+
+def _status_keys(frame: pd.DataFrame) -> list[np.ndarray]:
+    return [frame[c].cat.codes.to_numpy() if c != "timestamp" else frame[c].astype("int64").to_numpy()
+            for c in schema.POD_STATUS_KEY]  # fmt: skip
+
+
 def _sorted_categories(values: pd.Series) -> pd.Series:
     """``values`` as a categorical whose categories are sorted, so that code order is name order."""
     cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
@@ -548,6 +590,11 @@ def write_snapshot_files(snapshot: Snapshot, root: Path) -> None:
         replicas = snapshot.replicas.sort_values(list(schema.REPLICAS_KEY), kind="stable")
         table = pa.Table.from_pandas(replicas, schema=_REPLICAS_SCHEMA, preserve_index=False)
         pq.write_table(table, root / schema.REPLICAS_FILE, compression="zstd")
+    if len(snapshot.pod_status):
+        status = snapshot.pod_status.sort_values(list(schema.POD_STATUS_KEY), kind="stable").copy()
+        status["phase"] = status["phase"].astype(str)
+        table = pa.Table.from_pandas(status, schema=_POD_STATUS_SCHEMA, preserve_index=False)
+        pq.write_table(table, root / schema.POD_STATUS_FILE, compression="zstd")
     objects_dir = root / schema.OBJECTS_DIR
     objects_dir.mkdir()
     for kind, items in snapshot.objects.items():

@@ -20,6 +20,7 @@ import jsonschema
 import pandas as pd
 
 from analyzer.errors import QuantityError, clip
+from analyzer.snapshot.schema import DELETED_AT_ANNOTATION
 from analyzer.units import parse_quantity
 
 INT32_MAX = 2**31 - 1
@@ -89,6 +90,7 @@ METADATA: dict[str, Any] = {
             "type": "object",
             "propertyNames": _string(317, 1),
             "additionalProperties": _string(MAX_ANNOTATION_VALUE),
+            "properties": {DELETED_AT_ANNOTATION: {"type": "string", "maxLength": 64, "format": "k8s-time"}},
         },
         "ownerReferences": {
             "type": "array",
@@ -224,7 +226,29 @@ HPA_STATUS: dict[str, Any] = {
 """The HPA's ``status.conditions`` (the report compares the replay's with them); the bounds are the API's
 (a condition type is a qualified name, a reason at most 1,024 characters)."""
 
-STATUSES: dict[str, dict[str, Any]] = {"HorizontalPodAutoscaler": HPA_STATUS}
+POD_STATUS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "phase": {"enum": ["Pending", "Running", "Succeeded", "Failed", "Unknown"]},
+        "startTime": {"type": "string", "maxLength": 64, "format": "k8s-time"},
+        "conditions": {
+            "type": "array",
+            "maxItems": 64,
+            "items": {
+                "type": "object",
+                "required": ["type", "status"],
+                "properties": {
+                    "type": _string(316, 1),
+                    "status": {"enum": ["True", "False", "Unknown"]},
+                    "lastTransitionTime": {"type": ["string", "null"], "maxLength": 64, "format": "k8s-time"},
+                },
+            },
+        },
+    },
+}
+"""The pod status fields the HPA's pod grouping reads (start time, the Ready condition's last transition)."""
+
+STATUSES: dict[str, dict[str, Any]] = {"HorizontalPodAutoscaler": HPA_STATUS, "Pod": POD_STATUS}
 
 VPA_SPEC: dict[str, Any] = {
     "type": "object",

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from analyzer.snapshot.schema import Snapshot
+from analyzer.snapshot.schema import POD_PHASES, Snapshot
 from analyzer.units import parse_quantity
 
 STATIC_EVERY = 5
@@ -138,6 +138,8 @@ def _ksm_series(
         values = np.broadcast_to(np.asarray(value, dtype=np.float64), seconds.shape)
         families.setdefault(family, []).append((labels, seconds, values))
 
+    status = snapshot.pod_status.astype({"namespace": str, "pod": str})
+    statuses = {key: rows for key, rows in status.groupby(["namespace", "pod"], sort=False)}
     for pod in snapshot.items("Pod"):
         meta = pod["metadata"]
         key = (meta["namespace"], meta["name"])
@@ -167,8 +169,17 @@ def _ksm_series(
             add("kube_pod_owner", owner, seconds, 1.0)
         created = pd.Timestamp(meta["creationTimestamp"]).value / 1e9
         add("kube_pod_created", ids, seconds, created)
-        for phase in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
-            add("kube_pod_status_phase", {**ids, "phase": phase}, seconds, 1.0 if phase == "Running" else 0.0)
+        # Phase and readiness at every scrape (the HPA's pod grouping reads them over time).
+        if key in statuses:
+            rows = statuses[key]
+            at, phases = pd.DatetimeIndex(rows["timestamp"]).asi8 // 10**9, rows["phase"].astype(str).to_numpy()
+            ready = rows["ready"].to_numpy(dtype=bool)
+        else:
+            at, phases, ready = alive, np.full(len(alive), "Running"), np.ones(len(alive), dtype=bool)
+        for phase in POD_PHASES:
+            add("kube_pod_status_phase", {**ids, "phase": phase}, at, (phases == phase).astype(np.float64))
+        for condition, value in (("true", ready), ("false", ~ready)):
+            add("kube_pod_status_ready", {**ids, "condition": condition}, at, value.astype(np.float64))
     for rs in snapshot.items("ReplicaSet"):
         meta = rs["metadata"]
         for ref in meta.get("ownerReferences") or []:

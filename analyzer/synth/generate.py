@@ -19,6 +19,7 @@ from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_calculator import ERROR_TEXT, MetricError
 from analyzer.simulate.hpa_conditions import CONDITION_MESSAGES, REASON_TEXT, Reason
 from analyzer.simulate.kube_version import KubeVersion
+from analyzer.simulate.pod_lifecycle import Lifecycle
 from analyzer.simulate.pod_requests import pod_request
 from analyzer.snapshot import schema
 from analyzer.snapshot.schema import Metadata, Snapshot
@@ -99,7 +100,13 @@ def generate(
             "kubernetes_version": f"1.{GENERATOR_VERSION.minor}",
         },
     )
-    snapshot = Snapshot(metadata=metadata, usage=usage, replicas=replicas, objects=objects)
+    snapshot = Snapshot(
+        metadata=metadata,
+        usage=usage,
+        replicas=replicas,
+        objects=objects,
+        pod_status=_pod_status(sim, scenarios, times, step_s),
+    )
     demand = pd.DataFrame(
         {
             "timestamp": np.repeat(times, len(scenarios)),
@@ -148,6 +155,40 @@ def _usage(sim: SimResult, scenarios: list[Scenario], times: pd.DatetimeIndex) -
     for column in ("namespace", "pod", "container"):  # as the loader returns them (schema.py)
         frame[column] = pd.Categorical(frame[column], categories=sorted(set(frame[column])))
     return frame.sort_values(list(schema.USAGE_KEY), kind="stable").reset_index(drop=True)
+
+
+def _pod_status(sim: SimResult, scenarios: list[Scenario], times: pd.DatetimeIndex, step_s: float) -> pd.DataFrame:
+    """Each pod's phase and readiness at every scrape it existed for, as kube-state-metrics would record
+    them: Pending until it starts, Running after; Ready once started and ready (the cluster's Lifecycle).
+    Pods that never ran at a scrape (so have no Pod object in the snapshot) are left out."""
+    life = Lifecycle(scrape_s=step_s)
+    t = sim.scrape_times
+    created = np.array(sim.pod_created)
+    deleted = np.where(np.isnan(sim.pod_deleted), np.inf, np.array(sim.pod_deleted))
+    # A sync creates and deletes pods after that scrape's observation: a pod created at t is seen from the
+    # next scrape on, one deleted at t is still seen at t.
+    first = np.searchsorted(t, created, side="right")
+    stop = np.searchsorted(t, deleted, side="right")
+    count = np.maximum(stop - first, 0)
+    pod = np.repeat(np.arange(len(created)), count)
+    index = np.repeat(first - np.cumsum(count) + count, count) + np.arange(count.sum())
+    at = t[index]
+    started = at >= created[pod] + life.start_delay_s
+    frame = pd.DataFrame(
+        {
+            "timestamp": times[index],
+            "namespace": np.array([scenarios[w].namespace for w in sim.pod_workload], dtype=object)[pod],
+            "pod": np.array(sim.pod_names, dtype=object)[pod],
+            "phase": pd.Categorical(np.where(started, "Running", "Pending"), categories=list(schema.POD_PHASES)),
+            "ready": at >= created[pod] + life.start_delay_s + life.ready_delay_s,
+        }
+    )
+    # A StatefulSet name reused by a later pod: the snapshot holds its latest incarnation (as _objects).
+    frame = frame[np.isin(pod, np.unique(sim.row_pod))]
+    frame = frame.drop_duplicates(["namespace", "pod", "timestamp"], keep="last")
+    for column in ("namespace", "pod"):
+        frame[column] = pd.Categorical(frame[column], categories=sorted(set(frame[column])))
+    return frame.sort_values(list(schema.POD_STATUS_KEY), kind="stable").reset_index(drop=True)
 
 
 def _objects(scenarios: list[Scenario], sim: SimResult, end_s: float, start: pd.Timestamp) -> dict[str, list[Any]]:

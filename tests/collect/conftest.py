@@ -40,9 +40,20 @@ def doubled(snapshot: Snapshot) -> Snapshot:
     return replace(snapshot, usage=usage, objects=objects)
 
 
+def starting(status: pd.DataFrame) -> pd.DataFrame:
+    """Each pod Pending and unready at its first scrape, then Running but unready at its second: what
+    kube-state-metrics shows of a slow start (the generator's pods are Ready by their first scrape)."""
+    status = status.copy()
+    rank = status.groupby(["namespace", "pod"], observed=True).cumcount().to_numpy()
+    status.loc[rank == 0, "phase"] = "Pending"
+    status.loc[rank <= 1, "ready"] = False
+    return status
+
+
 @pytest.fixture(scope="session")
 def prom_data(tmp_path_factory: pytest.TempPathFactory) -> PromData:
     small = generate(workloads=5, days=0.5, step_s=60, seed=5)
+    small = replace(small, snapshot=replace(small.snapshot, pod_status=starting(small.snapshot.pod_status)))
     big = doubled(small.snapshot)
     tsdb = backfill({"small": small.snapshot, "big": big}, tmp_path_factory.mktemp("prom"))
     return PromData(small, big, tsdb)

@@ -170,3 +170,13 @@ def test_collected_snapshot_loads_and_classifies_like_the_generated_one(
     notes = ours.findings.loc[ours.findings["kind"] == "collection", "message"]
     assert any(n.startswith("rebuilt from kube-state-metrics, not read from the API: ") and "HorizontalPodAutoscaler"
                in n for n in notes)  # fmt: skip
+
+
+def test_pods_phase_and_readiness_over_time_from_kube_state_metrics(collected: Collection, prom_data: PromData) -> None:
+    """kube_pod_status_phase and kube_pod_status_ready at every step become the snapshot's pod_status."""
+    truth = prom_data.small.snapshot.pod_status.astype({"namespace": str, "pod": str, "phase": str})
+    got = collected.snapshot.pod_status.astype({"namespace": str, "pod": str, "phase": str})
+    both = truth.merge(got, on=["namespace", "pod", "timestamp"], suffixes=("_truth", ""))
+    assert len(both) >= 0.95 * len(truth) and len(got) <= len(truth)
+    assert (both["phase"] == both["phase_truth"]).all() and (both["ready"] == both["ready_truth"]).all()
+    assert (both["phase"] == "Pending").sum() > 10 and (~both["ready"]).sum() > 20  # the slow starts came through

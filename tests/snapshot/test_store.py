@@ -34,6 +34,8 @@ def test_round_trip_preserves_everything(small: Synthetic, tmp_path: Path) -> No
     assert loaded.objects["HorizontalPodAutoscaler"] == small.snapshot.objects["HorizontalPodAutoscaler"]
     assert loaded.replicas["replicas"].sum() == small.snapshot.replicas["replicas"].sum()
     assert loaded.metadata == small.snapshot.metadata
+    pd.testing.assert_frame_equal(loaded.pod_status, small.snapshot.pod_status.reset_index(drop=True),
+                                  check_categorical=False)  # fmt: skip
 
 
 def test_one_namespace_reads_only_its_partition(small_dir: Path) -> None:
@@ -153,3 +155,22 @@ def test_hand_built_snapshot_from_kubectl_list_and_csv(small: Synthetic, tmp_pat
     assert len(snap.usage) == 500
     assert snap.usage["cpu_cores"].sum() == pytest.approx(usage["cpu_cores"].sum())
     assert len(snap.items("HorizontalPodAutoscaler")) == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.assign(phase="Sleeping"), "column 'phase' holds 'Sleeping', expected one of Pending, Running"),
+        (lambda f: pd.concat([f, f.iloc[:1]]), "two rows for the same (namespace, pod, timestamp)"),
+        (lambda f: f.assign(ready=f["ready"].astype(str)), "column 'ready' has type large_string, expected bool"),
+        (lambda f: f.drop(columns="phase"), "column 'phase' is missing"),
+    ],
+)
+def test_pod_status_errors_name_file_and_problem(small_dir: Path, tmp_path: Path, change, message: str) -> None:  # type: ignore[no-untyped-def]
+    root = copy(small_dir, tmp_path)
+    path = root / "pod_status.parquet"
+    frame = pd.read_parquet(path)
+    change(frame).to_parquet(path)
+    with pytest.raises(SnapshotError) as info:
+        load_snapshot(root)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)

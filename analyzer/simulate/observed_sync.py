@@ -1,0 +1,295 @@
+"""The controller's decision at each scrape, evaluated on the pods that were observed then.
+
+The as-deployed replay runs the controller on modelled pods. This evaluates it on the snapshot's own
+pods instead: at each scrape ``t``, every pod of the HPA's target that existed then is grouped as
+``groupPods`` does (:mod:`analyzer.simulate.observed_pods`: phase and readiness from the snapshot's
+``pod_status`` table, start and Ready transition times from the Pod objects, the metric from the
+usage samples), the replica calculator proposes a count from the observed replicas, and the
+normalization (stabilization, limits) decides. Comparing that decision with the replicas observed at
+``t + step`` checks the controller model on real pods, independently of the usage model.
+
+Without ``pod_status`` (snapshots from metrics-server, or from before it existed) a pod is taken as
+Running and Ready whenever it has samples; the grouping then only separates pods with and without a
+metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
+from analyzer.simulate import hpa_calculator as calc
+from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_normalize import Normalizer
+from analyzer.simulate.kube_version import KubeVersion
+from analyzer.simulate.observed_pods import PodRows, group_pods
+from analyzer.simulate.pod_requests import containers_request, pod_request
+from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, Snapshot
+from analyzer.units import milli
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def observed_decisions(
+    snapshot: Snapshot,
+    index: UsageIndex,
+    contexts: Sequence[Any],
+    counted: Sequence[tuple[tuple[str, ...], ...]],
+    times: pd.DatetimeIndex,
+    observed: FloatArray,
+    version: KubeVersion,
+    flags: ControllerFlags,
+) -> FloatArray:
+    """Per scrape and HPA (``times`` × ``contexts``): the replicas the controller decides from the observed
+    pods and the observed replicas at that scrape (NaN where there are none, or no pods).
+
+    ``contexts`` are :class:`analyzer.simulate.counterfactual.HPAContext`; ``counted`` gives, per
+    context, the containers each replayed metric counts as deployed.
+    """
+    n_t, n_h = len(times), len(contexts)
+    out = np.full((n_t, n_h), np.nan)
+    if not n_h or not len(index.group):
+        return out
+    step = snapshot.metadata.step_s
+    t0 = times[0]
+    cells = _pod_cells(snapshot, index, contexts, t0, step, n_t)
+    if cells is None:
+        return out
+    width = max(len(c.spec.metrics) for c in contexts)
+    props = np.full((width, n_h * n_t), -1, dtype=np.int64)
+    errs = np.zeros((width, n_h * n_t), dtype=np.int64)
+    active = np.zeros((width, n_h * n_t), dtype=bool)
+    have_obs = np.isfinite(observed)
+    current = np.where(have_obs, observed, 0).T.reshape(-1).astype(np.int64)  # (h, t) flattened
+    usage = snapshot.usage
+    cpu = usage["cpu_cores"].to_numpy(dtype=np.float64)
+    mem = usage["memory_bytes"].to_numpy(dtype=np.float64)
+    group_container = index.groups["container"].astype(str).to_numpy().astype(str)
+    group_h = cells.group_hpa
+    for m in range(width):
+        has_m = np.array([m < len(c.spec.metrics) for c in contexts])
+        if not has_m.any():
+            continue
+        # Which usage groups (pod, container) this metric counts, and in which resource.
+        wanted = [f"{h}/{c}" for h in range(n_h) if has_m[h] for c in counted[h][m]]  # no "/" in a container name
+        counts = (group_h >= 0) & np.isin(np.char.add(group_h.astype(str), np.char.add("/", group_container)), wanted)
+        is_cpu = np.array([has_m[h] and contexts[h].spec.metrics[m].resource == "cpu" for h in range(n_h)])
+        row_counts = counts[index.group]
+        # The metrics client sums each container's MilliValue() (rounded up) into the pod's value.
+        values = milli(np.where(is_cpu[np.maximum(group_h, 0)][index.group[row_counts]], cpu[row_counts],
+                                mem[row_counts]))  # fmt: skip
+        value_m = np.bincount(cells.row_cell[row_counts], weights=values, minlength=cells.n).astype(np.int64)
+        sampled = np.bincount(cells.row_cell[row_counts], minlength=cells.n) > 0
+        # metrics-server lists a pod once it has two scrapes of it (CPU is a rate): a sample now and one
+        # a step before.
+        present = sampled & np.concatenate([[False], sampled[:-1] & (cells.key[1:] == cells.key[:-1] + 1)])
+        for resource_is_cpu in (True, False):
+            chosen = np.nonzero(has_m & (is_cpu == resource_is_cpu))[0]
+            if not len(chosen):
+                continue
+            rows = cells.pod_rows(present)
+            g = group_pods(rows, resource_is_cpu, flags)
+            key = cells.hpa * n_t + cells.time
+            size = n_h * n_t
+
+            def count(mask: npt.NDArray[np.bool_], weights: Any = None, key: Any = key, size: int = size) -> IntArray:
+                return np.bincount(key[mask], weights=None if weights is None else weights[mask],
+                                   minlength=size).astype(np.int64)  # fmt: skip
+
+            request = np.zeros(n_h, dtype=np.int64)
+            missing_request = np.zeros(n_h, dtype=bool)
+            target = np.ones(n_h, dtype=np.int64)
+            is_util = np.ones(n_h, dtype=bool)
+            for h in chosen:
+                ctx, metric = contexts[h], contexts[h].spec.metrics[m]
+                if metric.container is None:
+                    req = pod_request(ctx.pod_spec, ctx.pod_name, metric.resource, version)
+                else:
+                    req = containers_request(ctx.pod_spec, ctx.pod_name, metric.resource, version, counted[h][m])
+                request[h], missing_request[h] = req.milli, req.error is not None
+                target[h], is_util[h] = metric.target, metric.is_utilization
+            groups = calc.PodGroups(
+                total=count(np.ones(cells.n, dtype=bool)),
+                ready=count(g.ready),
+                unready=count(g.unready),
+                missing=count(g.missing),
+                with_metrics=count(present),
+                ready_usage_m=count(g.ready, value_m),
+                pod_request_m=np.repeat(request, n_t),
+            )
+            spec_of = np.repeat(np.arange(n_h), n_t)
+            p = calc.replicas_for_metric(
+                groups,
+                current,
+                target[spec_of],
+                is_util[spec_of],
+                np.array([contexts[h].spec.tol_down for h in range(n_h)])[spec_of],
+                np.array([contexts[h].spec.tol_up for h in range(n_h)])[spec_of],
+                missing_request[spec_of],
+                version.missing_pod_fallback_is_max_target,
+            )
+            take = np.isin(spec_of, chosen)
+            props[m, take], errs[m, take], active[m, take] = p.replicas[take], p.error[take], True
+    proposal, _ = calc.combine_metrics(props, errs, current, active)
+    proposal = proposal.reshape(n_h, n_t)
+    normalizer = Normalizer([c.spec.scaling for c in contexts], flags)
+    known = np.zeros(n_h, dtype=bool)
+    last = np.zeros(n_h, dtype=np.int64)
+    has_pods = (np.bincount(cells.hpa * n_t + cells.time, minlength=n_h * n_t) > 0).reshape(n_h, n_t)
+    for t in range(n_t):
+        known |= have_obs[t]
+        last = np.where(have_obs[t], observed[t], last).astype(np.int64)
+        desired = normalizer.step(t * step, last, proposal[:, t])
+        ok = have_obs[t] & has_pods[:, t]
+        out[t, ok] = desired[ok]
+    return out
+
+
+class _Cells:
+    """The (pod, scrape) cells of the HPAs' target pods: one per pod per scrape it existed at."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+    n: int
+    key: IntArray
+    """pod code × scrapes + scrape: consecutive scrapes of one pod are consecutive keys."""
+    hpa: IntArray
+    time: IntArray
+    row_cell: IntArray
+    group_hpa: IntArray
+    now_s: FloatArray
+    phase: npt.NDArray[np.object_]
+    ready: npt.NDArray[np.bool_]
+    ready_since_s: FloatArray
+    start_s: FloatArray
+    deleting: npt.NDArray[np.bool_]
+    has_condition: npt.NDArray[np.bool_]
+    window_s: float
+
+    def pod_rows(self, present: npt.NDArray[np.bool_]) -> PodRows:
+        return PodRows(
+            now_s=self.now_s,
+            deleting=self.deleting,
+            failed=self.phase == "Failed",
+            pending=self.phase == "Pending",
+            has_ready_condition=self.has_condition,
+            ready=self.ready,
+            ready_since_s=self.ready_since_s,
+            start_s=self.start_s,
+            has_metric=present,
+            metric_s=self.now_s,
+            window_s=self.window_s,
+        )
+
+
+def _pod_cells(
+    snapshot: Snapshot, index: UsageIndex, contexts: Sequence[Any], t0: pd.Timestamp, step: float, n_t: int
+) -> _Cells | None:
+    """Cells from ``pod_status`` where the snapshot has it (else from the usage samples), with each pod's
+    phase, readiness and its Ready condition's last transition at each scrape."""
+    hpa_of_workload = {ctx.workload: h for h, ctx in enumerate(contexts)}
+    wl = index.workloads[WORKLOAD_KEY].itertuples(index=False, name=None)
+    hpa_of_wid = np.array([hpa_of_workload.get(tuple(k), -1) for k in wl], dtype=np.int64)
+    groups = index.groups
+    group_hpa = hpa_of_wid[groups["workload_id"].to_numpy()]
+    group_key = (groups["namespace"].astype(str) + "/" + groups["pod"].astype(str)).to_numpy()
+    if not (group_hpa >= 0).any():
+        return None
+    status = snapshot.pod_status
+    status_key = (status["namespace"].astype(str) + "/" + status["pod"].astype(str)).to_numpy()
+    pods = pd.Categorical(np.concatenate([group_key, status_key]))
+    group_code = pods.codes[: len(group_key)].astype(np.int64)
+    pod_hpa = np.full(len(pods.categories), -1, dtype=np.int64)
+    pod_hpa[group_code[group_hpa >= 0]] = group_hpa[group_hpa >= 0]
+    grid = np.rint((index.times - t0).total_seconds().to_numpy() / step).astype(np.int64)
+    row_time = grid[index.time]
+    row_code = group_code[index.group]
+    if len(status):
+        code = pods.codes[len(group_key) :].astype(np.int64)
+        time = np.rint((status["timestamp"] - t0).dt.total_seconds().to_numpy() / step).astype(np.int64)
+        phase = status["phase"].astype(str).to_numpy()
+        ready = status["ready"].to_numpy(dtype=bool)
+    else:  # no pod_status: a pod exists, Running and Ready, where it has samples
+        mine = pod_hpa[row_code] >= 0
+        unique = np.unique(row_code[mine] * n_t + np.clip(row_time[mine], 0, n_t - 1))
+        code, time = unique // n_t, unique % n_t
+        phase = np.full(len(code), "Running", dtype=object)
+        ready = np.ones(len(code), dtype=bool)
+    keep = (pod_hpa[code] >= 0) & (time >= 0) & (time < n_t)
+    code, time, phase, ready = code[keep], time[keep], phase[keep], ready[keep]
+    order = np.lexsort((time, code))
+    code, time, phase, ready = code[order], time[order], phase[order], ready[order]
+    cell_key = code * n_t + time
+    objects = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in snapshot.items("Pod")}
+    names = np.asarray(pods.categories, dtype=object)
+    start_s, api_since, has_condition, deleted_s = _pod_times(code, names, objects)
+    now_s = t0.timestamp() + time * step
+    # A pod's run of consecutive scrapes; a gap starts a new one (a StatefulSet reuses its pods' names,
+    # and the snapshot's Pod object is the newest incarnation: times after ``now`` belong to a later one,
+    # so the run's first observation stands in for the start).
+    first = np.concatenate([[True], cell_key[1:] != cell_key[:-1] + 1]) if len(code) else np.zeros(0, dtype=bool)
+    run_start = pd.Series(np.where(first, now_s, np.nan)).ffill().to_numpy()
+    start_s = np.where(start_s <= now_s, start_s, run_start)
+    # The Ready condition's last transition: the last flip seen in pod_status, else the API's time.
+    flip = np.concatenate([[False], ready[1:] != ready[:-1]]) & ~first if len(code) else first
+    since = pd.Series(np.where(flip, now_s, np.where(first, -np.inf, np.nan))).ffill().to_numpy()
+    since = np.where(np.isinf(since), np.where(api_since <= now_s, api_since, start_s), since)
+    row_key = row_code * n_t + row_time
+    if len(cell_key):
+        position = np.minimum(np.searchsorted(cell_key, row_key), len(cell_key) - 1)
+        found = cell_key[position] == row_key
+    else:
+        position, found = np.zeros(len(row_key), dtype=np.int64), np.zeros(len(row_key), dtype=bool)
+    row_cell = np.where(found, position, len(cell_key))  # samples outside any cell land in a spare slot
+    return _Cells(
+        n=len(cell_key) + 1,
+        key=np.append(cell_key, -2),
+        hpa=np.append(pod_hpa[code], 0),
+        time=np.append(time, 0),
+        row_cell=row_cell,
+        group_hpa=group_hpa,
+        now_s=np.append(now_s, np.nan),
+        phase=np.append(phase, "Unknown"),
+        ready=np.append(ready, False),
+        ready_since_s=np.append(since, np.nan),
+        start_s=np.append(start_s, np.nan),
+        deleting=np.append(deleted_s <= now_s, True),
+        has_condition=np.append(has_condition, False),
+        window_s=step,
+    )
+
+
+def _pod_times(
+    codes: IntArray, names: npt.NDArray[np.object_], objects: dict[str, dict[str, Any]]
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
+    """Per cell: the pod's start time, its Ready condition's lastTransitionTime in the API, whether it has
+    a Ready condition, and when it was deleted (inf: not), in seconds. One lookup per pod, not per cell."""
+    cache: dict[int, tuple[float, float, bool, float]] = {}
+    for k in np.unique(codes).tolist():
+        pod = objects.get(names[k])
+        if pod is None:
+            cache[k] = (np.nan, np.nan, False, -np.inf)  # no object: treated as being deleted
+            continue
+        meta, status = pod["metadata"], pod.get("status") or {}
+        start = _seconds(status.get("startTime") or meta.get("creationTimestamp"))
+        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+        since = _seconds(ready.get("lastTransitionTime")) if ready else np.nan
+        gone = (meta.get("annotations") or {}).get(DELETED_AT_ANNOTATION) or meta.get("deletionTimestamp")
+        # A pod object without a status (built by hand) is taken to have one; pod_status says if it is Ready.
+        cache[k] = (start, since, ready is not None or not status, _seconds(gone) if gone else np.inf)
+    per_pod = np.zeros((len(names), 4))
+    for k, values in cache.items():
+        per_pod[k] = values
+    table = per_pod[codes]
+    return table[:, 0], table[:, 1], table[:, 2].astype(bool), table[:, 3]
+
+
+def _seconds(value: str | None) -> float:
+    return pd.Timestamp(value).timestamp() if value else np.nan
