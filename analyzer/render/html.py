@@ -220,13 +220,13 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
              "replica_hours_app_only", "skew_replica_hours", "skew_percent", "excess_replica_hours",
              "waste_cost_month", "missing_replica_hours", "under_provisioned_hours", "replicas_too_many_mean",
              "replicas_too_many_p95", "replicas_too_few_mean", "replicas_too_few_p95", "stalled_hours",
-             "calibration_within_1", "note"]
+             "calibration_within_1", "decisions_matched", "held_as_deployed", "note"]
         ],
         {"replica_hours_as_deployed": "{:,.1f}", "replica_hours_app_only": "{:,.1f}", "skew_replica_hours": "{:+,.1f}",
          "skew_percent": "{:+.1f}%", "excess_replica_hours": "{:,.1f}", "waste_cost_month": "${:,.2f}",
          "missing_replica_hours": "{:,.1f}", "under_provisioned_hours": "{:,.1f}", "replicas_too_many_mean": "{:.2f}",
          "replicas_too_many_p95": "{:.0f}", "replicas_too_few_mean": "{:.2f}", "replicas_too_few_p95": "{:.0f}",
-         "stalled_hours": "{:,.1f}", "calibration_within_1": "{:.1%}"},
+         "stalled_hours": "{:,.1f}", "calibration_within_1": "{:.1%}", "decisions_matched": "{:.1%}"},
     )  # fmt: skip
     remedies = _remedies(analysis)
     figures = _figures(analysis, top)
