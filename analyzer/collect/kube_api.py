@@ -52,6 +52,8 @@ class Resource:
     version: str
     plural: str
     optional: bool = False
+    quiet_if_absent: bool = False
+    """A 404 (the CRD is not installed) is no news: most clusters run no KEDA."""
 
     @property
     def path(self) -> str:
@@ -66,6 +68,7 @@ RESOURCES = (
     Resource("DaemonSet", "apps", "v1", "daemonsets"),
     Resource("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers"),
     Resource("VerticalPodAutoscaler", "autoscaling.k8s.io", "v1", "verticalpodautoscalers", optional=True),
+    Resource("ScaledObject", "keda.sh", "v1alpha1", "scaledobjects", optional=True, quiet_if_absent=True),
 )
 POD_METRICS = Resource("PodMetrics", "metrics.k8s.io", "v1beta1", "pods")
 
@@ -111,8 +114,11 @@ class KubeLister:
             try:
                 listed.objects[resource.kind] = self.list(resource)
             except ListSkipped as skipped:
-                listed.notes.append(skipped.note)
-                log.warning("%s", skipped.note)
+                if skipped.absent and resource.quiet_if_absent:
+                    listed.objects[resource.kind] = []
+                else:
+                    listed.notes.append(skipped.note)
+                    log.warning("%s", skipped.note)
             if progress is not None:
                 progress(done, len(RESOURCES))
         return listed
@@ -195,7 +201,8 @@ class KubeLister:
         if status == 404 and resource.optional:
             return ListSkipped(
                 f"{resource.group}/{resource.version} {resource.plural} is not served (404): the "
-                f"{resource.kind} CRD is not installed, so there is no {resource.kind} analysis"
+                f"{resource.kind} CRD is not installed, so there is no {resource.kind} analysis",
+                absent=True,
             )
         if status == 404:
             return ListSkipped(f"{resource.path}/{resource.plural} is not served by this cluster (404)")
@@ -215,9 +222,10 @@ class _Gone(Exception):
 class ListSkipped(Exception):
     """A kind that cannot be listed (403, or 404 for a kind the cluster does not serve); ``note`` says why."""
 
-    def __init__(self, note: str) -> None:
+    def __init__(self, note: str, absent: bool = False) -> None:
         super().__init__(note)
         self.note = note
+        self.absent = absent
 
 
 def _scrub(item: dict[str, Any]) -> None:

@@ -71,6 +71,7 @@ OBJECT_KINDS = (
     "DaemonSet",
     "HorizontalPodAutoscaler",
     "VerticalPodAutoscaler",
+    "ScaledObject",
 )
 OBJECT_FILE_NAMES = {
     "Pod": "pods.json",
@@ -80,6 +81,7 @@ OBJECT_FILE_NAMES = {
     "DaemonSet": "daemonsets.json",
     "HorizontalPodAutoscaler": "hpas.json",
     "VerticalPodAutoscaler": "vpas.json",
+    "ScaledObject": "scaledobjects.json",
 }
 OBJECT_API_VERSIONS = {
     "Pod": "v1",
@@ -89,6 +91,7 @@ OBJECT_API_VERSIONS = {
     "DaemonSet": "apps/v1",
     "HorizontalPodAutoscaler": "autoscaling/v2",
     "VerticalPodAutoscaler": "autoscaling.k8s.io/v1",
+    "ScaledObject": "keda.sh/v1alpha1",
 }
 
 NOTES_KEY = "collection_notes"

@@ -284,6 +284,41 @@ VPA_SPEC: dict[str, Any] = {
     },
 }
 
+SCALED_OBJECT_SPEC: dict[str, Any] = {
+    "type": "object",
+    "required": ["scaleTargetRef", "triggers"],
+    "properties": {
+        "scaleTargetRef": {**REFERENCE, "required": ["name"]},
+        "minReplicaCount": _int(0),
+        "maxReplicaCount": _int(1),
+        "advanced": {
+            "type": "object",
+            "properties": {
+                "horizontalPodAutoscalerConfig": {"type": "object", "properties": {"name": _string(MAX_NAME, 1)}}
+            },
+        },
+        "triggers": {
+            "type": "array",
+            "maxItems": 1000,
+            "items": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {
+                    "type": _string(63, 1),
+                    "metricType": {"enum": ["Utilization", "AverageValue", "Value"]},
+                    "metadata": {
+                        "type": "object",
+                        "propertyNames": _string(253, 1),
+                        "additionalProperties": _string(MAX_ANNOTATION_VALUE),
+                    },
+                },
+            },
+        },
+    },
+}
+"""A KEDA ``keda.sh/v1alpha1`` ScaledObject: what fixes of the HPA it generates read (its cpu/memory
+triggers, KEDA's ``metadata`` being a map of strings)."""
+
 SPECS: dict[str, dict[str, Any]] = {
     "Pod": POD_SPEC,
     "ReplicaSet": WORKLOAD_SPEC,
@@ -292,6 +327,7 @@ SPECS: dict[str, dict[str, Any]] = {
     "DaemonSet": WORKLOAD_SPEC,
     "HorizontalPodAutoscaler": HPA_SPEC,
     "VerticalPodAutoscaler": VPA_SPEC,
+    "ScaledObject": SCALED_OBJECT_SPEC,
 }
 """The spec schema of each kind the analysis reads (``schema.OBJECT_KINDS``)."""
 

@@ -26,6 +26,7 @@ PLURALS = {
     "daemonsets": "DaemonSet",
     "horizontalpodautoscalers": "HorizontalPodAutoscaler",
     "verticalpodautoscalers": "VerticalPodAutoscaler",
+    "scaledobjects": "ScaledObject",
 }
 
 

@@ -90,6 +90,31 @@ def test_missing_vpa_crd_is_not_an_error(apiserver: FakeApiServer, tmp_path: Pat
     assert len(listed.objects["HorizontalPodAutoscaler"]) == len(apiserver.objects["HorizontalPodAutoscaler"])
 
 
+SCALED_OBJECT = {
+    "apiVersion": "keda.sh/v1alpha1",
+    "kind": "ScaledObject",
+    "metadata": {"name": "orders", "namespace": "shop"},
+    "spec": {"scaleTargetRef": {"name": "orders"}, "triggers": [{"type": "cpu", "metricType": "Utilization",
+                                                                 "metadata": {"value": "60"}}]},
+}  # fmt: skip
+
+
+def test_keda_scaledobjects_are_listed_and_a_cluster_without_keda_is_no_news(
+    apiserver: FakeApiServer, tmp_path: Path
+) -> None:
+    apiserver.missing = {"ScaledObject"}
+    listed = lister(apiserver, tmp_path).list_all()
+    assert listed.notes == [] and listed.objects["ScaledObject"] == []
+    apiserver.missing = set()
+    apiserver.objects["ScaledObject"] = [SCALED_OBJECT]
+    assert lister(apiserver, tmp_path).list_all().objects["ScaledObject"] == [SCALED_OBJECT]
+    apiserver.forbidden = {"ScaledObject"}
+    assert lister(apiserver, tmp_path).list_all().notes == [
+        "no permission to list scaledobjects (403 Forbidden); ScaledObject analysis is missing: "
+        "grant list on it (deploy/rbac.yaml)"
+    ]
+
+
 def test_namespaces_and_selector_reach_the_server(apiserver: FakeApiServer, tmp_path: Path) -> None:
     pods = lister(apiserver, tmp_path, namespaces=("payments",), selector="app.kubernetes.io/name=fraud-scorer")
     items = pods.list_all().objects["Pod"]
