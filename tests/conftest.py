@@ -8,12 +8,13 @@ import pytest
 
 from analyzer.api import Analysis, analyze, load_snapshot
 from analyzer.synth.generate import Synthetic, generate, write_sample
+from analyzer.synth.scenarios import CATALOGUE
 
 
 @pytest.fixture(scope="session")
 def small() -> Synthetic:
     """Every catalogue scenario, half a day at 60 s."""
-    return generate(workloads=13, days=0.5, step_s=60, seed=11)
+    return generate(workloads=len(CATALOGUE), days=0.5, step_s=60, seed=11)
 
 
 @pytest.fixture(scope="session")

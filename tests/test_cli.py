@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analyzer.api import Analysis
+from analyzer.api import SAMPLE_DATA, Analysis
 from analyzer.findings.hpa_skew import SERIES_COLUMNS
 from analyzer.synth.generate import Synthetic
 
@@ -39,7 +39,8 @@ def default_report(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def test_report_on_bundled_sample(default_report: Run) -> None:
     result, out = default_report.process, default_report.out
     assert result.returncode == 0, result.stderr
-    assert "13 workloads" in result.stdout and "(1 stalled)" in result.stdout
+    workloads = json.loads((SAMPLE_DATA / "metadata.json").read_text())["extra"]["workloads"]
+    assert f"{workloads} workloads" in result.stdout and "(1 stalled)" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]
     doc = json.loads((out / "report.json").read_text())
     stalled = [h for h in doc["hpas"] if h["status"] == "stalled"]
@@ -161,7 +162,7 @@ def test_filters_prices_and_output_modes(tmp_path: Path) -> None:
                "--min-severity", "high", "--cpu-price", "0.063222", "--memory-price", "0")  # fmt: skip
     assert shop.returncode == 0, shop.stderr
     line = json.loads(shop.stdout)
-    assert line["summary"]["workloads"] == 4  # checkout, inventory, catalog, pricing
+    assert line["summary"]["workloads"] == 5  # checkout, inventory, catalog, pricing, cart
     assert line["files"] == [str(tmp_path / "a" / "report.md")]
     # CPU at twice OpenCost's price, memory free: inventory's cloud-sql-proxy (1 CPU per pod) bills 2 × 0.031611.
     md = (tmp_path / "a" / "report.md").read_text()
@@ -207,7 +208,8 @@ def test_a_terminal_gets_a_summary_table_and_cron_gets_plain_lines(
     assert "sidecar impact: synthetic-7" in shown and "│ sidecar cost" in shown and f"{cost}/month" in shown
     plain = default_report.process
     assert "│" not in plain.stdout
-    assert plain.stdout.startswith(f"13 workloads, {s['containers']} containers ({s['sidecars']} sidecars, {cost}")
+    head = f"{s['workloads']} workloads, {s['containers']} containers ({s['sidecars']} sidecars, {cost}"
+    assert plain.stdout.startswith(head)
 
 
 def test_progress_is_a_bar_on_a_terminal_and_a_line_otherwise(default_report: Run, tmp_path: Path) -> None:

@@ -44,4 +44,5 @@ def test_the_wheel_reports_on_its_bundled_sample_from_any_directory(tmp_path: Pa
     assert report.returncode == 0, report.stderr
     assert sorted(p.name for p in (work / "reports").iterdir()) == ["report.html", "report.json"]
     doc = json.loads((work / "reports" / "report.json").read_text())
-    assert doc["summary"]["workloads"] == 13 and doc["snapshot"]["cluster"] == "synthetic-7"
+    workloads = json.loads((REPO / "sample_data" / "metadata.json").read_text())["extra"]["workloads"]
+    assert doc["summary"]["workloads"] == workloads and doc["snapshot"]["cluster"] == "synthetic-7"

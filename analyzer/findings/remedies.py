@@ -30,8 +30,7 @@ def metric_entry(m: MetricSpec) -> dict[str, Any]:
     if m.is_utilization:
         target: dict[str, Any] = {"type": "Utilization", "averageUtilization": int(m.target)}
     else:
-        value = f"{m.target}m" if m.resource == "cpu" else str(-(-m.target // 1000))
-        target = {"type": "AverageValue", "averageValue": value}
+        target = {"type": "AverageValue", "averageValue": m.average_value()}
     if m.container is None:
         return {"type": "Resource", "resource": {"name": m.resource, "target": target}}
     return {
@@ -42,12 +41,16 @@ def metric_entry(m: MetricSpec) -> dict[str, Any]:
 
 RESOURCE_NAMES = {
     "HorizontalPodAutoscaler": "hpa",
+    "ScaledObject": "scaledobject",
     "Deployment": "deployment",
     "StatefulSet": "statefulset",
     "DaemonSet": "daemonset",
     "ReplicaSet": "replicaset",
 }
 """``kubectl`` resource names of the objects fixes patch."""
+
+KIND_OF_RESOURCE = {name: kind for kind, name in RESOURCE_NAMES.items()}
+"""The kind of each ``kubectl`` resource name a remedy's ``object`` starts with."""
 
 
 def pointer(*parts: str | int) -> str:

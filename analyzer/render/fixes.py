@@ -11,14 +11,12 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from analyzer.findings.remedies import fix_file
+from analyzer.findings.remedies import KIND_OF_RESOURCE, fix_file
 from analyzer.render.renderer import Renderer
 
 if TYPE_CHECKING:
     from analyzer.findings.analysis import Analysis
 
-_KINDS = {"hpa": "HorizontalPodAutoscaler", "deployment": "Deployment", "statefulset": "StatefulSet",
-          "daemonset": "DaemonSet", "replicaset": "ReplicaSet"}  # fmt: skip
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -33,7 +31,7 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
     findings = analysis.findings.set_index(["namespace", "object"])
     for r in chosen.itertuples(index=False):
         resource, _, name = str(r.object).partition("/")
-        path = fix_file(r.namespace, _KINDS[resource], name)
+        path = fix_file(r.namespace, KIND_OF_RESOURCE[resource], name)
         files.setdefault(path, []).extend(json.loads(r.patch))
         why = [f"{r.namespace}/{r.object}: {r.remedy}: {r.description}"]
         key = (r.namespace, f"hpa/{r.hpa}")

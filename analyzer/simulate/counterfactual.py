@@ -90,6 +90,8 @@ class HPAContext:
     vpa_requests: dict[str, dict[str, str]] = field(default_factory=dict)
     template: dict[str, Any] | None = None
     """The workload's ``spec.template`` as in the snapshot (None: a bare pod, or rebuilt without one)."""
+    scaled_object: dict[str, Any] | None = None
+    """The KEDA ScaledObject that generates this HPA, when the snapshot has it."""
     observed_conditions: dict[str, tuple[str, str]] = field(default_factory=dict)
     """The HPA's ``status.conditions`` in the snapshot: type -> (status, reason; "" when not recorded)."""
 
@@ -157,6 +159,7 @@ def hpa_contexts(
         for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
         for o in snapshot.items(kind)
     }
+    scaled_objects = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in snapshot.items("ScaledObject")}
     contexts, skipped = [], []
     for obj in snapshot.items("HorizontalPodAutoscaler"):
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -193,6 +196,7 @@ def hpa_contexts(
                 typical_app_cores=_typical_app_cores(spec, apps),
                 vpa_requests=vpa_requests(key) if vpa_requests else {},
                 template=templates.get(key),
+                scaled_object=scaled_objects.get((ns, spec.scaled_object)) if spec.scaled_object else None,
                 observed_conditions={
                     c["type"]: (c["status"], c.get("reason") or "")
                     for c in (obj.get("status") or {}).get("conditions") or []

@@ -34,6 +34,10 @@ class MetricSpec:
     def is_utilization(self) -> bool:
         return self.target_type == "Utilization"
 
+    def average_value(self) -> str:
+        """An AverageValue target as a quantity: millicores for CPU, whole bytes (rounded up) for memory."""
+        return f"{self.target}m" if self.resource == "cpu" else str(-(-self.target // 1000))
+
     def describe(self) -> str:
         where = f"{self.resource} of container {self.container}" if self.container else f"pod {self.resource}"
         unit = "%" if self.is_utilization else "m per pod"

@@ -598,7 +598,7 @@ def write_snapshot_files(snapshot: Snapshot, root: Path) -> None:
     objects_dir = root / schema.OBJECTS_DIR
     objects_dir.mkdir()
     for kind, items in snapshot.objects.items():
-        if not items and kind not in {"Pod", "HorizontalPodAutoscaler"}:
+        if not items and kind not in {"Pod", "HorizontalPodAutoscaler"}:  # the optional kinds only when present
             continue
         document = {"apiVersion": "v1", "kind": "List", "items": items}
         write_json(objects_dir / schema.OBJECT_FILE_NAMES[kind], document)

@@ -202,6 +202,9 @@ def _objects(scenarios: list[Scenario], sim: SimResult, end_s: float, start: pd.
         if hpa is not None:
             hpa["status"] = _hpa_status(sim, s, w)
             objects["HorizontalPodAutoscaler"].append(hpa)
+        so = manifests.scaled_object(s, created)
+        if so is not None:
+            objects["ScaledObject"].append(so)
         vpa = manifests.vpa_object(s, created)
         if vpa is not None:
             objects["VerticalPodAutoscaler"].append(vpa)
@@ -341,6 +344,8 @@ def _truth(scenarios: list[Scenario], seed: int) -> dict[str, Any]:
                 "app_containers": list(s.app_containers),
                 "other_app_containers": [line(c) for c in apps],
                 "cpu_per_rps": s.cpu_per_rps,
+                "hpa_metrics": len(s.hpa["metrics"]) if s.hpa else 0,
+                "keda": s.keda,
                 "expected_vpa_hazards": sorted(s.expected_vpa_hazards),
                 "sidecars": [line(c) for c in s.sidecars if not c.app],
             }

@@ -6,6 +6,8 @@ import hashlib
 import json
 from typing import Any
 
+from analyzer.simulate.hpa_spec import KEDA_LABEL
+from analyzer.simulate.keda import generated_metric
 from analyzer.synth.scenarios import Scenario, SidecarSpec
 
 _INIT_CONTAINERS = {
@@ -196,9 +198,48 @@ def owner_of_pods(scenario: Scenario) -> dict[str, Any]:
 
 
 def hpa_object(scenario: Scenario, created: str) -> dict[str, Any] | None:
+    """The workload's HPA: the scenario's, or for a KEDA scenario the one KEDA generates from its ScaledObject
+    (named ``keda-hpa-<name>``, owned and labelled by the ScaledObject, its metrics from the triggers)."""
     if scenario.hpa is None:
         return None
-    return _autoscaler(scenario, created, "autoscaling/v2", "HorizontalPodAutoscaler", "scaleTargetRef", scenario.hpa)
+    hpa = _autoscaler(scenario, created, "autoscaling/v2", "HorizontalPodAutoscaler", "scaleTargetRef", scenario.hpa)
+    so = scaled_object(scenario, created)
+    if so is None:
+        return hpa
+    meta = hpa["metadata"]
+    meta["name"] = f"keda-hpa-{scenario.workload}"
+    meta["labels"] = {KEDA_LABEL: scenario.workload}
+    owner = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": scenario.workload}
+    meta["ownerReferences"] = [{**owner, "uid": so["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
+    hpa["spec"]["metrics"] = [generated_metric(t) for t in so["spec"]["triggers"]]
+    return hpa
+
+
+def scaled_object(scenario: Scenario, created: str) -> dict[str, Any] | None:
+    """A KEDA scenario's ScaledObject: one cpu/memory trigger per Resource metric of the scenario's HPA."""
+    if not scenario.keda or scenario.hpa is None:
+        return None
+    triggers = []
+    for m in scenario.hpa["metrics"]:
+        target = m["resource"]["target"]
+        value = str(target["averageUtilization"]) if target["type"] == "Utilization" else str(target["averageValue"])
+        triggers.append({"type": m["resource"]["name"], "metricType": target["type"], "metadata": {"value": value}})
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {
+            "name": scenario.workload,
+            "namespace": scenario.namespace,
+            "creationTimestamp": created,
+            "uid": _uid(scenario, "ScaledObject"),
+        },
+        "spec": {
+            "scaleTargetRef": {"name": scenario.workload},
+            "minReplicaCount": scenario.hpa.get("minReplicas", 1),
+            "maxReplicaCount": scenario.hpa["maxReplicas"],
+            "triggers": triggers,
+        },
+    }
 
 
 def vpa_object(scenario: Scenario, created: str) -> dict[str, Any] | None:

@@ -17,28 +17,39 @@ import kubernetes_validate
 import pytest
 
 from analyzer.api import Analysis, analyze, render
-from analyzer.findings.remedies import apply_command
+from analyzer.findings.remedies import KIND_OF_RESOURCE, apply_command
+from analyzer.simulate.keda import generated_metric
 from analyzer.snapshot.schema import Snapshot
-from analyzer.synth.generate import Synthetic
-
-KINDS = {"hpa": "HorizontalPodAutoscaler", "deployment": "Deployment", "statefulset": "StatefulSet",
-         "daemonset": "DaemonSet", "replicaset": "ReplicaSet"}  # fmt: skip
+from analyzer.snapshot.validation import VALIDATORS, first_problem
+from analyzer.synth.generate import Synthetic, generate
 
 
 def find(snapshot: Snapshot, namespace: str, obj: str) -> dict[str, Any]:
     resource, _, name = obj.partition("/")
-    return next(o for o in snapshot.items(KINDS[resource])
+    return next(o for o in snapshot.items(KIND_OF_RESOURCE[resource])
                 if o["metadata"]["namespace"] == namespace and o["metadata"]["name"] == name)  # fmt: skip
 
 
 def patched(snapshot: Snapshot, remedies: Any) -> Snapshot:
-    """The snapshot with each remedy's patch applied to its object (an HPA or a workload)."""
+    """The snapshot with each remedy's patch applied to its object (an HPA, a workload, or a KEDA
+    ScaledObject, whose HPA is then regenerated from its triggers as KEDA does)."""
     objects = copy.deepcopy(snapshot.objects)
     shadow = replace(snapshot, objects=objects)
     for r in remedies.itertuples(index=False):
         target = find(shadow, r.namespace, r.object)
         target.update(jsonpatch.apply_patch(target, json.loads(r.patch)))
+        if target["kind"] == "ScaledObject":
+            hpa = next(h for h in objects["HorizontalPodAutoscaler"] if h["metadata"]["name"] == r.hpa)
+            hpa["spec"]["metrics"] = [generated_metric(t) for t in target["spec"]["triggers"]]
     return shadow
+
+
+def valid(obj: dict[str, Any]) -> None:
+    """Against the Kubernetes schemas; a ScaledObject (a CRD they do not hold) against the one it is read with."""
+    if obj["kind"] == "ScaledObject":
+        assert first_problem(VALIDATORS["ScaledObject"], obj) is None
+        return
+    kubernetes_validate.validate({k: v for k, v in obj.items() if k != "status"}, "1.33", strict=False)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +67,20 @@ def multi_metric(small: Synthetic) -> tuple[Snapshot, Analysis]:
     return snapshot, analyze(snapshot)
 
 
-@pytest.fixture(params=["small", "multi-metric"])
+@pytest.fixture(scope="module")
+def wide() -> tuple[Snapshot, Analysis]:
+    """200 workloads (the catalogue over and over: multi-metric HPAs and KEDA ScaledObjects among them), 6 h."""
+    snapshot = generate(workloads=200, days=0.25, step_s=60, seed=13).snapshot
+    return snapshot, analyze(snapshot)
+
+
+@pytest.fixture(params=["small", "multi-metric", "200-workloads"])
 def case(request: pytest.FixtureRequest, small: Synthetic, small_analysis: Analysis,
-         multi_metric: tuple[Snapshot, Analysis]) -> tuple[Snapshot, Analysis]:  # fmt: skip
-    return (small.snapshot, small_analysis) if request.param == "small" else multi_metric
+         multi_metric: tuple[Snapshot, Analysis],
+         wide: tuple[Snapshot, Analysis]) -> tuple[Snapshot, Analysis]:  # fmt: skip
+    return {"small": (small.snapshot, small_analysis), "multi-metric": multi_metric, "200-workloads": wide}[
+        request.param
+    ]
 
 
 def test_every_patch_applies_and_validates(case: tuple[Snapshot, Analysis]) -> None:
@@ -70,8 +91,7 @@ def test_every_patch_applies_and_validates(case: tuple[Snapshot, Analysis]) -> N
         before = find(snapshot, r.namespace, r.object)
         after = jsonpatch.apply_patch(before, json.loads(r.patch))  # raises if a test operation fails
         assert after != before
-        clean = {k: v for k, v in after.items() if k != "status"}
-        kubernetes_validate.validate(clean, "1.33", strict=False)
+        valid(after)
         words = shlex.split(r.command)
         assert words[:2] == ["kubectl", "patch"] and words[3] == r.object.partition("/")[2]
         assert words[words.index("-n") + 1] == r.namespace and words[words.index("--type") + 1] == "json"
@@ -96,7 +116,9 @@ def test_hpa_patches_keep_every_metric_they_do_not_change(multi_metric: tuple[Sn
 
 def test_replaying_the_patched_hpas_gives_the_stated_effect(case: tuple[Snapshot, Analysis]) -> None:
     snapshot, analysis = case
-    chosen = analysis.remedies[analysis.remedies["recommended"] & analysis.remedies["object"].str.startswith("hpa/")]
+    chosen = analysis.remedies[
+        analysis.remedies["recommended"] & analysis.remedies["object"].str.startswith(("hpa/", "scaledobject/"))
+    ]
     assert len(chosen) >= 3
     again = analyze(patched(snapshot, chosen)).hpa_skew.set_index(["namespace", "hpa"])
     for r in chosen.itertuples(index=False):
@@ -155,3 +177,31 @@ def test_a_keda_owned_hpa_is_never_patched_directly(small: Synthetic, how: str) 
     assert on_hpa["notes"].str.contains("KEDA ScaledObject checkout-so").all()
     recommended = mine[mine["recommended"]]
     assert recommended.empty or (recommended["object"] != "hpa/checkout").all()
+
+
+def test_every_high_or_medium_hpa_finding_has_one_fix_that_applies(wide: tuple[Snapshot, Analysis]) -> None:
+    """On 200 workloads: one recommended fix per high/medium HPA finding, with its command, its patch and its
+    simulated effect; the KEDA HPAs' fixes patch their ScaledObjects, the multi-metric HPAs keep both
+    metrics (each its own resource)."""
+    snapshot, analysis = wide
+    serious = analysis.findings[analysis.findings["severity"].isin(["high", "medium"])
+                                & analysis.findings["kind"].str.startswith("hpa-")]  # fmt: skip
+    assert len(serious) >= 20
+    recommended = analysis.remedies[analysis.remedies["recommended"]].set_index(["namespace", "hpa"])
+    for f in serious.itertuples(index=False):
+        fix = recommended.loc[[(f.namespace, f.object.partition("/")[2])]]
+        assert len(fix) == 1
+        r = fix.iloc[0]
+        assert r.command.startswith("kubectl patch ") and json.loads(r.patch) and r.replica_hours > 0
+    keda = recommended[recommended.index.get_level_values("hpa").str.startswith("keda-hpa-")]
+    assert len(keda) >= 1 and keda["object"].str.startswith(("scaledobject/", "deployment/")).all()
+    carts = [
+        h for h in snapshot.items("HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"]["name"].startswith("cart")
+    ]
+    assert len(carts) >= 10
+    for hpa in carts:
+        key = (hpa["metadata"]["namespace"], hpa["metadata"]["name"])
+        if key in recommended.index and recommended.loc[[key]].iloc[0]["object"].startswith("hpa/"):
+            after = jsonpatch.apply_patch(hpa, json.loads(recommended.loc[[key]].iloc[0]["patch"]))["spec"]["metrics"]
+            names = [(m.get("resource") or m.get("containerResource"))["name"] for m in after]
+            assert names == ["cpu", "memory"]

@@ -50,7 +50,8 @@ def test_write_refuses_to_clobber(small: Synthetic, small_dir: Path) -> None:
 
 
 def rewrite_part(root: Path, change) -> Path:  # type: ignore[no-untyped-def]
-    part = first_part(root)
+    """Change the busiest namespace's partition (shop: its CPU in millicores is far above any real core count)."""
+    part = root / "usage" / "namespace=shop" / "part-0.parquet"
     frame = pq.read_table(part).to_pandas()
     frame = change(frame)
     frame.to_parquet(part, index=False)
@@ -154,7 +155,9 @@ def test_hand_built_snapshot_from_kubectl_list_and_csv(small: Synthetic, tmp_pat
     snap = load_snapshot(root)
     assert len(snap.usage) == 500
     assert snap.usage["cpu_cores"].sum() == pytest.approx(usage["cpu_cores"].sum())
-    assert len(snap.items("HorizontalPodAutoscaler")) == 4
+    assert len(snap.items("HorizontalPodAutoscaler")) == sum(
+        h["metadata"]["namespace"] == "shop" for h in small.snapshot.items("HorizontalPodAutoscaler")
+    )
 
 
 @pytest.mark.parametrize(

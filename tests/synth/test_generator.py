@@ -13,6 +13,7 @@ from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_requests import pod_request
 from analyzer.snapshot.store import load_snapshot
 from analyzer.synth.generate import Synthetic, generate
+from analyzer.synth.scenarios import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,8 +57,8 @@ def test_bundled_sample_regenerates_identically(tmp_path: Path) -> None:
 
 
 def test_usage_covers_every_scenario_and_namespace(small: Synthetic) -> None:
-    assert set(small.snapshot.usage.namespace) == {"shop", "payments", "web", "batch", "data", "edge"}
-    assert len(small.truth["workloads"]) == 13
+    assert set(small.snapshot.usage.namespace) == {s.namespace for s in CATALOGUE}
+    assert len(small.truth["workloads"]) == len(CATALOGUE)
 
 
 def test_inflation_sidecar_runs_hotter_than_app_relative_to_request(small: Synthetic) -> None:
