@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzer.findings.hpa_skew import CALIBRATED_SHARE, STALLED_SHARE
+from analyzer.findings.vpa_hazards import HAZARDS
 from analyzer.model.classify import APP, NO_SIDECAR_EVIDENCE
 
 SEVERITIES = ("low", "medium", "high")
@@ -57,8 +59,9 @@ def findings_table(
     API and kube-state-metrics disagreeing) become low ``collection`` findings: they qualify the rest.
     """
     rows: list[tuple[object, ...]] = [
-        ("low", "collection", "", "snapshot", note, np.nan, "") for note in collection_notes
-    ]
+        ("low", "collection", "", "snapshot", f"{note} (rule: low, what the collector could not see qualifies "
+         "the rest)", np.nan, "") for note in collection_notes
+    ]  # fmt: skip
     best_fix = _best_remedies(remedies)
     causes = {} if hpas is None else {(h.namespace, h.hpa): h.reason for h in hpas.itertuples(index=False)}
     for r in hpa_skew.itertuples(index=False):
@@ -72,13 +75,15 @@ def findings_table(
                          f"replicas stayed frozen, {r.excess_replica_hours:,.1f} replica-hours beyond and "
                          f"{r.missing_replica_hours:,.1f} short of what the app needed (up to "
                          f"{r.replicas_too_many_p95:,.0f} too many and {r.replicas_too_few_p95:,.0f} too few at the "
-                         f"95th percentile)", waste, fix))  # fmt: skip
+                         f"95th percentile; rule: high when a metric fails for at least {STALLED_SHARE:.0%} of the "
+                         "window)", waste, fix))  # fmt: skip
         elif r.direction == "uncertain":
             effect = "stalled" if r.stalled_hours > 0 else f"skewed {r.skew_percent:+.1f} %"
             rows.append(("low", "hpa-uncertain", r.namespace, f"hpa/{r.hpa}",
                          "cannot tell: the HPA was rebuilt from kube-state-metrics, which exports a ContainerResource "
                          f"metric as a Resource one; replayed as Resource it would be {effect}, on the app container "
-                         "alone it would not be. Collect with the Kubernetes API to know", np.nan, ""))  # fmt: skip
+                         "alone it would not be. Collect with the Kubernetes API to know (rule: low, an HPA whose "
+                         "metrics cannot be told from kube-state-metrics)", np.nan, ""))  # fmt: skip
         elif r.direction == "inflation":
             rows.append((_skew_severity(r.skew_percent), "hpa-inflation", r.namespace, f"hpa/{r.hpa}",
                          f"sidecars ({r.sidecars}) make the HPA run {r.excess_replica_hours:,.1f} replica-hours "
@@ -96,14 +101,17 @@ def findings_table(
         if not r.calibrated and isinstance(r.calibration_within_1, float) and not np.isnan(r.calibration_within_1):
             message = (
                 f"the replay matches the observed replicas within ±1 only {r.calibration_within_1:.0%} "
-                "of the time: treat its figures as rough"
+                f"of the time: treat its figures as rough (rule: low below {CALIBRATED_SHARE:.0%})"
             )
             rows.append(("low", "hpa-uncalibrated", r.namespace, f"hpa/{r.hpa}", message, np.nan, ""))
+    rules = {h.id: h.summary for h in HAZARDS}
     for h in vpa_hazards.itertuples(index=False):
-        rows.append((h.severity, f"vpa-{h.hazard}", h.namespace, f"vpa/{h.vpa}", h.evidence, np.nan, h.fix))
+        message = f"{h.evidence} (rule: {h.severity} when {rules.get(h.hazard, h.hazard)})"
+        rows.append((h.severity, f"vpa-{h.hazard}", h.namespace, f"vpa/{h.vpa}", message, np.nan, h.fix))
     ambiguous = classes[classes["ambiguous"]].drop_duplicates(["namespace", "workload"])
     for a in ambiguous.itertuples(index=False):
-        rows.append(("low", "ambiguous-app", a.namespace, f"pod/{a.pod}", a.note, np.nan,
+        rows.append(("low", "ambiguous-app", a.namespace, f"pod/{a.pod}",
+                     f"{a.note} (rule: low, the figures around the pod rest on a guess)", np.nan,
                      "# rules.yaml\nrules:\n  - match: {namespace: " + a.namespace + ", container: " + a.container
                      + "}\n    role: app\n"))  # fmt: skip
     rows += _multi_app_rows(classes)
@@ -128,7 +136,8 @@ def _multi_app_rows(classes: pd.DataFrame) -> list[tuple[Any, ...]]:
             continue
         names = ", ".join(group.sort_values("primary", ascending=False)["container"])
         message = (f"{len(group)} app containers ({names}): no sidecar evidence for {', '.join(guessed.container)}, "
-                   "so the app-only view counts them all; if one is a sidecar, say so with a rule")  # fmt: skip
+                   "so the app-only view counts them all; if one is a sidecar, say so with a rule (rule: low, an "
+                   "app container that rests on no evidence)")  # fmt: skip
         fix = "# rules.yaml\nrules:\n" + "".join(
             f"  - match: {{namespace: {ns}, workload: {workload}, container: {c}}}\n    role: sidecar\n"
             for c in guessed.container

@@ -11,6 +11,7 @@ from analyzer.__about__ import __version__
 from analyzer.findings.analysis import SUMMARY_COLUMNS
 from analyzer.findings.hpa_skew import by_impact
 from analyzer.render import plots
+from analyzer.render.html_hpas import action_list, hpa_order, hpa_sections
 from analyzer.render.renderer import DEFAULT_TOP, Renderer
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
 th{background:#f2f2f2}.stalled{color:#b00020;font-weight:600}
 .headline{display:flex;gap:1rem;flex-wrap:wrap}.headline>div{border:1px solid #ccc;padding:.5rem 1rem;flex:1}
 .big{font-size:1.6rem;font-weight:600;margin:.2rem 0}.scroll{overflow-x:auto;max-width:100%}
-nav ol{columns:3;font-size:.9rem}
+nav ol,ol.index{columns:3;font-size:.9rem}details>summary{cursor:pointer}:target{background:#fff6d5}
 figure{margin:1rem 0}img{max-width:100%;height:auto}figcaption{font-size:.85rem;color:#555}
 @media print{section{break-inside:avoid}}
 """
@@ -155,26 +156,47 @@ def _img(fig: object, alt: str) -> str:
 
 
 def _figures(analysis: Analysis, top: int) -> str:
-    """The cluster figures, then as inline PNGs: replicas and utilization of the ``top`` HPAs that matter most,
-    one pod's stacked usage of the ``top`` workloads whose sidecars cost most, and the VPA targets of the
-    ``top`` workloads with the worst VPA hazards."""
-    out = [_img(plots.skew_figure(analysis), "HPA skew from sidecars, replica-hours")]
+    """The cluster figures, then as inline PNGs: one pod's stacked usage of the ``top`` workloads whose
+    sidecars cost most, and the VPA targets of the ``top`` workloads with the worst VPA hazards (each
+    HPA's own plots are in its section)."""
+    out = [
+        _img(
+            plots.skew_figure(analysis),
+            "net replica-hours each HPA runs as deployed beyond (right) or short "
+            "of (left) its app-only replay: the biggest bars are where to look first",
+        )
+    ]
     if len(analysis.namespaces):
-        out.append(_img(plots.sidecar_share_figure(analysis), "sidecars' share of billed CPU and memory per namespace"))
-    skew = by_impact(analysis.hpa_skew)
-    for r in skew[skew.direction != "none"].head(top).itertuples():
-        out.append(_img(plots.replicas_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: replicas"))
-        out.append(_img(plots.utilization_figure(analysis, r.namespace, r.hpa), f"{r.namespace}/{r.hpa}: utilization"))
+        out.append(
+            _img(
+                plots.sidecar_share_figure(analysis),
+                "sidecars' share of each namespace's billed CPU and "
+                "memory: the cost of the sidecars whether or not an HPA scales on them",
+            )
+        )
     costly = analysis.workloads[analysis.workloads["sidecars"] != ""]
     costly = costly.sort_values("sidecar_cost_month", ascending=False, kind="stable").head(top)
     for ns, workload in costly[["namespace", "workload"]].itertuples(index=False):
-        out.append(_img(plots.usage_figure(analysis, ns, workload), f"{ns}/{workload}: usage of one pod"))
+        out.append(
+            _img(
+                plots.usage_figure(analysis, ns, workload),
+                f"{ns}/{workload}: one pod's usage, app first "
+                "and sidecars stacked, against the app's and the pod's requests",
+            )
+        )
     hazards = analysis.vpa_hazards.assign(
         _rank=analysis.vpa_hazards["severity"].map({"high": 0, "medium": 1, "low": 2})
     )
     worst = hazards.sort_values("_rank")[["namespace", "workload"]].drop_duplicates().head(top)
     for ns, workload in worst.itertuples(index=False):
-        out.append(_img(plots.vpa_figure(analysis, ns, workload), f"{ns}/{workload}: VPA CPU recommendation"))
+        out.append(
+            _img(
+                plots.vpa_figure(analysis, ns, workload),
+                f"{ns}/{workload}: each container's CPU request "
+                "against the VPA's target and bounds: a sidecar's bar far from its target is what the VPA "
+                "would move",
+            )
+        )
     return "".join(out)
 
 
@@ -230,6 +252,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     )  # fmt: skip
     remedies = _remedies(analysis)
     figures = _figures(analysis, top)
+    ordered = hpa_order(analysis)
     ranked = by_impact(analysis.hpa_skew)
     ranked = ranked[ranked.direction != "none"]
     top_skew = _table(
@@ -277,14 +300,17 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         f"{escape(meta.end.isoformat())}, step {meta.step_s:g}s.</p>"
         f"<p>sidecar-impact {escape(__version__)}.</p>"
         "<nav><h2>Contents</h2><ol><li><a href=#summary>Summary</a></li><li><a href=#findings>Findings</a></li>"
-        "<li><a href=#plots>Plots</a></li><li><a href=#hpas>HPAs</a></li><li><a href=#hpa-skew>HPA skew</a></li>"
+        "<li><a href=#hpa-details>HPA details</a></li><li><a href=#plots>Plots</a></li>"
+        "<li><a href=#hpas>HPAs</a></li><li><a href=#hpa-skew>HPA skew</a></li>"
         "<li><a href=#remedies>Remedies and fixes</a></li><li><a href=#vpa>VPA</a></li>"
         "<li><a href=#workloads>Workloads</a></li><li><a href=#containers>Containers</a></li>"
         "<li><a href=#overhead>Sidecar overhead</a></li><li><a href=#glossary>Glossary</a></li></ol></nav>"
-        f"<section id=summary><h2>Summary</h2>{_headline(summary)}<div class=scroll><table>{items}</table></div>"
+        f"<section id=summary><h2>Summary</h2>{_headline(summary)}{action_list(analysis, ordered)}"
+        f"<div class=scroll><table>{items}</table></div>"
         f"<h3>HPAs the sidecars skew or stall ({len(ranked)}), stalled first, then by replica-hours off "
         f"the app's need</h3>{top_skew}</section>"
         f"<section id=findings><h2>Findings</h2>{findings}</section>"
+        f"<section id=hpa-details><h2>HPA details</h2>{hpa_sections(analysis, ordered, top)}</section>"
         f"<section id=plots><h2>Plots</h2>{figures}</section>"
         f"<section id=hpas><h2>HPAs</h2>{_table(analysis.hpas)}</section>"
         f"<section id=hpa-skew><h2>HPA skew: as deployed vs app-only</h2>{skew}</section>"

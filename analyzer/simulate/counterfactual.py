@@ -325,13 +325,16 @@ def retarget(ctx: HPAContext, metric: MetricSpec, version: KubeVersion) -> int:
 
 
 def sidecar_p90_requests(ctx: HPAContext) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
-    """Every sidecar's requests set to its p90 usage (CPU rounded up to 1m, memory to 1Mi), and the new pod spec."""
+    """Every sidecar's requests set to its p90 usage (CPU rounded up to 1m, memory to 1Mi), and the new pod spec;
+    a sidecar without usage in the snapshot keeps its requests."""
     spec = copy.deepcopy(ctx.pod_spec)
     requests: dict[str, dict[str, str]] = {}
     for c in [*spec.get("containers", []), *spec.get("initContainers", [])]:
         if c["name"] not in ctx.sidecars:
             continue
         cpu, mem = ctx.p90[c["name"]]
+        if math.isnan(cpu) or math.isnan(mem):
+            continue  # no usage of this sidecar in the snapshot: nothing to size its request from
         new = {"cpu": f"{max(1, math.ceil(cpu * 1000))}m", "memory": f"{max(1, math.ceil(mem / MIB))}Mi"}
         c.setdefault("resources", {}).setdefault("requests", {}).update(new)
         requests[c["name"]] = new

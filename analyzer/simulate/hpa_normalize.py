@@ -28,6 +28,14 @@ from analyzer.simulate.hpa_calculator import IntArray
 from analyzer.simulate.hpa_conditions import Reason
 
 _BIG = np.int64(2**40)
+# The reasons as plain ints: an enum member lookup per sync and HPA batch adds up over a week of syncs.
+_READY, _UP_STABILIZED, _DOWN_STABILIZED = (int(r) for r in (Reason.READY_FOR_NEW_SCALE, Reason.SCALE_UP_STABILIZED,
+                                                             Reason.SCALE_DOWN_STABILIZED))  # fmt: skip
+_GOT_SCALE, _RESCALED = int(Reason.SUCCEEDED_GET_SCALE), int(Reason.SUCCEEDED_RESCALE)
+_VALID, _FAILED, _DISABLED = int(Reason.VALID_METRIC_FOUND), int(Reason.FAILED_GET_METRIC), int(Reason.SCALING_DISABLED)
+_WITHIN = int(Reason.DESIRED_WITHIN_RANGE)
+_TOO_MANY, _TOO_FEW = int(Reason.TOO_MANY_REPLICAS), int(Reason.TOO_FEW_REPLICAS)
+_UP_LIMIT, _DOWN_LIMIT = int(Reason.SCALE_UP_LIMIT), int(Reason.SCALE_DOWN_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -107,8 +115,8 @@ class Normalizer:
 
         self._expire_flag_window(now)
         desired = np.empty_like(current)
-        stabilized_code = np.full(len(current), Reason.READY_FOR_NEW_SCALE, dtype=np.int8)
-        limited_code = np.full(len(current), Reason.DESIRED_WITHIN_RANGE, dtype=np.int8)
+        stabilized_code = np.full(len(current), _READY, dtype=np.int8)
+        limited_code = np.full(len(current), _WITHIN, dtype=np.int8)
         if not self.all_behaved:
             # Without behavior: the max over the window, then [min, min(max, max(2*current, 4))].
             plain_rec = np.maximum(proposal, self.flag_max)
@@ -116,12 +124,11 @@ class Normalizer:
             scale_up_limit = np.minimum(self.max, doubled)
             desired[:] = np.clip(plain_rec, self.min, np.maximum(scale_up_limit, self.min))
             # convertDesiredReplicasWithRules: below min first, then above the smaller of max and the limit.
-            stabilized_code[:] = np.where(plain_rec != proposal, Reason.SCALE_DOWN_STABILIZED, stabilized_code)
-            upper = np.where(self.max > doubled, Reason.SCALE_UP_LIMIT, Reason.TOO_MANY_REPLICAS)
-            limited_code[:] = np.select(
-                [plain_rec < self.min, plain_rec > scale_up_limit], [Reason.TOO_FEW_REPLICAS, upper],
-                Reason.DESIRED_WITHIN_RANGE,
-            )  # fmt: skip
+            stabilized_code[:] = np.where(plain_rec != proposal, _DOWN_STABILIZED, _READY)
+            upper = np.where(self.max > doubled, _UP_LIMIT, _TOO_MANY)
+            limited_code[:] = np.where(
+                plain_rec < self.min, _TOO_FEW, np.where(plain_rec > scale_up_limit, upper, _WITHIN)
+            )
         b = self.behaved
         if len(b):
             desired[b], stabilized_code[b], limited_code[b] = self._behaved(now, current[b], proposal[b])
@@ -163,12 +170,8 @@ class Normalizer:
         metrics failed or that is guarded keeps the previous ScalingLimited (and a guard its ScalingActive)."""
         active, last_limited = self.conditions[1].copy(), self.conditions[2].copy()
         failed = ~guarded & ~valid
-        able_now = np.where(valid, stabilized, Reason.SUCCEEDED_GET_SCALE)
-        self.conditions[0] = np.where(rescaled, Reason.SUCCEEDED_RESCALE, able_now)
-        self.conditions[1] = np.select(
-            [valid, failed, disabled], [Reason.VALID_METRIC_FOUND, Reason.FAILED_GET_METRIC, Reason.SCALING_DISABLED],
-            active,
-        )  # fmt: skip
+        self.conditions[0] = np.where(rescaled, _RESCALED, np.where(valid, stabilized, _GOT_SCALE))
+        self.conditions[1] = np.where(valid, _VALID, np.where(failed, _FAILED, np.where(disabled, _DISABLED, active)))
         self.conditions[2] = np.where(valid, limited, last_limited)
 
     def _expire_flag_window(self, now: float) -> None:
@@ -201,16 +204,16 @@ class Normalizer:
         up_rec = np.minimum(proposal, np.where(in_up, self.behaved_hi, _BIG).min(axis=1))
         down_rec = np.maximum(proposal, np.where(in_down, self.behaved_lo, -_BIG).max(axis=1))
         stabilized = np.minimum(np.maximum(current, up_rec), down_rec)
-        direction = np.where(proposal >= current, Reason.SCALE_UP_STABILIZED, Reason.SCALE_DOWN_STABILIZED)
-        able = np.where(stabilized != proposal, direction, Reason.READY_FOR_NEW_SCALE).astype(np.int8)
-        limited = np.full(len(current), Reason.DESIRED_WITHIN_RANGE, dtype=np.int8)
+        direction = np.where(proposal >= current, _UP_STABILIZED, _DOWN_STABILIZED)
+        able = np.where(stabilized != proposal, direction, _READY).astype(np.int8)
+        limited = np.full(len(current), _WITHIN, dtype=np.int8)
         # convertDesiredReplicasWithBehaviorRate: a hold is never limited; each direction has its policies.
         up = np.nonzero(stabilized > current)[0]
         if len(up):
             limit = np.maximum(self._limit(now, up, current[up], self.up_pol, self.up_select, up=True), current[up])
             max_allowed = np.minimum(self.max[b[up]], limit)
-            reason = np.where(self.max[b[up]] > limit, Reason.SCALE_UP_LIMIT, Reason.TOO_MANY_REPLICAS)
-            limited[up] = np.where(stabilized[up] > max_allowed, reason, Reason.DESIRED_WITHIN_RANGE)
+            reason = np.where(self.max[b[up]] > limit, _UP_LIMIT, _TOO_MANY)
+            limited[up] = np.where(stabilized[up] > max_allowed, reason, _WITHIN)
             stabilized[up] = np.minimum(stabilized[up], max_allowed)
         down = np.nonzero(stabilized < current)[0]
         if len(down):
@@ -218,8 +221,8 @@ class Normalizer:
                 self._limit(now, down, current[down], self.down_pol, self.down_select, up=False), current[down]
             )
             min_allowed = np.maximum(self.min[b[down]], limit)
-            reason = np.where(self.min[b[down]] < limit, Reason.SCALE_DOWN_LIMIT, Reason.TOO_FEW_REPLICAS)
-            limited[down] = np.where(stabilized[down] < min_allowed, reason, Reason.DESIRED_WITHIN_RANGE)
+            reason = np.where(self.min[b[down]] < limit, _DOWN_LIMIT, _TOO_FEW)
+            limited[down] = np.where(stabilized[down] < min_allowed, reason, _WITHIN)
             stabilized[down] = np.maximum(stabilized[down], min_allowed)
         return stabilized, able, limited
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.api import analyze, render
+from analyzer.api import Analysis, analyze, render
 from analyzer.snapshot.schema import Snapshot
 from analyzer.synth.generate import Synthetic
 
@@ -43,7 +43,7 @@ def report(small: Synthetic, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_report_renders_in_chromium_without_errors_or_requests(report: Path) -> None:
+def test_report_renders_in_chromium_without_errors_or_requests(report: Path, small_analysis: Analysis) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     assert Path(CHROMIUM).exists(), "chromium is missing: the README's test command installs it"
     console_errors, requests, dialogs = [], [], []
@@ -58,12 +58,15 @@ def test_report_renders_in_chromium_without_errors_or_requests(report: Path) -> 
         page.wait_for_load_state("load")
         sections = page.eval_on_selector_all("section", "els => els.map(e => e.id)")
         anchors = page.eval_on_selector_all(
-            "nav a", "els => els.map(a => [a.getAttribute('href'), !!document.querySelector(a.getAttribute('href'))])"
+            "nav a, ol.index a, #summary ol a",
+            "els => els.map(a => [a.getAttribute('href'), !!document.querySelector(a.getAttribute('href'))])",
         )
         first_screen = page.evaluate(
-            "() => ['Waste', 'Shortfall'].map(w => [...document.querySelectorAll('h3')].find(h => h.textContent === w))"
-            ".map(h => h ? h.getBoundingClientRect().bottom : 1e9)"
+            "() => ['Waste', 'Shortfall', 'What to do first']"
+            ".map(w => [...document.querySelectorAll('h3')].find(h => h.textContent === w))"
+            ".map(h => h ? h.getBoundingClientRect().top : 1e9)"
         )
+        hpa_links = page.eval_on_selector_all("ol.index a", "els => els.length")
         images = page.eval_on_selector_all("img", "els => els.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
         text = page.inner_text("body")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -72,7 +75,8 @@ def test_report_renders_in_chromium_without_errors_or_requests(report: Path) -> 
     for section in ("summary", "findings", "plots", "hpas", "hpa-skew", "remedies", "workloads", "containers"):
         assert section in sections
     assert len(anchors) >= 10 and all(found for _, found in anchors), anchors  # the contents resolve
-    assert max(first_screen) < 900  # the headline figures are on the first screen
+    assert hpa_links == len(small_analysis.hpa_skew)  # every HPA reachable from the contents
+    assert max(first_screen) < 900  # the headline figures and the action list start on the first screen
     assert len(images) >= 4 and all(done and w > 0 and h > 0 for done, w, h in images)
     assert console_errors == [] and requests == [] and dialogs == []
     assert XSS in text  # shown as text, not run as markup

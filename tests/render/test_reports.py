@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from analyzer.api import Analysis, render
+from analyzer.findings.hpa_skew import by_impact
 from analyzer.render import markdown, plots
 from analyzer.render.html import SHOWN_ROWS
 from analyzer.render.report_schema import report_schema
@@ -68,16 +70,24 @@ def test_html_is_self_contained_with_inline_plots(analysis: Analysis, tmp_path: 
 
 
 def test_top_sets_how_many_hpas_and_workloads_are_plotted(analysis: Analysis, tmp_path: Path) -> None:
-    skewed = int((analysis.hpa_skew.dropna(subset=["skew_replica_hours"])["direction"] != "none").sum())
+    """Per plotted HPA (the ``top`` with a finding, in impact order): replicas, utilization, and one pod of
+    its target when that has sidecars; then the ``top`` costliest workloads and VPA workloads."""
+    flagged = by_impact(analysis.hpa_skew)
+    flagged = flagged[flagged["direction"].isin(["stalled", "inflation", "dilution"])]
+    has_sidecars = {(w.namespace, w.workload) for w in analysis.workloads.itertuples() if w.sidecars}
+    target_sidecars = [(r.namespace, r.target.partition("/")[2]) in has_sidecars for r in flagged.itertuples()]
     vpa_workloads = len(analysis.vpa_hazards[["namespace", "workload"]].drop_duplicates())
-    with_sidecars = int((analysis.workloads["sidecars"] != "").sum())
-    assert skewed > 2 and vpa_workloads >= 1 and with_sidecars > 2
+    with_sidecars = len(has_sidecars)
+    assert len(flagged) > 2 and vpa_workloads >= 1 and with_sidecars > 2
     cluster = 1 + (len(analysis.namespaces) > 0)
     for top in (0, 2, 50):
         (page,) = render(analysis, tmp_path / str(top), ["html"], top=top)
-        figures = page.read_text().count("<figure>")
-        want = cluster + 2 * min(top, skewed) + min(top, with_sidecars) + min(top, vpa_workloads)
+        html = page.read_text()
+        figures = html.count("<figure>")
+        per_hpa = 2 * min(top, len(flagged)) + sum(target_sidecars[:top])
+        want = cluster + per_hpa + min(top, with_sidecars) + min(top, vpa_workloads)
         assert figures == want, top
+        assert len(re.findall(r"<(?:details|section) id=hpa-\d+>", html)) == len(analysis.hpa_skew)  # every HPA
 
 
 def test_usage_figure_stacks_the_containers_of_one_pod_with_request_lines(analysis: Analysis) -> None:

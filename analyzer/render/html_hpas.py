@@ -1,0 +1,143 @@
+"""The HTML report's action list and its one section per HPA: what is wrong in words, the figures, the
+recommended fix, and (for the ``top`` HPAs that matter most) the plots. Every HPA gets a section, so the
+contents reach each one; past ``top`` they are collapsed and carry no plots, which keeps a page for
+thousands of HPAs short and light."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from analyzer.findings.hpa_skew import by_impact
+from analyzer.render import plots
+
+if TYPE_CHECKING:
+    from analyzer.findings.analysis import Analysis
+
+ACTIONS_SHOWN = 10
+"""Actions listed on the first screen; the rest are in the HPA sections, one link away."""
+
+
+def hpa_order(analysis: Analysis) -> pd.DataFrame:
+    """Every HPA row: the replayed ones by impact (stalled first), then those that could not be replayed;
+    ``anchor`` is its section's id (positional: Kubernetes names hold dots, which a CSS selector reads
+    as classes)."""
+    replayed = by_impact(analysis.hpa_skew)
+    rest = analysis.hpa_skew.drop(index=replayed.index)
+    ordered = pd.concat([replayed, rest])
+    return ordered.assign(anchor=[f"hpa-{i}" for i in range(len(ordered))])
+
+
+def action_list(analysis: Analysis, ordered: pd.DataFrame) -> str:
+    """The first screen's ranked list: object, problem in words, the recommended change and its effect."""
+    fix = _recommended(analysis)
+    rows = ordered[ordered["direction"].isin(["stalled", "inflation", "dilution"])]
+    items = []
+    for r in rows.head(ACTIONS_SHOWN).itertuples(index=False):
+        remedy = fix.get((r.namespace, r.hpa))
+        change = "no patch: see the notes"
+        if remedy is not None:
+            change = (f"{escape(remedy.remedy)} on {escape(remedy.object)}: residual skew "
+                      f"{remedy.residual_skew_replica_hours:+,.1f} replica-hours, "
+                      f"{remedy.stalled_hours:,.1f} h stalled")  # fmt: skip
+        items.append(f"<li><a href=#{r.anchor}>{escape(r.namespace)}/{escape(r.hpa)}</a>: {escape(_problem(r))}. "
+                     f"Fix: {change}.</li>")  # fmt: skip
+    more = len(rows) - ACTIONS_SHOWN
+    tail = f"<p>{more:,} more in <a href=#hpa-details>HPA details</a>.</p>" if more > 0 else ""
+    if not items:
+        return "<p>No HPA is skewed or stalled by its sidecars.</p>"
+    return f"<h3>What to do first</h3><ol>{''.join(items)}</ol>{tail}"
+
+
+def hpa_sections(analysis: Analysis, ordered: pd.DataFrame, top: int) -> str:
+    """One section per HPA; the first ``top`` with a finding open and with plots, the others collapsed."""
+    fix = _recommended(analysis)
+    findings = analysis.findings.groupby(["namespace", "object"], sort=False)["message"].agg(list).to_dict()
+    index = "".join(f"<li><a href=#{r.anchor}>{escape(r.namespace)}/{escape(r.hpa)}</a></li>"
+                    for r in ordered.itertuples(index=False))  # fmt: skip
+    parts = [f"<p>Every HPA, the ones that matter most first.</p><ol class=index>{index}</ol>"]
+    plotted = 0
+    for r in ordered.itertuples(index=False):
+        body = _body(analysis, r, fix.get((r.namespace, r.hpa)), findings.get((r.namespace, f"hpa/{r.hpa}"), []))
+        title = f"{escape(r.namespace)}/{escape(r.hpa)}: {escape(_problem(r))}"
+        if plotted < top and r.direction in ("stalled", "inflation", "dilution"):
+            plotted += 1
+            parts.append(f"<section id={r.anchor}><h3>{title}</h3>{body}{_plots(analysis, r)}</section>")
+        else:
+            parts.append(f"<details id={r.anchor}><summary>{title}</summary>{body}</details>")
+    return "".join(parts)
+
+
+def _recommended(analysis: Analysis) -> dict[tuple[str, str], Any]:
+    chosen = analysis.remedies[analysis.remedies["recommended"]]
+    return {(r.namespace, r.hpa): r for r in chosen.itertuples(index=False)}
+
+
+def _problem(r: Any) -> str:
+    """The HPA's state in a few words."""
+    if r.direction == "stalled":
+        return f"stalled {r.stalled_hours:,.1f} h (replicas frozen)"
+    if r.direction == "inflation":
+        return (f"inflated: {r.excess_replica_hours:,.1f} replica-hours beyond the app's need, "
+                f"${r.waste_cost_month:,.2f}/month")  # fmt: skip
+    if r.direction == "dilution":
+        return (f"diluted: {r.missing_replica_hours:,.1f} replica-hours short, {r.under_provisioned_hours:,.1f} h "
+                "under-provisioned")  # fmt: skip
+    if r.direction == "uncertain":
+        return "cannot tell (rebuilt from kube-state-metrics)"
+    if r.direction == "none":
+        return "no sidecar skew"
+    return "not replayed"
+
+
+def _body(analysis: Analysis, r: Any, fix: Any, messages: list[str]) -> str:
+    if pd.isna(r.skew_replica_hours):
+        return f"<p>Not replayed: {escape(str(r.note))}.</p>"
+    figures = (f"<p>Target {escape(str(r.target))}, {escape(str(r.metrics))}, counting "
+               f"{escape(str(r.counted_containers))}. As deployed {r.replica_hours_as_deployed:,.1f} replica-hours, "
+               f"app-only {r.replica_hours_app_only:,.1f} (net {r.skew_replica_hours:+,.1f}, {r.skew_percent:+.1f} %); "
+               f"replicas too many {r.replicas_too_many_mean:.2f} "
+               f"on average ({r.replicas_too_many_p95:.0f} at p95), too few {r.replicas_too_few_mean:.2f} "
+               f"({r.replicas_too_few_p95:.0f}). Replay matches the observed replicas within ±1 "
+               f"{r.calibration_within_1:.1%} of the time; decisions on the observed pods "
+               f"{r.decisions_matched:.1%}.</p>")  # fmt: skip
+    held = f"<p>As deployed the controller was {escape(r.held_as_deployed)}.</p>" if r.held_as_deployed else ""
+    found = "".join(f"<p>Finding: {escape(m)}.</p>" for m in messages)
+    if fix is None:
+        remedy = ""
+    else:
+        remedy = (f"<p>Recommended: {escape(fix.remedy)} on {escape(fix.object)}: {escape(fix.description)}. "
+                  f"{escape(fix.why[:1].upper() + fix.why[1:])}.</p>"
+                  + (f"<pre>{escape(fix.command)}</pre><details><summary>patch</summary><pre>{escape(fix.patch)}"
+                     "</pre></details>" if fix.command else "")
+                  + (f"<p>Not in the patch: {escape(fix.notes)}.</p>" if fix.notes else ""))  # fmt: skip
+    return figures + held + found + remedy
+
+
+def _plots(analysis: Analysis, r: Any) -> str:
+    """The HPA's replicas and utilization, and one pod of its target stacked: captions say what to read."""
+    workload = str(r.target).partition("/")[2]
+    out = [
+        _img(plots.replicas_figure(analysis, r.namespace, r.hpa),
+             f"{r.namespace}/{r.hpa}: replicas as deployed against app-only; the gap between them is the skew "
+             f"({r.skew_replica_hours:+,.1f} replica-hours)"),
+        _img(plots.utilization_figure(analysis, r.namespace, r.hpa),
+             f"{r.namespace}/{r.hpa}: the utilization each view computes against its target; where as deployed "
+             "sits above app-only the sidecars push replicas up, below they hold them down"),
+    ]  # fmt: skip
+    w = analysis.workloads
+    have = w[(w["namespace"] == r.namespace) & (w["workload"] == workload)]
+    if len(have) and have["sidecars"].iloc[0]:
+        caption = (
+            f"{r.namespace}/{workload}: one pod's usage, app first and sidecars stacked, against the app's "
+            "and the pod's requests: the HPA divides the whole stack by the whole request"
+        )
+        out.append(_img(plots.usage_figure(analysis, r.namespace, workload), caption))
+    return "".join(out)
+
+
+def _img(fig: object, caption: str) -> str:
+    uri = plots.png_data_uri(fig)  # type: ignore[arg-type]
+    return f'<figure><img src="{uri}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>'
