@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -122,7 +123,7 @@ SHOWN_ROWS = 25
 """Rows of a table shown open; the rest of a longer table sits in a collapsed ``<details>`` (nothing is cut)."""
 
 
-def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+def _table(frame: pd.DataFrame, formats: dict[str, Format] | None = None) -> str:
     """The frame as a table: the first :data:`SHOWN_ROWS` rows, then every row in a collapsed part."""
     if len(frame) <= SHOWN_ROWS:
         return _rows_table(frame, formats)
@@ -132,14 +133,36 @@ def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     )
 
 
-def _rows_table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+def _mib(value: float) -> str:
+    """Bytes as MiB (the unit Kubernetes requests are usually written in)."""
+    return f"{value / 2**20:,.1f} Mi"
+
+
+def _millicores(value: float) -> str:
+    """Cores as millicores, the unit of a CPU request."""
+    return f"{value * 1000:,.0f}m"
+
+
+Format = str | Callable[[float], str]
+
+
+def _rows_table(frame: pd.DataFrame, formats: dict[str, Format] | None = None) -> str:
     formats = formats or {}
     head = "".join(f"<th>{escape(str(c).replace('_', ' '))}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
         cells = []
         for col, value in zip(frame.columns, row, strict=True):
-            text = "" if pd.isna(value) else (formats[col].format(value) if col in formats else str(value))
+            fmt = formats.get(col)
+            text = (
+                ""
+                if pd.isna(value)
+                else str(value)
+                if fmt is None
+                else fmt(value)
+                if callable(fmt)
+                else fmt.format(value)
+            )
             css = ' class="stalled"' if col == "status" and value == "stalled" else ""
             cells.append(f"<td{css}>{escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -211,15 +234,22 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     containers = _table(
         analysis.containers,
         {
-            "cpu_request_cores": "{:.3f}",
-            "cpu_mean_cores": "{:.3f}",
-            "cpu_p95_cores": "{:.3f}",
-            "memory_request_bytes": "{:,.0f}",
-            "memory_mean_bytes": "{:,.0f}",
-            "cpu_usage_per_request": "{:.2f}",
-            "memory_limit_bytes": "{:,.0f}",
-            "memory_p95_bytes": "{:,.0f}",
-            "memory_usage_per_request": "{:.2f}",
+            **{
+                c: _millicores
+                for c in ("cpu_request_cores", "cpu_limit_cores", "cpu_mean_cores", "cpu_p90_cores", "cpu_p95_cores")
+            },
+            **{
+                c: _mib
+                for c in (
+                    "memory_request_bytes",
+                    "memory_limit_bytes",
+                    "memory_mean_bytes",
+                    "memory_p90_bytes",
+                    "memory_p95_bytes",
+                )
+            },
+            "cpu_usage_per_request": "{:.0%}",
+            "memory_usage_per_request": "{:.0%}",
         },
     )
     workloads = _table(
@@ -267,9 +297,9 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
              "cpu_target_cores", "cpu_lower_cores", "cpu_upper_cores", "memory_request_bytes",
              "memory_target_bytes", "floor_cpu_cores"]
         ],
-        {"cpu_request_cores": "{:.3f}", "cpu_target_cores": "{:.3f}", "cpu_lower_cores": "{:.3f}",
-         "cpu_upper_cores": "{:.3f}", "memory_request_bytes": "{:,.0f}", "memory_target_bytes": "{:,.0f}",
-         "floor_cpu_cores": "{:.3f}"},
+        {"cpu_request_cores": _millicores, "cpu_target_cores": _millicores, "cpu_lower_cores": _millicores,
+         "cpu_upper_cores": _millicores, "memory_request_bytes": _mib, "memory_target_bytes": _mib,
+         "floor_cpu_cores": _millicores},
     )  # fmt: skip
     ranked_hazards = analysis.vpa_hazards.assign(
         _rank=analysis.vpa_hazards["severity"].map({"high": 0, "medium": 1, "low": 2})
