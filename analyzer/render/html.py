@@ -146,9 +146,16 @@ def _millicores(value: float) -> str:
 Format = str | Callable[[float], str]
 
 
+def _header(column: str, fmt: Format | None) -> str:
+    """A column's header in words; a unit the formatter replaces (cores, bytes) is left out of it."""
+    if fmt in (_mib, _millicores):
+        column = column.removesuffix("_cores").removesuffix("_bytes")
+    return column.replace("_", " ")
+
+
 def _rows_table(frame: pd.DataFrame, formats: dict[str, Format] | None = None) -> str:
     formats = formats or {}
-    head = "".join(f"<th>{escape(str(c).replace('_', ' '))}</th>" for c in frame.columns)
+    head = "".join(f"<th>{escape(_header(str(c), formats.get(c)))}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
         cells = []
