@@ -56,17 +56,70 @@ def observed_decisions(
     out = np.full((n_t, n_h), np.nan)
     if not n_h or not len(index.group):
         return out
+    have_obs = np.isfinite(observed)
+    current = np.where(have_obs, observed, 0).astype(np.int64)
+    proposal = np.full((n_h, n_t), -1, dtype=np.int64)
+    has_pods = np.zeros((n_h, n_t), dtype=bool)
+    for batch in _batches(index, contexts, n_t):
+        found = _proposals(snapshot, index, [contexts[h] for h in batch], [counted[h] for h in batch],
+                           times, current[:, batch].T, version, flags)  # fmt: skip
+        if found is not None:
+            proposal[batch], has_pods[batch] = found
+    normalizer = Normalizer([c.spec.scaling for c in contexts], flags)
+    last = np.zeros(n_h, dtype=np.int64)
+    step = snapshot.metadata.step_s
+    for t in range(n_t):
+        last = np.where(have_obs[t], observed[t], last).astype(np.int64)
+        desired = normalizer.step(t * step, last, proposal[:, t])
+        ok = have_obs[t] & has_pods[:, t]
+        out[t, ok] = desired[ok]
+    return out
+
+
+BATCH_CELLS = 2_000_000
+"""(pod, scrape) cells evaluated at once: HPAs go in batches so memory follows the batch, not the cluster."""
+
+
+def _batches(index: UsageIndex, contexts: Sequence[Any], n_t: int) -> list[IntArray]:
+    """Contexts in batches of at most :data:`BATCH_CELLS` cells (pods of their targets × scrapes); an HPA
+    whose pods alone exceed it is a batch of its own."""
+    pods = index.groups.drop_duplicates(["namespace", "pod"]).groupby(WORKLOAD_KEY, observed=True).size()
+    sizes = np.array([int(pods.get(c.workload, 0)) * n_t for c in contexts])
+    batches, current, total = [], [], 0
+    for h, size in enumerate(sizes):
+        if current and total + size > BATCH_CELLS:
+            batches.append(np.array(current))
+            current, total = [], 0
+        current.append(h)
+        total += size
+    if current:
+        batches.append(np.array(current))
+    return batches
+
+
+def _proposals(
+    snapshot: Snapshot,
+    index: UsageIndex,
+    contexts: Sequence[Any],
+    counted: Sequence[tuple[tuple[str, ...], ...]],
+    times: pd.DatetimeIndex,
+    current_ht: IntArray,
+    version: KubeVersion,
+    flags: ControllerFlags,
+) -> tuple[IntArray, npt.NDArray[np.bool_]] | None:
+    """For one batch of HPAs: the combined metric proposal per (HPA, scrape) (-1: none) from the pods
+    observed then, and whether there were any; ``current_ht`` is the observed replicas (HPA, scrape)."""
+    n_t, n_h = len(times), len(contexts)
     step = snapshot.metadata.step_s
     t0 = times[0]
     cells = _pod_cells(snapshot, index, contexts, t0, step, n_t)
     if cells is None:
-        return out
+        return None
     width = max(len(c.spec.metrics) for c in contexts)
     props = np.full((width, n_h * n_t), -1, dtype=np.int64)
     errs = np.zeros((width, n_h * n_t), dtype=np.int64)
     active = np.zeros((width, n_h * n_t), dtype=bool)
-    have_obs = np.isfinite(observed)
-    current = np.where(have_obs, observed, 0).T.reshape(-1).astype(np.int64)  # (h, t) flattened
+    current = current_ht.reshape(-1)  # (h, t) flattened
     usage = snapshot.usage
     cpu = usage["cpu_cores"].to_numpy(dtype=np.float64)
     mem = usage["memory_bytes"].to_numpy(dtype=np.float64)
@@ -80,12 +133,7 @@ def observed_decisions(
         wanted = [f"{h}/{c}" for h in range(n_h) if has_m[h] for c in counted[h][m]]  # no "/" in a container name
         counts = (group_h >= 0) & np.isin(np.char.add(group_h.astype(str), np.char.add("/", group_container)), wanted)
         is_cpu = np.array([has_m[h] and contexts[h].spec.metrics[m].resource == "cpu" for h in range(n_h)])
-        row_counts = counts[index.group]
-        # The metrics client sums each container's MilliValue() (rounded up) into the pod's value.
-        values = milli(np.where(is_cpu[np.maximum(group_h, 0)][index.group[row_counts]], cpu[row_counts],
-                                mem[row_counts]))  # fmt: skip
-        value_m = np.bincount(cells.row_cell[row_counts], weights=values, minlength=cells.n).astype(np.int64)
-        sampled = np.bincount(cells.row_cell[row_counts], minlength=cells.n) > 0
+        value_m, sampled = cells.accumulate(index, counts, is_cpu[np.maximum(group_h, 0)], cpu, mem)
         # metrics-server lists a pod once it has two scrapes of it (CPU is a rate): a sample now and one
         # a step before.
         present = sampled & np.concatenate([[False], sampled[:-1] & (cells.key[1:] == cells.key[:-1] + 1)])
@@ -137,18 +185,8 @@ def observed_decisions(
             take = np.isin(spec_of, chosen)
             props[m, take], errs[m, take], active[m, take] = p.replicas[take], p.error[take], True
     proposal, _ = calc.combine_metrics(props, errs, current, active)
-    proposal = proposal.reshape(n_h, n_t)
-    normalizer = Normalizer([c.spec.scaling for c in contexts], flags)
-    known = np.zeros(n_h, dtype=bool)
-    last = np.zeros(n_h, dtype=np.int64)
-    has_pods = (np.bincount(cells.hpa * n_t + cells.time, minlength=n_h * n_t) > 0).reshape(n_h, n_t)
-    for t in range(n_t):
-        known |= have_obs[t]
-        last = np.where(have_obs[t], observed[t], last).astype(np.int64)
-        desired = normalizer.step(t * step, last, proposal[:, t])
-        ok = have_obs[t] & has_pods[:, t]
-        out[t, ok] = desired[ok]
-    return out
+    has_pods = np.bincount(cells.hpa[:-1] * n_t + cells.time[:-1], minlength=n_h * n_t) > 0
+    return proposal.reshape(n_h, n_t), has_pods.reshape(n_h, n_t)
 
 
 class _Cells:
@@ -162,7 +200,11 @@ class _Cells:
     """pod code × scrapes + scrape: consecutive scrapes of one pod are consecutive keys."""
     hpa: IntArray
     time: IntArray
-    row_cell: IntArray
+    group_code: IntArray
+    """Each usage group's pod code."""
+    grid: IntArray
+    """Each distinct sample time's scrape index."""
+    n_t: int
     group_hpa: IntArray
     now_s: FloatArray
     phase: npt.NDArray[np.object_]
@@ -172,6 +214,34 @@ class _Cells:
     deleting: npt.NDArray[np.bool_]
     has_condition: npt.NDArray[np.bool_]
     window_s: float
+
+    def accumulate(
+        self,
+        index: UsageIndex,
+        counts: npt.NDArray[np.bool_],
+        group_is_cpu: npt.NDArray[np.bool_],
+        cpu: FloatArray,
+        mem: FloatArray,
+    ) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        """Per cell: the metric (the counted containers' ``MilliValue()``s summed, as the metrics client
+        sums them) and whether it has a sample; one pass over the usage rows in blocks."""
+        value_m = np.zeros(self.n, dtype=np.int64)
+        sampled = np.zeros(self.n, dtype=bool)
+        real = self.key[:-1]
+        for block in index.blocks():
+            group = index.group[block]
+            take = np.flatnonzero(counts[group])
+            if not len(take) or not len(real):
+                continue
+            g = group[take]
+            key = self.group_code[g] * self.n_t + self.grid[index.time[block][take]]
+            position = np.minimum(np.searchsorted(real, key), len(real) - 1)
+            cell = np.where(real[position] == key, position, self.n - 1)  # outside any cell: the spare slot
+            values = milli(np.where(group_is_cpu[g], cpu[block][take], mem[block][take]))
+            value_m += np.bincount(cell, weights=values, minlength=self.n).astype(np.int64)
+            sampled[cell] = True
+        sampled[-1] = False
+        return value_m, sampled
 
     def pod_rows(self, present: npt.NDArray[np.bool_]) -> PodRows:
         return PodRows(
@@ -209,16 +279,13 @@ def _pod_cells(
     pod_hpa = np.full(len(pods.categories), -1, dtype=np.int64)
     pod_hpa[group_code[group_hpa >= 0]] = group_hpa[group_hpa >= 0]
     grid = np.rint((index.times - t0).total_seconds().to_numpy() / step).astype(np.int64)
-    row_time = grid[index.time]
-    row_code = group_code[index.group]
     if len(status):
         code = pods.codes[len(group_key) :].astype(np.int64)
         time = np.rint((status["timestamp"] - t0).dt.total_seconds().to_numpy() / step).astype(np.int64)
         phase = status["phase"].astype(str).to_numpy()
         ready = status["ready"].to_numpy(dtype=bool)
     else:  # no pod_status: a pod exists, Running and Ready, where it has samples
-        mine = pod_hpa[row_code] >= 0
-        unique = np.unique(row_code[mine] * n_t + np.clip(row_time[mine], 0, n_t - 1))
+        unique = _sampled_cells(index, group_code, pod_hpa, grid, n_t)
         code, time = unique // n_t, unique % n_t
         phase = np.full(len(code), "Running", dtype=object)
         ready = np.ones(len(code), dtype=bool)
@@ -241,19 +308,14 @@ def _pod_cells(
     flip = np.concatenate([[False], ready[1:] != ready[:-1]]) & ~first if len(code) else first
     since = pd.Series(np.where(flip, now_s, np.where(first, -np.inf, np.nan))).ffill().to_numpy()
     since = np.where(np.isinf(since), np.where(api_since <= now_s, api_since, start_s), since)
-    row_key = row_code * n_t + row_time
-    if len(cell_key):
-        position = np.minimum(np.searchsorted(cell_key, row_key), len(cell_key) - 1)
-        found = cell_key[position] == row_key
-    else:
-        position, found = np.zeros(len(row_key), dtype=np.int64), np.zeros(len(row_key), dtype=bool)
-    row_cell = np.where(found, position, len(cell_key))  # samples outside any cell land in a spare slot
     return _Cells(
         n=len(cell_key) + 1,
         key=np.append(cell_key, -2),
         hpa=np.append(pod_hpa[code], 0),
         time=np.append(time, 0),
-        row_cell=row_cell,
+        group_code=group_code,
+        grid=grid,
+        n_t=n_t,
         group_hpa=group_hpa,
         now_s=np.append(now_s, np.nan),
         phase=np.append(phase, "Unknown"),
@@ -264,6 +326,31 @@ def _pod_cells(
         has_condition=np.append(has_condition, False),
         window_s=step,
     )
+
+
+BITMAP_CELLS = 1 << 31
+"""Up to this many (pod, scrape) cells, the sampled ones are found with a byte per cell, not a sort."""
+
+
+def _sampled_cells(index: UsageIndex, group_code: IntArray, pod_hpa: IntArray, grid: IntArray, n_t: int) -> IntArray:
+    """The sorted keys (pod code × scrapes + scrape) of the cells where an HPA's pod has samples."""
+    space = len(pod_hpa) * n_t
+    group_keep = pod_hpa[group_code] >= 0
+    seen = np.zeros(space, dtype=bool) if space <= BITMAP_CELLS else None
+    parts = []
+    for block in index.blocks():
+        group = index.group[block]
+        take = np.flatnonzero(group_keep[group])
+        time = grid[index.time[block][take]]
+        inside = (time >= 0) & (time < n_t)
+        key = group_code[group[take][inside]] * n_t + time[inside]
+        if seen is not None:
+            seen[key] = True
+        else:
+            parts.append(np.unique(key))
+    if seen is not None:
+        return np.flatnonzero(seen).astype(np.int64)
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _pod_times(
