@@ -205,24 +205,26 @@ HPA_SPEC: dict[str, Any] = {
     },
 }
 
-HPA_STATUS: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "conditions": {
-            "type": "array",
-            "maxItems": 64,
-            "items": {
-                "type": "object",
-                "required": ["type", "status"],
-                "properties": {
-                    "type": _string(316, 1),
-                    "status": {"enum": ["True", "False", "Unknown"]},
-                    "reason": _string(1024),
-                },
+
+def _conditions(**time_fields: dict[str, Any]) -> dict[str, Any]:
+    """A ``status.conditions`` list: type and status required, a reason, and the given time fields."""
+    return {
+        "type": "array",
+        "maxItems": 64,
+        "items": {
+            "type": "object",
+            "required": ["type", "status"],
+            "properties": {
+                "type": _string(316, 1),
+                "status": {"enum": ["True", "False", "Unknown"]},
+                "reason": _string(1024),
+                **time_fields,
             },
-        }
-    },
-}
+        },
+    }
+
+
+HPA_STATUS: dict[str, Any] = {"type": "object", "properties": {"conditions": _conditions()}}
 """The HPA's ``status.conditions`` (the report compares the replay's with them); the bounds are the API's
 (a condition type is a qualified name, a reason at most 1,024 characters)."""
 
@@ -231,19 +233,9 @@ POD_STATUS: dict[str, Any] = {
     "properties": {
         "phase": {"enum": ["Pending", "Running", "Succeeded", "Failed", "Unknown"]},
         "startTime": {"type": "string", "maxLength": 64, "format": "k8s-time"},
-        "conditions": {
-            "type": "array",
-            "maxItems": 64,
-            "items": {
-                "type": "object",
-                "required": ["type", "status"],
-                "properties": {
-                    "type": _string(316, 1),
-                    "status": {"enum": ["True", "False", "Unknown"]},
-                    "lastTransitionTime": {"type": ["string", "null"], "maxLength": 64, "format": "k8s-time"},
-                },
-            },
-        },
+        "conditions": _conditions(
+            lastTransitionTime={"type": ["string", "null"], "maxLength": 64, "format": "k8s-time"}
+        ),
     },
 }
 """The pod status fields the HPA's pod grouping reads (start time, the Ready condition's last transition)."""
