@@ -16,6 +16,7 @@ metric.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ from analyzer.simulate.hpa_normalize import Normalizer
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.observed_pods import PodRows, group_pods
 from analyzer.simulate.pod_requests import containers_request, pod_request
-from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, Snapshot
+from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, POD_PHASES, Snapshot
 from analyzer.units import milli
 
 FloatArray = npt.NDArray[np.float64]
@@ -60,8 +61,9 @@ def observed_decisions(
     current = np.where(have_obs, observed, 0).astype(np.int64)
     proposal = np.full((n_h, n_t), -1, dtype=np.int64)
     has_pods = np.zeros((n_h, n_t), dtype=bool)
+    seen = _observed(snapshot, index, times[0], snapshot.metadata.step_s, n_t)
     for batch in _batches(index, contexts, n_t):
-        found = _proposals(snapshot, index, [contexts[h] for h in batch], [counted[h] for h in batch],
+        found = _proposals(snapshot, index, seen, [contexts[h] for h in batch], [counted[h] for h in batch],
                            times, current[:, batch].T, version, flags)  # fmt: skip
         if found is not None:
             proposal[batch], has_pods[batch] = found
@@ -100,6 +102,7 @@ def _batches(index: UsageIndex, contexts: Sequence[Any], n_t: int) -> list[IntAr
 def _proposals(
     snapshot: Snapshot,
     index: UsageIndex,
+    seen: _Observed,
     contexts: Sequence[Any],
     counted: Sequence[tuple[tuple[str, ...], ...]],
     times: pd.DatetimeIndex,
@@ -112,7 +115,7 @@ def _proposals(
     n_t, n_h = len(times), len(contexts)
     step = snapshot.metadata.step_s
     t0 = times[0]
-    cells = _pod_cells(snapshot, index, contexts, t0, step, n_t)
+    cells = _pod_cells(seen, index, contexts, t0, step, n_t)
     if cells is None:
         return None
     width = max(len(c.spec.metrics) for c in contexts)
@@ -207,7 +210,7 @@ class _Cells:
     n_t: int
     group_hpa: IntArray
     now_s: FloatArray
-    phase: npt.NDArray[np.object_]
+    phase: npt.NDArray[np.int8]
     ready: npt.NDArray[np.bool_]
     ready_since_s: FloatArray
     start_s: FloatArray
@@ -247,8 +250,8 @@ class _Cells:
         return PodRows(
             now_s=self.now_s,
             deleting=self.deleting,
-            failed=self.phase == "Failed",
-            pending=self.phase == "Pending",
+            failed=self.phase == POD_PHASES.index("Failed"),
+            pending=self.phase == POD_PHASES.index("Pending"),
             has_ready_condition=self.has_condition,
             ready=self.ready,
             ready_since_s=self.ready_since_s,
@@ -259,44 +262,68 @@ class _Cells:
         )
 
 
-def _pod_cells(
-    snapshot: Snapshot, index: UsageIndex, contexts: Sequence[Any], t0: pd.Timestamp, step: float, n_t: int
-) -> _Cells | None:
-    """Cells from ``pod_status`` where the snapshot has it (else from the usage samples), with each pod's
-    phase, readiness and its Ready condition's last transition at each scrape."""
-    hpa_of_workload = {ctx.workload: h for h, ctx in enumerate(contexts)}
-    wl = index.workloads[WORKLOAD_KEY].itertuples(index=False, name=None)
-    hpa_of_wid = np.array([hpa_of_workload.get(tuple(k), -1) for k in wl], dtype=np.int64)
+@dataclass(frozen=True)
+class _Observed:
+    """What every batch reads, built once: a code per pod (``names``), each usage group's pod code, each
+    distinct sample time's scrape, and the (pod, scrape) observations (from ``pod_status``, else the
+    cells with samples: Running and Ready), sorted by pod then scrape."""
+
+    names: npt.NDArray[np.object_]
+    group_code: IntArray
+    grid: IntArray
+    code: IntArray
+    time: IntArray
+    phase: npt.NDArray[np.int8]
+    """Index into :data:`analyzer.snapshot.schema.POD_PHASES`."""
+    ready: npt.NDArray[np.bool_]
+    objects: dict[str, dict[str, Any]]
+
+
+def _observed(snapshot: Snapshot, index: UsageIndex, t0: pd.Timestamp, step: float, n_t: int) -> _Observed:
     groups = index.groups
-    group_hpa = hpa_of_wid[groups["workload_id"].to_numpy()]
     group_key = (groups["namespace"].astype(str) + "/" + groups["pod"].astype(str)).to_numpy()
-    if not (group_hpa >= 0).any():
-        return None
     status = snapshot.pod_status
     status_key = (status["namespace"].astype(str) + "/" + status["pod"].astype(str)).to_numpy()
     pods = pd.Categorical(np.concatenate([group_key, status_key]))
     group_code = pods.codes[: len(group_key)].astype(np.int64)
-    pod_hpa = np.full(len(pods.categories), -1, dtype=np.int64)
-    pod_hpa[group_code[group_hpa >= 0]] = group_hpa[group_hpa >= 0]
     grid = np.rint((index.times - t0).total_seconds().to_numpy() / step).astype(np.int64)
     if len(status):
         code = pods.codes[len(group_key) :].astype(np.int64)
         time = np.rint((status["timestamp"] - t0).dt.total_seconds().to_numpy() / step).astype(np.int64)
-        phase = status["phase"].astype(str).to_numpy()
+        phase = status["phase"].cat.codes.to_numpy().astype(np.int8)  # categories: POD_PHASES, in order
         ready = status["ready"].to_numpy(dtype=bool)
     else:  # no pod_status: a pod exists, Running and Ready, where it has samples
-        unique = _sampled_cells(index, group_code, pod_hpa, grid, n_t)
+        unique = _sampled_cells(index, group_code, len(pods.categories), grid, n_t)
         code, time = unique // n_t, unique % n_t
-        phase = np.full(len(code), "Running", dtype=object)
+        phase = np.full(len(code), POD_PHASES.index("Running"), dtype=np.int8)
         ready = np.ones(len(code), dtype=bool)
-    keep = (pod_hpa[code] >= 0) & (time >= 0) & (time < n_t)
-    code, time, phase, ready = code[keep], time[keep], phase[keep], ready[keep]
-    order = np.lexsort((time, code))
-    code, time, phase, ready = code[order], time[order], phase[order], ready[order]
-    cell_key = code * n_t + time
+    inside = (time >= 0) & (time < n_t)
+    code, time, phase, ready = code[inside], time[inside], phase[inside], ready[inside]
+    key = code * n_t + time
+    order = np.argsort(key, kind="stable") if len(key) > 1 and (key[1:] < key[:-1]).any() else slice(None)
     objects = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in snapshot.items("Pod")}
-    names = np.asarray(pods.categories, dtype=object)
-    start_s, api_since, has_condition, deleted_s = _pod_times(code, names, objects)
+    return _Observed(np.asarray(pods.categories, dtype=object), group_code, grid, code[order], time[order],
+                     phase[order], ready[order], objects)  # fmt: skip
+
+
+def _pod_cells(
+    observed: _Observed, index: UsageIndex, contexts: Sequence[Any], t0: pd.Timestamp, step: float, n_t: int
+) -> _Cells | None:
+    """The batch's cells, with each pod's phase, readiness and its Ready condition's last transition at
+    each scrape."""
+    hpa_of_workload = {ctx.workload: h for h, ctx in enumerate(contexts)}
+    wl = index.workloads[WORKLOAD_KEY].itertuples(index=False, name=None)
+    hpa_of_wid = np.array([hpa_of_workload.get(tuple(k), -1) for k in wl], dtype=np.int64)
+    group_hpa = hpa_of_wid[index.groups["workload_id"].to_numpy()]
+    if not (group_hpa >= 0).any():
+        return None
+    group_code, grid = observed.group_code, observed.grid
+    pod_hpa = np.full(len(observed.names), -1, dtype=np.int64)
+    pod_hpa[group_code[group_hpa >= 0]] = group_hpa[group_hpa >= 0]
+    keep = pod_hpa[observed.code] >= 0
+    code, time, phase, ready = observed.code[keep], observed.time[keep], observed.phase[keep], observed.ready[keep]
+    cell_key = code * n_t + time
+    start_s, api_since, has_condition, deleted_s = _pod_times(code, observed.names, observed.objects)
     now_s = t0.timestamp() + time * step
     # A pod's run of consecutive scrapes; a gap starts a new one (a StatefulSet reuses its pods' names,
     # and the snapshot's Pod object is the newest incarnation: times after ``now`` belong to a later one,
@@ -318,7 +345,7 @@ def _pod_cells(
         n_t=n_t,
         group_hpa=group_hpa,
         now_s=np.append(now_s, np.nan),
-        phase=np.append(phase, "Unknown"),
+        phase=np.append(phase, POD_PHASES.index("Unknown")).astype(np.int8),
         ready=np.append(ready, False),
         ready_since_s=np.append(since, np.nan),
         start_s=np.append(start_s, np.nan),
@@ -332,18 +359,15 @@ BITMAP_CELLS = 1 << 31
 """Up to this many (pod, scrape) cells, the sampled ones are found with a byte per cell, not a sort."""
 
 
-def _sampled_cells(index: UsageIndex, group_code: IntArray, pod_hpa: IntArray, grid: IntArray, n_t: int) -> IntArray:
-    """The sorted keys (pod code × scrapes + scrape) of the cells where an HPA's pod has samples."""
-    space = len(pod_hpa) * n_t
-    group_keep = pod_hpa[group_code] >= 0
+def _sampled_cells(index: UsageIndex, group_code: IntArray, n_pods: int, grid: IntArray, n_t: int) -> IntArray:
+    """The sorted keys (pod code × scrapes + scrape) of the cells where a pod has samples."""
+    space = n_pods * n_t
     seen = np.zeros(space, dtype=bool) if space <= BITMAP_CELLS else None
     parts = []
     for block in index.blocks():
-        group = index.group[block]
-        take = np.flatnonzero(group_keep[group])
-        time = grid[index.time[block][take]]
+        time = grid[index.time[block]]
         inside = (time >= 0) & (time < n_t)
-        key = group_code[group[take][inside]] * n_t + time[inside]
+        key = group_code[index.group[block][inside]] * n_t + time[inside]
         if seen is not None:
             seen[key] = True
         else:
