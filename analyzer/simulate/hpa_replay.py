@@ -224,8 +224,11 @@ def _replay(
     # Row order (youngest first, then mature) and the state masks in row order, for each ring slot and phase.
     orders = [np.concatenate([(slot - np.arange(ring)) % ring, [ring]]) for slot in range(ring)]
     row_masks = [[np.ascontiguousarray(m[np.argsort(o)].T) for m in masks] for o in orders]
+    # Conditions change rarely: each column's current codes and the sync they took hold are kept, and a
+    # spell's length is added to its reason's count only when it ends (or at the end of the replay).
     condition_syncs = np.zeros((N_REASONS, n), dtype=np.int64)
-    every_column = np.arange(n)
+    spell = np.zeros((3, n), dtype=np.int8)
+    since = np.zeros((3, n), dtype=np.int64)
     props = np.full(columns.active.shape, -1, dtype=np.int64)
     errs = np.zeros(columns.active.shape, dtype=np.int64)
     # Metric rows are padded: evaluate each row only on the columns that have it (row 0: all of them).
@@ -298,8 +301,10 @@ def _replay(
             out_value[i] = last_value
             out_failed[i] = first_error != 0
         desired = normalizer.step(k * sync_s, current, proposal)
-        for codes in normalizer.conditions:
-            condition_syncs[codes, every_column] += 1
+        changed = np.nonzero(normalizer.conditions != spell)
+        if len(changed[0]):
+            np.add.at(condition_syncs, (spell[changed], changed[1]), k - since[changed])
+            spell[changed], since[changed] = normalizer.conditions[changed], k
         delta = desired - current
         if (delta > 0).any():
             cohorts[slot] += np.maximum(delta, 0)
@@ -310,6 +315,9 @@ def _replay(
             taken = np.clip(-delta[shrink][None, :] - before, 0.0, ordered)
             cohorts[np.ix_(order, shrink)] = ordered - taken
         current = desired
+    total = n_scrapes * per_scrape
+    for t in range(3):
+        np.add.at(condition_syncs, (spell[t], np.arange(n)), total - since[t])
     return ReplayResult(
         replicas=out_replicas,
         value=out_value,
