@@ -12,7 +12,7 @@ from analyzer.__about__ import __version__
 from analyzer.findings.analysis import SUMMARY_COLUMNS
 from analyzer.findings.hpa_skew import by_impact
 from analyzer.render import plots
-from analyzer.render.html_hpas import action_list, hpa_order, hpa_sections
+from analyzer.render.html_hpas import action_list, figure, hpa_order, hpa_sections
 from analyzer.render.renderer import DEFAULT_TOP, Renderer
 
 if TYPE_CHECKING:
@@ -180,17 +180,12 @@ TOP_REMEDY_HPAS = 50
 """HPAs (largest skew cost first) whose remedies the HTML spells out; report.json and CSV hold all."""
 
 
-def _img(fig: object, alt: str) -> str:
-    uri = plots.png_data_uri(fig)  # type: ignore[arg-type]
-    return f'<figure><img src="{uri}" alt="{escape(alt)}"><figcaption>{escape(alt)}</figcaption></figure>'
-
-
 def _figures(analysis: Analysis, top: int) -> str:
     """The cluster figures, then as inline PNGs: one pod's stacked usage of the ``top`` workloads whose
     sidecars cost most, and the VPA targets of the ``top`` workloads with the worst VPA hazards (each
     HPA's own plots are in its section)."""
     out = [
-        _img(
+        figure(
             plots.skew_figure(analysis),
             "net replica-hours each HPA runs as deployed beyond (right) or short "
             "of (left) its app-only replay: the biggest bars are where to look first",
@@ -198,7 +193,7 @@ def _figures(analysis: Analysis, top: int) -> str:
     ]
     if len(analysis.namespaces):
         out.append(
-            _img(
+            figure(
                 plots.sidecar_share_figure(analysis),
                 "sidecars' share of each namespace's billed CPU and "
                 "memory: the cost of the sidecars whether or not an HPA scales on them",
@@ -208,7 +203,7 @@ def _figures(analysis: Analysis, top: int) -> str:
     costly = costly.sort_values("sidecar_cost_month", ascending=False, kind="stable").head(top)
     for ns, workload in costly[["namespace", "workload"]].itertuples(index=False):
         out.append(
-            _img(
+            figure(
                 plots.usage_figure(analysis, ns, workload),
                 f"{ns}/{workload}: one pod's usage, app first "
                 "and sidecars stacked, against the app's and the pod's requests",
@@ -220,7 +215,7 @@ def _figures(analysis: Analysis, top: int) -> str:
     worst = hazards.sort_values("_rank")[["namespace", "workload"]].drop_duplicates().head(top)
     for ns, workload in worst.itertuples(index=False):
         out.append(
-            _img(
+            figure(
                 plots.vpa_figure(analysis, ns, workload),
                 f"{ns}/{workload}: each container's CPU request "
                 "against the VPA's target and bounds: a sidecar's bar far from its target is what the VPA "

@@ -120,10 +120,10 @@ def _plots(analysis: Analysis, r: Any) -> str:
     """The HPA's replicas and utilization, and one pod of its target stacked: captions say what to read."""
     workload = str(r.target).partition("/")[2]
     out = [
-        _img(plots.replicas_figure(analysis, r.namespace, r.hpa),
+        figure(plots.replicas_figure(analysis, r.namespace, r.hpa),
              f"{r.namespace}/{r.hpa}: replicas as deployed against app-only; the gap between them is the skew "
              f"({r.skew_replica_hours:+,.1f} replica-hours)"),
-        _img(plots.utilization_figure(analysis, r.namespace, r.hpa),
+        figure(plots.utilization_figure(analysis, r.namespace, r.hpa),
              f"{r.namespace}/{r.hpa}: the utilization each view computes against its target; where as deployed "
              "sits above app-only the sidecars push replicas up, below they hold them down"),
     ]  # fmt: skip
@@ -134,10 +134,11 @@ def _plots(analysis: Analysis, r: Any) -> str:
             f"{r.namespace}/{workload}: one pod's usage, app first and sidecars stacked, against the app's "
             "and the pod's requests: the HPA divides the whole stack by the whole request"
         )
-        out.append(_img(plots.usage_figure(analysis, r.namespace, workload), caption))
+        out.append(figure(plots.usage_figure(analysis, r.namespace, workload), caption))
     return "".join(out)
 
 
-def _img(fig: object, caption: str) -> str:
+def figure(fig: object, caption: str) -> str:
+    """A plot inline as a PNG data URI (no request leaves the page), its caption escaped."""
     uri = plots.png_data_uri(fig)  # type: ignore[arg-type]
     return f'<figure><img src="{uri}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>'

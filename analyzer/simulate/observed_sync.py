@@ -128,6 +128,10 @@ def _proposals(
     mem = usage["memory_bytes"].to_numpy(dtype=np.float64)
     group_container = index.groups["container"].astype(str).to_numpy().astype(str)
     group_h = cells.group_hpa
+    key = cells.hpa * n_t + cells.time
+    spec_of = np.repeat(np.arange(n_h), n_t)
+    tol_down = np.array([c.spec.tol_down for c in contexts])[spec_of]
+    tol_up = np.array([c.spec.tol_up for c in contexts])[spec_of]
     for m in range(width):
         has_m = np.array([m < len(c.spec.metrics) for c in contexts])
         if not has_m.any():
@@ -144,15 +148,7 @@ def _proposals(
             chosen = np.nonzero(has_m & (is_cpu == resource_is_cpu))[0]
             if not len(chosen):
                 continue
-            rows = cells.pod_rows(present)
-            g = group_pods(rows, resource_is_cpu, flags)
-            key = cells.hpa * n_t + cells.time
-            size = n_h * n_t
-
-            def count(mask: npt.NDArray[np.bool_], weights: Any = None, key: Any = key, size: int = size) -> IntArray:
-                return np.bincount(key[mask], weights=None if weights is None else weights[mask],
-                                   minlength=size).astype(np.int64)  # fmt: skip
-
+            g = group_pods(cells.pod_rows(present), resource_is_cpu, flags)
             request = np.zeros(n_h, dtype=np.int64)
             missing_request = np.zeros(n_h, dtype=bool)
             target = np.ones(n_h, dtype=np.int64)
@@ -165,38 +161,43 @@ def _proposals(
                     req = containers_request(ctx.pod_spec, ctx.pod_name, metric.resource, version, counted[h][m])
                 request[h], missing_request[h] = req.milli, req.error is not None
                 target[h], is_util[h] = metric.target, metric.is_utilization
+            size = n_h * n_t
             groups = calc.PodGroups(
-                total=count(np.ones(cells.n, dtype=bool)),
-                ready=count(g.ready),
-                unready=count(g.unready),
-                missing=count(g.missing),
-                with_metrics=count(present),
-                ready_usage_m=count(g.ready, value_m),
+                total=_sum_by(key, size, np.ones(cells.n, dtype=bool)),
+                ready=_sum_by(key, size, g.ready),
+                unready=_sum_by(key, size, g.unready),
+                missing=_sum_by(key, size, g.missing),
+                with_metrics=_sum_by(key, size, present),
+                ready_usage_m=_sum_by(key, size, g.ready, value_m),
                 pod_request_m=np.repeat(request, n_t),
             )
-            spec_of = np.repeat(np.arange(n_h), n_t)
             p = calc.replicas_for_metric(
                 groups,
                 current,
                 target[spec_of],
                 is_util[spec_of],
-                np.array([contexts[h].spec.tol_down for h in range(n_h)])[spec_of],
-                np.array([contexts[h].spec.tol_up for h in range(n_h)])[spec_of],
+                tol_down,
+                tol_up,
                 missing_request[spec_of],
                 version.missing_pod_fallback_is_max_target,
             )
             take = np.isin(spec_of, chosen)
             props[m, take], errs[m, take], active[m, take] = p.replicas[take], p.error[take], True
     proposal, _ = calc.combine_metrics(props, errs, current, active)
-    has_pods = np.bincount(cells.hpa[:-1] * n_t + cells.time[:-1], minlength=n_h * n_t) > 0
+    has_pods = np.bincount(key[:-1], minlength=n_h * n_t) > 0
     return proposal.reshape(n_h, n_t), has_pods.reshape(n_h, n_t)
 
 
-class _Cells:
-    """The (pod, scrape) cells of the HPAs' target pods: one per pod per scrape it existed at."""
+def _sum_by(key: IntArray, size: int, mask: npt.NDArray[np.bool_], weights: IntArray | None = None) -> IntArray:
+    """Per (HPA, scrape) key: how many cells ``mask`` selects, or the sum of their ``weights``."""
+    chosen = None if weights is None else weights[mask]
+    return np.bincount(key[mask], weights=chosen, minlength=size).astype(np.int64)
 
-    def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)
+
+@dataclass(frozen=True)
+class _Cells:
+    """The (pod, scrape) cells of the HPAs' target pods: one per pod per scrape it existed at, and a spare
+    last slot where samples outside every cell land."""
 
     n: int
     key: IntArray

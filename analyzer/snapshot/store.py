@@ -480,8 +480,7 @@ def _read_replicas(root: Path) -> pd.DataFrame:
             raise SnapshotError(f"{path}: column {clip(column)} has empty values")
         frame[column] = _sorted_categories(frame[column])
     frame = frame[list(schema.REPLICAS_COLUMNS)]
-    keys = [frame[c].cat.codes.to_numpy() if c != "timestamp" else frame[c].astype("int64").to_numpy()
-            for c in schema.REPLICAS_KEY]  # fmt: skip
+    keys = _sort_keys(frame, schema.REPLICAS_KEY)
     if len(frame) > 1 and not (_ordered_pairs(keys) >= 0).all():
         frame = frame.take(np.lexsort(keys[::-1]))
     return frame.reset_index(drop=True)
@@ -505,17 +504,18 @@ def _read_pod_status(root: Path) -> pd.DataFrame:
     frame["phase"] = pd.Categorical(frame["phase"].astype(str), categories=list(schema.POD_PHASES))
     for column in ("namespace", "pod"):
         frame[column] = _sorted_categories(frame[column])
-    keys = _status_keys(frame)
+    keys = _sort_keys(frame, schema.POD_STATUS_KEY)
     if len(frame) > 1 and not (_ordered_pairs(keys) >= 0).all():
         frame = frame.take(np.lexsort(keys[::-1])).reset_index(drop=True)
-    if len(frame) > 1 and (_ordered_pairs(_status_keys(frame)) == 0).any():
+    if len(frame) > 1 and (_ordered_pairs(_sort_keys(frame, schema.POD_STATUS_KEY)) == 0).any():
         raise SnapshotError(f"{path}: two rows for the same (namespace, pod, timestamp)")
     return frame[list(schema.POD_STATUS_COLUMNS)]
 
 
-def _status_keys(frame: pd.DataFrame) -> list[np.ndarray]:
+def _sort_keys(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[np.ndarray]:
+    """The key columns as integer arrays (label codes, which follow name order; timestamps as ticks)."""
     return [frame[c].cat.codes.to_numpy() if c != "timestamp" else frame[c].astype("int64").to_numpy()
-            for c in schema.POD_STATUS_KEY]  # fmt: skip
+            for c in columns]  # fmt: skip
 
 
 def _sorted_categories(values: pd.Series) -> pd.Series:
