@@ -128,7 +128,11 @@ def findings_table(
 def _multi_app_rows(classes: pd.DataFrame) -> list[tuple[Any, ...]]:
     """A low finding per workload whose pods have several app containers, one of them on no evidence:
     the rule counts them all as the app, which is right unless one is an unknown sidecar."""
-    apps = classes[classes["role"] == APP].drop_duplicates(["namespace", "workload_kind", "workload", "container"])
+    key = ["namespace", "workload_kind", "workload"]
+    apps = classes[classes["role"] == APP].drop_duplicates([*key, "container"])
+    guessed_any = (~apps["primary"] & (apps["evidence"] == NO_SIDECAR_EVIDENCE)).groupby([apps[k] for k in key]).any()
+    apps = apps.join(guessed_any.rename("_guessed"), on=key)
+    apps = apps[apps["_guessed"]]  # only workloads with such a container: no Python step for every workload
     rows = []
     for (ns, kind, workload), group in apps.groupby(["namespace", "workload_kind", "workload"], sort=True):
         guessed = group[~group["primary"] & (group["evidence"] == NO_SIDECAR_EVIDENCE)]

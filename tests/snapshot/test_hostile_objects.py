@@ -5,6 +5,7 @@ without a crash. Never a traceback, never an answer built on a value Kubernetes 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -23,13 +24,14 @@ from analyzer.errors import SnapshotError
 from analyzer.snapshot import schema
 from analyzer.snapshot.store import write_snapshot
 from analyzer.synth.generate import Synthetic, generate
+from analyzer.synth.scenarios import CATALOGUE
 from tests.limits import in_child
 
 
 @pytest.fixture(scope="module")
 def tiny() -> Synthetic:
     """Every catalogue scenario over one hour: big enough to analyse, small enough to do it often."""
-    return generate(workloads=13, days=0.05, step_s=60, seed=3)
+    return generate(workloads=len(CATALOGUE), days=0.05, step_s=60, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,9 @@ READ_PATHS: dict[str, list[str]] = {
         "metadata.creationTimestamp", "spec", "spec.containers", "spec.containers.0", "spec.containers.0.name",
         "spec.containers.0.image", "spec.containers.0.resources", "spec.containers.0.resources.requests",
         "spec.containers.0.resources.requests.cpu", "spec.containers.0.resources.limits",
-        "spec.containers.0.resources.requests.memory", "spec.initContainers",
+        "spec.containers.0.resources.requests.memory", "spec.initContainers", "status", "status.phase",
+        "status.startTime", "status.conditions", "status.conditions.0", "status.conditions.0.status",
+        "status.conditions.0.lastTransitionTime", "metadata.deletionTimestamp",
     ],
     "Deployment": ["spec", "spec.replicas", "spec.template", "spec.template.spec", "spec.template.spec.containers",
                    "spec.template.metadata.annotations", "metadata.ownerReferences"],
@@ -55,7 +59,14 @@ READ_PATHS: dict[str, list[str]] = {
         "spec.maxReplicas", "spec.metrics", "spec.metrics.0", "spec.metrics.0.type", "spec.metrics.0.resource",
         "spec.metrics.0.resource.name", "spec.metrics.0.resource.target", "spec.metrics.0.resource.target.type",
         "spec.metrics.0.resource.target.averageUtilization", "spec.behavior", "spec.behavior.scaleUp",
-        "spec.behavior.scaleDown.stabilizationWindowSeconds", "spec.behavior.scaleUp.policies",
+        "spec.behavior.scaleDown.stabilizationWindowSeconds", "spec.behavior.scaleUp.policies", "status.conditions",
+        "status.conditions.0", "status.conditions.0.type", "status.conditions.0.reason", "metadata.ownerReferences",
+        "metadata.labels",
+    ],
+    "ScaledObject": [
+        "spec", "spec.scaleTargetRef", "spec.scaleTargetRef.name", "spec.triggers", "spec.triggers.0",
+        "spec.triggers.0.type", "spec.triggers.0.metricType", "spec.triggers.0.metadata",
+        "spec.triggers.0.metadata.value", "spec.maxReplicaCount",
     ],
     "VerticalPodAutoscaler": [
         "spec.targetRef", "spec.targetRef.name", "spec.updatePolicy", "spec.updatePolicy.updateMode",
@@ -333,3 +344,53 @@ def test_usage_frames_of_any_shape_are_refused_or_loaded(
         return
     assert np.isfinite(snapshot.usage[["cpu_cores", "memory_bytes"]].to_numpy()).all()
     assert (snapshot.usage[["cpu_cores", "memory_bytes"]].to_numpy() >= 0).all()
+
+
+@given(
+    column=st.sampled_from(["timestamp", "namespace", "pod", "phase", "ready", "extra"]),
+    values=st.lists(USAGE_VALUES | st.sampled_from(["Pending", "Failed", "Running", True, False]), min_size=1,
+                    max_size=5),
+    drop=st.booleans(),
+    rows=st.sampled_from([0, 1, 7, None]),
+)  # fmt: skip
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_pod_status_of_any_shape_is_refused_or_loaded_and_analysed(
+    tiny_dir: Path, tmp_path: Path, column: str, values: list[Any], drop: bool, rows: int | None
+) -> None:
+    """pod_status.parquet with a column dropped, retyped or filled with hostile values, or cut to a few
+    rows: one line naming the file, or a load the analysis gets through."""
+    root = tmp_path / "snap"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(tiny_dir, root)
+    path = root / schema.POD_STATUS_FILE
+    frame = pd.read_parquet(path)
+    frame = frame if rows is None else frame.head(rows)
+    if drop and column in frame.columns:
+        frame = frame.drop(columns=column)
+    elif len(frame):
+        filled = (values * (len(frame) // len(values) + 1))[: len(frame)]
+        frame[column] = pd.Series(filled, dtype=object, index=frame.index)
+    try:
+        frame.to_parquet(path)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        return  # not even writable as Parquet: nothing to load
+    try:
+        snapshot = load_snapshot(root)
+    except SnapshotError as exc:
+        message = one_line(exc)
+        assert str(path) in message or str(root) in message
+        return
+    assert set(snapshot.pod_status["phase"].astype(str)) <= set(schema.POD_PHASES)
+    assert snapshot.pod_status["ready"].dtype == bool
+    analyze(snapshot)
+
+
+def test_a_sidecar_with_no_usage_left_keeps_its_request(tiny: Synthetic) -> None:
+    """The newest edge-router pod's first container renamed: the pod's containers no longer match the
+    samples, a sidecar has no usage to size a request from, and the analysis goes on (a NaN once crashed)."""
+    objects = copy.deepcopy(tiny.snapshot.objects)
+    pods = [p for p in objects["Pod"] if p["metadata"]["name"].startswith("edge-router-")]
+    newest = max(pods, key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
+    newest["spec"]["containers"][0]["name"] = "0"
+    analysis = analyze(dataclasses.replace(tiny.snapshot, objects=objects))
+    assert "edge-router" in set(analysis.hpa_skew["target"].str.partition("/")[2])
