@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from analyzer.__about__ import __version__
-from analyzer.errors import SnapshotError, clip
+from analyzer.errors import NothingToAnalyse, clip
 from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
-from analyzer.findings.summary import findings_table
+from analyzer.findings.merge import canonical, merge
+from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
 from analyzer.model.classify import classify
 from analyzer.model.containers import container_table
@@ -26,7 +28,7 @@ from analyzer.model.shares import rollup, workload_table
 from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
-from analyzer.render import registry, run_index, runs
+from analyzer.render import partial, registry, run_index, runs
 from analyzer.render.outputs import check_out_dir
 from analyzer.render.renderer import DEFAULT_TOP
 from analyzer.simulate.counterfactual import counterfactual
@@ -35,6 +37,7 @@ from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import vpa_recommendations
 from analyzer.snapshot.schema import KSM_SOURCE, NOTES_KEY, SOURCE_ANNOTATION, Snapshot
+from analyzer.snapshot.shards import Shard
 from analyzer.snapshot.store import atomic_directory
 from analyzer.snapshot.store import load_snapshot as _load
 from analyzer.synth.generate import Synthetic, generate, write_sample
@@ -52,23 +55,38 @@ SAMPLE_DATA = _bundled_sample()
 REPORTS = Path("reports")
 """The default report folder: ``reports/`` in the current directory, wherever the tool is installed."""
 
-__all__ = ["SAMPLE_DATA", "Analysis", "analyze", "generate", "load_snapshot", "render", "write_sample"]
+__all__ = [
+    "SAMPLE_DATA",
+    "Analysis",
+    "Shard",
+    "analyze",
+    "generate",
+    "load_snapshot",
+    "merge_partials",
+    "render",
+    "write_partial",
+    "write_sample",
+]
 
 
 def load_snapshot(
-    path: str | os.PathLike[str] = SAMPLE_DATA, namespaces: Iterable[str] | None = None, selector: str | None = None
+    path: str | os.PathLike[str] = SAMPLE_DATA,
+    namespaces: Iterable[str] | None = None,
+    selector: str | None = None,
+    shard: Shard | None = None,
 ) -> Snapshot:
     """Load and validate a snapshot directory (default: the bundled sample).
 
-    ``namespaces`` and a label ``selector`` (``app=web,tier in (a,b)``) narrow it to those pods and
-    the workloads, HPAs and VPAs that own or target them.
+    ``namespaces``, a label ``selector`` (``app=web,tier in (a,b)``) and a ``shard`` (a hash-based
+    share of the namespaces) narrow it to those pods and the workloads, HPAs and VPAs that own or
+    target them. :class:`~analyzer.errors.NothingToAnalyse` when no pod is left.
     """
     namespaces = None if namespaces is None else list(namespaces)
-    snapshot = _load(path, namespaces)
+    snapshot = _load(path, namespaces, shard)
     if selector:
         snapshot = select_pods(snapshot, selector)
         if not snapshot.items("Pod"):
-            raise SnapshotError(f"{path}: no pod matches the selector {clip(selector)}")
+            raise NothingToAnalyse(f"{path}: no pod matches the selector {clip(selector)}")
     return snapshot
 
 
@@ -120,7 +138,8 @@ def analyze(
     hazards = vpa_hazards(vpa, containers, [c.spec for c in replays.contexts], workloads)
     step(5)
     hpas = hpa_table(snapshot, owners, version, flags)
-    return Analysis(
+    rebuilt = rebuilt_counts(snapshot)
+    analysis = Analysis(
         metadata=snapshot.metadata,
         prices=prices,
         classes=classes,
@@ -142,27 +161,39 @@ def analyze(
             skew.remedies,
             hazards,
             classes,
-            [*snapshot.metadata.extra.get(NOTES_KEY, []), *rebuilt_notes(snapshot)],
+            [*snapshot.metadata.extra.get(NOTES_KEY, []), *rebuilt_notes(rebuilt)],
             hpas,
         ),
         pod_usage=pod_usage(index, snapshot.usage),
         samples=len(snapshot.usage),
+        rebuilt=rebuilt,
+    )
+    return canonical(analysis)
+
+
+def rebuilt_counts(snapshot: Snapshot) -> tuple[tuple[str, int], ...]:
+    """How many objects of each kind the collector rebuilt from kube-state-metrics."""
+    return tuple(
+        (kind, sum((o["metadata"].get("annotations") or {}).get(SOURCE_ANNOTATION) == KSM_SOURCE for o in items))
+        for kind, items in snapshot.objects.items()
     )
 
 
-def rebuilt_notes(snapshot: Snapshot) -> list[str]:
-    """One note saying which objects the collector rebuilt from kube-state-metrics, if any did."""
-    counts = {
-        kind: sum((o["metadata"].get("annotations") or {}).get(SOURCE_ANNOTATION) == KSM_SOURCE for o in items)
-        for kind, items in snapshot.objects.items()
-    }
-    rebuilt = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
-    if not rebuilt:
-        return []
-    return [
-        f"rebuilt from kube-state-metrics, not read from the API: {rebuilt}. These have no pod templates or "
-        "annotations, and their HPAs cannot tell a ContainerResource metric from a Resource one"
-    ]
+def write_partial(
+    analysis: Analysis | None, out: str | os.PathLike[str], shard: Shard, settings: Mapping[str, Any]
+) -> Path:
+    """Write one shard's analysis (None: its namespaces held no pods) to ``<out>/shard-I-of-N/`` for
+    :func:`merge_partials`. ``settings``: what shaped the analysis (rules, prices, ...), JSON values;
+    a merge refuses parts whose settings differ."""
+    check_out_dir(Path(out))
+    return partial.write_partial(analysis, Path(out), shard, settings)
+
+
+def merge_partials(paths: Iterable[str | os.PathLike[str]]) -> tuple[Analysis, dict[str, Any]]:
+    """The analysis of a complete set of shards (each path a shard's folder or a folder of them), the
+    same as an unsharded :func:`analyze` of the snapshot, and the settings the shards share."""
+    parts, settings = partial.read_partials([Path(p) for p in paths])
+    return merge(parts), settings
 
 
 def render(

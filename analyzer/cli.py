@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from analyzer import __version__, api
-from analyzer.errors import SidecarImpactError, clip
+from analyzer.errors import NothingToAnalyse, SidecarImpactError, clip
 from analyzer.model.rules import load_rules
 from analyzer.prices import Prices, load_prices
 from analyzer.render import metrics, outputs, registry
@@ -58,22 +58,57 @@ SnapshotOpt = Annotated[
 OutOpt = Annotated[
     Path, typer.Option("--out", "-O", help="Directory the report files are written to (default: ./reports).")
 ]
+FormatsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--format",
+        "-o",
+        help=f"Report format, repeat for several: {', '.join(registry.available())}. The formats given "
+        "replace the default (html and json); series is the HPAs' replica series as Parquet, fixes the "
+        "recommended patches with fixes/apply.sh.",
+    ),
+]
+FailOnOpt = Annotated[
+    str,
+    typer.Option(
+        "--fail-on",
+        help="Exit with code 1 when a finding has this severity or worse: high, medium, low or none.",
+    ),
+]
+RunsOpt = Annotated[
+    bool,
+    typer.Option("--runs", help="Write into OUT/<cluster>/<UTC timestamp>/ and point OUT/<cluster>/latest at it."),
+]
+KeepOpt = Annotated[int, typer.Option(help="With --runs: keep the newest N runs, delete older ones (0: all).", min=0)]
+KeepBytesOpt = Annotated[
+    str,
+    typer.Option(
+        "--keep-bytes",
+        help="With --runs: also delete the oldest runs until all take at most this much (e.g. 2Gi; 0: no limit).",
+    ),
+]
+MetricsFileOpt = Annotated[
+    Path | None,
+    typer.Option("--metrics-file", help="Write headline figures as Prometheus text (node-exporter textfile)."),
+]
+PushgatewayOpt = Annotated[
+    str | None, typer.Option("--pushgateway", help="Push headline figures to this Prometheus Pushgateway URL.")
+]
+MinSeverityOpt = Annotated[
+    str, typer.Option("--min-severity", help="Leave findings below this severity out of the report.")
+]
+TopOpt = Annotated[int, typer.Option("--top", help="Plot the N HPAs, workloads and VPAs that matter most.", min=0)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+LogFormatOpt = Annotated[
+    str, typer.Option("--log-format", help="text, or json: one JSON line with the summary and the files.")
+]
 
 
 @app.command()
 def report(
     snapshot: SnapshotOpt = api.SAMPLE_DATA,
     out: OutOpt = api.REPORTS,
-    formats: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--format",
-            "-o",
-            help=f"Report format, repeat for several: {', '.join(registry.available())}. The formats given "
-            "replace the default (html and json); series is the HPAs' replica series as Parquet, fixes the "
-            "recommended patches with fixes/apply.sh.",
-        ),
-    ] = None,
+    formats: FormatsOpt = None,
     rules: Annotated[
         Path | None,
         typer.Option("--rules", help="YAML rule file forcing containers to app or sidecar (docs/model.md)."),
@@ -82,34 +117,12 @@ def report(
         list[str] | None,
         typer.Option("--group-by-label", help="Also roll sidecar cost up by this workload label (e.g. team)."),
     ] = None,
-    fail_on: Annotated[
-        str,
-        typer.Option(
-            "--fail-on",
-            help="Exit with code 1 when a finding has this severity or worse: high, medium, low or none.",
-        ),
-    ] = "none",
-    runs: Annotated[
-        bool,
-        typer.Option("--runs", help="Write into OUT/<cluster>/<UTC timestamp>/ and point OUT/<cluster>/latest at it."),
-    ] = False,
-    keep: Annotated[
-        int, typer.Option(help="With --runs: keep the newest N runs, delete older ones (0: all).", min=0)
-    ] = 0,
-    keep_bytes: Annotated[
-        str,
-        typer.Option(
-            "--keep-bytes",
-            help="With --runs: also delete the oldest runs until all take at most this much (e.g. 2Gi; 0: no limit).",
-        ),
-    ] = "0",
-    metrics_file: Annotated[
-        Path | None,
-        typer.Option("--metrics-file", help="Write headline figures as Prometheus text (node-exporter textfile)."),
-    ] = None,
-    pushgateway: Annotated[
-        str | None, typer.Option("--pushgateway", help="Push headline figures to this Prometheus Pushgateway URL.")
-    ] = None,
+    fail_on: FailOnOpt = "none",
+    runs: RunsOpt = False,
+    keep: KeepOpt = 0,
+    keep_bytes: KeepBytesOpt = "0",
+    metrics_file: MetricsFileOpt = None,
+    pushgateway: PushgatewayOpt = None,
     namespace: Annotated[
         list[str] | None, typer.Option("--namespace", "-n", help="Analyze only this namespace; repeat for several.")
     ] = None,
@@ -117,9 +130,7 @@ def report(
         str | None,
         typer.Option("--selector", "-l", help="Analyze only pods matching this label selector (e.g. team=shop)."),
     ] = None,
-    min_severity: Annotated[
-        str, typer.Option("--min-severity", help="Leave findings below this severity out of the report.")
-    ] = "low",
+    min_severity: MinSeverityOpt = "low",
     cpu_price: Annotated[
         float | None, typer.Option("--cpu-price", help="Dollars per vCPU-hour (default: OpenCost's 0.031611).", min=0)
     ] = None,
@@ -137,97 +148,236 @@ def report(
             "unset ones keep upstream's defaults (docs/vpa.md).",
         ),
     ] = None,
-    top: Annotated[int, typer.Option("--top", help="Plot the N HPAs, workloads and VPAs that matter most.", min=0)] = 5,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    log_format: Annotated[
-        str, typer.Option("--log-format", help="text, or json: one JSON line with the summary and the files.")
-    ] = "text",
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="Analyze shard INDEX/COUNT of the namespaces (a stable hash) and write a partial result to "
+            "OUT/shard-INDEX-of-COUNT/ for `merge`; /COUNT takes INDEX from $JOB_COMPLETION_INDEX.",
+        ),
+    ] = None,
+    top: TopOpt = 5,
+    quiet: QuietOpt = False,
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Analyze a snapshot and write the report (HTML and JSON by default), then print a summary.
 
     Exit codes: 0 done (no finding at or above --fail-on), 1 findings at or above --fail-on,
-    2 bad input or usage, 3 a data source unreachable or failing.
+    2 bad input or usage, 3 a data source unreachable or failing, 4 another run holds the lock.
     """
     started = time.monotonic()
-    if fail_on not in ("high", "medium", "low", "none"):
-        raise SidecarImpactError(f"--fail-on: {clip(fail_on)} is not one of high, medium, low, none")
-    if min_severity not in ("high", "medium", "low"):
-        raise SidecarImpactError(f"--min-severity: {clip(min_severity)} is not one of high, medium, low")
-    if log_format not in ("text", "json"):
-        raise SidecarImpactError(f"--log-format: {clip(log_format)} is not one of text, json")
-    try:
-        byte_budget = int(parse_quantity(keep_bytes))
-    except SidecarImpactError as exc:
-        raise SidecarImpactError(f"--keep-bytes: {exc}") from None
-    if byte_budget < 0:
-        raise SidecarImpactError(f"--keep-bytes: {clip(keep_bytes)} is negative")
+    delivery = _Delivery.checked(out, formats, fail_on, runs, keep, keep_bytes, metrics_file, pushgateway,
+                                 min_severity, top, quiet, log_format)  # fmt: skip
+    part = api.Shard.parse(shard) if shard is not None else None
+    if part is not None:
+        delivery.check_shardable()
     prices = (load_prices(price_file) if price_file is not None else Prices()).overridden(cpu_price, memory_price)
-    chosen = formats or ["html", "json"]
-    for name in chosen:
-        registry.find(name)
     rule_set = load_rules(rules) if rules is not None else ()
     vpa_flags = load_recommender_flags(vpa_recommender_config) if vpa_recommender_config is not None else None
-    outputs.check_out_dir(out)
-    if metrics_file is not None:
-        outputs.check_file_target(metrics_file, "--metrics-file")
-    loaded = api.load_snapshot(snapshot, namespace or None, selector)
-    if runs:
+    try:
+        loaded = api.load_snapshot(snapshot, namespace or None, selector, part)
+    except NothingToAnalyse:
+        if part is None:
+            raise
+        loaded = None
+    if runs and loaded is not None:
         run_folders.check_cluster_dir(run_folders.cluster_dir(out, loaded.metadata.cluster))
     from analyzer import terminal
 
     terminal.setup_logging(log_format, quiet)
-    with terminal.progress_reporter(quiet or log_format == "json") as progress:
-        analysis = api.analyze(
-            loaded, rules=rule_set, group_by=group_by_label or (), prices=prices, vpa_flags=vpa_flags, progress=progress
-        )
-    shown = replace(analysis, findings=analysis.at_or_above(min_severity))
-    paths = (
-        api.render_run(shown, out, chosen, keep, top=top, keep_bytes=byte_budget)
-        if runs
-        else api.render(shown, out, chosen, top)
-    )
-    if metrics_file is not None:
-        metrics.write_metrics_file(analysis, metrics_file, time.monotonic() - started)
-    if pushgateway:
-        metrics.push_metrics(analysis, pushgateway, duration_s=time.monotonic() - started)
-    summary = analysis.summary()
-    if log_format == "json":
-        typer.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, sort_keys=True))
-    elif not quiet and sys.stdout.isatty():
-        _summary_table(analysis, paths)
-    elif not quiet:
-        typer.echo(
-            f"{summary['workloads']} workloads, {summary['containers']} containers ({summary['sidecars']} sidecars, "
-            f"${summary['sidecar_cost_month']:,.2f}/month, {summary['sidecar_cpu_request_share']:.1%} of "
-            f"requested CPU, {summary['sidecar_memory_request_share']:.1%} of memory), "
-            f"{summary['hpas']} HPAs ({summary['hpas_stalled']} stalled)"
-        )
-        typer.echo(
-            f"waste: ${summary['waste_cost_month']:,.2f}/month, {summary['waste_replica_hours']:,.1f} replica-hours "
-            f"beyond the app's need ({summary['hpas_inflated']} HPAs inflated)"
-        )
-        typer.echo(
-            f"shortfall: {summary['shortfall_replica_hours']:,.1f} replica-hours the app needed and did not get, "
-            f"{summary['under_provisioned_hours']:,.1f} h under-provisioned ({summary['hpas_diluted']} HPAs diluted), "
-            f"{summary['stalled_hours']:,.1f} h stalled"
-        )
-        if summary["ambiguous_pods"]:
-            typer.echo(f"{summary['ambiguous_pods']} pods with an ambiguous app container (see the report; --rules)")
-        if summary["multi_app_workloads"]:
-            n = summary["multi_app_workloads"]
-            typer.echo(
-                f"{n} workload{'' if n == 1 else 's'} with several app containers, all counted as the app "
-                "(see the report; --rules if one is a sidecar)"
+    analysis = None
+    if loaded is not None:
+        with terminal.progress_reporter(quiet or log_format == "json") as progress:
+            analysis = api.analyze(
+                loaded, rules=rule_set, group_by=group_by_label or (), prices=prices, vpa_flags=vpa_flags,
+                progress=progress,
+            )  # fmt: skip
+    if part is not None:
+        settings = {
+            "rules": [repr(r) for r in rule_set],
+            "group_by": list(group_by_label or ()),
+            "prices": repr(prices),
+            "vpa_recommender": repr(vpa_flags),
+            "namespaces": sorted(namespace or ()),
+            "selector": selector or "",
+        }
+        written = api.write_partial(analysis, out, part, settings)
+        delivery.say_partial(part, written, analysis)
+        return
+    assert analysis is not None
+    delivery.deliver(analysis, started)
+
+
+@app.command()
+def merge(
+    parts: Annotated[
+        list[Path],
+        typer.Argument(help="Partial results of `report --shard`: shard folders, or folders holding them."),
+    ],
+    out: OutOpt = api.REPORTS,
+    formats: FormatsOpt = None,
+    fail_on: FailOnOpt = "none",
+    runs: RunsOpt = False,
+    keep: KeepOpt = 0,
+    keep_bytes: KeepBytesOpt = "0",
+    metrics_file: MetricsFileOpt = None,
+    pushgateway: PushgatewayOpt = None,
+    min_severity: MinSeverityOpt = "low",
+    top: TopOpt = 5,
+    quiet: QuietOpt = False,
+    log_format: LogFormatOpt = "text",
+) -> None:
+    """Merge every shard's partial result into one report, the same as an unsharded `report`.
+
+    Refuses an incomplete set (a shard missing or given twice) and parts of different runs.
+    Exit codes as for `report`.
+    """
+    started = time.monotonic()
+    delivery = _Delivery.checked(out, formats, fail_on, runs, keep, keep_bytes, metrics_file, pushgateway,
+                                 min_severity, top, quiet, log_format)  # fmt: skip
+    analysis, _ = api.merge_partials(parts)
+    if runs:
+        run_folders.check_cluster_dir(run_folders.cluster_dir(out, analysis.metadata.cluster))
+    delivery.deliver(analysis, started)
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """What `report` and `merge` do with a finished analysis: the output options, checked up front."""
+
+    out: Path
+    formats: list[str]
+    fail_on: str
+    runs: bool
+    keep: int
+    keep_bytes: int
+    metrics_file: Path | None
+    pushgateway: str | None
+    min_severity: str
+    top: int
+    quiet: bool
+    log_format: str
+    given: frozenset[str]
+
+    @classmethod
+    def checked(
+        cls,
+        out: Path,
+        formats: list[str] | None,
+        fail_on: str,
+        runs: bool,
+        keep: int,
+        keep_bytes: str,
+        metrics_file: Path | None,
+        pushgateway: str | None,
+        min_severity: str,
+        top: int,
+        quiet: bool,
+        log_format: str,
+    ) -> _Delivery:
+        """Refuse bad output options before any work: a bad flag costs seconds, not the whole run."""
+        if fail_on not in ("high", "medium", "low", "none"):
+            raise SidecarImpactError(f"--fail-on: {clip(fail_on)} is not one of high, medium, low, none")
+        if min_severity not in ("high", "medium", "low"):
+            raise SidecarImpactError(f"--min-severity: {clip(min_severity)} is not one of high, medium, low")
+        if log_format not in ("text", "json"):
+            raise SidecarImpactError(f"--log-format: {clip(log_format)} is not one of text, json")
+        try:
+            byte_budget = int(parse_quantity(keep_bytes))
+        except SidecarImpactError as exc:
+            raise SidecarImpactError(f"--keep-bytes: {exc}") from None
+        if byte_budget < 0:
+            raise SidecarImpactError(f"--keep-bytes: {clip(keep_bytes)} is negative")
+        for name in formats or ():
+            registry.find(name)
+        outputs.check_out_dir(out)
+        if metrics_file is not None:
+            outputs.check_file_target(metrics_file, "--metrics-file")
+        given = {
+            flag
+            for flag, used in (
+                ("--format", formats), ("--fail-on", fail_on != "none"), ("--runs", runs), ("--keep", keep),
+                ("--keep-bytes", byte_budget), ("--metrics-file", metrics_file), ("--pushgateway", pushgateway),
+                ("--min-severity", min_severity != "low"), ("--top", top != 5),
             )
-        typer.echo(
-            f"findings: {summary['findings_high']} high, {summary['findings_medium']} medium, "
-            f"{summary['findings_low']} low"
+            if used
+        }  # fmt: skip
+        return cls(out, formats or ["html", "json"], fail_on, runs, keep, byte_budget, metrics_file, pushgateway,
+                   min_severity, top, quiet, log_format, frozenset(given))  # fmt: skip
+
+    def check_shardable(self) -> None:
+        """A shard writes a partial result only: the report's options belong to `merge`."""
+        if self.given:
+            flags = ", ".join(sorted(self.given))
+            raise SidecarImpactError(
+                f"--shard writes a partial result; {flags} belong to `merge`, which writes the report"
+            )
+
+    def say_partial(self, shard: api.Shard, written: Path, analysis: api.Analysis | None) -> None:
+        """One line (or one JSON object) saying what the shard wrote."""
+        held = "no pods in its namespaces" if analysis is None else f"{len(analysis.workloads)} workloads"
+        if self.log_format == "json":
+            typer.echo(json.dumps({"shard": str(shard), "workloads": 0 if analysis is None else
+                                   len(analysis.workloads), "files": [str(written)]}, sort_keys=True))  # fmt: skip
+        elif not self.quiet:
+            typer.echo(f"shard {shard}: {held}; wrote {written}")
+
+    def deliver(self, analysis: api.Analysis, started: float) -> None:
+        """Write the report, the metrics and the summary; exit 1 when findings reach --fail-on."""
+        shown = replace(analysis, findings=analysis.at_or_above(self.min_severity))
+        paths = (
+            api.render_run(shown, self.out, self.formats, self.keep, top=self.top, keep_bytes=self.keep_bytes)
+            if self.runs
+            else api.render(shown, self.out, self.formats, self.top)
         )
-        for path in paths:
-            typer.echo(f"wrote {path}")
-    if fail_on != "none" and len(analysis.at_or_above(fail_on)):
-        typer.echo(f"{len(analysis.at_or_above(fail_on))} findings at or above {fail_on}: exit 1", err=True)
-        raise typer.Exit(1)
+        if self.metrics_file is not None:
+            metrics.write_metrics_file(analysis, self.metrics_file, time.monotonic() - started)
+        if self.pushgateway:
+            metrics.push_metrics(analysis, self.pushgateway, duration_s=time.monotonic() - started)
+        summary = analysis.summary()
+        if self.log_format == "json":
+            typer.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, sort_keys=True))
+        elif not self.quiet and sys.stdout.isatty():
+            _summary_table(analysis, paths)
+        elif not self.quiet:
+            _summary_lines(summary, paths)
+        if self.fail_on != "none" and len(analysis.at_or_above(self.fail_on)):
+            typer.echo(
+                f"{len(analysis.at_or_above(self.fail_on))} findings at or above {self.fail_on}: exit 1", err=True
+            )
+            raise typer.Exit(1)
+
+
+def _summary_lines(summary: dict[str, int | float], paths: list[Path]) -> None:
+    """The headline figures as plain lines (cron logs, pipes)."""
+    typer.echo(
+        f"{summary['workloads']} workloads, {summary['containers']} containers ({summary['sidecars']} sidecars, "
+        f"${summary['sidecar_cost_month']:,.2f}/month, {summary['sidecar_cpu_request_share']:.1%} of "
+        f"requested CPU, {summary['sidecar_memory_request_share']:.1%} of memory), "
+        f"{summary['hpas']} HPAs ({summary['hpas_stalled']} stalled)"
+    )
+    typer.echo(
+        f"waste: ${summary['waste_cost_month']:,.2f}/month, {summary['waste_replica_hours']:,.1f} replica-hours "
+        f"beyond the app's need ({summary['hpas_inflated']} HPAs inflated)"
+    )
+    typer.echo(
+        f"shortfall: {summary['shortfall_replica_hours']:,.1f} replica-hours the app needed and did not get, "
+        f"{summary['under_provisioned_hours']:,.1f} h under-provisioned ({summary['hpas_diluted']} HPAs diluted), "
+        f"{summary['stalled_hours']:,.1f} h stalled"
+    )
+    if summary["ambiguous_pods"]:
+        typer.echo(f"{summary['ambiguous_pods']} pods with an ambiguous app container (see the report; --rules)")
+    if summary["multi_app_workloads"]:
+        n = summary["multi_app_workloads"]
+        typer.echo(
+            f"{n} workload{'' if n == 1 else 's'} with several app containers, all counted as the app "
+            "(see the report; --rules if one is a sidecar)"
+        )
+    typer.echo(
+        f"findings: {summary['findings_high']} high, {summary['findings_medium']} medium, {summary['findings_low']} low"
+    )
+    for path in paths:
+        typer.echo(f"wrote {path}")
 
 
 @app.command()

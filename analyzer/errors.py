@@ -27,6 +27,10 @@ class SnapshotError(SidecarImpactError):
     """A snapshot directory, file, column or object is missing or malformed (message names it)."""
 
 
+class NothingToAnalyse(SnapshotError):
+    """No pod or no sample is left in the namespaces, selector or shard asked for."""
+
+
 class ManifestError(SidecarImpactError):
     """A Kubernetes object (pod, HPA, VPA, ...) or a rule file is malformed."""
 

@@ -4,6 +4,8 @@ non-root; the CronJob's arguments run as the CLI and push to a Pushgateway."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -135,3 +137,34 @@ def _containers(doc: dict) -> list[dict]:
         "spec", {}
     )
     return [*pod.get("initContainers", []), *pod.get("containers", [])]
+
+
+def test_the_sharded_jobs_args_work_with_the_cli(small_dir: Path, tmp_path: Path) -> None:
+    """The Indexed Job's pods (JOB_COMPLETION_INDEX 0 to completions - 1) and then the merge Job, as shipped."""
+    jobs = {d["metadata"]["name"]: d for d in DOCS if d["kind"] == "Job"}
+    shards, merge = jobs["sidecar-impact-shards"], jobs["sidecar-impact-merge"]
+    assert shards["spec"]["completionMode"] == "Indexed"
+    count = shards["spec"]["completions"]
+    shard_args = shards["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--shard=/{count}" in shard_args  # the count in the flag is the Job's
+    parts, reports = tmp_path / "parts", tmp_path / "reports"
+
+    def mapped(args: list[str]) -> list[str]:
+        paths = [a.replace("/snapshot/current", str(small_dir)).replace("/parts", str(parts)) for a in args]
+        return [a.replace("/reports", str(reports)) for a in paths if not a.startswith("--pushgateway")]
+
+    for index in range(count):
+        result = subprocess.run(
+            [sys.executable, "-m", "analyzer", *mapped(shard_args)],
+            capture_output=True, text=True, timeout=300, env={**os.environ, "JOB_COMPLETION_INDEX": str(index)},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in parts.iterdir()) == [f"shard-{i}-of-{count}" for i in range(count)]
+    merge_args = merge["spec"]["template"]["spec"]["containers"][0]["args"]
+    result = subprocess.run(
+        [sys.executable, "-m", "analyzer", *mapped(merge_args)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    latest = reports / "synthetic-11" / "latest"
+    assert {p.name for p in latest.iterdir()} == {"report.html", "report.json", runs.RUN_RECORD}
+    assert json.loads((latest / "report.json").read_text())["summary"]["workloads"] > 0

@@ -81,6 +81,8 @@ class Analysis:
     pod_usage: pd.DataFrame
     samples: int = 0
     """Usage samples the analysis read (the snapshot's rows): coverage, with the metadata's window."""
+    rebuilt: tuple[tuple[str, int], ...] = ()
+    """Objects the collector rebuilt from kube-state-metrics, as (kind, count): the note a merge recomputes."""
 
     def at_or_above(self, severity: str) -> pd.DataFrame:
         """The findings of ``severity`` or worse (``severity`` one of low, medium, high)."""

@@ -10,6 +10,7 @@ snapshot (a kind it could not list, sources that disagree).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ def findings_table(
     remedies: pd.DataFrame,
     vpa_hazards: pd.DataFrame,
     classes: pd.DataFrame,
-    collection_notes: list[str] | tuple[str, ...] = (),
+    collection_notes: Sequence[str] = (),
     hpas: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """All findings, highest severity first (:data:`FINDING_COLUMNS`).
@@ -58,10 +59,7 @@ def findings_table(
     ``collection_notes`` (what the collector could not see, e.g. no permission to list VPAs, or the
     API and kube-state-metrics disagreeing) become low ``collection`` findings: they qualify the rest.
     """
-    rows: list[tuple[object, ...]] = [
-        ("low", "collection", "", "snapshot", f"{note} (rule: low, what the collector could not see qualifies "
-         "the rest)", np.nan, "") for note in collection_notes
-    ]  # fmt: skip
+    rows = collection_rows(collection_notes)
     best_fix = _best_remedies(remedies)
     causes = {} if hpas is None else {(h.namespace, h.hpa): h.reason for h in hpas.itertuples(index=False)}
     for r in hpa_skew.itertuples(index=False):
@@ -115,14 +113,37 @@ def findings_table(
                      "# rules.yaml\nrules:\n  - match: {namespace: " + a.namespace + ", container: " + a.container
                      + "}\n    role: app\n"))  # fmt: skip
     rows += _multi_app_rows(classes)
-    table = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
+    return order_findings(pd.DataFrame(rows, columns=list(FINDING_COLUMNS)))
+
+
+def collection_rows(notes: Sequence[str]) -> list[tuple[Any, ...]]:
+    """One low ``collection`` finding per note the collector left (:data:`FINDING_COLUMNS` order)."""
+    return [
+        ("low", "collection", "", "snapshot", f"{note} (rule: low, what the collector could not see qualifies "
+         "the rest)", np.nan, "") for note in notes
+    ]  # fmt: skip
+
+
+def order_findings(table: pd.DataFrame) -> pd.DataFrame:
+    """Findings highest severity first, then by kind, namespace and object; ties keep their order."""
     order = table["severity"].map(severity_rank).fillna(-1)
     return (
         table.assign(_o=-order)
-        .sort_values(["_o", "kind", "namespace", "object"])
+        .sort_values(["_o", "kind", "namespace", "object"], kind="stable")
         .drop(columns="_o")
         .reset_index(drop=True)
     )
+
+
+def rebuilt_notes(rebuilt: Sequence[tuple[str, int]]) -> list[str]:
+    """One note saying which objects the collector rebuilt from kube-state-metrics (``(kind, count)``), if any."""
+    listed = ", ".join(f"{n} {kind}" for kind, n in rebuilt if n)
+    if not listed:
+        return []
+    return [
+        f"rebuilt from kube-state-metrics, not read from the API: {listed}. These have no pod templates or "
+        "annotations, and their HPAs cannot tell a ContainerResource metric from a Resource one"
+    ]
 
 
 def _multi_app_rows(classes: pd.DataFrame) -> list[tuple[Any, ...]]:

@@ -87,16 +87,20 @@ def fit_lines(
     w = np.ones_like(x)
     base, slope, *_ = _weighted_line(group, x, y, z, w, n_groups)
     scale = np.zeros(n_groups)
+    active = np.ones(n_groups, dtype=bool)
     for _ in range(iterations):
+        # A group stops when its own line stops moving, so its fit never depends on the other groups
+        # fitted with it (a shard of the cluster gives the same lines as the whole).
         resid = y - base[group] - slope[group] * x
-        scale = MAD_TO_SIGMA * group_median(group, np.abs(resid), n_groups, index)
+        scale = np.where(active, MAD_TO_SIGMA * group_median(group, np.abs(resid), n_groups, index), scale)
         cut = HUBER_K * np.maximum(scale, 1e-12)[group]
         a = np.abs(resid)
-        w = np.where(a <= cut, 1.0, cut / np.maximum(a, 1e-300))
+        w = np.where(active[group], np.where(a <= cut, 1.0, cut / np.maximum(a, 1e-300)), w)
         new_base, new_slope, *_ = _weighted_line(group, x, y, z, w, n_groups)
-        done = np.allclose(new_slope, slope, rtol=1e-6, atol=1e-12) and np.allclose(new_base, base, rtol=1e-6)
-        base, slope = new_base, new_slope
-        if done:
+        converged = np.isclose(new_slope, slope, rtol=1e-6, atol=1e-12) & np.isclose(new_base, base, rtol=1e-6)
+        base, slope = np.where(active, new_base, base), np.where(active, new_slope, slope)
+        active &= ~converged
+        if not active.any():
             break
     _, _, sw, mx, szx, szz = _weighted_line(group, x, y, z, w, n_groups)
     resid = y - base[group] - slope[group] * x

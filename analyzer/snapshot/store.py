@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,10 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from analyzer.errors import SnapshotError, clip, reason
+from analyzer.errors import NothingToAnalyse, SnapshotError, clip, reason
 from analyzer.snapshot import schema
 from analyzer.snapshot.objects import read_object_files
 from analyzer.snapshot.schema import NOTES_KEY, Metadata, Snapshot
+from analyzer.snapshot.shards import Shard
 from analyzer.snapshot.validation import METADATA_VALIDATOR, first_problem
 
 _USAGE_SCHEMA = pa.schema(
@@ -64,17 +65,26 @@ _UNIT_HINTS = {
 # ---------------------------------------------------------------- reading
 
 
-def load_snapshot(path: str | os.PathLike[str], namespaces: Iterable[str] | None = None) -> Snapshot:
-    """Load and validate the snapshot at ``path``; ``namespaces`` limits the usage read to those.
+def load_snapshot(
+    path: str | os.PathLike[str], namespaces: Iterable[str] | None = None, shard: Shard | None = None
+) -> Snapshot:
+    """Load and validate the snapshot at ``path``; ``namespaces`` limits what is read to those, ``shard``
+    to the namespaces of that shard (both may be given).
 
-    Raises :class:`SnapshotError` with a one-line message naming the file and the problem.
+    Raises :class:`SnapshotError` with a one-line message naming the file and the problem, and
+    :class:`NothingToAnalyse` when no pod or sample is left in the namespaces asked for.
     """
     root = Path(path)
     if not root.is_dir():
         raise SnapshotError(f"{root}: not a snapshot directory (it does not exist or is not a directory)")
     metadata = _read_metadata(root / schema.METADATA_FILE)
-    wanted = None if namespaces is None else set(namespaces)
-    usage = _read_usage(root, wanted)
+    listed = None if namespaces is None else set(namespaces)
+
+    def wanted(namespace: str) -> bool:
+        return (listed is None or namespace in listed) and (shard is None or shard.holds(namespace))
+
+    filtered = listed is not None or shard is not None
+    usage = _read_usage(root, wanted if filtered else None)
     replicas = _read_replicas(root)
     pod_status = _read_pod_status(root)
     objects_dir = root / schema.OBJECTS_DIR
@@ -84,15 +94,16 @@ def load_snapshot(path: str | os.PathLike[str], namespaces: Iterable[str] | None
     if notes:
         old = metadata.extra.get(NOTES_KEY, [])
         metadata = replace(metadata, extra={**metadata.extra, NOTES_KEY: [*old, *notes]})
-    if wanted is not None:
-        objects = {k: [o for o in v if o["metadata"].get("namespace") in wanted] for k, v in objects.items()}
-        replicas = replicas[replicas["namespace"].isin(wanted)].reset_index(drop=True)
-        pod_status = pod_status[pod_status["namespace"].isin(wanted)].reset_index(drop=True)
-    scope = "" if wanted is None else f" in namespace {', '.join(sorted(wanted))}"
+    if filtered:
+        objects = {k: [o for o in v if wanted(o["metadata"].get("namespace", ""))] for k, v in objects.items()}
+        replicas = _rows_in(replicas, wanted)
+        pod_status = _rows_in(pod_status, wanted)
+    scope = "" if listed is None else f" in namespace {', '.join(sorted(listed))}"
+    scope += "" if shard is None else f" in shard {shard}"
     if not objects["Pod"]:
-        raise SnapshotError(f"{root}: no pods{scope} (nothing to analyse)")
+        raise NothingToAnalyse(f"{root}: no pods{scope} (nothing to analyse)")
     if not len(usage):
-        raise SnapshotError(f"{root}: no usage samples{scope} (nothing to analyse)")
+        raise NothingToAnalyse(f"{root}: no usage samples{scope} (nothing to analyse)")
     _check_usage_has_pods(usage, objects["Pod"], root)
     _check_time_grid(metadata, usage, root / schema.METADATA_FILE)
     return Snapshot(metadata=metadata, usage=usage, replicas=replicas, objects=objects, pod_status=pod_status)
@@ -107,6 +118,11 @@ def _read_metadata(path: Path) -> Metadata:
         raise SnapshotError(f"{path}: not valid JSON") from None
     except OSError as exc:
         raise SnapshotError(f"{path}: cannot read ({exc.strerror})") from None
+    return metadata_from_json(raw, path)
+
+
+def metadata_from_json(raw: Any, path: Path) -> Metadata:
+    """Validate a parsed ``metadata.json`` (``path`` names it in errors) and build its :class:`Metadata`."""
     if not isinstance(raw, dict):
         raise SnapshotError(f"{path}: must be a JSON object")
     version = raw.get("schema_version")
@@ -161,7 +177,13 @@ def _check_time_grid(metadata: Metadata, usage: pd.DataFrame, where: Path) -> No
             )
 
 
-def _read_usage(root: Path, namespaces: set[str] | None) -> pd.DataFrame:
+def _rows_in(frame: pd.DataFrame, wanted: Callable[[str], bool]) -> pd.DataFrame:
+    """The rows of a per-namespace table whose namespace is ``wanted``."""
+    names = frame["namespace"].unique()
+    return frame[frame["namespace"].isin([n for n in names if wanted(str(n))])].reset_index(drop=True)
+
+
+def _read_usage(root: Path, wanted: Callable[[str], bool] | None) -> pd.DataFrame:
     usage_dir = root / schema.USAGE_DIR
     csv_path = root / schema.USAGE_CSV
     parts: list[_Part] = []
@@ -170,7 +192,7 @@ def _read_usage(root: Path, namespaces: set[str] | None) -> pd.DataFrame:
             if not part_dir.is_dir() or not part_dir.name.startswith("namespace="):
                 raise SnapshotError(f"{part_dir}: unexpected entry (partitions are named namespace=<ns>)")
             ns = part_dir.name.removeprefix("namespace=")
-            if namespaces is not None and ns not in namespaces:
+            if wanted is not None and not wanted(ns):
                 continue
             for file in sorted(part_dir.glob("*.parquet")):
                 frame = _read_parquet(file, _USAGE_SCHEMA)
@@ -180,8 +202,8 @@ def _read_usage(root: Path, namespaces: set[str] | None) -> pd.DataFrame:
                 pa.default_memory_pool().release_unused()  # hand Arrow's freed pages back to the OS
     elif csv_path.is_file():
         frame = _read_usage_csv(csv_path)
-        if namespaces is not None:
-            frame = frame[frame["namespace"].isin(namespaces)]
+        if wanted is not None:
+            frame = _rows_in(frame, wanted)
         parts.append(_Part.of(frame))
     else:
         raise SnapshotError(f"{root}: no usage samples (expected {schema.USAGE_DIR}/ or {schema.USAGE_CSV})")

@@ -160,3 +160,22 @@ def test_chunked_passes_equal_the_whole_pass() -> None:
     (quantiles,) = chunked_quantiles(group, 41, [y], [0.5, 0.9], max_rows=3_000)
     assert quantiles[:, :40] == pytest.approx(GroupIndex(group, 41).quantiles(y, [0.5, 0.9])[:, :40])
     assert np.isnan(quantiles[:, 40]).all()
+
+
+def test_a_groups_line_does_not_depend_on_the_groups_fitted_with_it() -> None:
+    """Each group stops iterating when its own line settles: a shard's fits equal the whole cluster's, bit for bit.
+    (Outliers make the groups need different numbers of Huber iterations.)"""
+    rng = np.random.default_rng(5)
+    group = rng.integers(0, 30, 12_000)
+    x = rng.uniform(0.1, 1.0, group.size)
+    noise = rng.standard_t(1.5, group.size) * 0.01 * (1 + group % 4)
+    y = 0.01 * group + 0.3 * x + noise
+    whole = fit_lines(group, x, y, 30)
+    chunked = fit_lines_in_chunks(group, x, y, 30, max_rows=2_000)
+    for field in ("base", "slope", "scale", "slope_se", "r2"):
+        np.testing.assert_array_equal(getattr(chunked, field), getattr(whole, field), err_msg=field)
+    for g in (0, 7, 29):
+        rows = group == g
+        alone = fit_lines(np.zeros(rows.sum(), dtype=np.int64), x[rows], y[rows], 1)
+        for field in ("base", "slope", "scale", "base_se", "r2"):
+            assert getattr(alone, field)[0] == getattr(whole, field)[g], (g, field)

@@ -1,0 +1,227 @@
+"""Shards and merge: `report --shard I/N` on every shard, then `merge`, gives the unsharded report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzer import cli
+from analyzer.api import analyze, load_snapshot, merge_partials, render, write_partial
+from analyzer.errors import NothingToAnalyse, SidecarImpactError
+from analyzer.snapshot.shards import Shard, shard_of
+from tests.limits import in_child
+
+SHARDS = 3
+"""On the small snapshot's 7 namespaces, shard 2 of 3 holds none: the empty shard is covered too."""
+
+
+def run_cli(*args: str) -> tuple[int | None, str]:
+    """``sidecar-impact ARGS`` in a forked child of this process: exit code and stderr."""
+
+    def main() -> None:
+        sys.argv = ["sidecar-impact", *args]
+        cli.main()
+
+    result = in_child(main, timeout_s=120)
+    assert result.error is None, result.error
+    return result.exit_code, result.stderr
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "analyzer", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(small_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small snapshot reported whole (``whole/``), as 3 shards (``parts/``, shard 1 through
+    JOB_COMPLETION_INDEX as an Indexed Job gives it) and merged (``merged/``), every text format."""
+    root = tmp_path_factory.mktemp("shards")
+    formats = ["-o", "json", "-o", "markdown", "-o", "csv", "-o", "html"]
+    whole = run("report", "-s", str(small_dir), "--out", str(root / "whole"), "--group-by-label", "team", *formats)
+    assert whole.returncode == 0, whole.stderr
+    for index in range(SHARDS):
+        spec, env = (f"/{SHARDS}", {"JOB_COMPLETION_INDEX": "1"}) if index == 1 else (f"{index}/{SHARDS}", None)
+        shard = run("report", "-s", str(small_dir), "--shard", spec, "--out", str(root / "parts"),
+                    "--group-by-label", "team", env=env)  # fmt: skip
+        assert shard.returncode == 0, shard.stderr
+        assert f"shard {index}/{SHARDS}" in shard.stdout
+    merged = run("merge", str(root / "parts"), "--out", str(root / "merged"), *formats)
+    assert merged.returncode == 0, merged.stderr
+    return root
+
+
+def test_merged_report_is_the_unsharded_report(runs: Path) -> None:
+    whole = json.loads((runs / "whole" / "report.json").read_text())
+    merged = json.loads((runs / "merged" / "report.json").read_text())
+    assert merged == whole
+    assert merged["summary"]["workloads"] > 0 and merged["findings"]
+    for name in ("report.md", "report.html"):
+        assert (runs / "merged" / name).read_bytes() == (runs / "whole" / name).read_bytes(), name
+    csv = sorted(p.relative_to(runs / "whole") for p in (runs / "whole").rglob("*.csv"))
+    assert csv
+    for rel in csv:
+        assert (runs / "merged" / rel).read_bytes() == (runs / "whole" / rel).read_bytes(), rel
+
+
+def test_each_shard_holds_its_namespaces_only(runs: Path, small_dir: Path) -> None:
+    namespaces = sorted(p.name.removeprefix("namespace=") for p in (small_dir / "usage").iterdir())
+    expected = Counter(shard_of(ns, SHARDS) for ns in namespaces)
+    assert expected[2] == 0, "the fixture is meant to cover an empty shard"
+    for index in range(SHARDS):
+        manifest = json.loads((runs / "parts" / f"shard-{index}-of-{SHARDS}" / "partial.json").read_text())
+        assert manifest["shard"] == {"index": index, "count": SHARDS}
+        assert manifest["empty"] is (expected[index] == 0)
+        if not manifest["empty"]:
+            assert manifest["settings"]["group_by"] == ["team"]
+
+
+def test_api_merge_equals_analyze_for_other_shard_counts(small_dir: Path, tmp_path: Path) -> None:
+    whole = analyze(load_snapshot(small_dir))
+    render(whole, tmp_path / "whole", ["json"])
+    for count in (2, 7):
+        for index in range(count):
+            shard = Shard(index, count)
+            try:
+                part = analyze(load_snapshot(small_dir, shard=shard))
+            except NothingToAnalyse:
+                part = None
+            write_partial(part, tmp_path / f"parts-{count}", shard, {"count-test": True})
+        merged, settings_ = merge_partials([tmp_path / f"parts-{count}"])
+        assert settings_ == {"count-test": True}
+        assert merged.samples == whole.samples
+        render(merged, tmp_path / f"merged-{count}", ["json"])
+        assert (tmp_path / f"merged-{count}" / "report.json").read_bytes() == (
+            tmp_path / "whole" / "report.json"
+        ).read_bytes(), count
+
+
+@given(st.lists(st.text(min_size=1, max_size=63), max_size=40, unique=True), st.integers(1, 50))
+@settings(max_examples=200, deadline=None)
+def test_every_namespace_is_in_exactly_one_shard(namespaces: list[str], count: int) -> None:
+    for ns in namespaces:
+        holders = [i for i in range(count) if Shard(i, count).holds(ns)]
+        assert holders == [shard_of(ns, count)]
+
+
+def test_shards_spread_namespaces_evenly() -> None:
+    sizes = Counter(shard_of(f"team-{i}", 4) for i in range(2000))
+    assert sorted(sizes) == [0, 1, 2, 3]
+    assert all(400 <= n <= 600 for n in sizes.values()), sizes
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "expected"),
+    [
+        ("0/4", {}, Shard(0, 4)),
+        ("3/4", {}, Shard(3, 4)),
+        (" 1/2 ", {}, Shard(1, 2)),
+        ("/4", {"JOB_COMPLETION_INDEX": "2"}, Shard(2, 4)),
+        ("4", {"JOB_COMPLETION_INDEX": "3"}, Shard(3, 4)),
+        ("0/1", {}, Shard(0, 1)),
+    ],
+)
+def test_shard_parses_index_and_count(text: str, environ: dict[str, str], expected: Shard) -> None:
+    assert Shard.parse(text, environ) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "message"),
+    [
+        ("4/4", {}, "0 <= INDEX < COUNT"),
+        ("0/0", {}, "0 <= INDEX < COUNT"),
+        ("-1/4", {}, "not INDEX/COUNT"),
+        ("a/b", {}, "not INDEX/COUNT"),
+        ("1/2/3", {}, "not INDEX/COUNT"),
+        ("/4", {}, "JOB_COMPLETION_INDEX is unset"),
+        ("/4", {"JOB_COMPLETION_INDEX": "x"}, "JOB_COMPLETION_INDEX is 'x'"),
+        ("/4", {"JOB_COMPLETION_INDEX": "4"}, "0 <= INDEX < COUNT"),
+        ("0/99999", {}, "COUNT <= 10000"),
+    ],
+)
+def test_a_bad_shard_is_refused(text: str, environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SidecarImpactError, match=message.replace("(", r"\(")):
+        Shard.parse(text, environ)
+
+
+def _copy_parts(runs: Path, tmp_path: Path) -> Path:
+    parts = tmp_path / "parts"
+    shutil.copytree(runs / "parts", parts)
+    return parts
+
+
+def _refused(tmp_path: Path, *args: str) -> str:
+    code, stderr = run_cli("merge", *args, "--out", str(tmp_path / "out"))
+    assert code == 2, stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("error: "), stderr
+    assert not (tmp_path / "out").exists()
+    return stderr
+
+
+def test_merge_refuses_an_incomplete_or_mixed_set(runs: Path, tmp_path: Path) -> None:
+    parts = _copy_parts(runs, tmp_path)
+    assert "shard 1/3 given twice" in _refused(tmp_path, str(parts), str(parts / "shard-1-of-3"))
+    shutil.rmtree(parts / "shard-0-of-3")
+    assert "shard 0/3 missing" in _refused(tmp_path, str(parts))
+    shutil.copytree(runs / "parts" / "shard-0-of-3", parts / "shard-0-of-3")
+    manifest = parts / "shard-1-of-3" / "partial.json"
+    document = json.loads(manifest.read_text())
+    document["settings"]["prices"] = "Prices(cpu_core_hour=1.0)"
+    manifest.write_text(json.dumps(document))
+    assert "differ in settings" in _refused(tmp_path, str(parts))
+    document["settings"] = json.loads((parts / "shard-0-of-3" / "partial.json").read_text())["settings"]
+    document["shard"]["count"] = 0
+    manifest.write_text(json.dumps(document))
+    assert "partial.json: shard/count" in _refused(tmp_path, str(parts))
+
+
+@pytest.mark.parametrize("damage", ["not-json", "symlink", "no-table", "bad-table", "not-a-dir", "empty-dir"])
+def test_merge_refuses_a_damaged_part_in_one_line(runs: Path, tmp_path: Path, damage: str) -> None:
+    parts = _copy_parts(runs, tmp_path)
+    part = parts / "shard-0-of-3"
+    target: Path = parts
+    if damage == "not-json":
+        (part / "partial.json").write_text("{not json")
+        expected = "partial.json: not valid JSON"
+    elif damage == "symlink":
+        real = tmp_path / "elsewhere.json"
+        shutil.move(part / "partial.json", real)
+        (part / "partial.json").symlink_to(real)
+        expected = "symbolic link"
+    elif damage == "no-table":
+        (part / "tables" / "hpa_skew.parquet").unlink()
+        expected = "hpa_skew.parquet: missing"
+    elif damage == "bad-table":
+        (part / "tables" / "findings.parquet").write_bytes(b"PAR1 but not really")
+        expected = "findings.parquet: not a readable Parquet table"
+    elif damage == "not-a-dir":
+        target = tmp_path / "file"
+        target.write_text("x")
+        expected = "is not a directory"
+    else:
+        target = tmp_path / "nothing"
+        target.mkdir()
+        expected = "holds no partial result"
+    assert expected in _refused(tmp_path, str(target))
+
+
+def test_report_options_belong_to_merge_not_to_a_shard(small_dir: Path, tmp_path: Path) -> None:
+    code, stderr = run_cli("report", "-s", str(small_dir), "--shard", "0/2", "-o", "json", "--out", str(tmp_path))
+    assert code == 2 and "--format belong to `merge`" in stderr, stderr
+    code, stderr = run_cli("report", "-s", str(small_dir), "--shard", "2/2", "--out", str(tmp_path))
+    assert code == 2 and "0 <= INDEX < COUNT" in stderr, stderr
+    assert not list(tmp_path.iterdir())
