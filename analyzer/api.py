@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,23 +25,24 @@ from analyzer.model.overhead import FitPolicy, fit_overhead, pair_with_app
 from analyzer.model.pod_usage import pod_usage
 from analyzer.model.rules import Rule, load_rules
 from analyzer.model.selection import select_pods
-from analyzer.model.shares import rollup, workload_table
+from analyzer.model.shares import workload_table
 from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
 from analyzer.render import partial, registry, run_index, runs
 from analyzer.render.outputs import check_out_dir
 from analyzer.render.renderer import DEFAULT_TOP
-from analyzer.simulate.counterfactual import counterfactual
+from analyzer.simulate.counterfactual import PendingReplay, prepare_counterfactual, replay_pending
 from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_replay import ReplayResult, available_cpus
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.vpa_recommender import RecommenderFlags
-from analyzer.simulate.vpa_snapshot import vpa_recommendations
-from analyzer.snapshot.schema import KSM_SOURCE, NOTES_KEY, SOURCE_ANNOTATION, Snapshot
+from analyzer.simulate.vpa_snapshot import VPARecommendations, vpa_recommendations
+from analyzer.snapshot.schema import KSM_SOURCE, NOTES_KEY, SOURCE_ANNOTATION, Metadata, Snapshot
 from analyzer.snapshot.shards import Shard
-from analyzer.snapshot.store import atomic_directory
+from analyzer.snapshot.store import SnapshotFiles, atomic_directory
 from analyzer.snapshot.store import load_snapshot as _load
-from analyzer.synth.generate import Synthetic, generate, write_sample
+from analyzer.synth.generate import Synthetic, generate, generate_batches, write_sample, write_sample_stream
 
 
 def _bundled_sample() -> Path:
@@ -59,7 +61,9 @@ __all__ = [
     "SAMPLE_DATA",
     "Analysis",
     "Shard",
+    "SnapshotFiles",
     "analyze",
+    "analyze_dir",
     "generate",
     "load_snapshot",
     "merge_partials",
@@ -90,6 +94,85 @@ def load_snapshot(
     return snapshot
 
 
+PARTITION_SAMPLES = 8_000_000
+"""Usage samples per partition of a large snapshot: about 1 GiB of analysis at a time (docs/cli.md)."""
+REPLAY_COLUMNS = 3000
+"""HPA views replayed at once across partitions: a week at 60 s holds about 0.25 MiB per column."""
+
+
+def analyze_dir(
+    path: str | os.PathLike[str] = SAMPLE_DATA,
+    namespaces: Iterable[str] | None = None,
+    selector: str | None = None,
+    shard: Shard | None = None,
+    partition_samples: int = PARTITION_SAMPLES,
+    progress: Callable[[str, int, int], None] | None = None,
+    replay_columns: int = REPLAY_COLUMNS,
+    **options: Any,
+) -> Analysis:
+    """:func:`load_snapshot` and :func:`analyze` in bounded memory: a snapshot of more than
+    ``partition_samples`` usage samples is analysed a partition of namespaces at a time (0: never) and the
+    parts merged, which gives the same analysis (:mod:`analyzer.findings.merge`). The partitions' HPAs are
+    replayed together, up to ``replay_columns`` HPA views at a time. ``options`` go to :func:`analyze`.
+    :class:`~analyzer.errors.NothingToAnalyse` when no pod is left."""
+    listed = None if namespaces is None else set(namespaces)
+
+    def wanted(ns: str) -> bool:
+        return (listed is None or ns in listed) and (shard is None or shard.holds(ns))
+
+    files = SnapshotFiles(path, keep_objects=True)
+    rows = files.usage_rows()
+    total = sum(n for ns, n in (rows or {}).items() if wanted(ns))
+    if rows is None or partition_samples <= 0 or total <= partition_samples:
+        return analyze(load_snapshot(path, namespaces, selector, shard), progress=progress, **options)
+    spaces = sorted(ns for ns in set(rows) | files.object_namespaces() if wanted(ns))
+    groups = partition_namespaces({ns: rows.get(ns, 0) for ns in spaces}, partition_samples)
+    parts: list[Analysis] = []
+    pending: list[_Pending] = []
+
+    def replay_and_finish() -> None:
+        """One HPA replay for the pending partitions (its cost is mostly per sync), then each finished."""
+        if pending:
+            results = replay_pending([p.replays for p in pending], pending[0].version, pending[0].flags)
+            parts.extend(p.finish(r, progress) for p, r in zip(pending, results, strict=True))
+            pending.clear()
+            if progress is not None:
+                progress("replay", len(parts), len(groups))
+
+    for i, group in enumerate(groups):
+        try:
+            snapshot = files.load(group, f" in partition {i + 1} of {len(groups)}")
+            if selector:
+                snapshot = select_pods(snapshot, selector)
+        except NothingToAnalyse:
+            continue
+        if progress is not None:
+            progress("load", i + 1, len(groups))
+        if snapshot.items("Pod"):
+            pending.append(_prepare(snapshot, **options, progress=progress))
+        del snapshot
+        if sum(len(p.replays.columns) for p in pending) >= replay_columns:
+            replay_and_finish()
+    replay_and_finish()
+    if not parts:
+        what = f"no pod matches the selector {clip(selector)}" if selector else "no pods"
+        raise NothingToAnalyse(f"{path}: {what} (nothing to analyse)")
+    return merge(parts)
+
+
+def partition_namespaces(rows: Mapping[str, int], budget: int) -> list[set[str]]:
+    """Namespaces in as few groups as ``budget`` samples each allows, balanced (largest first, each into
+    the lightest group); a namespace larger than the budget is a group of its own."""
+    count = max(1, -(-sum(rows.values()) // max(budget, 1)))
+    groups: list[set[str]] = [set() for _ in range(count)]
+    load = [0] * count
+    for ns in sorted(rows, key=lambda n: (-rows[n], n)):
+        lightest = min(range(count), key=lambda g: (load[g], g))
+        groups[lightest].add(ns)
+        load[lightest] += rows[ns]
+    return [g for g in groups if g]
+
+
 def analyze(
     snapshot: Snapshot,
     version: KubeVersion | None = None,
@@ -107,6 +190,75 @@ def analyze(
     ``prices`` default to OpenCost's; ``group_by`` names workload labels to roll costs up by;
     ``progress(stage, done, total)`` is called after each of the analysis's stages.
     """
+    pending = _prepare(snapshot, version, flags, rules, prices, group_by, fit_policy, vpa_flags, progress)
+    return pending.finish(replay_pending([pending.replays], pending.version, pending.flags)[0], progress)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An analysis but for its HPA replay: what is left once the snapshot's samples can go."""
+
+    metadata: Metadata
+    prices: Prices
+    version: KubeVersion
+    flags: ControllerFlags
+    classes: pd.DataFrame
+    containers: pd.DataFrame
+    overhead: pd.DataFrame
+    workloads: pd.DataFrame
+    vpa: VPARecommendations
+    replays: PendingReplay
+    hpas: pd.DataFrame
+    notes: list[str]
+    pod_usage: pd.DataFrame
+    samples: int
+    rebuilt: tuple[tuple[str, int], ...]
+
+    def finish(self, result: ReplayResult, progress: Callable[[str, int, int], None] | None = None) -> Analysis:
+        """The analysis, given the replay of this snapshot's HPA columns."""
+        replays = self.replays.finish(result)
+        skew = hpa_skew(replays, self.containers, self.workloads)
+        hazards = vpa_hazards(self.vpa, self.containers, [c.spec for c in replays.contexts], self.workloads)
+        if progress is not None:
+            progress("analysis", 5, 5)
+        empty = pd.DataFrame()  # the rollups: canonical() computes them from the ordered workloads
+        analysis = Analysis(
+            metadata=self.metadata,
+            prices=self.prices,
+            classes=self.classes,
+            containers=self.containers,
+            overhead=self.overhead,
+            workloads=self.workloads,
+            namespaces=empty,
+            cluster=empty,
+            groups=empty,
+            hpas=self.hpas,
+            hpa_skew=skew.table,
+            remedies=skew.remedies,
+            hpa_series=skew.series,
+            vpa=self.vpa.table,
+            vpa_hazards=hazards,
+            vpa_hpa=vpa_hpa_effect(replays, self.vpa),
+            findings=findings_table(skew.table, skew.remedies, hazards, self.classes, self.notes, self.hpas),
+            pod_usage=self.pod_usage,
+            samples=self.samples,
+            rebuilt=self.rebuilt,
+        )
+        return canonical(analysis)
+
+
+def _prepare(
+    snapshot: Snapshot,
+    version: KubeVersion | None = None,
+    flags: ControllerFlags | None = None,
+    rules: Sequence[Rule] | str | os.PathLike[str] = (),
+    prices: Prices | None = None,
+    group_by: Sequence[str] = (),
+    fit_policy: FitPolicy | None = None,
+    vpa_flags: RecommenderFlags | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> _Pending:
+    """Every stage of :func:`analyze` that reads the snapshot's samples (stages 1 to 4 of its progress)."""
 
     def step(done: int) -> None:
         if progress is not None:
@@ -130,45 +282,28 @@ def analyze(
     step(2)
     vpa = vpa_recommendations(snapshot, index, containers, vpa_flags)
     step(3)
-    replays = counterfactual(
+    replays = prepare_counterfactual(
         snapshot, classes, containers, overhead, index, version, flags, vpa_requests=vpa.requests_for
     )
     step(4)
-    skew = hpa_skew(replays, containers, workloads)
-    hazards = vpa_hazards(vpa, containers, [c.spec for c in replays.contexts], workloads)
-    step(5)
-    hpas = hpa_table(snapshot, owners, version, flags)
     rebuilt = rebuilt_counts(snapshot)
-    analysis = Analysis(
+    return _Pending(
         metadata=snapshot.metadata,
         prices=prices,
+        version=version,
+        flags=flags,
         classes=classes,
         containers=containers,
         overhead=overhead,
         workloads=workloads,
-        namespaces=rollup(workloads, ["namespace"]),
-        cluster=rollup(workloads, []),
-        groups=rollup(workloads, [f"label:{x}" for x in group_by]) if group_by else pd.DataFrame(),
-        hpas=hpas,
-        hpa_skew=skew.table,
-        remedies=skew.remedies,
-        hpa_series=skew.series,
-        vpa=vpa.table,
-        vpa_hazards=hazards,
-        vpa_hpa=vpa_hpa_effect(replays, vpa),
-        findings=findings_table(
-            skew.table,
-            skew.remedies,
-            hazards,
-            classes,
-            [*snapshot.metadata.extra.get(NOTES_KEY, []), *rebuilt_notes(rebuilt)],
-            hpas,
-        ),
+        vpa=vpa,
+        replays=replays,
+        hpas=hpa_table(snapshot, owners, version, flags),
+        notes=[*snapshot.metadata.extra.get(NOTES_KEY, []), *rebuilt_notes(rebuilt)],
         pod_usage=pod_usage(index, snapshot.usage),
         samples=len(snapshot.usage),
         rebuilt=rebuilt,
     )
-    return canonical(analysis)
 
 
 def rebuilt_counts(snapshot: Snapshot) -> tuple[tuple[str, int], ...]:
@@ -246,7 +381,19 @@ def sample(
     step_s: float = 60.0,
     seed: int = 7,
     overwrite: bool = False,
-) -> tuple[Path, Synthetic]:
-    """Generate a synthetic snapshot with ground truth and write it to ``out``."""
-    synthetic = generate(workloads=workloads, days=days, step_s=step_s, seed=seed)
-    return write_sample(out, synthetic, overwrite=overwrite), synthetic
+    workers: int | None = None,
+) -> tuple[Path, dict[str, int]]:
+    """Generate a synthetic snapshot with ground truth and write it to ``out`` batch by batch (bounded
+    memory at any size; ``workers`` batches at once, default one per CPU); returns the path and the
+    counts written (``pods``, ``samples``)."""
+    counts = {"pods": 0, "samples": 0}
+
+    def counted(batches: Iterable[Synthetic]) -> Iterator[Synthetic]:
+        for batch in batches:
+            counts["pods"] += len(batch.snapshot.items("Pod"))
+            counts["samples"] += len(batch.snapshot.usage)
+            yield batch
+
+    workers = available_cpus() if workers is None else workers
+    batches = generate_batches(workloads=workloads, days=days, step_s=step_s, seed=seed, workers=workers)
+    return write_sample_stream(out, counted(batches), overwrite=overwrite), counts

@@ -156,6 +156,15 @@ def report(
             "OUT/shard-INDEX-of-COUNT/ for `merge`; /COUNT takes INDEX from $JOB_COMPLETION_INDEX.",
         ),
     ] = None,
+    partition_samples: Annotated[
+        int,
+        typer.Option(
+            "--partition-samples",
+            help="Analyse a larger snapshot this many usage samples (of whole namespaces) at a time, in bounded "
+            "memory; the report is the same. 0: all at once.",
+            min=0,
+        ),
+    ] = api.PARTITION_SAMPLES,
     top: TopOpt = 5,
     quiet: QuietOpt = False,
     log_format: LogFormatOpt = "text",
@@ -174,24 +183,22 @@ def report(
     prices = (load_prices(price_file) if price_file is not None else Prices()).overridden(cpu_price, memory_price)
     rule_set = load_rules(rules) if rules is not None else ()
     vpa_flags = load_recommender_flags(vpa_recommender_config) if vpa_recommender_config is not None else None
-    try:
-        loaded = api.load_snapshot(snapshot, namespace or None, selector, part)
-    except NothingToAnalyse:
-        if part is None:
-            raise
-        loaded = None
-    if runs and loaded is not None:
-        run_folders.check_cluster_dir(run_folders.cluster_dir(out, loaded.metadata.cluster))
+    if runs:
+        cluster = api.SnapshotFiles(snapshot).metadata.cluster
+        run_folders.check_cluster_dir(run_folders.cluster_dir(out, cluster))
     from analyzer import terminal
 
     terminal.setup_logging(log_format, quiet)
     analysis = None
-    if loaded is not None:
+    try:
         with terminal.progress_reporter(quiet or log_format == "json") as progress:
-            analysis = api.analyze(
-                loaded, rules=rule_set, group_by=group_by_label or (), prices=prices, vpa_flags=vpa_flags,
-                progress=progress,
+            analysis = api.analyze_dir(
+                snapshot, namespace or None, selector, part, partition_samples, progress=progress, rules=rule_set,
+                group_by=group_by_label or (), prices=prices, vpa_flags=vpa_flags,
             )  # fmt: skip
+    except NothingToAnalyse:
+        if part is None:
+            raise
     if part is not None:
         settings = {
             "rules": [repr(r) for r in rule_set],
@@ -542,9 +549,8 @@ def sample(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Write a synthetic cluster snapshot (every scenario of the catalogue) with its ground truth."""
-    path, synthetic = api.sample(out, workloads, days, parse_duration(step), seed, overwrite)
-    snap = synthetic.snapshot
-    typer.echo(f"wrote {path}: {len(snap.items('Pod'))} pods, {len(snap.usage)} usage samples, seed {seed}")
+    path, counts = api.sample(out, workloads, days, parse_duration(step), seed, overwrite)
+    typer.echo(f"wrote {path}: {counts['pods']} pods, {counts['samples']} usage samples, seed {seed}")
 
 
 @app.command()

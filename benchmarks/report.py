@@ -47,8 +47,10 @@ def main() -> None:
           f"target < {TARGET_S:.0f} s; csv+series {t4 - t3:.1f} s more; peak RSS {peak:.2f} GiB, "
           f"{peak / (len(snap.usage) / 1e6):.3f} GiB per million samples")  # fmt: skip
     print("report: " + ", ".join(f"{name} {size / 2**20:.1f} MiB" for name, size in sizes.items()))
-    print(f"report: default outputs (html+json) {default_bytes / 2**20:.1f} MiB, budget < {BUDGET_MIB} MiB: "
-          f"{'within' if default_bytes < BUDGET_MIB * 2**20 else 'OVER'}")
+    print(
+        f"report: default outputs (html+json) {default_bytes / 2**20:.1f} MiB, budget < {BUDGET_MIB} MiB: "
+        f"{'within' if default_bytes < BUDGET_MIB * 2**20 else 'OVER'}"
+    )
 
 
 def _bytes(path: Path) -> int:

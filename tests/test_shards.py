@@ -10,12 +10,21 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer import cli
-from analyzer.api import analyze, load_snapshot, merge_partials, render, write_partial
+from analyzer.api import (
+    analyze,
+    analyze_dir,
+    load_snapshot,
+    merge_partials,
+    partition_namespaces,
+    render,
+    write_partial,
+)
 from analyzer.errors import NothingToAnalyse, SidecarImpactError
 from analyzer.snapshot.shards import Shard, shard_of
 from tests.limits import in_child
@@ -62,20 +71,36 @@ def runs(small_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert f"shard {index}/{SHARDS}" in shard.stdout
     merged = run("merge", str(root / "parts"), "--out", str(root / "merged"), *formats)
     assert merged.returncode == 0, merged.stderr
+    samples = sum(pq.read_metadata(f).num_rows for f in (small_dir / "usage").rglob("*.parquet"))
+    partitioned = run("report", "-s", str(small_dir), "--out", str(root / "partitioned"), "--group-by-label", "team",
+                      "--partition-samples", str(samples // 4), *formats)  # fmt: skip
+    assert partitioned.returncode == 0, partitioned.stderr
     return root
 
 
-def test_merged_report_is_the_unsharded_report(runs: Path) -> None:
+@pytest.mark.parametrize("how", ["merged", "partitioned"])
+def test_a_merged_or_partitioned_report_is_the_whole_report(runs: Path, how: str) -> None:
+    """Three shards merged, and one process analysing four partitions of namespaces in turn."""
     whole = json.loads((runs / "whole" / "report.json").read_text())
-    merged = json.loads((runs / "merged" / "report.json").read_text())
+    merged = json.loads((runs / how / "report.json").read_text())
     assert merged == whole
     assert merged["summary"]["workloads"] > 0 and merged["findings"]
     for name in ("report.md", "report.html"):
-        assert (runs / "merged" / name).read_bytes() == (runs / "whole" / name).read_bytes(), name
+        assert (runs / how / name).read_bytes() == (runs / "whole" / name).read_bytes(), name
     csv = sorted(p.relative_to(runs / "whole") for p in (runs / "whole").rglob("*.csv"))
     assert csv
     for rel in csv:
-        assert (runs / "merged" / rel).read_bytes() == (runs / "whole" / rel).read_bytes(), rel
+        assert (runs / how / rel).read_bytes() == (runs / "whole" / rel).read_bytes(), rel
+
+
+def test_partitions_are_balanced_and_cover_every_namespace() -> None:
+    rows = {"a": 90, "b": 50, "c": 40, "d": 10, "e": 0, "big": 300}
+    groups = partition_namespaces(rows, 100)
+    assert sorted(ns for g in groups for ns in g) == sorted(rows)
+    assert {"big"} in groups  # larger than the budget: alone
+    loads = sorted(sum(rows[n] for n in g) for g in groups)
+    assert loads[-1] == 300 and max(loads[:-1]) <= 100
+    assert partition_namespaces({"a": 5}, 100) == [{"a"}]
 
 
 def test_each_shard_holds_its_namespaces_only(runs: Path, small_dir: Path) -> None:
@@ -225,3 +250,16 @@ def test_report_options_belong_to_merge_not_to_a_shard(small_dir: Path, tmp_path
     code, stderr = run_cli("report", "-s", str(small_dir), "--shard", "2/2", "--out", str(tmp_path))
     assert code == 2 and "0 <= INDEX < COUNT" in stderr, stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_partitions_replayed_one_by_one_or_together_give_the_whole_analysis(small_dir: Path, tmp_path: Path) -> None:
+    """analyze_dir replays the partitions' HPAs together up to a column budget: 1 column replays each
+    partition on its own, the default all of them at once; both are the unpartitioned analysis."""
+    samples = sum(pq.read_metadata(f).num_rows for f in (small_dir / "usage").rglob("*.parquet"))
+    render(analyze(load_snapshot(small_dir)), tmp_path / "whole", ["json"])
+    for budget in (1, 10_000):
+        analysis = analyze_dir(small_dir, partition_samples=samples // 3, replay_columns=budget)
+        render(analysis, tmp_path / str(budget), ["json"])
+        assert (tmp_path / str(budget) / "report.json").read_bytes() == (
+            tmp_path / "whole" / "report.json"
+        ).read_bytes()

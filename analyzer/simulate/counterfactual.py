@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -383,6 +383,32 @@ def _pack(cols: list[ViewColumn], contexts: list[HPAContext], version: KubeVersi
     )
 
 
+@dataclass(frozen=True)
+class PendingReplay:
+    """A snapshot's HPAs ready to replay: everything :class:`Counterfactual` holds but the replay's
+    results, and the packed columns. Several snapshots' pending replays go through one replay
+    (:func:`replay_pending`): the replay's cost is mostly per sync, shared by all its columns."""
+
+    contexts: list[HPAContext]
+    columns: list[ViewColumn]
+    packed: ReplayColumns | None
+    times: pd.DatetimeIndex
+    step_s: float
+    demand: FloatArray
+    """(scrapes, columns): each column's HPA's demand, app cores."""
+    initial: IntArray
+    observed: FloatArray
+    skipped: pd.DataFrame
+    decided: FloatArray
+
+    def finish(self, result: ReplayResult) -> Counterfactual:
+        """The counterfactual, given the replay of this snapshot's columns."""
+        return Counterfactual(
+            self.contexts, self.columns, self.times, self.step_s, result.replicas, result.value, result.failed,
+            self.observed, self.skipped, result.condition_syncs, result.last_conditions, self.decided,
+        )  # fmt: skip
+
+
 def counterfactual(
     snapshot: Snapshot,
     classes: pd.DataFrame,
@@ -395,16 +421,33 @@ def counterfactual(
     vpa_requests: Callable[[tuple[str, str, str]], dict[str, dict[str, str]]] | None = None,
 ) -> Counterfactual:
     """Replay every replayable HPA of the snapshot under each applicable view."""
+    pending = prepare_counterfactual(snapshot, classes, containers, overhead, index, version, flags, views,
+                                     vpa_requests)  # fmt: skip
+    return pending.finish(replay_pending([pending], version, flags)[0])
+
+
+def prepare_counterfactual(
+    snapshot: Snapshot,
+    classes: pd.DataFrame,
+    containers: pd.DataFrame,
+    overhead: pd.DataFrame,
+    index: UsageIndex,
+    version: KubeVersion,
+    flags: ControllerFlags,
+    views: tuple[str, ...] = VIEWS,
+    vpa_requests: Callable[[tuple[str, str, str]], dict[str, dict[str, str]]] | None = None,
+) -> PendingReplay:
+    """Everything of :func:`counterfactual` that reads the snapshot: the HPAs' contexts, their demand, the
+    observed replicas and the controller's decisions on the observed pods; the replay itself is left."""
     contexts, skipped = hpa_contexts(snapshot, classes, containers, overhead, version, flags, vpa_requests)
     meta = snapshot.metadata
     step = meta.step_s
     times = pd.date_range(meta.start, meta.end, freq=pd.Timedelta(seconds=step))
     n_t = len(times)
     if not contexts:
-        empty = np.zeros((n_t, 0), dtype=np.int64)
-        return Counterfactual(
-            contexts, [], times, step, empty, empty, empty.astype(bool), np.zeros((n_t, 0)), skipped,
-            np.zeros((N_REASONS, 0), dtype=np.int64), np.zeros((3, 0), dtype=np.int8), np.zeros((n_t, 0)),
+        return PendingReplay(
+            contexts, [], None, times, step, np.zeros((n_t, 0)), np.zeros(0, dtype=np.int64), np.zeros((n_t, 0)),
+            skipped, np.zeros((n_t, 0)),
         )  # fmt: skip
 
     total, _ = index.demand(snapshot.usage)
@@ -424,15 +467,45 @@ def counterfactual(
         ],
         dtype=np.int64,
     )  # fmt: skip
-    cols, result = replay_views(contexts, demand_w, initial_h, step, version, flags, views)
+    cols = [c for h, ctx in enumerate(contexts) for c in view_columns(ctx, h, version) if c.view in views]
+    hpa_of = np.array([c.hpa for c in cols], dtype=np.int64)
     deployed = {c.hpa: c.counted for c in cols if c.view == "as-deployed"}
     decided = observed_decisions(
         snapshot, index, contexts, [deployed[h] for h in range(len(contexts))], times, observed, version, flags
     )
-    return Counterfactual(
-        contexts, cols, times, step, result.replicas, result.value, result.failed, observed, skipped,
-        result.condition_syncs, result.last_conditions, decided,
+    return PendingReplay(
+        contexts, cols, _pack(cols, contexts, version), times, step, demand_w[:, hpa_of], initial_h[hpa_of],
+        observed, skipped, decided,
     )  # fmt: skip
+
+
+def replay_pending(
+    pending: Sequence[PendingReplay], version: KubeVersion, flags: ControllerFlags, workers: int | None = None
+) -> list[ReplayResult]:
+    """One replay of every pending snapshot's columns side by side (they share the time grid), split back:
+    the same results as a replay each, for the cost of one. ``workers``: default the CPUs available."""
+    full = [p for p in pending if p.packed is not None]
+    if full:
+        result = replay(
+            ReplayColumns.concat([p.packed for p in full if p.packed is not None]),
+            np.hstack([p.demand for p in full]),
+            np.concatenate([p.initial for p in full]),
+            full[0].step_s,
+            flags,
+            version.missing_pod_fallback_is_max_target,
+            workers=workers or available_cpus(),
+        )
+    out, at = [], 0
+    for p in pending:
+        if p.packed is None:
+            n_t = len(p.times)
+            empty = np.zeros((n_t, 0), dtype=np.int64)
+            out.append(ReplayResult(empty, empty, empty.astype(bool), np.zeros((N_REASONS, 0), dtype=np.int64),
+                                    np.zeros((3, 0), dtype=np.int8)))  # fmt: skip
+            continue
+        out.append(result.take(at, at + len(p.columns)))
+        at += len(p.columns)
+    return out
 
 
 def replay_views(

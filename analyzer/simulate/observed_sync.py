@@ -280,16 +280,36 @@ class _Observed:
     objects: dict[str, dict[str, Any]]
 
 
+def _pod_keys(frame: pd.DataFrame) -> tuple[npt.NDArray[np.str_], IntArray]:
+    """The distinct ``namespace/pod`` of ``frame`` (categorical columns) and each row's index into them:
+    strings built once per pod, not once per row (pod_status has a row per pod and scrape)."""
+    if not len(frame):
+        return np.array([], dtype=object), np.zeros(0, dtype=np.int64)
+    ns, pod = (
+        (c if isinstance(c.dtype, pd.CategoricalDtype) else c.astype("category")).cat
+        for c in (frame["namespace"], frame["pod"])
+    )
+    n_pods = len(pod.categories)
+    pair = ns.codes.to_numpy().astype(np.int64) * n_pods + pod.codes.to_numpy().astype(np.int64)
+    unique, row = np.unique(pair, return_inverse=True)
+    names = (
+        np.asarray(ns.categories, dtype=object)[unique // n_pods]
+        + "/"
+        + np.asarray(pod.categories, dtype=object)[unique % n_pods]
+    )
+    return names, row.astype(np.int64)
+
+
 def _observed(snapshot: Snapshot, index: UsageIndex, t0: pd.Timestamp, step: float, n_t: int) -> _Observed:
     groups = index.groups
     group_key = (groups["namespace"].astype(str) + "/" + groups["pod"].astype(str)).to_numpy()
     status = snapshot.pod_status
-    status_key = (status["namespace"].astype(str) + "/" + status["pod"].astype(str)).to_numpy()
-    pods = pd.Categorical(np.concatenate([group_key, status_key]))
+    status_pods, status_of_row = _pod_keys(status)
+    pods = pd.Categorical(np.concatenate([group_key, status_pods]))
     group_code = pods.codes[: len(group_key)].astype(np.int64)
     grid = np.rint((index.times - t0).total_seconds().to_numpy() / step).astype(np.int64)
     if len(status):
-        code = pods.codes[len(group_key) :].astype(np.int64)
+        code = pods.codes[len(group_key) :].astype(np.int64)[status_of_row]
         time = np.rint((status["timestamp"] - t0).dt.total_seconds().to_numpy() / step).astype(np.int64)
         phase = status["phase"].cat.codes.to_numpy().astype(np.int8)  # categories: POD_PHASES, in order
         ready = status["ready"].to_numpy(dtype=bool)

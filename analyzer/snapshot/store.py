@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -74,39 +74,109 @@ def load_snapshot(
     Raises :class:`SnapshotError` with a one-line message naming the file and the problem, and
     :class:`NothingToAnalyse` when no pod or sample is left in the namespaces asked for.
     """
-    root = Path(path)
-    if not root.is_dir():
-        raise SnapshotError(f"{root}: not a snapshot directory (it does not exist or is not a directory)")
-    metadata = _read_metadata(root / schema.METADATA_FILE)
     listed = None if namespaces is None else set(namespaces)
 
     def wanted(namespace: str) -> bool:
         return (listed is None or namespace in listed) and (shard is None or shard.holds(namespace))
 
-    filtered = listed is not None or shard is not None
-    usage = _read_usage(root, wanted if filtered else None)
-    replicas = _read_replicas(root)
-    pod_status = _read_pod_status(root)
-    objects_dir = root / schema.OBJECTS_DIR
-    if not objects_dir.is_dir():
-        raise SnapshotError(f"{objects_dir}: missing (the snapshot's Kubernetes objects)")
-    objects, notes = read_object_files(objects_dir)
-    if notes:
-        old = metadata.extra.get(NOTES_KEY, [])
-        metadata = replace(metadata, extra={**metadata.extra, NOTES_KEY: [*old, *notes]})
-    if filtered:
-        objects = {k: [o for o in v if wanted(o["metadata"].get("namespace", ""))] for k, v in objects.items()}
-        replicas = _rows_in(replicas, wanted)
-        pod_status = _rows_in(pod_status, wanted)
     scope = "" if listed is None else f" in namespace {', '.join(sorted(listed))}"
     scope += "" if shard is None else f" in shard {shard}"
-    if not objects["Pod"]:
-        raise NothingToAnalyse(f"{root}: no pods{scope} (nothing to analyse)")
-    if not len(usage):
-        raise NothingToAnalyse(f"{root}: no usage samples{scope} (nothing to analyse)")
-    _check_usage_has_pods(usage, objects["Pod"], root)
-    _check_time_grid(metadata, usage, root / schema.METADATA_FILE)
-    return Snapshot(metadata=metadata, usage=usage, replicas=replicas, objects=objects, pod_status=pod_status)
+    return SnapshotFiles(path).load(wanted if listed is not None or shard is not None else None, scope)
+
+
+class SnapshotFiles:
+    """A snapshot directory read in parts: each :meth:`load` reads the usage, replicas and pod status of
+    the namespaces it is asked for (Parquet row groups of other namespaces are skipped) and takes their
+    objects from one read of the object files, validated once.
+
+    ``keep_objects``: keep the objects between loads, each as compact JSON text (a tenth of the memory of
+    parsed objects), for a run that loads the snapshot partition by partition.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], keep_objects: bool = False) -> None:
+        self.root = Path(path)
+        if not self.root.is_dir():
+            raise SnapshotError(f"{self.root}: not a snapshot directory (it does not exist or is not a directory)")
+        self.metadata = _read_metadata(self.root / schema.METADATA_FILE)
+        self.keep_objects = keep_objects
+        self._kept: dict[str, list[tuple[int, str, str]]] | None = None
+        self._notes: list[str] = []
+
+    def usage_rows(self) -> dict[str, int] | None:
+        """Usage samples per namespace, from the Parquet footers (None for a CSV snapshot)."""
+        usage_dir = self.root / schema.USAGE_DIR
+        if not usage_dir.is_dir():
+            return None
+        rows: dict[str, int] = {}
+        for part_dir in sorted(usage_dir.iterdir()):
+            if part_dir.is_dir() and part_dir.name.startswith("namespace="):
+                ns = part_dir.name.removeprefix("namespace=")
+                try:
+                    rows[ns] = sum(pq.read_metadata(f).num_rows for f in sorted(part_dir.glob("*.parquet")))
+                except (OSError, pa.ArrowException) as exc:
+                    raise SnapshotError(f"{part_dir}: not a readable Parquet file ({reason(exc)})") from exc
+        return rows
+
+    def object_namespaces(self) -> set[str]:
+        """Namespaces that hold objects (with ``keep_objects``: the object files are read and validated once)."""
+        if not self.keep_objects:
+            raise ValueError("object_namespaces needs keep_objects=True")
+        self._objects(lambda _: False)
+        return set(self._kept or ())
+
+    def load(self, wanted: Callable[[str], bool] | Collection[str] | None = None, scope: str = "") -> Snapshot:
+        """The snapshot of the namespaces ``wanted`` accepts (all when None), given as a predicate or as the
+        namespaces themselves; ``scope`` words them in errors."""
+        root, metadata = self.root, self.metadata
+        listed = None if wanted is None or callable(wanted) else frozenset(wanted)
+        if listed is not None:
+            wanted = listed.__contains__
+        usage = _read_usage(root, wanted)
+        replicas = _read_replicas(root, wanted, listed)
+        pod_status = _read_pod_status(root, wanted, listed)
+        if wanted is not None:  # a CSV has no row groups to skip
+            replicas, pod_status = _rows_in(replicas, wanted), _rows_in(pod_status, wanted)
+        objects, notes = self._objects(wanted)
+        if notes:
+            old = metadata.extra.get(NOTES_KEY, [])
+            metadata = replace(metadata, extra={**metadata.extra, NOTES_KEY: [*old, *notes]})
+        if not objects["Pod"]:
+            raise NothingToAnalyse(f"{root}: no pods{scope} (nothing to analyse)")
+        if not len(usage):
+            raise NothingToAnalyse(f"{root}: no usage samples{scope} (nothing to analyse)")
+        _check_usage_has_pods(usage, objects["Pod"], root)
+        _check_time_grid(metadata, usage, root / schema.METADATA_FILE)
+        return Snapshot(metadata=metadata, usage=usage, replicas=replicas, objects=objects, pod_status=pod_status)
+
+    def _objects(self, wanted: Callable[[str], bool] | None) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+        objects_dir = self.root / schema.OBJECTS_DIR
+        if self._kept is None:
+            if not objects_dir.is_dir():
+                raise SnapshotError(f"{objects_dir}: missing (the snapshot's Kubernetes objects)")
+            objects, self._notes = read_object_files(objects_dir)
+            if not self.keep_objects:
+                return _objects_in(objects, wanted), self._notes
+            self._kept = {}
+            order = 0
+            for kind, items in objects.items():
+                for item in items:
+                    text = json.dumps(item, separators=(",", ":"))
+                    self._kept.setdefault(item["metadata"]["namespace"], []).append((order, kind, text))
+                    order += 1
+            del objects
+        kept = sorted(entry for ns, entries in self._kept.items() if wanted is None or wanted(ns) for entry in entries)
+        out: dict[str, list[dict[str, Any]]] = {kind: [] for kind in schema.OBJECT_KINDS}
+        for _, kind, text in kept:
+            out[kind].append(json.loads(text))
+        return out, self._notes
+
+
+def _objects_in(
+    objects: dict[str, list[dict[str, Any]]], wanted: Callable[[str], bool] | None
+) -> dict[str, list[dict[str, Any]]]:
+    if wanted is None:
+        return objects
+    return {k: [o for o in v if wanted(o["metadata"].get("namespace", ""))] for k, v in objects.items()}
 
 
 def _read_metadata(path: Path) -> Metadata:
@@ -379,9 +449,21 @@ def _empty_usage() -> pd.DataFrame:
     )
 
 
-def _read_parquet(file: Path, expected: pa.Schema) -> pd.DataFrame:
+def _read_parquet(
+    file: Path, expected: pa.Schema, wanted: Callable[[str], bool] | None = None, listed: Collection[str] | None = None
+) -> pd.DataFrame:
+    """``file`` checked against ``expected``; with ``wanted``, only the rows of the namespaces it accepts
+    (row groups holding none of them are not read), which are ``listed`` when the caller knows them."""
     try:
-        table = pq.read_table(file)
+        if wanted is not None and "namespace" in pq.read_schema(file).names:
+            if listed is None:
+                listed = pc.unique(pq.read_table(file, columns=["namespace"])["namespace"]).to_pylist()
+            keep = sorted(n for n in listed if isinstance(n, str) and wanted(n))
+            table = (
+                pq.read_table(file, filters=[("namespace", "in", keep)]) if keep else pq.read_schema(file).empty_table()
+            )
+        else:
+            table = pq.read_table(file)
     except (OSError, pa.ArrowException) as exc:
         raise SnapshotError(f"{file}: not a readable Parquet file ({reason(exc)})") from exc
     names = set(table.schema.names)
@@ -469,11 +551,13 @@ def _checked_usage(frame: pd.DataFrame, where: Path) -> pd.DataFrame:
     return frame
 
 
-def _read_replicas(root: Path) -> pd.DataFrame:
+def _read_replicas(
+    root: Path, wanted: Callable[[str], bool] | None = None, listed: Collection[str] | None = None
+) -> pd.DataFrame:
     path = root / schema.REPLICAS_FILE
     csv_path = root / schema.REPLICAS_CSV
     if path.is_file():
-        frame = _read_parquet(path, _REPLICAS_SCHEMA)
+        frame = _read_parquet(path, _REPLICAS_SCHEMA, wanted, listed)
     elif csv_path.is_file():
         try:
             frame = pd.read_csv(csv_path, dtype={"namespace": str, "kind": str, "name": str})
@@ -508,18 +592,20 @@ def _read_replicas(root: Path) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _read_pod_status(root: Path) -> pd.DataFrame:
+def _read_pod_status(
+    root: Path, wanted: Callable[[str], bool] | None = None, listed: Collection[str] | None = None
+) -> pd.DataFrame:
     """``pod_status.parquet`` (optional): each pod's phase and readiness per sample time."""
     path = root / schema.POD_STATUS_FILE
     if not path.is_file():
         return schema.empty_pod_status()
-    frame = _read_parquet(path, _POD_STATUS_SCHEMA)
+    frame = _read_parquet(path, _POD_STATUS_SCHEMA, wanted, listed)
     for column in ("namespace", "pod", "phase"):
         if frame[column].isna().any():
             raise SnapshotError(f"{path}: column {clip(column)} has empty values")
     if frame["ready"].isna().any():
         raise SnapshotError(f"{path}: column 'ready' has empty values")
-    unknown = set(frame["phase"].astype(str)) - set(schema.POD_PHASES)
+    unknown = {str(p) for p in frame["phase"].unique()} - set(schema.POD_PHASES)
     if unknown:
         raise SnapshotError(f"{path}: column 'phase' holds {clip(sorted(unknown)[0])}, expected one of "
                             f"{', '.join(schema.POD_PHASES)}")  # fmt: skip
@@ -602,29 +688,78 @@ def replace_dir(new: Path, target: Path) -> None:
 
 def write_snapshot_files(snapshot: Snapshot, root: Path) -> None:
     """Write the snapshot's files into an existing, empty directory (not atomic by itself)."""
-    usage = snapshot.usage.sort_values(list(schema.USAGE_KEY), kind="stable")
-    for ns, part in usage.groupby("namespace", sort=True):
+    write_usage_partitions(snapshot.usage, root)
+    if len(snapshot.replicas):
+        pq.write_table(replicas_table(snapshot.replicas), root / schema.REPLICAS_FILE, compression="zstd")
+    if len(snapshot.pod_status):
+        pq.write_table(pod_status_table(snapshot.pod_status), root / schema.POD_STATUS_FILE, compression="zstd")
+    with ObjectFiles(root / schema.OBJECTS_DIR) as files:
+        for kind, items in snapshot.objects.items():
+            files.add(kind, items)
+    write_json(root / schema.METADATA_FILE, snapshot.metadata.to_json())
+
+
+def write_usage_partitions(usage: pd.DataFrame, root: Path) -> None:
+    """One ``usage/namespace=<ns>/part-0.parquet`` per namespace of ``usage`` (none may exist yet)."""
+    usage = usage.sort_values(list(schema.USAGE_KEY), kind="stable")
+    for ns, part in usage.groupby("namespace", sort=True, observed=True):
         part_dir = root / schema.USAGE_DIR / f"namespace={ns}"
         part_dir.mkdir(parents=True)
         table = pa.Table.from_pandas(part.drop(columns="namespace"), schema=_USAGE_SCHEMA, preserve_index=False)
         pq.write_table(table, part_dir / "part-0.parquet", compression="zstd", use_dictionary=["pod", "container"])
-    if len(snapshot.replicas):
-        replicas = snapshot.replicas.sort_values(list(schema.REPLICAS_KEY), kind="stable")
-        table = pa.Table.from_pandas(replicas, schema=_REPLICAS_SCHEMA, preserve_index=False)
-        pq.write_table(table, root / schema.REPLICAS_FILE, compression="zstd")
-    if len(snapshot.pod_status):
-        status = snapshot.pod_status.sort_values(list(schema.POD_STATUS_KEY), kind="stable").copy()
-        status["phase"] = status["phase"].astype(str)
-        table = pa.Table.from_pandas(status, schema=_POD_STATUS_SCHEMA, preserve_index=False)
-        pq.write_table(table, root / schema.POD_STATUS_FILE, compression="zstd")
-    objects_dir = root / schema.OBJECTS_DIR
-    objects_dir.mkdir()
-    for kind, items in snapshot.objects.items():
-        if not items and kind not in {"Pod", "HorizontalPodAutoscaler"}:  # the optional kinds only when present
-            continue
-        document = {"apiVersion": "v1", "kind": "List", "items": items}
-        write_json(objects_dir / schema.OBJECT_FILE_NAMES[kind], document)
-    write_json(root / schema.METADATA_FILE, snapshot.metadata.to_json())
+
+
+def replicas_table(replicas: pd.DataFrame) -> pa.Table:
+    """``replicas.parquet``'s rows as Arrow, in key order."""
+    return pa.Table.from_pandas(
+        replicas.sort_values(list(schema.REPLICAS_KEY), kind="stable"), schema=_REPLICAS_SCHEMA, preserve_index=False
+    )
+
+
+def pod_status_table(pod_status: pd.DataFrame) -> pa.Table:
+    """``pod_status.parquet``'s rows as Arrow, in key order."""
+    status = pod_status.sort_values(list(schema.POD_STATUS_KEY), kind="stable").copy()
+    status["phase"] = status["phase"].astype(str)
+    return pa.Table.from_pandas(status, schema=_POD_STATUS_SCHEMA, preserve_index=False)
+
+
+class ObjectFiles:
+    """The ``objects/`` lists written item by item, so a large cluster's pods never sit in memory at once.
+
+    Byte for byte what :func:`write_json` writes for the whole list; Pod and HPA files are written
+    even when empty, the optional kinds only when they have items.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir()
+        self.directory = directory
+        self.files: dict[str, Any] = {}
+
+    def add(self, kind: str, items: list[dict[str, Any]]) -> None:
+        """Append ``items`` to ``kind``'s list."""
+        for item in items:
+            file = self.files.get(kind)
+            if file is None:
+                path = self.directory / schema.OBJECT_FILE_NAMES[kind]
+                file = self.files[kind] = path.open("w", encoding="utf-8")
+                file.write('{\n  "apiVersion": "v1",\n  "items": [\n')
+            else:
+                file.write(",\n")
+            text = json.dumps(item, indent=2, sort_keys=True)
+            file.write("    " + text.replace("\n", "\n    "))
+
+    def __enter__(self) -> ObjectFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for file in self.files.values():
+            file.write('\n  ],\n  "kind": "List"\n}\n')
+            file.close()
+        if exc[0] is None:
+            for kind in ("Pod", "HorizontalPodAutoscaler"):
+                if kind not in self.files:
+                    write_json(self.directory / schema.OBJECT_FILE_NAMES[kind], {"apiVersion": "v1", "kind": "List",
+                                                                               "items": []})  # fmt: skip
 
 
 def write_json(path: Path, document: Any) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing as mp
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,10 +26,18 @@ from analyzer.simulate.pod_lifecycle import Lifecycle
 from analyzer.simulate.pod_requests import pod_request
 from analyzer.snapshot import schema
 from analyzer.snapshot.schema import Metadata, Snapshot
-from analyzer.snapshot.store import atomic_directory, write_json, write_snapshot_files
+from analyzer.snapshot.store import (
+    ObjectFiles,
+    atomic_directory,
+    pod_status_table,
+    replicas_table,
+    write_json,
+    write_snapshot_files,
+    write_usage_partitions,
+)
 from analyzer.synth import manifests
 from analyzer.synth.cluster import SimResult, simulate
-from analyzer.synth.scenarios import Scenario, SidecarSpec, pick
+from analyzer.synth.scenarios import CATALOGUE, Scenario, SidecarSpec, pick
 
 DEFAULT_START = pd.Timestamp("2026-11-02T00:00:00Z")
 GENERATOR_VERSION = KubeVersion(minor=34)
@@ -41,6 +52,12 @@ class Synthetic:
     demand: pd.DataFrame
 
 
+BATCH_WORKLOADS = 2 * len(CATALOGUE)
+"""Workloads simulated together: two rounds of the catalogue, whose namespaces are their own (pick()).
+The simulation's cost is mostly per HPA sync, shared by a batch's workloads; a 7-day batch peaks at
+about 0.8 GiB."""
+
+
 def generate(
     workloads: int = 13,
     days: float = 3.0,
@@ -53,8 +70,28 @@ def generate(
 
     ``app_only_hpas`` makes every Resource metric count the app containers alone (a ContainerResource
     metric on the app where there is one): the same traffic (drawn before any scaling) under HPAs that
-    ignore the sidecars, the ground truth of the app-only counterfactual.
+    ignore the sidecars, the ground truth of the app-only counterfactual. The whole snapshot in memory:
+    :func:`write_sample_stream` writes a large one batch by batch instead.
     """
+    batches = list(generate_batches(workloads, days, step_s, seed, start, app_only_hpas))
+    return batches[0] if len(batches) == 1 else _joined(batches)
+
+
+def generate_batches(
+    workloads: int = 13,
+    days: float = 3.0,
+    step_s: float = 60.0,
+    seed: int = 7,
+    start: pd.Timestamp = DEFAULT_START,
+    app_only_hpas: bool = False,
+    workers: int = 1,
+) -> Iterator[Synthetic]:
+    """:func:`generate`'s snapshot as batches of :data:`BATCH_WORKLOADS` workloads with disjoint
+    namespaces, each simulated with its own random stream (seeded by ``seed`` and the batch number), so
+    memory follows one batch and a batch's data does not depend on how many follow it.
+
+    ``workers`` > 1 simulates that many batches at once in forked processes; the batches come out in
+    order and identical."""
     if workloads < 1:
         raise SidecarImpactError(f"--workloads must be at least 1, got {workloads}")
     if not 0 < days <= 60:
@@ -63,8 +100,49 @@ def generate(
     if step_s < flags.sync_period_s or step_s % flags.sync_period_s:
         raise SidecarImpactError(f"--step must be a multiple of the 15s HPA sync period, got {step_s:g}s")
     scenarios = pick(workloads)
+    firsts = range(0, workloads, BATCH_WORKLOADS)
+    batch = partial(_batch, scenarios, workloads, days, step_s, seed, start, flags, app_only_hpas)
+    if workers > 1 and len(firsts) > 1 and "fork" in mp.get_all_start_methods():
+        # One batch in flight per worker: imap hands results over in order, and the consumer (a
+        # writer) keeps up, so at most a few batches are ever in memory.
+        with mp.get_context("fork").Pool(min(workers, len(firsts)), maxtasksperchild=1) as pool:
+            yield from pool.imap(batch, enumerate(firsts))
+    else:
+        yield from map(batch, enumerate(firsts))
+
+
+def _batch(
+    scenarios: list[Scenario],
+    workloads: int,
+    days: float,
+    step_s: float,
+    seed: int,
+    start: pd.Timestamp,
+    flags: ControllerFlags,
+    app_only_hpas: bool,
+    numbered: tuple[int, int],
+) -> Synthetic:
+    """Batch ``number`` (its first workload ``first``), with its own random stream; batch 0 uses ``seed``
+    alone, so a snapshot of one batch (the bundled sample) is what a single simulation gives."""
+    number, first = numbered
+    rng = np.random.default_rng(seed if number == 0 else [seed, number])
+    part = scenarios[first : first + BATCH_WORKLOADS]
+    return _simulated(part, workloads, days, step_s, seed, start, rng, flags, app_only_hpas)
+
+
+def _simulated(
+    scenarios: list[Scenario],
+    workloads: int,
+    days: float,
+    step_s: float,
+    seed: int,
+    start: pd.Timestamp,
+    rng: np.random.Generator,
+    flags: ControllerFlags,
+    app_only_hpas: bool,
+) -> Synthetic:
+    """One batch of scenarios simulated together (``workloads``: the whole snapshot's count, for metadata)."""
     n_scrapes = int(days * 86400 // step_s)
-    rng = np.random.default_rng(seed)
     start_s = start.timestamp()
     sim = simulate(scenarios, start_s, n_scrapes, step_s, rng, GENERATOR_VERSION, flags, app_only_hpas)
     times = pd.to_datetime(sim.scrape_times, unit="s", utc=True).as_unit("ns")
@@ -130,6 +208,80 @@ def write_sample(out: str | os.PathLike[str], synthetic: Synthetic, *, overwrite
         table = pa.Table.from_pandas(synthetic.demand, preserve_index=False)
         pq.write_table(table, truth_dir / "demand.parquet", compression="zstd")
     return Path(out)
+
+
+def write_sample_stream(out: str | os.PathLike[str], batches: Iterable[Synthetic], *, overwrite: bool = False) -> Path:
+    """Write :func:`generate_batches`' batches as one snapshot with ``ground_truth/``, batch by batch:
+    memory follows the largest batch, not the snapshot. Atomic like :func:`write_sample`, and loads as
+    the same snapshot; ``replicas.parquet`` and ``pod_status.parquet`` get a row group per namespace."""
+    writers: dict[str, pq.ParquetWriter] = {}
+
+    def append(name: Path, table: pa.Table, by_namespace: bool = True) -> None:
+        """Append ``table`` (rows sorted by namespace), one row group per namespace: a reader of some
+        namespaces skips the others' row groups."""
+        key = str(name)
+        if key not in writers:
+            writers[key] = pq.ParquetWriter(name, table.schema, compression="zstd")
+        if not by_namespace:
+            writers[key].write_table(table)
+            return
+        namespaces = table["namespace"].to_numpy(zero_copy_only=False)
+        bounds = np.flatnonzero(namespaces[1:] != namespaces[:-1]) + 1  # the rows are sorted by namespace
+        for start, stop in itertools.pairwise([0, *bounds.tolist(), len(namespaces)]):
+            writers[key].write_table(table.slice(start, stop - start))
+
+    metadata: Metadata | None = None
+    truth: dict[str, Any] = {}
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        truth_dir = tmp / schema.GROUND_TRUTH_DIR
+        truth_dir.mkdir()
+        try:
+            with ObjectFiles(tmp / schema.OBJECTS_DIR) as objects:
+                for batch in batches:
+                    snap = batch.snapshot
+                    metadata = metadata or snap.metadata
+                    write_usage_partitions(snap.usage, tmp)
+                    if len(snap.replicas):
+                        append(tmp / schema.REPLICAS_FILE, replicas_table(snap.replicas))
+                    if len(snap.pod_status):
+                        append(tmp / schema.POD_STATUS_FILE, pod_status_table(snap.pod_status))
+                    append(
+                        truth_dir / "demand.parquet", pa.Table.from_pandas(batch.demand, preserve_index=False), False
+                    )
+                    for kind, items in snap.objects.items():
+                        objects.add(kind, items)
+                    truth = {**batch.truth, "workloads": [*truth.get("workloads", []), *batch.truth["workloads"]]}
+        finally:
+            for writer in writers.values():
+                writer.close()
+        if metadata is None:
+            raise SidecarImpactError("no batch to write")
+        write_json(tmp / schema.METADATA_FILE, metadata.to_json())
+        write_json(truth_dir / "params.json", truth)
+    return Path(out)
+
+
+def _joined(batches: list[Synthetic]) -> Synthetic:
+    """Batches with disjoint namespaces as one snapshot, sorted as the loader returns it."""
+    snaps = [b.snapshot for b in batches]
+
+    def cat(frames: list[pd.DataFrame], labels: tuple[str, ...], key: tuple[str, ...]) -> pd.DataFrame:
+        frame = pd.concat([f.astype({c: str for c in labels}) for f in frames], ignore_index=True)
+        for column in labels:
+            frame[column] = pd.Categorical(frame[column], categories=sorted(frame[column].unique()))
+        return frame.sort_values(list(key), kind="stable").reset_index(drop=True)
+
+    status = cat([s.pod_status for s in snaps], ("namespace", "pod"), schema.POD_STATUS_KEY)
+    status["phase"] = pd.Categorical(status["phase"], categories=list(schema.POD_PHASES))
+    snapshot = Snapshot(
+        metadata=snaps[0].metadata,
+        usage=cat([s.usage for s in snaps], ("namespace", "pod", "container"), schema.USAGE_KEY),
+        replicas=cat([s.replicas for s in snaps], ("namespace", "kind", "name"), schema.REPLICAS_KEY),
+        objects={kind: [o for s in snaps for o in s.objects[kind]] for kind in snaps[0].objects},
+        pod_status=status,
+    )
+    truth = {**batches[0].truth, "workloads": [w for b in batches for w in b.truth["workloads"]]}
+    return Synthetic(snapshot=snapshot, truth=truth, demand=pd.concat([b.demand for b in batches], ignore_index=True))
 
 
 def _iso(seconds: float) -> str:

@@ -23,6 +23,7 @@ from analyzer.documents import MAX_DEPTH
 from analyzer.errors import SnapshotError
 from analyzer.snapshot import schema
 from analyzer.snapshot.store import write_snapshot
+from analyzer.snapshot.validation import SHARED_PARTS, VALIDATORS, field_path, first_error, first_problem
 from analyzer.synth.generate import Synthetic, generate
 from analyzer.synth.scenarios import CATALOGUE
 from tests.limits import in_child
@@ -394,3 +395,27 @@ def test_a_sidecar_with_no_usage_left_keeps_its_request(tiny: Synthetic) -> None
     newest["spec"]["containers"][0]["name"] = "0"
     analysis = analyze(dataclasses.replace(tiny.snapshot, objects=objects))
     assert "edge-router" in set(analysis.hpa_skew["target"].str.partition("/")[2])
+
+
+SHARED_CASES = [(kind, path) for kind, path in CASES if kind in SHARED_PARTS]
+
+
+@given(case=st.sampled_from(SHARED_CASES), value=HOSTILE, which=st.integers(0, 50))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_validating_shared_parts_once_gives_the_whole_schemas_verdict(
+    tiny: Synthetic, case: tuple[str, str], value: Any, which: int
+) -> None:
+    """first_error checks a pod's spec, labels and annotations once per distinct value; the verdict and the
+    message are the whole schema's, whether the value is new or remembered."""
+    kind, path = case
+    items = tiny.snapshot.objects[kind]
+    item = copy.deepcopy(items[which % len(items)])
+    if not set_path(item, path, value):
+        return
+    whole = first_problem(VALIDATORS[kind], item)
+    assert (first_error(kind, item) is None) == (whole is None)
+    assert (first_error(kind, copy.deepcopy(item)) is None) == (whole is None)  # now from the memo
+    if whole is not None:  # a field the whole schema finds wrong too (best_match may rank another first)
+        field = first_error(kind, item).split(": ")[0]
+        wrong = {field_path(e.absolute_path) or "document" for e in VALIDATORS[kind].iter_errors(item)}
+        assert field in wrong or any(field.startswith(w) or w.startswith(field) for w in wrong), (field, wrong)

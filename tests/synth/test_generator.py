@@ -12,7 +12,14 @@ import pytest
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_requests import pod_request
 from analyzer.snapshot.store import load_snapshot
-from analyzer.synth.generate import Synthetic, generate
+from analyzer.synth.generate import (
+    BATCH_WORKLOADS,
+    Synthetic,
+    generate,
+    generate_batches,
+    write_sample,
+    write_sample_stream,
+)
 from analyzer.synth.scenarios import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +61,28 @@ def test_bundled_sample_regenerates_identically(tmp_path: Path) -> None:
     assert {k: v for k, v in bundled.objects.items() if v} == {k: v for k, v in fresh.snapshot.objects.items() if v}
     truth = json.loads((ROOT / "sample_data" / "ground_truth" / "params.json").read_text())
     assert truth == json.loads(json.dumps(fresh.truth))
+
+
+def test_streamed_batches_are_the_in_memory_snapshot(tmp_path: Path) -> None:
+    """Three batches (two catalogue rounds and a part): the streamed files load as the joined snapshot, the
+    first batch is the same whichever count follows it, and each batch holds namespaces of its own."""
+    workloads = 2 * BATCH_WORKLOADS + 3
+    batches = list(generate_batches(workloads, days=0.05, step_s=60, seed=5))
+    assert [len(b.truth["workloads"]) for b in batches] == [BATCH_WORKLOADS, BATCH_WORKLOADS, 3]
+    spaces = [set(b.snapshot.usage.namespace.astype(str)) for b in batches]
+    assert all(not (a & b) for i, a in enumerate(spaces) for b in spaces[i + 1 :])
+    alone = generate(BATCH_WORKLOADS, days=0.05, step_s=60, seed=5)
+    pd.testing.assert_frame_equal(alone.snapshot.usage, batches[0].snapshot.usage, check_exact=True)
+    joined = generate(workloads, days=0.05, step_s=60, seed=5)
+    streamed = load_snapshot(write_sample_stream(tmp_path / "streamed", iter(batches)))
+    in_memory = load_snapshot(write_sample(tmp_path / "in-memory", joined))
+    for name in ("usage", "replicas", "pod_status"):
+        pd.testing.assert_frame_equal(getattr(streamed, name), getattr(in_memory, name), check_exact=True)
+    assert streamed.objects == in_memory.objects
+    assert len(streamed.items("Pod")) == sum(len(b.snapshot.items("Pod")) for b in batches)
+    truth = json.loads((tmp_path / "streamed" / "ground_truth" / "params.json").read_text())
+    assert [w["workload"] for w in truth["workloads"]] == [w["workload"] for w in joined.truth["workloads"]]
+    assert len(pd.read_parquet(tmp_path / "streamed" / "ground_truth" / "demand.parquet")) == len(joined.demand)
 
 
 def test_usage_covers_every_scenario_and_namespace(small: Synthetic) -> None:
