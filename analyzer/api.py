@@ -124,7 +124,10 @@ def analyze_dir(
     rows = files.usage_rows()
     total = sum(n for ns, n in (rows or {}).items() if wanted(ns))
     if rows is None or partition_samples <= 0 or total <= partition_samples:
-        return analyze(load_snapshot(path, namespaces, selector, shard), progress=progress, **options)
+        snapshot = load_snapshot(path, namespaces, selector, shard)
+        if progress is not None:
+            progress("load", 1, 1)
+        return analyze(snapshot, progress=progress, **options)
     spaces = sorted(ns for ns in set(rows) | files.object_namespaces() if wanted(ns))
     groups = partition_namespaces({ns: rows.get(ns, 0) for ns in spaces}, partition_samples)
     parts: list[Analysis] = []

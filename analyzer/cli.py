@@ -451,6 +451,14 @@ def collect(
     duration: Annotated[str, typer.Option(help="With --metrics-server: how long to poll.")] = "1h",
     interval: Annotated[str, typer.Option(help="With --metrics-server: time between polls.")] = "60s",
     cluster: Annotated[str | None, typer.Option("--cluster", help="Cluster name for reports.")] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="With --prometheus-url: collect only shard INDEX/COUNT of the namespaces, the same hash as "
+            "`report --shard` (/COUNT: INDEX from $JOB_COMPLETION_INDEX).",
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     log_format: Annotated[str, typer.Option("--log-format", help="text, or json (one object per line).")] = "text",
@@ -473,6 +481,9 @@ def collect(
         raise SidecarImpactError("give exactly one of --prometheus-url and --metrics-server")
     if selector and (no_api or objects is not None):
         raise SidecarImpactError("-l needs the Kubernetes API: pod labels are not in cAdvisor series")
+    part = api.Shard.parse(shard) if shard is not None else None
+    if part is not None and metrics_server:
+        raise SidecarImpactError("--shard needs --prometheus-url (it picks namespaces from Prometheus's series)")
     terminal.setup_logging(log_format, quiet)
     use_api = not no_api and objects is None
     kube = (
@@ -518,6 +529,7 @@ def collect(
                 scrape_interval=parse_duration(scrape_interval) if scrape_interval else None,
                 cluster_name=cluster,
                 progress=progress,
+                shard=part,
             )
     path = collector.write_collection(result, out, overwrite=overwrite)
     snap = result.snapshot

@@ -38,8 +38,8 @@ STAGES = {
     1: "classify+index",
     2: "overhead",
     3: "vpa",
-    4: "hpa-counterfactual",
-    5: "skew+hazards",
+    4: "hpa-prepare",
+    5: "replay+skew",
 }
 """What :func:`analyzer.api.analyze` has finished at each of its progress steps."""
 
@@ -57,11 +57,9 @@ def progress(stage, done, total):
         phases.mark("load")
     elif stage == "analysis":
         phases.mark({stages!r}[done])
-    elif stage == "partitions":
-        phases.mark("findings+tables")
 part = None if shard == "-" else Shard.parse(shard)
 analysis = api.analyze_dir(path, shard=part, progress=progress)
-phases.mark("merge" if "findings+tables" in phases.wall else "findings+tables")
+phases.mark("tables+merge")
 if part is None:
     files = api.render(analysis, out, ["html", "json"], top=20)
     phases.mark("render")

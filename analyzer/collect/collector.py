@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -33,9 +33,10 @@ from analyzer.collect.prometheus_usage import (
 )
 from analyzer.collect.reconcile import disagreements
 from analyzer.collect.timerange import TimeRange, rate_window_s
-from analyzer.errors import SidecarImpactError, SourceError
+from analyzer.errors import NothingToAnalyse, SidecarImpactError, SourceError
 from analyzer.snapshot.objects import read_object_files
 from analyzer.snapshot.schema import NOTES_KEY, OBJECT_KINDS, Metadata, Snapshot
+from analyzer.snapshot.shards import Shard
 from analyzer.snapshot.store import atomic_directory, load_snapshot, write_snapshot_files
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ def collect_prometheus(
     sample_budget: int = DEFAULT_SAMPLE_BUDGET,
     cluster_name: str | None = None,
     progress: Progress | None = None,
+    shard: Shard | None = None,
 ) -> Collection:
-    """Collect ``tr`` from Prometheus (and the API or object files) into an in-memory snapshot."""
+    """Collect ``tr`` from Prometheus (and the API or object files) into an in-memory snapshot; ``shard``:
+    only the namespaces of that shard (the same hash as ``report --shard``), found with one query."""
     if kube is not None and objects_path is not None:
         raise SidecarImpactError("--objects and the Kubernetes API (--kubeconfig/--context/--in-cluster) are exclusive")
     notes: list[str] = []
@@ -80,6 +83,11 @@ def collect_prometheus(
                 f"Prometheus at {prom.url}: no cAdvisor container series between {tr.start.isoformat()} and "
                 f"{tr.end.isoformat()}{' in ' + ', '.join(namespaces) if namespaces else ''}"
             )
+        if shard is not None:
+            held = {ns: n for ns, n in sizes.items() if shard.holds(ns)}
+            if not held:
+                raise NothingToAnalyse(f"--shard {shard}: none of the {len(sizes)} namespaces with samples is in it")
+            sizes, scope = held, scope.only(held)
         scrape = scrape_interval or scrape_interval_s(client, scope, tr.end, sizes)
         requests = plan(sizes, tr, sample_budget)
         log.info("usage: %d namespaces in %d requests per metric; scrape interval %.0f s, rate window %.0f s",
@@ -89,6 +97,11 @@ def collect_prometheus(
         if not ksm.present:
             notes.append("kube-state-metrics series are missing: requests and owners come from the API objects only")
         listed = from_file if from_file is not None else _listed(lister, progress)
+        if shard is not None:
+            kept = {
+                k: [o for o in v if o.get("metadata", {}).get("namespace") in sizes] for k, v in listed.objects.items()
+            }
+            listed = replace(listed, objects=kept)
         notes.extend(listed.notes)
         objects, usage, more = assemble(usage, ksm, listed, tr, selector=kube.selector if kube else None)
         notes.extend(more)

@@ -11,6 +11,7 @@ from analyzer.collect.collector import Collection, collect_prometheus, write_col
 from analyzer.collect.prometheus_connection import PromOptions
 from analyzer.collect.timerange import time_range
 from analyzer.snapshot.schema import DELETED_AT_ANNOTATION
+from analyzer.snapshot.shards import Shard, shard_of
 from analyzer.units import parse_quantity
 from tests.collect.conftest import END, START, PromData
 from tests.collect.promserver import PrometheusServer
@@ -180,3 +181,20 @@ def test_pods_phase_and_readiness_over_time_from_kube_state_metrics(collected: C
     assert len(both) >= 0.95 * len(truth) and len(got) <= len(truth)
     assert (both["phase"] == both["phase_truth"]).all() and (both["ready"] == both["ready_truth"]).all()
     assert (both["phase"] == "Pending").sum() > 10 and (~both["ready"]).sum() > 20  # the slow starts came through
+
+
+def test_collect_shards_partition_the_namespaces(prometheus: PrometheusServer, collected: Collection) -> None:
+    """`collect --shard i/2`: each shard holds the namespaces report --shard gives it, and together the whole."""
+    parts = [collect(prometheus.url, "small", shard=Shard(i, 2)) for i in range(2)]
+    whole = collected.snapshot.usage
+    for i, part in enumerate(parts):
+        spaces = set(part.snapshot.usage["namespace"].astype(str))
+        assert spaces and all(shard_of(ns, 2) == i for ns in spaces)
+        assert {p["metadata"]["namespace"] for p in part.snapshot.items("Pod")} == spaces
+        assert {h["metadata"]["namespace"] for h in part.snapshot.items("HorizontalPodAutoscaler")} <= spaces
+    joined = pd.concat([p.snapshot.usage.astype({k: object for k in KEYS}) for p in parts], ignore_index=True)
+    pd.testing.assert_frame_equal(
+        joined.sort_values(["timestamp", *KEYS], ignore_index=True),
+        whole.astype({k: object for k in KEYS}).sort_values(["timestamp", *KEYS], ignore_index=True),
+    )
+    assert sum(len(p.snapshot.items("Pod")) for p in parts) == len(collected.snapshot.items("Pod"))
