@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-from analyzer.documents import parse_text
+from analyzer.documents import MAX_DEPTH, MAX_VALUES_PER_BYTE, check_shape, line_of, parse_text
 from analyzer.errors import SnapshotError, clip
 from analyzer.snapshot.schema import OBJECT_KINDS
 from analyzer.snapshot.validation import first_error
@@ -20,8 +23,17 @@ def read_object_files(directory: Path) -> tuple[dict[str, list[dict[str, Any]]],
     is dropped, and the returned notes say so.
     """
     grouped: dict[str, list[dict[str, Any]]] = {kind: [] for kind in OBJECT_KINDS}
-    seen: dict[tuple[str, str, str], str] = {}
     notes: list[str] = []
+    for kind, item in iter_object_files(directory, notes):
+        grouped[kind].append(item)
+    return grouped, notes
+
+
+def iter_object_files(directory: Path, notes: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """:func:`read_object_files` one checked object at a time, as ``(kind, object)``; the notes are appended
+    to ``notes``. A JSON ``List`` is decoded an item at a time: a large cluster's pods are never all
+    parsed objects at once."""
+    seen: dict[tuple[str, str, str], str] = {}
     if directory.is_file():
         files = [directory]
     else:
@@ -37,7 +49,7 @@ def read_object_files(directory: Path) -> tuple[dict[str, list[dict[str, Any]]],
             kind = item.get("kind")
             if not isinstance(kind, str):
                 raise SnapshotError(f"{where}: kind must be a string, got {type(kind).__name__} {clip(kind, 40)}")
-            if kind not in grouped:
+            if kind not in OBJECT_KINDS:
                 continue
             check_object(item, where)
             key = (kind, item["metadata"]["namespace"], item["metadata"]["name"])
@@ -45,15 +57,23 @@ def read_object_files(directory: Path) -> tuple[dict[str, list[dict[str, Any]]],
                 notes.append(f"{object_ref(item)} appears twice ({seen[key]} and {where}); the first was used")
                 continue
             seen[key] = where
-            grouped[kind].append(item)
-    return grouped, notes
+            yield kind, item
 
 
-def _items_of(path: Path) -> list[Any]:
+def _items_of(path: Path) -> Iterator[Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SnapshotError(f"{path}: cannot read ({clip(str(exc), 120)})") from None
+    if path.suffix == ".json":
+        streamed = _json_list_items(text, str(path))
+        if streamed is not None:
+            yield from streamed
+            return
+    yield from _parsed_items(text, path)
+
+
+def _parsed_items(text: str, path: Path) -> list[Any]:
     docs = parse_text(text, str(path), json_only=path.suffix == ".json", error=SnapshotError)
     items: list[Any] = []
     for doc in docs:
@@ -100,3 +120,79 @@ def _semantic_problem(item: dict[str, Any]) -> str | None:
             if key is not None and key not in metric:
                 return f"spec.metrics[{i}].{key}: is missing for a {metric['type']} metric"
     return None
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _json_list_items(text: str, where: str) -> Iterator[Any] | None:
+    """The items of a JSON ``{"kind": "...List", "items": [...]}`` decoded one at a time, each checked by
+    :func:`check_shape`; None when ``text`` does not look like one (the whole-text parser reads it then).
+
+    Whether it is a List is read from the last ``"kind"`` key of the text (kubectl writes the List's kind
+    after its items), and confirmed once the items are read."""
+    at = text.rfind('"kind"')
+    if at < 0:
+        return None
+    colon = _SPACE.match(text, at + 6).end()  # type: ignore[union-attr]
+    if not text.startswith(":", colon):
+        return None
+    try:
+        kind, _ = _DECODER.raw_decode(text, _SPACE.match(text, colon + 1).end())  # type: ignore[union-attr]
+    except (ValueError, RecursionError):
+        return None
+    start = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
+    if not isinstance(kind, str) or not kind.endswith("List") or not text.startswith("{", start):
+        return None
+    return _list_items(text, start + 1, where)
+
+
+def _list_items(text: str, pos: int, where: str) -> Iterator[Any]:
+    top: dict[str, Any] = {}
+    try:
+        while True:
+            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            if text.startswith("}", pos):
+                break
+            key, pos = _DECODER.raw_decode(text, pos)
+            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            if not isinstance(key, str) or not text.startswith(":", pos):
+                raise json.JSONDecodeError("Expecting a key and ':'", text, pos)
+            pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+            if key in top:
+                raise SnapshotError(f"{where}: the key {clip(key)} appears twice in the List")
+            if key == "items" and text.startswith("[", pos):
+                pos = yield from _array_items(text, pos + 1, where)
+                top[key] = []
+            else:
+                top[key], pos = _DECODER.raw_decode(text, pos)
+            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            if text.startswith(",", pos):
+                pos += 1
+            elif not text.startswith("}", pos):
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+        if _SPACE.match(text, pos + 1).end() != len(text):  # type: ignore[union-attr]
+            raise json.JSONDecodeError("Extra data", text, pos + 1)
+    except json.JSONDecodeError as exc:
+        raise SnapshotError(f"{where}: not valid JSON{line_of(exc)}") from None
+    except RecursionError:
+        raise SnapshotError(f"{where}: nested deeper than {MAX_DEPTH} levels") from None
+    if "items" not in top or not str(top.get("kind", "")).endswith("List"):
+        raise SnapshotError(f"{where}: a JSON document with items must be a List (its kind is {clip(top.get('kind'))})")
+
+
+def _array_items(text: str, pos: int, where: str) -> Generator[Any, None, int]:
+    """Each item of the JSON array whose ``[`` ends before ``pos``; returns the position after its ``]``."""
+    while True:
+        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        if text.startswith("]", pos):
+            return pos + 1
+        item, pos = _DECODER.raw_decode(text, pos)
+        check_shape([item], where, MAX_VALUES_PER_BYTE * len(text) + 1000, SnapshotError)
+        yield item
+        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        if text.startswith(",", pos):
+            pos += 1
+        elif not text.startswith("]", pos):
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from analyzer.errors import NothingToAnalyse, SnapshotError, clip, reason
 from analyzer.snapshot import schema
-from analyzer.snapshot.objects import read_object_files
+from analyzer.snapshot.objects import iter_object_files, read_object_files
 from analyzer.snapshot.schema import NOTES_KEY, Metadata, Snapshot
 from analyzer.snapshot.shards import Shard
 from analyzer.snapshot.validation import METADATA_VALIDATOR, first_problem
@@ -153,17 +153,14 @@ class SnapshotFiles:
         if self._kept is None:
             if not objects_dir.is_dir():
                 raise SnapshotError(f"{objects_dir}: missing (the snapshot's Kubernetes objects)")
-            objects, self._notes = read_object_files(objects_dir)
             if not self.keep_objects:
+                objects, self._notes = read_object_files(objects_dir)
                 return _objects_in(objects, wanted), self._notes
             self._kept = {}
-            order = 0
-            for kind, items in objects.items():
-                for item in items:
-                    text = json.dumps(item, separators=(",", ":"))
-                    self._kept.setdefault(item["metadata"]["namespace"], []).append((order, kind, text))
-                    order += 1
-            del objects
+            self._notes = []
+            for order, (kind, item) in enumerate(iter_object_files(objects_dir, self._notes)):
+                text = json.dumps(item, separators=(",", ":"))
+                self._kept.setdefault(item["metadata"]["namespace"], []).append((order, kind, text))
         kept = sorted(entry for ns, entries in self._kept.items() if wanted is None or wanted(ns) for entry in entries)
         out: dict[str, list[dict[str, Any]]] = {kind: [] for kind in schema.OBJECT_KINDS}
         for _, kind, text in kept:

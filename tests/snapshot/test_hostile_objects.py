@@ -22,6 +22,7 @@ from analyzer.api import analyze, load_snapshot
 from analyzer.documents import MAX_DEPTH
 from analyzer.errors import SnapshotError
 from analyzer.snapshot import schema
+from analyzer.snapshot.objects import _items_of, _parsed_items
 from analyzer.snapshot.store import write_snapshot
 from analyzer.snapshot.validation import SHARED_PARTS, VALIDATORS, field_path, first_error, first_problem
 from analyzer.synth.generate import Synthetic, generate
@@ -419,3 +420,44 @@ def test_validating_shared_parts_once_gives_the_whole_schemas_verdict(
         field = first_error(kind, item).split(": ")[0]
         wrong = {field_path(e.absolute_path) or "document" for e in VALIDATORS[kind].iter_errors(item)}
         assert field in wrong or any(field.startswith(w) or w.startswith(field) for w in wrong), (field, wrong)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(
+    items=st.lists(JSON_VALUES, max_size=5),
+    extra=st.dictionaries(st.sampled_from(["apiVersion", "metadata", "x"]), JSON_VALUES, max_size=3),
+    kind=st.sampled_from(["List", "PodList", "Pod", 3, None]),
+    indent=st.sampled_from([None, 0, 2, "\t"]),
+    cut=st.integers(0, 400),
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_json_list_read_item_by_item_is_the_parsed_list(
+    tmp_path: Path, items: list[Any], extra: dict[str, Any], kind: Any, indent: Any, cut: int
+) -> None:
+    """Large object files are decoded an item at a time; any JSON text gives the whole-text parser's items,
+    or an error where it gives one (truncated texts included)."""
+    doc = {**extra, "items": items, **({"kind": kind} if kind is not None else {})}
+    text = json.dumps(doc, indent=indent)
+    for sample in (text, text[: len(text) - cut] if cut else text):
+        path = tmp_path / "objects.json"
+        path.write_text(sample)
+        try:
+            expected: Any = _parsed_items(sample, path)
+        except SnapshotError:
+            expected = SnapshotError
+        try:
+            got: Any = list(_items_of(path))
+        except SnapshotError:
+            got = SnapshotError
+        if expected is SnapshotError:
+            assert got is SnapshotError, sample
+        elif got is SnapshotError:  # only a document that is no List, which the loader refuses anyway
+            assert not str(doc.get("kind", "")).endswith("List"), sample
+        else:
+            assert got == expected
