@@ -10,7 +10,7 @@ time at the same peak; growth exponent ≤ 1.1.
 
 Environment: BENCH_SIZES (default 100,1000,3000), BENCH_DAYS (7), BENCH_CACHE (where the generated
 snapshots are kept between runs: generating 3,000 workload-weeks takes about 20 minutes; default
-$TMPDIR/sidecar-impact-bench), BENCH_SHARDS (4).
+$TMPDIR/sidecar-impact-bench), BENCH_SHARDS (4; 0 runs no shards).
 """
 
 from __future__ import annotations
@@ -141,6 +141,8 @@ def main() -> None:
         exponent = math.log(t2 / t1) / math.log(s2 / s1)
         print(f"scale: growth {w1} -> {w2} workloads: time × {t2 / t1:.2f} for samples × {s2 / s1:.2f}, exponent "
               f"{exponent:.2f} (target ≤ {TARGET_EXPONENT})")  # fmt: skip
+    if SHARDS < 1:
+        return
     largest = SIZES[-1]
     path, _ = snapshot(largest)
     parts = Path(tempfile.mkdtemp(prefix="scale-parts-"))

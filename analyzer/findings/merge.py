@@ -41,23 +41,32 @@ def canonical(analysis: Analysis) -> Analysis:
     return replace(analysis, **tables, **_rollups(tables["workloads"]))
 
 
-def merge(parts: Sequence[Analysis]) -> Analysis:
-    """The analysis of the union of ``parts``' namespaces (the parts must share metadata and prices)."""
+def merge(parts: list[Analysis]) -> Analysis:
+    """The analysis of the union of ``parts``' namespaces (the parts must share metadata and prices).
+
+    Consumes ``parts`` (the list is emptied): each table's pieces are let go once they are joined, so
+    a large cluster's results are not held twice over."""
     if not parts:
         raise SidecarImpactError("merge: no partial results to merge")
     first = parts[0]
     for part in parts[1:]:
         if part.metadata != first.metadata or part.prices != first.prices:
             raise SidecarImpactError("merge: the parts come from different snapshots or settings")
-    tables = {name: _concat([getattr(p, name) for p in parts]) for name in ROW_TABLES}
     rebuilt = _summed([p.rebuilt for p in parts])
+    samples = sum(p.samples for p in parts)
+    pieces = {name: [getattr(p, name) for p in parts] for name in ROW_TABLES}
+    parts.clear()
+    first = replace(first, **{name: pd.DataFrame() for name in (*ROW_TABLES, *ROLLUPS)})
+    tables = {}
+    for name in ROW_TABLES:
+        tables[name] = _namespace_major(_concat(pieces.pop(name)))
     notes = [*first.metadata.extra.get(NOTES_KEY, []), *rebuilt_notes(rebuilt)]
     found = tables["findings"]
     collection = pd.DataFrame(collection_rows(notes), columns=list(FINDING_COLUMNS))
     tables["findings"] = pd.concat(
         [collection.astype(found.dtypes.to_dict()), found[found["kind"] != "collection"]], ignore_index=True
     )
-    merged = replace(first, **tables, rebuilt=rebuilt, samples=sum(p.samples for p in parts))
+    merged = replace(first, **tables, rebuilt=rebuilt, samples=samples)
     return canonical(merged)
 
 
