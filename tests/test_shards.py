@@ -263,3 +263,16 @@ def test_partitions_replayed_one_by_one_or_together_give_the_whole_analysis(smal
         assert (tmp_path / str(budget) / "report.json").read_bytes() == (
             tmp_path / "whole" / "report.json"
         ).read_bytes()
+
+
+def test_partitions_keep_the_namespace_and_selector_filters(small_dir: Path, tmp_path: Path) -> None:
+    samples = sum(pq.read_metadata(f).num_rows for f in (small_dir / "usage").rglob("*.parquet"))
+    for namespaces, selector in ((["shop", "web", "data"], None), (None, "team in (shop,payments)")):
+        whole = analyze(load_snapshot(small_dir, namespaces, selector))
+        parted = analyze_dir(small_dir, namespaces, selector, partition_samples=samples // 5)
+        render(whole, tmp_path / "whole", ["json"])
+        render(parted, tmp_path / "parted", ["json"])
+        assert (tmp_path / "parted" / "report.json").read_bytes() == (tmp_path / "whole" / "report.json").read_bytes()
+        assert set(parted.workloads["namespace"]) == set(namespaces or ["shop", "payments"])
+    with pytest.raises(NothingToAnalyse, match="no pod matches the selector"):
+        analyze_dir(small_dir, selector="team=nobody", partition_samples=samples // 5)
