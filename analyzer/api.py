@@ -40,7 +40,7 @@ from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import VPARecommendations, vpa_recommendations
 from analyzer.snapshot.schema import KSM_SOURCE, NOTES_KEY, SOURCE_ANNOTATION, Metadata, Snapshot
 from analyzer.snapshot.shards import Shard
-from analyzer.snapshot.store import SnapshotFiles, atomic_directory
+from analyzer.snapshot.store import SnapshotFiles, atomic_directory, namespace_filter
 from analyzer.snapshot.store import load_snapshot as _load
 from analyzer.synth.generate import Synthetic, generate, generate_batches, write_sample, write_sample_stream
 
@@ -115,11 +115,8 @@ def analyze_dir(
     parts merged, which gives the same analysis (:mod:`analyzer.findings.merge`). The partitions' HPAs are
     replayed together, up to ``replay_columns`` HPA views at a time. ``options`` go to :func:`analyze`.
     :class:`~analyzer.errors.NothingToAnalyse` when no pod is left."""
-    listed = None if namespaces is None else set(namespaces)
-
-    def wanted(ns: str) -> bool:
-        return (listed is None or ns in listed) and (shard is None or shard.holds(ns))
-
+    namespaces = None if namespaces is None else list(namespaces)
+    wanted = namespace_filter(namespaces, shard)[0] or (lambda _: True)
     files = SnapshotFiles(path, keep_objects=True)
     rows = files.usage_rows()
     total = sum(n for ns, n in (rows or {}).items() if wanted(ns))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analyzer import cli
@@ -276,3 +276,60 @@ def test_partitions_keep_the_namespace_and_selector_filters(small_dir: Path, tmp
         assert set(parted.workloads["namespace"]) == set(namespaces or ["shop", "payments"])
     with pytest.raises(NothingToAnalyse, match="no pod matches the selector"):
         analyze_dir(small_dir, selector="team=nobody", partition_samples=samples // 5)
+
+
+MANIFEST_FIELDS = ["format", "format_version", "tool_version", "shard", "shard.index", "shard.count", "settings",
+                   "metadata", "metadata.start", "metadata.step_s", "prices", "prices.cpu_core_hour", "empty",
+                   "samples", "rebuilt"]  # fmt: skip
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=50),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)  # fmt: skip
+
+
+@given(field=st.sampled_from(MANIFEST_FIELDS), value=ODD_VALUES, shard=st.integers(0, SHARDS - 1))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_manifest_field_of_any_value_is_merged_or_refused_in_one_line(
+    runs: Path, tmp_path: Path, field: str, value: object, shard: int
+) -> None:
+    parts = tmp_path / "parts"
+    shutil.rmtree(parts, ignore_errors=True)
+    shutil.copytree(runs / "parts", parts)
+    manifest = parts / f"shard-{shard}-of-{SHARDS}" / "partial.json"
+    document = json.loads(manifest.read_text())
+    *parents, last = field.split(".")
+    node = document
+    for key in parents:
+        node = node[key] if isinstance(node.get(key), dict) else {}
+    node[last] = value
+    manifest.write_text(json.dumps(document))
+    try:
+        merged, _ = merge_partials([parts])
+    except SidecarImpactError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 600
+    else:
+        assert len(merged.workloads) > 0
+
+
+@pytest.mark.parametrize("damage", ["drop-documented-column", "retype-column"])
+def test_a_part_whose_table_lost_a_column_or_changed_type_is_refused(runs: Path, tmp_path: Path, damage: str) -> None:
+    parts = _copy_parts(runs, tmp_path)
+    file = parts / "shard-1-of-3" / "tables" / "hpa_skew.parquet"
+    table = pq.read_table(file)
+    if damage == "drop-documented-column":
+        table = table.drop_columns(["skew_percent"])
+        expected = "column 'skew_percent' is missing"
+    else:
+        table = table.set_column(table.schema.get_field_index("skew_percent"), "skew_percent",
+                                 table["skew_percent"].cast("string"))  # fmt: skip
+        expected = "columns or types differ"
+    pq.write_table(table, file)
+    assert expected in _refused(tmp_path, str(parts))
+
+
+def test_a_part_that_says_it_is_empty_but_holds_tables_is_refused(runs: Path, tmp_path: Path) -> None:
+    """Otherwise its workloads would silently be left out of a report that looks whole."""
+    parts = _copy_parts(runs, tmp_path)
+    manifest = parts / "shard-0-of-3" / "partial.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "empty": True}))
+    assert "says the shard is empty, but it has tables/" in _refused(tmp_path, str(parts))

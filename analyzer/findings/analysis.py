@@ -5,7 +5,7 @@ It lives below the renderers (which read it) and the API (which builds it), so i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -83,6 +83,11 @@ class Analysis:
     """Usage samples the analysis read (the snapshot's rows): coverage, with the metadata's window."""
     rebuilt: tuple[tuple[str, int], ...] = ()
     """Objects the collector rebuilt from kube-state-metrics, as (kind, count): the note a merge recomputes."""
+
+    @classmethod
+    def table_names(cls) -> tuple[str, ...]:
+        """The DataFrame fields, in declaration order (the partial results and the merge go by them)."""
+        return tuple(f.name for f in fields(cls) if f.type in ("pd.DataFrame", pd.DataFrame))
 
     def at_or_above(self, severity: str) -> pd.DataFrame:
         """The findings of ``severity`` or worse (``severity`` one of low, medium, high)."""

@@ -12,7 +12,7 @@ what makes a merged report identical to an unsharded one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -27,9 +27,7 @@ from analyzer.snapshot.schema import NOTES_KEY
 ROLLUPS = ("namespaces", "cluster", "groups")
 """Tables recomputed from ``workloads`` rather than concatenated."""
 
-ROW_TABLES = tuple(
-    f.name for f in fields(Analysis) if f.type in ("pd.DataFrame", pd.DataFrame) and f.name not in ROLLUPS
-)
+ROW_TABLES = tuple(name for name in Analysis.table_names() if name not in ROLLUPS)
 """Tables whose rows belong to one namespace each."""
 
 

@@ -13,7 +13,6 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,11 @@ import pyarrow.parquet as pq
 from analyzer.__about__ import __version__
 from analyzer.errors import SidecarImpactError, SnapshotError, clip, reason
 from analyzer.findings.analysis import Analysis
+from analyzer.findings.hpa_skew import SERIES_COLUMNS
+from analyzer.model.pod_usage import POD_USAGE_COLUMNS
 from analyzer.prices import Prices
 from analyzer.render.outputs import cannot_write
+from analyzer.render.report_schema import TABLES as REPORT_TABLES
 from analyzer.snapshot.shards import MAX_SHARDS, Shard
 from analyzer.snapshot.store import atomic_directory, metadata_from_json
 
@@ -37,7 +39,13 @@ TABLES_DIR = "tables"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _DIR_NAME = re.compile(r"shard-(\d{1,5})-of-(\d{1,5})")
 
-TABLES = tuple(f.name for f in fields(Analysis) if f.type in ("pd.DataFrame", pd.DataFrame))
+TABLES = Analysis.table_names()
+DOCUMENTED_COLUMNS: dict[str, Mapping[str, str]] = {
+    **REPORT_TABLES,
+    "hpa_series": SERIES_COLUMNS,
+    "pod_usage": POD_USAGE_COLUMNS,
+}
+"""The columns each table documents; a part's table with rows must have them all."""
 
 _MANIFEST_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -170,9 +178,28 @@ def read_partials(paths: Sequence[Path]) -> tuple[list[Analysis], dict[str, Any]
     for path, m in ordered:
         if not m["empty"] and not m["metadata"]:
             raise SidecarImpactError(f"{path / MANIFEST}: metadata is empty but the shard is not")
+        if m["empty"] and os.path.lexists(path / TABLES_DIR):
+            raise SidecarImpactError(f"{path / MANIFEST}: says the shard is empty, but it has {TABLES_DIR}/")
     if not parts:
         raise SnapshotError(f"merge: every one of the {count} shards is empty (no pods in any namespace)")
+    _check_same_types(parts, [path for path, m in ordered if not m["empty"]])
     return parts, first["settings"]
+
+
+def _check_same_types(parts: list[Analysis], paths: list[Path]) -> None:
+    """Refuse a table whose columns or types differ between parts (tables with rows: an empty one may
+    hold no types)."""
+    for name in TABLES:
+        shapes = [(path, getattr(part, name)) for path, part in zip(paths, parts, strict=True)]
+        shapes = [(path, table) for path, table in shapes if len(table)]
+        for path, table in shapes[1:]:
+            reference_path, reference = shapes[0]
+            if list(table.columns) != list(reference.columns) or [str(t) for t in table.dtypes] != [
+                str(t) for t in reference.dtypes
+            ]:
+                raise SidecarImpactError(
+                    f"{path / TABLES_DIR / name}.parquet: columns or types differ from {reference_path}'s"
+                )
 
 
 def _manifest(path: Path) -> dict[str, Any]:
@@ -205,6 +232,9 @@ def _analysis(path: Path, manifest: dict[str, Any]) -> Analysis:
             tables[name] = pq.read_table(file).to_pandas()
         except (OSError, pa.ArrowException) as exc:
             raise SidecarImpactError(f"{file}: not a readable Parquet table ({reason(exc, 100)})") from None
+        missing = [c for c in DOCUMENTED_COLUMNS.get(name, ()) if c not in tables[name].columns]
+        if len(tables[name]) and missing:
+            raise SidecarImpactError(f"{file}: column {clip(missing[0])} is missing")
     try:
         metadata = metadata_from_json(manifest["metadata"], path / MANIFEST)
         prices = Prices(**manifest["prices"])
@@ -217,8 +247,3 @@ def _analysis(path: Path, manifest: dict[str, Any]) -> Analysis:
         samples=manifest["samples"],
         rebuilt=tuple((kind, n) for kind, n in manifest["rebuilt"]),
     )
-
-
-def shard_settings(**settings: Any) -> dict[str, Any]:
-    """The settings a shard records, JSON-normalised (paths as strings, tuples as lists)."""
-    return json.loads(json.dumps(settings, default=os.fspath))

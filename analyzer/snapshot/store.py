@@ -74,14 +74,22 @@ def load_snapshot(
     Raises :class:`SnapshotError` with a one-line message naming the file and the problem, and
     :class:`NothingToAnalyse` when no pod or sample is left in the namespaces asked for.
     """
+    wanted, scope = namespace_filter(namespaces, shard)
+    return SnapshotFiles(path).load(wanted, scope)
+
+
+def namespace_filter(namespaces: Iterable[str] | None, shard: Shard | None) -> tuple[Callable[[str], bool] | None, str]:
+    """The predicate on namespace names that ``namespaces`` and ``shard`` make (None: every namespace),
+    and how to word it in an error (`` in namespace a, b in shard 1/4``)."""
+    if namespaces is None and shard is None:
+        return None, ""
     listed = None if namespaces is None else set(namespaces)
 
     def wanted(namespace: str) -> bool:
         return (listed is None or namespace in listed) and (shard is None or shard.holds(namespace))
 
     scope = "" if listed is None else f" in namespace {', '.join(sorted(listed))}"
-    scope += "" if shard is None else f" in shard {shard}"
-    return SnapshotFiles(path).load(wanted if listed is not None or shard is not None else None, scope)
+    return wanted, scope + ("" if shard is None else f" in shard {shard}")
 
 
 class SnapshotFiles:
@@ -124,19 +132,17 @@ class SnapshotFiles:
         self._objects(lambda _: False)
         return set(self._kept or ())
 
-    def load(self, wanted: Callable[[str], bool] | Collection[str] | None = None, scope: str = "") -> Snapshot:
+    def load(self, wanted: Namespaces = None, scope: str = "") -> Snapshot:
         """The snapshot of the namespaces ``wanted`` accepts (all when None), given as a predicate or as the
         namespaces themselves; ``scope`` words them in errors."""
         root, metadata = self.root, self.metadata
-        listed = None if wanted is None or callable(wanted) else frozenset(wanted)
-        if listed is not None:
-            wanted = listed.__contains__
-        usage = _read_usage(root, wanted)
-        replicas = _read_replicas(root, wanted, listed)
-        pod_status = _read_pod_status(root, wanted, listed)
-        if wanted is not None:  # a CSV has no row groups to skip
-            replicas, pod_status = _rows_in(replicas, wanted), _rows_in(pod_status, wanted)
-        objects, notes = self._objects(wanted)
+        accept = _predicate(wanted)
+        usage = _read_usage(root, accept)
+        replicas = _read_replicas(root, wanted)
+        pod_status = _read_pod_status(root, wanted)
+        if accept is not None:  # a CSV has no row groups to skip
+            replicas, pod_status = _rows_in(replicas, accept), _rows_in(pod_status, accept)
+        objects, notes = self._objects(accept)
         if notes:
             old = metadata.extra.get(NOTES_KEY, [])
             metadata = replace(metadata, extra={**metadata.extra, NOTES_KEY: [*old, *notes]})
@@ -166,6 +172,14 @@ class SnapshotFiles:
         for _, kind, text in kept:
             out[kind].append(json.loads(text))
         return out, self._notes
+
+
+Namespaces = Callable[[str], bool] | Collection[str] | None
+"""Which namespaces to read: a predicate on their names, the names themselves, or None for all."""
+
+
+def _predicate(wanted: Namespaces) -> Callable[[str], bool] | None:
+    return wanted if wanted is None or callable(wanted) else frozenset(wanted).__contains__
 
 
 def _objects_in(
@@ -446,16 +460,16 @@ def _empty_usage() -> pd.DataFrame:
     )
 
 
-def _read_parquet(
-    file: Path, expected: pa.Schema, wanted: Callable[[str], bool] | None = None, listed: Collection[str] | None = None
-) -> pd.DataFrame:
-    """``file`` checked against ``expected``; with ``wanted``, only the rows of the namespaces it accepts
-    (row groups holding none of them are not read), which are ``listed`` when the caller knows them."""
+def _read_parquet(file: Path, expected: pa.Schema, wanted: Namespaces = None) -> pd.DataFrame:
+    """``file`` checked against ``expected``; with ``wanted``, only the rows of those namespaces (row groups
+    holding none of them are not read; a predicate is tried on the names the file holds)."""
     try:
         if wanted is not None and "namespace" in pq.read_schema(file).names:
-            if listed is None:
-                listed = pc.unique(pq.read_table(file, columns=["namespace"])["namespace"]).to_pylist()
-            keep = sorted(n for n in listed if isinstance(n, str) and wanted(n))
+            if callable(wanted):
+                names = pc.unique(pq.read_table(file, columns=["namespace"])["namespace"]).to_pylist()
+                keep = sorted(n for n in names if isinstance(n, str) and wanted(n))
+            else:
+                keep = sorted(wanted)
             table = (
                 pq.read_table(file, filters=[("namespace", "in", keep)]) if keep else pq.read_schema(file).empty_table()
             )
@@ -548,13 +562,11 @@ def _checked_usage(frame: pd.DataFrame, where: Path) -> pd.DataFrame:
     return frame
 
 
-def _read_replicas(
-    root: Path, wanted: Callable[[str], bool] | None = None, listed: Collection[str] | None = None
-) -> pd.DataFrame:
+def _read_replicas(root: Path, wanted: Namespaces = None) -> pd.DataFrame:
     path = root / schema.REPLICAS_FILE
     csv_path = root / schema.REPLICAS_CSV
     if path.is_file():
-        frame = _read_parquet(path, _REPLICAS_SCHEMA, wanted, listed)
+        frame = _read_parquet(path, _REPLICAS_SCHEMA, wanted)
     elif csv_path.is_file():
         try:
             frame = pd.read_csv(csv_path, dtype={"namespace": str, "kind": str, "name": str})
@@ -589,14 +601,12 @@ def _read_replicas(
     return frame.reset_index(drop=True)
 
 
-def _read_pod_status(
-    root: Path, wanted: Callable[[str], bool] | None = None, listed: Collection[str] | None = None
-) -> pd.DataFrame:
+def _read_pod_status(root: Path, wanted: Namespaces = None) -> pd.DataFrame:
     """``pod_status.parquet`` (optional): each pod's phase and readiness per sample time."""
     path = root / schema.POD_STATUS_FILE
     if not path.is_file():
         return schema.empty_pod_status()
-    frame = _read_parquet(path, _POD_STATUS_SCHEMA, wanted, listed)
+    frame = _read_parquet(path, _POD_STATUS_SCHEMA, wanted)
     for column in ("namespace", "pod", "phase"):
         if frame[column].isna().any():
             raise SnapshotError(f"{path}: column {clip(column)} has empty values")
