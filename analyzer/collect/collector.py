@@ -89,9 +89,10 @@ def collect_prometheus(
                 raise NothingToAnalyse(f"--shard {shard}: none of the {len(sizes)} namespaces with samples is in it")
             sizes, scope = held, scope.only(held)
         scrape = scrape_interval or scrape_interval_s(client, scope, tr.end, sizes)
-        requests = plan(sizes, tr, sample_budget)
-        log.info("usage: %d namespaces in %d requests per metric; scrape interval %.0f s, rate window %.0f s",
-                 len(sizes), len(requests), scrape, rate_window_s(tr.step_s, scrape))  # fmt: skip
+        requests = plan(sizes, tr, sample_budget, scrape)
+        log.info("usage: %d namespaces in %d requests per metric (%s); scrape interval %.0f s, rate window %.0f s",
+                 len(sizes), len(requests), "raw samples" if requests and requests[0].raw else "range queries",
+                 scrape, rate_window_s(tr.step_s, scrape))  # fmt: skip
         usage = collect_usage(client, scope, tr, scrape, requests, _stage(progress, "usage"))
         ksm = collect_ksm(client, scope, tr, _stage(progress, "kube-state-metrics"))
         if not ksm.present:

@@ -1,7 +1,7 @@
 """How to reach a Prometheus-compatible API, and requests to it with timeouts and retries.
 
-Every request goes through prometheus-api-client. 5xx answers, timeouts and refused connections are
-retried with exponential backoff; a 4xx is not retried: a rejected query is a bug in this tool
+Every request goes through prometheus-api-client. 5xx and 429 answers, timeouts and refused connections
+are retried with exponential backoff; another 4xx is not retried: a rejected query is a bug in this tool
 (401/403 are the user's credentials) and the error says which.
 """
 
@@ -29,6 +29,8 @@ from analyzer.errors import SidecarImpactError, SourceError, clip
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "PROMETHEUS_TOKEN"
+TOO_MANY_REQUESTS = 429
+"""A query frontend's rate limit (Mimir, Thanos): retried with backoff like a 5xx."""
 _STATUS = re.compile(r"HTTP Status Code (\d{3})")
 T = TypeVar("T")
 R = TypeVar("R")
@@ -50,6 +52,9 @@ class PromOptions:
     concurrency: int = 4
     cluster_label: str | None = None
     cluster: str | None = None
+    gzip: bool = False
+    """Ask for gzip-compressed answers: a quarter of the bytes, but compressing them is most of what a
+    collection costs the server's CPU (docs/collect.md, "Query plan"); off unless bandwidth is dearer."""
 
     def __post_init__(self) -> None:
         if not re.match(r"^https?://[^/]+", self.url):
@@ -95,7 +100,8 @@ class PromClient:
         session.verify = (
             False if options.insecure_skip_tls_verify else (str(options.ca_file) if options.ca_file else True)
         )
-        headers = dict(options.headers)
+        headers = {"Accept-Encoding": "gzip" if options.gzip else "identity"}
+        headers.update(options.headers)
         if options.token:
             headers["Authorization"] = f"Bearer {options.token}"
         self._prom = PrometheusConnect(
@@ -140,7 +146,7 @@ class PromClient:
                 return send()
             except PrometheusApiClientException as exc:
                 status = _status_of(exc)
-                if status is not None and status < 500:
+                if status is not None and status < 500 and status != TOO_MANY_REQUESTS:
                     raise _client_error(where, status, promql, str(exc)) from None
                 problem = f"HTTP {status}" if status else "an unreadable answer"
             except requests.Timeout:

@@ -3,18 +3,30 @@
 Requests are planned before they are sent: the range is cut into chunks under Prometheus's 11,000
 points per series, and namespaces are packed into batches so that no answer exceeds a sample
 budget. The number of requests is 2 × chunks × batches, independent of how pods are spread.
+
+Two ways to ask, chosen by the scrape interval (docs/collect.md, "Query plan"):
+
+- **raw samples** when a step holds at most two scrapes: each request is an instant query of a range
+  selector, which the server answers from its chunks without evaluating anything; ``rate()`` and the
+  gauge's value at each step are computed here exactly as Prometheus would (collect/grid.py). This
+  halves the server's CPU on the collection benchmark;
+- **range queries** otherwise (``rate()`` and ``max by`` evaluated by the server at each step), which
+  then send fewer points than the raw samples.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analyzer.collect import promql
+from analyzer.collect.grid import Grid, last_on_grid, rate_on_grid
 from analyzer.collect.prometheus_connection import PromClient
 from analyzer.collect.promframe import range_frame
 from analyzer.collect.timerange import MAX_POINTS_PER_SERIES, TimeRange, rate_window_s
@@ -24,6 +36,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SAMPLE_BUDGET = 2_000_000
 """Points per answer (series × steps); about 60 MB of JSON."""
+RAW_SCRAPES_PER_STEP = 2.0
+"""Raw samples are read while a step holds at most this many scrapes: up to there they cost the
+server less CPU than a range query's per-step evaluation (benchmarks/collection.py)."""
 
 Progress = Callable[[int, int], None]
 _KEYS = ["namespace", "pod", "container"]
@@ -31,10 +46,16 @@ _KEYS = ["namespace", "pod", "container"]
 
 @dataclass(frozen=True)
 class Request:
-    """One planned range query: a namespace batch over a time chunk."""
+    """One planned query: a namespace batch over a time chunk, as a range query or for raw samples."""
 
     namespaces: tuple[str, ...]
     chunk: TimeRange
+    raw: bool = False
+
+
+def reads_raw(step_s: float, scrape_s: float) -> bool:
+    """Whether raw samples cost the server less than a range query at ``step_s``."""
+    return step_s <= RAW_SCRAPES_PER_STEP * scrape_s
 
 
 def scrape_interval_s(client: PromClient, scope: promql.Scope, at: pd.Timestamp, sizes: dict[str, int]) -> float:
@@ -67,10 +88,17 @@ def namespace_sizes(client: PromClient, scope: promql.Scope, tr: TimeRange) -> d
     return {str(ns): int(v) for ns, v in sizes.items()}
 
 
-def plan(sizes: dict[str, int], tr: TimeRange, budget: int = DEFAULT_SAMPLE_BUDGET) -> list[Request]:
-    """Pack namespaces into batches of at most ``budget`` points per answer; cut each batch's range."""
-    points = min(MAX_POINTS_PER_SERIES, tr.points)
-    capacity = max(1, budget // points)
+def plan(
+    sizes: dict[str, int], tr: TimeRange, budget: int = DEFAULT_SAMPLE_BUDGET, scrape_s: float | None = None
+) -> list[Request]:
+    """Pack namespaces into batches of at most ``budget`` points per answer; cut each batch's range.
+
+    With ``scrape_s`` and :func:`reads_raw`, the requests read raw samples and points are counted
+    per scrape; otherwise they are range queries and points are counted per step."""
+    raw = scrape_s is not None and reads_raw(tr.step_s, scrape_s)
+    per_step = tr.step_s / scrape_s if raw else 1.0  # type: ignore[operator]  # answer points per step
+    max_steps = tr.points if raw else min(MAX_POINTS_PER_SERIES, tr.points)
+    capacity = max(1, budget // max(1, math.ceil(max_steps * per_step)))
     batches: list[list[str]] = []
     load = 0
     for ns in sorted(sizes):
@@ -84,8 +112,8 @@ def plan(sizes: dict[str, int], tr: TimeRange, budget: int = DEFAULT_SAMPLE_BUDG
     requests = []
     for batch in batches:
         size = sum(max(1, sizes[ns]) for ns in batch)
-        chunk_points = max(2, min(MAX_POINTS_PER_SERIES, budget // size))
-        requests.extend(Request(tuple(batch), chunk) for chunk in tr.chunks(chunk_points))
+        chunk_points = max(2, min(max_steps, int(budget / size / per_step)))
+        requests.extend(Request(tuple(batch), chunk, raw) for chunk in tr.chunks(chunk_points))
     return requests
 
 
@@ -104,6 +132,11 @@ def collect_usage(
     def fetch(job: tuple[str, Request]) -> pd.DataFrame:
         metric, request = job
         part = scope.only(request.namespaces)
+        if request.raw:
+            span = (request.chunk.end - request.chunk.start).total_seconds() + window
+            counter = promql.CPU_COUNTER if metric == "cpu_cores" else promql.MEMORY_GAUGE
+            answer = client.query(promql.raw_samples(part, span, counter), request.chunk.end)
+            return raw_frame(answer, metric, request.chunk, window, scrape_s, client.options.url)
         query = promql.cpu_usage(part, window) if metric == "cpu_cores" else promql.memory_usage(part)
         result = client.query_range(query, request.chunk.start, request.chunk.end, tr.step_s)
         return range_frame(result, _KEYS, value=metric)
@@ -129,3 +162,42 @@ def _concat(frames: list[pd.DataFrame], value: str) -> pd.DataFrame:
         return pd.DataFrame({"timestamp": pd.to_datetime([], utc=True), **{k: [] for k in _KEYS}, value: []})
     out = pd.concat([f.astype({k: object for k in _KEYS}) for f in frames], ignore_index=True)
     return out.drop_duplicates(["timestamp", *_KEYS], keep="last")
+
+
+def raw_frame(
+    answer: list[dict[str, Any]], metric: str, chunk: TimeRange, window_s: float, scrape_s: float, where: str
+) -> pd.DataFrame:
+    """One answer of raw samples (``[chunk.start - window, chunk.end]``) evaluated at the chunk's steps:
+    ``rate()`` for CPU, the newest sample for memory (collect/grid.py), in :func:`range_frame`'s columns.
+    Series naming the same container (two jobs scraping cAdvisor) are folded with ``max``, as ``max by``."""
+    series = _raw_series(answer, where)
+    if not series:
+        return _concat([], metric)
+    keys = [(labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", "")) for labels, _ in series]
+    codes = np.repeat(np.arange(len(series)), [len(points) for _, points in series])
+    points = np.concatenate([points for _, points in series])
+    del series
+    grid = Grid(int(chunk.start.value // 10**6), round(chunk.step_s * 1000), chunk.points)
+    t_ms = np.round(points[:, 0] * 1000).astype(np.int64)
+    if metric == "cpu_cores":
+        at = rate_on_grid(codes, t_ms, points[:, 1], grid, round(window_s * 1000))
+    else:
+        lookback = round(max(chunk.step_s, scrape_s) * 1000)
+        at = last_on_grid(codes, t_ms, points[:, 1], grid, lookback, round(scrape_s * 1000))
+    named = np.array(keys, dtype=object).reshape(-1, 3)[at.series]
+    frame = pd.DataFrame({k: pd.Categorical(named[:, i]) for i, k in enumerate(_KEYS)})
+    frame["timestamp"] = pd.to_datetime(grid.start_ms + at.step * grid.step_ms, unit="ms", utc=True)
+    frame[metric] = at.value
+    folded = frame.groupby(["timestamp", *_KEYS], sort=False, observed=True, as_index=False)[metric].max()
+    return folded[["timestamp", *_KEYS, metric]] if len(folded) < len(frame) else frame
+
+
+def _raw_series(answer: list[dict[str, Any]], where: str) -> list[tuple[dict[str, str], np.ndarray]]:
+    """Each series of an answer to a range selector: its labels and its ``[[unix seconds, value], ...]``."""
+    try:
+        series = [(dict(s["metric"]), np.asarray(s["values"], np.float64)) for s in answer if s.get("values")]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        series = [({}, np.zeros(0))]
+    if any(points.ndim != 2 or points.shape[1] != 2 for _, points in series):
+        raise SourceError(f"Prometheus at {where}: an answer to a range selector is not series of [time, value]")
+    return series

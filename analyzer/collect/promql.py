@@ -64,9 +64,10 @@ def series_per_namespace(scope: Scope) -> str:
     return f"count by (namespace) ({memory_usage(scope)})"
 
 
-def raw_samples(scope: Scope, window_s: float) -> str:
-    """The raw memory samples of the last ``window_s`` (a range vector: their timestamps give the scrape interval)."""
-    return f"{MEMORY_GAUGE}{scope.matchers(*_CONTAINER_ONLY)}[{promql_duration(window_s)}]"
+def raw_samples(scope: Scope, window_s: float, metric: str = MEMORY_GAUGE) -> str:
+    """The raw samples of ``metric`` in the last ``window_s`` (a range vector, every label kept): the
+    scrape interval from their timestamps, and usage evaluated on the client (collect/grid.py)."""
+    return f"{metric}{scope.matchers(*_CONTAINER_ONLY)}[{promql_duration(window_s)}]"
 
 
 def last_seen(metric: str, by: Iterable[str], scope: Scope, window_s: float, *extra: str) -> str:

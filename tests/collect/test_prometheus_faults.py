@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
 import requests
 
+from analyzer.collect import promql
 from analyzer.collect.collector import collect_prometheus
-from analyzer.collect.prometheus_connection import PromOptions
+from analyzer.collect.prometheus_connection import PromClient, PromOptions
+from analyzer.collect.prometheus_usage import collect_usage, namespace_sizes, plan
 from analyzer.collect.timerange import MAX_POINTS_PER_SERIES, time_range
 from analyzer.errors import SidecarImpactError, SourceError
 from tests.collect.conftest import END, START, PromData
@@ -35,14 +38,15 @@ def proxy(prometheus: PrometheusServer):
     proxy.close()
 
 
-def test_503_answers_are_retried(proxy: FaultProxy, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("status", [503, 429])  # 429: a query frontend's rate limit (Mimir, Thanos)
+def test_overload_answers_are_retried(proxy: FaultProxy, caplog: pytest.LogCaptureFixture, status: int) -> None:
     baseline = collect_prometheus(options(proxy.url), RANGE).requests["prometheus"]
     proxy.requests.clear()
-    proxy.fail_first = 2
+    proxy.fail_first, proxy.fail_status = 2, status
     result = collect_prometheus(options(proxy.url, retries=3, backoff_s=0.01, concurrency=1), RANGE)
     assert result.requests["prometheus"] == len(proxy.requests) == baseline + 2
     assert len(result.snapshot.usage) > 0
-    assert "HTTP 503; retrying" in caplog.text
+    assert f"HTTP {status}; retrying" in caplog.text
 
 
 def test_slow_answers_hit_the_timeout(proxy: FaultProxy) -> None:
@@ -70,6 +74,11 @@ def test_401_names_the_credentials_and_headers_are_sent(proxy: FaultProxy) -> No
     assert secret not in str(raised.value)
     assert proxy.headers_seen[0]["Authorization"] == f"Bearer {secret}"
     assert proxy.headers_seen[0]["X-Scope-OrgID"] == "team-a"
+    assert proxy.headers_seen[0]["Accept-Encoding"] == "identity"  # compressing costs the server's CPU
+    proxy.fail_first = 2
+    with pytest.raises(SourceError, match="HTTP 401"):
+        collect_prometheus(options(proxy.url, gzip=True), RANGE)
+    assert proxy.headers_seen[1]["Accept-Encoding"] == "gzip"
 
 
 def test_a_path_prefix_is_kept(proxy: FaultProxy) -> None:
@@ -87,14 +96,17 @@ def test_a_range_over_11000_points_is_chunked(prometheus: PrometheusServer, prox
         timeout=10,
     )
     assert direct.status_code == 400 and "11,000 points" in direct.json()["error"]  # the server's real limit
-    result = collect_prometheus(options(proxy.url), fine, namespaces=("payments",))
+    client = PromClient(options(proxy.url))
+    scope = promql.Scope("cluster", "small", ("payments",))
+    # range queries, as the plan chooses when a step holds more than two scrapes
+    usage = collect_usage(client, scope, fine, 60.0, plan(namespace_sizes(client, scope, fine), fine))
+    client.close()
     ranges = [parse_qs(urlsplit(p).query) for p in proxy.requests if "query_range" in p]
     usage_ranges = [q for q in ranges if "container_cpu_usage_seconds_total" in q["query"][0]]
     assert len(usage_ranges) >= 2
     for q in ranges:
         points = (float(q["end"][0]) - float(q["start"][0])) / float(q["step"][0]) + 1
         assert points <= MAX_POINTS_PER_SERIES
-    usage = result.snapshot.usage
     stamps = usage["timestamp"].drop_duplicates().sort_values()
     assert stamps.diff().dropna().dt.total_seconds().eq(3).all()  # no gap, no overlap at chunk edges
     assert not usage.duplicated(["timestamp", "namespace", "pod", "container"]).any()
@@ -102,6 +114,12 @@ def test_a_range_over_11000_points_is_chunked(prometheus: PrometheusServer, prox
     same = coarse.merge(usage, on=["timestamp", "namespace", "pod", "container"], suffixes=("", "_fine"))
     assert len(same) == len(coarse)
     assert (same["memory_bytes"] == same["memory_bytes_fine"]).all()
+    # the collector reads raw samples at this step (a 3 s step holds a twentieth of a scrape): the same usage
+    raw = collect_prometheus(options(prometheus.url), fine, namespaces=("payments",)).snapshot.usage
+    both = usage.merge(raw, on=["timestamp", "namespace", "pod", "container"], how="outer", suffixes=("", "_raw"))
+    assert len(both) == len(usage) == len(raw)
+    np.testing.assert_allclose(both["cpu_cores_raw"], both["cpu_cores"], rtol=1e-9)
+    assert (both["memory_bytes_raw"] == both["memory_bytes"]).all()
 
 
 def test_server_stopped_mid_collection(prom_data: PromData, tmp_path: Path) -> None:
