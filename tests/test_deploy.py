@@ -28,6 +28,8 @@ GIB = 2**30
 BENCHMARK_PEAK_GIB_1000_WORKLOAD_WEEK = 2.84
 """benchmarks/scale.py: peak PSS, the replay's workers included, of `report` on a realistic week of 1,000
 workloads (70 M samples, 36,590 pods) analysed in partitions of 8 M samples (deploy/README.md)."""
+BENCHMARK_COLLECT_PEAK_GIB_1000_WORKLOAD_WEEK = 5.96
+"""benchmarks/collection.py: peak RSS of the usage queries of `collect` for the same week, from a real Prometheus."""
 
 
 def quantity_bytes(text: str) -> float:
@@ -106,6 +108,10 @@ def test_memory_covers_the_benchmark_peak_and_the_pvc_the_kept_runs() -> None:
     peak = BENCHMARK_PEAK_GIB_1000_WORKLOAD_WEEK * GIB
     assert quantity_bytes(report["resources"]["requests"]["memory"]) >= peak
     assert quantity_bytes(report["resources"]["limits"]["memory"]) >= 1.25 * peak  # headroom above the peak
+    collect = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0]
+    collect_peak = BENCHMARK_COLLECT_PEAK_GIB_1000_WORKLOAD_WEEK * GIB
+    assert quantity_bytes(collect["resources"]["requests"]["memory"]) >= 1.1 * collect_peak  # + kube-state-metrics
+    assert quantity_bytes(collect["resources"]["limits"]["memory"]) >= 1.25 * collect_peak
     args = report["args"]
     keep_bytes = quantity_bytes(next(a for a in args if a.startswith("--keep-bytes=")).split("=", 1)[1])
     pvc = next(d for d in DOCS if d["kind"] == "PersistentVolumeClaim" and d["metadata"]["name"].endswith("reports"))

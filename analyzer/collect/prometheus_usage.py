@@ -141,27 +141,58 @@ def collect_usage(
         result = client.query_range(query, request.chunk.start, request.chunk.end, tr.step_s)
         return range_frame(result, _KEYS, value=metric)
 
-    frames: dict[str, list[pd.DataFrame]] = {"cpu_cores": [], "memory_bytes": []}
-    jobs = [(metric, r) for r in requests for metric in frames]
-    for done, ((metric, _), frame) in enumerate(zip(jobs, client.map(fetch, jobs), strict=True), 1):
-        frames[metric].append(frame)
+    # Each request's CPU and memory are joined as soon as both have come: the frames kept are the
+    # usage rows themselves (tens of millions on a large cluster), not two copies waiting for a merge.
+    joined: list[pd.DataFrame] = []
+    waiting: dict[int, pd.DataFrame] = {}
+    dropped = 0
+    jobs = [(metric, i, r) for i, r in enumerate(requests) for metric in ("cpu_cores", "memory_bytes")]
+    answers = client.map(lambda job: fetch((job[0], job[2])), jobs)
+    for done, ((metric, i, _), frame) in enumerate(zip(jobs, answers, strict=True), 1):
+        other = waiting.pop(i, None)
+        if other is None:
+            waiting[i] = frame
+        else:
+            cpu, memory = (frame, other) if metric == "cpu_cores" else (other, frame)
+            usage, lost = _join(cpu, memory)
+            joined.append(usage)
+            dropped += lost
         if progress is not None:
             progress(done, total)
-    cpu = _concat(frames["cpu_cores"], "cpu_cores")
-    memory = _concat(frames["memory_bytes"], "memory_bytes")
-    usage = cpu.merge(memory, on=["timestamp", *_KEYS], how="inner")
-    dropped = len(cpu) + len(memory) - 2 * len(usage)
     if dropped:
         log.info("dropped %d samples that had only CPU or only memory (a container's first or last scrape)", dropped)
+    if not joined:
+        return _join(_empty("cpu_cores"), _empty("memory_bytes"))[0]
+    _share_categories(joined)
+    usage = pd.concat(joined, ignore_index=True)
+    joined.clear()
+    return usage
+
+
+def _join(cpu: pd.DataFrame, memory: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One request's usage rows (snapshot usage columns): CPU and memory at the same (time, container),
+    finite and with CPU ≥ 0; and how many samples had only one of them."""
+    keys = ["timestamp", *_KEYS]
+    cpu, memory = cpu.drop_duplicates(keys, keep="last"), memory.drop_duplicates(keys, keep="last")
+    _share_categories([cpu, memory])
+    usage = cpu.merge(memory, on=keys, how="inner")
+    lost = len(cpu) + len(memory) - 2 * len(usage)
     usage = usage[(usage["cpu_cores"] >= 0) & np.isfinite(usage["cpu_cores"]) & np.isfinite(usage["memory_bytes"])]
-    return usage[["timestamp", *_KEYS, "cpu_cores", "memory_bytes"]].reset_index(drop=True)
+    return usage[[*keys, "cpu_cores", "memory_bytes"]].reset_index(drop=True), lost
 
 
-def _concat(frames: list[pd.DataFrame], value: str) -> pd.DataFrame:
-    if not frames:
-        return pd.DataFrame({"timestamp": pd.to_datetime([], utc=True), **{k: [] for k in _KEYS}, value: []})
-    out = pd.concat([f.astype({k: object for k in _KEYS}) for f in frames], ignore_index=True)
-    return out.drop_duplicates(["timestamp", *_KEYS], keep="last")
+def _empty(value: str) -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": pd.to_datetime([], utc=True), **{k: [] for k in _KEYS}, value: []})
+
+
+def _share_categories(frames: list[pd.DataFrame]) -> None:
+    """Give the key columns of every frame the same categories (in place), so that concatenating and
+    merging tens of millions of rows works on integer codes instead of strings."""
+    for key in _KEYS:
+        columns = [f[key].astype("category") for f in frames]
+        categories = pd.Index(sorted(set().union(*(c.cat.categories for c in columns))), dtype=object)
+        for frame, column in zip(frames, columns, strict=True):
+            frame[key] = column.cat.set_categories(categories)
 
 
 def raw_frame(
@@ -172,7 +203,7 @@ def raw_frame(
     Series naming the same container (two jobs scraping cAdvisor) are folded with ``max``, as ``max by``."""
     series = _raw_series(answer, where)
     if not series:
-        return _concat([], metric)
+        return _empty(metric)
     keys = [(labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", "")) for labels, _ in series]
     codes = np.repeat(np.arange(len(series)), [len(points) for _, points in series])
     points = np.concatenate([points for _, points in series])
