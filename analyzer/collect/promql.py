@@ -1,5 +1,6 @@
-"""The PromQL this tool sends: every query aggregates on the server (``by (...)``), so the number of
-requests grows with the time range and the number of metrics, never with the number of pods.
+"""The PromQL this tool sends: every query covers whole namespaces (aggregated on the server with
+``by (...)``, or raw samples evaluated on the client), so the number of requests grows with the time
+range and the number of metrics, never with the number of pods.
 
 Selectors drop cAdvisor's cgroup aggregates (``container=""``) and pause containers
 (``container="POD"``); ``max by`` folds the same series scraped by two jobs into one instead of
