@@ -28,7 +28,7 @@ GIB = 2**30
 BENCHMARK_PEAK_GIB_1000_WORKLOAD_WEEK = 2.84
 """benchmarks/scale.py: peak PSS, the replay's workers included, of `report` on a realistic week of 1,000
 workloads (70 M samples, 36,590 pods) analysed in partitions of 8 M samples (deploy/README.md)."""
-BENCHMARK_COLLECT_PEAK_GIB_1000_WORKLOAD_WEEK = 5.96
+BENCHMARK_COLLECT_PEAK_GIB_1000_WORKLOAD_WEEK = 6.08
 """benchmarks/collection.py: peak RSS of the usage queries of `collect` for the same week, from a real Prometheus."""
 
 

@@ -97,7 +97,7 @@ def plan(
     With ``scrape_s`` and :func:`reads_raw`, the requests read raw samples and points are counted
     per scrape; otherwise they are range queries and points are counted per step."""
     raw = scrape_s is not None and reads_raw(tr.step_s, scrape_s)
-    per_step = tr.step_s / scrape_s if raw else 1.0  # type: ignore[operator]  # answer points per step
+    per_step = tr.step_s / scrape_s if scrape_s is not None and raw else 1.0  # answer points per step
     max_steps = tr.points if raw else min(MAX_POINTS_PER_SERIES, tr.points)
     capacity = max(1, budget // max(1, math.ceil(max_steps * per_step)))
     batches: list[list[str]] = []
@@ -130,8 +130,8 @@ def collect_usage(
     window = rate_window_s(tr.step_s, scrape_s)
     total = 2 * len(requests)
 
-    def fetch(job: tuple[str, Request]) -> pd.DataFrame:
-        metric, request = job
+    def fetch(job: tuple[str, int, Request]) -> pd.DataFrame:
+        metric, _, request = job
         part = scope.only(request.namespaces)
         if request.raw:
             span = (request.chunk.end - request.chunk.start).total_seconds() + window
@@ -148,8 +148,7 @@ def collect_usage(
     waiting: dict[int, pd.DataFrame] = {}
     dropped = 0
     jobs = [(metric, i, r) for i, r in enumerate(requests) for metric in ("cpu_cores", "memory_bytes")]
-    answers = client.map(lambda job: fetch((job[0], job[2])), jobs)
-    for done, ((metric, i, _), frame) in enumerate(zip(jobs, answers, strict=True), 1):
+    for done, ((metric, i, _), frame) in enumerate(zip(jobs, client.map(fetch, jobs), strict=True), 1):
         other = waiting.pop(i, None)
         if other is None:
             waiting[i] = frame
@@ -216,20 +215,33 @@ def raw_frame(
     else:
         lookback = round(max(chunk.step_s, scrape_s) * 1000)
         at = last_on_grid(codes, t_ms, points[:, 1], grid, lookback, round(scrape_s * 1000))
-    named = np.array(keys, dtype=object).reshape(-1, 3)[at.series]
-    frame = pd.DataFrame({k: pd.Categorical(named[:, i]) for i, k in enumerate(_KEYS)})
+    labels = np.array(keys, dtype=object).reshape(-1, 3)  # a row per series
+    frame = pd.DataFrame({key: _per_row(labels[:, i], at.series) for i, key in enumerate(_KEYS)})
     frame["timestamp"] = pd.to_datetime(grid.start_ms + at.step * grid.step_ms, unit="ms", utc=True)
     frame[metric] = at.value
-    folded = frame.groupby(["timestamp", *_KEYS], sort=False, observed=True, as_index=False)[metric].max()
-    return folded[["timestamp", *_KEYS, metric]] if len(folded) < len(frame) else frame
+    if len(set(keys)) == len(keys):
+        return frame
+    return frame.groupby(["timestamp", *_KEYS], sort=False, observed=True, as_index=False)[metric].max()
+
+
+def _per_row(per_series: np.ndarray, series: np.ndarray) -> pd.Categorical:
+    """A label of every row, looked up once per series and indexed by its code: no string per row."""
+    categories, inverse = np.unique(per_series, return_inverse=True)
+    return pd.Categorical.from_codes(inverse[series], categories)
+
+
+MAX_UNIX_SECONDS = 1e11
+"""Sample times beyond this (year 5138) are not Prometheus's: refused before they become milliseconds."""
 
 
 def _raw_series(answer: list[dict[str, Any]], where: str) -> list[tuple[dict[str, str], np.ndarray]]:
     """Each series of an answer to a range selector: its labels and its ``[[unix seconds, value], ...]``."""
+    wrong = SourceError(f"Prometheus at {where}: an answer to a range selector is not series of [time, value]")
     try:
         series = [(dict(s["metric"]), np.asarray(s["values"], np.float64)) for s in answer if s.get("values")]
     except (AttributeError, KeyError, TypeError, ValueError):
-        series = [({}, np.zeros(0))]
-    if any(points.ndim != 2 or points.shape[1] != 2 for _, points in series):
-        raise SourceError(f"Prometheus at {where}: an answer to a range selector is not series of [time, value]")
+        raise wrong from None
+    for _, points in series:
+        if points.ndim != 2 or points.shape[1] != 2 or not (np.abs(points[:, 0]) < MAX_UNIX_SECONDS).all():
+            raise wrong
     return series

@@ -29,12 +29,11 @@ class TimeRange:
 
     def chunks(self, max_points: int = MAX_POINTS_PER_SERIES) -> Iterator[TimeRange]:
         """Consecutive, non-overlapping sub-ranges of at most ``max_points`` points each."""
-        per_chunk = max(1, max_points - 1)
-        span = pd.Timedelta(seconds=self.step_s * per_chunk)
+        span = pd.Timedelta(seconds=self.step_s * (max(1, max_points) - 1))
         step = pd.Timedelta(seconds=self.step_s)
         start = self.start
         while start <= self.end:
-            end = min(start + span - step, self.end) if per_chunk > 1 else start
+            end = min(start + span, self.end)
             yield TimeRange(start, end, self.step_s)
             start = end + step
 

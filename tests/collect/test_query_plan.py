@@ -3,17 +3,20 @@ what the server evaluates itself, and answers are compressed only when asked."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import urllib.request
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.collect import promql
 from analyzer.collect.prometheus_connection import PromClient, PromOptions
 from analyzer.collect.prometheus_usage import _raw_series, collect_usage, namespace_sizes, plan, reads_raw
-from analyzer.collect.timerange import time_range
+from analyzer.collect.timerange import TimeRange, time_range
 from analyzer.errors import SourceError
 from tests.collect.conftest import END, START
 from tests.collect.promserver import PrometheusServer
@@ -75,8 +78,63 @@ def test_answers_are_compressed_only_with_gzip(prometheus: PrometheusServer) -> 
         [{"metric": {}, "values": [1, 2]}],
         [{"metric": {}, "values": [[1, 2, 3]]}],
         [{"metric": {}, "values": [[1, "not a number"]]}],
+        [{"metric": {}, "values": [[1e300, "1"]]}],  # a time no Prometheus sends: it would overflow milliseconds
     ],
 )
 def test_a_malformed_raw_answer_is_one_clear_error(answer: list) -> None:
     with pytest.raises(SourceError, match=r"^Prometheus at http://p: an answer to a range selector is not series"):
         _raw_series(answer, "http://p")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["metric", "values", "x"]), inner, max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(answer=json_values | st.lists(json_values, max_size=4))
+def test_any_answer_is_series_or_one_clear_error(answer: object) -> None:
+    try:
+        series = _raw_series(answer, "http://p")  # type: ignore[arg-type]
+    except SourceError as exc:
+        assert str(exc) == "Prometheus at http://p: an answer to a range selector is not series of [time, value]"
+        return
+    for labels, points in series:
+        assert isinstance(labels, dict)
+        assert points.ndim == 2 and points.shape[1] == 2 and (abs(points[:, 0]) < 1e11).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.dictionaries(st.sampled_from(["namespace", "pod", "container", "job"]), st.text(max_size=5)),
+            st.lists(st.tuples(st.floats(0, 4e9), st.floats(allow_nan=False)), min_size=1, max_size=5),
+        ),
+        max_size=4,
+    )
+)
+def test_a_well_formed_answer_is_read_as_sent(sent: list) -> None:
+    answer = [{"metric": labels, "values": [[t, repr(v)] for t, v in points]} for labels, points in sent]
+    got = _raw_series(answer, "http://p")
+    assert [labels for labels, _ in got] == [labels for labels, _ in sent]
+    for (_, points), (_, want) in zip(got, sent, strict=True):
+        np.testing.assert_array_equal(points, np.array(want, dtype=np.float64))
+
+
+@settings(max_examples=200, deadline=None)
+@given(points=st.integers(1, 30_000), max_points=st.integers(1, 12_000), step=st.sampled_from([1.0, 15.0, 60.0]))
+def test_chunks_cover_every_step_once_and_are_as_few_as_the_limit_allows(
+    points: int, max_points: int, step: float
+) -> None:
+    start = pd.Timestamp("2026-11-02T00:00:00Z")
+    tr = TimeRange(start, start + pd.Timedelta(seconds=step * points), step)  # points + 1 steps: start < end
+    chunks = list(tr.chunks(max_points))
+    assert sum(c.points for c in chunks) == tr.points and all(c.points <= max_points for c in chunks)
+    assert chunks[0].start == tr.start and chunks[-1].end == tr.end
+    assert all(b.start - a.end == pd.Timedelta(seconds=step) for a, b in itertools.pairwise(chunks))
+    assert len(chunks) == -(-tr.points // max_points)  # a week at 60 s (10,080 points) is one request, not two
