@@ -36,6 +36,7 @@ from analyzer.simulate.counterfactual import PendingReplay, prepare_counterfactu
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_replay import ReplayResult, available_cpus
 from analyzer.simulate.kube_version import KubeVersion
+from analyzer.simulate.replay_queue import ReplayQueue
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import VPARecommendations, vpa_recommendations
 from analyzer.snapshot.schema import KSM_SOURCE, NOTES_KEY, SOURCE_ANNOTATION, Metadata, Snapshot
@@ -97,7 +98,8 @@ def load_snapshot(
 PARTITION_SAMPLES = 8_000_000
 """Usage samples per partition of a large snapshot: about 1 GiB of analysis at a time (docs/cli.md)."""
 REPLAY_COLUMNS = 3000
-"""HPA views replayed at once across partitions: a week at 60 s holds about 0.25 MiB per column."""
+"""At most this many HPA views replayed at once across partitions: a week at 60 s holds about 0.25 MiB per
+column."""
 
 
 def analyze_dir(
@@ -108,12 +110,15 @@ def analyze_dir(
     partition_samples: int = PARTITION_SAMPLES,
     progress: Callable[[str, int, int], None] | None = None,
     replay_columns: int = REPLAY_COLUMNS,
+    background_replay: bool | None = None,
     **options: Any,
 ) -> Analysis:
     """:func:`load_snapshot` and :func:`analyze` in bounded memory: a snapshot of more than
     ``partition_samples`` usage samples is analysed a partition of namespaces at a time (0: never) and the
     parts merged, which gives the same analysis (:mod:`analyzer.findings.merge`). The partitions' HPAs are
-    replayed together, up to ``replay_columns`` HPA views at a time. ``options`` go to :func:`analyze`.
+    replayed up to ``replay_columns`` HPA views at a time, by default in a background process while the next
+    partition is prepared (``background_replay``, :mod:`analyzer.simulate.replay_queue`). ``options`` go to
+    :func:`analyze`.
     :class:`~analyzer.errors.NothingToAnalyse` when no pod is left."""
     namespaces = None if namespaces is None else list(namespaces)
     wanted = namespace_filter(namespaces, shard)[0] or (lambda _: True)
@@ -125,39 +130,39 @@ def analyze_dir(
         if progress is not None:
             progress("load", 1, 1)
         return analyze(snapshot, progress=progress, **options)
-    spaces = sorted(ns for ns in set(rows) | files.object_namespaces() if wanted(ns))
-    groups = partition_namespaces({ns: rows.get(ns, 0) for ns in spaces}, partition_samples)
-    parts: list[Analysis] = []
-    pending: list[_Pending] = []
+    parts: dict[int, Analysis] = {}
+    pending: dict[int, _Pending] = {}
+    version, flags = options.get("version") or KubeVersion(), options.get("flags") or ControllerFlags()
+    # The queue forks its process first, while this one holds none of the snapshot.
+    with ReplayQueue[int](version, flags, replay_columns, background_replay) as queue:
+        spaces = sorted(ns for ns in set(rows) | files.object_namespaces() if wanted(ns))
+        groups = partition_namespaces({ns: rows.get(ns, 0) for ns in spaces}, partition_samples)
 
-    def replay_and_finish() -> None:
-        """One HPA replay for the pending partitions (its cost is mostly per sync), then each finished."""
-        if pending:
-            results = replay_pending([p.replays for p in pending], pending[0].version, pending[0].flags)
-            parts.extend(p.finish(r, progress) for p, r in zip(pending, results, strict=True))
-            pending.clear()
+        def finish(done: list[tuple[int, ReplayResult]]) -> None:
+            for i, result in done:
+                parts[i] = pending.pop(i).finish(result, progress)
+                if progress is not None:
+                    progress("replay", len(parts), len(groups))
+
+        for i, group in enumerate(groups):
+            try:
+                snapshot = files.load(group, f" in partition {i + 1} of {len(groups)}")
+                if selector:
+                    snapshot = select_pods(snapshot, selector)
+            except NothingToAnalyse:
+                continue
             if progress is not None:
-                progress("replay", len(parts), len(groups))
-
-    for i, group in enumerate(groups):
-        try:
-            snapshot = files.load(group, f" in partition {i + 1} of {len(groups)}")
-            if selector:
-                snapshot = select_pods(snapshot, selector)
-        except NothingToAnalyse:
-            continue
-        if progress is not None:
-            progress("load", i + 1, len(groups))
-        if snapshot.items("Pod"):
-            pending.append(_prepare(snapshot, **options, progress=progress))
-        del snapshot
-        if sum(len(p.replays.columns) for p in pending) >= replay_columns:
-            replay_and_finish()
-    replay_and_finish()
+                progress("load", i + 1, len(groups))
+            if snapshot.items("Pod"):
+                pending[i] = _prepare(snapshot, **options, progress=progress)
+            del snapshot
+            if i in pending:
+                finish(queue.put(i, pending[i].replays, last=i == len(groups) - 1))
+        finish(queue.drain())
     if not parts:
         what = f"no pod matches the selector {clip(selector)}" if selector else "no pods"
         raise NothingToAnalyse(f"{path}: {what} (nothing to analyse)")
-    return merge(parts)
+    return merge([parts[i] for i in sorted(parts)])
 
 
 def partition_namespaces(rows: Mapping[str, int], budget: int) -> list[set[str]]:

@@ -252,13 +252,19 @@ def test_report_options_belong_to_merge_not_to_a_shard(small_dir: Path, tmp_path
     assert not list(tmp_path.iterdir())
 
 
-def test_partitions_replayed_one_by_one_or_together_give_the_whole_analysis(small_dir: Path, tmp_path: Path) -> None:
-    """analyze_dir replays the partitions' HPAs together up to a column budget: 1 column replays each
-    partition on its own, the default all of them at once; both are the unpartitioned analysis."""
+@pytest.mark.parametrize("background", [False, True])
+def test_partitions_replayed_one_by_one_or_together_give_the_whole_analysis(
+    small_dir: Path, tmp_path: Path, background: bool
+) -> None:
+    """analyze_dir replays the partitions' HPAs up to a column budget, in this process or in a background
+    one while the next partition is prepared: 1 column replays each partition on its own, a large budget
+    batches them; every way gives the unpartitioned analysis."""
     samples = sum(pq.read_metadata(f).num_rows for f in (small_dir / "usage").rglob("*.parquet"))
     render(analyze(load_snapshot(small_dir)), tmp_path / "whole", ["json"])
     for budget in (1, 10_000):
-        analysis = analyze_dir(small_dir, partition_samples=samples // 3, replay_columns=budget)
+        analysis = analyze_dir(
+            small_dir, partition_samples=samples // 3, replay_columns=budget, background_replay=background
+        )
         render(analysis, tmp_path / str(budget), ["json"])
         assert (tmp_path / str(budget) / "report.json").read_bytes() == (
             tmp_path / "whole" / "report.json"

@@ -30,6 +30,12 @@ def _figure(width: float = 8.0, height: float = 3.2) -> tuple[Figure, Any]:
     return fig, fig.add_subplot()
 
 
+def _times(values: Any) -> np.ndarray:
+    """Timestamps as numpy datetime64, which matplotlib converts in one pass (a pandas Series or index it
+    converts a timestamp at a time)."""
+    return np.asarray(values, dtype="datetime64[ns]")
+
+
 def plain(text: object) -> str:
     """``text`` shown as written: names from the cluster never become mathtext (``$...$``) in a plot."""
     return str(text).replace("$", r"\$")
@@ -53,7 +59,7 @@ def replicas_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
     for view, style in VIEW_STYLE.items():
         part = mine[mine.view == view]
         if len(part):
-            ax.step(part.timestamp, part.replicas, where="post", label=view, **style)
+            ax.step(_times(part.timestamp), part.replicas, where="post", label=view, **style)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # replicas are whole
     return _over_time(fig, ax, f"{plain(namespace)}/{plain(hpa)}: replicas", "replicas")
 
@@ -71,7 +77,7 @@ def utilization_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
             label = f"{view} (no value: stalled)"
         elif missing.any():
             label = f"{view} (gaps: no value while stalled)"
-        ax.plot(part.timestamp, part.utilization, label=label, **VIEW_STYLE[view])
+        ax.plot(_times(part.timestamp), part.utilization, label=label, **VIEW_STYLE[view])
     row = analysis.hpa_skew[(analysis.hpa_skew.namespace == namespace) & (analysis.hpa_skew.hpa == hpa)]
     metric = str(row.metrics.iloc[0]) if len(row) else ""
     target = metric.split(" at ")[-1].rstrip("%") if "%" in metric else ""
@@ -147,7 +153,10 @@ def usage_figure(analysis: Analysis, namespace: str, workload: str) -> Figure:
         wide = mine.pivot_table(index="timestamp", columns="container", values=column, observed=True)
         wide = wide.reindex(columns=order).fillna(0.0)
         ax.stackplot(
-            wide.index, *(scale * wide[c].to_numpy() for c in order), labels=[plain(c) for c in order], alpha=0.85
+            _times(wide.index),
+            *(scale * wide[c].to_numpy() for c in order),
+            labels=[plain(c) for c in order],
+            alpha=0.85,
         )
         requests = rows.set_index("container")[request].reindex(order)
         if len(order) and np.isfinite(requests.iloc[0]):

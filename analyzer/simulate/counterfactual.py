@@ -479,22 +479,41 @@ def prepare_counterfactual(
     )  # fmt: skip
 
 
-def replay_pending(
-    pending: Sequence[PendingReplay], version: KubeVersion, flags: ControllerFlags, workers: int | None = None
-) -> list[ReplayResult]:
-    """One replay of every pending snapshot's columns side by side (they share the time grid), split back:
-    the same results as a replay each, for the cost of one. ``workers``: default the CPUs available."""
-    full = [p for p in pending if p.packed is not None]
-    if full:
-        result = replay(
-            ReplayColumns.concat([p.packed for p in full if p.packed is not None]),
-            np.hstack([p.demand for p in full]),
-            np.concatenate([p.initial for p in full]),
-            full[0].step_s,
-            flags,
-            version.missing_pod_fallback_is_max_target,
-            workers=workers or available_cpus(),
-        )
+@dataclass(frozen=True)
+class ReplayBatch:
+    """The columns of several pending replays side by side (they share the time grid), one replay's input."""
+
+    columns: ReplayColumns
+    demand: FloatArray
+    initial: IntArray
+    step_s: float
+
+    def take(self, start: int, stop: int) -> ReplayBatch:
+        """Columns ``start:stop`` (each column replays independently of the others)."""
+        return ReplayBatch(self.columns.take(start, stop), self.demand[:, start:stop], self.initial[start:stop],
+                           self.step_s)  # fmt: skip
+
+    def replay(self, version: KubeVersion, flags: ControllerFlags, workers: int = 1) -> ReplayResult:
+        return replay(self.columns, self.demand, self.initial, self.step_s, flags,
+                      version.missing_pod_fallback_is_max_target, workers=workers)  # fmt: skip
+
+
+def batch(pending: Sequence[PendingReplay]) -> ReplayBatch | None:
+    """The pending replays' columns as one batch (None when none has a column)."""
+    full = [p.packed for p in pending if p.packed is not None]
+    if not full:
+        return None
+    with_columns = [p for p in pending if p.packed is not None]
+    return ReplayBatch(
+        ReplayColumns.concat(full),
+        np.hstack([p.demand for p in with_columns]),
+        np.concatenate([p.initial for p in with_columns]),
+        with_columns[0].step_s,
+    )
+
+
+def split(result: ReplayResult | None, pending: Sequence[PendingReplay]) -> list[ReplayResult]:
+    """The replay of :func:`batch`'s columns cut back into each pending replay's result."""
     out, at = [], 0
     for p in pending:
         if p.packed is None:
@@ -503,9 +522,20 @@ def replay_pending(
             out.append(ReplayResult(empty, empty, empty.astype(bool), np.zeros((N_REASONS, 0), dtype=np.int64),
                                     np.zeros((3, 0), dtype=np.int8)))  # fmt: skip
             continue
+        assert result is not None
         out.append(result.take(at, at + len(p.columns)))
         at += len(p.columns)
     return out
+
+
+def replay_pending(
+    pending: Sequence[PendingReplay], version: KubeVersion, flags: ControllerFlags, workers: int | None = None
+) -> list[ReplayResult]:
+    """One replay of every pending snapshot's columns side by side, split back: the same results as a
+    replay each, for the cost of one. ``workers``: default the CPUs available."""
+    joined = batch(pending)
+    result = None if joined is None else joined.replay(version, flags, workers or available_cpus())
+    return split(result, pending)
 
 
 def replay_views(

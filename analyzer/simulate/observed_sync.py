@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from analyzer.frames import ranges
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.simulate import hpa_calculator as calc
 from analyzer.simulate.hpa_behavior import ControllerFlags
@@ -140,7 +141,7 @@ def _proposals(
         wanted = [f"{h}/{c}" for h in range(n_h) if has_m[h] for c in counted[h][m]]  # no "/" in a container name
         counts = (group_h >= 0) & np.isin(np.char.add(group_h.astype(str), np.char.add("/", group_container)), wanted)
         is_cpu = np.array([has_m[h] and contexts[h].spec.metrics[m].resource == "cpu" for h in range(n_h)])
-        value_m, sampled = cells.accumulate(index, counts, is_cpu[np.maximum(group_h, 0)], cpu, mem)
+        value_m, sampled = cells.accumulate(index, seen.rows, counts, is_cpu[np.maximum(group_h, 0)], cpu, mem)
         # metrics-server lists a pod once it has two scrapes of it (CPU is a rate): a sample now and one
         # a step before.
         present = sampled & np.concatenate([[False], sampled[:-1] & (cells.key[1:] == cells.key[:-1] + 1)])
@@ -222,26 +223,24 @@ class _Cells:
     def accumulate(
         self,
         index: UsageIndex,
+        rows: _RowsByGroup,
         counts: npt.NDArray[np.bool_],
         group_is_cpu: npt.NDArray[np.bool_],
         cpu: FloatArray,
         mem: FloatArray,
     ) -> tuple[IntArray, npt.NDArray[np.bool_]]:
         """Per cell: the metric (the counted containers' ``MilliValue()``s summed, as the metrics client
-        sums them) and whether it has a sample; one pass over the usage rows in blocks."""
+        sums them) and whether it has a sample; reads only the usage rows of the groups ``counts`` selects."""
         value_m = np.zeros(self.n, dtype=np.int64)
         sampled = np.zeros(self.n, dtype=bool)
         real = self.key[:-1]
-        for block in index.blocks():
-            group = index.group[block]
-            take = np.flatnonzero(counts[group])
-            if not len(take) or not len(real):
-                continue
-            g = group[take]
-            key = self.group_code[g] * self.n_t + self.grid[index.time[block][take]]
+        take = rows.of_groups(np.flatnonzero(counts))
+        if len(take) and len(real):
+            g = index.group[take]
+            key = self.group_code[g] * self.n_t + self.grid[index.time[take]]
             position = np.minimum(np.searchsorted(real, key), len(real) - 1)
             cell = np.where(real[position] == key, position, self.n - 1)  # outside any cell: the spare slot
-            values = milli(np.where(group_is_cpu[g], cpu[block][take], mem[block][take]))
+            values = milli(np.where(group_is_cpu[g], cpu[take], mem[take]))
             value_m += np.bincount(cell, weights=values, minlength=self.n).astype(np.int64)
             sampled[cell] = True
         sampled[-1] = False
@@ -278,6 +277,28 @@ class _Observed:
     """Index into :data:`analyzer.snapshot.schema.POD_PHASES`."""
     ready: npt.NDArray[np.bool_]
     objects: dict[str, dict[str, Any]]
+    rows: _RowsByGroup
+
+
+@dataclass(frozen=True)
+class _RowsByGroup:
+    """The usage rows sorted by group, so that each batch of HPAs reads only its own pods' rows instead of
+    passing over the whole snapshot's."""
+
+    order: IntArray
+    start: IntArray
+    """Where each group's rows begin in ``order`` (one more entry than groups)."""
+
+    @classmethod
+    def of(cls, index: UsageIndex) -> _RowsByGroup:
+        counts = np.bincount(index.group, minlength=len(index.groups))
+        dtype = np.int32 if len(index.group) < 2**31 else np.int64
+        order = np.argsort(index.group, kind="stable").astype(dtype)
+        return cls(order, np.concatenate([[0], np.cumsum(counts)]))
+
+    def of_groups(self, groups: IntArray) -> IntArray:
+        """The rows of ``groups``, each group's in time order."""
+        return self.order[ranges(self.start[groups], self.start[groups + 1])]
 
 
 def _pod_keys(frame: pd.DataFrame) -> tuple[npt.NDArray[np.str_], IntArray]:
@@ -324,7 +345,7 @@ def _observed(snapshot: Snapshot, index: UsageIndex, t0: pd.Timestamp, step: flo
     order = np.argsort(key, kind="stable") if len(key) > 1 and (key[1:] < key[:-1]).any() else slice(None)
     objects = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in snapshot.items("Pod")}
     return _Observed(np.asarray(pods.categories, dtype=object), group_code, grid, code[order], time[order],
-                     phase[order], ready[order], objects)  # fmt: skip
+                     phase[order], ready[order], objects, _RowsByGroup.of(index))  # fmt: skip
 
 
 def _pod_cells(
@@ -341,7 +362,8 @@ def _pod_cells(
     group_code, grid = observed.group_code, observed.grid
     pod_hpa = np.full(len(observed.names), -1, dtype=np.int64)
     pod_hpa[group_code[group_hpa >= 0]] = group_hpa[group_hpa >= 0]
-    keep = pod_hpa[observed.code] >= 0
+    pods = np.flatnonzero(pod_hpa >= 0)
+    keep = ranges(np.searchsorted(observed.code, pods), np.searchsorted(observed.code, pods, side="right"))
     code, time, phase, ready = observed.code[keep], observed.time[keep], observed.phase[keep], observed.ready[keep]
     cell_key = code * n_t + time
     start_s, api_since, has_condition, deleted_s = _pod_times(code, observed.names, observed.objects)

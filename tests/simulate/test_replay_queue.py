@@ -1,0 +1,90 @@
+"""The replay queue: partitions replayed in a background process, batched or split, give one replay's results."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import fields, replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analyzer.simulate.counterfactual import PendingReplay
+from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_replay import ReplayColumns, ReplayResult, replay
+from analyzer.simulate.kube_version import KubeVersion
+from analyzer.simulate.replay_queue import ReplayQueue
+from tests.simulate.test_hpa_replay import columns
+
+STEPS = 40
+WIDTHS = (7, 0, 30, 1, 12)
+
+
+def pending_of(cols: ReplayColumns, demand: np.ndarray, initial: np.ndarray) -> list[PendingReplay]:
+    """Partitions of ``WIDTHS`` columns each (one without HPAs), as prepare_counterfactual leaves them."""
+    times = pd.date_range("2026-01-01", periods=STEPS, freq="60s")
+    out, at = [], 0
+    for width in WIDTHS:
+        packed = cols.take(at, at + width) if width else None
+        out.append(PendingReplay([], list(range(width)), packed, times, 60.0, demand[:, at : at + width],
+                                 initial[at : at + width], np.zeros((STEPS, 0)), pd.DataFrame(),
+                                 np.zeros((STEPS, 0))))  # fmt: skip
+        at += width
+    return out
+
+
+@pytest.fixture(scope="module")
+def case() -> tuple[list[PendingReplay], ReplayResult]:
+    n = sum(WIDTHS)
+    rng = np.random.default_rng(7)
+    cols = columns(list(rng.integers(300, 1500, n)), list(rng.uniform(0, 50, n)), list(rng.uniform(800, 1600, n)))
+    demand = rng.uniform(1.0, 9.0, (STEPS, n))
+    demand[rng.random(demand.shape) < 0.05] = np.nan  # no data: the controller holds
+    initial = rng.integers(1, 12, n)
+    whole = replay(cols, demand, initial, 60.0, ControllerFlags(), workers=1)
+    assert len(np.unique(whole.replicas[-1])) > 5  # the columns really differ
+    return pending_of(cols, demand, initial), whole
+
+
+@pytest.mark.parametrize("background", [False, True])
+@pytest.mark.parametrize("budget", [1, 20, 10_000])
+def test_every_partition_gets_its_columns_of_one_whole_replay(case, background: bool, budget: int) -> None:
+    pending, whole = case
+    got: dict[int, ReplayResult] = {}
+    with ReplayQueue[int](KubeVersion(), ControllerFlags(), budget, background) as queue:
+        for i, p in enumerate(pending):
+            for key, result in queue.put(i, p, last=i == len(pending) - 1):
+                assert key not in got
+                got[key] = result
+        for key, result in queue.drain():
+            assert key not in got
+            got[key] = result
+    assert sorted(got) == list(range(len(pending)))
+    at = 0
+    for i, width in enumerate(WIDTHS):
+        for f in fields(ReplayResult):
+            assert np.array_equal(getattr(got[i], f.name), getattr(whole, f.name)[:, at : at + width]), (i, f.name)
+        at += width
+    assert not mp.active_children()
+
+
+def test_the_last_batch_is_split_between_the_two_processes(case) -> None:
+    """The last partition waits for drain, which gives half its columns to the background process."""
+    pending, whole = case
+    with ReplayQueue[int](KubeVersion(), ControllerFlags(), 10_000, background=True) as queue:
+        assert not [done for i, p in enumerate(pending) for done in queue.put(i, p, last=True)]
+        done = dict(queue.drain())
+    result = ReplayResult.concat([done[i] for i in range(len(pending))])
+    for f in fields(ReplayResult):
+        assert np.array_equal(getattr(result, f.name), getattr(whole, f.name)), f.name
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_failing_replay_is_raised_and_the_process_ends(case, background: bool) -> None:
+    pending, _ = case
+    bad = replace(pending[0], step_s=50.0)  # not a multiple of the 15 s sync
+    failed = pytest.raises((RuntimeError, ValueError), match=r"step 50.0s must be a multiple of the HPA sync period")
+    with failed, ReplayQueue[int](KubeVersion(), ControllerFlags(), 1, background) as queue:
+        queue.put(0, bad)
+        queue.drain()
+    assert not mp.active_children()
