@@ -19,6 +19,7 @@ from analyzer.findings.hpa_status import hpa_table
 from analyzer.findings.merge import canonical, merge
 from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
+from analyzer.memory import release_free_memory
 from analyzer.model.classify import classify
 from analyzer.model.containers import container_table
 from analyzer.model.overhead import FitPolicy, fit_overhead, pair_with_app
@@ -156,13 +157,17 @@ def analyze_dir(
             if snapshot.items("Pod"):
                 pending[i] = _prepare(snapshot, **options, progress=progress)
             del snapshot
+            release_free_memory()
             if i in pending:
                 finish(queue.put(i, pending[i].replays, last=i == len(groups) - 1))
         finish(queue.drain())
     if not parts:
         what = f"no pod matches the selector {clip(selector)}" if selector else "no pods"
         raise NothingToAnalyse(f"{path}: {what} (nothing to analyse)")
-    return merge([parts[i] for i in sorted(parts)])
+    del files  # the objects it keeps, before the merge's peak
+    merged = merge([parts.pop(i) for i in sorted(parts)])
+    release_free_memory()
+    return merged
 
 
 def partition_namespaces(rows: Mapping[str, int], budget: int) -> list[set[str]]:

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("simulate",),
     ("model", "collect"),
     ("snapshot", "prices", "frames"),
-    ("units", "documents", "paths"),
+    ("units", "documents", "paths", "memory"),
     ("errors", "__about__"),
 )
 """Top to bottom; a part of ``analyzer`` may import only from its own package or from a lower layer."""

@@ -16,7 +16,6 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from analyzer.errors import SidecarImpactError
 from analyzer.findings.analysis import Analysis
@@ -57,7 +56,7 @@ def merge(parts: list[Analysis]) -> Analysis:
     first = replace(first, **{name: pd.DataFrame() for name in (*ROW_TABLES, *ROLLUPS)})
     tables = {}
     for name in ROW_TABLES:
-        tables[name] = _namespace_major(_concat(pieces.pop(name)))
+        tables[name] = _merged(pieces.pop(name))
     notes = [*first.metadata.extra.get(NOTES_KEY, []), *rebuilt_notes(rebuilt)]
     found = tables["findings"]
     collection = pd.DataFrame(collection_rows(notes), columns=list(FINDING_COLUMNS))
@@ -81,7 +80,12 @@ def _namespace_major(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` stably sorted by namespace (by name, whatever the column's dtype)."""
     if "namespace" not in table.columns or len(table) < 2:
         return table.reset_index(drop=True)
-    column = table["namespace"]
+    order = _namespace_order(table["namespace"])
+    return table.reset_index(drop=True) if order is None else table.iloc[order].reset_index(drop=True)
+
+
+def _namespace_order(column: pd.Series) -> np.ndarray | None:
+    """The stable order that sorts ``column`` by name (None: it already is)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         names = np.asarray(column.cat.categories, dtype=object).astype(str)
         rank = np.argsort(np.argsort(names, kind="stable"), kind="stable")
@@ -89,30 +93,82 @@ def _namespace_major(table: pd.DataFrame) -> pd.DataFrame:
         key = np.where(codes >= 0, rank[codes], -1)
     else:
         key = pd.factorize(column.astype(str), sort=True)[0]
-    if np.all(key[1:] >= key[:-1]):
-        return table.reset_index(drop=True)
-    return table.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+    return None if np.all(key[1:] >= key[:-1]) else np.argsort(key, kind="stable")
 
 
-def _concat(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate row tables; categorical columns stay categorical (their categories united)."""
+def _merged(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """``_namespace_major`` of the tables concatenated, built a column at a time: each piece's column is
+    let go once it is placed (``tables`` is consumed), so a large table is never held twice over. When every
+    piece is namespace-major (as :func:`canonical` leaves them), each output column is one concatenation of
+    namespace runs, with no sort order or intermediate copy."""
     present = [t for t in tables if len(t.columns)]
     if not present:
-        return tables[0]
-    if len(present) == 1:
-        return present[0]
-    columns = present[0].columns
+        return tables[0].reset_index(drop=True)
+    tables.clear()
+    columns = list(present[0].columns)
     for t in present[1:]:
-        if list(t.columns) != list(columns):
+        if list(t.columns) != columns:
             raise SidecarImpactError("merge: the parts' tables have different columns (different tool versions?)")
+    # Each piece's own copy (a shallow one), so that dropping its columns frees what only it holds.
+    present = [t.copy(deep=False).reset_index(drop=True) for t in present]
+    runs = _namespace_runs(present) if "namespace" in columns else None
+    order = None
+    if runs is None and "namespace" in columns and sum(len(t) for t in present) > 1:
+        order = _namespace_order(_column([t["namespace"] for t in present], None))
     out: dict[str, pd.Series] = {}
     for name in columns:
         pieces = [t[name] for t in present]
-        if all(isinstance(p.dtype, pd.CategoricalDtype) for p in pieces):
-            out[name] = pd.Series(union_categoricals(pieces, sort_categories=True, ignore_order=True))
-        else:
-            out[name] = pd.concat(pieces, ignore_index=True)
-    return pd.DataFrame(out)
+        for t in present:
+            del t[name]
+        column = _column(pieces, runs)
+        del pieces
+        out[name] = column if order is None else column.take(order).reset_index(drop=True)
+        del column
+    return pd.DataFrame(out, copy=False)
+
+
+Runs = list[tuple[int, int, int]]
+"""Rows as (piece, start, stop) slices, in output order."""
+
+
+def _namespace_runs(tables: list[pd.DataFrame]) -> Runs | None:
+    """The namespace-major order as slices of the pieces (runs sorted stably by namespace, then piece: what a
+    stable sort of the concatenation gives); None when a piece holds a namespace in more than one run, where
+    a sort is cheaper than many slices."""
+    keyed: list[tuple[tuple[int, str], int, int, int]] = []
+    for p, t in enumerate(tables):
+        column = t["namespace"]
+        codes = (column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")).cat
+        values = codes.codes.to_numpy()
+        if not len(values):
+            continue
+        starts = np.concatenate([[0], np.flatnonzero(values[1:] != values[:-1]) + 1])
+        if len(np.unique(values[starts])) < len(starts):
+            return None
+        stops = [*starts[1:].tolist(), len(values)]
+        names = np.asarray(codes.categories, dtype=object)
+        for start, stop in zip(starts.tolist(), stops, strict=True):
+            code = int(values[start])
+            key = (0, "") if code < 0 else (1, str(names[code]))
+            keyed.append((key, p, start, stop))
+    keyed.sort(key=lambda r: (r[0], r[1]))
+    return [(p, start, stop) for _, p, start, stop in keyed]
+
+
+def _column(pieces: list[pd.Series], runs: Runs | None) -> pd.Series:
+    """The pieces of one column concatenated (in ``runs`` order when given); categoricals stay categorical,
+    their categories united and sorted."""
+    if all(isinstance(p.dtype, pd.CategoricalDtype) for p in pieces) and len(pieces) > 1:
+        categories = pd.Index(np.concatenate([np.asarray(p.cat.categories, dtype=object) for p in pieces]))
+        categories = categories.unique().sort_values()
+        recode = [np.append(categories.get_indexer(p.cat.categories), -1) for p in pieces]  # [-1]: missing
+        codes = [p.cat.codes.to_numpy() for p in pieces]
+        slices = runs or [(i, 0, len(c)) for i, c in enumerate(codes)]
+        joined = np.concatenate([recode[i][codes[i][a:b]] for i, a, b in slices] or [np.zeros(0, dtype=np.int64)])
+        return pd.Series(pd.Categorical.from_codes(joined, categories=categories))
+    if runs is None:
+        return pieces[0].reset_index(drop=True) if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)
+    return pd.concat([pieces[i].iloc[a:b] for i, a, b in runs] or [pieces[0].iloc[:0]], ignore_index=True)
 
 
 def _summed(counts: Sequence[Sequence[tuple[str, int]]]) -> tuple[tuple[str, int], ...]:

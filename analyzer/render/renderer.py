@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,17 +20,17 @@ DEFAULT_TOP = 5
 """HPAs (largest skew cost first, stalled ones included) and workloads (worst VPA hazard first) plotted."""
 
 
-Content = str | bytes | dict[str, str] | dict[str, str | bytes]
-"""What a renderer produces: one file's text or bytes, or a directory's files by name."""
+Content = str | bytes | Iterator[str] | dict[str, str] | dict[str, str | bytes]
+"""What a renderer produces: one file's text (whole or in pieces) or bytes, or a directory's files by name."""
 
 
 @dataclass(frozen=True)
 class Renderer:
     """A report format: its file (or directory) name and a function from the analysis to its text.
 
-    ``produce(analysis, top)`` returns the file's text (or bytes), or for a directory format a mapping of
-    file names to texts (or bytes); ``top`` is how many HPAs and workloads get plots (formats without
-    plots ignore it).
+    ``produce(analysis, top)`` returns the file's text (or bytes, or an iterator of text pieces written as
+    they come), or for a directory format a mapping of file names to texts (or bytes); ``top`` is how many
+    HPAs and workloads get plots (formats without plots ignore it).
     """
 
     name: str
@@ -69,7 +69,9 @@ class Renderer:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.filename}.", dir=out)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(content if isinstance(content, bytes) else content.encode("utf-8"))
+                pieces = [content] if isinstance(content, str | bytes) else content
+                for piece in pieces:
+                    fh.write(piece if isinstance(piece, bytes) else piece.encode("utf-8"))
             os.chmod(tmp, 0o644)  # a report is meant to be read by others (mkstemp makes it private)
             os.replace(tmp, target)
         except BaseException:

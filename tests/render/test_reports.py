@@ -10,11 +10,12 @@ from pathlib import Path
 
 import jsonschema
 import numpy as np
+import pandas as pd
 import pytest
 
 from analyzer.api import Analysis, render
 from analyzer.findings.hpa_skew import by_impact
-from analyzer.render import markdown, plots
+from analyzer.render import jsonout, markdown, plots
 from analyzer.render.html import SHOWN_ROWS
 from analyzer.render.report_schema import report_schema
 
@@ -184,3 +185,34 @@ def test_markdown_carries_names_as_text_not_markup(analysis: Analysis) -> None:
     assert md.startswith("# Sidecar impact: &lt;script&gt;alert(2)&lt;/script&gt;\n")
     rows = [line for line in md.splitlines() if line.startswith("| ")]
     assert all(line.count(" | ") == rows[0].count(" | ") for line in rows if "a\\|b" in line)
+
+
+def _one_string_report(analysis: Analysis) -> str:
+    """report.json as one json.dumps of the whole document: what the streamed writer must equal."""
+
+    def rows(frame: pd.DataFrame) -> list[dict[str, object]]:
+        return [{k: jsonout._clean(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+
+    document = {
+        "report_schema_version": jsonout.REPORT_SCHEMA_VERSION,
+        "snapshot": analysis.metadata.to_json(),
+        "summary": analysis.summary(),
+        "prices": {"cpu_core_hour": analysis.prices.cpu_core_hour, "memory_gib_hour": analysis.prices.memory_gib_hour},
+        **{name: rows(getattr(analysis, name)) for name in jsonout.TABLES},
+    }
+    return json.dumps(jsonout._clean(document), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 10_000])
+def test_report_json_is_written_in_pieces_that_make_the_one_document(
+    analysis: Analysis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(jsonout, "CHUNK_ROWS", chunk)
+    skew = analysis.hpa_skew.copy()
+    skew.loc[skew.index[0], "skew_replica_hours"] = np.nan  # written as null
+    case = replace(analysis, hpa_skew=skew, vpa=analysis.vpa.iloc[:0])  # an empty table: []
+    (path,) = render(case, tmp_path, ["json"])
+    assert path.read_text() == _one_string_report(case)
+    doc = json.loads(path.read_text())
+    assert doc["hpa_skew"][0]["skew_replica_hours"] is None and doc["vpa"] == []
+    assert len(doc["classes"]) == len(case.classes) > 7
