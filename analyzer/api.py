@@ -17,6 +17,7 @@ from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
 from analyzer.findings.merge import canonical, merge
+from analyzer.findings.spill import Spill
 from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
 from analyzer.memory import release_free_memory
@@ -135,13 +136,13 @@ def analyze_dir(
     pending: dict[int, _Pending] = {}
     version, flags = options.get("version") or KubeVersion(), options.get("flags") or ControllerFlags()
     # The queue forks its process first, while this one holds none of the snapshot.
-    with ReplayQueue[int](version, flags, replay_columns, background_replay) as queue:
+    with ReplayQueue[int](version, flags, replay_columns, background_replay) as queue, Spill() as spill:
         spaces = sorted(ns for ns in set(rows) | files.object_namespaces() if wanted(ns))
         groups = partition_namespaces({ns: rows.get(ns, 0) for ns in spaces}, partition_samples)
 
         def finish(done: list[tuple[int, ReplayResult]]) -> None:
             for i, result in done:
-                parts[i] = pending.pop(i).finish(result, progress)
+                parts[i] = spill.put(pending.pop(i).finish(result, progress))
                 if progress is not None:
                     progress("replay", len(parts), len(groups))
 
@@ -161,11 +162,11 @@ def analyze_dir(
             if i in pending:
                 finish(queue.put(i, pending[i].replays, last=i == len(groups) - 1))
         finish(queue.drain())
-    if not parts:
-        what = f"no pod matches the selector {clip(selector)}" if selector else "no pods"
-        raise NothingToAnalyse(f"{path}: {what} (nothing to analyse)")
-    del files  # the objects it keeps, before the merge's peak
-    merged = merge([parts.pop(i) for i in sorted(parts)])
+        if not parts:
+            what = f"no pod matches the selector {clip(selector)}" if selector else "no pods"
+            raise NothingToAnalyse(f"{path}: {what} (nothing to analyse)")
+        del files  # the objects it keeps, before the merge's peak
+        merged = spill.restore(merge([parts.pop(i) for i in sorted(parts)]))
     release_free_memory()
     return merged
 

@@ -11,7 +11,7 @@ what makes a merged report identical to an unsharded one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -97,10 +97,8 @@ def _namespace_order(column: pd.Series) -> np.ndarray | None:
 
 
 def _merged(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """``_namespace_major`` of the tables concatenated, built a column at a time: each piece's column is
-    let go once it is placed (``tables`` is consumed), so a large table is never held twice over. When every
-    piece is namespace-major (as :func:`canonical` leaves them), each output column is one concatenation of
-    namespace runs, with no sort order or intermediate copy."""
+    """``_namespace_major`` of the tables concatenated, by :func:`merge_columns`: each piece's column is let
+    go once it is placed (``tables`` is consumed), so a large table is never held twice over."""
     present = [t for t in tables if len(t.columns)]
     if not present:
         return tables[0].reset_index(drop=True)
@@ -111,17 +109,36 @@ def _merged(tables: list[pd.DataFrame]) -> pd.DataFrame:
             raise SidecarImpactError("merge: the parts' tables have different columns (different tool versions?)")
     # Each piece's own copy (a shallow one), so that dropping its columns frees what only it holds.
     present = [t.copy(deep=False).reset_index(drop=True) for t in present]
-    runs = _namespace_runs(present) if "namespace" in columns else None
+
+    def taker(table: pd.DataFrame) -> Callable[[str], pd.Series]:
+        def take(name: str) -> pd.Series:
+            column = table[name]
+            del table[name]
+            return column
+
+        return take
+
+    return merge_columns([taker(t) for t in present], columns)
+
+
+def merge_columns(pieces: Sequence[Callable[[str], pd.Series]], columns: Sequence[str]) -> pd.DataFrame:
+    """The pieces of one table (each a function that gives one of its columns, read once) concatenated and
+    stably sorted by namespace, built a column at a time. When every piece is namespace-major (as
+    :func:`canonical` leaves them), each output column is one concatenation of namespace runs, with no sort
+    order or intermediate copy."""
+    namespaces = [read("namespace") for read in pieces] if "namespace" in columns else None
+    runs = None if namespaces is None else _namespace_runs(namespaces)
     order = None
-    if runs is None and "namespace" in columns and sum(len(t) for t in present) > 1:
-        order = _namespace_order(_column([t["namespace"] for t in present], None))
+    if runs is None and namespaces is not None and sum(len(n) for n in namespaces) > 1:
+        order = _namespace_order(_column(namespaces, None))
     out: dict[str, pd.Series] = {}
     for name in columns:
-        pieces = [t[name] for t in present]
-        for t in present:
-            del t[name]
-        column = _column(pieces, runs)
-        del pieces
+        if name == "namespace" and namespaces is not None:
+            parts, namespaces = namespaces, None
+        else:
+            parts = [read(name) for read in pieces]
+        column = _column(parts, runs)
+        del parts
         out[name] = column if order is None else column.take(order).reset_index(drop=True)
         del column
     return pd.DataFrame(out, copy=False)
@@ -131,13 +148,12 @@ Runs = list[tuple[int, int, int]]
 """Rows as (piece, start, stop) slices, in output order."""
 
 
-def _namespace_runs(tables: list[pd.DataFrame]) -> Runs | None:
+def _namespace_runs(namespaces: list[pd.Series]) -> Runs | None:
     """The namespace-major order as slices of the pieces (runs sorted stably by namespace, then piece: what a
     stable sort of the concatenation gives); None when a piece holds a namespace in more than one run, where
     a sort is cheaper than many slices."""
     keyed: list[tuple[tuple[int, str], int, int, int]] = []
-    for p, t in enumerate(tables):
-        column = t["namespace"]
+    for p, column in enumerate(namespaces):
         codes = (column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")).cat
         values = codes.codes.to_numpy()
         if not len(values):

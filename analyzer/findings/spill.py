@@ -1,0 +1,90 @@
+"""The tables of a partitioned analysis that grow with the cluster, kept on disk until the merge.
+
+A partition's analysis is small but for two long tables: the HPA replica series (a row per HPA view per
+5 minutes) and the per-pod usage (a row per workload container per 5 minutes), 1.1 GiB together for a
+week of 3,000 workloads. Held in memory, the finished partitions' tables add up while the next partition
+is analysed; spilled to Parquet (bit for bit, like a shard's partial result) in a temporary directory this
+run makes, they are read back at the merge a column at a time.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analyzer.findings.analysis import Analysis
+from analyzer.findings.merge import merge_columns
+
+SPILLED = ("hpa_series", "pod_usage")
+
+
+class Spill:
+    """Takes :data:`SPILLED` out of each part (:meth:`put`) and puts them back merged (:meth:`restore`).
+
+    Use as a context manager: the directory and its files are removed when it closes. Where no temporary
+    directory can be made or written (a read-only file system), the tables stay in memory.
+    """
+
+    def __init__(self, directory: str | None = None) -> None:
+        self._where = directory
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._pieces: dict[str, list[Path | pd.DataFrame]] = {name: [] for name in SPILLED}
+        self._columns: dict[str, list[str]] = {}
+
+    def __enter__(self) -> Spill:
+        try:
+            self._tmp = tempfile.TemporaryDirectory(prefix="sidecar-impact-spill-", dir=self._where)
+        except OSError:
+            self._tmp = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pieces = {name: [] for name in SPILLED}
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def put(self, part: Analysis) -> Analysis:
+        """``part`` without its spilled tables (left with no rows), which are kept for :meth:`restore`."""
+        for name in SPILLED:
+            table = getattr(part, name)
+            self._columns.setdefault(name, list(table.columns))
+            self._pieces[name].append(self._kept(name, table))
+        return replace(part, **{name: getattr(part, name).iloc[:0] for name in SPILLED})
+
+    def restore(self, merged: Analysis) -> Analysis:
+        """The merge of the parts given to :meth:`put` with the spilled tables merged back in, read from disk
+        a column at a time (in namespace order, as :func:`~analyzer.findings.merge.merge` orders them)."""
+        tables = {}
+        for name in SPILLED:
+            pieces = self._pieces[name]
+            self._pieces[name] = []
+            if pieces and len(self._columns[name]):
+                tables[name] = merge_columns([_reader(p) for p in pieces], self._columns[name])
+        return replace(merged, **tables)
+
+    def _kept(self, name: str, table: pd.DataFrame) -> Path | pd.DataFrame:
+        if self._tmp is None or not len(table):
+            return table
+        path = Path(self._tmp.name) / f"{name}-{len(self._pieces[name])}.parquet"
+        try:
+            pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path)
+        except OSError:  # no room on disk: this one stays in memory
+            path.unlink(missing_ok=True)
+            return table
+        return path
+
+
+def _reader(piece: Path | pd.DataFrame) -> Callable[[str], pd.Series]:
+    def read(column: str) -> pd.Series:
+        if isinstance(piece, pd.DataFrame):
+            return piece[column]
+        return pq.read_table(piece, columns=[column]).to_pandas()[column]
+
+    return read
