@@ -338,8 +338,8 @@ def write_partial(
 def merge_partials(paths: Iterable[str | os.PathLike[str]]) -> tuple[Analysis, dict[str, Any]]:
     """The analysis of a complete set of shards (each path a shard's folder or a folder of them), the
     same as an unsharded :func:`analyze` of the snapshot, and the settings the shards share."""
-    parts, settings = partial.read_partials([Path(p) for p in paths])
-    return merge(parts), settings
+    parts, settings, long = partial.read_partials([Path(p) for p in paths])
+    return partial.with_long_tables(merge(parts), long), settings
 
 
 def render(

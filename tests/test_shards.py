@@ -214,7 +214,9 @@ def test_merge_refuses_an_incomplete_or_mixed_set(runs: Path, tmp_path: Path) ->
     assert "partial.json: shard/count" in _refused(tmp_path, str(parts))
 
 
-@pytest.mark.parametrize("damage", ["not-json", "symlink", "no-table", "bad-table", "not-a-dir", "empty-dir"])
+@pytest.mark.parametrize(
+    "damage", ["not-json", "symlink", "no-table", "bad-table", "bad-long-table", "not-a-dir", "empty-dir"]
+)
 def test_merge_refuses_a_damaged_part_in_one_line(runs: Path, tmp_path: Path, damage: str) -> None:
     parts = _copy_parts(runs, tmp_path)
     part = parts / "shard-0-of-3"
@@ -233,6 +235,9 @@ def test_merge_refuses_a_damaged_part_in_one_line(runs: Path, tmp_path: Path, da
     elif damage == "bad-table":
         (part / "tables" / "findings.parquet").write_bytes(b"PAR1 but not really")
         expected = "findings.parquet: not a readable Parquet table"
+    elif damage == "bad-long-table":  # read at the merge, a column at a time
+        (part / "tables" / "hpa_series.parquet").write_bytes(b"PAR1 but not really")
+        expected = "hpa_series.parquet: not a readable Parquet table"
     elif damage == "not-a-dir":
         target = tmp_path / "file"
         target.write_text("x")
@@ -318,16 +323,20 @@ def test_a_manifest_field_of_any_value_is_merged_or_refused_in_one_line(
 
 
 @pytest.mark.parametrize("damage", ["drop-documented-column", "retype-column"])
-def test_a_part_whose_table_lost_a_column_or_changed_type_is_refused(runs: Path, tmp_path: Path, damage: str) -> None:
+@pytest.mark.parametrize(("name", "column"), [("hpa_skew", "skew_percent"), ("hpa_series", "replicas")])
+def test_a_part_whose_table_lost_a_column_or_changed_type_is_refused(
+    runs: Path, tmp_path: Path, damage: str, name: str, column: str
+) -> None:
+    """hpa_series is one of the long tables, which the merge reads from the parts' files a column at a time."""
     parts = _copy_parts(runs, tmp_path)
-    file = parts / "shard-1-of-3" / "tables" / "hpa_skew.parquet"
+    file = parts / "shard-1-of-3" / "tables" / f"{name}.parquet"
     table = pq.read_table(file)
+    assert table.num_rows > 0
     if damage == "drop-documented-column":
-        table = table.drop_columns(["skew_percent"])
-        expected = "column 'skew_percent' is missing"
+        table = table.drop_columns([column])
+        expected = f"column '{column}' is missing"
     else:
-        table = table.set_column(table.schema.get_field_index("skew_percent"), "skew_percent",
-                                 table["skew_percent"].cast("string"))  # fmt: skip
+        table = table.set_column(table.schema.get_field_index(column), column, table[column].cast("string"))
         expected = "columns or types differ"
     pq.write_table(table, file)
     assert expected in _refused(tmp_path, str(parts))

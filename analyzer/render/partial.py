@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from analyzer.__about__ import __version__
 from analyzer.errors import SidecarImpactError, SnapshotError, clip, reason
 from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import SERIES_COLUMNS
+from analyzer.findings.merge import merge_columns
+from analyzer.findings.spill import SPILLED
 from analyzer.model.pod_usage import POD_USAGE_COLUMNS
 from analyzer.prices import Prices
 from analyzer.render.outputs import cannot_write
@@ -142,8 +145,10 @@ def find_partials(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-def read_partials(paths: Sequence[Path]) -> tuple[list[Analysis], dict[str, Any]]:
-    """The non-empty parts of a complete shard set, and the settings they share.
+def read_partials(paths: Sequence[Path]) -> tuple[list[Analysis], dict[str, Any], dict[str, list[Path]]]:
+    """The non-empty parts of a complete shard set, the settings they share, and the files of the parts'
+    long tables (:data:`~analyzer.findings.spill.SPILLED`), which the parts hold without rows: the merge
+    reads them a column at a time (:func:`column_reader`).
 
     Refuses parts of different tool versions, snapshots, settings or shard counts, a shard given twice
     and a missing shard: a merge of an incomplete set would look like a whole report.
@@ -174,7 +179,8 @@ def read_partials(paths: Sequence[Path]) -> tuple[list[Analysis], dict[str, Any]
         listed = ", ".join(f"{i}/{count}" for i in missing[:10]) + (" …" if len(missing) > 10 else "")
         raise SidecarImpactError(f"merge: shard {listed} missing: every shard of {count} is needed for a report")
     ordered = sorted(manifests, key=lambda pm: pm[1]["shard"]["index"])
-    parts = [_analysis(path, m) for path, m in ordered if not m["empty"]]
+    long: dict[str, list[Path]] = {name: [] for name in SPILLED}
+    parts = [_analysis(path, m, long) for path, m in ordered if not m["empty"]]
     for path, m in ordered:
         if not m["empty"] and not m["metadata"]:
             raise SidecarImpactError(f"{path / MANIFEST}: metadata is empty but the shard is not")
@@ -183,7 +189,9 @@ def read_partials(paths: Sequence[Path]) -> tuple[list[Analysis], dict[str, Any]
     if not parts:
         raise SnapshotError(f"merge: every one of the {count} shards is empty (no pods in any namespace)")
     _check_same_types(parts, [path for path, m in ordered if not m["empty"]])
-    return parts, first["settings"]
+    for name, files in long.items():
+        _check_same_schemas(name, files)
+    return parts, first["settings"], long
 
 
 def _check_same_types(parts: list[Analysis], paths: list[Path]) -> None:
@@ -200,6 +208,49 @@ def _check_same_types(parts: list[Analysis], paths: list[Path]) -> None:
                 raise SidecarImpactError(
                     f"{path / TABLES_DIR / name}.parquet: columns or types differ from {reference_path}'s"
                 )
+
+
+def _check_same_schemas(name: str, files: list[Path]) -> None:
+    """Refuse a long table whose columns or types differ between parts (by their Parquet schemas)."""
+
+    def shape(schema: pa.Schema) -> list[tuple[str, Any]]:
+        # A dictionary's index width follows its category count, which parts need not share.
+        return [(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in schema]
+
+    shapes = [(file, shape(_schema(file))) for file in files]
+    for file, found in shapes[1:]:
+        if found != shapes[0][1]:
+            raise SidecarImpactError(f"{file}: columns or types differ from {shapes[0][0]}'s")
+
+
+def with_long_tables(merged: Analysis, long: dict[str, list[Path]]) -> Analysis:
+    """``merged`` (the merge of parts without their long tables' rows) with those tables merged in from the
+    parts' files, a column at a time."""
+    tables = {
+        name: merge_columns([column_reader(f) for f in files], _schema(files[0]).names)
+        for name, files in long.items()
+        if files
+    }
+    return replace(merged, **tables)
+
+
+def column_reader(file: Path) -> Callable[[str], pd.Series]:
+    """A function giving one column of a part's table, read from ``file`` when asked."""
+
+    def read(column: str) -> pd.Series:
+        try:
+            return pq.read_table(file, columns=[column]).to_pandas()[column]
+        except (OSError, pa.ArrowException, KeyError) as exc:
+            raise SidecarImpactError(f"{file}: not a readable Parquet table ({reason(exc, 100)})") from None
+
+    return read
+
+
+def _schema(file: Path) -> pa.Schema:
+    try:
+        return pq.read_schema(file)
+    except (OSError, pa.ArrowException) as exc:
+        raise SidecarImpactError(f"{file}: not a readable Parquet table ({reason(exc, 100)})") from None
 
 
 def _manifest(path: Path) -> dict[str, Any]:
@@ -222,18 +273,26 @@ def _manifest(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _analysis(path: Path, manifest: dict[str, Any]) -> Analysis:
+def _analysis(path: Path, manifest: dict[str, Any], long: dict[str, list[Path]]) -> Analysis:
+    """The part's tables; a long table's file with rows is added to ``long`` and the table left empty."""
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLES:
         file = path / TABLES_DIR / f"{name}.parquet"
         if file.is_symlink() or not file.is_file():
             raise SidecarImpactError(f"{file}: missing (a partial result has every table)")
         try:
-            tables[name] = pq.read_table(file).to_pandas()
+            if name in SPILLED:
+                schema, rows = _schema(file), pq.read_metadata(file).num_rows
+                tables[name] = schema.empty_table().to_pandas()
+                if rows:
+                    long[name].append(file)
+            else:
+                tables[name] = pq.read_table(file).to_pandas()
+                rows = len(tables[name])
         except (OSError, pa.ArrowException) as exc:
             raise SidecarImpactError(f"{file}: not a readable Parquet table ({reason(exc, 100)})") from None
         missing = [c for c in DOCUMENTED_COLUMNS.get(name, ()) if c not in tables[name].columns]
-        if len(tables[name]) and missing:
+        if rows and missing:
             raise SidecarImpactError(f"{file}: column {clip(missing[0])} is missing")
     try:
         metadata = metadata_from_json(manifest["metadata"], path / MANIFEST)
