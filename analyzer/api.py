@@ -147,6 +147,7 @@ def analyze_dir(
                     progress("replay", len(parts), len(groups))
 
         for i, group in enumerate(groups):
+            release_free_memory()  # what the last partition freed, before this one is read
             try:
                 snapshot = files.load(group, f" in partition {i + 1} of {len(groups)}")
                 if selector:
@@ -158,7 +159,6 @@ def analyze_dir(
             if snapshot.items("Pod"):
                 pending[i] = _prepare(snapshot, **options, progress=progress)
             del snapshot
-            release_free_memory()
             if i in pending:
                 finish(queue.put(i, pending[i].replays, last=i == len(groups) - 1))
         finish(queue.drain())
@@ -166,7 +166,10 @@ def analyze_dir(
             what = f"no pod matches the selector {clip(selector)}" if selector else "no pods"
             raise NothingToAnalyse(f"{path}: {what} (nothing to analyse)")
         del files  # the objects it keeps, before the merge's peak
-        merged = spill.restore(merge([parts.pop(i) for i in sorted(parts)]))
+        release_free_memory()
+        merged = merge([parts.pop(i) for i in sorted(parts)])
+        release_free_memory()
+        merged = spill.restore(merged)
     release_free_memory()
     return merged
 

@@ -20,6 +20,7 @@ import pandas as pd
 from analyzer.errors import SidecarImpactError
 from analyzer.findings.analysis import Analysis
 from analyzer.findings.summary import FINDING_COLUMNS, collection_rows, order_findings, rebuilt_notes
+from analyzer.memory import release_free_memory
 from analyzer.model.shares import rollup
 from analyzer.snapshot.schema import NOTES_KEY
 
@@ -141,6 +142,7 @@ def merge_columns(pieces: Sequence[Callable[[str], pd.Series]], columns: Sequenc
         del parts
         out[name] = column if order is None else column.take(order).reset_index(drop=True)
         del column
+        release_free_memory()  # the pieces' column, before the next one is read
     return pd.DataFrame(out, copy=False)
 
 
