@@ -25,7 +25,7 @@ ALL = [doc for path in sorted(DEPLOY.glob("*.yaml")) for doc in yaml.safe_load_a
 NOT_CORE = {"Kustomization", "PrometheusRule"}  # kustomize's and prometheus-operator's kinds: checked below
 DOCS = [doc for doc in ALL if doc["kind"] not in NOT_CORE]
 GIB = 2**30
-BENCHMARK_PEAK_GIB_1000_WORKLOAD_WEEK = 2.84
+BENCHMARK_PEAK_GIB_1000_WORKLOAD_WEEK = 2.45
 """benchmarks/scale.py: peak PSS, the replay's workers included, of `report` on a realistic week of 1,000
 workloads (70 M samples, 36,590 pods) analysed in partitions of 8 M samples (deploy/README.md)."""
 BENCHMARK_COLLECT_PEAK_GIB_1000_WORKLOAD_WEEK = 6.08
