@@ -80,6 +80,13 @@ class ReplayQueue(Generic[Key]):
                 done += self._replay_here(self._take_queued(), workers=available_cpus())
             return done
         done = self._collect(wait=False)
+        with threadpool_limits(limits=1, user_api="blas"):  # the background process has the other CPU
+            done += self._drain_beside_worker()
+        return done + self._collect(wait=True)
+
+    def _drain_beside_worker(self) -> list[tuple[Key, ReplayResult]]:
+        assert self._worker is not None
+        done: list[tuple[Key, ReplayResult]] = []
         while self._queued:
             items = self._take_queued()
             joined = batch([p for _, p in items])
@@ -93,7 +100,7 @@ class ReplayQueue(Generic[Key]):
             theirs = self._worker.receive()
             done += list(zip([k for k, _ in items], split(ReplayResult.concat([mine, theirs]), [p for _, p in items]),
                              strict=True))  # fmt: skip
-        return done + self._collect(wait=True)
+        return done
 
     def _take_queued(self) -> list[tuple[Key, PendingReplay]]:
         """The oldest queued partitions, as many as the column budget holds (at least one)."""
