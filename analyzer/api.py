@@ -167,10 +167,7 @@ def analyze_dir(
             raise NothingToAnalyse(f"{path}: {what} (nothing to analyse)")
         del files  # the objects it keeps, before the merge's peak
         release_free_memory()
-        merged = merge([parts.pop(i) for i in sorted(parts)])
-        release_free_memory()
-        merged = spill.restore(merged)
-    release_free_memory()
+        merged = spill.restore(merge([parts.pop(i) for i in sorted(parts)]))
     return merged
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analyzer.frames import ranges
+
 EXTRAPOLATION_THRESHOLD = 1.1
 """Extrapolate to a range boundary closer than 1.1 × the average sample spacing (Prometheus)."""
 
@@ -71,10 +73,8 @@ class _Sorted:
         last = np.floor((self.t_ms[self.ends] + after_ms - grid.start_ms) / grid.step_ms).astype(np.int64)
         first, last = np.clip(first, 0, grid.count), np.clip(last, -1, grid.count - 1)
         counts = np.maximum(last - first + 1, 0)
-        total = int(counts.sum())
         owner = np.repeat(np.arange(len(self.starts)), counts)
-        offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-        step = first[owner] + offset
+        step = ranges(first, first + counts)
         return owner, step, grid.start_ms + step * grid.step_ms
 
     def find(self, owner: np.ndarray, at_ms: np.ndarray, side: str) -> np.ndarray:

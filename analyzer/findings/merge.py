@@ -141,11 +141,14 @@ def merge_columns(pieces: Sequence[Callable[[str], pd.Series]], columns: Sequenc
         column = _column(parts, runs)
         del parts
         out[name] = column if order is None else column.take(order).reset_index(drop=True)
+        if len(out[name]) >= LARGE_COLUMN_ROWS:
+            release_free_memory()  # the pieces' column, before the next one is read
         del column
-        release_free_memory()  # the pieces' column, before the next one is read
     return pd.DataFrame(out, copy=False)
 
 
+LARGE_COLUMN_ROWS = 1_000_000
+"""After a column this long, the pieces' freed memory goes back to the OS before the next is read."""
 Runs = list[tuple[int, int, int]]
 """Rows as (piece, start, stop) slices, in output order."""
 

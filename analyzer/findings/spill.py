@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from analyzer.errors import SidecarImpactError, reason
 from analyzer.findings.analysis import Analysis
 from analyzer.findings.merge import merge_columns
 
@@ -66,7 +67,7 @@ class Spill:
             pieces = self._pieces[name]
             self._pieces[name] = []
             if pieces and len(self._columns[name]):
-                tables[name] = merge_columns([_reader(p) for p in pieces], self._columns[name])
+                tables[name] = merge_columns([column_reader(p) for p in pieces], self._columns[name])
         return replace(merged, **tables)
 
     def _kept(self, name: str, table: pd.DataFrame) -> Path | pd.DataFrame:
@@ -81,10 +82,15 @@ class Spill:
         return path
 
 
-def _reader(piece: Path | pd.DataFrame) -> Callable[[str], pd.Series]:
+def column_reader(piece: Path | pd.DataFrame) -> Callable[[str], pd.Series]:
+    """A function giving one column of a table held in memory or in a Parquet file (read when asked)."""
+
     def read(column: str) -> pd.Series:
         if isinstance(piece, pd.DataFrame):
             return piece[column]
-        return pq.read_table(piece, columns=[column]).to_pandas()[column]
+        try:
+            return pq.read_table(piece, columns=[column]).to_pandas()[column]
+        except (OSError, pa.ArrowException, KeyError) as exc:
+            raise SidecarImpactError(f"{piece}: not a readable Parquet table ({reason(exc, 100)})") from None
 
     return read

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from analyzer.render.renderer import Renderer
+from analyzer.render.report_schema import REPORT_SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
     from analyzer.findings.analysis import Analysis
-
-REPORT_SCHEMA_VERSION = 1
 
 
 def _clean(value: Any) -> Any:
@@ -30,9 +29,6 @@ def _clean(value: Any) -> Any:
     return value
 
 
-TABLES = ("findings", "workloads", "namespaces", "cluster", "classes", "containers", "overhead", "hpas",
-          "hpa_skew", "remedies", "vpa", "vpa_hazards", "vpa_hpa")  # fmt: skip
-"""The analysis tables the report holds, each as a list of row objects under its own name."""
 CHUNK_ROWS = 10_000
 """Rows turned into objects at a time: a large cluster's tables never exist as one list of dicts."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from analyzer.errors import SidecarImpactError, SnapshotError, clip, reason
 from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import SERIES_COLUMNS
 from analyzer.findings.merge import merge_columns
-from analyzer.findings.spill import SPILLED
+from analyzer.findings.spill import SPILLED, column_reader
 from analyzer.model.pod_usage import POD_USAGE_COLUMNS
 from analyzer.prices import Prices
 from analyzer.render.outputs import cannot_write
@@ -232,18 +232,6 @@ def with_long_tables(merged: Analysis, long: dict[str, list[Path]]) -> Analysis:
         if files
     }
     return replace(merged, **tables)
-
-
-def column_reader(file: Path) -> Callable[[str], pd.Series]:
-    """A function giving one column of a part's table, read from ``file`` when asked."""
-
-    def read(column: str) -> pd.Series:
-        try:
-            return pq.read_table(file, columns=[column]).to_pandas()[column]
-        except (OSError, pa.ArrowException, KeyError) as exc:
-            raise SidecarImpactError(f"{file}: not a readable Parquet table ({reason(exc, 100)})") from None
-
-    return read
 
 
 def _schema(file: Path) -> pa.Schema:

@@ -18,9 +18,10 @@ from analyzer.model.classify import CLASS_COLUMNS
 from analyzer.model.containers import CONTAINER_COLUMNS
 from analyzer.model.overhead import FIT_COLUMNS
 from analyzer.model.shares import ROLLUP_COLUMNS, WORKLOAD_COLUMNS
-from analyzer.render.jsonout import REPORT_SCHEMA_VERSION
 from analyzer.simulate.vpa_snapshot import VPA_COLUMNS
 
+REPORT_SCHEMA_VERSION = 1
+"""report.json's ``report_schema_version``: raised when a table or column changes incompatibly."""
 TABLES: dict[str, dict[str, str]] = {
     "findings": FINDING_COLUMNS,
     "workloads": WORKLOAD_COLUMNS,

@@ -500,12 +500,11 @@ class ReplayBatch:
 
 def batch(pending: Sequence[PendingReplay]) -> ReplayBatch | None:
     """The pending replays' columns as one batch (None when none has a column)."""
-    full = [p.packed for p in pending if p.packed is not None]
-    if not full:
-        return None
     with_columns = [p for p in pending if p.packed is not None]
+    if not with_columns:
+        return None
     return ReplayBatch(
-        ReplayColumns.concat(full),
+        ReplayColumns.concat([p.packed for p in with_columns if p.packed is not None]),
         np.hstack([p.demand for p in with_columns]),
         np.concatenate([p.initial for p in with_columns]),
         with_columns[0].step_s,
