@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -45,7 +45,7 @@ from analyzer.snapshot.schema import KSM_SOURCE, NOTES_KEY, SOURCE_ANNOTATION, M
 from analyzer.snapshot.shards import Shard
 from analyzer.snapshot.store import SnapshotFiles, atomic_directory, namespace_filter
 from analyzer.snapshot.store import load_snapshot as _load
-from analyzer.synth.generate import Synthetic, generate, generate_batches, write_sample, write_sample_stream
+from analyzer.synth.generate import generate, write_sample, write_sample_batches
 
 
 def _bundled_sample() -> Path:
@@ -397,14 +397,5 @@ def sample(
     """Generate a synthetic snapshot with ground truth and write it to ``out`` batch by batch (bounded
     memory at any size; ``workers`` batches at once, default one per CPU); returns the path and the
     counts written (``pods``, ``samples``)."""
-    counts = {"pods": 0, "samples": 0}
-
-    def counted(batches: Iterable[Synthetic]) -> Iterator[Synthetic]:
-        for batch in batches:
-            counts["pods"] += len(batch.snapshot.items("Pod"))
-            counts["samples"] += len(batch.snapshot.usage)
-            yield batch
-
     workers = available_cpus() if workers is None else workers
-    batches = generate_batches(workloads=workloads, days=days, step_s=step_s, seed=seed, workers=workers)
-    return write_sample_stream(out, counted(batches), overwrite=overwrite), counts
+    return write_sample_batches(out, workloads, days, step_s, seed, workers=workers, overwrite=overwrite)

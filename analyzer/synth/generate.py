@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -84,14 +85,20 @@ def generate_batches(
     seed: int = 7,
     start: pd.Timestamp = DEFAULT_START,
     app_only_hpas: bool = False,
-    workers: int = 1,
 ) -> Iterator[Synthetic]:
     """:func:`generate`'s snapshot as batches of :data:`BATCH_WORKLOADS` workloads with disjoint
     namespaces, each simulated with its own random stream (seeded by ``seed`` and the batch number), so
-    memory follows one batch and a batch's data does not depend on how many follow it.
+    memory follows one batch and a batch's data does not depend on how many follow it
+    (:func:`write_sample_batches` simulates them in parallel)."""
+    make, firsts = _batch_maker(workloads, days, step_s, seed, start, app_only_hpas)
+    yield from map(make, enumerate(firsts))
 
-    ``workers`` > 1 simulates that many batches at once in forked processes; the batches come out in
-    order and identical."""
+
+def _batch_maker(
+    workloads: int, days: float, step_s: float, seed: int, start: pd.Timestamp, app_only_hpas: bool
+) -> tuple[Callable[[tuple[int, int]], Synthetic], range]:
+    """The arguments checked; the function that simulates batch ``(number, first workload)`` and the
+    batches' first workloads."""
     if workloads < 1:
         raise SidecarImpactError(f"--workloads must be at least 1, got {workloads}")
     if not 0 < days <= 60:
@@ -100,15 +107,15 @@ def generate_batches(
     if step_s < flags.sync_period_s or step_s % flags.sync_period_s:
         raise SidecarImpactError(f"--step must be a multiple of the 15s HPA sync period, got {step_s:g}s")
     scenarios = pick(workloads)
-    firsts = range(0, workloads, BATCH_WORKLOADS)
-    batch = partial(_batch, scenarios, workloads, days, step_s, seed, start, flags, app_only_hpas)
-    if workers > 1 and len(firsts) > 1 and "fork" in mp.get_all_start_methods():
-        # One batch in flight per worker: imap hands results over in order, and the consumer (a
-        # writer) keeps up, so at most a few batches are ever in memory.
-        with mp.get_context("fork").Pool(min(workers, len(firsts)), maxtasksperchild=1) as pool:
-            yield from pool.imap(batch, enumerate(firsts))
-    else:
-        yield from map(batch, enumerate(firsts))
+    make = partial(_batch, scenarios, workloads, days, step_s, seed, start, flags, app_only_hpas)
+    return make, range(0, workloads, BATCH_WORKLOADS)
+
+
+def _simulated_and_written(
+    make: Callable[[tuple[int, int]], Synthetic], tmp: Path, numbered: tuple[int, int]
+) -> _Written:
+    """Batch ``numbered`` simulated and written into the snapshot at ``tmp`` (:func:`_written`)."""
+    return _written(make(numbered), tmp, numbered[0])
 
 
 def _batch(
@@ -214,51 +221,143 @@ def write_sample_stream(out: str | os.PathLike[str], batches: Iterable[Synthetic
     """Write :func:`generate_batches`' batches as one snapshot with ``ground_truth/``, batch by batch:
     memory follows the largest batch, not the snapshot. Atomic like :func:`write_sample`, and loads as
     the same snapshot; ``replicas.parquet`` and ``pod_status.parquet`` get a row group per namespace."""
-    writers: dict[str, pq.ParquetWriter] = {}
+    with _streaming(out, overwrite) as writer:
+        for number, batch in enumerate(batches):
+            writer.add(_written(batch, writer.tmp, number))
+    return Path(out)
 
-    def append(name: Path, table: pa.Table, by_namespace: bool = True) -> None:
+
+def write_sample_batches(
+    out: str | os.PathLike[str],
+    workloads: int = 13,
+    days: float = 3.0,
+    step_s: float = 60.0,
+    seed: int = 7,
+    *,
+    workers: int = 1,
+    overwrite: bool = False,
+) -> tuple[Path, dict[str, int]]:
+    """:func:`generate_batches` written by :func:`write_sample_stream`, but each batch simulated and its
+    tables written by a forked worker (``workers`` at once), which hands this process only its objects and
+    truth: memory is a batch per worker, and the snapshot is the one a single process writes. Returns the
+    path and the counts written (``pods``, ``samples``)."""
+    make, firsts = _batch_maker(workloads, days, step_s, seed, DEFAULT_START, False)
+    with _streaming(out, overwrite) as writer:
+        write = partial(_simulated_and_written, make, writer.tmp)
+        if workers > 1 and len(firsts) > 1 and "fork" in mp.get_all_start_methods():
+            # A fresh fork per batch (of this process, which holds no batch); imap hands the written
+            # batches over in order.
+            with mp.get_context("fork").Pool(min(workers, len(firsts)), maxtasksperchild=1) as pool:
+                for batch in pool.imap(write, enumerate(firsts)):
+                    writer.add(batch)
+        else:
+            for batch in map(write, enumerate(firsts)):
+                writer.add(batch)
+        counts = {"pods": writer.pods, "samples": writer.samples}
+    return Path(out), counts
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A batch whose long tables are on disk (usage in the snapshot's partitions, the rest in scratch files
+    for :class:`_StreamWriter` to append in batch order) and the rest of it, small, in memory."""
+
+    metadata: Metadata
+    objects: dict[str, list[Any]]
+    truth: dict[str, Any]
+    tables: dict[str, Path]
+    pods: int
+    samples: int
+
+
+_SCRATCH = ".batches"
+"""The batches' tables, in the snapshot's temporary directory until they are appended."""
+
+
+def _written(batch: Synthetic, tmp: Path, number: int) -> _Written:
+    """Write ``batch``'s usage partitions into the snapshot at ``tmp``, and its replicas, pod status and
+    demand into scratch files (namespaces of its own: batches can be written at once)."""
+    snap = batch.snapshot
+    write_usage_partitions(snap.usage, tmp)
+    scratch = tmp / _SCRATCH
+    tables: dict[str, Path] = {}
+    for target, table in (
+        (schema.REPLICAS_FILE, replicas_table(snap.replicas) if len(snap.replicas) else None),
+        (schema.POD_STATUS_FILE, pod_status_table(snap.pod_status) if len(snap.pod_status) else None),
+        (f"{schema.GROUND_TRUTH_DIR}/demand.parquet", pa.Table.from_pandas(batch.demand, preserve_index=False)),
+    ):
+        if table is not None:
+            tables[target] = scratch / f"{number}-{Path(target).name}"
+            pq.write_table(table, tables[target], compression="zstd")
+    pods = len(snap.items("Pod"))
+    return _Written(snap.metadata, snap.objects, batch.truth, tables, pods, len(snap.usage))
+
+
+class _StreamWriter:
+    """The snapshot directory ``tmp`` filled batch by batch (:func:`_streaming` makes one)."""
+
+    def __init__(self, tmp: Path, objects: ObjectFiles) -> None:
+        self.tmp = tmp
+        self._objects = objects
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._metadata: Metadata | None = None
+        self._truth: dict[str, Any] = {}
+        self.pods = self.samples = 0
+
+    def add(self, batch: _Written) -> None:
+        """Append a written batch (in batch order: the files' rows follow it) and remove its scratch files."""
+        self._metadata = self._metadata or batch.metadata
+        for target, path in batch.tables.items():
+            self._append(target, pq.read_table(path), by_namespace=not target.startswith(schema.GROUND_TRUTH_DIR))
+            path.unlink()
+        for kind, items in batch.objects.items():
+            self._objects.add(kind, items)
+        workloads = [*self._truth.get("workloads", []), *batch.truth["workloads"]]
+        self._truth = {**batch.truth, "workloads": workloads}
+        self.pods += batch.pods
+        self.samples += batch.samples
+
+    def _append(self, target: str, table: pa.Table, by_namespace: bool) -> None:
         """Append ``table`` (rows sorted by namespace), one row group per namespace: a reader of some
         namespaces skips the others' row groups."""
-        key = str(name)
-        if key not in writers:
-            writers[key] = pq.ParquetWriter(name, table.schema, compression="zstd")
+        if target not in self._writers:
+            self._writers[target] = pq.ParquetWriter(self.tmp / target, table.schema, compression="zstd")
+        writer = self._writers[target]
         if not by_namespace:
-            writers[key].write_table(table)
+            writer.write_table(table)
             return
         namespaces = table["namespace"].to_numpy(zero_copy_only=False)
         bounds = np.flatnonzero(namespaces[1:] != namespaces[:-1]) + 1  # the rows are sorted by namespace
         for start, stop in itertools.pairwise([0, *bounds.tolist(), len(namespaces)]):
-            writers[key].write_table(table.slice(start, stop - start))
+            writer.write_table(table.slice(start, stop - start))
 
-    metadata: Metadata | None = None
-    truth: dict[str, Any] = {}
-    with atomic_directory(out, overwrite=overwrite) as tmp:
-        truth_dir = tmp / schema.GROUND_TRUTH_DIR
-        truth_dir.mkdir()
-        try:
-            with ObjectFiles(tmp / schema.OBJECTS_DIR) as objects:
-                for batch in batches:
-                    snap = batch.snapshot
-                    metadata = metadata or snap.metadata
-                    write_usage_partitions(snap.usage, tmp)
-                    if len(snap.replicas):
-                        append(tmp / schema.REPLICAS_FILE, replicas_table(snap.replicas))
-                    if len(snap.pod_status):
-                        append(tmp / schema.POD_STATUS_FILE, pod_status_table(snap.pod_status))
-                    append(
-                        truth_dir / "demand.parquet", pa.Table.from_pandas(batch.demand, preserve_index=False), False
-                    )
-                    for kind, items in snap.objects.items():
-                        objects.add(kind, items)
-                    truth = {**batch.truth, "workloads": [*truth.get("workloads", []), *batch.truth["workloads"]]}
-        finally:
-            for writer in writers.values():
-                writer.close()
-        if metadata is None:
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+
+    def finish(self) -> None:
+        """The files written once every batch is in: metadata and the truth's parameters."""
+        if self._metadata is None:
             raise SidecarImpactError("no batch to write")
-        write_json(tmp / schema.METADATA_FILE, metadata.to_json())
-        write_json(truth_dir / "params.json", truth)
-    return Path(out)
+        (self.tmp / _SCRATCH).rmdir()
+        write_json(self.tmp / schema.METADATA_FILE, self._metadata.to_json())
+        write_json(self.tmp / schema.GROUND_TRUTH_DIR / "params.json", self._truth)
+
+
+@contextmanager
+def _streaming(out: str | os.PathLike[str], overwrite: bool) -> Iterator[_StreamWriter]:
+    """A :class:`_StreamWriter` on a temporary sibling of ``out`` that becomes ``out`` once the block has
+    added every batch (:func:`~analyzer.snapshot.store.atomic_directory`)."""
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        (tmp / schema.GROUND_TRUTH_DIR).mkdir()
+        (tmp / _SCRATCH).mkdir()
+        with ObjectFiles(tmp / schema.OBJECTS_DIR) as objects:
+            writer = _StreamWriter(tmp, objects)
+            try:
+                yield writer
+            finally:
+                writer.close()
+        writer.finish()
 
 
 def _joined(batches: list[Synthetic]) -> Synthetic:

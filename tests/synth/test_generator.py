@@ -18,6 +18,7 @@ from analyzer.synth.generate import (
     generate,
     generate_batches,
     write_sample,
+    write_sample_batches,
     write_sample_stream,
 )
 from analyzer.synth.scenarios import CATALOGUE
@@ -83,6 +84,16 @@ def test_streamed_batches_are_the_in_memory_snapshot(tmp_path: Path) -> None:
     truth = json.loads((tmp_path / "streamed" / "ground_truth" / "params.json").read_text())
     assert [w["workload"] for w in truth["workloads"]] == [w["workload"] for w in joined.truth["workloads"]]
     assert len(pd.read_parquet(tmp_path / "streamed" / "ground_truth" / "demand.parquet")) == len(joined.demand)
+    # Simulated and written by two forked workers, handing over only objects and truth: the same files.
+    path, counts = write_sample_batches(tmp_path / "parallel", workloads, days=0.05, step_s=60, seed=5, workers=2)
+    assert counts == {"pods": len(streamed.items("Pod")), "samples": len(streamed.usage)}
+    files = sorted(p.relative_to(path) for p in path.rglob("*") if p.is_file())
+    assert files == sorted(
+        p.relative_to(tmp_path / "streamed") for p in (tmp_path / "streamed").rglob("*") if p.is_file()
+    )
+    for rel in files:
+        assert (path / rel).read_bytes() == (tmp_path / "streamed" / rel).read_bytes(), rel
+    assert not any(p.name.startswith(".") for p in path.parent.iterdir())  # no scratch or temporary left
 
 
 def test_usage_covers_every_scenario_and_namespace(small: Synthetic) -> None:
