@@ -41,11 +41,22 @@ from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.replay_queue import ReplayQueue
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import VPARecommendations, vpa_recommendations
+from analyzer.snapshot.partitions import (
+    Partition,
+    Slice,
+    namespace_units,
+    plan_partitions,
+    split_namespace,
+)
 from analyzer.snapshot.schema import KSM_SOURCE, NOTES_KEY, SOURCE_ANNOTATION, Metadata, Snapshot
 from analyzer.snapshot.shards import Shard
 from analyzer.snapshot.store import SnapshotFiles, atomic_directory, namespace_filter
 from analyzer.snapshot.store import load_snapshot as _load
-from analyzer.synth.generate import generate, write_sample, write_sample_batches
+from analyzer.synth.generate import (
+    generate,
+    write_sample,
+    write_sample_batches,
+)
 
 
 def _bundled_sample() -> Path:
@@ -138,7 +149,7 @@ def analyze_dir(
     # The queue forks its process first, while this one holds none of the snapshot.
     with ReplayQueue[int](version, flags, replay_columns, background_replay) as queue, Spill() as spill:
         spaces = sorted(ns for ns in set(rows) | files.object_namespaces() if wanted(ns))
-        groups = partition_namespaces({ns: rows.get(ns, 0) for ns in spaces}, partition_samples)
+        groups = _partitions(files, {ns: rows.get(ns, 0) for ns in spaces}, partition_samples)
 
         def finish(done: list[tuple[int, ReplayResult]]) -> None:
             for i, result in done:
@@ -149,7 +160,8 @@ def analyze_dir(
         for i, group in enumerate(groups):
             release_free_memory()  # what the last partition freed, before this one is read
             try:
-                snapshot = files.load(group, f" in partition {i + 1} of {len(groups)}")
+                sliced = {ns: piece for ns, piece in group.items() if piece is not None}
+                snapshot = files.load(group, f" in partition {i + 1} of {len(groups)}", sliced)
                 if selector:
                     snapshot = select_pods(snapshot, selector)
             except NothingToAnalyse:
@@ -171,17 +183,15 @@ def analyze_dir(
     return merged
 
 
-def partition_namespaces(rows: Mapping[str, int], budget: int) -> list[set[str]]:
-    """Namespaces in as few groups as ``budget`` samples each allows, balanced (largest first, each into
-    the lightest group); a namespace larger than the budget is a group of its own."""
-    count = max(1, -(-sum(rows.values()) // max(budget, 1)))
-    groups: list[set[str]] = [set() for _ in range(count)]
-    load = [0] * count
-    for ns in sorted(rows, key=lambda n: (-rows[n], n)):
-        lightest = min(range(count), key=lambda g: (load[g], g))
-        groups[lightest].add(ns)
-        load[lightest] += rows[ns]
-    return [g for g in groups if g]
+def _partitions(files: SnapshotFiles, rows: Mapping[str, int], budget: int) -> list[Partition]:
+    """The partitions of ``rows``' namespaces (usage samples each), a namespace larger than ``budget`` cut
+    between its workloads."""
+
+    def split(namespace: str) -> list[tuple[Slice, int]]:
+        units = namespace_units(files.objects_of(namespace), files.pod_rows(namespace), files.row_names(namespace))
+        return split_namespace(units, budget)
+
+    return plan_partitions(rows, budget, split)
 
 
 def analyze(

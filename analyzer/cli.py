@@ -160,8 +160,8 @@ def report(
         int,
         typer.Option(
             "--partition-samples",
-            help="Analyse a larger snapshot this many usage samples (of whole namespaces) at a time, in bounded "
-            "memory; the report is the same. 0: all at once.",
+            help="Analyse a larger snapshot this many usage samples at a time (namespaces, a larger one cut "
+            "between its workloads), in bounded memory; the report is the same. 0: all at once.",
             min=0,
         ),
     ] = api.PARTITION_SAMPLES,

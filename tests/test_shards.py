@@ -21,11 +21,11 @@ from analyzer.api import (
     analyze_dir,
     load_snapshot,
     merge_partials,
-    partition_namespaces,
     render,
     write_partial,
 )
 from analyzer.errors import NothingToAnalyse, SidecarImpactError
+from analyzer.snapshot.partitions import partition_namespaces
 from analyzer.snapshot.shards import Shard, shard_of
 from tests.limits import in_child
 
@@ -348,3 +348,20 @@ def test_a_part_that_says_it_is_empty_but_holds_tables_is_refused(runs: Path, tm
     manifest = parts / "shard-0-of-3" / "partial.json"
     manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "empty": True}))
     assert "says the shard is empty, but it has tables/" in _refused(tmp_path, str(parts))
+
+
+def test_a_namespace_larger_than_a_partition_is_cut_between_its_workloads(small_dir: Path, tmp_path: Path) -> None:
+    """At a budget of one sample every namespace is larger than a partition: each is cut into its units
+    (a workload with its pods, HPA, ScaledObject and VPA), one partition each, and the merged analysis is
+    still the whole one, report.json and report.md byte for byte."""
+    whole = analyze(load_snapshot(small_dir))
+    render(whole, tmp_path / "whole", ["json", "markdown"])
+    seen: list[tuple[str, int, int]] = []
+    parted = analyze_dir(small_dir, partition_samples=1, background_replay=False, progress=lambda *a: seen.append(a))
+    render(parted, tmp_path / "cut", ["json", "markdown"])
+    for name in ("report.json", "report.md"):
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    loads = [total for stage, _, total in seen if stage == "load"]
+    assert loads and set(loads) == {len(whole.workloads)}
+    shop = whole.workloads[whole.workloads["namespace"] == "shop"]
+    assert len(shop) == 5 and len(whole.hpas[whole.hpas["namespace"] == "shop"]) == 5

@@ -1,9 +1,11 @@
-"""Analyses of disjoint namespace sets put together into the analysis of their union.
+"""Analyses of disjoint parts of a cluster put together into the analysis of their union.
 
 Every table of an :class:`Analysis` is keyed by namespace and each row is computed from its own
-namespace alone, so the analysis of a cluster is the rows of its shards' analyses, ordered the same
-way: :func:`canonical` is that order (namespace first, rows of one namespace in the order the analysis
-made them; findings re-ranked), and :func:`merge` concatenates and re-applies it.
+workload (with its pods, HPAs and VPAs) alone, so the analysis of a cluster is the rows of its parts'
+analyses, ordered the same way, whether the parts are whole namespaces or a large namespace's workloads
+split up: :func:`canonical` is that order (namespace first, then the workload, HPA, VPA or object a row
+belongs to, by name; one unit's rows in the order the analysis made them; findings re-ranked), and
+:func:`merge` concatenates and re-applies it.
 The cluster-wide figures (the rollups, the collection notes, the sample count) are recomputed from
 the merged rows. An unsharded :func:`~analyzer.api.analyze` ends with :func:`canonical` too, which is
 what makes a merged report identical to an unsharded one.
@@ -30,11 +32,36 @@ ROLLUPS = ("namespaces", "cluster", "groups")
 ROW_TABLES = tuple(name for name in Analysis.table_names() if name not in ROLLUPS)
 """Tables whose rows belong to one namespace each."""
 
+_WORKLOAD = ("workload_kind", "workload")
+_HPA = ("hpa",)
+ROW_UNITS: dict[str, tuple[str, ...]] = {
+    "classes": _WORKLOAD,
+    "containers": _WORKLOAD,
+    "overhead": _WORKLOAD,
+    "workloads": _WORKLOAD,
+    "vpa": _WORKLOAD,
+    "pod_usage": _WORKLOAD,
+    "hpas": _HPA,
+    "hpa_skew": _HPA,
+    "remedies": _HPA,
+    "hpa_series": _HPA,
+    "vpa_hpa": _HPA,
+    "vpa_hazards": ("vpa", "workload"),
+    "findings": ("object",),
+}
+"""The columns naming what each row of a table belongs to within its namespace: a workload, an HPA, a VPA
+or a finding's object, never split between the parts of an analysis."""
+
+
+def row_keys(table: str) -> tuple[str, ...]:
+    """The columns :func:`canonical` orders ``table`` by (stably): its namespace, then its unit."""
+    return ("namespace", *ROW_UNITS[table])
+
 
 def canonical(analysis: Analysis) -> Analysis:
-    """``analysis`` with every row table namespace-major (stable), the skew table and the findings
-    re-ranked, and the rollups recomputed from the ordered workloads."""
-    tables = {name: _namespace_major(getattr(analysis, name)) for name in ROW_TABLES}
+    """``analysis`` with every row table in :func:`row_keys` order (stable), the findings re-ranked, and
+    the rollups recomputed from the ordered workloads."""
+    tables = {name: _in_key_order(getattr(analysis, name), row_keys(name)) for name in ROW_TABLES}
     tables["findings"] = order_findings(tables["findings"])
     return replace(analysis, **tables, **_rollups(tables["workloads"]))
 
@@ -57,7 +84,7 @@ def merge(parts: list[Analysis]) -> Analysis:
     first = replace(first, **{name: pd.DataFrame() for name in (*ROW_TABLES, *ROLLUPS)})
     tables = {}
     for name in ROW_TABLES:
-        tables[name] = _merged(pieces.pop(name))
+        tables[name] = _merged(pieces.pop(name), row_keys(name))
     notes = [*first.metadata.extra.get(NOTES_KEY, []), *rebuilt_notes(rebuilt)]
     found = tables["findings"]
     collection = pd.DataFrame(collection_rows(notes), columns=list(FINDING_COLUMNS))
@@ -77,28 +104,44 @@ def _rollups(workloads: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
-def _namespace_major(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` stably sorted by namespace (by name, whatever the column's dtype)."""
-    if "namespace" not in table.columns or len(table) < 2:
+def _in_key_order(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """``table`` stably sorted by ``keys`` (those it has, by name whatever the columns' dtypes); unsorted
+    when it has no namespace."""
+    keys = [k for k in keys if k in table.columns]
+    if "namespace" not in keys or len(table) < 2:
         return table.reset_index(drop=True)
-    order = _namespace_order(table["namespace"])
+    order = _key_order([table[k] for k in keys])
     return table.reset_index(drop=True) if order is None else table.iloc[order].reset_index(drop=True)
 
 
-def _namespace_order(column: pd.Series) -> np.ndarray | None:
-    """The stable order that sorts ``column`` by name (None: it already is)."""
+def _key_order(columns: Sequence[pd.Series]) -> np.ndarray | None:
+    """The stable order that sorts rows by ``columns`` (None: they already are)."""
+    ranks = [_name_ranks(c) for c in columns]
+    if len(ranks[0]) < 2:
+        return None
+    rising = np.zeros(len(ranks[0]) - 1, dtype=bool)
+    tied = np.ones(len(ranks[0]) - 1, dtype=bool)
+    for rank in ranks:
+        step = np.diff(rank)
+        rising |= tied & (step > 0)
+        tied &= step == 0
+    if np.all(rising | tied):
+        return None
+    return np.lexsort(ranks[::-1])  # stable: equal keys keep their order
+
+
+def _name_ranks(column: pd.Series) -> np.ndarray:
+    """Each value's rank by name (missing values of a categorical first)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         names = np.asarray(column.cat.categories, dtype=object).astype(str)
         rank = np.argsort(np.argsort(names, kind="stable"), kind="stable")
         codes = column.cat.codes.to_numpy()
-        key = np.where(codes >= 0, rank[codes], -1)
-    else:
-        key = pd.factorize(column.astype(str), sort=True)[0]
-    return None if np.all(key[1:] >= key[:-1]) else np.argsort(key, kind="stable")
+        return np.where(codes >= 0, rank[codes], -1)
+    return pd.factorize(column.astype(str), sort=True)[0]
 
 
-def _merged(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """``_namespace_major`` of the tables concatenated, by :func:`merge_columns`: each piece's column is let
+def _merged(tables: list[pd.DataFrame], keys: Sequence[str]) -> pd.DataFrame:
+    """``_in_key_order`` of the tables concatenated, by :func:`merge_columns`: each piece's column is let
     go once it is placed (``tables`` is consumed), so a large table is never held twice over."""
     present = [t for t in tables if len(t.columns)]
     if not present:
@@ -119,25 +162,25 @@ def _merged(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
         return take
 
-    return merge_columns([taker(t) for t in present], columns)
+    return merge_columns([taker(t) for t in present], columns, keys)
 
 
-def merge_columns(pieces: Sequence[Callable[[str], pd.Series]], columns: Sequence[str]) -> pd.DataFrame:
+def merge_columns(
+    pieces: Sequence[Callable[[str], pd.Series]], columns: Sequence[str], keys: Sequence[str] = ("namespace",)
+) -> pd.DataFrame:
     """The pieces of one table (each a function that gives one of its columns, read once) concatenated and
-    stably sorted by namespace, built a column at a time. When every piece is namespace-major (as
-    :func:`canonical` leaves them), each output column is one concatenation of namespace runs, with no sort
-    order or intermediate copy."""
-    namespaces = [read("namespace") for read in pieces] if "namespace" in columns else None
-    runs = None if namespaces is None else _namespace_runs(namespaces)
+    stably sorted by ``keys`` (by name; none when the table has no namespace), built a column at a time.
+    When every piece is in key order (as :func:`canonical` leaves them) and no unit spans two pieces, each
+    output column is one concatenation of runs of the pieces, with no sort order or intermediate copy."""
+    keys = [k for k in keys if k in columns] if "namespace" in columns else []
+    read = {k: [piece(k) for piece in pieces] for k in keys}
+    runs = _key_runs([[read[k][p] for k in keys] for p in range(len(pieces))]) if keys else None
     order = None
-    if runs is None and namespaces is not None and sum(len(n) for n in namespaces) > 1:
-        order = _namespace_order(_column(namespaces, None))
+    if runs is None and keys and sum(len(c) for c in read[keys[0]]) > 1:
+        order = _key_order([_column(read[k], None) for k in keys])
     out: dict[str, pd.Series] = {}
     for name in columns:
-        if name == "namespace" and namespaces is not None:
-            parts, namespaces = namespaces, None
-        else:
-            parts = [read(name) for read in pieces]
+        parts = read.pop(name) if name in read else [piece(name) for piece in pieces]
         column = _column(parts, runs)
         del parts
         out[name] = column if order is None else column.take(order).reset_index(drop=True)
@@ -153,27 +196,35 @@ Runs = list[tuple[int, int, int]]
 """Rows as (piece, start, stop) slices, in output order."""
 
 
-def _namespace_runs(namespaces: list[pd.Series]) -> Runs | None:
-    """The namespace-major order as slices of the pieces (runs sorted stably by namespace, then piece: what a
-    stable sort of the concatenation gives); None when a piece holds a namespace in more than one run, where
-    a sort is cheaper than many slices."""
-    keyed: list[tuple[tuple[int, str], int, int, int]] = []
-    for p, column in enumerate(namespaces):
-        codes = (column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")).cat
-        values = codes.codes.to_numpy()
-        if not len(values):
+def _key_runs(pieces: list[list[pd.Series]]) -> Runs | None:
+    """The key order as slices of the pieces (each piece's runs of one key, sorted by key name then piece:
+    what a stable sort of the concatenation gives; adjacent slices of one piece joined); None when a piece
+    holds a key in more than one run, where a sort is cheaper than many slices."""
+    keyed: list[tuple[tuple[tuple[int, str], ...], int, int, int]] = []
+    for p, columns in enumerate(pieces):
+        cats = [(c if isinstance(c.dtype, pd.CategoricalDtype) else c.astype("category")).cat for c in columns]
+        codes = [c.codes.to_numpy() for c in cats]
+        if not len(codes[0]):
             continue
-        starts = np.concatenate([[0], np.flatnonzero(values[1:] != values[:-1]) + 1])
-        if len(np.unique(values[starts])) < len(starts):
+        change = np.zeros(len(codes[0]) - 1, dtype=bool)
+        for values in codes:
+            change |= values[1:] != values[:-1]
+        starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+        if len(np.unique(np.stack([values[starts] for values in codes]), axis=1)[0]) < len(starts):
             return None
-        stops = [*starts[1:].tolist(), len(values)]
-        names = np.asarray(codes.categories, dtype=object)
+        stops = [*starts[1:].tolist(), len(codes[0])]
+        names = [np.asarray(c.categories, dtype=object) for c in cats]
         for start, stop in zip(starts.tolist(), stops, strict=True):
-            code = int(values[start])
-            key = (0, "") if code < 0 else (1, str(names[code]))
+            key = tuple((0, "") if v[start] < 0 else (1, str(n[v[start]])) for v, n in zip(codes, names, strict=True))
             keyed.append((key, p, start, stop))
     keyed.sort(key=lambda r: (r[0], r[1]))
-    return [(p, start, stop) for _, p, start, stop in keyed]
+    runs: Runs = []
+    for _, p, start, stop in keyed:
+        if runs and runs[-1][0] == p and runs[-1][2] == start:
+            runs[-1] = (p, runs[-1][1], stop)
+        else:
+            runs.append((p, start, stop))
+    return runs
 
 
 def _column(pieces: list[pd.Series], runs: Runs | None) -> pd.Series:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from analyzer.errors import SidecarImpactError, reason
 from analyzer.findings.analysis import Analysis
-from analyzer.findings.merge import merge_columns
+from analyzer.findings.merge import merge_columns, row_keys
 
 SPILLED = ("hpa_series", "pod_usage")
 
@@ -61,13 +61,13 @@ class Spill:
 
     def restore(self, merged: Analysis) -> Analysis:
         """The merge of the parts given to :meth:`put` with the spilled tables merged back in, read from disk
-        a column at a time (in namespace order, as :func:`~analyzer.findings.merge.merge` orders them)."""
+        a column at a time (in the order :func:`~analyzer.findings.merge.merge` gives them)."""
         tables = {}
         for name in SPILLED:
             pieces = self._pieces[name]
             self._pieces[name] = []
             if pieces and len(self._columns[name]):
-                tables[name] = merge_columns([column_reader(p) for p in pieces], self._columns[name])
+                tables[name] = merge_columns([column_reader(p) for p in pieces], self._columns[name], row_keys(name))
         return replace(merged, **tables)
 
     def _kept(self, name: str, table: pd.DataFrame) -> Path | pd.DataFrame:

@@ -26,7 +26,7 @@ from analyzer.__about__ import __version__
 from analyzer.errors import SidecarImpactError, SnapshotError, clip, reason
 from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import SERIES_COLUMNS
-from analyzer.findings.merge import merge_columns
+from analyzer.findings.merge import merge_columns, row_keys
 from analyzer.findings.spill import SPILLED, column_reader
 from analyzer.model.pod_usage import POD_USAGE_COLUMNS
 from analyzer.prices import Prices
@@ -227,7 +227,7 @@ def with_long_tables(merged: Analysis, long: dict[str, list[Path]]) -> Analysis:
     """``merged`` (the merge of parts without their long tables' rows) with those tables merged in from the
     parts' files, a column at a time."""
     tables = {
-        name: merge_columns([column_reader(f) for f in files], _schema(files[0]).names)
+        name: merge_columns([column_reader(f) for f in files], _schema(files[0]).names, row_keys(name))
         for name, files in long.items()
         if files
     }

@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from analyzer.errors import NothingToAnalyse, SnapshotError, clip, reason
 from analyzer.snapshot import schema
 from analyzer.snapshot.objects import iter_object_files, read_object_files
+from analyzer.snapshot.partitions import Name, Slice
 from analyzer.snapshot.schema import NOTES_KEY, Metadata, Snapshot
 from analyzer.snapshot.shards import Shard
 from analyzer.snapshot.validation import METADATA_VALIDATOR, first_problem
@@ -94,8 +95,9 @@ def namespace_filter(namespaces: Iterable[str] | None, shard: Shard | None) -> t
 
 class SnapshotFiles:
     """A snapshot directory read in parts: each :meth:`load` reads the usage, replicas and pod status of
-    the namespaces it is asked for (Parquet row groups of other namespaces are skipped) and takes their
-    objects from one read of the object files, validated once.
+    the namespaces it is asked for (Parquet row groups of other namespaces are skipped), or of slices of
+    them (:mod:`analyzer.snapshot.partitions`), and takes their objects from one read of the object files,
+    validated once.
 
     ``keep_objects``: keep the objects between loads, each as compact JSON text (a tenth of the memory of
     parsed objects), for a run that loads the snapshot partition by partition.
@@ -125,6 +127,36 @@ class SnapshotFiles:
                     raise SnapshotError(f"{part_dir}: not a readable Parquet file ({reason(exc)})") from exc
         return rows
 
+    def pod_rows(self, namespace: str) -> dict[str, int]:
+        """Usage samples per pod of ``namespace`` (reading its pod column only)."""
+        counts: dict[str, int] = {}
+        for file in sorted((self.root / schema.USAGE_DIR / f"namespace={namespace}").glob("*.parquet")):
+            try:
+                pods = pq.read_table(file, columns=["pod"], read_dictionary=["pod"])["pod"].combine_chunks()
+            except (OSError, KeyError, pa.ArrowException) as exc:
+                raise SnapshotError(f"{file}: not a readable Parquet file ({reason(exc)})") from exc
+            if not pa.types.is_dictionary(pods.type):
+                raise SnapshotError(f"{file}: column 'pod' has type {pods.type}, expected string")
+            found = np.bincount(pods.indices.to_numpy(zero_copy_only=False), minlength=len(pods.dictionary))
+            for name, n in zip(pods.dictionary.to_pylist(), found.tolist(), strict=True):
+                if n and isinstance(name, str):
+                    counts[name] = counts.get(name, 0) + n
+        return counts
+
+    def row_names(self, namespace: str) -> set[Name]:
+        """The names ``namespace``'s replica series and pod status rows refer to: (kind, name) and
+        ("Pod", pod)."""
+        names: set[Name] = set()
+        replicas = _read_replicas(self.root, [namespace])
+        pairs = replicas[["kind", "name"]].astype(str).drop_duplicates()
+        names.update(zip(pairs["kind"], pairs["name"], strict=True))
+        names.update(("Pod", str(pod)) for pod in _read_pod_status(self.root, [namespace])["pod"].unique())
+        return names
+
+    def objects_of(self, namespace: str) -> dict[str, list[dict[str, Any]]]:
+        """``namespace``'s objects, by kind (with ``keep_objects``, from the kept text)."""
+        return self._objects(lambda ns: ns == namespace)[0]
+
     def object_namespaces(self) -> set[str]:
         """Namespaces that hold objects (with ``keep_objects``: the object files are read and validated once)."""
         if not self.keep_objects:
@@ -132,17 +164,24 @@ class SnapshotFiles:
         self._objects(lambda _: False)
         return set(self._kept or ())
 
-    def load(self, wanted: Namespaces = None, scope: str = "") -> Snapshot:
+    def load(self, wanted: Namespaces = None, scope: str = "", slices: Mapping[str, Slice] | None = None) -> Snapshot:
         """The snapshot of the namespaces ``wanted`` accepts (all when None), given as a predicate or as the
-        namespaces themselves; ``scope`` words them in errors."""
+        namespaces themselves, and of the namespaces in ``slices`` only the pods and objects their slice
+        names; ``scope`` words them in errors."""
         root, metadata = self.root, self.metadata
         accept = _predicate(wanted)
-        usage = _read_usage(root, accept)
+        slices = slices or {}
+        usage = _read_usage(root, accept, slices)
         replicas = _read_replicas(root, wanted)
         pod_status = _read_pod_status(root, wanted)
         if accept is not None:  # a CSV has no row groups to skip
             replicas, pod_status = _rows_in(replicas, accept), _rows_in(pod_status, accept)
+        if slices:
+            replicas = _rows_in_slices(replicas, slices, ("kind", "name"), lambda piece: piece.names)
+            pod_status = _rows_in_slices(pod_status, slices, ("pod",), lambda piece: {(p,) for p in piece.pods})
         objects, notes = self._objects(accept)
+        if slices:
+            objects = _objects_in_slices(objects, slices)
         if notes:
             old = metadata.extra.get(NOTES_KEY, [])
             metadata = replace(metadata, extra={**metadata.extra, NOTES_KEY: [*old, *notes]})
@@ -264,7 +303,45 @@ def _rows_in(frame: pd.DataFrame, wanted: Callable[[str], bool]) -> pd.DataFrame
     return frame[frame["namespace"].isin([n for n in names if wanted(str(n))])].reset_index(drop=True)
 
 
-def _read_usage(root: Path, wanted: Callable[[str], bool] | None) -> pd.DataFrame:
+def _rows_in_slices(
+    frame: pd.DataFrame,
+    slices: Mapping[str, Slice],
+    columns: tuple[str, ...],
+    allowed: Callable[[Slice], Collection[tuple[str, ...]]],
+) -> pd.DataFrame:
+    """The rows of ``frame`` outside the sliced namespaces, and in each sliced namespace those whose
+    ``columns`` hold a tuple its slice allows (matched by category codes, not by string)."""
+    if not len(frame):
+        return frame
+    labels = [frame[c].astype("category") for c in columns]
+    sizes = [len(c.cat.categories) + 1 for c in labels]
+    code = np.zeros(len(frame), dtype=np.int64)
+    for column, size in zip(labels, sizes, strict=True):
+        code = code * size + column.cat.codes.to_numpy().astype(np.int64) + 1
+    namespace = frame["namespace"]
+    keep = ~namespace.isin(list(slices)).to_numpy()
+    for ns, piece in slices.items():
+        values = list(allowed(piece))
+        indexes = [c.cat.categories.get_indexer([v[i] for v in values]) for i, c in enumerate(labels)]
+        known = np.all([i >= 0 for i in indexes], axis=0) if values else np.zeros(0, dtype=bool)
+        wanted = np.zeros(len(values), dtype=np.int64)
+        for index, size in zip(indexes, sizes, strict=True):
+            wanted = wanted * size + index + 1
+        keep |= (namespace == ns).to_numpy() & np.isin(code, wanted[known])
+    return frame[keep].reset_index(drop=True)
+
+
+def _objects_in_slices(
+    objects: dict[str, list[dict[str, Any]]], slices: Mapping[str, Slice]
+) -> dict[str, list[dict[str, Any]]]:
+    def kept(kind: str, obj: dict[str, Any]) -> bool:
+        piece = slices.get(obj["metadata"].get("namespace", ""))
+        return piece is None or (kind, obj["metadata"]["name"]) in piece.names
+
+    return {kind: [o for o in items if kept(kind, o)] for kind, items in objects.items()}
+
+
+def _read_usage(root: Path, wanted: Callable[[str], bool] | None, slices: Mapping[str, Slice]) -> pd.DataFrame:
     usage_dir = root / schema.USAGE_DIR
     csv_path = root / schema.USAGE_CSV
     parts: list[_Part] = []
@@ -275,8 +352,9 @@ def _read_usage(root: Path, wanted: Callable[[str], bool] | None) -> pd.DataFram
             ns = part_dir.name.removeprefix("namespace=")
             if wanted is not None and not wanted(ns):
                 continue
+            piece = slices.get(ns)
             for file in sorted(part_dir.glob("*.parquet")):
-                frame = _read_parquet(file, _USAGE_SCHEMA)
+                frame = _read_parquet(file, _USAGE_SCHEMA, pods=None if piece is None else piece.pods)
                 frame.insert(1, "namespace", pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), [ns]))
                 parts.append(_Part.of(_checked_usage(frame, file)))
                 del frame
@@ -460,11 +538,16 @@ def _empty_usage() -> pd.DataFrame:
     )
 
 
-def _read_parquet(file: Path, expected: pa.Schema, wanted: Namespaces = None) -> pd.DataFrame:
+def _read_parquet(
+    file: Path, expected: pa.Schema, wanted: Namespaces = None, pods: Collection[str] | None = None
+) -> pd.DataFrame:
     """``file`` checked against ``expected``; with ``wanted``, only the rows of those namespaces (row groups
-    holding none of them are not read; a predicate is tried on the names the file holds)."""
+    holding none of them are not read; a predicate is tried on the names the file holds); with ``pods``,
+    only those pods' rows, filtered as they are read."""
     try:
-        if wanted is not None and "namespace" in pq.read_schema(file).names:
+        if pods is not None:
+            table = pq.read_table(file, filters=pc.field("pod").isin(sorted(pods)))
+        elif wanted is not None and "namespace" in pq.read_schema(file).names:
             if callable(wanted):
                 names = pc.unique(pq.read_table(file, columns=["namespace"])["namespace"]).to_pylist()
                 keep = sorted(n for n in names if isinstance(n, str) and wanted(n))

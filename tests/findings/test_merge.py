@@ -1,4 +1,5 @@
-"""Merging partial analyses' tables: the column-at-a-time merge against a concatenation and a stable sort."""
+"""Merging partial analyses' tables: the column-at-a-time merge against a concatenation and a stable sort
+by namespace and unit (here ``label``)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.findings.merge import _merged, _namespace_major
+from analyzer.findings.merge import ROW_TABLES, ROW_UNITS, _in_key_order, _merged
 
 NAMES = ["a", "b", "ns-1", "ns-2", "z"]
+KEYS = ("namespace", "label")
 
 
 def reference(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """pd.concat (categoricals united with sorted categories), then stably sorted by namespace name."""
+    """pd.concat (categoricals united with sorted categories), then stably sorted by namespace and label."""
     if len(tables) == 1:
-        return _namespace_major(tables[0])
+        return _in_key_order(tables[0], KEYS)
     out = {}
     for name in tables[0].columns:
         pieces = [t[name] for t in tables]
@@ -25,7 +27,7 @@ def reference(tables: list[pd.DataFrame]) -> pd.DataFrame:
             out[name] = pd.Series(pd.Categorical(values, categories=categories))
         else:
             out[name] = pd.concat(pieces, ignore_index=True)
-    return _namespace_major(pd.DataFrame(out))
+    return _in_key_order(pd.DataFrame(out), KEYS)
 
 
 @st.composite
@@ -35,11 +37,11 @@ def pieces(draw: st.DrawFn) -> list[pd.DataFrame]:
     for _ in range(draw(st.integers(1, 4))):
         n = draw(st.integers(0, 12))
         spaces = draw(st.lists(st.sampled_from(NAMES), min_size=n, max_size=n))
-        if draw(st.booleans()):
-            spaces.sort()  # namespace-major, as canonical leaves a part
+        labels = draw(st.lists(st.sampled_from(["x", "y", "w"]), min_size=n, max_size=n))
+        if draw(st.booleans()):  # in key order, as canonical leaves a part (a unit may still span parts)
+            spaces, labels = map(list, zip(*sorted(zip(spaces, labels, strict=True)), strict=True)) if n else ([], [])
         if categorical and n and draw(st.booleans()):
             spaces[draw(st.integers(0, n - 1))] = None  # a missing namespace sorts first
-        labels = draw(st.lists(st.sampled_from(["x", "y", "w"]), min_size=n, max_size=n))
         values = draw(st.lists(st.floats(allow_nan=True, allow_infinity=False), min_size=n, max_size=n))
         frame = pd.DataFrame(
             {
@@ -58,7 +60,11 @@ def pieces(draw: st.DrawFn) -> list[pd.DataFrame]:
 def test_merged_is_the_concatenation_sorted_by_namespace(tables: list[pd.DataFrame]) -> None:
     expected = reference([t.copy() for t in tables])
     kept = [t.copy() for t in tables]
-    got = _merged(list(tables))
+    got = _merged(list(tables), KEYS)
     pd.testing.assert_frame_equal(got, expected)
     for before, after in zip(kept, tables, strict=True):  # the caller's frames are not changed
         pd.testing.assert_frame_equal(before, after)
+
+
+def test_every_row_table_names_its_unit() -> None:
+    assert set(ROW_UNITS) == set(ROW_TABLES)
