@@ -132,15 +132,17 @@ class SnapshotFiles:
         counts: dict[str, int] = {}
         for file in sorted((self.root / schema.USAGE_DIR / f"namespace={namespace}").glob("*.parquet")):
             try:
-                pods = pq.read_table(file, columns=["pod"], read_dictionary=["pod"])["pod"].combine_chunks()
+                pods = pq.read_table(file, columns=["pod"], read_dictionary=["pod"])["pod"]
             except (OSError, KeyError, pa.ArrowException) as exc:
                 raise SnapshotError(f"{file}: not a readable Parquet file ({reason(exc)})") from exc
             if not pa.types.is_dictionary(pods.type):
                 raise SnapshotError(f"{file}: column 'pod' has type {pods.type}, expected string")
-            found = np.bincount(pods.indices.to_numpy(zero_copy_only=False), minlength=len(pods.dictionary))
-            for name, n in zip(pods.dictionary.to_pylist(), found.tolist(), strict=True):
-                if n and isinstance(name, str):
-                    counts[name] = counts.get(name, 0) + n
+            for chunk in pods.chunks:  # each row group's own dictionary
+                indices = pc.drop_null(chunk.indices).to_numpy(zero_copy_only=False)
+                found = np.bincount(indices, minlength=len(chunk.dictionary))
+                for name, n in zip(chunk.dictionary.to_pylist(), found.tolist(), strict=True):
+                    if n and isinstance(name, str):
+                        counts[name] = counts.get(name, 0) + n
         return counts
 
     def row_names(self, namespace: str) -> set[Name]:

@@ -3,12 +3,16 @@ every namespace, cutting only those larger than the budget, and only between uni
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.snapshot.partitions import Slice, Unit, namespace_units, plan_partitions, split_namespace
+from analyzer.snapshot.store import SnapshotFiles
 
 
 def obj(kind: str, name: str, owner: tuple[str, str] | None = None, **spec: Any) -> dict[str, Any]:
@@ -80,3 +84,16 @@ def test_plans_cover_every_unit_once_and_cut_only_large_namespaces(units: dict[s
         assert load <= 2 * budget + largest
     for ns, got in pods.items():
         assert sorted(got) == sorted(n for u in made[ns] for _, n in u.names), ns  # each unit exactly once
+
+
+def test_pod_rows_count_every_row_group(small_dir: Path, tmp_path: Path) -> None:
+    """A namespace's samples per pod, from the pod column alone, across row groups with dictionaries of
+    their own."""
+    copy = tmp_path / "snap"
+    shutil.copytree(small_dir, copy)
+    file = copy / "usage" / "namespace=shop" / "part-0.parquet"
+    table = pq.read_table(file)
+    pq.write_table(table, file, row_group_size=len(table) // 7 + 1)
+    assert pq.ParquetFile(file).metadata.num_row_groups == 7
+    expected = table["pod"].to_pandas().value_counts().to_dict()
+    assert SnapshotFiles(copy).pod_rows("shop") == expected and len(expected) > 5
