@@ -3,14 +3,17 @@
 process: samples, pods, wall and CPU time per phase, peak PSS of the process and of its forked workers,
 output bytes, µs per sample; the floor (reading the snapshot's Parquet into Arrow) and the run's ratio
 to it; the growth exponent between sizes. The largest size is also run as 4 shards one after another
-(each shard's peak and time) and merged.
+(each shard's peak and time) and merged. One size is also run with its workloads in the catalogue's 7
+namespaces rather than a namespace each (``shop`` then holds a third of the cluster): a namespace larger
+than a partition is cut between its workloads, so the peak should stay that of the usual layout.
 
 Targets (issue 17, 2 cores): 1,000 workloads in ≤ 60 s and ≤ 3 GiB PSS with workers; 3,000 in ≤ 3× that
 time at the same peak; growth exponent ≤ 1.1.
 
 Environment: BENCH_SIZES (default 100,1000,3000), BENCH_DAYS (7), BENCH_CACHE (where the generated
 snapshots are kept between runs: generating 3,000 workload-weeks takes about 20 minutes; default
-$TMPDIR/sidecar-impact-bench), BENCH_SHARDS (4; 0 runs no shards).
+$TMPDIR/sidecar-impact-bench), BENCH_SHARDS (4; 0 runs no shards), BENCH_SHARED (1000: the size also run
+in 7 namespaces; 0 runs none).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "100,1000,3000").split(",
 DAYS = float(os.environ.get("BENCH_DAYS", 7))
 CACHE = Path(os.environ.get("BENCH_CACHE", Path(tempfile.gettempdir()) / "sidecar-impact-bench"))
 SHARDS = int(os.environ.get("BENCH_SHARDS", 4))
+SHARED = int(os.environ.get("BENCH_SHARED", 1000))
 TARGET_1000_S, TARGET_GIB, TARGET_EXPONENT = 60.0, 3.0, 1.1
 
 STAGES = {
@@ -102,6 +106,40 @@ def snapshot(workloads: int) -> tuple[Path, float]:
     return path, took
 
 
+def shared_namespaces(path: Path) -> tuple[Path, int]:
+    """The snapshot at ``path`` with every workload in its catalogue scenario's namespace (``shop-12`` ->
+    ``shop``; names stay unique, as the copies' workloads are numbered too), made once next to it; and
+    the largest namespace's samples."""
+    import re
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out = path.with_name(path.name + "-shared")
+    base = re.compile(r"^(.*)-\d+$")
+    if not (out / "metadata.json").is_file():
+        tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=path.parent))
+        for part in sorted((path / "usage").iterdir()):
+            ns = part.name.removeprefix("namespace=")
+            match = base.match(ns)
+            target = tmp / "usage" / f"namespace={match.group(1) if match else ns}"
+            target.mkdir(parents=True, exist_ok=True)
+            os.link(part / "part-0.parquet", target / f"part-{ns}.parquet")
+        for name in ("replicas.parquet", "pod_status.parquet"):
+            table = pq.read_table(path / name)
+            shared = pc.replace_substring_regex(table["namespace"], r"^(.*)-\d+$", r"\1")
+            pq.write_table(table.set_column(table.schema.get_field_index("namespace"), "namespace", shared),
+                           tmp / name, compression="zstd")  # fmt: skip
+        (tmp / "objects").mkdir()
+        for file in sorted((path / "objects").iterdir()):
+            text = re.sub(r'"namespace": "(.*?)-\d+"', r'"namespace": "\1"', file.read_text())
+            (tmp / "objects" / file.name).write_text(text)
+        (tmp / "metadata.json").write_bytes((path / "metadata.json").read_bytes())
+        tmp.rename(out)
+    rows = {d.name: sum(pq.read_metadata(f).num_rows for f in d.glob("*.parquet")) for d in (out / "usage").iterdir()}
+    return out, max(rows.values())
+
+
 def measured(script: str, *args: str) -> tuple[str, float, PeakPss]:
     """Run ``script`` in a fresh interpreter; its stdout, wall seconds and peak PSS (it and its workers)."""
     t = time.perf_counter()
@@ -137,6 +175,12 @@ def main() -> None:
               f"{wall / float(floor_s):.0f}×")  # fmt: skip
         phases = ", ".join(f"{k} {v:.1f}/{data['cpu'][k]:.1f}" for k, v in data["wall"].items())
         print(f"  phases wall/CPU s: {phases}")
+        if workloads == SHARED:
+            shared, largest_rows = shared_namespaces(path)
+            data, wall, pss = report(shared)
+            print(f"scale {workloads} in 7 namespaces (the largest {largest_rows / 1e6:.1f} M samples): report "
+                  f"{wall:.1f} s wall, peak PSS {pss.main / GIB:.2f} GiB main, {pss.tree / GIB:.2f} GiB with "
+                  f"workers; {data['workloads']} workloads, {data['hpas']} HPAs")  # fmt: skip
     for (w1, s1, t1), (w2, s2, t2) in itertools.pairwise(results):
         exponent = math.log(t2 / t1) / math.log(s2 / s1)
         print(f"scale: growth {w1} -> {w2} workloads: time × {t2 / t1:.2f} for samples × {s2 / s1:.2f}, exponent "
