@@ -280,7 +280,8 @@ def _check_time_grid(metadata: Metadata, usage: pd.DataFrame, where: Path) -> No
     The HPA replay allocates one row per step of the declared range: years at a one-second step would
     allocate far more than the data present could ever fill.
     """
-    times = np.unique(usage["timestamp"].astype("int64").to_numpy())
+    ticks = usage["timestamp"].array.asi8  # in time order (the usage key starts with it)
+    times = ticks[np.concatenate([[True], ticks[1:] != ticks[:-1]])] if len(ticks) else ticks
     step_ns = metadata.step_s * 1e9
     points = int((metadata.end - metadata.start).total_seconds() // metadata.step_s) + 1
     if points > 4 * len(times) + MAX_GRID_SLACK:
@@ -356,10 +357,9 @@ def _read_usage(root: Path, wanted: Callable[[str], bool] | None, slices: Mappin
                 continue
             piece = slices.get(ns)
             for file in sorted(part_dir.glob("*.parquet")):
-                frame = _read_parquet(file, _USAGE_SCHEMA, pods=None if piece is None else piece.pods)
-                frame.insert(1, "namespace", pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), [ns]))
-                parts.append(_Part.of(_checked_usage(frame, file)))
-                del frame
+                table = _read_table(file, _USAGE_SCHEMA, pods=None if piece is None else piece.pods)
+                parts.append(_Part.of_table(table, ns, file))
+                del table
                 pa.default_memory_pool().release_unused()  # hand Arrow's freed pages back to the OS
     elif csv_path.is_file():
         frame = _read_usage_csv(csv_path)
@@ -407,6 +407,29 @@ class _Part:
             cpu=frame["cpu_cores"].to_numpy(dtype=np.float64).copy(),
             memory=frame["memory_bytes"].to_numpy(dtype=np.float64).copy(),
         )
+
+    @classmethod
+    def of_table(cls, table: pa.Table, namespace: str, where: Path) -> _Part:
+        """A namespace's usage file, read by :func:`_read_table`, its values checked; straight from Arrow's
+        buffers (label codes are the dictionaries' indices)."""
+        for column in ("timestamp", "pod", "container"):
+            if table[column].null_count:
+                raise SnapshotError(f"{where}: column {clip(column)} has {table[column].null_count} empty values")
+        table = table.unify_dictionaries()
+        labels = {"namespace": (np.zeros(table.num_rows, dtype=np.int8), np.array([namespace], dtype=object))}
+        for column in ("pod", "container"):
+            chunks = table[column].chunks
+            codes = [c.indices.to_numpy() for c in chunks]
+            names = chunks[0].dictionary.to_numpy(zero_copy_only=False) if chunks else np.array([], dtype=object)
+            labels[column] = (np.concatenate(codes) if codes else np.array([], dtype=np.int32), names)
+        part = cls(
+            ts=table["timestamp"].cast(pa.int64()).to_numpy(),
+            labels=labels,
+            cpu=table["cpu_cores"].to_numpy(),
+            memory=table["memory_bytes"].to_numpy(),
+        )
+        _check_numbers(part.cpu, part.memory, where, lambda i: f"{table['pod'][i]}/{table['container'][i]}")
+        return part
 
 
 def _assemble(parts: list[_Part]) -> pd.DataFrame:
@@ -543,23 +566,36 @@ def _empty_usage() -> pd.DataFrame:
 def _read_parquet(
     file: Path, expected: pa.Schema, wanted: Namespaces = None, pods: Collection[str] | None = None
 ) -> pd.DataFrame:
-    """``file`` checked against ``expected``; with ``wanted``, only the rows of those namespaces (row groups
-    holding none of them are not read; a predicate is tried on the names the file holds); with ``pods``,
-    only those pods' rows, filtered as they are read."""
+    """:func:`_read_table` as a frame, label columns as categoricals."""
+    return _read_table(file, expected, wanted, pods).to_pandas()
+
+
+def _read_table(
+    file: Path, expected: pa.Schema, wanted: Namespaces = None, pods: Collection[str] | None = None
+) -> pa.Table:
+    """``file`` checked against ``expected``, its columns in that order and of those types, strings as
+    dictionaries (millions of rows share a few thousand names; Parquet's own dictionaries are kept, never
+    expanded into strings); with ``wanted``, only the rows of those namespaces (row groups holding none of
+    them are not read; a predicate is tried on the names the file holds); with ``pods``, only those pods'
+    rows, filtered as they are read."""
+    labels = [f.name for f in expected if pa.types.is_string(f.type)]
     try:
         if pods is not None:
-            table = pq.read_table(file, filters=pc.field("pod").isin(sorted(pods)))
+            table = pq.read_table(file, filters=pc.field("pod").isin(sorted(pods)), read_dictionary=labels)
         elif wanted is not None and "namespace" in pq.read_schema(file).names:
             if callable(wanted):
-                names = pc.unique(pq.read_table(file, columns=["namespace"])["namespace"]).to_pylist()
+                column = pq.read_table(file, columns=["namespace"], read_dictionary=["namespace"])["namespace"]
+                names = pc.unique(column).to_pylist()
                 keep = sorted(n for n in names if isinstance(n, str) and wanted(n))
             else:
                 keep = sorted(wanted)
             table = (
-                pq.read_table(file, filters=[("namespace", "in", keep)]) if keep else pq.read_schema(file).empty_table()
+                pq.read_table(file, filters=[("namespace", "in", keep)], read_dictionary=labels)
+                if keep
+                else pq.read_schema(file).empty_table()
             )
         else:
-            table = pq.read_table(file)
+            table = pq.read_table(file, read_dictionary=labels)
     except (OSError, pa.ArrowException) as exc:
         raise SnapshotError(f"{file}: not a readable Parquet file ({reason(exc)})") from exc
     names = set(table.schema.names)
@@ -573,23 +609,33 @@ def _read_parquet(
             raise SnapshotError(f"{file}: column {clip(field.name)} has type {actual}, expected {field.type}")
     table = table.select(expected.names)
     for i, field in enumerate(expected):
+        column = table[field.name]
         try:
-            table = table.set_column(i, field.name, table[field.name].cast(field.type))
+            if field.name in labels:
+                column = (
+                    column.cast(_LABEL_TYPE)
+                    if pa.types.is_dictionary(column.type)
+                    else pc.dictionary_encode(column.cast(pa.string()))
+                )
+            else:
+                column = column.cast(field.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:  # e.g. an int64 beyond float64's 2**53
             raise SnapshotError(f"{file}: column {clip(field.name)} holds values that are not {field.type} "
                                 f"({reason(exc)})") from exc  # fmt: skip
-    for field in expected:  # label columns: categoricals (millions of rows share a few thousand names)
-        if pa.types.is_string(field.type):
-            index = table.schema.get_field_index(field.name)
-            table = table.set_column(index, field.name, pc.dictionary_encode(table[field.name]))
-    return table.to_pandas()
+        table = table.set_column(i, field.name, column)
+    return table
+
+
+_LABEL_TYPE = pa.dictionary(pa.int32(), pa.string())
 
 
 def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
     if pa.types.is_timestamp(expected):
         return pa.types.is_timestamp(actual) and actual.tz is not None
     if pa.types.is_string(expected):
-        return pa.types.is_string(actual) or pa.types.is_large_string(actual) or pa.types.is_dictionary(actual)
+        if pa.types.is_dictionary(actual):
+            actual = actual.value_type
+        return pa.types.is_string(actual) or pa.types.is_large_string(actual)
     if pa.types.is_floating(expected):
         return pa.types.is_floating(actual) or pa.types.is_integer(actual)
     if pa.types.is_integer(expected):
@@ -624,27 +670,37 @@ def _read_usage_csv(path: Path) -> pd.DataFrame:
 
 
 def _checked_usage(frame: pd.DataFrame, where: Path) -> pd.DataFrame:
-    for column in ("cpu_cores", "memory_bytes"):
-        values = frame[column].to_numpy(dtype=np.float64)
+    _check_numbers(
+        frame["cpu_cores"].to_numpy(dtype=np.float64),
+        frame["memory_bytes"].to_numpy(dtype=np.float64),
+        where,
+        lambda i: f"{frame['pod'].iat[i]}/{frame['container'].iat[i]}",
+    )
+    return frame
+
+
+def _check_numbers(cpu: np.ndarray, memory: np.ndarray, where: Path, row: Callable[[int], str]) -> None:
+    """Refuse negative or non-finite usage, and units that are not cores and bytes; ``row`` names a row
+    (pod/container) in the message."""
+    for column, values in (("cpu_cores", cpu), ("memory_bytes", memory)):
         bad = ~np.isfinite(values) | (values < 0)
         if bad.any():
-            row = frame[bad].iloc[0]
+            first = int(np.argmax(bad))
             raise SnapshotError(
                 f"{where}: column {clip(column)} has {int(bad.sum())} negative or non-finite values, "
-                f"e.g. {clip(row[column])} for {row['pod']}/{row['container']}"
+                f"e.g. {float(values[first])!r} for {clip(row(first))}"
             )
-    if len(frame):
-        cpu_max = float(frame["cpu_cores"].max())
+    if len(cpu):
+        cpu_max = float(cpu.max())
         if cpu_max > schema.MAX_PLAUSIBLE_CPU_CORES:
             raise SnapshotError(
                 f"{where}: column 'cpu_cores' reaches {cpu_max:g}: values look like millicores, expected cores"
             )
-        mem_max = float(frame["memory_bytes"].max())
+        mem_max = float(memory.max())
         if 0 < mem_max < schema.MIN_PLAUSIBLE_MAX_MEMORY_BYTES:
             raise SnapshotError(
                 f"{where}: column 'memory_bytes' never exceeds {mem_max:g}: values look like MiB or KiB, expected bytes"
             )
-    return frame
 
 
 def _read_replicas(root: Path, wanted: Namespaces = None) -> pd.DataFrame:
@@ -697,11 +753,12 @@ def _read_pod_status(root: Path, wanted: Namespaces = None) -> pd.DataFrame:
             raise SnapshotError(f"{path}: column {clip(column)} has empty values")
     if frame["ready"].isna().any():
         raise SnapshotError(f"{path}: column 'ready' has empty values")
-    unknown = {str(p) for p in frame["phase"].unique()} - set(schema.POD_PHASES)
+    phase = frame["phase"].cat.remove_unused_categories()  # recoded by the few names, not per row
+    unknown = {str(p) for p in phase.cat.categories} - set(schema.POD_PHASES)
     if unknown:
         raise SnapshotError(f"{path}: column 'phase' holds {clip(sorted(unknown)[0])}, expected one of "
                             f"{', '.join(schema.POD_PHASES)}")  # fmt: skip
-    frame["phase"] = pd.Categorical(frame["phase"].astype(str), categories=list(schema.POD_PHASES))
+    frame["phase"] = phase.cat.set_categories(list(schema.POD_PHASES))
     for column in ("namespace", "pod"):
         frame[column] = _sorted_categories(frame[column])
     keys = _sort_keys(frame, schema.POD_STATUS_KEY)

@@ -65,8 +65,21 @@ def rewrite_part(root: Path, change) -> Path:  # type: ignore[no-untyped-def]
         (lambda f: f.rename(columns={"cpu_cores": "cpu_millicores"}), r"expected cpu_cores \(cores, not millicores\)"),
         (lambda f: f.assign(cpu_cores=f.cpu_cores * 1000), "look like millicores, expected cores"),
         (lambda f: f.assign(memory_bytes=f.memory_bytes / 2**20), "look like MiB or KiB, expected bytes"),
-        (lambda f: f.assign(cpu_cores=f.cpu_cores.where(f.index != 3, -0.5)), "negative or non-finite"),
-        (lambda f: f.assign(memory_bytes=f.memory_bytes.where(f.index != 3, float("nan"))), "negative or non-finite"),
+        (
+            lambda f: f.assign(cpu_cores=f.cpu_cores.where(f.index != 3, -0.5)),
+            "1 negative or non-finite values, e.g. -0.5 for",
+        ),
+        (
+            lambda f: f.assign(memory_bytes=f.memory_bytes.where(f.index != 3, float("nan"))),
+            "non-finite values, e.g. nan",
+        ),
+        (lambda f: f.assign(pod=f.pod.where(f.index != 3, None)), "column 'pod' has 1 empty values"),
+        (lambda f: f.assign(container=f.container.where(f.index % 2 == 0, None)), "column 'container' has \\d+ empty"),
+        (
+            lambda f: f.assign(timestamp=f.timestamp.where(f.index != 3, pd.NaT)),
+            "column 'timestamp' has 1 empty values",
+        ),
+        (lambda f: f.assign(pod=pd.Categorical(f.index % 5)), r"column 'pod' has type (dictionary<values=)?int64"),
         (
             lambda f: f.assign(cpu_cores=f.cpu_cores.astype(str)),
             r"column 'cpu_cores' has type (large_)?string, expected double",
