@@ -63,15 +63,14 @@ class Normalizer:
         self.down_window = np.array(
             [flag_window if c.down.window_s is None else c.down.window_s for c in configs], dtype=np.float64
         )
-        self.up_select = np.array([c.up.select for c in configs], dtype=np.int64)
-        self.down_select = np.array([c.down.select for c in configs], dtype=np.int64)
-        self.up_pol = _policy_arrays([c.up for c in configs])
-        self.down_pol = _policy_arrays([c.down for c in configs])
+        self.up_pol = _Policies.of([c.up for c in configs if c.has_behavior])
+        self.down_pol = _Policies.of([c.down for c in configs if c.has_behavior])
         longest = max([flag_window, *self.up_window.tolist(), *self.down_window.tolist()], default=flag_window)
         self.rec_len = math.ceil(longest / flags.sync_period_s) + 2
-        # Every HPA syncs at the same times, so the record times are shared; an invalid proposal is
-        # stored as -BIG (for window maxima) and +BIG (for minima) so it never wins.
-        self.rec_ts = np.full(self.rec_len, np.nan)
+        # Every HPA syncs at the same times, so the record times are shared (-inf: no record yet, in no
+        # window); an invalid proposal is stored as -BIG (for window maxima) and +BIG (for minima) so it
+        # never wins.
+        self.rec_ts = np.full(self.rec_len, -np.inf)
         self.rec_lo = np.full((n, self.rec_len), -_BIG, dtype=np.int64)
         self.rec_hi = np.full((n, self.rec_len), _BIG, dtype=np.int64)
         # Without behavior the window is the flag's for every HPA: keep its running max and how many
@@ -88,12 +87,12 @@ class Normalizer:
         self.none_behaved = len(self.behaved) == 0
         self.conditions = np.zeros((3, n), dtype=np.int8)
         """After each step: (AbleToScale, ScalingActive, ScalingLimited) reason codes per HPA."""
-        periods = np.concatenate([self.up_pol[2].ravel(), self.down_pol[2].ravel(), [flags.sync_period_s]])
+        periods = np.concatenate([self.up_pol.period.ravel(), self.down_pol.period.ravel(), [flags.sync_period_s]])
         self.ev_len = math.ceil(float(periods.max()) / flags.sync_period_s) + 2
         # Scale events, kept for the HPAs with behavior only (rows follow self.behaved).
         self.ev_up = np.zeros((len(self.behaved), self.ev_len), dtype=np.int64)
         self.ev_down = np.zeros((len(self.behaved), self.ev_len), dtype=np.int64)
-        self.ev_ts = np.full(self.ev_len, np.nan)
+        self.ev_ts = np.full(self.ev_len, -np.inf)
         self.syncs = 0
 
     def step(self, now: float, current: IntArray, proposal: IntArray) -> IntArray:
@@ -122,7 +121,7 @@ class Normalizer:
             plain_rec = np.maximum(proposal, self.flag_max)
             doubled = np.maximum(2 * current, 4)
             scale_up_limit = np.minimum(self.max, doubled)
-            desired[:] = np.clip(plain_rec, self.min, np.maximum(scale_up_limit, self.min))
+            np.minimum(np.maximum(plain_rec, self.min), np.maximum(scale_up_limit, self.min), out=desired)
             # convertDesiredReplicasWithRules: below min first, then above the smaller of max and the limit.
             stabilized_code[:] = np.where(plain_rec != proposal, _DOWN_STABILIZED, _READY)
             upper = np.where(self.max > doubled, _UP_LIMIT, _TOO_MANY)
@@ -168,16 +167,19 @@ class Normalizer:
     ) -> None:
         """The conditions ``reconcileAutoscaler`` leaves: a sync that normalizes sets all three; one whose
         metrics failed or that is guarded keeps the previous ScalingLimited (and a guard its ScalingActive)."""
-        active, last_limited = self.conditions[1].copy(), self.conditions[2].copy()
-        failed = ~guarded & ~valid
-        self.conditions[0] = np.where(rescaled, _RESCALED, np.where(valid, stabilized, _GOT_SCALE))
-        self.conditions[1] = np.where(valid, _VALID, np.where(failed, _FAILED, np.where(disabled, _DISABLED, active)))
-        self.conditions[2] = np.where(valid, limited, last_limited)
+        able, active, limited_now = self.conditions
+        able[:] = _GOT_SCALE
+        np.copyto(able, stabilized, where=valid)
+        able[rescaled] = _RESCALED
+        # valid, failed (not guarded, not valid) and disabled (guarded) never overlap; else active is kept.
+        active[valid] = _VALID
+        active[~(guarded | valid)] = _FAILED
+        active[disabled] = _DISABLED
+        np.copyto(limited_now, limited, where=valid)
 
     def _expire_flag_window(self, now: float) -> None:
         """Drop records older than the flag window from the running max; rescan only HPAs whose max left."""
-        with np.errstate(invalid="ignore"):
-            in_flag = self.rec_ts >= now - self.flags.downscale_stabilization_s
+        in_flag = self.rec_ts >= now - self.flags.downscale_stabilization_s
         leaving = np.nonzero(self.in_flag & ~in_flag)[0]
         self.in_flag = in_flag
         for slot in leaving:
@@ -198,9 +200,8 @@ class Normalizer:
         AbleToScale and ScalingLimited reasons ``normalizeDesiredReplicasWithBehaviors`` sets.
         """
         b = self.behaved
-        with np.errstate(invalid="ignore"):
-            in_up = self.rec_ts[None, :] > now - self.behaved_up_window
-            in_down = self.rec_ts[None, :] > now - self.behaved_down_window
+        in_up = self.rec_ts[None, :] > now - self.behaved_up_window
+        in_down = self.rec_ts[None, :] > now - self.behaved_down_window
         up_rec = np.minimum(proposal, np.where(in_up, self.behaved_hi, _BIG).min(axis=1))
         down_rec = np.maximum(proposal, np.where(in_down, self.behaved_lo, -_BIG).max(axis=1))
         stabilized = np.minimum(np.maximum(current, up_rec), down_rec)
@@ -210,66 +211,61 @@ class Normalizer:
         # convertDesiredReplicasWithBehaviorRate: a hold is never limited; each direction has its policies.
         up = np.nonzero(stabilized > current)[0]
         if len(up):
-            limit = np.maximum(self._limit(now, up, current[up], self.up_pol, self.up_select, up=True), current[up])
+            limit = np.maximum(self._limit(now, up, current[up], self.up_pol, up=True), current[up])
             max_allowed = np.minimum(self.max[b[up]], limit)
             reason = np.where(self.max[b[up]] > limit, _UP_LIMIT, _TOO_MANY)
             limited[up] = np.where(stabilized[up] > max_allowed, reason, _WITHIN)
             stabilized[up] = np.minimum(stabilized[up], max_allowed)
         down = np.nonzero(stabilized < current)[0]
         if len(down):
-            limit = np.minimum(
-                self._limit(now, down, current[down], self.down_pol, self.down_select, up=False), current[down]
-            )
+            limit = np.minimum(self._limit(now, down, current[down], self.down_pol, up=False), current[down])
             min_allowed = np.maximum(self.min[b[down]], limit)
             reason = np.where(self.min[b[down]] < limit, _DOWN_LIMIT, _TOO_FEW)
             limited[down] = np.where(stabilized[down] < min_allowed, reason, _WITHIN)
             stabilized[down] = np.maximum(stabilized[down], min_allowed)
         return stabilized, able, limited
 
-    def _limit(
-        self,
-        now: float,
-        rows: IntArray,
-        current: IntArray,
-        pol: tuple[IntArray, IntArray, IntArray],
-        select: IntArray,
-        *,
-        up: bool,
-    ) -> IntArray:
+    def _limit(self, now: float, rows: IntArray, current: IntArray, pol: _Policies, *, up: bool) -> IntArray:
         """The policy limit for ``rows`` (positions within ``self.behaved``), from the replicas at period start."""
-        b = self.behaved[rows]
-        kind, value, period = pol[0][b], pol[1][b], pol[2][b]
-        select = select[b]
-        with np.errstate(invalid="ignore"):
-            recent = self.ev_ts[None, None, :] > now - period[:, :, None]
+        period, value, pods, present = pol.period[rows], pol.value[rows], pol.pods[rows], pol.present[rows]
+        recent = self.ev_ts[None, None, :] > now - period[:, :, None]
         added = (recent * self.ev_up[rows, None, :]).sum(axis=2)
         removed = (recent * self.ev_down[rows, None, :]).sum(axis=2)
         start = (current[:, None] - added + removed).astype(np.float64)
         if up:
-            proposed = np.where(kind == PolicyType.PODS, start + value, np.ceil(start * (1 + value / 100.0))).astype(
-                np.int64
-            )
+            proposed = np.where(pods, start + value, np.ceil(start * (1 + value / 100.0))).astype(np.int64)
         else:
-            proposed = np.where(kind == PolicyType.PODS, start - value, np.trunc(start * (1 - value / 100.0))).astype(
-                np.int64
-            )
-        present = kind != PolicyType.NONE
+            proposed = np.where(pods, start - value, np.trunc(start * (1 - value / 100.0))).astype(np.int64)
         # For scale-up, Max picks the largest count; for scale-down, Max change is the smallest count.
         largest = np.where(present, proposed, -_BIG).max(axis=1)
         smallest = np.where(present, proposed, _BIG).min(axis=1)
-        if up:
-            limit = np.where(select == Select.MIN, smallest, largest)
-        else:
-            limit = np.where(select == Select.MIN, largest, smallest)
-        return np.where(select == Select.DISABLED, current, limit)
+        pick_largest = pol.select_min[rows] != up  # up: Max (largest) unless Min; down: the reverse
+        limit = np.where(pick_largest, largest, smallest)
+        return np.where(pol.disabled[rows], current, limit)
 
 
-def _policy_arrays(rules: Sequence[Rules]) -> tuple[IntArray, IntArray, IntArray]:
-    width = max((len(r.policies) for r in rules), default=1) or 1
-    kind = np.zeros((len(rules), width), dtype=np.int64)
-    value = np.zeros((len(rules), width), dtype=np.int64)
-    period = np.ones((len(rules), width), dtype=np.int64)
-    for i, r in enumerate(rules):
-        for j, p in enumerate(r.policies):
-            kind[i, j], value[i, j], period[i, j] = p.type, p.value, p.period_s
-    return kind, value, period
+@dataclass(frozen=True)
+class _Policies:
+    """One direction's policies of the HPAs with behavior, a row each, padded to the longest list (type
+    NONE, period 1 s): period (s) and value, and as masks the PODS type, the present policies, and the
+    select policy (Min; Disabled)."""
+
+    period: IntArray
+    value: IntArray
+    pods: npt.NDArray[np.bool_]
+    present: npt.NDArray[np.bool_]
+    select_min: npt.NDArray[np.bool_]
+    disabled: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, rules: Sequence[Rules]) -> _Policies:
+        width = max((len(r.policies) for r in rules), default=1) or 1
+        kind = np.zeros((len(rules), width), dtype=np.int64)
+        value = np.zeros((len(rules), width), dtype=np.int64)
+        period = np.ones((len(rules), width), dtype=np.int64)
+        for i, r in enumerate(rules):
+            for j, p in enumerate(r.policies):
+                kind[i, j], value[i, j], period[i, j] = p.type, p.value, p.period_s
+        select = np.array([r.select for r in rules], dtype=np.int64)
+        return cls(period, value, kind == PolicyType.PODS, kind != PolicyType.NONE, select == Select.MIN,
+                   select == Select.DISABLED)  # fmt: skip
