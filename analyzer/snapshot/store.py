@@ -373,9 +373,9 @@ def _read_usage(root: Path, wanted: Callable[[str], bool] | None, slices: Mappin
     dup = _adjacent_duplicates(usage)
     if dup.any():
         row = usage.iloc[int(np.argmax(dup))]
+        key = "/".join(str(row[c]) for c in _LABELS)
         raise SnapshotError(
-            f"{where}: {int(dup.sum())} duplicate samples, e.g. {row['namespace']}/{row['pod']}/"
-            f"{row['container']} at {row['timestamp'].isoformat()}"
+            f"{where}: {int(dup.sum())} duplicate samples, e.g. {clip(key)} at {row['timestamp'].isoformat()}"
         )
     return usage
 

@@ -320,6 +320,7 @@ USAGE_VALUES = st.one_of(
     drop=st.booleans(),
 )
 @example(column="cpu_cores", values=[9_007_199_254_740_993], drop=False)  # an int64 beyond float64's 2**53
+@example(column="pod", values=["\n"], drop=False)  # one pod named "\n": its duplicates named on one line
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_usage_frames_of_any_shape_are_refused_or_loaded(
     tiny_dir: Path, tmp_path: Path, column: str, values: list[Any], drop: bool
