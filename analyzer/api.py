@@ -34,9 +34,9 @@ from analyzer.prices import Prices
 from analyzer.render import partial, registry, run_index, runs
 from analyzer.render.outputs import check_out_dir
 from analyzer.render.renderer import DEFAULT_TOP
-from analyzer.simulate.counterfactual import PendingReplay, prepare_counterfactual, replay_pending
+from analyzer.simulate.counterfactual import PendingReplay, Replayed, prepare_counterfactual, replay_pending
 from analyzer.simulate.hpa_behavior import ControllerFlags
-from analyzer.simulate.hpa_replay import ReplayResult, available_cpus
+from analyzer.simulate.hpa_replay import available_cpus
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.replay_queue import ReplayQueue
 from analyzer.simulate.vpa_recommender import RecommenderFlags
@@ -151,7 +151,7 @@ def analyze_dir(
         spaces = sorted(ns for ns in set(rows) | files.object_namespaces() if wanted(ns))
         groups = _partitions(files, {ns: rows.get(ns, 0) for ns in spaces}, partition_samples)
 
-        def finish(done: list[tuple[int, ReplayResult]]) -> None:
+        def finish(done: list[tuple[int, Replayed]]) -> None:
             for i, result in done:
                 parts[i] = spill.put(pending.pop(i).finish(result, progress))
                 if progress is not None:
@@ -235,7 +235,7 @@ class _Pending:
     samples: int
     rebuilt: tuple[tuple[str, int], ...]
 
-    def finish(self, result: ReplayResult, progress: Callable[[str, int, int], None] | None = None) -> Analysis:
+    def finish(self, result: Replayed, progress: Callable[[str, int, int], None] | None = None) -> Analysis:
         """The analysis, given the replay of this snapshot's HPA columns."""
         replays = self.replays.finish(result)
         skew = hpa_skew(replays, self.containers, self.workloads)

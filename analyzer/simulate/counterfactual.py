@@ -36,7 +36,7 @@ from analyzer.simulate.hpa_conditions import N_REASONS
 from analyzer.simulate.hpa_replay import ReplayColumns, ReplayResult, available_cpus, replay
 from analyzer.simulate.hpa_spec import HPASpec, MetricSpec, parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
-from analyzer.simulate.observed_sync import observed_decisions
+from analyzer.simulate.observed_sync import ObservedSyncs, observed_syncs
 from analyzer.simulate.pod_requests import containers_request, pod_request
 from analyzer.snapshot.schema import Snapshot
 
@@ -399,13 +399,15 @@ class PendingReplay:
     initial: IntArray
     observed: FloatArray
     skipped: pd.DataFrame
-    decided: FloatArray
+    syncs: ObservedSyncs
+    """The decisions on the observed pods, left to decide with the replay."""
 
-    def finish(self, result: ReplayResult) -> Counterfactual:
-        """The counterfactual, given the replay of this snapshot's columns."""
+    def finish(self, done: Replayed) -> Counterfactual:
+        """The counterfactual, given the replay of this snapshot's columns and the decisions on its pods."""
+        r = done.result
         return Counterfactual(
-            self.contexts, self.columns, self.times, self.step_s, result.replicas, result.value, result.failed,
-            self.observed, self.skipped, result.condition_syncs, result.last_conditions, self.decided,
+            self.contexts, self.columns, self.times, self.step_s, r.replicas, r.value, r.failed, self.observed,
+            self.skipped, r.condition_syncs, r.last_conditions, done.decided,
         )  # fmt: skip
 
 
@@ -447,7 +449,7 @@ def prepare_counterfactual(
     if not contexts:
         return PendingReplay(
             contexts, [], None, times, step, np.zeros((n_t, 0)), np.zeros(0, dtype=np.int64), np.zeros((n_t, 0)),
-            skipped, np.zeros((n_t, 0)),
+            skipped, ObservedSyncs.concat([], n_t, step),
         )  # fmt: skip
 
     total, _ = index.demand(snapshot.usage)
@@ -470,32 +472,52 @@ def prepare_counterfactual(
     cols = [c for h, ctx in enumerate(contexts) for c in view_columns(ctx, h, version) if c.view in views]
     hpa_of = np.array([c.hpa for c in cols], dtype=np.int64)
     deployed = {c.hpa: c.counted for c in cols if c.view == "as-deployed"}
-    decided = observed_decisions(
+    syncs = observed_syncs(
         snapshot, index, contexts, [deployed[h] for h in range(len(contexts))], times, observed, version, flags
     )
     return PendingReplay(
         contexts, cols, _pack(cols, contexts, version), times, step, demand_w[:, hpa_of], initial_h[hpa_of],
-        observed, skipped, decided,
+        observed, skipped, syncs,
     )  # fmt: skip
 
 
 @dataclass(frozen=True)
+class Replayed:
+    """A replay's results (:class:`ReplayResult`, per column) and the decisions on the observed pods
+    (``decided``, scrapes × HPAs: :meth:`ObservedSyncs.decide`)."""
+
+    result: ReplayResult
+    decided: FloatArray
+
+    @classmethod
+    def concat(cls, parts: Sequence[Replayed]) -> Replayed:
+        """Columns and HPAs of ``parts`` side by side."""
+        return cls(ReplayResult.concat([p.result for p in parts]), np.hstack([p.decided for p in parts]))
+
+
+@dataclass(frozen=True)
 class ReplayBatch:
-    """The columns of several pending replays side by side (they share the time grid), one replay's input."""
+    """The columns of several pending replays side by side (they share the time grid), and their HPAs'
+    decisions on the observed pods: one replay's input."""
 
     columns: ReplayColumns
     demand: FloatArray
     initial: IntArray
     step_s: float
+    syncs: ObservedSyncs
 
     def take(self, start: int, stop: int) -> ReplayBatch:
-        """Columns ``start:stop`` (each column replays independently of the others)."""
+        """Columns ``start:stop`` (each column replays independently of the others); the decisions on the
+        observed pods go with the last columns."""
+        syncs = self.syncs if stop == self.columns.n else self.syncs.take(0, 0)
         return ReplayBatch(self.columns.take(start, stop), self.demand[:, start:stop], self.initial[start:stop],
-                           self.step_s)  # fmt: skip
+                           self.step_s, syncs)  # fmt: skip
 
-    def replay(self, version: KubeVersion, flags: ControllerFlags, workers: int = 1) -> ReplayResult:
-        return replay(self.columns, self.demand, self.initial, self.step_s, flags,
-                      version.missing_pod_fallback_is_max_target, workers=workers)  # fmt: skip
+    def replay(self, version: KubeVersion, flags: ControllerFlags, workers: int = 1) -> Replayed:
+        decided = self.syncs.decide(flags)
+        result = replay(self.columns, self.demand, self.initial, self.step_s, flags,
+                        version.missing_pod_fallback_is_max_target, workers=workers)  # fmt: skip
+        return Replayed(result, decided)
 
 
 def batch(pending: Sequence[PendingReplay]) -> ReplayBatch | None:
@@ -503,38 +525,43 @@ def batch(pending: Sequence[PendingReplay]) -> ReplayBatch | None:
     with_columns = [p for p in pending if p.packed is not None]
     if not with_columns:
         return None
+    step_s = with_columns[0].step_s
     return ReplayBatch(
         ReplayColumns.concat([p.packed for p in with_columns if p.packed is not None]),
         np.hstack([p.demand for p in with_columns]),
         np.concatenate([p.initial for p in with_columns]),
-        with_columns[0].step_s,
+        step_s,
+        ObservedSyncs.concat([p.syncs for p in with_columns], len(with_columns[0].times), step_s),
     )
 
 
-def split(result: ReplayResult | None, pending: Sequence[PendingReplay]) -> list[ReplayResult]:
+def split(done: Replayed | None, pending: Sequence[PendingReplay]) -> list[Replayed]:
     """The replay of :func:`batch`'s columns cut back into each pending replay's result."""
-    out, at = [], 0
+    out, at, hpa = [], 0, 0
     for p in pending:
         if p.packed is None:
             n_t = len(p.times)
             empty = np.zeros((n_t, 0), dtype=np.int64)
-            out.append(ReplayResult(empty, empty, empty.astype(bool), np.zeros((N_REASONS, 0), dtype=np.int64),
-                                    np.zeros((3, 0), dtype=np.int8)))  # fmt: skip
+            result = ReplayResult(empty, empty, empty.astype(bool), np.zeros((N_REASONS, 0), dtype=np.int64),
+                                  np.zeros((3, 0), dtype=np.int8))  # fmt: skip
+            assert not p.syncs.n, "a partition with HPAs has columns (each HPA's as-deployed view)"
+            out.append(Replayed(result, np.zeros((n_t, 0))))
             continue
-        assert result is not None
-        out.append(result.take(at, at + len(p.columns)))
+        assert done is not None
+        out.append(Replayed(done.result.take(at, at + len(p.columns)), done.decided[:, hpa : hpa + p.syncs.n]))
         at += len(p.columns)
+        hpa += p.syncs.n
     return out
 
 
 def replay_pending(
     pending: Sequence[PendingReplay], version: KubeVersion, flags: ControllerFlags, workers: int | None = None
-) -> list[ReplayResult]:
+) -> list[Replayed]:
     """One replay of every pending snapshot's columns side by side, split back: the same results as a
     replay each, for the cost of one. ``workers``: default the CPUs available."""
     joined = batch(pending)
-    result = None if joined is None else joined.replay(version, flags, workers or available_cpus())
-    return split(result, pending)
+    done = None if joined is None else joined.replay(version, flags, workers or available_cpus())
+    return split(done, pending)
 
 
 def replay_views(

@@ -27,7 +27,7 @@ from analyzer.frames import ranges
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.simulate import hpa_calculator as calc
 from analyzer.simulate.hpa_behavior import ControllerFlags
-from analyzer.simulate.hpa_normalize import Normalizer
+from analyzer.simulate.hpa_normalize import Normalizer, ScalingConfig
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.observed_pods import PodRows, group_pods
 from analyzer.simulate.pod_requests import containers_request, pod_request
@@ -54,29 +54,86 @@ def observed_decisions(
     ``contexts`` are :class:`analyzer.simulate.counterfactual.HPAContext`; ``counted`` gives, per
     context, the containers each replayed metric counts as deployed.
     """
-    n_t, n_h = len(times), len(contexts)
-    out = np.full((n_t, n_h), np.nan)
-    if not n_h or not len(index.group):
+    return observed_syncs(snapshot, index, contexts, counted, times, observed, version, flags).decide(flags)
+
+
+@dataclass(frozen=True)
+class ObservedSyncs:
+    """What the decisions on the observed pods need once the snapshot is gone, so that the normalization
+    (a loop over scrapes) can run beside the next partition's preparation, with the replays: per HPA its
+    scaling, and per scrape × HPA the observed replicas (``observed``, NaN: none) and, per HPA × scrape,
+    the calculator's proposal from the observed pods (``proposal``, -1: none) and whether it had pods."""
+
+    configs: tuple[ScalingConfig, ...]
+    observed: FloatArray
+    proposal: IntArray
+    has_pods: npt.NDArray[np.bool_]
+    step_s: float
+
+    @property
+    def n(self) -> int:
+        return len(self.configs)
+
+    def decide(self, flags: ControllerFlags) -> FloatArray:
+        """Per scrape and HPA: the replicas the controller decides (NaN where nothing was observed or the
+        target had no pods)."""
+        out = np.full(self.observed.shape, np.nan)
+        if not self.has_pods.any():
+            return out
+        have_obs = np.isfinite(self.observed)
+        normalizer = Normalizer(self.configs, flags)
+        last = np.zeros(self.n, dtype=np.int64)
+        for t in range(len(out)):
+            last = np.where(have_obs[t], self.observed[t], last).astype(np.int64)
+            desired = normalizer.step(t * self.step_s, last, self.proposal[:, t])
+            ok = have_obs[t] & self.has_pods[:, t]
+            out[t, ok] = desired[ok]
         return out
-    have_obs = np.isfinite(observed)
-    current = np.where(have_obs, observed, 0).astype(np.int64)
+
+    def take(self, start: int, stop: int) -> ObservedSyncs:
+        """HPAs ``start:stop`` (each HPA's decisions depend on its own rows only)."""
+        return ObservedSyncs(self.configs[start:stop], self.observed[:, start:stop], self.proposal[start:stop],
+                             self.has_pods[start:stop], self.step_s)  # fmt: skip
+
+    @classmethod
+    def concat(cls, parts: Sequence[ObservedSyncs], n_t: int, step_s: float) -> ObservedSyncs:
+        """The HPAs of ``parts`` (on one grid of ``n_t`` scrapes) side by side."""
+        return cls(
+            tuple(c for p in parts for c in p.configs),
+            np.hstack([np.zeros((n_t, 0)), *(p.observed for p in parts)]),
+            np.vstack([np.zeros((0, n_t), dtype=np.int64), *(p.proposal for p in parts)]),
+            np.vstack([np.zeros((0, n_t), dtype=bool), *(p.has_pods for p in parts)]),
+            step_s,
+        )
+
+
+def observed_syncs(
+    snapshot: Snapshot,
+    index: UsageIndex,
+    contexts: Sequence[Any],
+    counted: Sequence[tuple[tuple[str, ...], ...]],
+    times: pd.DatetimeIndex,
+    observed: FloatArray,
+    version: KubeVersion,
+    flags: ControllerFlags,
+) -> ObservedSyncs:
+    """The part of :func:`observed_decisions` that reads the snapshot: the proposals from the observed pods."""
+    n_t, n_h = len(times), len(contexts)
     proposal = np.full((n_h, n_t), -1, dtype=np.int64)
     has_pods = np.zeros((n_h, n_t), dtype=bool)
-    seen = _observed(snapshot, index, times[0], snapshot.metadata.step_s, n_t)
+    step = snapshot.metadata.step_s
+    configs = tuple(c.spec.scaling for c in contexts)
+    if not n_h or not len(index.group):
+        return ObservedSyncs(configs, observed, proposal, has_pods, step)
+    have_obs = np.isfinite(observed)
+    current = np.where(have_obs, observed, 0).astype(np.int64)
+    seen = _observed(snapshot, index, times[0], step, n_t)
     for batch in _batches(index, contexts, n_t):
         found = _proposals(snapshot, index, seen, [contexts[h] for h in batch], [counted[h] for h in batch],
                            times, current[:, batch].T, version, flags)  # fmt: skip
         if found is not None:
             proposal[batch], has_pods[batch] = found
-    normalizer = Normalizer([c.spec.scaling for c in contexts], flags)
-    last = np.zeros(n_h, dtype=np.int64)
-    step = snapshot.metadata.step_s
-    for t in range(n_t):
-        last = np.where(have_obs[t], observed[t], last).astype(np.int64)
-        desired = normalizer.step(t * step, last, proposal[:, t])
-        ok = have_obs[t] & has_pods[:, t]
-        out[t, ok] = desired[ok]
-    return out
+    return ObservedSyncs(configs, observed, proposal, has_pods, step)
 
 
 BATCH_CELLS = 2_000_000

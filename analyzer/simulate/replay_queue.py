@@ -20,9 +20,9 @@ from typing import Generic, TypeVar
 
 from threadpoolctl import threadpool_limits
 
-from analyzer.simulate.counterfactual import PendingReplay, ReplayBatch, batch, split
+from analyzer.simulate.counterfactual import PendingReplay, ReplayBatch, Replayed, batch, split
 from analyzer.simulate.hpa_behavior import ControllerFlags
-from analyzer.simulate.hpa_replay import ReplayResult, available_cpus
+from analyzer.simulate.hpa_replay import available_cpus
 from analyzer.simulate.kube_version import KubeVersion
 
 Key = TypeVar("Key")
@@ -45,7 +45,7 @@ class ReplayQueue(Generic[Key]):
             background = available_cpus() > 1
         self._queued: list[tuple[Key, PendingReplay]] = []
         self._running: list[tuple[Key, PendingReplay]] = []
-        self._ready: list[tuple[Key, ReplayResult]] = []  # finished without a replay (no HPA columns)
+        self._ready: list[tuple[Key, Replayed]] = []  # finished without a replay (no HPA columns)
         self._worker: _Worker | None = _Worker(flags, version) if background and _can_fork() else None
 
     def __enter__(self) -> ReplayQueue[Key]:
@@ -59,7 +59,7 @@ class ReplayQueue(Generic[Key]):
             self._worker.close()
             self._worker = None
 
-    def put(self, key: Key, pending: PendingReplay, last: bool = False) -> list[tuple[Key, ReplayResult]]:
+    def put(self, key: Key, pending: PendingReplay, last: bool = False) -> list[tuple[Key, Replayed]]:
         """Queue a partition's replay; returns the partitions whose replays have finished meanwhile.
         ``last``: no partition follows, so it waits for :meth:`drain` to split it between the processes."""
         self._queued.append((key, pending))
@@ -72,10 +72,10 @@ class ReplayQueue(Generic[Key]):
             self._send(self._take_queued())
         return done
 
-    def drain(self) -> list[tuple[Key, ReplayResult]]:
+    def drain(self) -> list[tuple[Key, Replayed]]:
         """Replay everything queued and return every result not returned yet."""
         if self._worker is None:
-            done: list[tuple[Key, ReplayResult]] = []
+            done: list[tuple[Key, Replayed]] = []
             while self._queued:
                 done += self._replay_here(self._take_queued(), workers=available_cpus())
             return done
@@ -84,9 +84,9 @@ class ReplayQueue(Generic[Key]):
             done += self._drain_beside_worker()
         return done + self._collect(wait=True)
 
-    def _drain_beside_worker(self) -> list[tuple[Key, ReplayResult]]:
+    def _drain_beside_worker(self) -> list[tuple[Key, Replayed]]:
         assert self._worker is not None
-        done: list[tuple[Key, ReplayResult]] = []
+        done: list[tuple[Key, Replayed]] = []
         while self._queued:
             items = self._take_queued()
             joined = batch([p for _, p in items])
@@ -98,7 +98,7 @@ class ReplayQueue(Generic[Key]):
             self._worker.send(joined.take(half, joined.columns.n))
             mine = joined.take(0, half).replay(self.version, self.flags)
             theirs = self._worker.receive()
-            done += list(zip([k for k, _ in items], split(ReplayResult.concat([mine, theirs]), [p for _, p in items]),
+            done += list(zip([k for k, _ in items], split(Replayed.concat([mine, theirs]), [p for _, p in items]),
                              strict=True))  # fmt: skip
         return done
 
@@ -112,7 +112,7 @@ class ReplayQueue(Generic[Key]):
         items, self._queued = self._queued[:taken], self._queued[taken:]
         return items
 
-    def _replay_here(self, items: list[tuple[Key, PendingReplay]], workers: int) -> list[tuple[Key, ReplayResult]]:
+    def _replay_here(self, items: list[tuple[Key, PendingReplay]], workers: int) -> list[tuple[Key, Replayed]]:
         pending = [p for _, p in items]
         joined = batch(pending)
         result = None if joined is None else joined.replay(self.version, self.flags, workers)
@@ -127,7 +127,7 @@ class ReplayQueue(Generic[Key]):
         self._worker.send(joined)
         self._running = items
 
-    def _collect(self, wait: bool) -> list[tuple[Key, ReplayResult]]:
+    def _collect(self, wait: bool) -> list[tuple[Key, Replayed]]:
         done, self._ready = self._ready, []
         if self._running and self._worker is not None and (wait or self._worker.ready()):
             items, self._running = self._running, []
@@ -156,7 +156,7 @@ class _Worker:
     def ready(self) -> bool:
         return self._conn.poll()
 
-    def receive(self) -> ReplayResult:
+    def receive(self) -> Replayed:
         try:
             status, value = self._conn.recv()
         except (EOFError, OSError):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.api import Analysis, analyze
+from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.synth.generate import Synthetic
 
 
@@ -49,8 +50,9 @@ def test_hpas_in_batches_of_one_decide_as_all_at_once(small: Synthetic, monkeypa
     from analyzer import api
     from analyzer.simulate import observed_sync
 
-    together = api._prepare(small.snapshot).replays.decided
+    flags = ControllerFlags()
+    together = api._prepare(small.snapshot).replays.syncs.decide(flags)
     monkeypatch.setattr(observed_sync, "BATCH_CELLS", 1)
-    alone = api._prepare(small.snapshot).replays.decided
+    alone = api._prepare(small.snapshot).replays.syncs.decide(flags)
     assert together.shape[1] >= 3 and np.isfinite(together).mean() > 0.5
     np.testing.assert_array_equal(alone, together)
