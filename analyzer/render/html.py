@@ -12,7 +12,8 @@ from analyzer.__about__ import __version__
 from analyzer.findings.analysis import SUMMARY_COLUMNS
 from analyzer.findings.hpa_skew import by_impact
 from analyzer.render import plots
-from analyzer.render.html_hpas import action_list, figure, hpa_order, hpa_sections
+from analyzer.render.drawing import FigureSheet
+from analyzer.render.html_hpas import action_list, hpa_order, hpa_sections
 from analyzer.render.renderer import DEFAULT_TOP, Renderer
 
 if TYPE_CHECKING:
@@ -180,21 +181,21 @@ TOP_REMEDY_HPAS = 50
 """HPAs (largest skew cost first) whose remedies the HTML spells out; report.json and CSV hold all."""
 
 
-def _figures(analysis: Analysis, top: int) -> str:
+def _figures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
     """The cluster figures, then as inline PNGs: one pod's stacked usage of the ``top`` workloads whose
     sidecars cost most, and the VPA targets of the ``top`` workloads with the worst VPA hazards (each
     HPA's own plots are in its section)."""
     out = [
-        figure(
-            plots.skew_figure(analysis),
+        sheet.figure(
+            lambda: plots.skew_figure(analysis),
             "net replica-hours each HPA runs as deployed beyond (right) or short "
             "of (left) its app-only replay: the biggest bars are where to look first",
         )
     ]
     if len(analysis.namespaces):
         out.append(
-            figure(
-                plots.sidecar_share_figure(analysis),
+            sheet.figure(
+                lambda: plots.sidecar_share_figure(analysis),
                 "sidecars' share of each namespace's billed CPU and "
                 "memory: the cost of the sidecars whether or not an HPA scales on them",
             )
@@ -203,8 +204,8 @@ def _figures(analysis: Analysis, top: int) -> str:
     costly = costly.sort_values("sidecar_cost_month", ascending=False, kind="stable").head(top)
     for ns, workload in costly[["namespace", "workload"]].itertuples(index=False):
         out.append(
-            figure(
-                plots.usage_figure(analysis, ns, workload),
+            sheet.figure(
+                lambda ns=ns, workload=workload: plots.usage_figure(analysis, ns, workload),
                 f"{ns}/{workload}: one pod's usage, app first "
                 "and sidecars stacked, against the app's and the pod's requests",
             )
@@ -215,8 +216,8 @@ def _figures(analysis: Analysis, top: int) -> str:
     worst = hazards.sort_values("_rank")[["namespace", "workload"]].drop_duplicates().head(top)
     for ns, workload in worst.itertuples(index=False):
         out.append(
-            figure(
-                plots.vpa_figure(analysis, ns, workload),
+            sheet.figure(
+                lambda ns=ns, workload=workload: plots.vpa_figure(analysis, ns, workload),
                 f"{ns}/{workload}: each container's CPU request "
                 "against the VPA's target and bounds: a sidecar's bar far from its target is what the VPA "
                 "would move",
@@ -283,7 +284,8 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
          "stalled_hours": "{:,.1f}", "calibration_within_1": "{:.1%}", "decisions_matched": "{:.1%}"},
     )  # fmt: skip
     remedies = _remedies(analysis)
-    figures = _figures(analysis, top)
+    sheet = FigureSheet()
+    figures = _figures(analysis, top, sheet)
     ordered = hpa_order(analysis)
     ranked = by_impact(analysis.hpa_skew)
     ranked = ranked[ranked.direction != "none"]
@@ -324,7 +326,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     ambiguous_html = (
         f"<section id=ambiguous><h2>Ambiguous pods</h2>{_table(ambiguous)}</section>" if len(ambiguous) else ""
     )
-    return (
+    page = (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         f"<title>sidecar-impact: {escape(meta.cluster)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>Sidecar impact report: {escape(meta.cluster)}</h1>"
@@ -342,7 +344,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         f"<h3>HPAs the sidecars skew or stall ({len(ranked)}), stalled first, then by replica-hours off "
         f"the app's need</h3>{top_skew}</section>"
         f"<section id=findings><h2>Findings</h2>{findings}</section>"
-        f"<section id=hpa-details><h2>HPA details</h2>{hpa_sections(analysis, ordered, top)}</section>"
+        f"<section id=hpa-details><h2>HPA details</h2>{hpa_sections(analysis, ordered, top, sheet)}</section>"
         f"<section id=plots><h2>Plots</h2>{figures}</section>"
         f"<section id=hpas><h2>HPAs</h2>{_table(analysis.hpas)}</section>"
         f"<section id=hpa-skew><h2>HPA skew: as deployed vs app-only</h2>{skew}</section>"
@@ -366,6 +368,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         "</dl></section>"
         "</body></html>\n"
     )
+    return sheet.fill(page)
 
 
 RENDERER = Renderer("html", "report.html", produce, "one self-contained page")

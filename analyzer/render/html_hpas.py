@@ -12,6 +12,7 @@ import pandas as pd
 
 from analyzer.findings.hpa_skew import by_impact
 from analyzer.render import plots
+from analyzer.render.drawing import FigureSheet
 
 if TYPE_CHECKING:
     from analyzer.findings.analysis import Analysis
@@ -51,8 +52,9 @@ def action_list(analysis: Analysis, ordered: pd.DataFrame) -> str:
     return f"<h3>What to do first</h3><ol>{''.join(items)}</ol>{tail}"
 
 
-def hpa_sections(analysis: Analysis, ordered: pd.DataFrame, top: int) -> str:
-    """One section per HPA; the first ``top`` with a finding open and with plots, the others collapsed."""
+def hpa_sections(analysis: Analysis, ordered: pd.DataFrame, top: int, sheet: FigureSheet) -> str:
+    """One section per HPA; the first ``top`` with a finding open and with plots (on ``sheet``), the others
+    collapsed."""
     fix = _recommended(analysis)
     findings = analysis.findings.groupby(["namespace", "object"], sort=False)["message"].agg(list).to_dict()
     index = "".join(f"<li><a href=#{r.anchor}>{escape(r.namespace)}/{escape(r.hpa)}</a></li>"
@@ -64,7 +66,7 @@ def hpa_sections(analysis: Analysis, ordered: pd.DataFrame, top: int) -> str:
         title = f"{escape(r.namespace)}/{escape(r.hpa)}: {escape(_problem(r))}"
         if plotted < top and r.direction in ("stalled", "inflation", "dilution"):
             plotted += 1
-            parts.append(f"<section id={r.anchor}><h3>{title}</h3>{body}{_plots(analysis, r)}</section>")
+            parts.append(f"<section id={r.anchor}><h3>{title}</h3>{body}{_plots(analysis, r, sheet)}</section>")
         else:
             parts.append(f"<details id={r.anchor}><summary>{title}</summary>{body}</details>")
     return "".join(parts)
@@ -116,14 +118,14 @@ def _body(analysis: Analysis, r: Any, fix: Any, messages: list[str]) -> str:
     return figures + held + found + remedy
 
 
-def _plots(analysis: Analysis, r: Any) -> str:
+def _plots(analysis: Analysis, r: Any, sheet: FigureSheet) -> str:
     """The HPA's replicas and utilization, and one pod of its target stacked: captions say what to read."""
     workload = str(r.target).partition("/")[2]
     out = [
-        figure(plots.replicas_figure(analysis, r.namespace, r.hpa),
+        sheet.figure(lambda: plots.replicas_figure(analysis, r.namespace, r.hpa),
              f"{r.namespace}/{r.hpa}: replicas as deployed against app-only; the gap between them is the skew "
              f"({r.skew_replica_hours:+,.1f} replica-hours)"),
-        figure(plots.utilization_figure(analysis, r.namespace, r.hpa),
+        sheet.figure(lambda: plots.utilization_figure(analysis, r.namespace, r.hpa),
              f"{r.namespace}/{r.hpa}: the utilization each view computes against its target; where as deployed "
              "sits above app-only the sidecars push replicas up, below they hold them down"),
     ]  # fmt: skip
@@ -134,11 +136,5 @@ def _plots(analysis: Analysis, r: Any) -> str:
             f"{r.namespace}/{workload}: one pod's usage, app first and sidecars stacked, against the app's "
             "and the pod's requests: the HPA divides the whole stack by the whole request"
         )
-        out.append(figure(plots.usage_figure(analysis, r.namespace, workload), caption))
+        out.append(sheet.figure(lambda: plots.usage_figure(analysis, r.namespace, workload), caption))
     return "".join(out)
-
-
-def figure(fig: object, caption: str) -> str:
-    """A plot inline as a PNG data URI (no request leaves the page), its caption escaped."""
-    uri = plots.png_data_uri(fig)  # type: ignore[arg-type]
-    return f'<figure><img src="{uri}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>'

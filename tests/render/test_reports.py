@@ -16,6 +16,7 @@ import pytest
 from analyzer.api import Analysis, render
 from analyzer.findings.hpa_skew import by_impact
 from analyzer.render import jsonout, markdown, plots
+from analyzer.render.drawing import FigureSheet
 from analyzer.render.html import SHOWN_ROWS
 from analyzer.render.report_schema import report_schema
 
@@ -68,6 +69,20 @@ def test_html_is_self_contained_with_inline_plots(analysis: Analysis, tmp_path: 
     assert "http://" not in html and "https://" not in html and "<script" not in html
     for section in ("summary", "findings", "plots", "hpa-skew", "remedies", "workloads", "overhead"):
         assert f"<section id={section}>" in html
+
+
+def test_figures_drawn_on_two_processes_make_the_page_of_one(analysis: Analysis) -> None:
+    """Each figure lands at its own marker, the same PNG bytes wherever it is drawn; a caption that spells
+    a marker stays text."""
+    sheet = FigureSheet()
+    page = "".join(sheet.figure(lambda top=top: plots.skew_figure(analysis, top=top), "<!--figure 0-->")
+                   for top in (1, 2, 3))  # fmt: skip
+    one, two = sheet.fill(page, workers=1), sheet.fill(page, workers=2)
+    assert one == two
+    images = re.findall(r'<img src="(data:image/png;base64,[^"]+)"', one)
+    assert len(images) == 3 and len(set(images)) == 3
+    assert images[0] == plots.png_data_uri(plots.skew_figure(analysis, top=1))
+    assert one.count("&lt;!--figure 0--&gt;") == 6 and "<!--" not in one  # alt text and caption, escaped
 
 
 def test_top_sets_how_many_hpas_and_workloads_are_plotted(analysis: Analysis, tmp_path: Path) -> None:
