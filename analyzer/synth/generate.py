@@ -244,10 +244,14 @@ def write_sample_batches(
     make, firsts = _batch_maker(workloads, days, step_s, seed, DEFAULT_START, False)
     with _streaming(out, overwrite) as writer:
         write = partial(_simulated_and_written, make, writer.tmp)
-        if workers > 1 and len(firsts) > 1 and "fork" in mp.get_all_start_methods():
-            # A fresh fork per batch (of this process, which holds no batch); imap hands the written
-            # batches over in order.
-            with mp.get_context("fork").Pool(min(workers, len(firsts)), maxtasksperchild=1) as pool:
+        if workers > 1 and len(firsts) > 1 and "forkserver" in mp.get_all_start_methods():
+            # A fresh process per batch; imap hands the written batches over in order. Forked by a server
+            # that does nothing else: the pool starts each replacement from a thread of its own, and a
+            # fork of this process then, while its main thread appends a batch with Arrow, could copy a
+            # lock held by that thread and hang the batch.
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload([__name__])
+            with ctx.Pool(min(workers, len(firsts)), maxtasksperchild=1) as pool:
                 for batch in pool.imap(write, enumerate(firsts)):
                     writer.add(batch)
         else:

@@ -84,7 +84,7 @@ def test_streamed_batches_are_the_in_memory_snapshot(tmp_path: Path) -> None:
     truth = json.loads((tmp_path / "streamed" / "ground_truth" / "params.json").read_text())
     assert [w["workload"] for w in truth["workloads"]] == [w["workload"] for w in joined.truth["workloads"]]
     assert len(pd.read_parquet(tmp_path / "streamed" / "ground_truth" / "demand.parquet")) == len(joined.demand)
-    # Simulated and written by two forked workers, handing over only objects and truth: the same files.
+    # Simulated and written by two worker processes, handing over only objects and truth: the same files.
     path, counts = write_sample_batches(tmp_path / "parallel", workloads, days=0.05, step_s=60, seed=5, workers=2)
     assert counts == {"pods": len(streamed.items("Pod")), "samples": len(streamed.usage)}
     files = sorted(p.relative_to(path) for p in path.rglob("*") if p.is_file())
