@@ -48,21 +48,30 @@ class FigureSheet:
 
 
 def draw(plots: Sequence[Plot], workers: int = 1) -> list[str]:
-    """Each plot as a PNG data URI, in order; with ``workers`` > 1 (and ``fork``) in that many forked
-    processes, which inherit the plots and the analysis they read."""
+    """Each plot as a PNG data URI, in order; with ``workers`` > 1 (and ``fork``) this process draws a
+    share and ``workers`` - 1 forked processes, which inherit the plots and the analysis they read, the
+    rest (one fewer copy of what they touch than a pool of ``workers``)."""
     workers = min(workers, len(plots))
     if workers < 2 or "fork" not in mp.get_all_start_methods():
         return [png_data_uri(plot()) for plot in plots]
     global _INHERITED
     _INHERITED = plots
+    mine = range(0, len(plots), workers)
+    theirs = [i for i in range(len(plots)) if i % workers]
+    uris: list[str] = [""] * len(plots)
     # A collection in a child would touch (and so copy) every object it inherits; frozen ones are skipped.
     gc.freeze()
     try:
-        with mp.get_context("fork").Pool(workers) as pool:
-            return pool.map(_draw, range(len(plots)), chunksize=1)
+        with mp.get_context("fork").Pool(workers - 1) as pool:
+            drawn = pool.map_async(_draw, theirs, chunksize=1)
+            for i in mine:
+                uris[i] = _draw(i)
+            for i, uri in zip(theirs, drawn.get(), strict=True):
+                uris[i] = uri
     finally:
         gc.unfreeze()
         _INHERITED = ()
+    return uris
 
 
 _INHERITED: Sequence[Plot] = ()
