@@ -38,25 +38,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-def observed_decisions(
-    snapshot: Snapshot,
-    index: UsageIndex,
-    contexts: Sequence[Any],
-    counted: Sequence[tuple[tuple[str, ...], ...]],
-    times: pd.DatetimeIndex,
-    observed: FloatArray,
-    version: KubeVersion,
-    flags: ControllerFlags,
-) -> FloatArray:
-    """Per scrape and HPA (``times`` × ``contexts``): the replicas the controller decides from the observed
-    pods and the observed replicas at that scrape (NaN where there are none, or no pods).
-
-    ``contexts`` are :class:`analyzer.simulate.counterfactual.HPAContext`; ``counted`` gives, per
-    context, the containers each replayed metric counts as deployed.
-    """
-    return observed_syncs(snapshot, index, contexts, counted, times, observed, version, flags).decide(flags)
-
-
 @dataclass(frozen=True)
 class ObservedSyncs:
     """What the decisions on the observed pods need once the snapshot is gone, so that the normalization
@@ -117,7 +98,10 @@ def observed_syncs(
     version: KubeVersion,
     flags: ControllerFlags,
 ) -> ObservedSyncs:
-    """The part of :func:`observed_decisions` that reads the snapshot: the proposals from the observed pods."""
+    """The proposals from the observed pods of ``contexts`` (:class:`analyzer.simulate.counterfactual.HPAContext`)
+    per scrape of ``times``, from the observed replicas ``observed`` (scrapes × HPAs); ``counted`` gives, per
+    context, the containers each replayed metric counts as deployed. :meth:`ObservedSyncs.decide` then gives
+    the replicas the controller decides at each scrape (NaN where there are none, or no pods)."""
     n_t, n_h = len(times), len(contexts)
     proposal = np.full((n_h, n_t), -1, dtype=np.int64)
     has_pods = np.zeros((n_h, n_t), dtype=bool)
