@@ -45,6 +45,17 @@ def run_cli(*args: str) -> tuple[int | None, str]:
     return result.exit_code, result.stderr
 
 
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``python -m analyzer ARGS`` started, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "analyzer", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "analyzer", *args],
@@ -57,24 +68,29 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 @pytest.fixture(scope="module")
 def runs(small_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small snapshot reported whole (``whole/``), as 3 shards (``parts/``, shard 1 through
-    JOB_COMPLETION_INDEX as an Indexed Job gives it) and merged (``merged/``), every text format."""
+    """The small snapshot reported whole (``whole/``), partitioned (``partitioned/``), as 3 shards
+    (``parts/``, shard 1 through JOB_COMPLETION_INDEX as an Indexed Job gives it) and merged (``merged/``),
+    every text format. The runs but the merge are independent: they run at once."""
     root = tmp_path_factory.mktemp("shards")
     formats = ["-o", "json", "-o", "markdown", "-o", "csv", "-o", "html"]
-    whole = run("report", "-s", str(small_dir), "--out", str(root / "whole"), "--group-by-label", "team", *formats)
-    assert whole.returncode == 0, whole.stderr
+    samples = sum(pq.read_metadata(f).num_rows for f in (small_dir / "usage").rglob("*.parquet"))
+    started = {
+        "whole": start("report", "-s", str(small_dir), "--out", str(root / "whole"), "--group-by-label", "team",
+                       *formats),
+        "partitioned": start("report", "-s", str(small_dir), "--out", str(root / "partitioned"),
+                             "--group-by-label", "team", "--partition-samples", str(samples // 4), *formats),
+    }  # fmt: skip
     for index in range(SHARDS):
         spec, env = (f"/{SHARDS}", {"JOB_COMPLETION_INDEX": "1"}) if index == 1 else (f"{index}/{SHARDS}", None)
-        shard = run("report", "-s", str(small_dir), "--shard", spec, "--out", str(root / "parts"),
-                    "--group-by-label", "team", env=env)  # fmt: skip
-        assert shard.returncode == 0, shard.stderr
-        assert f"shard {index}/{SHARDS}" in shard.stdout
+        shard = ["report", "-s", str(small_dir), "--shard", spec, "--out", str(root / "parts")]
+        started[f"shard {index}/{SHARDS}"] = start(*shard, "--group-by-label", "team", env=env)
+    for name, process in started.items():
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, f"{name}: {stderr}"
+        if name.startswith("shard"):
+            assert name in stdout
     merged = run("merge", str(root / "parts"), "--out", str(root / "merged"), *formats)
     assert merged.returncode == 0, merged.stderr
-    samples = sum(pq.read_metadata(f).num_rows for f in (small_dir / "usage").rglob("*.parquet"))
-    partitioned = run("report", "-s", str(small_dir), "--out", str(root / "partitioned"), "--group-by-label", "team",
-                      "--partition-samples", str(samples // 4), *formats)  # fmt: skip
-    assert partitioned.returncode == 0, partitioned.stderr
     return root
 
 
