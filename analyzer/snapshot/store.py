@@ -758,19 +758,26 @@ def _read_pod_status(root: Path, wanted: Namespaces = None) -> pd.DataFrame:
             raise SnapshotError(f"{path}: column {clip(column)} has empty values")
     if frame["ready"].isna().any():
         raise SnapshotError(f"{path}: column 'ready' has empty values")
-    phase = frame["phase"].cat.remove_unused_categories()  # recoded by the few names, not per row
-    unknown = {str(p) for p in phase.cat.categories} - set(schema.POD_PHASES)
+    # Recoded through the few names, not per row: the names a row uses, counted over the codes.
+    phase = frame["phase"].cat
+    names = [str(p) for p in phase.categories]
+    codes = phase.codes.to_numpy()
+    used = np.bincount(codes, minlength=len(names)) > 0
+    unknown = sorted(n for n, u in zip(names, used, strict=True) if u and n not in schema.POD_PHASES)
     if unknown:
-        raise SnapshotError(f"{path}: column 'phase' holds {clip(sorted(unknown)[0])}, expected one of "
+        raise SnapshotError(f"{path}: column 'phase' holds {clip(unknown[0])}, expected one of "
                             f"{', '.join(schema.POD_PHASES)}")  # fmt: skip
-    frame["phase"] = phase.cat.set_categories(list(schema.POD_PHASES))
+    recode = np.array([schema.POD_PHASES.index(n) if n in schema.POD_PHASES else -1 for n in names], dtype=np.int8)
+    frame["phase"] = pd.Categorical.from_codes(recode[codes], categories=list(schema.POD_PHASES))
     for column in ("namespace", "pod"):
         frame[column] = _sorted_categories(frame[column])
-    keys = _sort_keys(frame, schema.POD_STATUS_KEY)
-    if len(frame) > 1 and not (_ordered_pairs(keys) >= 0).all():
-        frame = frame.take(np.lexsort(keys[::-1])).reset_index(drop=True)
-    if len(frame) > 1 and (_ordered_pairs(_sort_keys(frame, schema.POD_STATUS_KEY)) == 0).any():
-        raise SnapshotError(f"{path}: two rows for the same (namespace, pod, timestamp)")
+    if len(frame) > 1:
+        pairs = _ordered_pairs(_sort_keys(frame, schema.POD_STATUS_KEY))
+        if not (pairs >= 0).all():
+            frame = frame.take(np.lexsort(_sort_keys(frame, schema.POD_STATUS_KEY)[::-1])).reset_index(drop=True)
+            pairs = _ordered_pairs(_sort_keys(frame, schema.POD_STATUS_KEY))
+        if (pairs == 0).any():
+            raise SnapshotError(f"{path}: two rows for the same (namespace, pod, timestamp)")
     return frame[list(schema.POD_STATUS_COLUMNS)]
 
 
