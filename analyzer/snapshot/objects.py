@@ -10,6 +10,7 @@ from typing import Any
 
 from analyzer.documents import MAX_DEPTH, MAX_VALUES_PER_BYTE, check_shape, line_of, parse_text
 from analyzer.errors import SnapshotError, clip
+from analyzer.snapshot.fast_validation import accepts
 from analyzer.snapshot.schema import OBJECT_KINDS
 from analyzer.snapshot.validation import first_error
 
@@ -99,7 +100,7 @@ def object_ref(item: dict[str, Any]) -> str:
 
 def check_object(item: dict[str, Any], where: str) -> None:
     """Raise :class:`SnapshotError` naming the object and field when ``item`` does not fit the schema."""
-    problem = first_error(item["kind"], item)
+    problem = None if accepts(item["kind"], item) else first_error(item["kind"], item)
     if problem is None:
         problem = _semantic_problem(item)
     if problem is not None:

@@ -22,6 +22,7 @@ from analyzer.api import analyze, load_snapshot
 from analyzer.documents import MAX_DEPTH
 from analyzer.errors import SnapshotError
 from analyzer.snapshot import schema
+from analyzer.snapshot.fast_validation import accepts
 from analyzer.snapshot.objects import _items_of, _parsed_items
 from analyzer.snapshot.store import write_snapshot
 from analyzer.snapshot.validation import SHARED_PARTS, VALIDATORS, field_path, first_error, first_problem
@@ -421,6 +422,33 @@ def test_validating_shared_parts_once_gives_the_whole_schemas_verdict(
         field = first_error(kind, item).split(": ")[0]
         wrong = {field_path(e.absolute_path) or "document" for e in VALIDATORS[kind].iter_errors(item)}
         assert field in wrong or any(field.startswith(w) or w.startswith(field) for w in wrong), (field, wrong)
+
+
+@given(
+    case=st.sampled_from(CASES),
+    value=HOSTILE | st.floats() | st.sampled_from([5.0, -0.0, 2.0**31, -1]),
+    which=st.integers(0, 50),
+)
+@example(case=("HorizontalPodAutoscaler", "spec.maxReplicas"), value=5.0, which=0)  # 3.0 is no int32
+@example(case=("Pod", "spec.containers.0.resources.requests.cpu"), value=-1, which=0)  # a negative number
+@example(case=("Pod", "status.conditions.0.lastTransitionTime"), value=None, which=0)  # null: both accept
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_compiled_fast_path_accepts_only_what_the_schema_accepts(
+    tiny: Synthetic, case: tuple[str, str], value: Any, which: int
+) -> None:
+    """fast_validation.accepts is trusted to accept without the full check: it must never accept an object
+    the schema refuses (it may refuse more: those go to the full check). The unmodified objects pass it, so
+    the fast path is in use."""
+    kind, path = case
+    items = tiny.snapshot.objects[kind]
+    item = copy.deepcopy(items[which % len(items)])
+    assert accepts(kind, item), kind
+    if not set_path(item, path, value):
+        return
+    if accepts(kind, item):
+        assert first_problem(VALIDATORS[kind], item) is None, (path, value)
+    if isinstance(value, float) and path.endswith("Replicas"):
+        assert not accepts(kind, item) and first_error(kind, item) is not None  # floats are no int32
 
 
 JSON_VALUES = st.recursive(
