@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import shutil
@@ -594,11 +595,7 @@ def _read_table(
                 keep = sorted(n for n in names if isinstance(n, str) and wanted(n))
             else:
                 keep = sorted(wanted)
-            table = (
-                pq.read_table(file, filters=[("namespace", "in", keep)], read_dictionary=labels)
-                if keep
-                else pq.read_schema(file).empty_table()
-            )
+            table = _namespace_rows(file, keep, labels) if keep else pq.read_schema(file).empty_table()
         else:
             table = pq.read_table(file, read_dictionary=labels)
     except (OSError, pa.ArrowException) as exc:
@@ -632,6 +629,30 @@ def _read_table(
 
 
 _LABEL_TYPE = pa.dictionary(pa.int32(), pa.string())
+
+
+def _namespace_rows(file: Path, keep: list[str], labels: list[str]) -> pa.Table:
+    """The rows of ``file`` whose namespace is in ``keep`` (sorted): only the row groups whose namespace
+    statistics can hold one of them are read (files are written in namespace order, so a partition reads
+    its own groups instead of filtering every row), then the rows are filtered where a group may hold others."""
+    parquet = pq.ParquetFile(file, read_dictionary=labels)
+    meta = parquet.metadata
+    column = parquet.schema_arrow.get_field_index("namespace")
+    groups, exact = [], True
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(column).statistics
+        if stats is None or not stats.has_min_max or not isinstance(stats.min, str):
+            groups.append(i)
+            exact = False
+            continue
+        at = bisect.bisect_left(keep, stats.min)
+        if at < len(keep) and keep[at] <= stats.max:
+            groups.append(i)
+            exact &= stats.min == stats.max
+    table = parquet.read_row_groups(groups) if groups else parquet.schema_arrow.empty_table()
+    if not exact:
+        table = table.filter(pc.is_in(table["namespace"].cast(pa.string()), value_set=pa.array(keep, pa.string())))
+    return table
 
 
 def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:

@@ -7,11 +7,14 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.errors import SnapshotError
-from analyzer.snapshot.store import load_snapshot, write_snapshot
+from analyzer.snapshot.store import _read_pod_status, load_snapshot, write_snapshot
 from analyzer.synth.generate import Synthetic
 
 
@@ -190,3 +193,30 @@ def test_pod_status_errors_name_file_and_problem(small_dir: Path, tmp_path: Path
     with pytest.raises(SnapshotError) as info:
         load_snapshot(root)
     assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+
+
+@given(
+    namespaces=st.lists(st.sampled_from(["a", "b", "bb", "c", "z-1"]), min_size=1, max_size=40),
+    group_rows=st.integers(1, 12),
+    wanted=st.sets(st.sampled_from(["a", "b", "bb", "c", "z-1", "q"])),
+    in_order=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_a_namespace_read_skips_row_groups_and_keeps_exactly_its_rows(
+    tmp_path_factory: pytest.TempPathFactory, namespaces: list[str], group_rows: int, wanted: set[str], in_order: bool
+) -> None:
+    """pod_status read for some namespaces: row groups are chosen by their statistics, and rows filtered
+    where a group holds several namespaces; the rows are exactly those of the wanted namespaces."""
+    names = sorted(namespaces) if in_order else namespaces
+    frame = pd.DataFrame({
+        "timestamp": pd.date_range("2026-01-01", periods=len(names), freq="min", tz="UTC"),
+        "namespace": names, "pod": [f"p{i}" for i in range(len(names))], "phase": "Running", "ready": True,
+    })  # fmt: skip
+    root = tmp_path_factory.mktemp("status")
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), root / "pod_status.parquet",
+                   row_group_size=group_rows)  # fmt: skip
+    got = _read_pod_status(root, wanted)
+    expected = frame[frame["namespace"].isin(wanted)]
+    assert sorted(zip(got["namespace"].astype(str), got["pod"].astype(str), strict=True)) == sorted(
+        zip(expected["namespace"], expected["pod"], strict=True)
+    )
