@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from analyzer.documents import MAX_DEPTH, check_json_depth, check_shape
 from analyzer.errors import ManifestError
 from analyzer.model.rules import load_rules
 from analyzer.prices import load_prices
@@ -64,3 +70,32 @@ def test_a_good_price_file_loads(tmp_path: Path) -> None:
     path.write_text("cpu_core_hour: 0.05\nmemory_gib_hour: 0.006\n")
     prices = load_prices(path)
     assert (prices.cpu_core_hour, prices.memory_gib_hour, prices.source) == (0.05, 0.006, str(path))
+
+
+def _nest(depth: int, leaf: Any, as_list: bool) -> Any:
+    for _ in range(depth):
+        leaf = [leaf] if as_list else {"k": leaf}
+    return leaf
+
+
+@given(
+    depth=st.integers(MAX_DEPTH - 4, MAX_DEPTH + 2),
+    leaf=st.sampled_from([1, "x", None, [], {}, [1], {"a": 1}]),
+    as_list=st.booleans(),
+    siblings=st.lists(st.integers() | st.text(max_size=3), max_size=3),
+)
+def test_the_json_depth_check_refuses_exactly_what_the_shape_check_does(
+    depth: int, leaf: Any, as_list: bool, siblings: list[Any]
+) -> None:
+    """check_json_depth walks containers only; on decoded JSON its verdict is check_shape's, at the limit too."""
+    value = json.loads(json.dumps({"items": siblings, "deep": _nest(depth, leaf, as_list)}))
+
+    def verdict(check: Callable[[], None]) -> str | None:
+        try:
+            check()
+        except ManifestError as exc:
+            return str(exc)
+        return None
+
+    shape = verdict(lambda: check_shape([value], "f", 10**9, ManifestError))
+    assert verdict(lambda: check_json_depth(value, "f", ManifestError)) == shape

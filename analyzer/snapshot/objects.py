@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-from analyzer.documents import MAX_DEPTH, MAX_VALUES_PER_BYTE, check_shape, line_of, parse_text
+from analyzer.documents import MAX_DEPTH, check_json_depth, line_of, parse_text
 from analyzer.errors import SnapshotError, clip
 from analyzer.snapshot.fast_validation import accepts
 from analyzer.snapshot.schema import OBJECT_KINDS
@@ -129,7 +130,8 @@ _SPACE = re.compile(r"[ \t\n\r]*")
 
 def _json_list_items(text: str, where: str) -> Iterator[Any] | None:
     """The items of a JSON ``{"kind": "...List", "items": [...]}`` decoded one at a time, each checked by
-    :func:`check_shape`; None when ``text`` does not look like one (the whole-text parser reads it then).
+    :func:`~analyzer.documents.check_json_depth`; None when ``text`` does not look like one (the whole-text
+    parser reads it then).
 
     Whether it is a List is read from the last ``"kind"`` key of the text (kubectl writes the List's kind
     after its items), and confirmed once the items are read."""
@@ -185,12 +187,17 @@ def _list_items(text: str, pos: int, where: str) -> Iterator[Any]:
 
 def _array_items(text: str, pos: int, where: str) -> Generator[Any, None, int]:
     """Each item of the JSON array whose ``[`` ends before ``pos``; returns the position after its ``]``."""
-    while True:
+    for index in itertools.count():
         pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
         if text.startswith("]", pos):
             return pos + 1
         item, pos = _DECODER.raw_decode(text, pos)
-        check_shape([item], where, MAX_VALUES_PER_BYTE * len(text) + 1000, SnapshotError)
+        if item.__class__ is dict or item.__class__ is list:
+            try:
+                check_json_depth(item, "", SnapshotError)
+            except SnapshotError as exc:
+                named = isinstance(item, dict) and isinstance(item.get("metadata"), dict)
+                raise SnapshotError(f"{where}: items[{index}]{f': {object_ref(item)}' if named else ''}{exc}") from None
         yield item
         pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
         if text.startswith(",", pos):

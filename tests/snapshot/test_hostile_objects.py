@@ -195,6 +195,7 @@ def test_a_hostile_value_at_a_read_field_is_refused_or_analysed(
         ("VerticalPodAutoscaler", "spec.resourcePolicy.containerPolicies", {"a": 1}, "containerPolicies: must be a"),
         ("Deployment", "spec.template.spec.containers", [], "spec.template.spec.containers: must not be empty"),
         ("Pod", "metadata.creationTimestamp", "yesterday", "not an RFC 3339 time with a zone: 'yesterday'"),
+        ("Pod", "metadata.annotations", nested(MAX_DEPTH - 2), "nested deeper than 64 levels"),
     ],
 )  # fmt: skip
 def test_the_message_names_the_object_and_field(
