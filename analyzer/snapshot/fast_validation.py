@@ -20,6 +20,7 @@ no to everything, and every object gets the full check: slower, never wrong.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -32,13 +33,19 @@ _FLOAT_AS_INTEGER = re.compile(r" and not \(isinstance\((\w+), float\) and \1\.i
 
 
 def _format(name: str) -> Callable[[Any], bool]:
+    """The format's check as a verdict, remembered for the last few thousand values (a cluster's pods
+    repeat a handful of quantities and times thousands of times)."""
     check = FORMATS.checkers[name][0]
 
-    def accepted(value: Any) -> bool:
+    @functools.lru_cache(maxsize=4096)
+    def remembered(value: str | None) -> bool:
         try:
             return bool(check(value))
         except Exception:  # any refusal means: let the full check decide and word it
             return False
+
+    def accepted(value: Any) -> bool:
+        return remembered(value) if value is None or value.__class__ is str else False
 
     return accepted
 
