@@ -90,8 +90,11 @@ def milli(values: np.ndarray | float) -> np.ndarray:
     Values are first rounded to micro-units so that float noise (0.4 * 1000 = 400.00000000000006)
     does not round up a whole milli-unit.
     """
-    scaled = np.round(np.asarray(values, dtype=np.float64) * 1e6) / 1e3
-    return np.ceil(scaled).astype(np.int64)
+    given = np.asarray(values, dtype=np.float64)
+    scaled = given.reshape(-1) * 1e6  # a new array: rounded and scaled in place
+    np.round(scaled, out=scaled)
+    scaled /= 1e3
+    return np.ceil(scaled, out=scaled).astype(np.int64).reshape(given.shape)
 
 
 def parse_duration(text: str) -> float:

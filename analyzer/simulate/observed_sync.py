@@ -15,6 +15,8 @@ metric.
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -281,7 +283,11 @@ class _Cells:
             key = self.group_code[g] * self.n_t + self.grid[index.time[take]]
             position = np.minimum(np.searchsorted(real, key), len(real) - 1)
             cell = np.where(real[position] == key, position, self.n - 1)  # outside any cell: the spare slot
-            values = milli(np.where(group_is_cpu[g], cpu[take], mem[take]))
+            row_is_cpu = group_is_cpu[g]
+            if row_is_cpu.all() or not row_is_cpu.any():  # one resource: gather only its column
+                values = milli((cpu if row_is_cpu.all() else mem)[take])
+            else:
+                values = milli(np.where(row_is_cpu, cpu[take], mem[take]))
             value_m += np.bincount(cell, weights=values, minlength=self.n).astype(np.int64)
             sampled[cell] = True
         sampled[-1] = False
@@ -334,7 +340,9 @@ class _RowsByGroup:
     def of(cls, index: UsageIndex) -> _RowsByGroup:
         counts = np.bincount(index.group, minlength=len(index.groups))
         dtype = np.int32 if len(index.group) < 2**31 else np.int64
-        order = np.argsort(index.group, kind="stable").astype(dtype)
+        # 16-bit keys when the groups fit: numpy's stable sort of them is a radix sort, a third of the time.
+        keys = index.group.astype(np.uint16) if len(index.groups) <= 2**16 else index.group
+        order = np.argsort(keys, kind="stable").astype(dtype)
         return cls(order, np.concatenate([[0], np.cumsum(counts)]))
 
     def of_groups(self, groups: IntArray) -> IntArray:
@@ -486,5 +494,18 @@ def _pod_times(
     return table[:, 0], table[:, 1], table[:, 2].astype(bool), table[:, 3]
 
 
+_SUB_MICROSECOND = re.compile(r"\.\d{7}")
+
+
 def _seconds(value: str | None) -> float:
-    return pd.Timestamp(value).timestamp() if value else np.nan
+    """An API time (RFC 3339, validated at load) in seconds; the standard parser first, as it is ten times
+    faster than pandas', and pandas' for what it does not read exactly (below a microsecond)."""
+    if not value:
+        return np.nan
+    if _SUB_MICROSECOND.search(value):
+        return pd.Timestamp(value).timestamp()
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return pd.Timestamp(value).timestamp()
+    return parsed.timestamp() if parsed.tzinfo is not None else pd.Timestamp(value).timestamp()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 import numpy as np
 import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analyzer.api import Analysis, analyze
 from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.observed_sync import _seconds
 from analyzer.synth.generate import Synthetic
 
 
@@ -56,3 +60,14 @@ def test_hpas_in_batches_of_one_decide_as_all_at_once(small: Synthetic, monkeypa
     alone = api._prepare(small.snapshot).replays.syncs.decide(flags)
     assert together.shape[1] >= 3 and np.isfinite(together).mean() > 0.5
     np.testing.assert_array_equal(alone, together)
+
+
+@given(
+    moment=st.datetimes(min_value=datetime.datetime(1971, 1, 2), max_value=datetime.datetime(2200, 1, 1)),
+    fraction=st.text(alphabet="0123456789", max_size=9),
+    zone=st.sampled_from(["Z", "+00:00", "+05:30", "-07:00"]),
+)
+def test_api_times_are_read_as_pandas_reads_them(moment: datetime.datetime, fraction: str, zone: str) -> None:
+    """_seconds reads RFC 3339 times with the standard parser, pandas' where it is not exact: same seconds."""
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + zone
+    assert _seconds(text) == pd.Timestamp(text).timestamp()
