@@ -48,22 +48,40 @@ def group_median(group: IntArray, values: FloatArray, n_groups: int, index: Grou
     return (index or GroupIndex(group, n_groups)).quantiles(values, [0.5])[0]
 
 
-def _weighted_line(group: IntArray, x: FloatArray, y: FloatArray, z: FloatArray, w: FloatArray, n_groups: int):
-    """Weighted instrumental-variable line (``z`` = ``x`` is least squares): slope = Σw·dz·dy / Σw·dz·dx."""
+class _Segments:
+    """Rows in group order, ``counts[g]`` of group ``g``: per-group sums as contiguous reductions (a tenth
+    of ``bincount``'s time), per-group values spread back to the rows."""
 
-    def s(v: FloatArray) -> FloatArray:
-        return np.bincount(group, weights=v, minlength=n_groups)
+    def __init__(self, counts: IntArray) -> None:
+        self.counts = counts
+        self.filled = np.flatnonzero(counts)
+        self.starts = (np.cumsum(counts) - counts)[self.filled]
+        self.n_rows = int(counts.sum())
 
-    sw = s(w)
+    def sum(self, values: FloatArray) -> FloatArray:
+        out = np.zeros(len(self.counts))
+        if self.n_rows:
+            out[self.filled] = np.add.reduceat(values, self.starts)
+        return out
+
+    def spread(self, per_group: FloatArray) -> FloatArray:
+        return np.repeat(per_group, self.counts)
+
+
+def _weighted_line(seg: _Segments, x: FloatArray, y: FloatArray, z: FloatArray, w: FloatArray):
+    """Weighted instrumental-variable line (``z`` = ``x`` is least squares): slope = Σw·dz·dy / Σw·dz·dx.
+    Returns per group base and slope, and Σw, the weighted mean of x, Σw·dz·dx and w·dz per row (what the
+    standard errors need)."""
+    sw = seg.sum(w)
     safe = np.maximum(sw, 1e-300)
-    mx, my, mz = s(w * x) / safe, s(w * y) / safe, s(w * z) / safe
-    dz = z - mz[group]
-    szx = s(w * dz * (x - mx[group]))
-    szy = s(w * dz * (y - my[group]))
-    szz = s(w * dz * dz)
+    mx, my, mz = seg.sum(w * x) / safe, seg.sum(w * y) / safe, seg.sum(w * z) / safe
+    dz = z - seg.spread(mz)
+    wdz = w * dz
+    szx = seg.sum(wdz * (x - seg.spread(mx)))
+    szy = seg.sum(wdz * (y - seg.spread(my)))
     ok = szx > 0
     slope = np.where(ok, szy / np.where(ok, szx, 1.0), 0.0)
-    return my - slope * mx, slope, sw, mx, szx, szz
+    return my - slope * mx, slope, sw, mx, szx, wdz * dz
 
 
 def fit_lines(
@@ -80,43 +98,60 @@ def fit_lines(
     ``z`` is an instrument for ``x``: a quantity that moves with ``x`` but whose noise is independent
     of ``x``'s. Measurement noise in ``x`` biases a least-squares slope towards zero; an instrumental
     variable slope is free of that bias. Without ``z`` the fit is plain (Huber) least squares.
+
+    The rows are put in group order once (stably), so that every per-group sum is a reduction over the
+    group's own contiguous rows: a group's line depends on its rows alone, never on the rows around it
+    (a shard of the cluster gives the same lines as the whole). Each iteration passes over the rows of the
+    groups still moving only.
     """
     z = x if z is None else z
     index = index or GroupIndex(group, n_groups)
-    n = np.bincount(group, minlength=n_groups)
+    if index.order is not None:
+        x, y, z = x[index.order], y[index.order], z[index.order]
+        index = GroupIndex.of_sorted(index.counts)
+    n = index.counts
+    whole = _Segments(n)
+    group = np.repeat(np.arange(n_groups), n)
     w = np.ones_like(x)
-    base, slope, *_ = _weighted_line(group, x, y, z, w, n_groups)
+    base, slope, *_ = _weighted_line(whole, x, y, z, w)
     scale = np.zeros(n_groups)
     active = np.ones(n_groups, dtype=bool)
+    rows: slice | IntArray = slice(None)  # the rows of the groups still moving, in group order
+    seg, g, xr, yr, zr, sub = whole, group, x, y, z, index
     for _ in range(iterations):
-        # A group stops when its own line stops moving, so its fit never depends on the other groups
-        # fitted with it (a shard of the cluster gives the same lines as the whole).
-        resid = y - base[group] - slope[group] * x
-        scale = np.where(active, MAD_TO_SIGMA * group_median(group, np.abs(resid), n_groups, index), scale)
-        cut = HUBER_K * np.maximum(scale, 1e-12)[group]
+        # A group stops when its own line stops moving.
+        resid = yr - seg.spread(base) - seg.spread(slope) * xr
+        scale = np.where(active, MAD_TO_SIGMA * group_median(g, np.abs(resid), n_groups, sub), scale)
+        cut = HUBER_K * seg.spread(np.maximum(scale, 1e-12))
         a = np.abs(resid)
-        w = np.where(active[group], np.where(a <= cut, 1.0, cut / np.maximum(a, 1e-300)), w)
-        new_base, new_slope, *_ = _weighted_line(group, x, y, z, w, n_groups)
+        w[rows] = np.where(seg.spread(active), np.where(a <= cut, 1.0, cut / np.maximum(a, 1e-300)), w[rows])
+        new_base, new_slope, *_ = _weighted_line(seg, xr, yr, zr, w[rows])
         converged = np.isclose(new_slope, slope, rtol=1e-6, atol=1e-12) & np.isclose(new_base, base, rtol=1e-6)
         base, slope = np.where(active, new_base, base), np.where(active, new_slope, slope)
         active &= ~converged
         if not active.any():
             break
-    _, _, sw, mx, szx, szz = _weighted_line(group, x, y, z, w, n_groups)
-    resid = y - base[group] - slope[group] * x
+        if n[active].sum() < 0.8 * len(xr):  # a fifth of the rows have settled: drop them from the passes
+            rows = np.flatnonzero(whole.spread(active))
+            g, xr, yr, zr = group[rows], x[rows], y[rows], z[rows]
+            counts = np.where(active, n, 0)
+            seg, sub = _Segments(counts), GroupIndex.of_sorted(counts)
+    _, _, sw, mx, szx, wdz_dz = _weighted_line(whole, x, y, z, w)
+    szz = whole.sum(wdz_dz)
+    resid = y - whole.spread(base) - whole.spread(slope) * x
     dof = np.maximum(sw - 2.0, 1.0)
-    sigma2 = np.bincount(group, weights=w * resid * resid, minlength=n_groups) / dof
+    sigma2 = whole.sum(w * resid * resid) / dof
     # IV variance: σ² Σdz² / (Σdz·dx)²; with z = x it is the least-squares σ² / Σdx².
     slope_var = np.where(szx > 0, sigma2 * szz / np.where(szx > 0, szx, 1.0) ** 2, np.inf)
     slope_se = np.sqrt(slope_var)
     with np.errstate(invalid="ignore"):  # an empty group: 0 × inf, NaN is its honest answer
         base_se = np.sqrt(sigma2 / np.maximum(sw, 1e-300) + mx * mx * slope_var)
-    ymean = np.bincount(group, weights=y, minlength=n_groups) / np.maximum(n, 1)
-    sst = np.bincount(group, weights=(y - ymean[group]) ** 2, minlength=n_groups)
-    sse = np.bincount(group, weights=resid * resid, minlength=n_groups)
+    ymean = whole.sum(y) / np.maximum(n, 1)
+    sst = whole.sum((y - whole.spread(ymean)) ** 2)
+    sse = whole.sum(resid * resid)
     r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.nan)
-    xmean = np.bincount(group, weights=x, minlength=n_groups) / np.maximum(n, 1)
-    xvar = np.bincount(group, weights=(x - xmean[group]) ** 2, minlength=n_groups) / np.maximum(n - 1, 1)
+    xmean = whole.sum(x) / np.maximum(n, 1)
+    xvar = whole.sum((x - whole.spread(xmean)) ** 2) / np.maximum(n - 1, 1)
     return LineFit(
         base=base,
         slope=slope,
