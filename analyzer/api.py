@@ -157,6 +157,12 @@ def analyze_dir(
                 if progress is not None:
                     progress("replay", len(parts), len(groups))
 
+        def polling(stage: str, done: int, total: int) -> None:
+            """Progress that also keeps the background replay busy between the stages of a partition."""
+            queue.poll()
+            if progress is not None:
+                progress(stage, done, total)
+
         for i, group in enumerate(groups):
             release_free_memory()  # what the last partition freed, before this one is read
             try:
@@ -169,7 +175,8 @@ def analyze_dir(
             if progress is not None:
                 progress("load", i + 1, len(groups))
             if snapshot.items("Pod"):
-                pending[i] = _prepare(snapshot, **options, progress=progress)
+                queue.poll()
+                pending[i] = _prepare(snapshot, **options, progress=polling)
             del snapshot
             if i in pending:
                 finish(queue.put(i, pending[i].replays, last=i == len(groups) - 1))

@@ -45,7 +45,8 @@ class ReplayQueue(Generic[Key]):
             background = available_cpus() > 1
         self._queued: list[tuple[Key, PendingReplay]] = []
         self._running: list[tuple[Key, PendingReplay]] = []
-        self._ready: list[tuple[Key, Replayed]] = []  # finished without a replay (no HPA columns)
+        self._ready: list[tuple[Key, Replayed]] = []  # finished, not returned yet
+        self._last_held = False  # the last partition is queued: kept for drain to split
         self._worker: _Worker | None = _Worker(flags, version) if background and _can_fork() else None
 
     def __enter__(self) -> ReplayQueue[Key]:
@@ -63,6 +64,7 @@ class ReplayQueue(Generic[Key]):
         """Queue a partition's replay; returns the partitions whose replays have finished meanwhile.
         ``last``: no partition follows, so it waits for :meth:`drain` to split it between the processes."""
         self._queued.append((key, pending))
+        self._last_held = last
         if self._worker is None:
             if sum(len(p.columns) for _, p in self._queued) < self.columns:
                 return []
@@ -71,6 +73,16 @@ class ReplayQueue(Generic[Key]):
         if not self._running and not last:
             self._send(self._take_queued())
         return done
+
+    def poll(self) -> None:
+        """Collect a finished background batch and start the next on what is queued, without waiting: called
+        between the stages of preparing a partition, so the background process never waits for the next
+        :meth:`put` to be given work. What it collects, the next :meth:`put` or :meth:`drain` returns."""
+        if self._worker is None:
+            return
+        self._ready = self._collect(wait=False)
+        if not self._running and self._queued and not self._last_held:
+            self._send(self._take_queued())
 
     def drain(self) -> list[tuple[Key, Replayed]]:
         """Replay everything queued and return every result not returned yet."""

@@ -4,6 +4,7 @@ and each partition the decisions on its observed pods as if decided alone."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 from dataclasses import fields, replace
 
 import numpy as np
@@ -100,6 +101,29 @@ def test_the_last_batch_is_split_between_the_two_processes(case) -> None:
     for f in fields(ReplayResult):
         assert np.array_equal(getattr(result.result, f.name), getattr(whole.result, f.name)), f.name
     assert np.array_equal(result.decided, whole.decided, equal_nan=True)
+
+
+def test_polls_between_puts_keep_the_background_process_busy(case) -> None:
+    """Each poll collects a finished batch and sends the next queued one: after a while of polling, the next
+    put returns every partition put before it (without polls, only the one replaying since the first put)."""
+    pending, whole = case
+    got: dict[int, Replayed] = {}
+    with ReplayQueue[int](KubeVersion(), ControllerFlags(), 1, background=True) as queue:
+        for i in range(3):
+            got |= dict(queue.put(i, pending[i]))
+        for _ in range(300):  # about three seconds at most; the three batches take milliseconds
+            queue.poll()
+            time.sleep(0.01)
+        got |= dict(queue.put(3, pending[3]))
+        assert sorted(got) == [0, 1, 2]
+        got |= dict(queue.put(4, pending[4], last=True))
+        queue.poll()  # the last partition stays for drain to split
+        got |= dict(queue.drain())
+    result = Replayed.concat([got[i] for i in range(len(pending))])
+    for f in fields(ReplayResult):
+        assert np.array_equal(getattr(result.result, f.name), getattr(whole.result, f.name)), f.name
+    assert np.array_equal(result.decided, whole.decided, equal_nan=True)
+    assert not mp.active_children()
 
 
 @pytest.mark.parametrize("background", [False, True])
