@@ -265,24 +265,24 @@ def _replay(
     since = np.zeros((3, n), dtype=np.int64)
     props = np.full(columns.active.shape, -1, dtype=np.int64)
     errs = np.zeros(columns.active.shape, dtype=np.int64)
-    # Metric rows are padded: evaluate each row only on the columns that have it (row 0: all of them).
-    metric_columns = [np.nonzero(row)[0] for row in columns.active]
-    if len(metric_columns[0]) != n:
+    # Metric rows are padded: the real (metric, column) pairs are evaluated together, as one flat row (row 0's
+    # pairs first, one per column); the calculator is elementwise, so one call serves every metric.
+    if not columns.active[0].all():
         raise ValueError("every column needs at least one metric, in row 0")
-    metric_columns[0] = slice(None)
+    metric, col = np.nonzero(columns.active)  # row-major: row 0's columns first, in order
+    pair = metric * n + col  # into the flattened (metric, column) arrays
+    one_row = len(pair) == n
     multi = np.nonzero(columns.active.sum(axis=0) > 1)[0]
-    statics = [
-        {
-            "is_cpu": columns.is_cpu[m, idx],
-            "is_util": columns.is_util[m, idx],
-            "target": columns.target[m, idx],
-            "request_m": columns.request_m[m, idx],
-            "missing_request": columns.missing_request[m, idx],
-            "tol_down": columns.tol_down[idx],
-            "tol_up": columns.tol_up[idx],
-        }
-        for m, idx in enumerate(metric_columns)
-    ]
+    is_cpu = columns.is_cpu.ravel()[pair]
+    statics = {
+        "is_util": columns.is_util.ravel()[pair],
+        "target": columns.target.ravel()[pair],
+        "request_m": columns.request_m.ravel()[pair],
+        "missing_request": columns.missing_request.ravel()[pair],
+        "tol_down": columns.tol_down[col],
+        "tol_up": columns.tol_up[col],
+    }
+    per_pair = np.zeros(len(pair), dtype=np.int64)
 
     for k in range(n_scrapes * per_scrape):
         slot = k % ring
@@ -291,40 +291,38 @@ def _replay(
         cohorts[slot] = 0.0
         order = orders[slot]
         counts = (row_masks[slot][k % per_scrape] @ cohorts).astype(np.int64)  # (states, columns)
-        c = dict(zip(_STATE_NAMES, counts, strict=True))
+        c = dict(zip(_STATE_NAMES, counts if one_row else counts[:, col], strict=True))  # per pair
         if k % per_scrape == 0:
             i = k // per_scrape
             row = demand[i]
             held = np.where(np.isfinite(row), row, held)
-            app = held / np.maximum(c["serving"], 1)
+            app = held / np.maximum(counts[_STATE_NAMES.index("serving")], 1)
             per_pod = np.ceil(columns.base_m + columns.slope_m * app[None, :] - 1e-6).astype(np.int64)
+            per_pair = per_pod.ravel()[pair]
             out_replicas[i] = current
 
-        for m, idx in enumerate(metric_columns):
-            st = statics[m]
-            ready = np.where(st["is_cpu"], c["cpu_ready"][idx], c["mem_ready"][idx])
-            groups = calc.PodGroups(
-                total=c["exists"][idx],
-                ready=ready,
-                unready=np.where(st["is_cpu"], c["cpu_unready"][idx], c["unready_pending"][idx]),
-                missing=c["missing"][idx],
-                with_metrics=c["has_metric"][idx],
-                ready_usage_m=per_pod[m, idx] * ready,
-                pod_request_m=st["request_m"],
-            )
-            p = calc.replicas_for_metric(
-                groups,
-                current[idx],
-                st["target"],
-                st["is_util"],
-                st["tol_down"],
-                st["tol_up"],
-                st["missing_request"],
-                fallback_max_target,
-            )
-            props[m, idx], errs[m, idx] = p.replicas, p.error
-            if m == 0:
-                last_value = p.value
+        ready = np.where(is_cpu, c["cpu_ready"], c["mem_ready"])
+        groups = calc.PodGroups(
+            total=c["exists"],
+            ready=ready,
+            unready=np.where(is_cpu, c["cpu_unready"], c["unready_pending"]),
+            missing=c["missing"],
+            with_metrics=c["has_metric"],
+            ready_usage_m=per_pair * ready,
+            pod_request_m=statics["request_m"],
+        )
+        p = calc.replicas_for_metric(
+            groups,
+            current if one_row else current[col],
+            statics["target"],
+            statics["is_util"],
+            statics["tol_down"],
+            statics["tol_up"],
+            statics["missing_request"],
+            fallback_max_target,
+        )
+        props.ravel()[pair], errs.ravel()[pair] = p.replicas, p.error
+        last_value = p.value[:n]  # metric 0 of each column
         # One metric: its proposal (-1 on error) is the HPA's. Several: computeReplicasForMetrics.
         proposal, first_error = props[0], errs[0]
         if len(multi):
