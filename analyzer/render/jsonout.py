@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from analyzer.render.renderer import Renderer
@@ -60,9 +61,75 @@ def _rows(frame: pd.DataFrame) -> Iterator[str]:
         return
     yield "["
     for start in range(0, len(frame), CHUNK_ROWS):
-        records = frame.iloc[start : start + CHUNK_ROWS].to_dict(orient="records")
-        yield ("\n" if start == 0 else ",\n") + ",\n".join("    " + _dumps(r, 2) for r in records)
+        chunk = frame.iloc[start : start + CHUNK_ROWS]
+        texts = row_texts(chunk)
+        yield ("\n" if start == 0 else ",\n") + ",\n".join(texts if texts is not None else record_texts(chunk))
     yield "\n  ]"
+
+
+def record_texts(chunk: pd.DataFrame) -> list[str]:
+    """Each row as its indented JSON object, one row at a time (any values)."""
+    return ["    " + _dumps(r, 2) for r in chunk.to_dict(orient="records")]
+
+
+def row_texts(chunk: pd.DataFrame) -> list[str] | None:
+    """:func:`record_texts` a column at a time, for tables of plain values: each column's values are written
+    once (strings by the C encoder, a category's names once, numbers as numpy's shortest round-trip text,
+    which is Python's ``repr``) and the rows put together from them. None when a column holds anything else
+    (containers, dates, numpy scalars in an object column): :func:`record_texts` writes those."""
+    names = [str(c) for c in chunk.columns]
+    if not names or len(set(names)) != len(names):
+        return None
+    lines = []
+    for name, column in sorted(zip(names, (chunk[c] for c in chunk.columns), strict=True), key=lambda nc: nc[0]):
+        values = _value_texts(column)
+        if values is None:
+            return None
+        prefix = "      " + json.dumps(name) + ": "
+        lines.append([prefix + v for v in values])
+    return ["    {\n" + ",\n".join(row) + "\n    }" for row in zip(*lines, strict=True)]
+
+
+def _value_texts(column: pd.Series) -> list[str] | None:
+    """The JSON text of each value of ``column`` as :func:`_dumps` writes it, or None (see :func:`row_texts`)."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        names = _value_texts(pd.Series(dtype.categories, dtype=object))
+        if names is None:
+            return None
+        return np.array([*names, "null"], dtype=object)[column.cat.codes.to_numpy()].tolist()  # -1: missing
+    if isinstance(dtype, pd.StringDtype):
+        values = column.to_numpy(dtype=object, na_value=None)
+    elif isinstance(dtype, np.dtype) and dtype.kind in "biufO":
+        values = column.to_numpy()
+    else:
+        return None
+    if values.dtype.kind == "b":
+        return np.where(values, "true", "false").tolist()
+    if values.dtype.kind in "iu":
+        return values.astype(str).tolist()
+    if values.dtype.kind == "f":
+        texts = values.astype(str).astype(object)
+        texts[~np.isfinite(values)] = "null"
+        return texts.tolist()
+    out, known = [], {}
+    for value in values.tolist():
+        if value.__class__ is str:
+            text = known.get(value)
+            if text is None:
+                text = known[value] = json.dumps(value)
+        elif value is None:
+            text = "null"
+        elif value.__class__ is bool:
+            text = "true" if value else "false"
+        elif value.__class__ is int:
+            text = str(value)
+        elif value.__class__ is float:
+            text = repr(value) if math.isfinite(value) else "null"
+        else:
+            return None
+        out.append(text)
+    return out
 
 
 def _dumps(value: Any, level: int) -> str:
