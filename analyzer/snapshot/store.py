@@ -632,27 +632,27 @@ _LABEL_TYPE = pa.dictionary(pa.int32(), pa.string())
 
 
 def _namespace_rows(file: Path, keep: list[str], labels: list[str]) -> pa.Table:
-    """The rows of ``file`` whose namespace is in ``keep`` (sorted): only the row groups whose namespace
-    statistics can hold one of them are read (files are written in namespace order, so a partition reads
-    its own groups instead of filtering every row), then the rows are filtered where a group may hold others."""
+    """The rows of ``file`` whose namespace is in ``keep`` (sorted), a row group at a time: only the groups
+    whose namespace statistics can hold one of them are read (a file in namespace order gives a partition
+    its own groups instead of filtering every row), and a group that may hold others is filtered as it is
+    read, so memory follows the rows kept, not the file."""
     parquet = pq.ParquetFile(file, read_dictionary=labels)
     meta = parquet.metadata
     column = parquet.schema_arrow.get_field_index("namespace")
-    groups, exact = [], True
+    wanted = pa.array(keep, pa.string())
+    pieces = []
     for i in range(meta.num_row_groups):
         stats = meta.row_group(i).column(column).statistics
-        if stats is None or not stats.has_min_max or not isinstance(stats.min, str):
-            groups.append(i)
-            exact = False
-            continue
-        at = bisect.bisect_left(keep, stats.min)
-        if at < len(keep) and keep[at] <= stats.max:
-            groups.append(i)
-            exact &= stats.min == stats.max
-    table = parquet.read_row_groups(groups) if groups else parquet.schema_arrow.empty_table()
-    if not exact:
-        table = table.filter(pc.is_in(table["namespace"].cast(pa.string()), value_set=pa.array(keep, pa.string())))
-    return table
+        known = stats is not None and stats.has_min_max and isinstance(stats.min, str)
+        if known:
+            at = bisect.bisect_left(keep, stats.min)
+            if at == len(keep) or keep[at] > stats.max:
+                continue
+        piece = parquet.read_row_group(i)
+        if not known or stats.min != stats.max:
+            piece = piece.filter(pc.is_in(piece["namespace"].cast(pa.string()), value_set=wanted))
+        pieces.append(piece)
+    return pa.concat_tables(pieces) if pieces else parquet.schema_arrow.empty_table()
 
 
 def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
