@@ -640,7 +640,14 @@ def _namespace_rows(file: Path, keep: list[str], labels: list[str]) -> pa.Table:
     meta = parquet.metadata
     column = parquet.schema_arrow.get_field_index("namespace")
     wanted = pa.array(keep, pa.string())
-    pieces = []
+    pieces: list[pa.Table] = []
+    whole: list[int] = []  # consecutive groups of one wanted namespace: read together, unfiltered
+
+    def flush() -> None:
+        if whole:
+            pieces.append(parquet.read_row_groups(whole))
+            whole.clear()
+
     for i in range(meta.num_row_groups):
         stats = meta.row_group(i).column(column).statistics
         known = stats is not None and stats.has_min_max and isinstance(stats.min, str)
@@ -648,10 +655,13 @@ def _namespace_rows(file: Path, keep: list[str], labels: list[str]) -> pa.Table:
             at = bisect.bisect_left(keep, stats.min)
             if at == len(keep) or keep[at] > stats.max:
                 continue
+            if stats.min == stats.max:
+                whole.append(i)
+                continue
+        flush()
         piece = parquet.read_row_group(i)
-        if not known or stats.min != stats.max:
-            piece = piece.filter(pc.is_in(piece["namespace"].cast(pa.string()), value_set=wanted))
-        pieces.append(piece)
+        pieces.append(piece.filter(pc.is_in(piece["namespace"].cast(pa.string()), value_set=wanted)))
+    flush()
     return pa.concat_tables(pieces) if pieces else parquet.schema_arrow.empty_table()
 
 
