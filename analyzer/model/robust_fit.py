@@ -43,11 +43,6 @@ def group_quantile(group: IntArray, values: FloatArray, n_groups: int, q: float)
     return GroupIndex(group, n_groups).quantiles(values, [q])[0]
 
 
-def group_median(group: IntArray, values: FloatArray, n_groups: int, index: GroupIndex | None = None) -> FloatArray:
-    """Median of ``values`` per group (NaN for empty groups)."""
-    return (index or GroupIndex(group, n_groups)).quantiles(values, [0.5])[0]
-
-
 class _Segments:
     """Rows in group order, ``counts[g]`` of group ``g``: per-group sums as contiguous reductions (a tenth
     of ``bincount``'s time), per-group values spread back to the rows."""
@@ -68,10 +63,12 @@ class _Segments:
         return np.repeat(per_group, self.counts)
 
 
-def _weighted_line(seg: _Segments, x: FloatArray, y: FloatArray, z: FloatArray, w: FloatArray):
+def _weighted_line(
+    seg: _Segments, x: FloatArray, y: FloatArray, z: FloatArray, w: FloatArray, spread: bool = False
+) -> tuple[FloatArray, ...]:
     """Weighted instrumental-variable line (``z`` = ``x`` is least squares): slope = Σw·dz·dy / Σw·dz·dx.
-    Returns per group base and slope, and Σw, the weighted mean of x, Σw·dz·dx and w·dz per row (what the
-    standard errors need)."""
+    Returns per group base and slope; with ``spread``, also Σw, the weighted mean of x, Σw·dz·dx and
+    Σw·dz² (what the standard errors need)."""
     sw = seg.sum(w)
     safe = np.maximum(sw, 1e-300)
     mx, my, mz = seg.sum(w * x) / safe, seg.sum(w * y) / safe, seg.sum(w * z) / safe
@@ -81,7 +78,9 @@ def _weighted_line(seg: _Segments, x: FloatArray, y: FloatArray, z: FloatArray, 
     szy = seg.sum(wdz * (y - seg.spread(my)))
     ok = szx > 0
     slope = np.where(ok, szy / np.where(ok, szx, 1.0), 0.0)
-    return my - slope * mx, slope, sw, mx, szx, wdz * dz
+    if not spread:
+        return my - slope * mx, slope
+    return my - slope * mx, slope, sw, mx, szx, seg.sum(wdz * dz)
 
 
 def fit_lines(
@@ -111,21 +110,20 @@ def fit_lines(
         index = GroupIndex.of_sorted(index.counts)
     n = index.counts
     whole = _Segments(n)
-    group = np.repeat(np.arange(n_groups), n)
     w = np.ones_like(x)
-    base, slope, *_ = _weighted_line(whole, x, y, z, w)
+    base, slope = _weighted_line(whole, x, y, z, w)
     scale = np.zeros(n_groups)
     active = np.ones(n_groups, dtype=bool)
     rows: slice | IntArray = slice(None)  # the rows of the groups still moving, in group order
-    seg, g, xr, yr, zr, sub = whole, group, x, y, z, index
+    seg, xr, yr, zr, sub = whole, x, y, z, index
     for _ in range(iterations):
         # A group stops when its own line stops moving.
         resid = yr - seg.spread(base) - seg.spread(slope) * xr
-        scale = np.where(active, MAD_TO_SIGMA * group_median(g, np.abs(resid), n_groups, sub), scale)
+        scale = np.where(active, MAD_TO_SIGMA * sub.quantiles(np.abs(resid), [0.5])[0], scale)
         cut = HUBER_K * seg.spread(np.maximum(scale, 1e-12))
         a = np.abs(resid)
         w[rows] = np.where(seg.spread(active), np.where(a <= cut, 1.0, cut / np.maximum(a, 1e-300)), w[rows])
-        new_base, new_slope, *_ = _weighted_line(seg, xr, yr, zr, w[rows])
+        new_base, new_slope = _weighted_line(seg, xr, yr, zr, w[rows])
         converged = np.isclose(new_slope, slope, rtol=1e-6, atol=1e-12) & np.isclose(new_base, base, rtol=1e-6)
         base, slope = np.where(active, new_base, base), np.where(active, new_slope, slope)
         active &= ~converged
@@ -133,11 +131,10 @@ def fit_lines(
             break
         if n[active].sum() < 0.8 * len(xr):  # a fifth of the rows have settled: drop them from the passes
             rows = np.flatnonzero(whole.spread(active))
-            g, xr, yr, zr = group[rows], x[rows], y[rows], z[rows]
+            xr, yr, zr = x[rows], y[rows], z[rows]
             counts = np.where(active, n, 0)
             seg, sub = _Segments(counts), GroupIndex.of_sorted(counts)
-    _, _, sw, mx, szx, wdz_dz = _weighted_line(whole, x, y, z, w)
-    szz = whole.sum(wdz_dz)
+    _, _, sw, mx, szx, szz = _weighted_line(whole, x, y, z, w, spread=True)
     resid = y - whole.spread(base) - whole.spread(slope) * x
     dof = np.maximum(sw - 2.0, 1.0)
     sigma2 = whole.sum(w * resid * resid) / dof
@@ -162,7 +159,7 @@ def fit_lines(
         n=n.astype(np.int64),
         x_mean=xmean,
         x_std=np.sqrt(xvar),
-        y_median=group_median(group, y, n_groups, index),
+        y_median=index.quantiles(y, [0.5])[0],
     )
 
 
