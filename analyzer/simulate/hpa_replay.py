@@ -29,6 +29,7 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from analyzer.simulate import hpa_calculator as calc
+from analyzer.simulate import replay_kernel
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_conditions import N_REASONS
 from analyzer.simulate.hpa_normalize import Normalizer, ScalingConfig
@@ -153,17 +154,20 @@ def replay(
     fallback_max_target: bool = True,
     lifecycle: Lifecycle | None = None,
     workers: int = 1,
+    compiled: bool = True,
 ) -> ReplayResult:
     """Run every column's controller over ``demand`` (scrapes × columns, app cores; NaN: no data, held).
 
     Scrapes are ``step_s`` apart starting at t = 0; the controller syncs every ``flags.sync_period_s``.
     With ``workers`` > 1 (and ``fork`` available) the columns are split over that many processes,
-    which write into shared memory; the result is identical.
+    which write into shared memory; the result is identical. ``compiled``: run the compiled loop of
+    :mod:`analyzer.simulate.replay_kernel` where numba is available (False: the vectorised loop, its reference).
     """
     workers = min(workers, columns.n // MIN_COLUMNS_PER_WORKER)
     if workers > 1 and "fork" in mp.get_all_start_methods():
-        return _replay_forked(columns, demand, initial, step_s, flags, fallback_max_target, lifecycle, workers)
-    return _replay(columns, demand, initial, step_s, flags, fallback_max_target, lifecycle)
+        args = (columns, demand, initial, step_s, flags, fallback_max_target, lifecycle)
+        return _replay_forked(*args, workers, compiled)
+    return _replay(columns, demand, initial, step_s, flags, fallback_max_target, lifecycle, compiled)
 
 
 def available_cpus() -> int:
@@ -180,6 +184,7 @@ def _replay_forked(
     fallback_max_target: bool,
     lifecycle: Lifecycle | None,
     workers: int,
+    compiled: bool,
 ) -> ReplayResult:
     shape = (demand.shape[0], columns.n)
     dtypes = {"replicas": np.int64, "value": np.int64, "failed": bool}
@@ -194,11 +199,13 @@ def _replay_forked(
         with threadpool_limits(limits=1, user_api="blas"):
             part = _replay(
                 columns.take(start, stop), demand[:, start:stop], initial[start:stop], step_s, flags,
-                fallback_max_target, lifecycle,
+                fallback_max_target, lifecycle, compiled,
             )  # fmt: skip
         for name in shared:
             shared[name][:, start:stop] = getattr(part, name)
 
+    if compiled:
+        replay_kernel.warm()  # once here, not in each worker
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=run, args=(int(a), int(b))) for a, b in itertools.pairwise(bounds)]
     # The children inherit this whole process; a garbage collection there would touch (and so copy)
@@ -235,20 +242,42 @@ def _replay(
     flags: ControllerFlags,
     fallback_max_target: bool,
     lifecycle: Lifecycle | None,
+    compiled: bool,
 ) -> ReplayResult:
-    """The replay loop in this process."""
+    """The replay loop in this process: compiled where it can be, else vectorised over columns."""
     sync_s = flags.sync_period_s
     per_scrape = round(step_s / sync_s)
     if per_scrape < 1 or per_scrape * sync_s != step_s:
         raise ValueError(f"step {step_s}s must be a multiple of the HPA sync period {sync_s}s")
+    if not columns.active[0].all():
+        raise ValueError("every column needs at least one metric, in row 0")
     life = lifecycle or Lifecycle(scrape_s=step_s)
-    n_scrapes, n = demand.shape
     ring = math.ceil((flags.cpu_initialization_period_s + life.scrape_s * 2) / sync_s) + 2
+    masks = _state_masks(ring, per_scrape, sync_s, life, flags)
+    if compiled:
+        done = replay_kernel.replay(columns, demand, initial, masks, ring, per_scrape, flags, fallback_max_target)
+        if done is not None:
+            return ReplayResult(**done)
+    return _replay_vectorised(columns, demand, initial, masks, ring, per_scrape, flags, fallback_max_target)
+
+
+def _replay_vectorised(
+    columns: ReplayColumns,
+    demand: FloatArray,
+    initial: IntArray,
+    masks: list[FloatArray],
+    ring: int,
+    per_scrape: int,
+    flags: ControllerFlags,
+    fallback_max_target: bool,
+) -> ReplayResult:
+    """The replay loop vectorised over columns: every column's sync is a few numpy calls."""
+    sync_s = flags.sync_period_s
+    n_scrapes, n = demand.shape
     cohorts = np.zeros((ring + 1, n), dtype=np.float64)  # rows: ring slots by creation sync, last: mature
     cohorts[ring] = initial
     current = initial.astype(np.int64).copy()
     normalizer = Normalizer(columns.configs, flags)
-    masks = _state_masks(ring, per_scrape, sync_s, life, flags)
     held = np.where(np.isfinite(demand[0]), demand[0], 0.0)
     per_pod = np.zeros(columns.active.shape, dtype=np.int64)
     out_replicas = np.zeros((n_scrapes, n), dtype=np.int64)
@@ -267,8 +296,6 @@ def _replay(
     errs = np.zeros(columns.active.shape, dtype=np.int64)
     # Metric rows are padded: the real (metric, column) pairs are evaluated together, as one flat row (row 0's
     # pairs first, one per column); the calculator is elementwise, so one call serves every metric.
-    if not columns.active[0].all():
-        raise ValueError("every column needs at least one metric, in row 0")
     metric, col = np.nonzero(columns.active)  # row-major: row 0's columns first, in order
     pair = metric * n + col  # into the flattened (metric, column) arrays
     one_row = len(pair) == n
