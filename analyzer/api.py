@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from analyzer.findings.merge import canonical, merge
 from analyzer.findings.spill import Spill
 from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
+from analyzer.forked_map import ForkedMap
 from analyzer.memory import release_free_memory
 from analyzer.model.classify import classify
 from analyzer.model.containers import container_table
@@ -38,7 +40,6 @@ from analyzer.simulate.counterfactual import PendingReplay, Replayed, prepare_co
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_replay import available_cpus
 from analyzer.simulate.kube_version import KubeVersion
-from analyzer.simulate.replay_queue import ReplayQueue
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import VPARecommendations, vpa_recommendations
 from analyzer.snapshot.partitions import (
@@ -110,9 +111,8 @@ def load_snapshot(
 
 PARTITION_SAMPLES = 8_000_000
 """Usage samples per partition of a large snapshot: about 1 GiB of analysis at a time (docs/cli.md)."""
-REPLAY_COLUMNS = 3000
-"""At most this many HPA views replayed at once across partitions: a week at 60 s holds about 0.25 MiB per
-column."""
+PARTITION_PROCESSES = 2
+"""Partitions analysed at once by default (where as many CPUs are available): memory grows with them."""
 
 
 def analyze_dir(
@@ -122,16 +122,15 @@ def analyze_dir(
     shard: Shard | None = None,
     partition_samples: int = PARTITION_SAMPLES,
     progress: Callable[[str, int, int], None] | None = None,
-    replay_columns: int = REPLAY_COLUMNS,
-    background_replay: bool | None = None,
+    processes: int | None = None,
     **options: Any,
 ) -> Analysis:
     """:func:`load_snapshot` and :func:`analyze` in bounded memory: a snapshot of more than
     ``partition_samples`` usage samples is analysed a partition of namespaces at a time (0: never) and the
-    parts merged, which gives the same analysis (:mod:`analyzer.findings.merge`). The partitions' HPAs are
-    replayed up to ``replay_columns`` HPA views at a time, by default in a background process while the next
-    partition is prepared (``background_replay``, :mod:`analyzer.simulate.replay_queue`). ``options`` go to
-    :func:`analyze`.
+    parts merged, which gives the same analysis (:mod:`analyzer.findings.merge`). ``processes`` analyse
+    partitions at once (default: one per CPU, at most :data:`PARTITION_PROCESSES`): this one and forked ones
+    (:mod:`analyzer.forked_map`); the partitions are then as many as a multiple of the processes, so they
+    end together. ``options`` go to :func:`analyze`.
     :class:`~analyzer.errors.NothingToAnalyse` when no pod is left."""
     namespaces = None if namespaces is None else list(namespaces)
     wanted = namespace_filter(namespaces, shard)[0] or (lambda _: True)
@@ -143,48 +142,53 @@ def analyze_dir(
         if progress is not None:
             progress("load", 1, 1)
         return analyze(snapshot, progress=progress, **options)
+    processes = max(1, min(available_cpus(), PARTITION_PROCESSES) if processes is None else processes)
+    spaces = sorted(ns for ns in set(rows) | files.object_namespaces() if wanted(ns))
+    count = -(-math.ceil(total / partition_samples) // processes) * processes
+    groups = _partitions(files, {ns: rows.get(ns, 0) for ns in spaces}, math.ceil(total / count))
+    main = os.getpid()
+
+    def polling(stage: str, done: int, total: int) -> None:
+        """Progress that also gives forked processes their next partition between this one's stages."""
+        pool.poll()
+        if progress is not None:
+            progress(stage, done, total)
+
+    def job(i: int) -> Analysis | None:
+        """The analysis of partition ``i``, its HPAs replayed (None when it holds no pod)."""
+        here = os.getpid() == main
+        release_free_memory()  # what the last partition freed, before this one is read
+        try:
+            group = groups[i]
+            sliced = {ns: piece for ns, piece in group.items() if piece is not None}
+            snapshot = files.load(group, f" in partition {i + 1} of {len(groups)}", sliced)
+            if selector:
+                snapshot = select_pods(snapshot, selector)
+        except NothingToAnalyse:
+            return None
+        if here and progress is not None:
+            progress("load", 1, 1)
+        if not snapshot.items("Pod"):
+            return None
+        pending = _prepare(snapshot, **options, progress=polling if here else None)
+        del snapshot
+        replayed = replay_pending(
+            [pending.replays], pending.version, pending.flags, workers=1 if processes > 1 else None
+        )
+        return pending.finish(replayed[0], progress if here else None)
+
     parts: dict[int, Analysis] = {}
-    pending: dict[int, _Pending] = {}
-    version, flags = options.get("version") or KubeVersion(), options.get("flags") or ControllerFlags()
-    # The queue forks its process first, while this one holds none of the snapshot.
-    with ReplayQueue[int](version, flags, replay_columns, background_replay) as queue, Spill() as spill:
-        spaces = sorted(ns for ns in set(rows) | files.object_namespaces() if wanted(ns))
-        groups = _partitions(files, {ns: rows.get(ns, 0) for ns in spaces}, partition_samples)
-
-        def finish(done: list[tuple[int, Replayed]]) -> None:
-            for i, result in done:
-                parts[i] = spill.put(pending.pop(i).finish(result, progress))
-                if progress is not None:
-                    progress("replay", len(parts), len(groups))
-
-        def polling(stage: str, done: int, total: int) -> None:
-            """Progress that also keeps the background replay busy between the stages of a partition."""
-            queue.poll()
+    with Spill() as spill, ForkedMap[Analysis | None](job, range(len(groups)), processes) as pool:
+        for done, (i, part) in enumerate(pool, start=1):
+            if part is not None:
+                parts[i] = spill.put(part, order=i)
             if progress is not None:
-                progress(stage, done, total)
-
-        for i, group in enumerate(groups):
-            release_free_memory()  # what the last partition freed, before this one is read
-            try:
-                sliced = {ns: piece for ns, piece in group.items() if piece is not None}
-                snapshot = files.load(group, f" in partition {i + 1} of {len(groups)}", sliced)
-                if selector:
-                    snapshot = select_pods(snapshot, selector)
-            except NothingToAnalyse:
-                continue
-            if progress is not None:
-                progress("load", i + 1, len(groups))
-            if snapshot.items("Pod"):
-                queue.poll()
-                pending[i] = _prepare(snapshot, **options, progress=polling)
-            del snapshot
-            if i in pending:
-                finish(queue.put(i, pending[i].replays, last=i == len(groups) - 1))
-        finish(queue.drain())
+                progress("partitions", done, len(groups))
+        pool.close()
         if not parts:
             what = f"no pod matches the selector {clip(selector)}" if selector else "no pods"
             raise NothingToAnalyse(f"{path}: {what} (nothing to analyse)")
-        del files  # the objects it keeps, before the merge's peak
+        files.forget_objects()  # before the merge's peak
         release_free_memory()
         merged = spill.restore(merge([parts.pop(i) for i in sorted(parts)]))
     return merged

@@ -165,6 +165,15 @@ def report(
             min=0,
         ),
     ] = api.PARTITION_SAMPLES,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            help="Partitions analysed at once, each by its own process (memory grows with them). Default: one "
+            f"per CPU, at most {api.PARTITION_PROCESSES}.",
+            min=1,
+        ),
+    ] = None,
     top: TopOpt = 5,
     quiet: QuietOpt = False,
     log_format: LogFormatOpt = "text",
@@ -194,7 +203,7 @@ def report(
         with terminal.progress_reporter(quiet or log_format == "json") as progress:
             analysis = api.analyze_dir(
                 snapshot, namespace or None, selector, part, partition_samples, progress=progress, rules=rule_set,
-                group_by=group_by_label or (), prices=prices, vpa_flags=vpa_flags,
+                group_by=group_by_label or (), prices=prices, vpa_flags=vpa_flags, processes=processes,
             )  # fmt: skip
     except NothingToAnalyse:
         if part is None:

@@ -61,6 +61,8 @@ def progress(stage, done, total):
         phases.mark("load")
     elif stage == "analysis":
         phases.mark({stages!r}[done])
+    elif stage == "partitions":
+        phases.mark("spill+wait")
 part = None if shard == "-" else Shard.parse(shard)
 analysis = api.analyze_dir(path, shard=part, progress=progress)
 phases.mark("tables+merge")

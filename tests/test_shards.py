@@ -273,23 +273,23 @@ def test_report_options_belong_to_merge_not_to_a_shard(small_dir: Path, tmp_path
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("background", [False, True])
-def test_partitions_replayed_one_by_one_or_together_give_the_whole_analysis(
-    small_dir: Path, tmp_path: Path, background: bool
+@pytest.mark.parametrize("processes", [1, 2])
+def test_partitions_analysed_one_at_a_time_or_at_once_give_the_whole_analysis(
+    small_dir: Path, tmp_path: Path, processes: int
 ) -> None:
-    """analyze_dir replays the partitions' HPAs up to a column budget, in this process or in a background
-    one while the next partition is prepared: 1 column replays each partition on its own, a large budget
-    batches them; every way gives the unpartitioned analysis."""
+    """analyze_dir analyses the partitions in this process, or in it and a forked one at once (each process
+    replays its partitions' HPAs); either way gives the unpartitioned analysis, byte for byte."""
     samples = sum(pq.read_metadata(f).num_rows for f in (small_dir / "usage").rglob("*.parquet"))
     render(analyze(load_snapshot(small_dir)), tmp_path / "whole", ["json"])
-    for budget in (1, 10_000):
-        analysis = analyze_dir(
-            small_dir, partition_samples=samples // 3, replay_columns=budget, background_replay=background
-        )
-        render(analysis, tmp_path / str(budget), ["json"])
-        assert (tmp_path / str(budget) / "report.json").read_bytes() == (
-            tmp_path / "whole" / "report.json"
-        ).read_bytes()
+    seen: list[tuple[str, int, int]] = []
+    analysis = analyze_dir(small_dir, partition_samples=samples // 3, processes=processes,
+                           progress=lambda *a: seen.append(a))  # fmt: skip
+    render(analysis, tmp_path / "parted", ["json"])
+    assert (tmp_path / "parted" / "report.json").read_bytes() == (tmp_path / "whole" / "report.json").read_bytes()
+    # 3 partitions' worth of samples, rounded up to a multiple of the processes; every one reported done.
+    finished = [(done, total) for stage, done, total in seen if stage == "partitions"]
+    assert finished == [(k, finished[0][1]) for k in range(1, finished[0][1] + 1)]
+    assert finished[0][1] in ({3} if processes == 1 else {3, 4})
 
 
 def test_partitions_keep_the_namespace_and_selector_filters(small_dir: Path, tmp_path: Path) -> None:
@@ -373,11 +373,11 @@ def test_a_namespace_larger_than_a_partition_is_cut_between_its_workloads(small_
     whole = analyze(load_snapshot(small_dir))
     render(whole, tmp_path / "whole", ["json", "markdown"])
     seen: list[tuple[str, int, int]] = []
-    parted = analyze_dir(small_dir, partition_samples=1, background_replay=False, progress=lambda *a: seen.append(a))
+    parted = analyze_dir(small_dir, partition_samples=1, processes=1, progress=lambda *a: seen.append(a))
     render(parted, tmp_path / "cut", ["json", "markdown"])
     for name in ("report.json", "report.md"):
         assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
-    loads = [total for stage, _, total in seen if stage == "load"]
+    loads = [total for stage, _, total in seen if stage == "partitions"]
     assert loads and set(loads) == {len(whole.workloads)}
     shop = whole.workloads[whole.workloads["namespace"] == "shop"]
     assert len(shop) == 5 and len(whole.hpas[whole.hpas["namespace"] == "shop"]) == 5

@@ -35,7 +35,7 @@ class Spill:
     def __init__(self, directory: str | None = None) -> None:
         self._where = directory
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._pieces: dict[str, list[Path | pd.DataFrame]] = {name: [] for name in SPILLED}
+        self._pieces: dict[str, list[tuple[int, Path | pd.DataFrame]]] = {name: [] for name in SPILLED}
         self._columns: dict[str, list[str]] = {}
 
     def __enter__(self) -> Spill:
@@ -51,12 +51,14 @@ class Spill:
             self._tmp.cleanup()
             self._tmp = None
 
-    def put(self, part: Analysis) -> Analysis:
-        """``part`` without its spilled tables (left with no rows), which are kept for :meth:`restore`."""
+    def put(self, part: Analysis, order: int | None = None) -> Analysis:
+        """``part`` without its spilled tables (left with no rows), which are kept for :meth:`restore`.
+        ``order``: where the part goes among the others (default: after those put before it)."""
         for name in SPILLED:
             table = getattr(part, name)
             self._columns.setdefault(name, list(table.columns))
-            self._pieces[name].append(self._kept(name, table))
+            pieces = self._pieces[name]
+            pieces.append((len(pieces) if order is None else order, self._kept(name, table)))
         return replace(part, **{name: getattr(part, name).iloc[:0] for name in SPILLED})
 
     def restore(self, merged: Analysis) -> Analysis:
@@ -64,7 +66,7 @@ class Spill:
         a column at a time (in the order :func:`~analyzer.findings.merge.merge` gives them)."""
         tables = {}
         for name in SPILLED:
-            pieces = self._pieces[name]
+            pieces = [piece for _, piece in sorted(self._pieces[name], key=lambda kept: kept[0])]
             self._pieces[name] = []
             if pieces and len(self._columns[name]):
                 tables[name] = merge_columns([column_reader(p) for p in pieces], self._columns[name], row_keys(name))

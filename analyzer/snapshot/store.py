@@ -167,6 +167,10 @@ class SnapshotFiles:
         self._objects(lambda _: False)
         return set(self._kept or ())
 
+    def forget_objects(self) -> None:
+        """Free the kept objects (a later load reads the object files again)."""
+        self._kept = None
+
     def load(self, wanted: Namespaces = None, scope: str = "", slices: Mapping[str, Slice] | None = None) -> Snapshot:
         """The snapshot of the namespaces ``wanted`` accepts (all when None), given as a predicate or as the
         namespaces themselves, and of the namespaces in ``slices`` only the pods and objects their slice
