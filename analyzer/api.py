@@ -36,6 +36,7 @@ from analyzer.prices import Prices
 from analyzer.render import partial, registry, run_index, runs
 from analyzer.render.outputs import check_out_dir
 from analyzer.render.renderer import DEFAULT_TOP
+from analyzer.simulate import replay_kernel
 from analyzer.simulate.counterfactual import PendingReplay, Replayed, prepare_counterfactual, replay_pending
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_replay import available_cpus
@@ -177,6 +178,8 @@ def analyze_dir(
         )
         return pending.finish(replayed[0], progress if here else None)
 
+    if processes > 1:
+        replay_kernel.warm()  # compiled once here, not in each process
     parts: dict[int, Analysis] = {}
     with Spill() as spill, ForkedMap[Analysis | None](job, range(len(groups)), processes) as pool:
         for done, (i, part) in enumerate(pool, start=1):

@@ -28,6 +28,7 @@ import pandas as pd
 from analyzer.frames import ranges
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.simulate import hpa_calculator as calc
+from analyzer.simulate import replay_kernel
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_normalize import Normalizer, ScalingConfig
 from analyzer.simulate.kube_version import KubeVersion
@@ -57,12 +58,17 @@ class ObservedSyncs:
     def n(self) -> int:
         return len(self.configs)
 
-    def decide(self, flags: ControllerFlags) -> FloatArray:
+    def decide(self, flags: ControllerFlags, compiled: bool = True) -> FloatArray:
         """Per scrape and HPA: the replicas the controller decides (NaN where nothing was observed or the
-        target had no pods)."""
+        target had no pods). ``compiled``: the loop of :mod:`analyzer.simulate.replay_kernel` where numba is
+        available (False: the vectorised loop below, its reference)."""
         out = np.full(self.observed.shape, np.nan)
         if not self.has_pods.any():
             return out
+        if compiled:
+            done = replay_kernel.decide(self.configs, self.observed, self.proposal, self.has_pods, self.step_s, flags)
+            if done is not None:
+                return done
         have_obs = np.isfinite(self.observed)
         normalizer = Normalizer(self.configs, flags)
         last = np.zeros(self.n, dtype=np.int64)

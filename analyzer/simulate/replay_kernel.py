@@ -1,13 +1,14 @@
-"""The replay loop of :mod:`analyzer.simulate.hpa_replay`, compiled: one column at a time, sync after sync.
+"""The replay loop of :mod:`analyzer.simulate.hpa_replay` and the decisions on the observed pods
+(:meth:`~analyzer.simulate.observed_sync.ObservedSyncs.decide`), compiled: one HPA at a time, sync after sync.
 
-The vectorised loop pays about 160 µs of numpy call overhead per sync whatever the number of columns,
-and a week holds 40,320 syncs. Compiled with numba, a sync of one column costs well under a microsecond,
-and a column's state (its pod cohorts, recommendations and scale events) stays in cache. The rules are
-the same as the vectorised loop's (:mod:`~analyzer.simulate.hpa_calculator`,
-:mod:`~analyzer.simulate.hpa_normalize`), written out per HPA as ``replica_calculator.go`` and
-``horizontal.go`` write them; a property test holds the two to identical results.
+The vectorised loops pay tens of µs of numpy call overhead per sync whatever the number of HPAs, and a week
+holds 40,320 syncs. Compiled with numba, a sync of one HPA costs well under a microsecond, and its state (pod
+cohorts, recommendations, scale events) stays in cache. The rules are the vectorised loops'
+(:mod:`~analyzer.simulate.hpa_calculator`, :mod:`~analyzer.simulate.hpa_normalize`), written out per HPA as
+``replica_calculator.go`` and ``horizontal.go`` write them; property tests hold the two to identical results.
 
-:func:`replay` returns None when numba cannot be imported, and the caller falls back to the vectorised loop.
+:func:`replay` and :func:`decide` return None when numba cannot be imported; the callers then run the
+vectorised loops.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ _UP_LIMIT, _DOWN_LIMIT = int(Reason.SCALE_UP_LIMIT), int(Reason.SCALE_DOWN_LIMIT
 _NO_PODS, _NO_METRICS = int(MetricError.NO_PODS), int(MetricError.NO_METRICS)
 _MISSING_REQUEST, _NO_READY = int(MetricError.MISSING_REQUEST), int(MetricError.NO_READY_METRICS)
 _ZERO_REQUESTS = int(MetricError.ZERO_REQUESTS)
+# Rows of an HPA's integer normalization memory (_new_state).
+_LO, _HI, _IN_FLAG, _EV_UP, _EV_DOWN, _FLAG, _COND = range(7)
 # Pod states, in the order of hpa_replay._STATE_NAMES.
 _EXISTS, _SERVING, _HAS_METRIC, _CPU_READY, _CPU_UNREADY, _MEM_READY, _UNREADY_PENDING, _MISSING = range(8)
 
@@ -78,18 +81,7 @@ def replay(
         "last_conditions": np.zeros((3, n), dtype=np.int8),
     }
 
-    # Every array C-ordered with a fixed dtype, every scalar a fixed type: one signature, compiled once and
-    # then loaded from numba's cache.
-    def by_column(values: np.ndarray, dtype: type) -> np.ndarray:
-        return np.ascontiguousarray(np.asarray(values).T, dtype=dtype)
-
-    def policies(pol: Any) -> list[np.ndarray]:
-        return [np.ascontiguousarray(pol.period, dtype=np.int64), np.ascontiguousarray(pol.value, dtype=np.int64)] + [
-            np.ascontiguousarray(getattr(pol, name), dtype=np.bool_)
-            for name in ("pods", "present", "select_min", "disabled")
-        ]
-
-    kernel(
+    kernel.replay(
         by_column(demand, np.float64), by_column(initial, np.int64),
         np.ascontiguousarray(np.stack(masks).round(), dtype=np.int64), int(ring), int(per_scrape),
         float(flags.sync_period_s), float(flags.downscale_stabilization_s), bool(fallback_max_target),
@@ -99,15 +91,61 @@ def replay(
         by_column(columns.slope_m, np.float64), by_column(columns.tol_down, np.float64),
         by_column(columns.tol_up, np.float64), by_column(norm.min, np.int64), by_column(norm.max, np.int64),
         behaved_row, by_column(norm.up_window, np.float64), by_column(norm.down_window, np.float64),
-        int(norm.rec_len), int(norm.ev_len), *policies(norm.up_pol), *policies(norm.down_pol),
+        int(norm.rec_len), int(norm.ev_len), _packed(norm.up_pol, norm.down_pol),
         out["replicas"], out["value"], out["failed"], out["condition_syncs"], out["last_conditions"],
     )  # fmt: skip
     return out
 
 
+def decide(
+    configs: Any, observed: np.ndarray, proposal: np.ndarray, has_pods: np.ndarray, step_s: float,
+    flags: ControllerFlags,
+) -> np.ndarray | None:  # fmt: skip
+    """:meth:`~analyzer.simulate.observed_sync.ObservedSyncs.decide` compiled, or None without numba: per
+    scrape and HPA the replicas the normalization decides from the observed replicas (``observed``, scrapes
+    × HPAs, NaN: none) and the proposals (HPAs × scrapes, -1: none), NaN where either is missing."""
+    kernel = _kernel()
+    if kernel is None:
+        return None
+    norm = Normalizer(configs, flags)
+    behaved_row = np.full(len(configs), -1, dtype=np.int64)
+    behaved_row[norm.behaved] = np.arange(len(norm.behaved))
+    out = np.full((len(configs), observed.shape[0]), np.nan)
+    kernel.decide(
+        by_column(observed, np.float64), np.ascontiguousarray(proposal, dtype=np.int64),
+        np.ascontiguousarray(has_pods, dtype=np.bool_), float(step_s), float(flags.downscale_stabilization_s),
+        by_column(norm.min, np.int64), by_column(norm.max, np.int64), behaved_row,
+        by_column(norm.up_window, np.float64), by_column(norm.down_window, np.float64), int(norm.rec_len),
+        int(norm.ev_len), _packed(norm.up_pol, norm.down_pol), out,
+    )  # fmt: skip
+    return out.T
+
+
+# Every array C-ordered with a fixed dtype, every scalar a fixed type: one signature per loop, compiled once and
+# then loaded from numba's cache.
+def by_column(values: np.ndarray, dtype: type) -> np.ndarray:
+    """``values`` (rows × columns) as columns × rows, C-ordered."""
+    return np.ascontiguousarray(np.asarray(values).T, dtype=dtype)
+
+
+def _packed(up: Any, down: Any) -> np.ndarray:
+    """Both directions' policies (:class:`~analyzer.simulate.hpa_normalize._Policies`, a row per HPA with
+    behavior) in one array, as the loops take them: (HPA, direction, policy, field), the fields (period s,
+    value, Pods type, present); after the policies one row of (select Min, Disabled). One array, not twelve:
+    each array passed costs a reference count at every sync."""
+    width = max(up.period.shape[1], down.period.shape[1])
+    out = np.zeros((len(up.period), 2, width + 1, 4), dtype=np.int64)
+    for d, pol in enumerate((up, down)):
+        w = pol.period.shape[1]
+        out[:, d, :w, 0], out[:, d, :w, 1] = pol.period, pol.value
+        out[:, d, :w, 2], out[:, d, :w, 3] = pol.pods, pol.present
+        out[:, d, width, 0], out[:, d, width, 1] = pol.select_min, pol.disabled
+    return out
+
+
 def warm(flags: ControllerFlags | None = None) -> None:
-    """Compile the loop now (or load it from numba's cache), on a one-column replay: a process about to
-    replay does it before its first batch, and a parent before it forks workers that would each compile."""
+    """Compile the loops now (or load them from numba's cache), on a one-HPA input: a process does it
+    before it forks processes that would each compile them (seconds each; a cache load takes a fraction)."""
     from analyzer.simulate.hpa_normalize import ScalingConfig
 
     if _kernel() is None:
@@ -119,7 +157,9 @@ def warm(flags: ControllerFlags | None = None) -> None:
         missing_request=~one.astype(bool), base_m=one, slope_m=one, tol_down=one[0], tol_up=one[0],
     )  # fmt: skip
     masks = [np.zeros((2, 8))]
-    replay(columns, np.ones((1, 1)), np.ones(1, dtype=np.int64), masks, 1, 1, flags or ControllerFlags(), True)
+    flags = flags or ControllerFlags()
+    replay(columns, np.ones((1, 1)), np.ones(1, dtype=np.int64), masks, 1, 1, flags, True)
+    decide(columns.configs, np.ones((1, 1)), np.ones((1, 1), dtype=np.int64), np.ones((1, 1), dtype=bool), 60.0, flags)
 
 
 @functools.cache
@@ -132,20 +172,19 @@ def _kernel() -> Any:
         return None
     try:
         jit = numba.njit(cache=True, nogil=True)
-        jit(_rate_limit_py)  # raises here when no cache location is writable
+        jit(_HELPERS["_reset"])  # raises here when no cache location is writable
     except RuntimeError:
         jit = numba.njit(cache=False, nogil=True)
-    global _rate_limit
-    _rate_limit = jit(_rate_limit_py)
-    return jit(_replay_columns)
+    # The loops call the helpers by their module names: those names are given the compiled helpers first.
+    inline = numba.njit(nogil=True, inline="always")  # compiled into the loops, which numba caches
+    globals().update({name: inline(helper) for name, helper in _HELPERS.items()})
+    return SimpleNamespace(replay=jit(_replay_columns), decide=jit(_decide_columns))
 
 
 def _replay_columns(
     demand, initial, masks, ring, per_scrape, sync_s, flag_window, fallback_max_target,
     active, is_cpu, is_util, target, request_m, missing_request, base_m, slope_m, tol_down, tol_up,
-    min_r, max_r, behaved_row, up_window, down_window, rec_len, ev_len,
-    up_period, up_value, up_pods, up_present, up_select_min, up_disabled,
-    down_period, down_value, down_pods, down_present, down_select_min, down_disabled,
+    min_r, max_r, behaved_row, up_window, down_window, rec_len, ev_len, policies,
     out_replicas, out_value, out_failed, condition_syncs, last_conditions,
 ):  # fmt: skip
     n, n_scrapes = demand.shape
@@ -156,14 +195,7 @@ def _replay_columns(
     per_pod = np.zeros(n_metrics, dtype=np.int64)
     props = np.zeros(n_metrics, dtype=np.int64)
     errs = np.zeros(n_metrics, dtype=np.int64)
-    rec_lo = np.zeros(rec_len, dtype=np.int64)
-    rec_hi = np.zeros(rec_len, dtype=np.int64)
-    rec_ts = np.zeros(rec_len, dtype=np.float64)
-    in_flag = np.zeros(rec_len, dtype=np.bool_)
-    ev_up = np.zeros(ev_len, dtype=np.int64)
-    ev_down = np.zeros(ev_len, dtype=np.int64)
-    ev_ts = np.zeros(ev_len, dtype=np.float64)
-    cond = np.zeros(3, dtype=np.int64)
+    memory, times = _new_state(rec_len, ev_len)
     spell = np.zeros(3, dtype=np.int64)
     since = np.zeros(3, dtype=np.int64)
     for col in range(n):
@@ -171,17 +203,8 @@ def _replay_columns(
         cohorts[ring] = initial[col]
         young = 0  # pods in the ring slots (not yet mature)
         current = initial[col]
-        lo, hi = min_r[col], max_r[col]
         b = behaved_row[col]
-        rec_lo[:] = -_BIG
-        rec_hi[:] = _BIG
-        rec_ts[:] = -np.inf
-        in_flag[:] = False
-        ev_up[:] = 0
-        ev_down[:] = 0
-        ev_ts[:] = -np.inf
-        flag_max, flag_count = -_BIG, 0
-        cond[:] = 0
+        _reset(memory, times)
         spell[:] = 0
         since[:] = 0
         held = demand[col, 0] if np.isfinite(demand[col, 0]) else 0.0
@@ -251,18 +274,18 @@ def _replay_columns(
                 else:
                     replicas = np.int64(np.ceil(ratio * ready))
                 if up_unready or missing != 0:
-                    down = ratio < 1.0
+                    falling = ratio < 1.0
                     fill = (ratio != 1.0 if util else True) and missing > 0
                     pct = max(100, target[col, m]) if fallback_max_target else 100
                     each = request * pct // 100 if util else target[col, m]
-                    usage2 = usage + (missing * each if fill and down else 0)
+                    usage2 = usage + (missing * each if fill and falling else 0)
                     entries = ready + (missing if fill else 0) + (unready if up_unready else 0)
                     value2 = (usage2 * 100) // max(entries * request, 1) if util else usage2 // max(entries, 1)
                     ratio2 = value2 / tgt
                     second = np.int64(np.ceil(ratio2 * entries))
                     hold = (
                         (1.0 - tol_down[col] <= ratio2 and ratio2 <= 1.0 + tol_up[col])
-                        or (down and ratio2 > 1.0)
+                        or (falling and ratio2 > 1.0)
                         or (ratio > 1.0 and ratio2 < 1.0)
                         or (ratio2 < 1.0 and second > current)
                         or (ratio2 > 1.0 and second < current)
@@ -292,110 +315,14 @@ def _replay_columns(
                 out_failed[i, col] = first_error != 0
 
             # Normalization (horizontal.go), with the controller's memory of recommendations and events.
-            now = k * sync_s
-            if k == 0:
-                seed = rec_len - 1
-                rec_lo[seed], rec_hi[seed], rec_ts[seed] = current, current, now
-                flag_max, flag_count = current, 1
-                in_flag[seed] = True
-            disabled = current == 0 and lo != 0
-            over, under = current > hi, current < lo
-            guarded = disabled or over or under
-            valid = not guarded and proposal >= 0
-            stabilized_code, limited_code = _READY, _WITHIN
-            if b < 0:
-                # The flag's window, kept as a running max and how many records in the window equal it.
-                for s in range(rec_len):
-                    inside = rec_ts[s] >= now - flag_window
-                    if in_flag[s] and not inside and rec_lo[s] == flag_max:
-                        flag_count -= 1
-                    in_flag[s] = inside
-                if flag_count <= 0:
-                    flag_max, flag_count = -_BIG, 0
-                    for s in range(rec_len):
-                        if in_flag[s]:
-                            if rec_lo[s] > flag_max:
-                                flag_max, flag_count = rec_lo[s], 1
-                            elif rec_lo[s] == flag_max:
-                                flag_count += 1
-                # normalizeDesiredReplicas: the max over the window, then [min, min(max, max(2 x current, 4))].
-                plain = max(proposal, flag_max)
-                doubled = max(2 * current, 4)
-                up_limit = min(hi, doubled)
-                desired = min(max(plain, lo), max(up_limit, lo))
-                if plain != proposal:
-                    stabilized_code = _DOWN_STABILIZED
-                if plain < lo:
-                    limited_code = _TOO_FEW
-                elif plain > up_limit:
-                    limited_code = _UP_LIMIT if hi > doubled else _TOO_MANY
-            else:
-                # normalizeDesiredReplicasWithBehaviors: stabilization, then each direction's rate limit.
-                up_rec, down_rec = _BIG, -_BIG
-                for s in range(rec_len):
-                    if rec_ts[s] > now - up_window[col] and rec_hi[s] < up_rec:
-                        up_rec = rec_hi[s]
-                    if rec_ts[s] > now - down_window[col] and rec_lo[s] > down_rec:
-                        down_rec = rec_lo[s]
-                up_rec, down_rec = min(proposal, up_rec), max(proposal, down_rec)
-                desired = min(max(current, up_rec), down_rec)
-                if desired != proposal:
-                    stabilized_code = _UP_STABILIZED if proposal >= current else _DOWN_STABILIZED
-                if desired > current:
-                    limit = _rate_limit(now, current, ev_up, ev_down, ev_ts, up_period[b], up_value[b], up_pods[b],
-                                        up_present[b], up_select_min[b], up_disabled[b], True)  # fmt: skip
-                    limit = max(limit, current)
-                    allowed = min(hi, limit)
-                    if desired > allowed:
-                        limited_code = _UP_LIMIT if hi > limit else _TOO_MANY
-                    desired = min(desired, allowed)
-                if desired < current:
-                    limit = _rate_limit(now, current, ev_up, ev_down, ev_ts, down_period[b], down_value[b],
-                                        down_pods[b], down_present[b], down_select_min[b], down_disabled[b],
-                                        False)  # fmt: skip
-                    limit = min(limit, current)
-                    allowed = max(lo, limit)
-                    if desired < allowed:
-                        limited_code = _DOWN_LIMIT if lo < limit else _TOO_FEW
-                    desired = max(desired, allowed)
-            if not valid:
-                desired = current
-            if over:
-                desired = hi
-            elif under and not disabled:
-                desired = lo
-            if disabled:
-                desired = current
+            desired = _normalize(k, k * sync_s, current, proposal, min_r[col], max_r[col], b, up_window[col],
+                                 down_window[col], flag_window, memory, times, rec_len, ev_len, policies)  # fmt: skip
 
-            # The conditions reconcileAutoscaler leaves; a spell's syncs are counted when it ends.
-            cond[0] = _RESCALED if desired != current else (stabilized_code if valid else _GOT_SCALE)
-            if valid:
-                cond[1] = _VALID
-                cond[2] = limited_code
-            elif not guarded:
-                cond[1] = _FAILED
-            if disabled:
-                cond[1] = _DISABLED
+            # A condition spell's syncs are counted when it ends.
             for t in range(3):
-                if cond[t] != spell[t]:
+                if memory[_COND, t] != spell[t]:
                     condition_syncs[spell[t], col] += k - since[t]
-                    spell[t], since[t] = cond[t], k
-
-            slot_r = k % rec_len
-            stored = proposal if valid else -_BIG
-            rec_lo[slot_r] = stored
-            rec_hi[slot_r] = proposal if valid else _BIG
-            rec_ts[slot_r] = now
-            in_flag[slot_r] = True
-            if stored > flag_max:
-                flag_max, flag_count = stored, 1
-            elif stored == flag_max:
-                flag_count += 1
-            if b >= 0:
-                slot_e = k % ev_len
-                ev_up[slot_e] = max(desired - current, 0)
-                ev_down[slot_e] = max(current - desired, 0)
-                ev_ts[slot_e] = now
+                    spell[t], since[t] = memory[_COND, t], k
 
             # New pods join this sync's cohort; removal takes the youngest first, then the mature.
             delta = desired - current
@@ -416,33 +343,181 @@ def _replay_columns(
             current = desired
         for t in range(3):
             condition_syncs[spell[t], col] += total - since[t]
-            last_conditions[t, col] = cond[t]
+            last_conditions[t, col] = memory[_COND, t]
 
 
-def _rate_limit_py(
-    now, current, ev_up, ev_down, ev_ts, period, value, pods, present, select_min, disabled, up
+def _normalize(
+    k, now, current, proposal, lo, hi, b, up_window, down_window, flag_window,
+    memory, times, rec_len, ev_len, policies,
 ):  # fmt: skip
-    """The policy limit from the replicas at each policy's period start (convertDesiredReplicasWithBehaviorRate)."""
+    """One sync's normalization of one HPA (horizontal.go): the desired replicas; leaves the sync's
+    conditions in ``memory`` and records the recommendation (and, with behavior, the event)."""
+    flag_max, flag_count = memory[_FLAG, 0], memory[_FLAG, 1]
+    if k == 0:
+        seed = rec_len - 1
+        memory[_LO, seed], memory[_HI, seed], times[0, seed] = current, current, now
+        flag_max, flag_count = current, 1
+        memory[_IN_FLAG, seed] = True
+    disabled = current == 0 and lo != 0
+    over, under = current > hi, current < lo
+    guarded = disabled or over or under
+    valid = not guarded and proposal >= 0
+    stabilized_code, limited_code = _READY, _WITHIN
+    if b < 0:
+        # The flag's window, kept as a running max and how many records in the window equal it.
+        for s in range(rec_len):
+            inside = times[0, s] >= now - flag_window
+            if memory[_IN_FLAG, s] and not inside and memory[_LO, s] == flag_max:
+                flag_count -= 1
+            memory[_IN_FLAG, s] = inside
+        if flag_count <= 0:
+            flag_max, flag_count = -_BIG, 0
+            for s in range(rec_len):
+                if memory[_IN_FLAG, s]:
+                    if memory[_LO, s] > flag_max:
+                        flag_max, flag_count = memory[_LO, s], 1
+                    elif memory[_LO, s] == flag_max:
+                        flag_count += 1
+        # normalizeDesiredReplicas: the max over the window, then [min, min(max, max(2 x current, 4))].
+        plain = max(proposal, flag_max)
+        doubled = max(2 * current, 4)
+        up_limit = min(hi, doubled)
+        desired = min(max(plain, lo), max(up_limit, lo))
+        if plain != proposal:
+            stabilized_code = _DOWN_STABILIZED
+        if plain < lo:
+            limited_code = _TOO_FEW
+        elif plain > up_limit:
+            limited_code = _UP_LIMIT if hi > doubled else _TOO_MANY
+    else:
+        # normalizeDesiredReplicasWithBehaviors: stabilization, then each direction's rate limit.
+        up_rec, down_rec = _BIG, -_BIG
+        for s in range(rec_len):
+            if times[0, s] > now - up_window and memory[_HI, s] < up_rec:
+                up_rec = memory[_HI, s]
+            if times[0, s] > now - down_window and memory[_LO, s] > down_rec:
+                down_rec = memory[_LO, s]
+        up_rec, down_rec = min(proposal, up_rec), max(proposal, down_rec)
+        desired = min(max(current, up_rec), down_rec)
+        if desired != proposal:
+            stabilized_code = _UP_STABILIZED if proposal >= current else _DOWN_STABILIZED
+        if desired > current:
+            limit = _rate_limit(now, current, memory, times, ev_len, policies, b, 0)
+            limit = max(limit, current)
+            allowed = min(hi, limit)
+            if desired > allowed:
+                limited_code = _UP_LIMIT if hi > limit else _TOO_MANY
+            desired = min(desired, allowed)
+        if desired < current:
+            limit = _rate_limit(now, current, memory, times, ev_len, policies, b, 1)
+            limit = min(limit, current)
+            allowed = max(lo, limit)
+            if desired < allowed:
+                limited_code = _DOWN_LIMIT if lo < limit else _TOO_FEW
+            desired = max(desired, allowed)
+    if not valid:
+        desired = current
+    if over:
+        desired = hi
+    elif under and not disabled:
+        desired = lo
+    if disabled:
+        desired = current
+
+    # The conditions reconcileAutoscaler leaves.
+    memory[_COND, 0] = _RESCALED if desired != current else (stabilized_code if valid else _GOT_SCALE)
+    if valid:
+        memory[_COND, 1] = _VALID
+        memory[_COND, 2] = limited_code
+    elif not guarded:
+        memory[_COND, 1] = _FAILED
+    if disabled:
+        memory[_COND, 1] = _DISABLED
+
+    slot = k % rec_len
+    stored = proposal if valid else -_BIG
+    memory[_LO, slot] = stored
+    memory[_HI, slot] = proposal if valid else _BIG
+    times[0, slot] = now
+    memory[_IN_FLAG, slot] = True
+    if stored > flag_max:
+        flag_max, flag_count = stored, 1
+    elif stored == flag_max:
+        flag_count += 1
+    memory[_FLAG, 0], memory[_FLAG, 1] = flag_max, flag_count
+    if b >= 0:
+        slot = k % ev_len
+        memory[_EV_UP, slot] = max(desired - current, 0)
+        memory[_EV_DOWN, slot] = max(current - desired, 0)
+        times[1, slot] = now
+    return desired
+
+
+def _new_state(rec_len, ev_len):  # fmt: skip
+    """One HPA's normalization memory, reset with :func:`_reset`: integer rows (:data:`_LO` ... :data:`_COND`:
+    recommendations lowest and highest, whether each is in the flag's window, scale events up and down,
+    the flag window's running max and its count, the last sync's conditions) and the times of the
+    recommendations (row 0) and of the events (row 1). Two arrays, not nine: each array passed costs a
+    reference count at every sync."""
+    width = max(rec_len, ev_len, 3)
+    return np.zeros((7, width), dtype=np.int64), np.zeros((2, width))
+
+
+def _reset(memory, times):  # fmt: skip
+    """No record yet (time -inf: in no window; an invalid record never wins a max or a min), no event."""
+    memory[:] = 0
+    memory[_LO, :] = -_BIG
+    memory[_HI, :] = _BIG
+    memory[_FLAG, 0] = -_BIG
+    times[:] = -np.inf
+
+
+def _decide_columns(
+    observed, proposal, has_pods, step_s, flag_window, min_r, max_r, behaved_row, up_window, down_window,
+    rec_len, ev_len, policies, out,
+):  # fmt: skip
+    memory, times = _new_state(rec_len, ev_len)
+    for col in range(observed.shape[0]):
+        _reset(memory, times)
+        last = 0
+        for t in range(observed.shape[1]):
+            seen = np.isfinite(observed[col, t])
+            if seen:
+                last = np.int64(observed[col, t])
+            desired = _normalize(t, t * step_s, last, proposal[col, t], min_r[col], max_r[col], behaved_row[col],
+                                 up_window[col], down_window[col], flag_window, memory, times, rec_len, ev_len,
+                                 policies)  # fmt: skip
+            if seen and has_pods[col, t]:
+                out[col, t] = desired
+
+
+def _rate_limit(now, current, memory, times, ev_len, policies, b, direction):  # fmt: skip
+    """The limit of HPA ``b``'s policies in ``direction`` (0 up, 1 down; :func:`_packed`) from the replicas
+    at each policy's period start (convertDesiredReplicasWithBehaviorRate)."""
+    up = direction == 0
+    width = policies.shape[2] - 1
+    select_min, disabled = policies[b, direction, width, 0], policies[b, direction, width, 1]
     if disabled:
         return current
     largest, smallest = -_BIG, _BIG
-    for p in range(len(period)):
-        if not present[p]:
+    for p in range(width):
+        period, value, pods, present = policies[b, direction, p]
+        if not present:
             continue
         added, removed = 0, 0
-        for e in range(len(ev_ts)):
-            if ev_ts[e] > now - period[p]:
-                added += ev_up[e]
-                removed += ev_down[e]
+        for e in range(ev_len):
+            if times[1, e] > now - period:
+                added += memory[_EV_UP, e]
+                removed += memory[_EV_DOWN, e]
         start = float(current - added + removed)
         if up:
-            proposed = np.int64(start + value[p] if pods[p] else math.ceil(start * (1 + value[p] / 100.0)))
+            proposed = np.int64(start + value if pods else math.ceil(start * (1 + value / 100.0)))
         else:
-            proposed = np.int64(start - value[p] if pods[p] else math.trunc(start * (1 - value[p] / 100.0)))
+            proposed = np.int64(start - value if pods else math.trunc(start * (1 - value / 100.0)))
         largest, smallest = max(largest, proposed), min(smallest, proposed)
     # For scale-up, Max picks the largest count; for scale-down, Max change is the smallest count.
-    return largest if select_min != up else smallest
+    return largest if bool(select_min) != up else smallest
 
 
-_rate_limit: Any = _rate_limit_py
-"""Compiled by :func:`_kernel` before the loop that calls it."""
+_HELPERS = {f.__name__: f for f in (_rate_limit, _normalize, _new_state, _reset)}
+"""The functions the compiled loops call, as written (:func:`_kernel` compiles them under their names)."""

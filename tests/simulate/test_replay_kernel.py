@@ -1,4 +1,4 @@
-"""The compiled replay loop gives exactly what the vectorised loop gives, on any columns, configs and demand."""
+"""The compiled replay and decision loops give exactly what the vectorised loops give, on any input."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from analyzer.simulate import replay_kernel
 from analyzer.simulate.hpa_behavior import DEFAULT_DOWN, DEFAULT_UP, ControllerFlags, Policy, PolicyType, Rules, Select
 from analyzer.simulate.hpa_normalize import ScalingConfig
 from analyzer.simulate.hpa_replay import ReplayColumns, ReplayResult, replay
+from analyzer.simulate.observed_sync import ObservedSyncs
 
 pytestmark = pytest.mark.skipif(not replay_kernel.available(), reason="numba is not installed")
 
 policy = st.builds(
     Policy,
     st.sampled_from([PolicyType.PODS, PolicyType.PERCENT]),
-    st.integers(1, 200),
+    st.one_of(st.integers(1, 4), st.integers(5, 60), st.integers(61, 200)),  # small values bind the rate
     st.sampled_from([15, 30, 60, 600]),
 )
 policies = st.lists(policy, min_size=1, max_size=3).map(tuple)
@@ -112,3 +113,27 @@ def test_compiled_loop_matches_on_a_day_of_churn() -> None:
     vectorised = replay(columns, demand, initial, 60.0, ControllerFlags(), compiled=False)
     assert_same(compiled, vectorised)
     assert len(np.unique(compiled.replicas[:, 0])) > 5  # the load really moved the replicas
+
+
+@st.composite
+def observed_case(draw: st.DrawFn) -> ObservedSyncs:
+    n, scrapes = draw(st.integers(1, 4)), draw(st.integers(1, 40))
+    cells = scrapes * n
+    observed = draw(st.lists(st.one_of(st.integers(0, 40).map(float), st.just(float("nan"))), min_size=cells,
+                             max_size=cells))  # fmt: skip
+    proposal = draw(st.lists(st.integers(-1, 60), min_size=cells, max_size=cells))
+    has_pods = draw(st.lists(st.booleans(), min_size=cells, max_size=cells))
+    return ObservedSyncs(
+        tuple(draw(config()) for _ in range(n)),
+        np.array(observed).reshape(scrapes, n),
+        np.array(proposal, dtype=np.int64).reshape(n, scrapes),
+        np.array(has_pods).reshape(n, scrapes),
+        draw(st.sampled_from([15.0, 60.0])),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(observed_case(), st.sampled_from([0.0, 60.0, 300.0]))
+def test_compiled_decisions_on_observed_pods_match_the_vectorised_loop(syncs: ObservedSyncs, window: float) -> None:
+    flags = ControllerFlags(downscale_stabilization_s=window)
+    np.testing.assert_array_equal(syncs.decide(flags, compiled=True), syncs.decide(flags, compiled=False))
