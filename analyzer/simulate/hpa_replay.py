@@ -154,15 +154,18 @@ def replay(
     fallback_max_target: bool = True,
     lifecycle: Lifecycle | None = None,
     workers: int = 1,
-    compiled: bool = True,
+    compiled: bool | None = None,
 ) -> ReplayResult:
     """Run every column's controller over ``demand`` (scrapes × columns, app cores; NaN: no data, held).
 
     Scrapes are ``step_s`` apart starting at t = 0; the controller syncs every ``flags.sync_period_s``.
     With ``workers`` > 1 (and ``fork`` available) the columns are split over that many processes,
     which write into shared memory; the result is identical. ``compiled``: run the compiled loop of
-    :mod:`analyzer.simulate.replay_kernel` where numba is available (False: the vectorised loop, its reference).
+    :mod:`analyzer.simulate.replay_kernel` where numba is available (False: the vectorised loop, its
+    reference; None: compiled for a replay large enough to pay for loading it, :func:`replay_kernel.worth`).
     """
+    if compiled is None:
+        compiled = replay_kernel.worth(demand.shape[0] * round(step_s / flags.sync_period_s))
     workers = min(workers, columns.n // MIN_COLUMNS_PER_WORKER)
     if workers > 1 and "fork" in mp.get_all_start_methods():
         args = (columns, demand, initial, step_s, flags, fallback_max_target, lifecycle)

@@ -58,13 +58,15 @@ class ObservedSyncs:
     def n(self) -> int:
         return len(self.configs)
 
-    def decide(self, flags: ControllerFlags, compiled: bool = True) -> FloatArray:
+    def decide(self, flags: ControllerFlags, compiled: bool | None = None) -> FloatArray:
         """Per scrape and HPA: the replicas the controller decides (NaN where nothing was observed or the
         target had no pods). ``compiled``: the loop of :mod:`analyzer.simulate.replay_kernel` where numba is
-        available (False: the vectorised loop below, its reference)."""
+        available (False: the vectorised loop below, its reference; None: where large enough to pay)."""
         out = np.full(self.observed.shape, np.nan)
         if not self.has_pods.any():
             return out
+        if compiled is None:
+            compiled = replay_kernel.worth(len(self.observed))
         if compiled:
             done = replay_kernel.decide(self.configs, self.observed, self.proposal, self.has_pods, self.step_s, flags)
             if done is not None:
