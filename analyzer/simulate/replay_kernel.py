@@ -93,15 +93,16 @@ def replay(
     }
 
     kernel.replay(
-        by_column(demand, np.float64), by_column(initial, np.int64),
+        _by_column(demand, np.float64), _by_column(initial, np.int64),
         np.ascontiguousarray(np.stack(masks).round(), dtype=np.int64), int(ring), int(per_scrape),
         float(flags.sync_period_s), float(flags.downscale_stabilization_s), bool(fallback_max_target),
-        by_column(columns.active, np.bool_), by_column(columns.is_cpu, np.bool_), by_column(columns.is_util, np.bool_),
-        by_column(columns.target, np.int64), by_column(columns.request_m, np.int64),
-        by_column(columns.missing_request, np.bool_), by_column(columns.base_m, np.float64),
-        by_column(columns.slope_m, np.float64), by_column(columns.tol_down, np.float64),
-        by_column(columns.tol_up, np.float64), by_column(norm.min, np.int64), by_column(norm.max, np.int64),
-        behaved_row, by_column(norm.up_window, np.float64), by_column(norm.down_window, np.float64),
+        _by_column(columns.active, np.bool_), _by_column(columns.is_cpu, np.bool_),
+        _by_column(columns.is_util, np.bool_),
+        _by_column(columns.target, np.int64), _by_column(columns.request_m, np.int64),
+        _by_column(columns.missing_request, np.bool_), _by_column(columns.base_m, np.float64),
+        _by_column(columns.slope_m, np.float64), _by_column(columns.tol_down, np.float64),
+        _by_column(columns.tol_up, np.float64), _by_column(norm.min, np.int64), _by_column(norm.max, np.int64),
+        behaved_row, _by_column(norm.up_window, np.float64), _by_column(norm.down_window, np.float64),
         int(norm.rec_len), int(norm.ev_len), _packed(norm.up_pol, norm.down_pol),
         out["replicas"], out["value"], out["failed"], out["condition_syncs"], out["last_conditions"],
     )  # fmt: skip
@@ -123,10 +124,10 @@ def decide(
     behaved_row[norm.behaved] = np.arange(len(norm.behaved))
     out = np.full((len(configs), observed.shape[0]), np.nan)
     kernel.decide(
-        by_column(observed, np.float64), np.ascontiguousarray(proposal, dtype=np.int64),
+        _by_column(observed, np.float64), np.ascontiguousarray(proposal, dtype=np.int64),
         np.ascontiguousarray(has_pods, dtype=np.bool_), float(step_s), float(flags.downscale_stabilization_s),
-        by_column(norm.min, np.int64), by_column(norm.max, np.int64), behaved_row,
-        by_column(norm.up_window, np.float64), by_column(norm.down_window, np.float64), int(norm.rec_len),
+        _by_column(norm.min, np.int64), _by_column(norm.max, np.int64), behaved_row,
+        _by_column(norm.up_window, np.float64), _by_column(norm.down_window, np.float64), int(norm.rec_len),
         int(norm.ev_len), _packed(norm.up_pol, norm.down_pol), out,
     )  # fmt: skip
     return out.T
@@ -134,7 +135,7 @@ def decide(
 
 # Every array C-ordered with a fixed dtype, every scalar a fixed type: one signature per loop, compiled once and
 # then loaded from numba's cache.
-def by_column(values: np.ndarray, dtype: type) -> np.ndarray:
+def _by_column(values: np.ndarray, dtype: type) -> np.ndarray:
     """``values`` (rows × columns) as columns × rows, C-ordered."""
     return np.ascontiguousarray(np.asarray(values).T, dtype=dtype)
 
@@ -175,8 +176,9 @@ def warm(flags: ControllerFlags | None = None) -> None:
 
 @functools.cache
 def _kernel() -> Any:
-    """The compiled loop, or None without numba. Cached on disk where numba finds a writable place (next to
-    this file, else the user's cache directory, else ``NUMBA_CACHE_DIR``); compiled each run where none is."""
+    """The compiled loops, or None without numba. numba caches them on disk where it finds a writable place
+    (``NUMBA_CACHE_DIR`` where set, else next to this file, else the user's cache directory); where there is
+    none they are compiled in each run."""
     try:
         import numba
     except ImportError:  # numba is a dependency, but the vectorised loop serves without it

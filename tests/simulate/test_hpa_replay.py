@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from analyzer.api import analyze
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_normalize import ScalingConfig
-from analyzer.simulate.hpa_replay import ReplayColumns, replay
+from analyzer.simulate.hpa_replay import ReplayColumns, available_cpus, replay
 from analyzer.synth.generate import Synthetic
 
 
@@ -93,3 +95,23 @@ def test_splitting_columns_over_processes_gives_the_same_replay() -> None:
     assert (serial.replicas == forked.replicas).all() and (serial.value == forked.value).all()
     assert (serial.failed == forked.failed).all()
     assert len(np.unique(serial.replicas[-1])) > 5  # the columns really differ
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "max 100000\n"}, None),  # no limit: the affinity mask
+        ({"cpu.max": "150000 100000\n"}, 2),  # 1.5 CPUs: rounded up
+        ({"cpu.max": "50000 100000\n"}, 1),
+        ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu.max": "garbage\n"}, None),
+        ({}, None),
+    ],
+)
+def test_available_cpus_follow_the_containers_cpu_limit(tmp_path, files, expected) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    mask = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert available_cpus(tmp_path) == (mask if expected is None else min(mask, expected))
