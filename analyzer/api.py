@@ -167,16 +167,17 @@ def analyze_dir(
                 snapshot = select_pods(snapshot, selector)
         except NothingToAnalyse:
             return None
-        if here and progress is not None:
-            progress("load", 1, 1)
+        if here:
+            polling("load", 1, 1)
         if not snapshot.items("Pod"):
             return None
         pending = _prepare(snapshot, **options, progress=polling if here else None)
         del snapshot
-        replayed = replay_pending(
-            [pending.replays], pending.version, pending.flags, workers=1 if processes > 1 else None
-        )
-        return pending.finish(replayed[0], progress if here else None)
+        workers = 1 if processes > 1 else None  # the other CPUs analyse other partitions
+        replayed = replay_pending([pending.replays], pending.version, pending.flags, workers)[0]
+        if here:
+            pool.poll()
+        return pending.finish(replayed, polling if here else None)
 
     if processes > 1:
         replay_kernel.warm()  # compiled once here, not in each process
