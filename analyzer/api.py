@@ -130,8 +130,8 @@ def analyze_dir(
     ``partition_samples`` usage samples is analysed a partition of namespaces at a time (0: never) and the
     parts merged, which gives the same analysis (:mod:`analyzer.findings.merge`). ``processes`` analyse
     partitions at once (default: one per CPU, at most :data:`PARTITION_PROCESSES`): this one and forked ones
-    (:mod:`analyzer.forked_map`); the partitions are then as many as a multiple of the processes, so they
-    end together. ``options`` go to :func:`analyze`.
+    (:mod:`analyzer.forked_map`), each on partitions of its share of ``partition_samples``, as many as a
+    multiple of the processes so that they end together. ``options`` go to :func:`analyze`.
     :class:`~analyzer.errors.NothingToAnalyse` when no pod is left."""
     namespaces = None if namespaces is None else list(namespaces)
     wanted = namespace_filter(namespaces, shard)[0] or (lambda _: True)
@@ -145,7 +145,8 @@ def analyze_dir(
         return analyze(snapshot, progress=progress, **options)
     processes = max(1, min(available_cpus(), PARTITION_PROCESSES) if processes is None else processes)
     spaces = sorted(ns for ns in set(rows) | files.object_namespaces() if wanted(ns))
-    count = -(-math.ceil(total / partition_samples) // processes) * processes
+    # The budget is the run's: each of the processes analyses partitions of its share of it.
+    count = -(-math.ceil(total * processes / partition_samples) // processes) * processes
     groups = _partitions(files, {ns: rows.get(ns, 0) for ns in spaces}, math.ceil(total / count))
     main = os.getpid()
 
