@@ -180,7 +180,9 @@ def analyze_dir(
             pool.poll()
         return pending.finish(replayed, polling if here else None)
 
-    if processes > 1:
+    flags = options.get("flags") or ControllerFlags()
+    syncs = (files.metadata.end - files.metadata.start).total_seconds() / flags.sync_period_s
+    if processes > 1 and replay_kernel.worth(int(syncs)):
         replay_kernel.warm()  # compiled once here, not in each process
     parts: dict[int, Analysis] = {}
     with Spill() as spill, ForkedMap[Analysis | None](job, range(len(groups)), processes) as pool:

@@ -78,7 +78,7 @@ def runs(small_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "whole": start("report", "-s", str(small_dir), "--out", str(root / "whole"), "--group-by-label", "team",
                        *formats),
         "partitioned": start("report", "-s", str(small_dir), "--out", str(root / "partitioned"),
-                             "--group-by-label", "team", "--partition-samples", str(samples // 4), *formats),
+                             "--group-by-label", "team", "--partition-samples", str(samples // 2), *formats),
     }  # fmt: skip
     for index in range(SHARDS):
         spec, env = (f"/{SHARDS}", {"JOB_COMPLETION_INDEX": "1"}) if index == 1 else (f"{index}/{SHARDS}", None)
@@ -297,13 +297,13 @@ def test_partitions_keep_the_namespace_and_selector_filters(small_dir: Path, tmp
     samples = sum(pq.read_metadata(f).num_rows for f in (small_dir / "usage").rglob("*.parquet"))
     for namespaces, selector in ((["shop", "web", "data"], None), (None, "team in (shop,payments)")):
         whole = analyze(load_snapshot(small_dir, namespaces, selector))
-        parted = analyze_dir(small_dir, namespaces, selector, partition_samples=samples // 5)
+        parted = analyze_dir(small_dir, namespaces, selector, partition_samples=samples // 5, processes=1)
         render(whole, tmp_path / "whole", ["json"])
         render(parted, tmp_path / "parted", ["json"])
         assert (tmp_path / "parted" / "report.json").read_bytes() == (tmp_path / "whole" / "report.json").read_bytes()
         assert set(parted.workloads["namespace"]) == set(namespaces or ["shop", "payments"])
     with pytest.raises(NothingToAnalyse, match="no pod matches the selector"):
-        analyze_dir(small_dir, selector="team=nobody", partition_samples=samples // 5)
+        analyze_dir(small_dir, selector="team=nobody", partition_samples=samples // 5, processes=1)
 
 
 MANIFEST_FIELDS = ["format", "format_version", "tool_version", "shard", "shard.index", "shard.count", "settings",
