@@ -136,7 +136,10 @@ def _name_ranks(column: pd.Series) -> np.ndarray:
         names = np.asarray(column.cat.categories, dtype=object).astype(str)
         rank = np.argsort(np.argsort(names, kind="stable"), kind="stable")
         codes = column.cat.codes.to_numpy()
-        return np.where(codes >= 0, rank[codes], -1)
+        out = np.full(len(codes), -1, dtype=np.int64)
+        named = codes >= 0
+        out[named] = rank[codes[named]]  # not rank[codes] for all: with no category, -1 indexes nothing
+        return out
     return pd.factorize(column.astype(str), sort=True)[0]
 
 

@@ -68,3 +68,13 @@ def test_merged_is_the_concatenation_sorted_by_namespace(tables: list[pd.DataFra
 
 def test_every_row_table_names_its_unit() -> None:
     assert set(ROW_UNITS) == set(ROW_TABLES)
+
+
+def test_a_key_column_with_no_names_at_all_keeps_its_order() -> None:
+    # Every namespace missing in a categorical without categories (Hypothesis found it): ranks of -1, no error.
+    from analyzer.findings.merge import _name_ranks
+
+    column = pd.Series(pd.Categorical([None, None], categories=[]))
+    assert _name_ranks(column).tolist() == [-1, -1]
+    named = pd.Series(pd.Categorical(["b", None, "a"], categories=["b", "a"]))
+    assert _name_ranks(named).tolist() == [1, -1, 0]
