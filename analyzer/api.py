@@ -182,8 +182,8 @@ def analyze_dir(
 
     flags = options.get("flags") or ControllerFlags()
     syncs = (files.metadata.end - files.metadata.start).total_seconds() / flags.sync_period_s
-    if processes > 1 and replay_kernel.worth(int(syncs)):
-        replay_kernel.warm()  # compiled once here, not in each process
+    if replay_kernel.worth(int(syncs) * len(groups)):
+        replay_kernel.warm()  # loaded once for every partition's loops, before any process is forked
     parts: dict[int, Analysis] = {}
     with Spill() as spill, ForkedMap[Analysis | None](job, range(len(groups)), processes) as pool:
         for done, (i, part) in enumerate(pool, start=1):

@@ -1,7 +1,8 @@
 """The ``sidecar-impact`` command: a thin layer over :mod:`analyzer.api`.
 
 Exit codes: 0 success; 1 findings at or above ``--fail-on``; 2 bad input or usage (a malformed
-snapshot, flag or object); 3 a data source unreachable or failing. Errors print one ``error: ...`` line on stderr.
+snapshot, flag or object); 3 a data source unreachable or failing; 4 another run holds the lock; 5 a
+process of the run died. Errors print one ``error: ...`` line on stderr.
 """
 
 from __future__ import annotations
@@ -181,7 +182,8 @@ def report(
     """Analyze a snapshot and write the report (HTML and JSON by default), then print a summary.
 
     Exit codes: 0 done (no finding at or above --fail-on), 1 findings at or above --fail-on,
-    2 bad input or usage, 3 a data source unreachable or failing, 4 another run holds the lock.
+    2 bad input or usage, 3 a data source unreachable or failing, 4 another run holds the lock,
+    5 a process of the run died (killed, out of memory).
     """
     started = time.monotonic()
     delivery = _Delivery.checked(out, formats, fail_on, runs, keep, keep_bytes, metrics_file, pushgateway,

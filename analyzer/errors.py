@@ -45,6 +45,12 @@ class LockedError(SidecarImpactError):
     exit_code = 4
 
 
+class WorkerFailed(SidecarImpactError):
+    """A process of the run's died without a word (killed: out of memory, a signal). Exit code 5."""
+
+    exit_code = 5
+
+
 class SourceError(SidecarImpactError):
     """Prometheus or the Kubernetes API server is unreachable or failing. Exit code 3."""
 

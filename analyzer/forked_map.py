@@ -17,11 +17,9 @@ from typing import Any, Generic, TypeVar
 
 from threadpoolctl import threadpool_limits
 
+from analyzer.errors import WorkerFailed
+
 Result = TypeVar("Result")
-
-
-class WorkerFailed(RuntimeError):
-    """A forked process died without reporting (killed, out of memory)."""
 
 
 class ForkedMap(Generic[Result]):
@@ -103,7 +101,10 @@ class _Child:
             status, value = self.conn.recv()
         except (EOFError, OSError):
             self._proc.join(timeout=5)
-            raise WorkerFailed(f"a worker process died (exit code {self._proc.exitcode})") from None
+            raise WorkerFailed(
+                f"a forked process analysing partitions died (exit code {self._proc.exitcode}: killed, out of "
+                "memory?); --processes 1 runs in one process"
+            ) from None
         if status == "error":
             raise value
         return value

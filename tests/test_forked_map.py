@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from analyzer.errors import SnapshotError
-from analyzer.forked_map import ForkedMap, WorkerFailed
+from analyzer.errors import SnapshotError, WorkerFailed
+from analyzer.forked_map import ForkedMap
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
@@ -91,5 +91,5 @@ def test_a_killed_process_is_a_clear_failure() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return key
 
-    with pytest.raises(WorkerFailed, match="exit code -9"), ForkedMap(job, range(4), processes=2) as pool:
+    with pytest.raises(WorkerFailed, match="died \\(exit code -9"), ForkedMap(job, range(4), processes=2) as pool:
         list(pool)

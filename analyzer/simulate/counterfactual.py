@@ -489,11 +489,6 @@ class Replayed:
     result: ReplayResult
     decided: FloatArray
 
-    @classmethod
-    def concat(cls, parts: Sequence[Replayed]) -> Replayed:
-        """Columns and HPAs of ``parts`` side by side."""
-        return cls(ReplayResult.concat([p.result for p in parts]), np.hstack([p.decided for p in parts]))
-
 
 @dataclass(frozen=True)
 class ReplayBatch:
@@ -505,13 +500,6 @@ class ReplayBatch:
     initial: IntArray
     step_s: float
     syncs: ObservedSyncs
-
-    def take(self, start: int, stop: int) -> ReplayBatch:
-        """Columns ``start:stop`` (each column replays independently of the others); the decisions on the
-        observed pods go with the last columns."""
-        syncs = self.syncs if stop == self.columns.n else self.syncs.take(0, 0)
-        return ReplayBatch(self.columns.take(start, stop), self.demand[:, start:stop], self.initial[start:stop],
-                           self.step_s, syncs)  # fmt: skip
 
     def replay(self, version: KubeVersion, flags: ControllerFlags, workers: int = 1) -> Replayed:
         decided = self.syncs.decide(flags)

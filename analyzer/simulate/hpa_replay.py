@@ -140,11 +140,6 @@ class ReplayResult:
         """Columns ``start:stop``."""
         return ReplayResult(**{f.name: getattr(self, f.name)[:, start:stop] for f in fields(self)})
 
-    @classmethod
-    def concat(cls, parts: Sequence[ReplayResult]) -> ReplayResult:
-        """The columns of ``parts`` side by side (the inverse of :meth:`take`)."""
-        return cls(**{f.name: np.hstack([getattr(p, f.name) for p in parts]) for f in fields(cls)})
-
 
 def replay(
     columns: ReplayColumns,

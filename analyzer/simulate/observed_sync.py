@@ -44,7 +44,7 @@ IntArray = npt.NDArray[np.int64]
 @dataclass(frozen=True)
 class ObservedSyncs:
     """What the decisions on the observed pods need once the snapshot is gone, so that the normalization
-    (a loop over scrapes) can run beside the next partition's preparation, with the replays: per HPA its
+    (a loop over scrapes) runs with the replay (``counterfactual.ReplayBatch.replay``): per HPA its
     scaling, and per scrape × HPA the observed replicas (``observed``, NaN: none) and, per HPA × scrape,
     the calculator's proposal from the observed pods (``proposal``, -1: none) and whether it had pods."""
 
@@ -80,11 +80,6 @@ class ObservedSyncs:
             ok = have_obs[t] & self.has_pods[:, t]
             out[t, ok] = desired[ok]
         return out
-
-    def take(self, start: int, stop: int) -> ObservedSyncs:
-        """HPAs ``start:stop`` (each HPA's decisions depend on its own rows only)."""
-        return ObservedSyncs(self.configs[start:stop], self.observed[:, start:stop], self.proposal[start:stop],
-                             self.has_pods[start:stop], self.step_s)  # fmt: skip
 
     @classmethod
     def concat(cls, parts: Sequence[ObservedSyncs], n_t: int, step_s: float) -> ObservedSyncs:

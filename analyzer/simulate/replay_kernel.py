@@ -61,8 +61,9 @@ def available() -> bool:
 
 
 def worth(syncs: int) -> bool:
-    """Whether to run a loop over ``syncs`` syncs compiled (where it can be)."""
-    return syncs >= COMPILE_FROM and available()
+    """Whether to run a loop over ``syncs`` syncs compiled (where it can be): a long loop, or any once the
+    compiled loops are loaded in this process (they cost nothing more)."""
+    return available() and (syncs >= COMPILE_FROM or _kernel.cache_info().currsize > 0)
 
 
 def replay(
