@@ -80,7 +80,7 @@ def assert_same(a: ReplayResult, b: ReplayResult) -> None:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case())
 def test_compiled_loop_matches_the_vectorised_loop(args) -> None:
     columns, demand, initial, step, flags, fallback = args
@@ -132,7 +132,7 @@ def observed_case(draw: st.DrawFn) -> ObservedSyncs:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(observed_case(), st.sampled_from([0.0, 60.0, 300.0]))
 def test_compiled_decisions_on_observed_pods_match_the_vectorised_loop(syncs: ObservedSyncs, window: float) -> None:
     flags = ControllerFlags(downscale_stabilization_s=window)
