@@ -178,14 +178,13 @@ def merge_columns(
     keys = [k for k in keys if k in columns] if "namespace" in columns else []
     read = {k: [piece(k) for piece in pieces] for k in keys}
     runs = _key_runs([[read[k][p] for k in keys] for p in range(len(pieces))]) if keys else None
+    index = None if runs is None else _run_rows(runs, [len(c) for c in read[keys[0]]])
     order = None
     if runs is None and keys and sum(len(c) for c in read[keys[0]]) > 1:
-        order = _key_order([_column(read[k], None) for k in keys])
+        order = _key_order([_column(list(read[k]), None) for k in keys])
     out: dict[str, pd.Series] = {}
     for name in columns:
-        parts = read.pop(name) if name in read else [piece(name) for piece in pieces]
-        column = _column(parts, runs)
-        del parts
+        column = _column(read.pop(name) if name in read else [piece(name) for piece in pieces], index)
         out[name] = column if order is None else column.take(order).reset_index(drop=True)
         if len(out[name]) >= LARGE_COLUMN_ROWS:
             release_free_memory()  # the pieces' column, before the next one is read
@@ -230,20 +229,32 @@ def _key_runs(pieces: list[list[pd.Series]]) -> Runs | None:
     return runs
 
 
-def _column(pieces: list[pd.Series], runs: Runs | None) -> pd.Series:
-    """The pieces of one column concatenated (in ``runs`` order when given); categoricals stay categorical,
-    their categories united and sorted."""
+def _run_rows(runs: Runs, lengths: Sequence[int]) -> np.ndarray | None:
+    """The rows of the pieces (of ``lengths`` rows) concatenated that ``runs`` take, in order; None when
+    that is every row in place."""
+    run = np.asarray(runs, dtype=np.int64).reshape(-1, 3)
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]])
+    starts = offsets[run[:, 0]] + run[:, 1]
+    sizes = run[:, 2] - run[:, 1]
+    rows = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(sizes.sum(), dtype=np.int64)
+    in_place = len(rows) == sum(lengths) and bool(np.all(rows == np.arange(len(rows))))
+    return None if in_place else rows
+
+
+def _column(pieces: list[pd.Series], rows: np.ndarray | None) -> pd.Series:
+    """The pieces of one column concatenated (then ``rows`` of it, when given); categoricals stay
+    categorical, their categories united and sorted. Consumes ``pieces`` (the list is emptied once they
+    are joined, so that a large column is not held three times over)."""
     if all(isinstance(p.dtype, pd.CategoricalDtype) for p in pieces) and len(pieces) > 1:
         categories = pd.Index(np.concatenate([np.asarray(p.cat.categories, dtype=object) for p in pieces]))
         categories = categories.unique().sort_values()
         recode = [np.append(categories.get_indexer(p.cat.categories), -1) for p in pieces]  # [-1]: missing
-        codes = [p.cat.codes.to_numpy() for p in pieces]
-        slices = runs or [(i, 0, len(c)) for i, c in enumerate(codes)]
-        joined = np.concatenate([recode[i][codes[i][a:b]] for i, a, b in slices] or [np.zeros(0, dtype=np.int64)])
-        return pd.Series(pd.Categorical.from_codes(joined, categories=categories))
-    if runs is None:
-        return pieces[0].reset_index(drop=True) if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)
-    return pd.concat([pieces[i].iloc[a:b] for i, a, b in runs] or [pieces[0].iloc[:0]], ignore_index=True)
+        codes = np.concatenate([r[p.cat.codes.to_numpy()] for r, p in zip(recode, pieces, strict=True)])
+        pieces.clear()
+        return pd.Series(pd.Categorical.from_codes(codes if rows is None else codes[rows], categories=categories))
+    joined = pieces[0].reset_index(drop=True) if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)
+    pieces.clear()
+    return joined if rows is None else joined.take(rows).reset_index(drop=True)
 
 
 def _summed(counts: Sequence[Sequence[tuple[str, int]]]) -> tuple[tuple[str, int], ...]:
