@@ -193,11 +193,14 @@ def _figures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
         )
     ]
     if len(analysis.namespaces):
+        many = len(analysis.namespaces) > plots.SHARE_NAMESPACES
+        which = f"the {plots.SHARE_NAMESPACES} namespaces whose sidecars cost most" if many else "each namespace"
         out.append(
             sheet.figure(
                 lambda: plots.sidecar_share_figure(analysis),
-                "sidecars' share of each namespace's billed CPU and "
-                "memory: the cost of the sidecars whether or not an HPA scales on them",
+                f"sidecars' share of the billed CPU and memory (max(request, usage), as OpenCost bills) of {which}: "
+                "the cost of the sidecars whether or not an HPA scales on them"
+                + (" (report.json and the CSV hold every namespace)" if many else ""),
             )
         )
     costly = analysis.workloads[analysis.workloads["sidecars"] != ""]

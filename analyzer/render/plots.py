@@ -26,8 +26,25 @@ DIRECTION_COLOR = {"inflation": "#d95f02", "dilution": "#7570b3", "stalled": "#b
 
 
 def _figure(width: float = 8.0, height: float = 3.2) -> tuple[Figure, Any]:
+    """A figure whose layout fits its labels, whatever their length (bar charts named by the cluster)."""
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     return fig, fig.add_subplot()
+
+
+MARGINS_IN = {"left": 0.8, "right": 0.15, "top": 0.35, "bottom": 0.55}
+"""Margins (inches) of the figures over time: room for a title, numeric tick labels up to five digits and
+both axis labels. Fixed, since their labels are (a fitted layout measures every text twice, which was
+half of drawing them)."""
+
+
+def _time_figure(width: float, height: float, rows: int = 1) -> tuple[Figure, Any]:
+    """A figure over time of ``rows`` axes sharing the x axis, with :data:`MARGINS_IN`."""
+    fig = Figure(figsize=(width, height), dpi=100)
+    fig.subplots_adjust(
+        left=MARGINS_IN["left"] / width, right=1 - MARGINS_IN["right"] / width,
+        bottom=MARGINS_IN["bottom"] / height, top=1 - MARGINS_IN["top"] / height, hspace=0.08,
+    )  # fmt: skip
+    return fig, fig.subplots(rows, 1, sharex=True) if rows > 1 else fig.add_subplot()
 
 
 def _times(values: Any) -> np.ndarray:
@@ -55,7 +72,7 @@ def replicas_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
     """Replicas over time: observed, replayed as deployed, and app-only."""
     series = analysis.hpa_series
     mine = series[(series.namespace == namespace) & (series.hpa == hpa)]
-    fig, ax = _figure()
+    fig, ax = _time_figure(8.0, 3.2)
     for view, style in VIEW_STYLE.items():
         part = mine[mine.view == view]
         if len(part):
@@ -68,7 +85,7 @@ def utilization_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
     """The first metric's utilization as the HPA sees it (as deployed) vs the app alone, with the target."""
     series = analysis.hpa_series
     mine = series[(series.namespace == namespace) & (series.hpa == hpa)]
-    fig, ax = _figure()
+    fig, ax = _time_figure(8.0, 3.2)
     for view in ("as-deployed", "app-only"):
         part = mine[mine.view == view]
         missing = part.utilization.isna()
@@ -101,17 +118,28 @@ def skew_figure(analysis: Analysis, top: int = 20) -> Figure:
     return fig
 
 
-def sidecar_share_figure(analysis: Analysis) -> Figure:
-    """Sidecars' share of the billed CPU and memory per namespace."""
+SHARE_NAMESPACES = 20
+"""Namespaces the sidecar-share figure shows at most."""
+
+
+def sidecar_share_figure(analysis: Analysis, top: int = SHARE_NAMESPACES) -> Figure:
+    """Sidecars' share of the billed CPU and memory per namespace: the ``top`` namespaces whose sidecars
+    cost most (a bar per namespace of a large cluster is neither readable nor quick to draw)."""
     ns = analysis.namespaces
+    if len(ns) > top:
+        ns = ns.sort_values(["sidecar_cost_month", "namespace"], ascending=[False, True], kind="stable").head(top)
     fig, ax = _figure(8.0, 3.2)
     x = np.arange(len(ns))
     ax.bar(x - 0.2, 100 * ns.sidecar_cpu_share.fillna(0), width=0.4, label="CPU", color="#1b9e77")
     ax.bar(x + 0.2, 100 * ns.sidecar_memory_share.fillna(0), width=0.4, label="memory", color="#7570b3")
     ax.set_xticks(x, [plain(n) for n in ns.namespace], rotation=30, ha="right")
     ax.set_ylabel("sidecars' share (%)")
-    ax.set_title("Sidecars' share of billed CPU and memory (max(request, usage)) per namespace")
-    ax.legend(fontsize="small")
+    many = len(analysis.namespaces) > top
+    which = f"the {len(ns)} namespaces whose sidecars cost most" if many else "per namespace"
+    tallest = float(np.nanmax([*(100 * ns.sidecar_cpu_share.fillna(0)), *(100 * ns.sidecar_memory_share.fillna(0)), 1]))
+    ax.set_ylim(0, 1.3 * tallest)  # headroom for the legend above the bars
+    ax.set_title(f"Sidecars' share of billed CPU and memory, {which}", fontsize="medium")
+    ax.legend(fontsize="small", loc="upper right", ncols=2)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -144,8 +172,7 @@ def usage_figure(analysis: Analysis, namespace: str, workload: str) -> Figure:
         (analysis.containers.namespace == namespace) & (analysis.containers.workload == workload)
     ]
     order = [c for c in rows.container if c in set(mine.container)]  # app first, as the containers table
-    fig = Figure(figsize=(8.0, 4.8), dpi=100, layout="constrained")
-    axes = fig.subplots(2, 1, sharex=True)
+    fig, axes = _time_figure(8.0, 4.8, rows=2)
     for ax, column, request, scale, unit in (
         (axes[0], "cpu_cores", "cpu_request_cores", 1000.0, "CPU (millicores)"),
         (axes[1], "memory_bytes", "memory_request_bytes", 1 / 2**20, "working set (MiB)"),

@@ -131,6 +131,30 @@ def test_usage_figure_stacks_the_containers_of_one_pod_with_request_lines(analys
     assert cpu_ax.get_ylabel() == "CPU (millicores)" and mem_ax.get_ylabel() == "working set (MiB)"
 
 
+def test_the_share_figure_shows_the_namespaces_whose_sidecars_cost_most(analysis: Analysis) -> None:
+    few = plots.sidecar_share_figure(analysis)
+    assert [t.get_text() for t in few.axes[0].get_xticklabels()] == list(analysis.namespaces.namespace)
+    assert few.axes[0].get_title().endswith("per namespace")
+    rng = np.random.default_rng(5)
+    many = pd.DataFrame({
+        "namespace": [f"ns-{i:02d}" for i in range(3 * plots.SHARE_NAMESPACES)],
+        "sidecar_cost_month": rng.choice([0.0, 1.0, 2.5, 7.0, 30.0], size=3 * plots.SHARE_NAMESPACES),
+        "sidecar_cpu_share": rng.uniform(0, 0.5, size=3 * plots.SHARE_NAMESPACES),
+        "sidecar_memory_share": rng.uniform(0, 0.5, size=3 * plots.SHARE_NAMESPACES),
+    })  # fmt: skip
+    fig = plots.sidecar_share_figure(replace(analysis, namespaces=many))
+    shown = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    costliest = many.sort_values(["sidecar_cost_month", "namespace"], ascending=[False, True]).head(len(shown))
+    assert len(shown) == plots.SHARE_NAMESPACES and shown == list(costliest.namespace)
+    assert (
+        many.set_index("namespace").sidecar_cost_month[shown].min()
+        >= many.sidecar_cost_month.nlargest(plots.SHARE_NAMESPACES).min()
+    )
+    cpu_bars = [bar.get_height() for bar in fig.axes[0].patches[: len(shown)]]
+    np.testing.assert_allclose(cpu_bars, 100 * costliest.sidecar_cpu_share.to_numpy())
+    assert f"the {plots.SHARE_NAMESPACES} namespaces whose sidecars cost most" in fig.axes[0].get_title()
+
+
 def test_summary_request_shares_weigh_each_workload_by_its_pods(analysis: Analysis) -> None:
     pods = analysis.workloads[["namespace", "workload", "pods_mean"]]
     c = analysis.containers.merge(pods, on=["namespace", "workload"])
