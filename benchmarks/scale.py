@@ -13,7 +13,7 @@ time at the same peak; growth exponent ≤ 1.1.
 Environment: BENCH_SIZES (default 100,1000,3000), BENCH_DAYS (7), BENCH_CACHE (where the generated
 snapshots are kept between runs: generating 3,000 workload-weeks takes about 20 minutes; default
 $TMPDIR/sidecar-impact-bench), BENCH_SHARDS (4; 0 runs no shards), BENCH_SHARED (1000: the size also run
-in 7 namespaces; 0 runs none).
+in 7 namespaces; 0 runs none), BENCH_TOP (5, the CLI's default ``--top``: HPAs and workloads plotted).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ DAYS = float(os.environ.get("BENCH_DAYS", 7))
 CACHE = Path(os.environ.get("BENCH_CACHE", Path(tempfile.gettempdir()) / "sidecar-impact-bench"))
 SHARDS = int(os.environ.get("BENCH_SHARDS", 4))
 SHARED = int(os.environ.get("BENCH_SHARED", 1000))
+TOP = int(os.environ.get("BENCH_TOP", 5))  # the CLI's default --top
 TARGET_1000_S, TARGET_GIB, TARGET_EXPONENT = 60.0, 3.0, 1.1
 
 STAGES = {
@@ -67,7 +68,7 @@ part = None if shard == "-" else Shard.parse(shard)
 analysis = api.analyze_dir(path, shard=part, progress=progress)
 phases.mark("tables+merge")
 if part is None:
-    files = api.render(analysis, out, ["html", "json"], top=20)
+    files = api.render(analysis, out, ["html", "json"], top={TOP})
     phases.mark("render")
 else:
     files = [api.write_partial(analysis, out, part, {{}})]
@@ -155,13 +156,16 @@ def measured(script: str, *args: str) -> tuple[str, float, PeakPss]:
 
 def report(path: Path, shard: str = "-", out: Path | None = None) -> tuple[dict, float, PeakPss]:
     out = out or Path(tempfile.mkdtemp(prefix="scale-out-"))
-    script = CHILD.format(here=str(HERE), stages=STAGES)
+    script = CHILD.format(here=str(HERE), stages=STAGES, TOP=TOP)
     text, wall, pss = measured(script, str(path), str(out), shard)
     return json.loads(text.strip().splitlines()[-1]), wall, pss
 
 
 def main() -> None:
-    print(f"scale: {', '.join(map(str, SIZES))} workloads × {DAYS:g} days at 60 s (snapshots in {CACHE})")
+    print(
+        f"scale: {', '.join(map(str, SIZES))} workloads × {DAYS:g} days at 60 s, HTML (top {TOP}) and JSON "
+        f"(snapshots in {CACHE})"
+    )
     results = []
     for workloads in SIZES:
         path, _ = snapshot(workloads)
@@ -197,7 +201,7 @@ def main() -> None:
         print(f"scale {largest} shard {index}/{SHARDS}: {data['workloads']} workloads, {wall:.1f} s, peak PSS "
               f"{pss.tree / GIB:.2f} GiB with workers")  # fmt: skip
     merge = (f"import sys; from analyzer import api; a, _ = api.merge_partials([{str(parts)!r}]); "
-             "api.render(a, sys.argv[1], ['html', 'json'], top=20)")  # fmt: skip
+             f"api.render(a, sys.argv[1], ['html', 'json'], top={TOP})")  # fmt: skip
     _, wall, pss = measured(merge, tempfile.mkdtemp(prefix="scale-merged-"))
     merged = f"{wall:.1f} s (with the HTML and JSON), peak PSS {pss.tree / GIB:.2f} GiB"
     print(f"scale {largest} merge of {SHARDS} shards: {merged}")

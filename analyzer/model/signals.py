@@ -7,6 +7,7 @@ tag and digest removed) by whole trailing path components, never on a substring 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 SIDECAR_KINDS = (
@@ -118,7 +119,10 @@ def repository_matches(repository: str, known: str) -> bool:
     return len(have) >= len(want) and have[-len(want) :] == want
 
 
+@functools.lru_cache(maxsize=4096)
 def known_by_image(image: str) -> KnownSidecar | None:
+    """The known sidecar whose repository ``image`` is from (remembered: a cluster's pods repeat a few
+    hundred images tens of thousands of times)."""
     repo = image_repository(image)
     return next((k for k in KNOWN_SIDECARS if any(repository_matches(repo, r) for r in k.repositories)), None)
 
