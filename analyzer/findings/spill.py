@@ -59,7 +59,7 @@ class Spill:
             self._columns.setdefault(name, list(table.columns))
             pieces = self._pieces[name]
             pieces.append((len(pieces) if order is None else order, self._kept(name, table)))
-        return replace(part, **{name: getattr(part, name).iloc[:0] for name in SPILLED})
+        return replace(part, **{name: empty_like(getattr(part, name)) for name in SPILLED})
 
     def restore(self, merged: Analysis) -> Analysis:
         """The merge of the parts given to :meth:`put` with the spilled tables merged back in, read from disk
@@ -82,6 +82,12 @@ class Spill:
             path.unlink(missing_ok=True)
             return table
         return path
+
+
+def empty_like(table: pd.DataFrame) -> pd.DataFrame:
+    """A table with ``table``'s columns and dtypes and no rows, holding nothing of it (``table.iloc[:0]``
+    is a view that keeps every column's buffer alive: a spilled table would stay in memory)."""
+    return pd.DataFrame({c: pd.array([], dtype=table[c].dtype) for c in table.columns}, columns=table.columns)
 
 
 def column_reader(piece: Path | pd.DataFrame) -> Callable[[str], pd.Series]:
