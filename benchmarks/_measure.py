@@ -56,14 +56,21 @@ class PeakPss:
     interval_s: float = 0.2
     main: int = 0
     tree: int = 0
+    tree_at_s: float = 0.0
+    """When the tree's peak was seen, in seconds since :meth:`watching` began."""
+    processes_at_peak: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def _run(self) -> None:
+        start = time.monotonic()
         while not self._stop.is_set():
             pids = _descendants(self.pid)
             sizes = {p: _pss_bytes(p) for p in pids}
             self.main = max(self.main, sizes.get(self.pid, 0))
-            self.tree = max(self.tree, sum(sizes.values()))
+            total = sum(sizes.values())
+            if total > self.tree:
+                self.tree, self.tree_at_s = total, time.monotonic() - start
+                self.processes_at_peak = sum(1 for size in sizes.values() if size)
             self._stop.wait(self.interval_s)
 
     @contextmanager
@@ -89,14 +96,20 @@ class Phases:
 
     wall: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
+    timeline: list[tuple[str, float]] = field(default_factory=list)
+    """Each mark: the phase it closed (``label`` when given) and when, in seconds since the first phase began."""
     _t: float = field(default_factory=time.perf_counter)
     _c: float = field(default_factory=cpu_seconds)
 
-    def mark(self, name: str) -> None:
+    def __post_init__(self) -> None:
+        self._start = self._t
+
+    def mark(self, name: str, label: str | None = None) -> None:
         """Close the phase ``name`` (it ran since the previous mark)."""
         t, c = time.perf_counter(), cpu_seconds()
         self.wall[name] = self.wall.get(name, 0.0) + t - self._t
         self.cpu[name] = self.cpu.get(name, 0.0) + c - self._c
+        self.timeline.append((label or name, t - self._start))
         self._t, self._c = t, c
 
     def line(self) -> str:

@@ -63,7 +63,7 @@ def progress(stage, done, total):
     elif stage == "analysis":
         phases.mark({stages!r}[done])
     elif stage == "partitions":
-        phases.mark("spill+wait")
+        phases.mark("spill+wait", f"partition {{done}} of {{total}}")
 part = None if shard == "-" else Shard.parse(shard)
 analysis = api.analyze_dir(path, shard=part, progress=progress)
 phases.mark("tables+merge")
@@ -74,7 +74,7 @@ else:
     files = [api.write_partial(analysis, out, part, {{}})]
     phases.mark("write-partial")
 size = sum(f.stat().st_size for p in files for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
-print(json.dumps({{"wall": phases.wall, "cpu": phases.cpu, "samples": analysis.samples,
+print(json.dumps({{"wall": phases.wall, "cpu": phases.cpu, "timeline": phases.timeline, "samples": analysis.samples,
                   "workloads": len(analysis.workloads), "hpas": len(analysis.hpa_skew), "bytes": size,
                   "pods": len(analysis.classes[["namespace", "pod"]].drop_duplicates())}}))
 """
@@ -161,6 +161,15 @@ def report(path: Path, shard: str = "-", out: Path | None = None) -> tuple[dict,
     return json.loads(text.strip().splitlines()[-1]), wall, pss
 
 
+def peak_phase(data: dict, wall: float, pss: PeakPss) -> str:
+    """When the tree's peak PSS was seen: the mark that closed the phase it fell in (the child's phases
+    start after its imports, taken as the wall time they do not account for), and how many processes
+    were alive then."""
+    at = pss.tree_at_s - (wall - sum(data["wall"].values()))
+    name = next((label for label, end in data["timeline"] if at <= end), "exit")
+    return f"peak at {pss.tree_at_s:.0f} s of {wall:.0f} (before: {name}; {pss.processes_at_peak} processes)"
+
+
 def main() -> None:
     print(
         f"scale: {', '.join(map(str, SIZES))} workloads × {DAYS:g} days at 60 s, HTML (top {TOP}) and JSON "
@@ -178,7 +187,7 @@ def main() -> None:
               f"main, {pss.tree / GIB:.2f} GiB with workers; outputs {data['bytes'] / 2**20:.1f} MiB; "
               f"{wall / data['samples'] * 1e6:.2f} µs/sample; floor (Parquet -> Arrow, {int(rows):,} rows) "
               f"{float(floor_s):.1f} s, {floor_pss.tree / GIB:.2f} GiB: run/floor "
-              f"{wall / float(floor_s):.0f}×")  # fmt: skip
+              f"{wall / float(floor_s):.0f}×; {peak_phase(data, wall, pss)}")  # fmt: skip
         phases = ", ".join(f"{k} {v:.1f}/{data['cpu'][k]:.1f}" for k, v in data["wall"].items())
         print(f"  phases wall/CPU s: {phases}")
         if workloads == SHARED:
