@@ -136,7 +136,7 @@ def sidecar_share_figure(analysis: Analysis, top: int = SHARE_NAMESPACES) -> Fig
     ax.set_ylabel("sidecars' share (%)")
     many = len(analysis.namespaces) > top
     which = f"the {len(ns)} namespaces whose sidecars cost most" if many else "per namespace"
-    tallest = float(np.nanmax([*(100 * ns.sidecar_cpu_share.fillna(0)), *(100 * ns.sidecar_memory_share.fillna(0)), 1]))
+    tallest = 100 * ns[["sidecar_cpu_share", "sidecar_memory_share"]].fillna(0).to_numpy().max(initial=0.01)
     ax.set_ylim(0, 1.3 * tallest)  # headroom for the legend above the bars
     ax.set_title(f"Sidecars' share of billed CPU and memory, {which}", fontsize="medium")
     ax.legend(fontsize="small", loc="upper right", ncols=2)
