@@ -22,7 +22,7 @@ from analyzer.findings.spill import Spill
 from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
 from analyzer.forked_map import ForkedMap
-from analyzer.memory import release_free_memory
+from analyzer.memory import freed_memory_kept, release_free_memory
 from analyzer.model.classify import classify
 from analyzer.model.containers import container_table
 from analyzer.model.overhead import FitPolicy, fit_overhead, pair_with_app
@@ -159,7 +159,6 @@ def analyze_dir(
     def job(i: int) -> Analysis | None:
         """The analysis of partition ``i``, its HPAs replayed (None when it holds no pod)."""
         here = os.getpid() == main
-        release_free_memory()  # what the last partition freed, before this one is read
         try:
             group = groups[i]
             sliced = {ns: piece for ns, piece in group.items() if piece is not None}
@@ -185,7 +184,7 @@ def analyze_dir(
     if replay_kernel.worth(int(syncs) * len(groups)):
         replay_kernel.warm()  # loaded once for every partition's loops, before any process is forked
     parts: dict[int, Analysis] = {}
-    with Spill() as spill, ForkedMap[Analysis | None](job, range(len(groups)), processes) as pool:
+    with freed_memory_kept(), Spill() as spill, ForkedMap[Analysis | None](job, range(len(groups)), processes) as pool:
         for done, (i, part) in enumerate(pool, start=1):
             if part is not None:
                 parts[i] = spill.put(part, order=i)

@@ -1,26 +1,30 @@
-"""Freed memory handed back to the operating system between the partitions of a large run.
+"""Freed memory: kept for reuse while a large run's partitions are analysed, handed back before its merge.
 
-glibc keeps the blocks of freed numpy arrays below its (self-raising) mmap threshold on its heap for
-reuse; over a partitioned run that is most of the difference between what the process holds and what it
-uses (0.7 GiB after the 1,000-workload benchmark's analysis), and it is what an OOM killer counts.
+Kept, because a page handed back is faulted in again when next used (:func:`freed_memory_kept`); handed
+back, because what a process holds and no longer uses (0.7 GiB after the 1,000-workload benchmark's
+partitions) is what an OOM killer counts, and the merge needs its own.
 """
 
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pyarrow as pa
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
+def _glibc(name: str) -> Callable[..., int] | None:
     try:
-        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return getattr(ctypes.CDLL(None), name)  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc: nothing to trim or tune
         return None
 
 
-_TRIM = _malloc_trim()
+_TRIM = _glibc("malloc_trim")
+_MALLOPT = _glibc("mallopt")
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+DEFAULT_TRIM_THRESHOLD, DEFAULT_MMAP_MAX = 128 * 1024, 65536
 
 
 def release_free_memory() -> None:
@@ -28,3 +32,25 @@ def release_free_memory() -> None:
     pa.default_memory_pool().release_unused()
     if _TRIM is not None:
         _TRIM(0)
+
+
+@contextmanager
+def freed_memory_kept() -> Iterator[None]:
+    """glibc keeps what is freed inside the block for reuse: every block comes from its heap (none from a
+    mapping of its own, unmapped when freed) and the heap is not trimmed; the defaults come back after.
+
+    A freed page handed back to the OS is faulted in again, zeroed, when next used (about 10 µs a page on
+    the benchmarks' VMs): a partition's numpy arrays, 32 MB each, are made and freed by the hundred. Forked
+    processes inherit the setting. The process keeps its largest partition's memory while it lasts;
+    :func:`release_free_memory` still hands it back.
+    """
+    if _MALLOPT is None:
+        yield
+        return
+    _MALLOPT(M_MMAP_MAX, 0)
+    _MALLOPT(M_TRIM_THRESHOLD, 2**31 - 1)
+    try:
+        yield
+    finally:
+        _MALLOPT(M_MMAP_MAX, DEFAULT_MMAP_MAX)
+        _MALLOPT(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)

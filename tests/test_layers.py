@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("simulate",),
     ("model", "collect"),
     ("snapshot", "prices", "frames"),
-    ("units", "documents", "paths", "memory", "forked_map"),
+    ("units", "documents", "paths", "memory", "forked_map", "allocator"),
     ("errors", "__about__"),
 )
 """Top to bottom; a part of ``analyzer`` may import only from its own package or from a lower layer."""
