@@ -4,9 +4,7 @@ A partition's analysis is small but for two long tables: the HPA replica series 
 5 minutes) and the per-pod usage (a row per workload container per 5 minutes), 1.1 GiB together for a
 week of 3,000 workloads. Held in memory, the finished partitions' tables add up while the next partition
 is analysed; spilled to Parquet (bit for bit, like a shard's partial result) in a temporary directory this
-run makes, they are read back at the merge a column at a time. The first parts' tables, up to
-:data:`KEEP_BYTES`, stay in memory: writing and reading them back costs more than the memory they hold
-(a 1,000-workload week: 0.37 GiB, 3.4 s to write and 2.8 s to read on 2 cores).
+run makes, they are read back at the merge a column at a time.
 """
 
 from __future__ import annotations
@@ -25,21 +23,17 @@ from analyzer.findings.analysis import Analysis
 from analyzer.findings.merge import merge_columns, row_keys
 
 SPILLED = ("hpa_series", "pod_usage")
-KEEP_BYTES = 256 * 2**20
-"""How much of the spilled tables stays in memory (the first parts'); the rest goes to disk."""
 
 
 class Spill:
     """Takes :data:`SPILLED` out of each part (:meth:`put`) and puts them back merged (:meth:`restore`).
 
-    Use as a context manager: the directory and its files are removed when it closes. The tables stay in
-    memory up to ``keep_bytes``, and all of them where no temporary directory can be made or written (a
-    read-only file system).
+    Use as a context manager: the directory and its files are removed when it closes. Where no temporary
+    directory can be made or written (a read-only file system), the tables stay in memory.
     """
 
-    def __init__(self, directory: str | None = None, keep_bytes: int = KEEP_BYTES) -> None:
+    def __init__(self, directory: str | None = None) -> None:
         self._where = directory
-        self._room = keep_bytes
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._pieces: dict[str, list[tuple[int, Path | pd.DataFrame]]] = {name: [] for name in SPILLED}
         self._columns: dict[str, list[str]] = {}
@@ -79,9 +73,7 @@ class Spill:
         return replace(merged, **tables)
 
     def _kept(self, name: str, table: pd.DataFrame) -> Path | pd.DataFrame:
-        size = int(table.memory_usage(index=False).sum())
-        if self._tmp is None or not len(table) or size <= self._room:
-            self._room -= size
+        if self._tmp is None or not len(table):
             return table
         path = Path(self._tmp.name) / f"{name}-{len(self._pieces[name])}.parquet"
         try:
@@ -99,12 +91,11 @@ def empty_like(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def column_reader(piece: Path | pd.DataFrame) -> Callable[[str], pd.Series]:
-    """A function giving one column of a table held in memory (taken out of it: the table lets go of the
-    column as the merge takes it) or in a Parquet file (read when asked)."""
+    """A function giving one column of a table held in memory or in a Parquet file (read when asked)."""
 
     def read(column: str) -> pd.Series:
         if isinstance(piece, pd.DataFrame):
-            return piece.pop(column)
+            return piece[column]
         try:
             return pq.read_table(piece, columns=[column]).to_pandas()[column]
         except (OSError, pa.ArrowException, KeyError) as exc:
