@@ -152,7 +152,7 @@ CASES = [(kind, path) for kind, paths in READ_PATHS.items() for path in paths]
 
 @given(case=st.sampled_from(CASES), value=HOSTILE, which=st.integers(0, 50))
 @example(case=("Pod", "spec.containers.0.name"), value="0", which=50)  # a sidecar with no usage left to size
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_a_hostile_value_at_a_read_field_is_refused_or_analysed(
     tiny_dir: Path, tmp_path: Path, case: tuple[str, str], value: Any, which: int
 ) -> None:
