@@ -1,7 +1,7 @@
 """Arrow's allocator keeps the pages it frees for reuse instead of handing them back to the OS at once.
 
-Arrow allocates through mimalloc, which by default returns a freed page to the OS 10 ms later; the next
-allocation faults it in again, zeroed. On the 2-core VMs the benchmarks run on a fault costs about 10 µs,
+Arrow allocates through mimalloc, which by default returns freed pages to the OS after a short delay; the
+next allocation faults them in again, zeroed. On the 2-core VMs the benchmarks run on a fault costs about 10 µs,
 and a partitioned analysis reads, frees and reads again a partition's worth of Arrow memory a dozen times:
 with the glibc settings of :func:`analyzer.memory.freed_memory_kept`, a 1,000-workload week went from
 1.64 M page faults and 26 s of system time to 0.33 M and 5 s (wall 89 -> 67 s), its peak from 1.78 to 2.2
