@@ -42,7 +42,9 @@ def freed_memory_kept() -> Iterator[None]:
     A freed page handed back to the OS is faulted in again, zeroed, when next used (about 10 µs a page on
     the benchmarks' VMs): a partition's numpy arrays, 32 MB each, are made and freed by the hundred. Forked
     processes inherit the setting. The process keeps its largest partition's memory while it lasts;
-    :func:`release_free_memory` still hands it back.
+    :func:`release_free_memory` still hands it back. After the block, glibc's default values are set again,
+    not whatever the process had before (glibc cannot be asked); its self-raising mmap threshold then
+    stays where it had risen.
     """
     if _MALLOPT is None:
         yield
