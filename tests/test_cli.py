@@ -106,6 +106,21 @@ def test_html_escapes_label_values(small_dir: Path, tmp_path: Path) -> None:
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
+@pytest.mark.parametrize("items", ['{"a": 1}', '"pods"', "null"])
+def test_an_object_file_whose_items_is_no_list_is_exit_2(small_dir: Path, tmp_path: Path, items: str) -> None:
+    root = tmp_path / "snap"
+    shutil.copytree(small_dir, root)
+    stray = root / "objects" / "stray.json"
+    stray.write_text('{"apiVersion": "v1", "kind": "List", "items": ' + items + "}")
+    result = run("report", "--snapshot", str(root), "--out", str(tmp_path / "r"), "-o", "json")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: {stray}: items must be a list, got "
+        + {'{"a": 1}': "an object", '"pods"': "a string", "null": "null"}[items]
+    ]
+    assert not (tmp_path / "r").exists()
+
+
 def test_help_is_useful() -> None:
     for command in ("report", "sample"):
         result = run(command, "--help")

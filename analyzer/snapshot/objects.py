@@ -81,11 +81,17 @@ def _parsed_items(text: str, path: Path) -> list[Any]:
     for doc in docs:
         if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and "items" in doc:
             if not isinstance(doc["items"], list):
-                raise SnapshotError(f"{path}: 'items' must be a list")
+                raise SnapshotError(f"{path}: items must be a list, got {_json_type(doc['items'])}")
             items.extend(doc["items"])
         else:
             items.append(doc)
     return items
+
+
+def _json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), "null")
 
 
 def object_ref(item: dict[str, Any]) -> str:
@@ -168,6 +174,9 @@ def _list_items(text: str, pos: int, where: str) -> Iterator[Any]:
             if key == "items" and text.startswith("[", pos):
                 pos = yield from _array_items(text, pos + 1, where)
                 top[key] = []
+            elif key == "items":
+                value, _ = _DECODER.raw_decode(text, pos)
+                raise SnapshotError(f"{where}: items must be a list, got {_json_type(value)}")
             else:
                 top[key], pos = _DECODER.raw_decode(text, pos)
             pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]

@@ -122,10 +122,12 @@ class SnapshotFiles:
         for part_dir in sorted(usage_dir.iterdir()):
             if part_dir.is_dir() and part_dir.name.startswith("namespace="):
                 ns = part_dir.name.removeprefix("namespace=")
-                try:
-                    rows[ns] = sum(pq.read_metadata(f).num_rows for f in sorted(part_dir.glob("*.parquet")))
-                except (OSError, pa.ArrowException) as exc:
-                    raise SnapshotError(f"{part_dir}: not a readable Parquet file ({reason(exc)})") from exc
+                rows[ns] = 0
+                for file in sorted(part_dir.glob("*.parquet")):
+                    try:
+                        rows[ns] += pq.read_metadata(file).num_rows
+                    except (OSError, pa.ArrowException) as exc:
+                        raise SnapshotError(f"{file}: not a readable Parquet file ({reason(exc)})") from exc
         return rows
 
     def pod_rows(self, namespace: str) -> dict[str, int]:

@@ -178,6 +178,7 @@ def test_cli_leaves_nothing_when_the_server_dies(prom_data: PromData, tmp_path: 
             '{"containers": [{"name": "c", "resources": {"requests": {"cpu": "-1"}}}]}}]}',
             "negative quantity '-1'",
         ),
+        ('{"apiVersion": "v1", "kind": "List", "items": {"a": 1}}', "{path}: items must be a list, got an object"),
     ],
 )
 def test_bad_objects_files_are_refused_before_any_query(

@@ -460,7 +460,7 @@ JSON_VALUES = st.recursive(
 
 
 @given(
-    items=st.lists(JSON_VALUES, max_size=5),
+    items=st.lists(JSON_VALUES, max_size=5) | JSON_VALUES,
     extra=st.dictionaries(st.sampled_from(["apiVersion", "metadata", "x"]), JSON_VALUES, max_size=3),
     kind=st.sampled_from(["List", "PodList", "Pod", 3, None]),
     indent=st.sampled_from([None, 0, 2, "\t"]),

@@ -220,3 +220,23 @@ def test_a_namespace_read_skips_row_groups_and_keeps_exactly_its_rows(
     assert sorted(zip(got["namespace"].astype(str), got["pod"].astype(str), strict=True)) == sorted(
         zip(expected["namespace"], expected["pod"], strict=True)
     )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # truncated
+        lambda data: b"",  # empty
+        lambda data: bytes(range(256)) * 64,  # random bytes
+        lambda data: b"PAR1" + b"\x00" * 100 + b"PAR1",  # garbage between the magic numbers
+    ],
+    ids=["truncated", "empty", "random-bytes", "garbage-after-magic"],
+)
+def test_a_corrupt_usage_file_is_named_by_itself(small_dir: Path, tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]
+    root = copy(small_dir, tmp_path)
+    part = root / "usage" / "namespace=shop" / "part-0.parquet"
+    part.write_bytes(damage(part.read_bytes()))
+    with pytest.raises(SnapshotError) as caught:
+        load_snapshot(root)
+    message = str(caught.value)
+    assert message.startswith(f"{part}: not a readable Parquet file") and "\n" not in message
