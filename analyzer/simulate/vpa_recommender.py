@@ -114,30 +114,96 @@ class RecommenderFlags:
             raise SidecarImpactError("VPA recommender memory_interval_count: must be at least 1")
 
 
+GO_ZERO_TIME_S = -62135596800.0
+"""Go's zero ``time.Time`` (January 1, year 1, UTC) in Unix seconds: ``Time.Round`` rounds relative to it."""
+MAX_DECAY_EXPONENT = 100
+"""``maxDecayExponent``: a sample more than this many half-lives after the reference moves it forward."""
+
+
+class DecayingHistograms:
+    """Many ``decayingHistogram`` s (``pkg/recommender/util/decaying_histogram.go``) at once, one row per group.
+
+    A sample's weight is multiplied by ``2^((t − reference) / half-life)``. Each row keeps its reference as
+    upstream does: the first sample sets it to its time rounded to a multiple of the half-life (Go's
+    ``Time.Round``, from Go's zero time, halves up); a sample more than :data:`MAX_DECAY_EXPONENT`
+    half-lives after it moves it to that sample's rounded time and scales the row's weights by
+    ``2^(old − new)``, so samples that old fall under the histogram's epsilon and leave the percentile walk.
+    Times are seconds from ``epoch_s`` (a Unix time); samples must be added in time order per group.
+    """
+
+    def __init__(self, n_groups: int, options: HistogramOptions, half_life_s: float, epoch_s: float = 0.0) -> None:
+        self.options = options
+        self.half_life_s = half_life_s
+        self.epoch_s = epoch_s
+        self.weights = np.zeros((n_groups, options.n_buckets))
+        self.reference_s = np.full(n_groups, np.nan)
+        self._horizon_s = -np.inf  # the earliest time at which any row's reference moves
+
+    def rounded(self, t_s: FloatArray) -> FloatArray:
+        """``Time.Round(halfLife)`` of times in seconds from ``epoch_s``."""
+        # The remainder of (t + epoch − zero) by the half-life from the remainders of its parts: both are
+        # exact, where their sum (6e10 s) would lose the microseconds.
+        rest = np.mod(np.mod(t_s, self.half_life_s) + math.fmod(self.epoch_s - GO_ZERO_TIME_S, self.half_life_s),
+                      self.half_life_s)  # fmt: skip
+        return np.where(2.0 * rest < self.half_life_s, t_s - rest, t_s + (self.half_life_s - rest))
+
+    def add(self, group: IntArray, t_s: FloatArray, values: FloatArray, weight: FloatArray) -> None:
+        """``AddSample`` for each row: ``weight × decay factor`` into the bucket of ``values``."""
+        if not len(group):
+            return
+        self._move_references(group, t_s)
+        nb = self.options.n_buckets
+        factor = np.exp2((t_s - self.reference_s[group]) / self.half_life_s)
+        flat = group * nb + self.options.bucket_of(values)
+        self.weights += np.bincount(flat, weights=weight * factor, minlength=self.weights.size).reshape(
+            self.weights.shape
+        )
+
+    def _move_references(self, group: IntArray, t_s: FloatArray) -> None:
+        """``decayFactor``'s renormalization, for every reference the samples move (in time order: the first
+        sample past a reference's limit sets the next one)."""
+        if float(t_s.max()) <= self._horizon_s:
+            return  # the usual case: every row has its reference and no sample reaches a limit
+        limit = self.reference_s + MAX_DECAY_EXPONENT * self.half_life_s
+        while True:
+            past = np.flatnonzero(~(t_s <= limit[group]))  # NaN limit (no reference yet) counts as past it
+            if not len(past):
+                break
+            first = np.full(len(self.reference_s), np.inf)
+            np.minimum.at(first, group[past], t_s[past])
+            moved = np.flatnonzero(np.isfinite(first))
+            new = self.rounded(first[moved])
+            old = self.reference_s[moved]
+            shift = np.where(np.isnan(old), -np.inf, np.round((old - new) / self.half_life_s))
+            self.weights[moved] *= np.exp2(shift)[:, None]  # histogram.scale(2^exponent)
+            self.reference_s[moved] = new
+            limit[moved] = new + MAX_DECAY_EXPONENT * self.half_life_s
+        # Rows without a reference yet (no sample so far) keep every later call on this path.
+        self._horizon_s = -np.inf if np.isnan(limit).any() else float(limit.min(initial=np.inf))
+
+
 def cpu_histograms(
     group: IntArray,
     t_s: FloatArray,
     cores: FloatArray,
     n_groups: int,
-    ref_s: float,
     flags: RecommenderFlags,
     step_s: float,
     request_cores: FloatArray | None = None,
-) -> FloatArray:
-    """(groups, buckets) decayed weights of every CPU sample: ``weight × 2^((t − ref_s) / half-life)``.
-
-    Like the recommender, pass a reference at (or before) the first sample so weights grow with time
-    and never fall under the histogram's epsilon; only their ratios matter for percentiles. A sample
-    of a ``step_s`` grid counts for ``step_s / sample_interval_s`` recommender samples.
-    """
+    epoch_s: float = 0.0,
+    into: DecayingHistograms | None = None,
+) -> DecayingHistograms:
+    """The CPU histograms of every group: each sample weighted ``minSampleWeight`` (or, VPA ≤ 1.3, the
+    request in cores, at least that), decayed as :class:`DecayingHistograms` does. A sample of a ``step_s``
+    grid counts for ``step_s / sample_interval_s`` recommender samples. ``into``: add to these histograms
+    (samples given block by block, in time order) instead of new ones."""
+    hist = into or DecayingHistograms(n_groups, flags.cpu_histogram, flags.cpu_half_life_s, epoch_s)
     if flags.request_weighted_cpu and request_cores is not None:
         weight = np.maximum(np.nan_to_num(request_cores, nan=0.0), flags.min_sample_weight)
     else:
         weight = np.full(len(cores), flags.min_sample_weight)
-    weight = weight * (step_s / flags.sample_interval_s) * np.exp2((t_s - ref_s) / flags.cpu_half_life_s)
-    nb = flags.cpu_histogram.n_buckets
-    flat = group * nb + flags.cpu_histogram.bucket_of(cores)
-    return np.bincount(flat, weights=weight, minlength=n_groups * nb).reshape(n_groups, nb)
+    hist.add(group, t_s, cores, weight * (step_s / flags.sample_interval_s))
+    return hist
 
 
 @dataclass(frozen=True)
@@ -210,15 +276,18 @@ def memory_peaks(
     return grid.peaks(group_of_container)
 
 
-def memory_histograms(peaks: MemoryPeaks, n_groups: int, ref_s: float, flags: RecommenderFlags) -> FloatArray:
+def memory_histograms(
+    peaks: MemoryPeaks, n_groups: int, ref_s: float, flags: RecommenderFlags, epoch_s: float = 0.0
+) -> FloatArray:
     """(groups, buckets) decayed weights of the peaks of the last ``memory_interval_count`` intervals before
-    ``ref_s`` (weights grow from the oldest kept interval, as the CPU ones do)."""
+    ``ref_s``, each added at its interval's end as ``ContainerState`` adds it (weight 1.0), decayed as
+    :class:`DecayingHistograms` does."""
     oldest = ref_s - flags.memory_interval_count * flags.memory_interval_s
-    recent = peaks.window_end_s > oldest
-    weight = np.exp2((peaks.window_end_s[recent] - oldest) / flags.memory_half_life_s)
-    nb = flags.memory_histogram.n_buckets
-    flat = peaks.group[recent] * nb + flags.memory_histogram.bucket_of(peaks.peak[recent])
-    return np.bincount(flat, weights=weight, minlength=n_groups * nb).reshape(n_groups, nb)
+    recent = np.flatnonzero(peaks.window_end_s > oldest)
+    order = recent[np.argsort(peaks.window_end_s[recent], kind="stable")]
+    hist = DecayingHistograms(n_groups, flags.memory_histogram, flags.memory_half_life_s, epoch_s)
+    hist.add(peaks.group[order], peaks.window_end_s[order], peaks.peak[order], np.ones(len(order)))
+    return hist.weights
 
 
 def percentile(hist: FloatArray, p: float, options: HistogramOptions) -> FloatArray:

@@ -19,6 +19,7 @@ from analyzer.model.classify import APP
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.simulate.vpa_policy import VPASpec, parse_vpa
 from analyzer.simulate.vpa_recommender import (
+    DecayingHistograms,
     PeakGrid,
     RecommenderFlags,
     confidence,
@@ -160,7 +161,8 @@ def vpa_recommendations(
                                                sid_of_group[sid_of_group >= 0], -1)  # fmt: skip
     times_s = (index.times - index.times[0]).total_seconds().to_numpy()
     step = snapshot.metadata.step_s
-    cpu_hist = np.zeros((n, flags.cpu_histogram.n_buckets))
+    epoch_s = index.times[0].timestamp() if len(index.times) else 0.0
+    cpu_hist = DecayingHistograms(n, flags.cpu_histogram, flags.cpu_half_life_s, epoch_s)
     first = np.full(n, np.inf)
     last = np.full(n, -np.inf)
     samples = np.zeros(n)
@@ -174,13 +176,13 @@ def vpa_recommendations(
         rows = np.flatnonzero(sid >= 0)
         sid, pod_container = sid[rows], pod_container[rows]
         t = times_s[index.time[block][rows]]
-        cpu_hist += cpu_histograms(sid, t, cpu_all[block][rows], n, 0.0, flags, step)
+        cpu_histograms(sid, t, cpu_all[block][rows], n, flags, step, into=cpu_hist)
         grid.add(pod_container, t, mem_all[block][rows])
         np.minimum.at(first, sid, t)
         np.maximum.at(last, sid, t)
         samples += np.bincount(sid, minlength=n) * (step / flags.sample_interval_s)
     mem_hist = memory_histograms(grid.peaks(np.maximum(sid_of_group, 0)), n, float(times_s.max()) if len(times_s)
-                                 else 0.0, flags)  # fmt: skip
+                                 else 0.0, flags, epoch_s)  # fmt: skip
     have = np.isfinite(first)
     conf = np.where(have, confidence(first, last, samples, flags.confidence_interval_cpu_s), 0.0)
     conf_memory = np.where(have, confidence(first, last, samples, flags.confidence_interval_memory_s), 0.0)
@@ -205,8 +207,8 @@ def vpa_recommendations(
         "conf_memory": conf_memory,
         "controlled": (controls("cpu"), controls("memory")),
     }
-    rec = recommend(cpu_hist, mem_hist, conf, n_tracked, flags, **caps)
-    alone = recommend(cpu_hist, mem_hist, conf, np.maximum(n_app, 1), flags, **caps)
+    rec = recommend(cpu_hist.weights, mem_hist, conf, n_tracked, flags, **caps)
+    alone = recommend(cpu_hist.weights, mem_hist, conf, np.maximum(n_app, 1), flags, **caps)
 
     current = containers.set_index(key)[["cpu_request_cores", "memory_request_bytes", "cpu_limit_cores",
                                          "memory_limit_bytes"]]  # fmt: skip

@@ -23,9 +23,14 @@ MIB = 2**20
 FLAGS = RecommenderFlags()
 
 
+def cpu_weights(t, cores, flags: RecommenderFlags = FLAGS, requests=None):  # type: ignore[no-untyped-def]
+    """One group's CPU histogram weights (samples on a 60 s grid, seconds from the Unix epoch)."""
+    return cpu_histograms(np.zeros(t.size, dtype=np.int64), t, cores, 1, flags, 60.0, requests).weights
+
+
 def steady_cpu(cores: float, days: float = 8.0, tracked: int = 1, flags: RecommenderFlags = FLAGS):
     t = np.arange(0, days * 86400, 60.0)
-    hist = cpu_histograms(np.zeros(t.size, dtype=np.int64), t, np.full(t.size, cores), 1, 0.0, flags, 60.0)
+    hist = cpu_weights(t, np.full(t.size, cores), flags)
     conf = confidence(np.array([0.0]), np.array([t[-1]]), np.array([float(t.size)]))
     empty = np.zeros((1, MEMORY_HISTOGRAM.n_buckets))
     return recommend(hist, empty, conf, np.array([float(tracked)]), flags)
@@ -70,7 +75,7 @@ def test_upper_bound_confidence_multiplier(hours: float, upper_factor: float) ->
 def test_lower_bound_confidence_multiplier(minutes: float, lower_factor: float) -> None:
     conf = confidence(np.array([0.0]), np.array([minutes * 60.0]), np.array([minutes + 1.0]))
     t = np.arange(0, minutes * 60 + 1, 60.0)
-    hist = cpu_histograms(np.zeros(t.size, dtype=np.int64), t, np.full(t.size, 2.0), 1, t[-1], FLAGS, 60.0)
+    hist = cpu_weights(t, np.full(t.size, 2.0))
     rec = recommend(hist, np.zeros((1, 176)), conf, np.array([1.0]), FLAGS)
     assert rec.cpu_lower[0] / rec.cpu_target[0] == pytest.approx(lower_factor, abs=0.006)
 
@@ -86,7 +91,7 @@ def test_percentile_is_the_upper_edge_and_decay_favours_recent_samples() -> None
     # for 20 % of the samples, so p50 is at 0.2 core and p60 at 1 core.
     t = np.arange(0, 5 * 86400, 60.0)
     cores = np.where(t < 4 * 86400, 1.0, 0.2)
-    hist = cpu_histograms(np.zeros(t.size, dtype=np.int64), t, cores, 1, t[-1], FLAGS, 60.0)
+    hist = cpu_weights(t, cores)
     edge_1 = CPU_HISTOGRAM.bucket_start(CPU_HISTOGRAM.bucket_of(np.array([1.0]))[0] + 1)
     edge_02 = CPU_HISTOGRAM.bucket_start(CPU_HISTOGRAM.bucket_of(np.array([0.2]))[0] + 1)
     assert percentile(hist, 0.5, CPU_HISTOGRAM)[0] == pytest.approx(edge_02)
@@ -98,10 +103,9 @@ def test_request_weighted_mode_of_vpa_1_3() -> None:
     busy = (np.arange(t.size) % 2).astype(bool)  # half the samples at 1 core with a 0.1-core request
     cores = np.where(busy, 1.0, 0.1)
     requests = np.where(busy, 0.1, 1.0)
-    g = np.zeros(t.size, dtype=np.int64)
-    constant = percentile(cpu_histograms(g, t, cores, 1, t[-1], FLAGS, 60.0), 0.9, CPU_HISTOGRAM)[0]
+    constant = percentile(cpu_weights(t, cores), 0.9, CPU_HISTOGRAM)[0]
     old = RecommenderFlags(request_weighted_cpu=True)
-    weighted = percentile(cpu_histograms(g, t, cores, 1, t[-1], old, 60.0, requests), 0.9, CPU_HISTOGRAM)[0]
+    weighted = percentile(cpu_weights(t, cores, old, requests), 0.9, CPU_HISTOGRAM)[0]
     assert constant > 1.0 and weighted == pytest.approx(0.110266, rel=1e-4)
 
 
@@ -118,14 +122,15 @@ def test_memory_keeps_one_peak_per_container_per_day_and_oom_bumps_it() -> None:
     )
     assert oom.peak[2] == 356 * MIB  # max(256 + 100, 256 × 1.2) MiB, used = the request at OOM
     hist = memory_histograms(peaks, 1, t[-1], FLAGS)
-    ages = (np.array([1, 2, 3]) * 86400.0 - t[-1]) / 86400.0  # each peak decays from its window's end
-    assert hist.sum() / np.exp2(ages).sum() == pytest.approx(2.0**8, rel=1e-12)  # weights grow from 8 days back
+    # Each peak is added at its window's end; the reference is the first end (a whole day from Go's zero
+    # time): weights 2^0 + 2^1 + 2^2.
+    assert hist.sum() == 7.0
 
 
 def test_caps_and_truncation() -> None:
     rec = steady_cpu(0.5)
     capped = recommend(
-        cpu_histograms(np.zeros(3, dtype=np.int64), np.arange(3.0), np.full(3, 0.5), 1, 2.0, FLAGS, 60.0),
+        cpu_weights(np.arange(3.0), np.full(3, 0.5)),
         np.zeros((1, 176)),
         np.array([8.0]),
         np.array([1.0]),
