@@ -592,12 +592,15 @@ def serve(
     ),
     port: Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)] = 8080,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0 in a pod).")] = "127.0.0.1",
+    connections: Annotated[
+        int, typer.Option("--connections", help="Connections served at once; more wait their turn.", min=1, max=1024)
+    ] = 16,
 ) -> None:
     """Serve the reports folder read-only over HTTP: each cluster's run list, the latest report, every run's files."""
     from analyzer.serve import make_server
 
     try:
-        server = make_server(reports, host, port)
+        server = make_server(reports, host, port, connections)
     except OSError as exc:
         raise SidecarImpactError(f"--host {host} --port {port}: cannot listen ({exc.strerror or exc})") from None
     typer.echo(f"serving {reports.resolve()} on http://{host}:{server.server_address[1]}/ (Ctrl-C stops)", err=True)

@@ -1,24 +1,35 @@
 """``sidecar-impact serve``: the reports folder over HTTP, read-only, with the standard library's server.
 
-GET and HEAD only. A request path is resolved (symlinks included) and must stay inside the folder:
-``..``, absolute paths, encoded separators and links pointing elsewhere get 404. Directories show
-their ``index.html`` when they have one (a cluster's run list), else a generated listing. Nothing is
-ever written, so the server can run on a read-only mount of the runs' volume.
+GET and HEAD only. Files are streamed from disk (``sendfile``), with ``Range`` and ``If-Modified-Since``
+honoured, and at most :data:`MAX_CONNECTIONS` connections are served at once: a 64 MB ``report.json``
+downloaded by many clients costs the server no more memory than one. A request path is resolved
+(symlinks included) and must stay inside the folder: ``..``, absolute paths, encoded separators and
+links pointing elsewhere get 404. Directories show their ``index.html`` when they have one (a cluster's
+run list), else a generated listing. Nothing is ever written, so the server can run on a read-only
+mount of the runs' volume.
 """
 
 from __future__ import annotations
 
 import mimetypes
 import os
+import re
+import threading
+from email.utils import formatdate, parsedate_to_datetime
 from html import escape
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
 from analyzer.errors import SidecarImpactError
 
 MAX_PATH = 1024
+MAX_CONNECTIONS = 16
+"""Connections served at once; more wait in the listen backlog (each streams from disk, a few KiB apiece)."""
+IDLE_TIMEOUT_S = 60.0
+"""A connection that neither sends nor reads for this long is closed."""
 
 
 def resolve(root: Path, request_path: str) -> Path | None:
@@ -52,7 +63,56 @@ def listing(root: Path, directory: Path, url_path: str) -> str:
     )
 
 
-def make_server(reports: Path, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
+class BoundedThreadingServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` at once: further connections wait in the
+    listen backlog until one ends, so memory and threads stay bounded however many clients come."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int) -> None:
+        self.slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
+    """The one range ``bytes=a-b``, ``bytes=a-`` or ``bytes=-n`` of a ``Range`` header as ``(first, last)``
+    inclusive; None when there is no usable header (none, several ranges, another unit: the whole file is
+    sent, as RFC 9110 allows); False when the range cannot be satisfied (416)."""
+    match = _RANGE.fullmatch(header.strip().replace(" ", "")) if header else None
+    if match is None or not any(match.groups()):
+        return None
+    first_text, last_text = match.groups()
+    if not first_text:  # the last n bytes
+        n = int(last_text)
+        return (max(size - n, 0), size - 1) if n and size else False
+    first = int(first_text)
+    if first >= size:
+        return False
+    last = min(int(last_text), size - 1) if last_text else size - 1
+    return (first, last) if first <= last else None
+
+
+def make_server(
+    reports: Path, host: str = "127.0.0.1", port: int = 8080, max_connections: int = MAX_CONNECTIONS
+) -> ThreadingHTTPServer:
     """A server for ``reports`` (not started: call ``serve_forever``); refuses a folder that is not there."""
     if not reports.is_dir():
         raise SidecarImpactError(f"--reports {reports}: not a directory")
@@ -61,6 +121,7 @@ def make_server(reports: Path, host: str = "127.0.0.1", port: int = 8080) -> Thr
     class Handler(BaseHTTPRequestHandler):
         server_version = "sidecar-impact"
         sys_version = ""
+        timeout = IDLE_TIMEOUT_S  # a client that stops reading or sending frees its slot
 
         def do_GET(self) -> None:
             self._answer(body=True)
@@ -88,21 +149,56 @@ def make_server(reports: Path, host: str = "127.0.0.1", port: int = 8080) -> Thr
                     self._send(HTTPStatus.OK, page, "text/html; charset=utf-8", body)
                     return
             try:
-                data = target.read_bytes()
+                file = target.open("rb")
             except OSError:
                 self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8", body)
                 return
-            kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+            with file:
+                self._send_file(file, target.name, body)
+
+        def _send_file(self, file: BinaryIO, name: str, body: bool) -> None:
+            """The file streamed from disk (``sendfile``): memory stays flat whatever its size and the clients."""
+            stat = os.fstat(file.fileno())
+            size, modified = stat.st_size, int(stat.st_mtime)
+            if _not_modified(self.headers.get("If-Modified-Since"), modified):
+                self.send_response(HTTPStatus.NOT_MODIFIED)
+                self.send_header("Last-Modified", formatdate(modified, usegmt=True))
+                self.end_headers()
+                return
+            kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
             if kind.startswith("text/") or kind == "application/json":
                 kind += "; charset=utf-8"
-            self._send(HTTPStatus.OK, data, kind, body)
+            wanted = byte_range(self.headers.get("Range"), size)
+            if wanted is False:
+                self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            first, last = wanted if wanted else (0, size - 1)
+            self.send_response(HTTPStatus.PARTIAL_CONTENT if wanted else HTTPStatus.OK)
+            self._headers(kind, last - first + 1)
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Last-Modified", formatdate(modified, usegmt=True))
+            if wanted:
+                self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+            self.end_headers()
+            if body and last >= first:
+                self.wfile.flush()
+                try:
+                    self.connection.sendfile(file, offset=first, count=last - first + 1)
+                except OSError:  # the client went away or stopped reading: nothing more to do
+                    self.close_connection = True
+
+        def _headers(self, kind: str, length: int) -> None:
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(length))
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Content-Security-Policy", "default-src 'self' data: 'unsafe-inline'")
 
         def _send(self, status: HTTPStatus, data: bytes, kind: str, body: bool) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Content-Security-Policy", "default-src 'self' data: 'unsafe-inline'")
+            self._headers(kind, len(data))
             self.end_headers()
             if body:
                 self.wfile.write(data)
@@ -115,4 +211,17 @@ def make_server(reports: Path, host: str = "127.0.0.1", port: int = 8080) -> Thr
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    return ThreadingHTTPServer((host, port), Handler)
+    return BoundedThreadingServer((host, port), Handler, max_connections)
+
+
+def _not_modified(header: str | None, modified: int) -> bool:
+    """Whether ``If-Modified-Since`` names a time at or after the file's (whole seconds, as HTTP dates are)."""
+    if not header:
+        return False
+    try:
+        since = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since.tzinfo is None:
+        return False
+    return modified <= since.timestamp()

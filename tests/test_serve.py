@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
+import socket
+import subprocess
+import sys
 import threading
+import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -90,3 +96,87 @@ def test_only_reading_is_allowed(served: tuple[str, int, Path]) -> None:
     host, port, _ = served
     for method in ("POST", "PUT", "DELETE"):
         assert get(host, port, "/synthetic-11/", method)[0] == 405
+
+
+def request(host: str, port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    connection.request("GET", path, headers=headers)
+    answer = connection.getresponse()
+    body = answer.read()
+    connection.close()
+    return answer.status, body, dict(answer.getheaders())
+
+
+def test_ranges_and_conditional_requests(served: tuple[str, int, Path]) -> None:
+    host, port, reports = served
+    path = "/synthetic-11/20261129T031700Z/report.json"
+    whole = (reports / "synthetic-11" / "20261129T031700Z" / "report.json").read_bytes()
+    status, body, headers = request(host, port, path, {"Range": "bytes=10-19"})
+    assert status == 206 and body == whole[10:20] and headers["Content-Range"] == f"bytes 10-19/{len(whole)}"
+    status, body, headers = request(host, port, path, {"Range": "bytes=-5"})
+    assert status == 206 and body == whole[-5:]
+    status, body, _ = request(host, port, path, {"Range": f"bytes={len(whole) - 3}-"})
+    assert status == 206 and body == whole[-3:]
+    status, _, headers = request(host, port, path, {"Range": f"bytes={len(whole)}-"})
+    assert status == 416 and headers["Content-Range"] == f"bytes */{len(whole)}"
+    for ignored in ("bytes=0-1,5-6", "lines=1-2", "bytes=x-y", "bytes=9-3"):  # the whole file, as RFC 9110 allows
+        status, body, _ = request(host, port, path, {"Range": ignored})
+        assert status == 200 and body == whole, ignored
+    status, body, headers = request(host, port, path, {})
+    assert status == 200 and headers["Accept-Ranges"] == "bytes" and "Last-Modified" in headers
+    status, body, _ = request(host, port, path, {"If-Modified-Since": headers["Last-Modified"]})
+    assert status == 304 and body == b""
+    for stale in ("Mon, 01 Jan 2001 00:00:00 GMT", "not a date", "Mon, 01 Jan 2001 00:00:00"):
+        assert request(host, port, path, {"If-Modified-Since": stale})[0] == 200, stale
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def peak_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_fifty_concurrent_downloads_of_a_large_report_stay_under_the_deployments_limit(tmp_path: Path) -> None:
+    """``sidecar-impact serve`` as deployed (deploy/serve.yaml limits it to 256Mi): 50 clients download a
+    64 MB report.json at once; every copy arrives intact and the server's peak RSS stays under the limit."""
+    limit = 256 << 20
+    assert "memory: 256Mi" in (Path(__file__).resolve().parents[1] / "deploy" / "serve.yaml").read_text()
+    run = tmp_path / "reports" / "c" / "20261201T000000Z"
+    run.mkdir(parents=True)
+    data = random.Random(7).randbytes(64 << 20)
+    (run / "report.json").write_bytes(data)
+    expected = zlib.crc32(data)
+    del data
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "analyzer", "serve", "--reports", str(tmp_path / "reports"), "--port", str(port)],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stderr is not None and "serving" in server.stderr.readline()
+
+        def download(_: int) -> tuple[int, int, int]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            connection.request("GET", "/c/20261201T000000Z/report.json")
+            answer = connection.getresponse()
+            crc, size, buffer = 0, 0, bytearray(1 << 20)
+            while n := answer.readinto(buffer):
+                crc, size = zlib.crc32(memoryview(buffer)[:n], crc), size + n
+            connection.close()
+            return answer.status, size, crc
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            results = list(pool.map(download, range(50)))
+        peak = peak_rss_bytes(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert results == [(200, 64 << 20, expected)] * 50
+    assert peak < limit, f"peak RSS {peak / 2**20:.0f} MiB"
