@@ -22,6 +22,7 @@ from analyzer.findings.remedies import (
 from analyzer.model.usage_index import WORKLOAD_KEY
 from analyzer.prices import HOURS_PER_MONTH
 from analyzer.simulate.counterfactual import Counterfactual
+from analyzer.simulate.hpa_spec import MetricSpec
 from analyzer.simulate.keda import scaled_object_ops
 
 SKEW_COLUMNS = {
@@ -365,6 +366,22 @@ def _series(
     )
 
 
+RESOURCE_WORDS = {"cpu": "CPU", "memory": "memory"}
+
+
+def _retarget_words(old: tuple[MetricSpec, ...], new: tuple[MetricSpec, ...]) -> str:
+    """A retarget in words: each Utilization target it moves, from what to what, and why that value."""
+    moves = [
+        f"{'lower' if b.target < a.target else 'raise'} the {RESOURCE_WORDS.get(a.resource, a.resource)} target "
+        f"from {a.target}% to {b.target}%"
+        for a, b in zip(old, new, strict=True)
+        if a.container is None and a.is_utilization and b.target != a.target
+    ]
+    if not moves:
+        return "keep type Resource and its targets"
+    return " and ".join(moves) + " (the pod's utilization when the app's is at its target)"
+
+
 def _remedies(
     cf: Counterfactual,
     h: int,
@@ -410,12 +427,8 @@ def _remedies(
         else:
             description = {
                 "container-resource": f"scale on the {ctx.app} container alone (type: ContainerResource), same targets",
-                "retarget": "keep type: Resource, re-target to "
-                + ", ".join(
-                    f"{m.resource} {m.target}%" for m in col.metrics if m.container is None and m.is_utilization
-                )
-                + " (the pod utilization at which the app is at its target)",
-                "average-value": "raise AverageValue targets by the sidecars' usage per pod",
+                "retarget": _retarget_words(spec.metrics, col.metrics),
+                "average-value": "raise the AverageValue targets by the sidecars' usage per pod",
             }[remedy]
             ops = hpa_metrics_ops(spec, col.metrics)
             target_kind, target_name = "HorizontalPodAutoscaler", spec.name

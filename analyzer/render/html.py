@@ -147,6 +147,20 @@ def _millicores(value: float) -> str:
 Format = str | Callable[[float], str]
 
 
+def _overhead_in_units(overhead: pd.DataFrame) -> pd.DataFrame:
+    """The fits' base and slope as text in each row's unit: millicores for CPU, MiB for memory, the slope per
+    app core (the same units as the containers table)."""
+    cpu = (overhead["resource"] == "cpu").to_numpy()
+
+    def text(values: pd.Series, suffix: str) -> list[str]:
+        return [
+            "" if pd.isna(v) else (f"{v * 1000:,.1f}m" if is_cpu else f"{v / 2**20:,.1f} Mi") + suffix
+            for v, is_cpu in zip(values, cpu, strict=True)
+        ]
+
+    return overhead.assign(base=text(overhead["base"], ""), slope=text(overhead["slope"], " per app core"))
+
+
 def _header(column: str, fmt: Format | None) -> str:
     """A column's header in words; a unit the formatter replaces (cores, bytes) is left out of it."""
     if fmt in (_mib, _millicores):
@@ -267,10 +281,10 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
          "sidecar_cpu_usage_share_mean": "{:.0%}", "sidecar_cost_month": "${:,.2f}", "pod_cost_month": "${:,.2f}"},
     )  # fmt: skip
     overhead = _table(
-        analysis.overhead[
+        _overhead_in_units(analysis.overhead)[
             ["namespace", "workload", "container", "resource", "method", "base", "slope", "r2", "samples", "reason"]
         ],
-        {"base": "{:.4g}", "slope": "{:.4g}", "r2": "{:.2f}"},
+        {"r2": "{:.2f}"},
     )
     skew = _table(
         analysis.hpa_skew[

@@ -37,19 +37,26 @@ def action_list(analysis: Analysis, ordered: pd.DataFrame) -> str:
     rows = ordered[ordered["direction"].isin(["stalled", "inflation", "dilution"])]
     items = []
     for r in rows.head(ACTIONS_SHOWN).itertuples(index=False):
-        remedy = fix.get((r.namespace, r.hpa))
-        change = "no patch: see the notes"
-        if remedy is not None:
-            change = (f"{escape(remedy.remedy)} on {escape(remedy.object)}: residual skew "
-                      f"{remedy.residual_skew_replica_hours:+,.1f} replica-hours, "
-                      f"{remedy.stalled_hours:,.1f} h stalled")  # fmt: skip
         items.append(f"<li><a href=#{r.anchor}>{escape(r.namespace)}/{escape(r.hpa)}</a>: {escape(_problem(r))}. "
-                     f"Fix: {change}.</li>")  # fmt: skip
+                     f"{_change(fix.get((r.namespace, r.hpa)))}</li>")  # fmt: skip
     more = len(rows) - ACTIONS_SHOWN
     tail = f"<p>{more:,} more in <a href=#hpa-details>HPA details</a>.</p>" if more > 0 else ""
     if not items:
         return "<p>No HPA is skewed or stalled by its sidecars.</p>"
     return f"<h3>What to do first</h3><ol>{''.join(items)}</ol>{tail}"
+
+
+def _change(remedy: Any) -> str:
+    """The recommended change in words, its effect, and its command one click away."""
+    if remedy is None:
+        return "No fix applies as a patch: see the HPA's section."
+    where = "" if remedy.object.startswith("hpa/") else f" (in {escape(remedy.object)})"
+    text = (f"<b>Fix:</b> {escape(remedy.description)}{where}; residual skew "
+            f"{remedy.residual_skew_replica_hours:+,.1f} replica-hours, "
+            f"{remedy.stalled_hours:,.1f} h stalled.")  # fmt: skip
+    if not remedy.command:
+        return text + " No patch: see the HPA's section."
+    return text + f"<details class=command><summary>command</summary><pre>{escape(remedy.command)}</pre></details>"
 
 
 def hpa_sections(analysis: Analysis, ordered: pd.DataFrame, top: int, sheet: FigureSheet) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 if TYPE_CHECKING:
@@ -113,7 +114,10 @@ def skew_figure(analysis: Analysis, top: int = 20) -> Figure:
     ax.barh(labels, skew.skew_replica_hours, color=colors)
     ax.axvline(0, color="#000000", lw=0.8)
     ax.set_xlabel("replica-hours as deployed minus app-only, over the snapshot")
-    ax.set_title("HPA skew from sidecars (orange: inflation, purple: dilution, red: stalled)")
+    ax.set_title("HPA skew from sidecars")  # the colours in a legend: a title that says them runs off the figure
+    shown = [d for d in ("inflation", "dilution", "stalled") if d in set(skew.direction)]
+    if shown:
+        ax.legend(handles=[Patch(color=DIRECTION_COLOR[d], label=d) for d in shown], fontsize="small", loc="best")
     ax.grid(axis="x", alpha=0.3)
     return fig
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 from dataclasses import replace
@@ -12,6 +13,7 @@ import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from analyzer.api import Analysis, render
 from analyzer.findings.hpa_skew import by_impact
@@ -255,3 +257,50 @@ def test_report_json_is_written_in_pieces_that_make_the_one_document(
     doc = json.loads(path.read_text())
     assert doc["hpa_skew"][0]["skew_replica_hours"] is None and doc["vpa"] == []
     assert len(doc["classes"]) == len(case.classes) > 7
+
+
+def test_the_action_list_says_each_change_in_words_with_its_command_one_click_away(
+    analysis: Analysis, tmp_path: Path
+) -> None:
+    (path,) = render(analysis, tmp_path, ["html"])
+    page = path.read_text()
+    actions = page[page.index("<h3>What to do first</h3>") :]
+    actions = actions[: actions.index("</ol>")]
+    items = re.findall(r"<li>(.*?)</li>", actions, re.S)
+    recommended = analysis.remedies[analysis.remedies["recommended"]]
+    assert len(items) >= 5
+    words = ("lower the CPU target from", "raise the CPU target from", "raise the memory target from",
+             "lower the memory target from", "scale on the", "set each sidecar", "raise the AverageValue")  # fmt: skip
+    for item in items:
+        change = item[item.index("<b>Fix:</b> ") :]
+        assert change.removeprefix("<b>Fix:</b> ").startswith(words), item
+        command = re.search(r"<details class=command><summary>command</summary><pre>(.*?)</pre>", change).group(1)
+        assert html.unescape(command) in set(recommended["command"])
+    inventory = next(i for i in items if ">shop/inventory</a>" in i)
+    assert "lower the CPU target from 70% to 24%" in inventory
+
+
+def test_the_skew_figures_title_fits_inside_it(analysis: Analysis) -> None:
+    fig = plots.skew_figure(analysis)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig.axes[0].title.get_window_extent(canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    legend = fig.axes[0].get_legend()
+    assert legend is not None and {t.get_text() for t in legend.get_texts()} <= {"inflation", "dilution", "stalled"}
+
+
+def test_the_overhead_table_shows_units_not_raw_floats(analysis: Analysis, tmp_path: Path) -> None:
+    (path,) = render(analysis, tmp_path, ["html"])
+    page = path.read_text()
+    section = page[page.index("<section id=overhead>") :]
+    section = section[: section.index("</section>")]
+    first_table = section[: section.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", first_table, re.S)[1:]
+    assert rows
+    for row in rows:
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        resource, base, slope = cells[3], cells[5], cells[6]
+        unit = "m" if resource == "cpu" else " Mi"
+        assert re.fullmatch(r"-?[\d,]+\.\d" + unit, base), row
+        assert re.fullmatch(r"-?[\d,]+\.\d" + unit + " per app core", slope), row
