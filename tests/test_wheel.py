@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -25,9 +26,17 @@ def test_the_wheel_reports_on_its_bundled_sample_from_any_directory(tmp_path: Pa
     assert "analyzer/sample_data/metadata.json" in names and "analyzer/cli.py" in names
     assert not any(n.startswith(("tests/", "reports/", "sample_data/")) for n in names)
 
-    venv = tmp_path / "venv"  # the dependencies come from this interpreter's site-packages; the package from the wheel
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    # The package from the wheel; its dependencies from the environment running these tests, a virtualenv or
+    # the system's. (``venv --system-site-packages`` would see the *base* interpreter's packages, not those of
+    # a virtualenv the tests run in.) The environment's paths go in a .pth file, after the venv's own: its
+    # .pth files are not processed, so an editable install of this checkout stays out.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python, script = venv / "bin" / "python", venv / "bin" / "sidecar-impact"
+    inner = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    (Path(inner) / "outer-environment.pth").write_text("".join(f"{p}\n" for p in outer))
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, timeout=300)
 
     work = tmp_path / "anywhere"

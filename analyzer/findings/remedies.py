@@ -11,10 +11,9 @@ import json
 import shlex
 from typing import Any
 
-import yaml
-
 from analyzer.paths import safe_component
 from analyzer.simulate.hpa_spec import HPASpec, MetricSpec
+from analyzer.simulate.vpa_policy import VPASpec
 
 SIDECAR_REQUEST_ANNOTATIONS = {
     "istio": ("sidecar.istio.io/proxyCPU", "sidecar.istio.io/proxyMemory"),
@@ -46,6 +45,7 @@ RESOURCE_NAMES = {
     "StatefulSet": "statefulset",
     "DaemonSet": "daemonset",
     "ReplicaSet": "replicaset",
+    "VerticalPodAutoscaler": "vpa",
 }
 """``kubectl`` resource names of the objects fixes patch."""
 
@@ -84,6 +84,33 @@ def hpa_metrics_ops(spec: HPASpec, new: tuple[MetricSpec, ...]) -> list[dict[str
         path = pointer("spec", "metrics", index)
         ops += [{"op": "test", "path": path, "value": spec.raw_metrics[index]},
                 {"op": "replace", "path": path, "value": entry}]  # fmt: skip
+    return ops
+
+
+def vpa_policy_ops(vpa: VPASpec, changes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """JSON Patch operations giving the VPA's ``containerPolicies`` the fields in ``changes``, keyed by
+    ``containerName``: the entry that applies to that name (the first naming it, the last ``"*"``, as the VPA
+    resolves them) gets the fields, other fields kept; a name without an entry gets one appended. Guarded by
+    a ``test`` of the policies as collected, so it changes nothing once someone else has changed them. (A VPA
+    without ``resourcePolicy`` gets one; JSON Patch cannot test for absence, as for an HPA without metrics.)"""
+    if not changes:
+        return []
+    entries = [{"containerName": name, **fields} for name, fields in changes.items()]
+    if vpa.resource_policy is None:
+        return [{"op": "add", "path": "/spec/resourcePolicy", "value": {"containerPolicies": entries}}]
+    current = vpa.resource_policy.get("containerPolicies")
+    if not current:
+        return [{"op": "test", "path": "/spec/resourcePolicy", "value": vpa.resource_policy},
+                {"op": "add", "path": "/spec/resourcePolicy/containerPolicies", "value": entries}]  # fmt: skip
+    at = ("spec", "resourcePolicy", "containerPolicies")
+    ops: list[dict[str, Any]] = [{"op": "test", "path": pointer(*at), "value": current}]
+    for entry in entries:
+        index = vpa.policy_index.get(entry["containerName"])
+        if index is None:
+            ops.append({"op": "add", "path": pointer(*at, "-"), "value": entry})
+            continue
+        ops += [{"op": "add", "path": pointer(*at, index, key), "value": value}
+                for key, value in entry.items() if current[index].get(key) != value]  # fmt: skip
     return ops
 
 
@@ -157,12 +184,3 @@ def _container_request_ops(
 def patch_text(ops: list[dict[str, Any]]) -> str:
     """The patch file's content: the operations as indented JSON."""
     return json.dumps(ops, indent=2) + "\n"
-
-
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-"""libyaml's emitter where PyYAML has it (the same text, about ten times faster)."""
-
-
-def to_yaml(doc: dict[str, Any]) -> str:
-    """Block-style YAML in the document's key order."""
-    return yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)

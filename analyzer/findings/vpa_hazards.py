@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.findings.remedies import to_yaml
+from analyzer.findings.remedies import apply_command, patch_text, vpa_policy_ops
 from analyzer.frames import records_by
 from analyzer.model.usage_index import WORKLOAD_KEY
 from analyzer.simulate.counterfactual import Counterfactual
@@ -33,7 +33,11 @@ HAZARD_COLUMNS = {
     "container": "the container concerned",
     "evidence": "what was found, with figures",
     "value": "the headline figure of the hazard (see evidence), NaN if none",
-    "fix": "YAML to apply",
+    "change": "what answers the hazard, in words",
+    "command": "the command that applies the VPA's patch from the fixes/ directory (-o fixes); empty without one",
+    "patch": "the VPA's JSON Patch (RFC 6902), guarded by a test of its policies as collected: one per VPA, "
+    "answering every hazard of it that a policy change answers; empty when no patch answers this one",
+    "fix": "the change, the command and the patch, as the findings show it",
 }
 
 VPA_HPA_COLUMNS = {
@@ -70,35 +74,26 @@ class Hazard:
     check: Callable[[Context], list[dict[str, Any]]]
 
 
-def _vpa_patch(vpa: VPASpec, extra: list[dict[str, Any]]) -> str:
-    """The VPA's containerPolicies with ``extra`` entries added or replacing ones of the same name."""
-    policies = []
-    for name, p in vpa.policies.items():
-        entry: dict[str, Any] = {"containerName": name}
-        if p.mode != "Auto":
-            entry["mode"] = p.mode
-        for field, key in (("min_allowed", "minAllowed"), ("max_allowed", "maxAllowed")):
-            values = getattr(p, field)
-            if values:
-                entry[key] = {r: _quantity(r, v) for r, v in values.items()}
-        if p.controlled_resources != ("cpu", "memory"):
-            entry["controlledResources"] = list(p.controlled_resources)
-        policies.append(entry)
-    names = {e["containerName"] for e in extra}
-    policies = [p for p in policies if p["containerName"] not in names] + extra
-    doc = {
-        "apiVersion": "autoscaling.k8s.io/v1",
-        "kind": "VerticalPodAutoscaler",
-        "metadata": {"name": vpa.name, "namespace": vpa.namespace},
-        "spec": {"resourcePolicy": {"containerPolicies": policies}},
-    }
-    return to_yaml(doc)
+Changes = dict[str, dict[str, Any]]
+"""Policy fields to set, by ``containerName`` (see :func:`analyzer.findings.remedies.vpa_policy_ops`)."""
 
 
-def _quantity(resource: str, value: float) -> str:
-    if resource == "cpu":
-        return f"{round(value * 1000)}m"
-    return f"{int(value) // 2**20}Mi" if value % 2**20 == 0 else str(int(value))
+def merge_changes(changes: list[Changes]) -> Changes:
+    """Several hazards' policy changes as one: fields set in order, ``controlledResources`` narrowed to what
+    every change keeps, and an entry left controlling nothing turned ``mode: Off``."""
+    merged: Changes = {}
+    for change in changes:
+        for name, fields in change.items():
+            entry = merged.setdefault(name, {})
+            for key, value in fields.items():
+                if key == "controlledResources" and key in entry:
+                    value = [r for r in entry[key] if r in value]
+                entry[key] = value
+    for entry in merged.values():
+        if entry.get("controlledResources") == []:
+            del entry["controlledResources"]
+            entry["mode"] = "Off"
+    return merged
 
 
 def _sidecars(ctx: Context) -> list[SimpleNamespace]:
@@ -125,9 +120,10 @@ def no_catch_all(ctx: Context) -> list[dict[str, Any]]:
         f"{app.container}'s floor is {app.floor_cpu_cores * 1000:g}m / {app.floor_memory_bytes / 2**20:g}Mi "
         f"instead of {floor_alone * 1000:g}m / {app.floor_memory_bytes * (1 + len(injected)) / 2**20:g}Mi"
     )
-    fix = _vpa_patch(ctx.vpa, [{"containerName": "*", "mode": "Off"}])
-    return [{"container": names, "evidence": evidence, "value": float(len(injected)),
-             "fix": fix}]  # fmt: skip
+    change = (f'add a catch-all "*" with mode Off to the containerPolicies: {names} leave the VPA and '
+              f"{app.container} keeps the whole pod minimum")  # fmt: skip
+    return [{"container": names, "evidence": evidence, "value": float(len(injected)), "change": change,
+             "policies": {"*": {"mode": "Off"}}}]  # fmt: skip
 
 
 def eviction_loop(ctx: Context) -> list[dict[str, Any]]:
@@ -158,8 +154,9 @@ def eviction_loop(ctx: Context) -> list[dict[str, Any]]:
             f"it: {'; '.join(outside)}. If the injector runs after the VPA webhook, the updater evicts every pod "
             f"as soon as it runs: about {rate:,.0f} evictions/day at {round(ctx.replicas)} replicas"
         )
-        fix = _vpa_patch(ctx.vpa, [{"containerName": r.container, "mode": "Off"}])
-        out.append({"container": r.container, "evidence": evidence, "value": rate, "fix": fix})
+        change = f"set {r.container}'s container policy to mode Off: the injector alone sets its resources"
+        out.append({"container": r.container, "evidence": evidence, "value": rate, "change": change,
+                    "policies": {r.container: {"mode": "Off"}}})  # fmt: skip
     return out
 
 
@@ -184,8 +181,10 @@ def native_sidecar_ignored(ctx: Context) -> list[dict[str, Any]]:
             f"{r.container} is a native sidecar (an init container with restartPolicy Always): the VPA never "
             f"recommends for it, yet it holds {share:.0%} of the pod's {res} requests"
         )
-        fix = "# the VPA cannot size native sidecars (autoscaler#6691): set their requests from measured usage\n"
-        out.append({"container": r.container, "evidence": evidence, "value": share, "fix": fix})
+        change = (f"set {r.container}'s requests in the workload from its measured usage: the VPA cannot size "
+                  "native sidecars (autoscaler#6691), so no VPA change answers this")  # fmt: skip
+        out.append({"container": r.container, "evidence": evidence, "value": share, "change": change,
+                    "policies": {}})  # fmt: skip
     return out
 
 
@@ -216,10 +215,31 @@ def hpa_same_resource(ctx: Context) -> list[dict[str, Any]]:
                 f"of {', '.join(r.container for r in managed)}: requests follow usage (≈ 1.15 × p90), pinning "
                 f"utilization near {pinned:.0f}%; replicas drift {drift}"
             )
-            fix = _vpa_patch(ctx.vpa, [{"containerName": "*", "controlledResources": ["memory"]}])
+            policies = _without_resource(ctx, managed, m.resource, whole_pod=m.container is None)
+            change = (f"stop the VPA setting {m.resource} for {', '.join(r.container for r in managed)} "
+                      f"(controlledResources without {m.resource}): HPA {hpa.name} alone answers {m.resource}, the "
+                      "VPA keeps the rest")  # fmt: skip
             out.append({"container": ", ".join(r.container for r in managed), "evidence": evidence,
-                        "value": pinned, "fix": fix})  # fmt: skip
+                        "value": pinned, "change": change, "policies": policies})  # fmt: skip
     return out
+
+
+def _without_resource(ctx: Context, managed: list[SimpleNamespace], resource: str, whole_pod: bool) -> Changes:
+    """Policy changes that take ``resource`` out of the VPA's hands for the ``managed`` containers: on the
+    entry that applies to each (its own, or ``"*"``); one without an entry gets ``"*"`` when the HPA counts
+    the whole pod, its own entry when it counts that container alone."""
+    changes: Changes = {}
+    for r in managed:
+        policy = ctx.vpa.policy(r.container)
+        if r.container in ctx.vpa.policies:
+            name = r.container
+        elif "*" in ctx.vpa.policies or whole_pod:
+            name = "*"
+        else:
+            name = r.container
+        kept = [res for res in policy.controlled_resources if res != resource]
+        changes[name] = {"controlledResources": kept}
+    return changes
 
 
 def sidecar_moves_denominator(ctx: Context) -> list[dict[str, Any]]:
@@ -239,8 +259,9 @@ def sidecar_moves_denominator(ctx: Context) -> list[dict[str, Any]]:
                 f"{r.container}'s request to {r.cpu_target_cores * 1000:g}m, the pod's from {before * 1000:g}m to "
                 f"{after * 1000:g}m, while the app's request is unchanged"
             )
-            fix = _vpa_patch(ctx.vpa, [{"containerName": r.container, "mode": "Off"}])
-            out.append({"container": r.container, "evidence": evidence, "value": after - before, "fix": fix})
+            change = f"set {r.container}'s container policy to mode Off: the pod's CPU request stays as the HPA sees it"
+            out.append({"container": r.container, "evidence": evidence, "value": after - before, "change": change,
+                        "policies": {r.container: {"mode": "Off"}}})  # fmt: skip
     return out
 
 
@@ -289,10 +310,22 @@ def vpa_hazards(
         mine = [SimpleNamespace(**r) for r in rows_of[key]]
         on_target = hpas_of.get(key, [])
         ctx = Context(vpa=vpa, rows=mine, hpas=on_target, replicas=float(pods.get(key, 0.0)))
-        for hazard in HAZARDS:
-            for found in hazard.check(ctx):
-                rows.append({"namespace": key[0], "workload": key[2], "vpa": vpa.name, "hazard": hazard.id,
-                             "severity": hazard.severity, **found})  # fmt: skip
+        found = [(hazard, f) for hazard in HAZARDS for f in hazard.check(ctx)]
+        ops = vpa_policy_ops(vpa, merge_changes([f["policies"] for _, f in found]))
+        patch = patch_text(ops) if ops else ""
+        command = apply_command(vpa.namespace, "VerticalPodAutoscaler", vpa.name) if ops else ""
+        answered = sum(bool(f["policies"]) for _, f in found)
+        for hazard, f in found:
+            mine_patch = bool(f["policies"]) and bool(ops)
+            fix = f"{f['change']}\n"
+            if mine_patch:
+                fix += f"# {command}\n{patch}"
+                if answered > 1:
+                    fix += "# the VPA's one patch answers its other hazards too\n"
+            rows.append({"namespace": key[0], "workload": key[2], "vpa": vpa.name, "hazard": hazard.id,
+                         "severity": hazard.severity, "container": f["container"], "evidence": f["evidence"],
+                         "value": f["value"], "change": f["change"], "command": command if mine_patch else "",
+                         "patch": patch if mine_patch else "", "fix": fix})  # fmt: skip
     return pd.DataFrame(rows, columns=list(HAZARD_COLUMNS))
 
 

@@ -42,6 +42,12 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
             why.append(f"not in the patch: {r.notes}")
         previous = commands.get(path, (str(r.command), []))[1]
         commands[path] = (str(r.command), previous + why)
+    for h in analysis.vpa_hazards[analysis.vpa_hazards["patch"] != ""].itertuples(index=False):
+        path = fix_file(h.namespace, "VerticalPodAutoscaler", h.vpa)
+        files[path] = json.loads(h.patch)  # one patch per VPA, the same on each of its hazards
+        previous = commands.get(path, (str(h.command), []))[1]
+        commands[path] = (str(h.command), [*previous, f"{h.namespace}/vpa/{h.vpa}: vpa-{h.hazard} ({h.severity}): "
+                                                      f"{h.change}"])  # fmt: skip
     meta = analysis.metadata
     script = [
         "#!/bin/sh",
@@ -57,7 +63,7 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
         command, why = commands[path]
         script += [*(f"# {_comment(line)}" for line in why), command, ""]
     if not commands:
-        script.append("# Nothing to fix: no HPA finding has a fix that applies as a patch.")
+        script.append("# Nothing to fix: no HPA or VPA finding has a fix that applies as a patch.")
     out = {path: json.dumps(ops, indent=2) + "\n" for path, ops in files.items()}
     out["apply.sh"] = "\n".join(script) + "\n"
     return out

@@ -35,8 +35,6 @@ figure{margin:1rem 0}img{max-width:100%;height:auto}figcaption{font-size:.85rem;
 def _fix_summary(fix: str) -> str:
     """A finding's fix in a table cell: what it changes and the command (the patch is in Remedies and fixes/)."""
     lines = [line for line in str(fix).splitlines() if line.strip()]
-    if lines and lines[0].startswith("apiVersion:"):
-        return "the VPA patch in the VPA section"
     if lines and lines[0].startswith("# rules.yaml"):
         return "a --rules entry (report.json has it)"
     head = lines[:1] + [line[2:] for line in lines if line.startswith("# kubectl ")]
@@ -327,7 +325,12 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     ).sort_values("_rank", kind="stable")
     blocks = [
         f"<h3>{escape(r.namespace)}/{escape(r.workload)}: {escape(r.hazard)} ({escape(r.severity)})</h3>"
-        f"<p>{escape(r.evidence)}.</p><details><summary>fix</summary><pre>{escape(r.fix)}</pre></details>"
+        f"<p>{escape(r.evidence)}.</p><p>Fix: {escape(r.change)}.</p>"
+        + (
+            f"<pre>{escape(r.command)}</pre><details><summary>patch</summary><pre>{escape(r.patch)}</pre></details>"
+            if r.command
+            else ""
+        )
         for r in ranked_hazards.itertuples(index=False)
     ]
     hazards = "".join(blocks[:SHOWN_ROWS]) + (

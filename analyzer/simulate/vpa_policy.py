@@ -33,6 +33,10 @@ class VPASpec:
     target_name: str
     update_mode: str
     policies: dict[str, ContainerPolicy]
+    policy_index: dict[str, int] = field(default_factory=dict)
+    """The ``containerPolicies`` index of the entry that applies to each name (patch builders change it)."""
+    resource_policy: dict[str, Any] | None = None
+    """``spec.resourcePolicy`` as collected, None when absent: for patch builders, which guard on it."""
 
     def policy(self, container: str) -> ContainerPolicy:
         """An exact ``containerName`` beats ``"*"``; neither: the defaults (mode Auto, cpu and memory)."""
@@ -59,7 +63,9 @@ def parse_vpa(obj: dict[str, Any]) -> VPASpec:
     if mode not in MODES:
         raise ManifestError(f"{at}: spec.updatePolicy.updateMode {clip(mode)} is not one of {', '.join(MODES)}")
     policies: dict[str, ContainerPolicy] = {}
-    raw = (spec.get("resourcePolicy") or {}).get("containerPolicies") or []
+    index: dict[str, int] = {}
+    resource_policy = spec.get("resourcePolicy")
+    raw = (resource_policy or {}).get("containerPolicies") or []
     for i, p in enumerate(raw):
         where = f"{at}: spec.resourcePolicy.containerPolicies[{i}]"
         name = p.get("containerName")
@@ -74,6 +80,9 @@ def parse_vpa(obj: dict[str, Any]) -> VPASpec:
         values = p.get("controlledValues", "RequestsAndLimits")
         if values not in ("RequestsAndLimits", "RequestsOnly"):
             raise ManifestError(f"{where}.controlledValues must be RequestsAndLimits or RequestsOnly")
+        if name in policies and name != "*":
+            continue  # GetContainerResourcePolicy: the first entry naming a container applies, the last "*"
+        index[name] = i
         policies[name] = ContainerPolicy(
             mode=cmode,
             min_allowed=_quantities(p.get("minAllowed"), f"{where}.minAllowed"),
@@ -89,6 +98,8 @@ def parse_vpa(obj: dict[str, Any]) -> VPASpec:
         target_name=str(ref["name"]),
         update_mode=mode,
         policies=policies,
+        policy_index=index,
+        resource_policy=resource_policy if isinstance(resource_policy, dict) else None,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import shlex
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,10 @@ def patched(snapshot: Snapshot, remedies: Any) -> Snapshot:
 
 
 def valid(obj: dict[str, Any]) -> None:
-    """Against the Kubernetes schemas; a ScaledObject (a CRD they do not hold) against the one it is read with."""
-    if obj["kind"] == "ScaledObject":
-        assert first_problem(VALIDATORS["ScaledObject"], obj) is None
+    """Against the Kubernetes schemas; a ScaledObject or a VPA (CRDs they do not hold) against the schema they
+    are read with."""
+    if obj["kind"] in ("ScaledObject", "VerticalPodAutoscaler"):
+        assert first_problem(VALIDATORS[obj["kind"]], obj) is None
         return
     kubernetes_validate.validate({k: v for k, v in obj.items() if k != "status"}, "1.33", strict=False)
 
@@ -145,7 +147,9 @@ def test_the_fixes_folder_holds_one_file_per_object_and_a_script(small_analysis:
     assert script.startswith("#!/bin/sh\n") and "set -eu" in script and (folder / "apply.sh").stat().st_mode & 0o111
     chosen = small_analysis.remedies[small_analysis.remedies["recommended"]]
     commands = [line for line in script.splitlines() if line.startswith("kubectl ")]
-    assert sorted(commands) == sorted(set(chosen["command"]))
+    vpa_commands = small_analysis.vpa_hazards["command"]
+    assert sorted(commands) == sorted(set(chosen["command"]) | set(vpa_commands[vpa_commands != ""]))
+    assert any(c.startswith("kubectl patch vpa ") for c in commands)
     for command in commands:
         path = tmp_path / shlex.split(command)[-1]
         assert path.is_file() and isinstance(json.loads(path.read_text()), list)
@@ -205,3 +209,69 @@ def test_every_high_or_medium_hpa_finding_has_one_fix_that_applies(wide: tuple[S
             after = jsonpatch.apply_patch(hpa, json.loads(recommended.loc[[key]].iloc[0]["patch"]))["spec"]["metrics"]
             names = [(m.get("resource") or m.get("containerResource"))["name"] for m in after]
             assert names == ["cpu", "memory"]
+
+
+ANSWERED_BY_A_VPA_PATCH = {"eviction-loop", "no-catch-all", "hpa-vpa-same-resource", "sidecar-moves-hpa-denominator"}
+
+
+def test_every_vpa_hazard_a_policy_answers_has_a_patch_that_applies_and_clears_it(
+    case: tuple[Snapshot, Analysis],
+) -> None:
+    """Each VPA's one patch applies to the VPA as collected, validates, and the snapshot analysed again with the
+    patched VPAs has none of the hazards it answers (the native-sidecar one, which no VPA change answers, has
+    no patch and stays)."""
+    snapshot, analysis = case
+    hazards = analysis.vpa_hazards
+    answered = hazards[hazards["hazard"].isin(ANSWERED_BY_A_VPA_PATCH)]
+    assert len(answered) >= 3 and (answered["patch"] != "").all() and (answered["command"] != "").all()
+    assert (hazards.loc[~hazards["hazard"].isin(ANSWERED_BY_A_VPA_PATCH), "patch"] == "").all()
+    per_vpa = answered.drop_duplicates(["namespace", "vpa"]).assign(object="vpa/" + answered["vpa"])
+    assert (answered.groupby(["namespace", "vpa"])["patch"].nunique() == 1).all()  # one patch per VPA
+    for r in per_vpa.itertuples(index=False):
+        after = jsonpatch.apply_patch(find(snapshot, r.namespace, r.object), json.loads(r.patch))
+        valid(after)
+    again = analyze(patched(snapshot, per_vpa)).vpa_hazards
+    left = again.merge(per_vpa[["namespace", "vpa"]], on=["namespace", "vpa"])
+    assert not left["hazard"].isin(ANSWERED_BY_A_VPA_PATCH).any(), left[["vpa", "hazard"]]
+    stale = copy.deepcopy(find(snapshot, per_vpa.iloc[0].namespace, per_vpa.iloc[0].object))
+    stale["spec"]["resourcePolicy"] = {"containerPolicies": [{"containerName": "*", "mode": "Auto"}]}
+    with pytest.raises(jsonpatch.JsonPatchTestFailed):  # someone changed the policies since the snapshot
+        jsonpatch.apply_patch(stale, json.loads(per_vpa.iloc[0].patch))
+
+
+def kubectl_local(command: str, obj: dict[str, Any], root: Path) -> subprocess.CompletedProcess[str]:
+    """An emitted ``kubectl patch RESOURCE NAME -n NS --type json --patch-file FILE`` run as written, but on
+    ``obj`` with ``--local -f`` instead of the cluster's object (``patch --local`` needs no API server)."""
+    words = shlex.split(command)
+    assert words[:2] == ["kubectl", "patch"] and words[4] == "-n"
+    source = root / "object.json"
+    source.write_text(json.dumps(obj))
+    local = ["kubectl", "patch", "--local", "-f", str(source), *words[4:], "-o", "json"]
+    return subprocess.run(local, cwd=root, capture_output=True, text=True, timeout=60)
+
+
+def test_every_command_of_apply_sh_applies_with_the_real_kubectl(
+    case: tuple[Snapshot, Analysis], tmp_path: Path
+) -> None:
+    """Each command ``apply.sh`` lists, run by a real kubectl on the object as collected, gives what the JSON
+    Patch library gives, and the result validates; on an object changed since, kubectl refuses the patch."""
+    snapshot, analysis = case
+    render(analysis, tmp_path, ["fixes"])
+    commands = [line for line in (tmp_path / "fixes" / "apply.sh").read_text().splitlines()
+                if line.startswith("kubectl ")]  # fmt: skip
+    assert any(" vpa " in c for c in commands) and any(" hpa " in c for c in commands)
+    for command in commands:
+        words = shlex.split(command)
+        obj = find(snapshot, words[5], f"{words[2]}/{words[3]}")
+        done = kubectl_local(command, obj, tmp_path)
+        assert done.returncode == 0, (command, done.stderr)
+        after = json.loads(done.stdout)
+        patch = json.loads((tmp_path / words[-1]).read_text())
+        assert after == jsonpatch.apply_patch(obj, patch), command
+        valid(after)
+    vpa_command = next(c for c in commands if " vpa " in c)
+    words = shlex.split(vpa_command)
+    stale = copy.deepcopy(find(snapshot, words[5], f"vpa/{words[3]}"))
+    stale["spec"]["resourcePolicy"] = {"containerPolicies": [{"containerName": "*", "mode": "Auto"}]}
+    refused = kubectl_local(vpa_command, stale, tmp_path)
+    assert refused.returncode != 0 and "test failed" in refused.stderr

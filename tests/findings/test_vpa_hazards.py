@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 
+import jsonpatch
 import numpy as np
 import pytest
-import yaml
 
 from analyzer.api import Analysis, analyze, load_snapshot
+from analyzer.simulate.vpa_policy import parse_vpa
 from analyzer.simulate.vpa_recommender import CPU_HISTOGRAM
 from analyzer.snapshot.schema import Snapshot
 from analyzer.synth.generate import Synthetic
@@ -25,7 +27,10 @@ def test_scenarios_raise_exactly_their_expected_hazards(sample: Analysis, small:
     for w in small.truth["workloads"]:  # the same catalogue as the sample
         assert found.get(w["workload"], set()) == set(w["expected_vpa_hazards"]), w["workload"]
     assert set(sample.vpa_hazards.severity) <= {"high", "medium", "low"}
-    assert all(yaml.safe_load(fix) for fix in sample.vpa_hazards.fix)
+    for h in sample.vpa_hazards.itertuples(index=False):  # each answered by its VPA's one guarded patch
+        assert h.command == f"kubectl patch vpa {h.vpa} -n {h.namespace} --type json --patch-file " \
+                            f"fixes/{h.namespace}/vpa-{h.vpa}.json"  # fmt: skip
+        assert json.loads(h.patch)[0]["op"] == "test" and h.fix.startswith(f"{h.change}\n# {h.command}\n")
 
 
 def test_the_floor_split_is_shown_and_the_fix_restores_it(small: Synthetic) -> None:
@@ -33,8 +38,11 @@ def test_the_floor_split_is_shown_and_the_fix_restores_it(small: Synthetic) -> N
     search = before.vpa.set_index(["workload", "container"]).loc[("search", "search")]
     assert search.floor_cpu_cores == 0.0125 and search.floor_memory_bytes == 125 * 2**20
     fix = before.vpa_hazards[(before.vpa_hazards.workload == "search") & (before.vpa_hazards.hazard == "no-catch-all")]
-    patch = yaml.safe_load(fix.fix.iloc[0])
-    after = analyze(_with_vpa_policies(small.snapshot, "search", patch["spec"]["resourcePolicy"]["containerPolicies"]))
+    vpa = next(v for v in small.snapshot.items("VerticalPodAutoscaler") if v["metadata"]["name"] == "search")
+    patched = jsonpatch.apply_patch(vpa, json.loads(fix.patch.iloc[0]))
+    after = analyze(
+        _with_vpa_policies(small.snapshot, "search", patched["spec"]["resourcePolicy"]["containerPolicies"])
+    )
     rows = after.vpa.set_index(["workload", "container"])
     assert rows.loc[("search", "search")].floor_cpu_cores == 0.025
     assert not rows.loc[("search", "istio-proxy")].tracked
@@ -118,3 +126,19 @@ def test_a_sidecar_the_vpa_webhook_never_saw_cannot_loop_evictions(small: Synthe
     assert set(search.hazard) == {"no-catch-all"}  # still recommended for, still splitting the floor
     row = analysis.vpa.set_index(["workload", "container"]).loc[("search", "istio-proxy")]
     assert row.tracked and not row.observed
+
+
+def test_the_first_entry_naming_a_container_applies_and_the_last_catch_all(small: Synthetic) -> None:
+    """``GetContainerResourcePolicy``: the first entry with the container's name, else the last ``"*"``."""
+    policies = [
+        {"containerName": "istio-proxy", "mode": "Off"},
+        {"containerName": "*", "mode": "Auto"},
+        {"containerName": "istio-proxy", "mode": "Auto"},
+        {"containerName": "*", "mode": "Off"},
+    ]
+    after = analyze(_with_vpa_policies(small.snapshot, "search", policies))
+    rows = after.vpa.set_index(["workload", "container"])
+    assert rows.loc[("search", "istio-proxy")]["mode"] == "Off" and rows.loc[("search", "search")]["mode"] == "Off"
+    vpa = next(v for v in small.snapshot.items("VerticalPodAutoscaler") if v["metadata"]["name"] == "search")
+    spec = parse_vpa({**vpa, "spec": {**vpa["spec"], "resourcePolicy": {"containerPolicies": policies}}})
+    assert spec.policy_index == {"istio-proxy": 0, "*": 3}  # the entries a patch of these names changes
