@@ -21,8 +21,6 @@ from analyzer.findings.merge import canonical, merge
 from analyzer.findings.spill import Spill
 from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
-from analyzer.forked_map import ForkedMap
-from analyzer.memory import freed_memory_kept, release_free_memory
 from analyzer.model.classify import classify
 from analyzer.model.containers import container_table
 from analyzer.model.overhead import FitPolicy, fit_overhead, pair_with_app
@@ -36,10 +34,12 @@ from analyzer.prices import Prices
 from analyzer.render import partial, registry, run_index, runs
 from analyzer.render.outputs import check_out_dir
 from analyzer.render.renderer import DEFAULT_TOP
+from analyzer.runtime.cpus import available_cpus
+from analyzer.runtime.forked_map import ForkedMap
+from analyzer.runtime.memory import freed_memory_kept, release_free_memory
 from analyzer.simulate import replay_kernel
 from analyzer.simulate.counterfactual import PendingReplay, Replayed, prepare_counterfactual, replay_pending
 from analyzer.simulate.hpa_behavior import ControllerFlags
-from analyzer.simulate.hpa_replay import available_cpus
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import VPARecommendations, vpa_recommendations
@@ -130,7 +130,7 @@ def analyze_dir(
     ``partition_samples`` usage samples is analysed a partition of namespaces at a time (0: never) and the
     parts merged, which gives the same analysis (:mod:`analyzer.findings.merge`). ``processes`` analyse
     partitions at once (default: one per CPU, at most :data:`PARTITION_PROCESSES`): this one and forked ones
-    (:mod:`analyzer.forked_map`), each on partitions of its share of ``partition_samples``, as many as a
+    (:mod:`analyzer.runtime.forked_map`), each on partitions of its share of ``partition_samples``, as many as a
     multiple of the processes so that they end together. ``options`` go to :func:`analyze`.
     :class:`~analyzer.errors.NothingToAnalyse` when no pod is left."""
     namespaces = None if namespaces is None else list(namespaces)

@@ -7,6 +7,10 @@ process of the run died. Errors print one ``error: ...`` line on stderr.
 
 from __future__ import annotations
 
+from analyzer.runtime.allocator import keep_arrow_pages
+
+keep_arrow_pages()  # the command owns its process: Arrow keeps freed pages, set before anything loads pyarrow
+
 import json
 import sys
 import time

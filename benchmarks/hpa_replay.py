@@ -18,9 +18,9 @@ from analyzer.model.containers import container_table
 from analyzer.model.overhead import fit_overhead, pair_with_app
 from analyzer.model.usage_index import WORKLOAD_KEY, index_usage
 from analyzer.model.workloads import pod_owners
+from analyzer.runtime.cpus import available_cpus
 from analyzer.simulate.counterfactual import hpa_contexts, replay_views
 from analyzer.simulate.hpa_behavior import ControllerFlags
-from analyzer.simulate.hpa_replay import available_cpus
 from analyzer.simulate.kube_version import KubeVersion
 
 HPAS = int(os.environ.get("BENCH_HPAS", 1000))

@@ -50,6 +50,8 @@ STAGES = {
 
 CHILD = r"""
 import json, sys, time
+from analyzer.runtime.allocator import keep_arrow_pages
+keep_arrow_pages()  # as the command line does, before anything loads pyarrow
 sys.path.insert(0, {here!r})
 from _measure import Phases
 from analyzer import api

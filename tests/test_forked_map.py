@@ -9,7 +9,7 @@ import time
 import pytest
 
 from analyzer.errors import SnapshotError, WorkerFailed
-from analyzer.forked_map import ForkedMap
+from analyzer.runtime.forked_map import ForkedMap
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 

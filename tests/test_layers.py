@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("simulate",),
     ("model", "collect"),
     ("snapshot", "prices", "frames"),
-    ("units", "documents", "paths", "memory", "forked_map", "allocator"),
+    ("units", "documents", "paths", "runtime"),
     ("errors", "__about__"),
 )
 """Top to bottom; a part of ``analyzer`` may import only from its own package or from a lower layer."""
@@ -102,6 +102,36 @@ def test_no_import_circle_among_modules() -> None:
         if start not in state:
             visit(start, [start])
     assert circles == []
+
+
+EXECUTION = ("multiprocessing", "mmap", "ctypes", "gc", "concurrent.futures.process", "os.fork")
+"""What forks processes, shares or tunes memory: :mod:`analyzer.runtime`'s business alone."""
+
+
+def execution_imports(path: Path, text: str | None = None) -> set[str]:
+    """The execution modules ``path`` (or ``text`` in its place) imports, anywhere in the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text() if text is None else text, filename=str(path))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+        found.update(n for n in names if any(n == e or n.startswith(e + ".") for e in EXECUTION))
+    return found
+
+
+def test_processes_and_memory_policy_live_in_the_runtime_package_alone() -> None:
+    offenders = {
+        name: sorted(found)
+        for name, path in modules().items()
+        if part(name) != "runtime" and (found := execution_imports(path))
+    }
+    assert offenders == {}
+
+
+def test_the_execution_check_sees_a_fork() -> None:
+    path = PACKAGE / "simulate" / "hpa_replay.py"
+    assert execution_imports(path, path.read_text() + "import multiprocessing as mp\nfrom gc import freeze\n") == {
+        "multiprocessing", "gc", "gc.freeze"}  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,8 @@ import pandas as pd
 from analyzer.errors import SidecarImpactError
 from analyzer.findings.analysis import Analysis
 from analyzer.findings.summary import FINDING_COLUMNS, collection_rows, order_findings, rebuilt_notes
-from analyzer.memory import release_free_memory
 from analyzer.model.shares import rollup
+from analyzer.runtime.memory import release_free_memory
 from analyzer.snapshot.schema import NOTES_KEY
 
 ROLLUPS = ("namespaces", "cluster", "groups")

@@ -31,9 +31,10 @@ from analyzer.frames import records_by
 from analyzer.model.classify import APP, SIDECAR
 from analyzer.model.containers import newest_pods
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
+from analyzer.runtime.cpus import available_cpus
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_conditions import N_REASONS
-from analyzer.simulate.hpa_replay import ReplayColumns, ReplayResult, available_cpus, replay
+from analyzer.simulate.hpa_replay import ReplayColumns, ReplayResult, replay
 from analyzer.simulate.hpa_spec import HPASpec, MetricSpec, parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.observed_sync import ObservedSyncs, observed_syncs

@@ -14,21 +14,15 @@ spread evenly over serving pods, ``a = D / serving``, and each metric's per-pod 
 
 from __future__ import annotations
 
-import gc
-import itertools
 import math
-import mmap
-import multiprocessing as mp
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
+from analyzer.runtime.forked_columns import can_fork, forked_columns
 from analyzer.simulate import hpa_calculator as calc
 from analyzer.simulate import replay_kernel
 from analyzer.simulate.hpa_behavior import ControllerFlags
@@ -155,100 +149,33 @@ def replay(
     """Run every column's controller over ``demand`` (scrapes × columns, app cores; NaN: no data, held).
 
     Scrapes are ``step_s`` apart starting at t = 0; the controller syncs every ``flags.sync_period_s``.
-    With ``workers`` > 1 (and ``fork`` available) the columns are split over that many processes,
-    which write into shared memory; the result is identical. ``compiled``: run the compiled loop of
+    With ``workers`` > 1 (and ``fork`` available) the columns are split over that many processes
+    (:mod:`analyzer.runtime.forked_columns`); the result is identical. ``compiled``: run the compiled loop of
     :mod:`analyzer.simulate.replay_kernel` where numba is available (False: the vectorised loop, its
     reference; None: compiled for a replay large enough to pay for loading it, :func:`replay_kernel.worth`).
     """
     if compiled is None:
         compiled = replay_kernel.worth(demand.shape[0] * round(step_s / flags.sync_period_s))
     workers = min(workers, columns.n // MIN_COLUMNS_PER_WORKER)
-    if workers > 1 and "fork" in mp.get_all_start_methods():
-        args = (columns, demand, initial, step_s, flags, fallback_max_target, lifecycle)
-        return _replay_forked(*args, workers, compiled)
-    return _replay(columns, demand, initial, step_s, flags, fallback_max_target, lifecycle, compiled)
-
-
-def available_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
-    """CPUs this process may run on: the affinity mask where the OS has one, at most the CPU quota of its
-    cgroup (a container's CPU limit, rounded up; cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    quota = _cgroup_quota(cgroup)
-    return max(1, min(cpus, math.ceil(quota))) if quota else cpus
-
-
-def _cgroup_quota(root: Path) -> float | None:
-    """The cgroup's CPU quota in CPUs (None: no quota, or none readable)."""
-    try:
-        if (root / "cpu.max").is_file():
-            quota, period = (root / "cpu.max").read_text().split()[:2]
-        else:
-            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
-            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
-        if quota in ("max", "-1"):
-            return None
-        return int(quota) / int(period) if int(quota) > 0 and int(period) > 0 else None
-    except (OSError, ValueError):
-        return None
-
-
-def _replay_forked(
-    columns: ReplayColumns,
-    demand: FloatArray,
-    initial: IntArray,
-    step_s: float,
-    flags: ControllerFlags,
-    fallback_max_target: bool,
-    lifecycle: Lifecycle | None,
-    workers: int,
-    compiled: bool,
-) -> ReplayResult:
-    shape = (demand.shape[0], columns.n)
-    dtypes = {"replicas": np.int64, "value": np.int64, "failed": bool}
-    shared = {name: _shared(shape, dtype) for name, dtype in dtypes.items()}
-    shared["condition_syncs"] = _shared((N_REASONS, columns.n), np.int64)
-    shared["last_conditions"] = _shared((3, columns.n), np.int8)
-    bounds = np.linspace(0, columns.n, workers + 1).round().astype(int)
-
-    def run(start: int, stop: int) -> None:
-        # One BLAS thread per worker: OpenBLAS threads spin while they wait, and with a pool per worker
-        # on as many cores as workers they starve each other (the replay ran 7x slower on 2 cores).
-        with threadpool_limits(limits=1, user_api="blas"):
-            part = _replay(
-                columns.take(start, stop), demand[:, start:stop], initial[start:stop], step_s, flags,
-                fallback_max_target, lifecycle, compiled,
-            )  # fmt: skip
-        for name in shared:
-            shared[name][:, start:stop] = getattr(part, name)
-
+    rest = (step_s, flags, fallback_max_target, lifecycle, compiled)
+    if workers < 2 or not can_fork():
+        return _replay(columns, demand, initial, *rest)
     if compiled:
         replay_kernel.warm()  # once here, not in each worker
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=run, args=(int(a), int(b))) for a, b in itertools.pairwise(bounds)]
-    # The children inherit this whole process; a garbage collection there would touch (and so copy)
-    # every object of the analysis. Frozen objects are left alone.
-    gc.freeze()
-    try:
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join()
-    finally:
-        gc.unfreeze()
-    failed = [proc.exitcode for proc in procs if proc.exitcode != 0]
-    if failed:
-        raise RuntimeError(f"HPA replay worker failed with exit code {failed[0]}")
-    return ReplayResult(**shared)
+
+    def share(start: int, stop: int) -> dict[str, np.ndarray]:
+        part = _replay(columns.take(start, stop), demand[:, start:stop], initial[start:stop], *rest)
+        return {name: getattr(part, name) for name in _OUTPUTS}
+
+    rows = {"replicas": demand.shape[0], "value": demand.shape[0], "failed": demand.shape[0],
+            "condition_syncs": N_REASONS, "last_conditions": 3}  # fmt: skip
+    outputs = {name: (rows[name], dtype) for name, dtype in _OUTPUTS.items()}
+    return ReplayResult(**forked_columns(share, columns.n, workers, outputs))
 
 
-def _shared(shape: tuple[int, int], dtype: type) -> np.ndarray:
-    """A zeroed array in anonymous shared memory, which forked children write into and the parent keeps.
-
-    The kernel zeroes its pages on first touch, so allocating it costs nothing up front.
-    """
-    count = shape[0] * shape[1]
-    buffer = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize))  # MAP_SHARED | MAP_ANONYMOUS
-    return np.frombuffer(buffer, dtype=dtype, count=count).reshape(shape)
+_OUTPUTS = {"replicas": np.int64, "value": np.int64, "failed": bool, "condition_syncs": np.int64,
+            "last_conditions": np.int8}  # fmt: skip
+"""The replay's arrays (columns last) and their types."""
 
 
 def _replay(

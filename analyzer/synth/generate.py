@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 
 from analyzer.__about__ import __version__
 from analyzer.errors import SidecarImpactError
+from analyzer.runtime.isolated_map import isolated_map
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_calculator import ERROR_TEXT, MetricError
 from analyzer.simulate.hpa_conditions import CONDITION_MESSAGES, REASON_TEXT, Reason
@@ -244,19 +244,8 @@ def write_sample_batches(
     make, firsts = _batch_maker(workloads, days, step_s, seed, DEFAULT_START, False)
     with _streaming(out, overwrite) as writer:
         write = partial(_simulated_and_written, make, writer.tmp)
-        if workers > 1 and len(firsts) > 1 and "forkserver" in mp.get_all_start_methods():
-            # A fresh process per batch; imap hands the written batches over in order. Forked by a server
-            # that does nothing else: the pool starts each replacement from a thread of its own, and a
-            # fork of this process then, while its main thread appends a batch with Arrow, could copy a
-            # lock held by that thread and hang the batch.
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload([__name__])
-            with ctx.Pool(min(workers, len(firsts)), maxtasksperchild=1) as pool:
-                for batch in pool.imap(write, enumerate(firsts)):
-                    writer.add(batch)
-        else:
-            for batch in map(write, enumerate(firsts)):
-                writer.add(batch)
+        for batch in isolated_map(write, enumerate(firsts), workers, preload=__name__):
+            writer.add(batch)
         counts = {"pods": writer.pods, "samples": writer.samples}
     return Path(out), counts
 
