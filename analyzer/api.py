@@ -38,7 +38,7 @@ from analyzer.runtime.cpus import available_cpus
 from analyzer.runtime.forked_map import ForkedMap
 from analyzer.runtime.memory import freed_memory_kept, release_free_memory
 from analyzer.simulate import replay_kernel
-from analyzer.simulate.counterfactual import PendingReplay, Replayed, prepare_counterfactual, replay_pending
+from analyzer.simulate.counterfactual import PendingReplay, Replayed, prepare_counterfactual
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.vpa_recommender import RecommenderFlags
@@ -111,7 +111,7 @@ def load_snapshot(
 
 
 PARTITION_SAMPLES = 8_000_000
-"""Usage samples per partition of a large snapshot: about 1 GiB of analysis at a time (docs/cli.md)."""
+"""Usage samples per partition of a large snapshot (docs/cli.md; memory per partition: benchmarks/README.md)."""
 PARTITION_PROCESSES = 2
 """Partitions analysed at once by default (where as many CPUs are available): memory grows with them."""
 
@@ -174,7 +174,7 @@ def analyze_dir(
         pending = _prepare(snapshot, **options, progress=polling if here else None)
         del snapshot
         workers = 1 if processes > 1 else None  # the other CPUs analyse other partitions
-        replayed = replay_pending([pending.replays], pending.version, pending.flags, workers)[0]
+        replayed = pending.replays.replay(pending.version, pending.flags, workers)
         if here:
             pool.poll()
         return pending.finish(replayed, polling if here else None)
@@ -229,7 +229,7 @@ def analyze(
     ``progress(stage, done, total)`` is called after each of the analysis's stages.
     """
     pending = _prepare(snapshot, version, flags, rules, prices, group_by, fit_policy, vpa_flags, progress)
-    return pending.finish(replay_pending([pending.replays], pending.version, pending.flags)[0], progress)
+    return pending.finish(pending.replays.replay(pending.version, pending.flags), progress)
 
 
 @dataclass(frozen=True)

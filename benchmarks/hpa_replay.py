@@ -19,8 +19,9 @@ from analyzer.model.overhead import fit_overhead, pair_with_app
 from analyzer.model.usage_index import WORKLOAD_KEY, index_usage
 from analyzer.model.workloads import pod_owners
 from analyzer.runtime.cpus import available_cpus
-from analyzer.simulate.counterfactual import hpa_contexts, replay_views
+from analyzer.simulate.counterfactual import VIEWS, hpa_contexts, pack_columns, view_columns
 from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_replay import replay
 from analyzer.simulate.kube_version import KubeVersion
 
 HPAS = int(os.environ.get("BENCH_HPAS", 1000))
@@ -51,7 +52,11 @@ def main() -> None:
     initial = np.array([ctx.spec.scaling.min_replicas + 1 for ctx in contexts], dtype=np.int64)
 
     t0 = time.perf_counter()
-    cols, result = replay_views(contexts, demand, initial, step, version, flags, workers=WORKERS)
+    cols = [c for h, ctx in enumerate(contexts) for c in view_columns(ctx, h, version) if c.view in VIEWS]
+    hpa_of = np.array([c.hpa for c in cols], dtype=np.int64)
+    packed = pack_columns(cols, contexts, version)
+    result = replay(packed, demand[:, hpa_of], initial[hpa_of], step, flags,
+                    version.missing_pod_fallback_is_max_target, workers=WORKERS or available_cpus())  # fmt: skip
     elapsed = time.perf_counter() - t0
     syncs = int(n_t * step / flags.sync_period_s)
     views = sorted({c.view for c in cols})

@@ -1,8 +1,8 @@
 """The tables of a partitioned analysis that grow with the cluster, kept on disk until the merge.
 
 A partition's analysis is small but for two long tables: the HPA replica series (a row per HPA view per
-5 minutes) and the per-pod usage (a row per workload container per 5 minutes), 1.1 GiB together for a
-week of 3,000 workloads. Held in memory, the finished partitions' tables add up while the next partition
+5 minutes) and the per-pod usage (a row per workload container per 5 minutes), which grow to GiBs for a
+week of a large cluster. Held in memory, the finished partitions' tables add up while the next partition
 is analysed; spilled to Parquet (bit for bit, like a shard's partial result) in a temporary directory this
 run makes, they are read back at the merge a column at a time.
 """

@@ -38,11 +38,6 @@ class LineFit:
     y_median: FloatArray
 
 
-def group_quantile(group: IntArray, values: FloatArray, n_groups: int, q: float) -> FloatArray:
-    """Quantile ``q`` of ``values`` per group (linear interpolation, NaN for empty groups)."""
-    return GroupIndex(group, n_groups).quantiles(values, [q])[0]
-
-
 class _Segments:
     """Rows in group order, ``counts[g]`` of group ``g``: per-group sums as contiguous reductions (a tenth
     of ``bincount``'s time), per-group values spread back to the rows."""

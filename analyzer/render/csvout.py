@@ -3,7 +3,7 @@
 The per-sync replica series is not one of them: it is millions of rows at cluster scale and goes to
 Parquet only when asked (the ``series`` format, :mod:`analyzer.render.series`).
 
-Written by Arrow's CSV writer (pandas' is 20-30x slower: a week of 1,000 HPAs' replica series is 12 M
+Written by Arrow's CSV writer (pandas' is many times slower, and a cluster's tables are millions of
 rows). Times are ISO 8601 in UTC (``2026-11-01T00:00:00Z``); strings are quoted; booleans are
 ``true``/``false``; missing values are empty.
 """

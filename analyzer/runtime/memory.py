@@ -1,8 +1,8 @@
 """Freed memory: kept for reuse while a large run's partitions are analysed, handed back before its merge.
 
 Kept, because a page handed back is faulted in again when next used (:func:`freed_memory_kept`); handed
-back, because what a process holds and no longer uses (0.7 GiB after the 1,000-workload benchmark's
-partitions) is what an OOM killer counts, and the merge needs its own.
+back, because what a process holds and no longer uses after its partitions is what an OOM killer counts,
+and the merge needs its own (figures: benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def freed_memory_kept() -> Iterator[None]:
     """glibc keeps what is freed inside the block for reuse: every block comes from its heap (none from a
     mapping of its own, unmapped when freed) and the heap is not trimmed; the defaults come back after.
 
-    A freed page handed back to the OS is faulted in again, zeroed, when next used (about 10 µs a page on
-    the benchmarks' VMs): a partition's numpy arrays, 32 MB each, are made and freed by the hundred. Forked
+    A freed page handed back to the OS is faulted in again, zeroed, when next used, and a partition's numpy
+    arrays, tens of MB each, are made and freed by the hundred (benchmarks/README.md has the cost). Forked
     processes inherit the setting. The process keeps its largest partition's memory while it lasts;
     :func:`release_free_memory` still hands it back. After the block, glibc's default values are set again,
     not whatever the process had before (glibc cannot be asked); its self-raising mmap threshold then

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -342,7 +342,7 @@ def sidecar_p90_requests(ctx: HPAContext) -> tuple[dict[str, dict[str, str]], di
     return requests, spec
 
 
-def _pack(cols: list[ViewColumn], contexts: list[HPAContext], version: KubeVersion) -> ReplayColumns:
+def pack_columns(cols: list[ViewColumn], contexts: list[HPAContext], version: KubeVersion) -> ReplayColumns:
     width = max(len(c.metrics) for c in cols)
     shape = (width, len(cols))
     active = np.zeros(shape, dtype=bool)
@@ -387,8 +387,7 @@ def _pack(cols: list[ViewColumn], contexts: list[HPAContext], version: KubeVersi
 @dataclass(frozen=True)
 class PendingReplay:
     """A snapshot's HPAs ready to replay: everything :class:`Counterfactual` holds but the replay's
-    results, and the packed columns. Several snapshots' pending replays go through one replay
-    (:func:`replay_pending`): the replay's cost is mostly per sync, shared by all its columns."""
+    results, and the packed columns (:meth:`replay`, then :meth:`finish`)."""
 
     contexts: list[HPAContext]
     columns: list[ViewColumn]
@@ -403,6 +402,19 @@ class PendingReplay:
     syncs: ObservedSyncs
     """The decisions on the observed pods, left to decide with the replay."""
 
+    def replay(self, version: KubeVersion, flags: ControllerFlags, workers: int | None = None) -> Replayed:
+        """Replay the columns and decide on the observed pods; ``workers``: default the CPUs available."""
+        n_t = len(self.times)
+        if self.packed is None:
+            empty = np.zeros((n_t, 0), dtype=np.int64)
+            result = ReplayResult(empty, empty, empty.astype(bool), np.zeros((N_REASONS, 0), dtype=np.int64),
+                                  np.zeros((3, 0), dtype=np.int8))  # fmt: skip
+            return Replayed(result, np.zeros((n_t, 0)))
+        decided = self.syncs.decide(flags)
+        result = replay(self.packed, self.demand, self.initial, self.step_s, flags,
+                        version.missing_pod_fallback_is_max_target, workers=workers or available_cpus())  # fmt: skip
+        return Replayed(result, decided)
+
     def finish(self, done: Replayed) -> Counterfactual:
         """The counterfactual, given the replay of this snapshot's columns and the decisions on its pods."""
         r = done.result
@@ -410,23 +422,6 @@ class PendingReplay:
             self.contexts, self.columns, self.times, self.step_s, r.replicas, r.value, r.failed, self.observed,
             self.skipped, r.condition_syncs, r.last_conditions, done.decided,
         )  # fmt: skip
-
-
-def counterfactual(
-    snapshot: Snapshot,
-    classes: pd.DataFrame,
-    containers: pd.DataFrame,
-    overhead: pd.DataFrame,
-    index: UsageIndex,
-    version: KubeVersion,
-    flags: ControllerFlags,
-    views: tuple[str, ...] = VIEWS,
-    vpa_requests: Callable[[tuple[str, str, str]], dict[str, dict[str, str]]] | None = None,
-) -> Counterfactual:
-    """Replay every replayable HPA of the snapshot under each applicable view."""
-    pending = prepare_counterfactual(snapshot, classes, containers, overhead, index, version, flags, views,
-                                     vpa_requests)  # fmt: skip
-    return pending.finish(replay_pending([pending], version, flags)[0])
 
 
 def prepare_counterfactual(
@@ -440,8 +435,9 @@ def prepare_counterfactual(
     views: tuple[str, ...] = VIEWS,
     vpa_requests: Callable[[tuple[str, str, str]], dict[str, dict[str, str]]] | None = None,
 ) -> PendingReplay:
-    """Everything of :func:`counterfactual` that reads the snapshot: the HPAs' contexts, their demand, the
-    observed replicas and the controller's decisions on the observed pods; the replay itself is left."""
+    """Everything of a counterfactual that reads the snapshot: the HPAs' contexts, their demand, the observed
+    replicas and the controller's decisions on the observed pods; the replay itself is left
+    (:meth:`PendingReplay.replay`)."""
     contexts, skipped = hpa_contexts(snapshot, classes, containers, overhead, version, flags, vpa_requests)
     meta = snapshot.metadata
     step = meta.step_s
@@ -450,7 +446,7 @@ def prepare_counterfactual(
     if not contexts:
         return PendingReplay(
             contexts, [], None, times, step, np.zeros((n_t, 0)), np.zeros(0, dtype=np.int64), np.zeros((n_t, 0)),
-            skipped, ObservedSyncs.concat([], n_t, step),
+            skipped, ObservedSyncs.empty(n_t, step),
         )  # fmt: skip
 
     total, _ = index.demand(snapshot.usage)
@@ -477,7 +473,7 @@ def prepare_counterfactual(
         snapshot, index, contexts, [deployed[h] for h in range(len(contexts))], times, observed, version, flags
     )
     return PendingReplay(
-        contexts, cols, _pack(cols, contexts, version), times, step, demand_w[:, hpa_of], initial_h[hpa_of],
+        contexts, cols, pack_columns(cols, contexts, version), times, step, demand_w[:, hpa_of], initial_h[hpa_of],
         observed, skipped, syncs,
     )  # fmt: skip
 
@@ -489,96 +485,6 @@ class Replayed:
 
     result: ReplayResult
     decided: FloatArray
-
-
-@dataclass(frozen=True)
-class ReplayBatch:
-    """The columns of several pending replays side by side (they share the time grid), and their HPAs'
-    decisions on the observed pods: one replay's input."""
-
-    columns: ReplayColumns
-    demand: FloatArray
-    initial: IntArray
-    step_s: float
-    syncs: ObservedSyncs
-
-    def replay(self, version: KubeVersion, flags: ControllerFlags, workers: int = 1) -> Replayed:
-        decided = self.syncs.decide(flags)
-        result = replay(self.columns, self.demand, self.initial, self.step_s, flags,
-                        version.missing_pod_fallback_is_max_target, workers=workers)  # fmt: skip
-        return Replayed(result, decided)
-
-
-def batch(pending: Sequence[PendingReplay]) -> ReplayBatch | None:
-    """The pending replays' columns as one batch (None when none has a column)."""
-    with_columns = [p for p in pending if p.packed is not None]
-    if not with_columns:
-        return None
-    step_s = with_columns[0].step_s
-    return ReplayBatch(
-        ReplayColumns.concat([p.packed for p in with_columns if p.packed is not None]),
-        np.hstack([p.demand for p in with_columns]),
-        np.concatenate([p.initial for p in with_columns]),
-        step_s,
-        ObservedSyncs.concat([p.syncs for p in with_columns], len(with_columns[0].times), step_s),
-    )
-
-
-def split(done: Replayed | None, pending: Sequence[PendingReplay]) -> list[Replayed]:
-    """The replay of :func:`batch`'s columns cut back into each pending replay's result."""
-    out, at, hpa = [], 0, 0
-    for p in pending:
-        if p.packed is None:
-            n_t = len(p.times)
-            empty = np.zeros((n_t, 0), dtype=np.int64)
-            result = ReplayResult(empty, empty, empty.astype(bool), np.zeros((N_REASONS, 0), dtype=np.int64),
-                                  np.zeros((3, 0), dtype=np.int8))  # fmt: skip
-            assert not p.syncs.n, "a partition with HPAs has columns (each HPA's as-deployed view)"
-            out.append(Replayed(result, np.zeros((n_t, 0))))
-            continue
-        assert done is not None
-        out.append(Replayed(done.result.take(at, at + len(p.columns)), done.decided[:, hpa : hpa + p.syncs.n]))
-        at += len(p.columns)
-        hpa += p.syncs.n
-    return out
-
-
-def replay_pending(
-    pending: Sequence[PendingReplay], version: KubeVersion, flags: ControllerFlags, workers: int | None = None
-) -> list[Replayed]:
-    """One replay of every pending snapshot's columns side by side, split back: the same results as a
-    replay each, for the cost of one. ``workers``: default the CPUs available."""
-    joined = batch(pending)
-    done = None if joined is None else joined.replay(version, flags, workers or available_cpus())
-    return split(done, pending)
-
-
-def replay_views(
-    contexts: list[HPAContext],
-    demand: FloatArray,
-    initial: IntArray,
-    step_s: float,
-    version: KubeVersion,
-    flags: ControllerFlags,
-    views: tuple[str, ...] = VIEWS,
-    workers: int | None = None,
-) -> tuple[list[ViewColumn], ReplayResult]:
-    """Replay each context under each applicable view; ``demand`` and ``initial`` are per context (column).
-
-    ``workers``: processes to split the columns over (default: the CPUs available).
-    """
-    cols = [c for h, ctx in enumerate(contexts) for c in view_columns(ctx, h, version) if c.view in views]
-    hpa_of = np.array([c.hpa for c in cols], dtype=np.int64)
-    result = replay(
-        _pack(cols, contexts, version),
-        demand[:, hpa_of],
-        initial[hpa_of],
-        step_s,
-        flags,
-        version.missing_pod_fallback_is_max_target,
-        workers=workers or available_cpus(),
-    )
-    return cols, result
 
 
 def _observed(snapshot: Snapshot, contexts: list[HPAContext], times: pd.DatetimeIndex) -> FloatArray:

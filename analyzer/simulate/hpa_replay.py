@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -75,30 +74,6 @@ class ReplayColumns:
     def n(self) -> int:
         return len(self.configs)
 
-    @classmethod
-    def concat(cls, parts: Sequence[ReplayColumns]) -> ReplayColumns:
-        """The columns of ``parts`` side by side, metric rows padded as inactive (the same replays)."""
-        width = max(p.active.shape[0] for p in parts)
-
-        def padded(name: str, fill: object) -> npt.NDArray[Any]:
-            arrays = [getattr(p, name) for p in parts]
-            return np.hstack([np.vstack([a, np.full((width - a.shape[0], a.shape[1]), fill, dtype=a.dtype)])
-                              for a in arrays])  # fmt: skip
-
-        return cls(
-            configs=[c for p in parts for c in p.configs],
-            tol_up=np.concatenate([p.tol_up for p in parts]),
-            tol_down=np.concatenate([p.tol_down for p in parts]),
-            active=padded("active", False),
-            is_cpu=padded("is_cpu", True),
-            is_util=padded("is_util", True),
-            target=padded("target", 1),
-            request_m=padded("request_m", 0),
-            missing_request=padded("missing_request", False),
-            base_m=padded("base_m", 0.0),
-            slope_m=padded("slope_m", 0.0),
-        )
-
     def take(self, start: int, stop: int) -> ReplayColumns:
         """Columns ``start:stop`` (each column replays independently of the others)."""
         cut = slice(start, stop)
@@ -129,10 +104,6 @@ class ReplayResult:
     failed: BoolArray
     condition_syncs: IntArray
     last_conditions: npt.NDArray[np.int8]
-
-    def take(self, start: int, stop: int) -> ReplayResult:
-        """Columns ``start:stop``."""
-        return ReplayResult(**{f.name: getattr(self, f.name)[:, start:stop] for f in fields(self)})
 
 
 def replay(

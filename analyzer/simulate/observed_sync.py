@@ -44,7 +44,7 @@ IntArray = npt.NDArray[np.int64]
 @dataclass(frozen=True)
 class ObservedSyncs:
     """What the decisions on the observed pods need once the snapshot is gone, so that the normalization
-    (a loop over scrapes) runs with the replay (``counterfactual.ReplayBatch.replay``): per HPA its
+    (a loop over scrapes) runs with the replay (``counterfactual.PendingReplay.replay``): per HPA its
     scaling, and per scrape × HPA the observed replicas (``observed``, NaN: none) and, per HPA × scrape,
     the calculator's proposal from the observed pods (``proposal``, -1: none) and whether it had pods."""
 
@@ -82,15 +82,9 @@ class ObservedSyncs:
         return out
 
     @classmethod
-    def concat(cls, parts: Sequence[ObservedSyncs], n_t: int, step_s: float) -> ObservedSyncs:
-        """The HPAs of ``parts`` (on one grid of ``n_t`` scrapes) side by side."""
-        return cls(
-            tuple(c for p in parts for c in p.configs),
-            np.hstack([np.zeros((n_t, 0)), *(p.observed for p in parts)]),
-            np.vstack([np.zeros((0, n_t), dtype=np.int64), *(p.proposal for p in parts)]),
-            np.vstack([np.zeros((0, n_t), dtype=bool), *(p.has_pods for p in parts)]),
-            step_s,
-        )
+    def empty(cls, n_t: int, step_s: float) -> ObservedSyncs:
+        """No HPA, on a grid of ``n_t`` scrapes."""
+        return cls((), np.zeros((n_t, 0)), np.zeros((0, n_t), dtype=np.int64), np.zeros((0, n_t), dtype=bool), step_s)
 
 
 def observed_syncs(

@@ -1,11 +1,12 @@
 """The replay loop of :mod:`analyzer.simulate.hpa_replay` and the decisions on the observed pods
 (:meth:`~analyzer.simulate.observed_sync.ObservedSyncs.decide`), compiled: one HPA at a time, sync after sync.
 
-The vectorised loops pay tens of µs of numpy call overhead per sync whatever the number of HPAs, and a week
-holds 40,320 syncs. Compiled with numba, a sync of one HPA costs well under a microsecond, and its state (pod
-cohorts, recommendations, scale events) stays in cache. The rules are the vectorised loops'
-(:mod:`~analyzer.simulate.hpa_calculator`, :mod:`~analyzer.simulate.hpa_normalize`), written out per HPA as
-``replica_calculator.go`` and ``horizontal.go`` write them; property tests hold the two to identical results.
+The vectorised loops pay numpy's call overhead at every sync whatever the number of HPAs, and a week holds
+40,320 syncs of 15 s. Compiled with numba, a sync of one HPA is a few arithmetic steps, and its state (pod
+cohorts, recommendations, scale events) stays in cache (benchmarks/README.md has the figures). The rules
+are the vectorised loops' (:mod:`~analyzer.simulate.hpa_calculator`, :mod:`~analyzer.simulate.hpa_normalize`),
+written out per HPA as ``replica_calculator.go`` and ``horizontal.go`` write them; property tests hold the
+two to identical results.
 
 :func:`replay` and :func:`decide` return None when numba cannot be imported; the callers then run the
 vectorised loops.
@@ -50,9 +51,9 @@ _EXISTS, _SERVING, _HAS_METRIC, _CPU_READY, _CPU_UNREADY, _MEM_READY, _UNREADY_P
 
 
 COMPILE_FROM = 10_000
-"""Syncs from which a loop runs compiled by default. The vectorised loops cost about 100 µs a sync whatever
-the number of HPAs; loading the compiled ones from numba's cache takes about 0.8 s (compiling them, where
-nothing is cached, 7 s): below a day or two of syncs the vectorised loop is as quick."""
+"""Syncs from which a loop runs compiled by default: loading the compiled loops from numba's cache (or
+compiling them, where nothing is cached) costs a fixed time, which a replay of fewer syncs does not win
+back from the vectorised loop."""
 
 
 def available() -> bool:

@@ -254,28 +254,6 @@ class PeakGrid:
         )
 
 
-def memory_peaks(
-    container: IntArray,
-    group_of_container: IntArray,
-    t_s: FloatArray,
-    memory: FloatArray,
-    flags: RecommenderFlags,
-    oom_container: IntArray | None = None,
-    oom_t_s: FloatArray | None = None,
-    oom_request: FloatArray | None = None,
-) -> MemoryPeaks:
-    """The interval peaks of every pod container in one call (see :class:`PeakGrid`)."""
-    n = int(container.max()) + 1 if len(container) else 0
-    first = np.full(n, np.inf)
-    np.minimum.at(first, container, t_s)
-    horizon = float(t_s.max() - t_s.min()) if len(t_s) else 0.0
-    grid = PeakGrid(first, horizon, flags)
-    grid.add(container, t_s, memory)
-    if oom_container is not None and oom_t_s is not None and oom_request is not None and len(oom_container):
-        grid.add_ooms(oom_container, oom_t_s, oom_request)
-    return grid.peaks(group_of_container)
-
-
 def memory_histograms(
     peaks: MemoryPeaks, n_groups: int, ref_s: float, flags: RecommenderFlags, epoch_s: float = 0.0
 ) -> FloatArray:

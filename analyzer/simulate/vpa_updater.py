@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analyzer.simulate.vpa_policy import ContainerPolicy
-
 EVICTION_LIFETIME_S = 12 * 3600.0
 POD_UPDATE_THRESHOLD = 0.1
 EVICT_AFTER_OOM_S = 600.0
@@ -22,31 +20,6 @@ class Resources:
     memory_request: float | None
     cpu_limit: float | None = None
     memory_limit: float | None = None
-
-
-def admitted(current: Resources, target_cpu: float, target_memory: float, policy: ContainerPolicy) -> Resources:
-    """The resources the admission controller sets on a ``spec.containers`` entry (the VPA admission controller).
-
-    Requests become the (capped) target for controlled resources. With ``RequestsAndLimits`` the
-    limit keeps its ratio to the request (floored); no limit stays none; a limit without a request,
-    or equal to it, becomes the new request.
-    """
-    if policy.mode == "Off":
-        return current
-    out = {"cpu": (current.cpu_request, current.cpu_limit), "memory": (current.memory_request, current.memory_limit)}
-    for res, target in (("cpu", target_cpu), ("memory", target_memory)):
-        if res not in policy.controlled_resources:
-            continue
-        request, limit = out[res]
-        new_limit = limit
-        if policy.controlled_values == "RequestsAndLimits" and limit is not None:
-            if request is None or request == limit:
-                new_limit = target
-            else:
-                scaled = limit * target / request
-                new_limit = math.floor(scaled * 1000) / 1000 if res == "cpu" else math.floor(scaled)
-        out[res] = (target, new_limit)
-    return Resources(out["cpu"][0], out["memory"][0], out["cpu"][1], out["memory"][1])
 
 
 def evictable(

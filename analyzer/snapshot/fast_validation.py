@@ -1,8 +1,8 @@
 """A compiled fast path for the object schemas, trusted only to accept.
 
-``jsonschema`` interprets a schema at every object: about 0.2 ms a pod, most of the time it takes to read
-a large cluster's objects. ``fastjsonschema`` compiles the same schemas into Python code that checks an
-object in a tenth of that. Its verdicts are used one way only: an object it accepts is valid; any object
+``jsonschema`` interprets a schema at every object, which is most of the time it takes to read a large
+cluster's objects. ``fastjsonschema`` compiles the same schemas into Python code that checks an object
+many times faster (benchmarks/README.md). Its verdicts are used one way only: an object it accepts is valid; any object
 it refuses goes to :func:`analyzer.snapshot.validation.first_error`, which decides and words the error.
 So the fast path may be stricter than the schema, never more lenient, and the compiled copies are made
 stricter where the two libraries differ:

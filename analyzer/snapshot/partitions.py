@@ -136,12 +136,6 @@ def plan_partitions(
     return out
 
 
-def partition_namespaces(rows: Mapping[str, int], budget: int) -> list[set[str]]:
-    """Whole namespaces in as few groups as ``budget`` samples each allows, balanced (largest first, each
-    into the lightest group); a namespace larger than the budget is a group of its own."""
-    return [set(partition) for partition in plan_partitions(rows, budget)]
-
-
 def _packed(items: list[tuple[T, int]], budget: int) -> list[list[T]]:
     """``items`` (each with its weight, in a stable order) in ``ceil(total / budget)`` bins, largest first,
     each into the lightest bin; empty bins dropped, each bin's items in their given order."""

@@ -523,7 +523,7 @@ def _merge_by_time(parts: list[_Part], part_codes: dict[str, list[np.ndarray]]) 
     for attr, label in [*((None, c) for c in _LABELS), ("cpu", None), ("memory", None), ("ts", None)]:
         pieces = part_codes[label] if label else [getattr(p, attr) for p in parts]
         if attr == "ts":
-            # Zeros: pandas checks the values it is given, and leftover bytes take it a slow path (0.3 s).
+            # Zeros: pandas checks the values it is given, and leftover bytes take it a slow path.
             column = pd.array(np.zeros(total, dtype="datetime64[ns]"), dtype=_UTC)
             target = column.asi8  # a writable view of the array's int64 nanoseconds
         else:

@@ -55,8 +55,7 @@ class Synthetic:
 
 BATCH_WORKLOADS = 2 * len(CATALOGUE)
 """Workloads simulated together: two rounds of the catalogue, whose namespaces are their own (pick()).
-The simulation's cost is mostly per HPA sync, shared by a batch's workloads; a 7-day batch peaks at
-about 0.8 GiB."""
+The simulation's cost is mostly per HPA sync, shared by a batch's workloads; memory follows the batch."""
 
 
 def generate(

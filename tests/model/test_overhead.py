@@ -9,19 +9,19 @@ import pytest
 from analyzer.api import analyze
 from analyzer.model.grouping import GroupIndex, chunked_quantiles
 from analyzer.model.overhead import neighbour_mean
-from analyzer.model.robust_fit import fit_lines, fit_lines_in_chunks, group_quantile
+from analyzer.model.robust_fit import fit_lines, fit_lines_in_chunks
 from analyzer.prices import HOURS_PER_MONTH
 from analyzer.synth.generate import Synthetic, generate
 
 
-def test_group_quantile_matches_numpy() -> None:
+def test_group_quantiles_match_numpy() -> None:
     rng = np.random.default_rng(3)
     group = rng.integers(0, 4, 2001)
     values = rng.gamma(2.0, size=2001)
     for q in (0.05, 0.5, 0.95):
         expected = [np.quantile(values[group == g], q) for g in range(4)]
-        assert group_quantile(group, values, 5, q)[:4] == pytest.approx(expected)
-    assert np.isnan(group_quantile(group, values, 5, 0.5)[4])
+        assert GroupIndex(group, 5).quantiles(values, [q])[0][:4] == pytest.approx(expected)
+    assert np.isnan(GroupIndex(group, 5).quantiles(values, [0.5])[0][4])
 
 
 def test_bursts_do_not_drag_the_robust_line() -> None:

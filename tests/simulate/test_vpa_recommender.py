@@ -5,19 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyzer.simulate.vpa_policy import ContainerPolicy
 from analyzer.simulate.vpa_recommender import (
     CPU_HISTOGRAM,
     MEMORY_HISTOGRAM,
+    MemoryPeaks,
+    PeakGrid,
     RecommenderFlags,
     confidence,
     cpu_histograms,
     memory_histograms,
-    memory_peaks,
     percentile,
     recommend,
 )
-from analyzer.simulate.vpa_updater import Resources, admitted, evictable, eviction_loop_rate
+from analyzer.simulate.vpa_updater import Resources, evictable, eviction_loop_rate
 
 MIB = 2**20
 FLAGS = RecommenderFlags()
@@ -114,12 +114,18 @@ def test_memory_keeps_one_peak_per_container_per_day_and_oom_bumps_it() -> None:
     memory = np.full(t.size, 200 * MIB)
     memory[100] = 300 * MIB  # a spike on day one only
     container = np.zeros(t.size, dtype=np.int64)
-    peaks = memory_peaks(container, np.array([0]), t, memory, FLAGS)
+
+    def peaks_of(ooms: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> MemoryPeaks:
+        grid = PeakGrid(np.array([t[0]]), float(t[-1] - t[0]), FLAGS)  # the container's first sample opens it
+        grid.add(container, t, memory)
+        if ooms is not None:
+            grid.add_ooms(*ooms)
+        return grid.peaks(np.array([0]))
+
+    peaks = peaks_of()
     assert peaks.peak.tolist() == [300 * MIB, 200 * MIB, 200 * MIB]
     assert peaks.window_end_s.tolist() == [86400.0, 2 * 86400.0, 3 * 86400.0]
-    oom = memory_peaks(
-        container, np.array([0]), t, memory, FLAGS, np.array([0]), np.array([2 * 86400.0 + 60]), np.array([256 * MIB])
-    )
+    oom = peaks_of((np.array([0]), np.array([2 * 86400.0 + 60]), np.array([256 * MIB])))
     assert oom.peak[2] == 356 * MIB  # max(256 + 100, 256 × 1.2) MiB, used = the request at OOM
     hist = memory_histograms(peaks, 1, t[-1], FLAGS)
     # Each peak is added at its window's end; the reference is the first end (a whole day from Go's zero
@@ -141,22 +147,6 @@ def test_caps_and_truncation() -> None:
     assert rec.cpu_target[0] == 0.587
     assert capped.cpu_target[0] == 0.3 and capped.uncapped_cpu_target[0] == 0.587
     assert capped.memory_target[0] == int(300.5 * MIB)
-
-
-def test_admission_scales_limits_and_handles_the_edge_cases() -> None:
-    auto = ContainerPolicy()
-    out = admitted(Resources(0.1, 128 * MIB, 0.2, 256 * MIB), 0.15, 100 * MIB, auto)
-    assert (out.cpu_request, out.cpu_limit) == (0.15, 0.3)
-    assert (out.memory_request, out.memory_limit) == (100 * MIB, 200 * MIB)
-    assert admitted(Resources(None, None, 0.5, None), 0.15, 100 * MIB, auto).cpu_limit == 0.15  # limit, no request
-    assert admitted(Resources(0.5, None, 0.5, None), 0.15, 100 * MIB, auto).cpu_limit == 0.15  # limit == request
-    assert admitted(Resources(0.5, None, None, None), 0.15, 100 * MIB, auto).cpu_limit is None  # no limit stays none
-    only = admitted(Resources(0.1, None, 0.2, None), 0.15, 100 * MIB, ContainerPolicy(controlled_values="RequestsOnly"))
-    assert (only.cpu_request, only.cpu_limit) == (0.15, 0.2)
-    off = Resources(0.1, None, 0.2, None)
-    assert admitted(off, 0.15, 100 * MIB, ContainerPolicy(mode="Off")) == off
-    mem_only = admitted(Resources(0.1, 64 * MIB), 0.15, 100 * MIB, ContainerPolicy(controlled_resources=("memory",)))
-    assert (mem_only.cpu_request, mem_only.memory_request) == (0.1, 100 * MIB)
 
 
 def test_updater_eviction_rules() -> None:
