@@ -1,11 +1,11 @@
-"""The library API that the CLI and notebooks share: load, generate, analyze, render."""
+"""The library API that the CLI and notebooks share: collect, load, generate, analyze, render."""
 
 from __future__ import annotations
 
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from analyzer.__about__ import __version__
-from analyzer.errors import NothingToAnalyse, clip
+from analyzer.errors import NothingToAnalyse, SidecarImpactError, clip
 from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
@@ -426,3 +426,134 @@ def sample(
     counts written (``pods``, ``samples``)."""
     workers = available_cpus() if workers is None else workers
     return write_sample_batches(out, workloads, days, step_s, seed, workers=workers, overwrite=overwrite)
+
+
+@dataclass(frozen=True)
+class Collected:
+    """A snapshot :func:`collect` wrote: where, how many pods and usage samples, the requests each source
+    answered, and what the collector could not see."""
+
+    path: Path
+    pods: int
+    samples: int
+    requests: dict[str, int]
+    notes: list[str]
+
+
+def collect(
+    out: str | os.PathLike[str],
+    *,
+    prometheus_url: str | None = None,
+    metrics_server: bool = False,
+    since: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    step: str = "60s",
+    scrape_interval: str | None = None,
+    token_file: Path | None = None,
+    token_from_env: bool = False,
+    basic_auth_user: str | None = None,
+    basic_auth_password_file: Path | None = None,
+    headers: Sequence[str] = (),
+    ca_file: Path | None = None,
+    insecure_skip_tls_verify: bool = False,
+    cluster_label: str | None = None,
+    cluster_value: str | None = None,
+    timeout: str = "60s",
+    retries: int = 3,
+    concurrency: int = 4,
+    gzip: bool = False,
+    kubeconfig: Path | None = None,
+    context: str | None = None,
+    in_cluster: bool = False,
+    objects: Path | None = None,
+    no_api: bool = False,
+    namespaces: Sequence[str] = (),
+    selector: str | None = None,
+    duration: str = "1h",
+    interval: str = "60s",
+    cluster: str | None = None,
+    shard: Shard | None = None,
+    overwrite: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Collected:
+    """Collect usage and objects from a live cluster into a snapshot at ``out``, written atomically: what
+    ``sidecar-impact collect`` does, with its options as keywords (docs/collect.md). Prometheus
+    (cAdvisor + kube-state-metrics) with the Kubernetes API by default; ``metrics_server`` polls the
+    Metrics API for ``duration`` instead. Durations are Prometheus durations (``60s``, ``7d``)."""
+    from analyzer.collect import collector, timerange
+    from analyzer.collect.kube_api import KubeOptions
+    from analyzer.collect.metrics_server import collect_metrics_server
+    from analyzer.collect.prometheus_connection import PromOptions, parse_headers, read_secret, resolve_token
+    from analyzer.units import parse_duration
+
+    if (prometheus_url is None) == (not metrics_server):
+        raise SidecarImpactError("give exactly one of --prometheus-url and --metrics-server")
+    if selector and (no_api or objects is not None):
+        raise SidecarImpactError("-l needs the Kubernetes API: pod labels are not in cAdvisor series")
+    if shard is not None and metrics_server:
+        raise SidecarImpactError("--shard needs --prometheus-url (it picks namespaces from Prometheus's series)")
+    use_api = not no_api and objects is None
+    kube = None
+    if use_api or metrics_server:
+        kube = KubeOptions(
+            kubeconfig, context, in_cluster, tuple(namespaces), selector, timeout_s=parse_duration(timeout)
+        )
+    if metrics_server:
+        assert kube is not None
+        result = collect_metrics_server(
+            kube, parse_duration(duration), parse_duration(interval), cluster_name=cluster, progress=progress
+        )
+    else:
+        assert prometheus_url is not None
+        password = (
+            read_secret(basic_auth_password_file, "--basic-auth-password-file") if basic_auth_password_file else ""
+        )
+        options = PromOptions(
+            url=prometheus_url,
+            token=resolve_token(token_file, token_from_env),
+            basic_auth=(basic_auth_user, password) if basic_auth_user else None,
+            headers=parse_headers(headers),
+            ca_file=ca_file,
+            insecure_skip_tls_verify=insecure_skip_tls_verify,
+            timeout_s=parse_duration(timeout),
+            retries=retries,
+            concurrency=concurrency,
+            gzip=gzip,
+            cluster_label=cluster_label,
+            cluster=cluster_value,
+        )
+        result = collector.collect_prometheus(
+            options,
+            timerange.time_range(since=since, start=start, end=end, step=step),
+            namespaces=tuple(namespaces),
+            kube=kube,
+            objects_path=objects,
+            scrape_interval=parse_duration(scrape_interval) if scrape_interval else None,
+            cluster_name=cluster,
+            progress=progress,
+            shard=shard,
+        )
+    path = collector.write_collection(result, out, overwrite=overwrite)
+    snap = result.snapshot
+    return Collected(path, len(snap.items("Pod")), len(snap.usage), dict(result.requests), list(result.notes))
+
+
+def shard_settings(
+    rules: Sequence[Rule],
+    group_by: Sequence[str],
+    prices: Prices,
+    vpa_flags: RecommenderFlags | None,
+    namespaces: Sequence[str],
+    selector: str | None,
+) -> dict[str, Any]:
+    """What shaped a shard's analysis, as JSON values (:func:`write_partial`): the merge refuses parts whose
+    settings differ."""
+    return {
+        "rules": [asdict(r) for r in rules],
+        "group_by": list(group_by),
+        "prices": asdict(prices),
+        "vpa_recommender": None if vpa_flags is None else asdict(vpa_flags),
+        "namespaces": sorted(namespaces),
+        "selector": selector or "",
+    }

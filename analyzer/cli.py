@@ -215,14 +215,7 @@ def report(
         if part is None:
             raise
     if part is not None:
-        settings = {
-            "rules": [repr(r) for r in rule_set],
-            "group_by": list(group_by_label or ()),
-            "prices": repr(prices),
-            "vpa_recommender": repr(vpa_flags),
-            "namespaces": sorted(namespace or ()),
-            "selector": selector or "",
-        }
+        settings = api.shard_settings(rule_set, group_by_label or (), prices, vpa_flags, namespace or (), selector)
         written = api.write_partial(analysis, out, part, settings)
         delivery.say_partial(part, written, analysis)
         return
@@ -493,84 +486,30 @@ def collect(
     unreachable or failing (nothing is left at OUT).
     """
     from analyzer import terminal
-    from analyzer.collect import collector, timerange
-    from analyzer.collect.kube_api import KubeOptions
-    from analyzer.collect.metrics_server import collect_metrics_server
-    from analyzer.collect.prometheus_connection import PromOptions, parse_headers, read_secret, resolve_token
 
     if log_format not in ("text", "json"):
         raise SidecarImpactError(f"--log-format: {clip(log_format)} is not one of text, json")
-    if (prometheus_url is None) == (not metrics_server):
-        raise SidecarImpactError("give exactly one of --prometheus-url and --metrics-server")
-    if selector and (no_api or objects is not None):
-        raise SidecarImpactError("-l needs the Kubernetes API: pod labels are not in cAdvisor series")
-    part = api.Shard.parse(shard) if shard is not None else None
-    if part is not None and metrics_server:
-        raise SidecarImpactError("--shard needs --prometheus-url (it picks namespaces from Prometheus's series)")
     terminal.setup_logging(log_format, quiet)
-    use_api = not no_api and objects is None
-    kube = (
-        KubeOptions(
-            kubeconfig, context, in_cluster, tuple(namespace or ()), selector, timeout_s=parse_duration(timeout)
-        )
-        if use_api or metrics_server
-        else None
-    )
     with terminal.progress_reporter(quiet) as progress:
-        if metrics_server:
-            assert kube is not None
-            result = collect_metrics_server(
-                kube, parse_duration(duration), parse_duration(interval), cluster_name=cluster, progress=progress
-            )
-        else:
-            assert prometheus_url is not None
-            password = (
-                read_secret(basic_auth_password_file, "--basic-auth-password-file")
-                if (basic_auth_password_file)
-                else ""
-            )
-            options = PromOptions(
-                url=prometheus_url,
-                token=resolve_token(token_file, token_env),
-                basic_auth=(basic_auth_user, password) if basic_auth_user else None,
-                headers=parse_headers(header or ()),
-                ca_file=ca_file,
-                insecure_skip_tls_verify=insecure_skip_tls_verify,
-                timeout_s=parse_duration(timeout),
-                retries=retries,
-                concurrency=concurrency,
-                gzip=gzip,
-                cluster_label=cluster_label,
-                cluster=cluster_value,
-            )
-            tr = timerange.time_range(since=since, start=start, end=end, step=step)
-            result = collector.collect_prometheus(
-                options,
-                tr,
-                namespaces=tuple(namespace or ()),
-                kube=kube,
-                objects_path=objects,
-                scrape_interval=parse_duration(scrape_interval) if scrape_interval else None,
-                cluster_name=cluster,
-                progress=progress,
-                shard=part,
-            )
-    path = collector.write_collection(result, out, overwrite=overwrite)
-    snap = result.snapshot
-    summary = {
-        "snapshot": str(path),
-        "pods": len(snap.items("Pod")),
-        "samples": len(snap.usage),
-        "requests": result.requests,
-        "notes": result.notes,
-    }
+        done = api.collect(
+            out, prometheus_url=prometheus_url, metrics_server=metrics_server, since=since, start=start, end=end,
+            step=step, scrape_interval=scrape_interval, token_file=token_file, token_from_env=token_env,
+            basic_auth_user=basic_auth_user, basic_auth_password_file=basic_auth_password_file, headers=header or (),
+            ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify, cluster_label=cluster_label,
+            cluster_value=cluster_value, timeout=timeout, retries=retries, concurrency=concurrency, gzip=gzip,
+            kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, objects=objects, no_api=no_api,
+            namespaces=namespace or (), selector=selector, duration=duration, interval=interval, cluster=cluster,
+            shard=api.Shard.parse(shard) if shard is not None else None, overwrite=overwrite, progress=progress,
+        )  # fmt: skip
+    summary = {"snapshot": str(done.path), "pods": done.pods, "samples": done.samples, "requests": done.requests,
+               "notes": done.notes}  # fmt: skip
     if log_format == "json":
         typer.echo(json.dumps(summary, sort_keys=True))
     elif not quiet:
-        for note in result.notes:
+        for note in done.notes:
             typer.echo(f"note: {note}", err=True)
-        requests = ", ".join(f"{n} {k}" for k, n in result.requests.items())
-        typer.echo(f"wrote {path}: {summary['pods']} pods, {summary['samples']} usage samples ({requests} requests)")
+        requests = ", ".join(f"{n} {k}" for k, n in done.requests.items())
+        typer.echo(f"wrote {done.path}: {done.pods} pods, {done.samples} usage samples ({requests} requests)")
 
 
 @app.command()

@@ -12,6 +12,7 @@ import pytest
 import typer
 
 from analyzer.cli import app
+from analyzer.cli_reference import BEGIN, END, option_reference, rewritten
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [
@@ -54,6 +55,19 @@ def test_every_flag_shown_exists(where: str, line: str) -> None:
     known = {opt for param in COMMANDS[sub].params for opt in [*param.opts, *param.secondary_opts]} | {"--help"}
     unknown = [flag for flag in _FLAG.findall(rest) if flag not in known]
     assert unknown == [], f"{where}: {sub} has no {', '.join(unknown)}"
+
+
+def test_the_option_reference_is_the_commands_own() -> None:
+    """docs/cli.md's option reference is what the commands define, option for option, help for help: a
+    change to either side alone fails here (regenerate with ``python -m analyzer.cli_reference docs/cli.md``)."""
+    page = (REPO / "docs" / "cli.md").read_text()
+    assert BEGIN in page and END in page
+    assert page == rewritten(page), "docs/cli.md is not the commands: python -m analyzer.cli_reference docs/cli.md"
+    reference = option_reference()
+    for command in ("report", "merge", "collect", "sample", "serve"):
+        assert f"### `sidecar-impact {command}`" in reference
+    for flag in ("--format", "--namespace", "--selector", "--connections", "--partition-samples"):
+        assert f"{flag} " in reference, flag
 
 
 def test_the_readme_commands_are_the_ones_ci_runs() -> None:

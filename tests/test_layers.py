@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "analyzer"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__main__",),
+    ("__main__", "cli_reference"),
     ("cli",),
     ("terminal", "serve"),
     ("__init__",),

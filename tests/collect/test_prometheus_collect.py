@@ -10,6 +10,7 @@ from analyzer import api
 from analyzer.collect.collector import Collection, collect_prometheus, write_collection
 from analyzer.collect.prometheus_connection import PromOptions
 from analyzer.collect.timerange import time_range
+from analyzer.errors import SidecarImpactError
 from analyzer.snapshot.schema import DELETED_AT_ANNOTATION
 from analyzer.snapshot.shards import Shard, shard_of
 from analyzer.units import parse_quantity
@@ -198,3 +199,16 @@ def test_collect_shards_partition_the_namespaces(prometheus: PrometheusServer, c
         whole.astype({k: object for k in KEYS}).sort_values(["timestamp", *KEYS], ignore_index=True),
     )
     assert sum(len(p.snapshot.items("Pod")) for p in parts) == len(collected.snapshot.items("Pod"))
+
+
+def test_a_notebook_collects_through_the_library(prometheus: PrometheusServer, collected: Collection, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``api.collect`` is what ``sidecar-impact collect`` runs: the same snapshot, written atomically."""
+    done = api.collect(tmp_path / "snap", prometheus_url=prometheus.url, no_api=True, cluster_label="cluster",
+                       cluster_value="small", start=START, end=END, step="60s", retries=0)  # fmt: skip
+    assert done.path == tmp_path / "snap" and (done.path / "metadata.json").is_file()
+    assert done.samples == len(collected.snapshot.usage) and done.pods == len(collected.snapshot.items("Pod"))
+    loaded = api.load_snapshot(done.path)
+    assert len(loaded.usage) == done.samples
+    with pytest.raises(SidecarImpactError, match="exactly one of --prometheus-url and --metrics-server"):
+        api.collect(tmp_path / "other")
+    assert not (tmp_path / "other").exists()
