@@ -81,7 +81,12 @@ def _bounded(number: Decimal, value: object) -> Decimal:
 
 def milli_value(value: str | int | float) -> int:
     """``Quantity.MilliValue()``: milli-units, rounded up (``"0.1"`` -> 100, ``"1Mi"`` -> 1048576000)."""
-    return int((parse_quantity(value) * 1000).to_integral_value(rounding=ROUND_CEILING))
+    return milli_of(parse_quantity(value))
+
+
+def milli_of(amount: Decimal) -> int:
+    """The milli-units of a parsed quantity, rounded up (``Quantity.MilliValue()``)."""
+    return int((amount * 1000).to_integral_value(rounding=ROUND_CEILING))
 
 
 def milli(values: np.ndarray | float) -> np.ndarray:

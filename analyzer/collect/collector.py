@@ -34,6 +34,7 @@ from analyzer.collect.prometheus_usage import (
 from analyzer.collect.reconcile import disagreements
 from analyzer.collect.timerange import TimeRange, rate_window_s
 from analyzer.errors import NothingToAnalyse, SidecarImpactError, SourceError
+from analyzer.snapshot.kube import controller_of, parse_owners
 from analyzer.snapshot.objects import read_object_files
 from analyzer.snapshot.schema import NOTES_KEY, OBJECT_KINDS, Metadata, Snapshot
 from analyzer.snapshot.shards import Shard
@@ -205,8 +206,8 @@ def _same_owners(pods: list[dict[str, Any]], selected: set[tuple[str, str]]) -> 
     """Pods selected by ``-l`` (live) and the other pods of the same owners (deleted ones)."""
 
     def owner(pod: dict[str, Any]) -> tuple[str, str, str] | None:
-        refs = pod["metadata"].get("ownerReferences") or []
-        return (pod["metadata"]["namespace"], refs[0]["kind"], refs[0]["name"]) if refs else None
+        ref = controller_of(parse_owners(pod["metadata"].get("ownerReferences")))
+        return None if ref is None else (pod["metadata"]["namespace"], ref.kind, ref.name)
 
     owners = {owner(p) for p in pods if (p["metadata"]["namespace"], p["metadata"]["name"]) in selected} - {None}
     return [p for p in pods if (p["metadata"]["namespace"], p["metadata"]["name"]) in selected or owner(p) in owners]

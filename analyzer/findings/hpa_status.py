@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 
 from analyzer.errors import ManifestError
-from analyzer.model.containers import newest_first_key
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_spec import parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_requests import counted_containers, pod_request
+from analyzer.snapshot.kube import newest_first_key
 from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, Snapshot
 
 HPA_COLUMNS = {
@@ -26,14 +26,10 @@ HPA_COLUMNS = {
 
 def hpa_table(snapshot: Snapshot, owners: pd.DataFrame, version: KubeVersion, flags: ControllerFlags) -> pd.DataFrame:
     """One row per HPA (:data:`HPA_COLUMNS`)."""
-    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in snapshot.items("Pod")}
-    gone = [DELETED_AT_ANNOTATION in (p["metadata"].get("annotations") or {}) for p in snapshot.items("Pod")]
+    pods = {p.key: p for p in snapshot.pods}
+    gone = [DELETED_AT_ANNOTATION in p.annotations for p in snapshot.pods]
     live = owners[~np.array(gone, dtype=bool)]
-    workloads = {
-        (o["metadata"]["namespace"], o["kind"], o["metadata"]["name"])
-        for kind in ("Deployment", "StatefulSet", "ReplicaSet")
-        for o in snapshot.items(kind)
-    }
+    workloads = {w.key for w in snapshot.workloads("Deployment", "StatefulSet", "ReplicaSet")}
     rows = []
     for obj in snapshot.items("HorizontalPodAutoscaler"):
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -53,11 +49,8 @@ def hpa_table(snapshot: Snapshot, owners: pd.DataFrame, version: KubeVersion, fl
             rows.append((ns, name, target, metrics, "", "no-pods", f"no live pods of {target} in the snapshot"))
             continue
         pod = pods[(ns, max(mine["pod"], key=lambda p: newest_first_key(pods[(ns, p)])))]
-        counted = sorted({c["name"] for c in counted_containers(pod["spec"], version)})
-        errors = [
-            pod_request(pod["spec"], pod["metadata"]["name"], m.resource, version, m.container).error
-            for m in spec.metrics
-        ]
+        counted = sorted({c.name for c in counted_containers(pod.spec, version)})
+        errors = [pod_request(pod.spec, pod.name, m.resource, version, m.container).error for m in spec.metrics]
         errors = [e for e in errors if e]
         status = "stalled" if errors and len(errors) == len(spec.metrics) else ("partial" if errors else "ok")
         rows.append((ns, name, target, metrics, ", ".join(counted), status, "; ".join(errors)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from analyzer.paths import safe_component
@@ -115,7 +116,7 @@ def vpa_policy_ops(vpa: VPASpec, changes: dict[str, dict[str, Any]]) -> list[dic
 
 
 def sidecar_requests_ops(
-    template: dict[str, Any] | None,
+    template: Mapping[str, Any] | None,
     requests: dict[str, dict[str, str]],
     sidecar_kinds: dict[str, str],
     injected: dict[str, bool],
@@ -148,7 +149,7 @@ def sidecar_requests_ops(
     return ops, notes
 
 
-def _annotation_ops(template: dict[str, Any], annotations: dict[str, str]) -> list[dict[str, Any]]:
+def _annotation_ops(template: Mapping[str, Any], annotations: dict[str, str]) -> list[dict[str, Any]]:
     meta = template.get("metadata")
     if not isinstance(meta, dict):
         return [{"op": "add", "path": "/spec/template/metadata", "value": {"annotations": annotations}}]
@@ -159,7 +160,7 @@ def _annotation_ops(template: dict[str, Any], annotations: dict[str, str]) -> li
 
 
 def _container_request_ops(
-    template: dict[str, Any], container: str, req: dict[str, str], native: bool, notes: list[str]
+    template: Mapping[str, Any], container: str, req: dict[str, str], native: bool, notes: list[str]
 ) -> list[dict[str, Any]]:
     field_name = "initContainers" if native else "containers"
     entries = (template.get("spec") or {}).get(field_name) or []

@@ -16,6 +16,7 @@ import pandas as pd
 
 from analyzer.model import signals
 from analyzer.model.rules import Rule
+from analyzer.snapshot.kube import Container, Pod
 from analyzer.snapshot.schema import Snapshot
 
 CLASS_COLUMNS = {
@@ -53,38 +54,34 @@ def classify(snapshot: Snapshot, owners: pd.DataFrame, rules: Sequence[Rule] = (
     templates = _templates(snapshot)
     owner_of = {(r.namespace, r.pod): (r.workload_kind, r.workload) for r in owners.itertuples(index=False)}
     rows: list[tuple[Any, ...]] = []
-    for pod in snapshot.items("Pod"):
-        meta = pod["metadata"]
-        ns, name = meta["namespace"], meta["name"]
-        kind, workload = owner_of.get((ns, name), ("Pod", name))
-        template = templates.get(_template_key(pod, ns))
+    for pod in snapshot.pods:
+        kind, workload = owner_of.get(pod.key, ("Pod", pod.name))
+        ref = pod.controller
+        template = None if ref is None else templates.get((pod.namespace, ref.kind, ref.name))
         rows.extend(classify_pod(pod, kind, workload, template, rules))
     return pd.DataFrame(rows, columns=list(CLASS_COLUMNS))
 
 
 def classify_pod(
-    pod: dict[str, Any],
+    pod: Pod,
     workload_kind: str,
     workload: str,
     template_names: frozenset[str] | None,
     rules: Sequence[Rule] = (),
 ) -> list[tuple[Any, ...]]:
     """Rows (in :data:`CLASS_COLUMNS` order) for one pod; ``template_names`` None when the template is unknown."""
-    meta, spec = pod["metadata"], pod["spec"]
-    ns, name = meta["namespace"], meta["name"]
-    annotations = meta.get("annotations") or {}
-    labels = meta.get("labels") or {}
-    listed = _listed_by_injectors(annotations)
-    default = annotations.get(signals.DEFAULT_CONTAINER_ANNOTATION)
-    entries = [(c, False) for c in spec.get("initContainers") or []] + [(c, True) for c in spec["containers"]]
+    ns, name, labels = pod.namespace, pod.name, pod.labels
+    listed = _listed_by_injectors(pod.annotations)
+    default = pod.annotations.get(signals.DEFAULT_CONTAINER_ANNOTATION)
+    entries = pod.spec.all_containers
 
     decided: dict[str, _Decision | None] = {}
-    for c, regular in entries:
-        injected = template_names is not None and c["name"] not in template_names
-        decided[c["name"]] = _decide(c, regular, injected, ns, workload, listed, default, rules)
+    for c in entries:
+        injected = template_names is not None and c.name not in template_names
+        decided[c.name] = _decide(c, injected, ns, workload, listed, default, rules)
 
-    candidates = [c["name"] for c, regular in entries if regular and decided[c["name"]] is None]
-    forced = [c["name"] for c, regular in entries if regular and (d := decided[c["name"]]) and d.role == APP]
+    candidates = [c.name for c in entries if not c.init and decided[c.name] is None]
+    forced = [c.name for c in entries if not c.init and (d := decided[c.name]) and d.role == APP]
     ambiguous, note = False, ""
     if candidates or forced:
         alone = len(candidates) == 1 and not forced
@@ -95,7 +92,7 @@ def classify_pod(
         named = [n for n in apps if n in {workload, labels.get("app.kubernetes.io/name"), labels.get("app")}]
         primary = default if default in forced else (forced or named or apps)[0]
     else:
-        primary = next(c["name"] for c, regular in entries if regular)
+        primary = next(c.name for c in entries if not c.init)
         ambiguous = True
         note = (
             f"ambiguous: every container looks like a sidecar; treated {primary} (first in spec.containers) as the "
@@ -104,22 +101,20 @@ def classify_pod(
         decided[primary] = _Decision(APP, "", "first in spec.containers (ambiguous)")
 
     rows = []
-    for c, regular in entries:
-        d = decided[c["name"]]
+    for c in entries:
+        d = decided[c.name]
         assert d is not None
-        native = not regular and c.get("restartPolicy") == "Always"
-        injected = template_names is not None and c["name"] not in template_names
+        injected = template_names is not None and c.name not in template_names
         flag = ambiguous and d.role == APP
         rows.append(
-            (ns, name, workload_kind, workload, c["name"], c.get("image", ""), d.role, d.kind, native, injected,
-             d.evidence, c["name"] == primary, flag, note if flag else "")
+            (ns, name, workload_kind, workload, c.name, c.image, d.role, d.kind, c.native_sidecar, injected,
+             d.evidence, c.name == primary, flag, note if flag else "")
         )  # fmt: skip
     return rows
 
 
 def _decide(
-    c: dict[str, Any],
-    regular: bool,
+    c: Container,
     injected: bool,
     namespace: str,
     workload: str,
@@ -128,16 +123,16 @@ def _decide(
     rules: Sequence[Rule],
 ) -> _Decision | None:
     """The decision for one container, or None when it could be the app (decided per pod)."""
-    name, image = c["name"], c.get("image", "")
+    name, image = c.name, c.image
     for rule in rules:
         if rule.matches(namespace, workload, name, image):
             return _Decision(rule.role, rule.kind, f"rule {rule.source}")
     by_name, by_image = signals.known_by_name(name), signals.known_by_image(image)
     known_kind = (by_name or by_image).kind if (by_name or by_image) else None
-    if not regular and c.get("restartPolicy") != "Always":
+    if c.runs_once:
         kind = signals.RUN_ONCE_INIT.get(name) or known_kind or ""
         return _Decision(INIT_ONLY, kind, "init container without restartPolicy Always (runs once, before the app)")
-    if not regular:
+    if c.native_sidecar:
         kind = listed[name][0] if name in listed else known_kind or "generic"
         return _Decision(SIDECAR, kind, "native sidecar: initContainers entry with restartPolicy: Always")
     if name in listed:
@@ -174,19 +169,11 @@ def _listed_by_injectors(annotations: dict[str, str]) -> dict[str, tuple[str, st
     return out
 
 
-def _template_key(pod: dict[str, Any], namespace: str) -> tuple[str, str, str] | None:
-    refs = pod["metadata"].get("ownerReferences") or []
-    ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
-    return None if ref is None else (namespace, ref.get("kind", ""), ref.get("name", ""))
-
-
 def _templates(snapshot: Snapshot) -> dict[tuple[str, str, str], frozenset[str]]:
     """Container names (regular and init) of each pod owner's template, keyed by (namespace, kind, name)."""
     out = {}
-    for kind in ("ReplicaSet", "StatefulSet", "DaemonSet"):
-        for obj in snapshot.items(kind):
-            spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
-            names = [c.get("name") for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
-            if names:
-                out[(obj["metadata"]["namespace"], kind, obj["metadata"]["name"])] = frozenset(names)
+    for w in snapshot.workloads("ReplicaSet", "StatefulSet", "DaemonSet"):
+        names = [c.name for c in w.template.all_containers] if w.template is not None else []
+        if names:
+            out[w.key] = frozenset(names)
     return out

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -11,8 +9,8 @@ from analyzer.frames import records_by
 from analyzer.model.classify import INIT_ONLY
 from analyzer.model.grouping import chunked_quantiles
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
+from analyzer.snapshot.kube import Pod, newest_first_key
 from analyzer.snapshot.schema import Snapshot
-from analyzer.units import parse_quantity
 
 CONTAINER_COLUMNS = {
     "namespace": "workload namespace",
@@ -40,22 +38,20 @@ CONTAINER_COLUMNS = {
 }
 
 
-def newest_pods(snapshot: Snapshot, classes: pd.DataFrame) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """The most recently created pod of each workload (its spec is the one the controllers see now)."""
-    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in snapshot.items("Pod")}
+def newest_pods(snapshot: Snapshot, classes: pd.DataFrame) -> dict[tuple[str, str, str], Pod]:
+    """The most recently created pod of each workload (its spec is the one the controllers see now), among
+    the pods ``classes`` assigns to workloads (rows with namespace, pod, workload_kind and workload)."""
+    pods = {p.key: p for p in snapshot.pods}
     owners = classes.drop_duplicates(["namespace", "pod"])
-    newest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    newest: dict[tuple[str, str, str], Pod] = {}
     for row in owners.itertuples(index=False):
-        pod = pods[(row.namespace, row.pod)]
+        pod = pods.get((row.namespace, row.pod))
+        if pod is None:  # samples of a pod whose object the snapshot does not hold
+            continue
         key = (row.namespace, row.workload_kind, row.workload)
         if key not in newest or newest_first_key(pod) > newest_first_key(newest[key]):
             newest[key] = pod
     return newest
-
-
-def newest_first_key(pod: dict[str, Any]) -> tuple[str, str]:
-    """Orders pods by creation time, ties by name: the largest is "the newest pod" everywhere."""
-    return pod["metadata"].get("creationTimestamp", ""), pod["metadata"]["name"]
 
 
 def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex, usage: pd.DataFrame) -> pd.DataFrame:
@@ -66,16 +62,14 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
         ["namespace", "pod"],
     )
     for (ns, kind, name), pod in newest_pods(snapshot, classes).items():
-        spec = pod["spec"]
-        by_name = {c["name"]: c for c in (spec.get("initContainers") or []) + spec["containers"]}
-        for r in classes_of.get((ns, pod["metadata"]["name"]), []):
+        by_name = {c.name: c for c in pod.spec.all_containers}
+        for r in classes_of.get(pod.key, []):
             if r["role"] == INIT_ONLY:
                 continue
-            res = by_name[r["container"]].get("resources") or {}
-            req, lim = res.get("requests") or {}, res.get("limits") or {}
+            c = by_name[r["container"]]
             rows.append(
                 (ns, kind, name, r["container"], r["role"], r["primary"], r["kind"], r["native_sidecar"], r["injected"],
-                 r["evidence"], _q(req.get("cpu")), _q(req.get("memory")), _q(lim.get("cpu")), _q(lim.get("memory")))
+                 r["evidence"], c.request("cpu"), c.request("memory"), c.limit("cpu"), c.limit("memory"))
             )  # fmt: skip
     table = pd.DataFrame(rows, columns=list(CONTAINER_COLUMNS)[:14])
 
@@ -98,7 +92,3 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
     order = table["role"].map({"app": 1}).fillna(2) - table["primary"].astype(int)
     table = table.assign(_o=order).sort_values([*WORKLOAD_KEY, "_o", "container"]).drop(columns="_o")
     return table.reset_index(drop=True)[list(CONTAINER_COLUMNS)]
-
-
-def _q(value: Any) -> float:
-    return float("nan") if value is None else float(parse_quantity(value))

@@ -102,8 +102,9 @@ def select_pods(snapshot: Snapshot, selector: str) -> Snapshot:
     """The snapshot with only the pods ``selector`` matches, their usage, and the workloads, HPAs, VPAs
     and replica series of their owners."""
     requirements = parse_selector(selector)
-    pods = [p for p in snapshot.items("Pod") if matches(p["metadata"].get("labels"), requirements)]
-    kept = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
+    chosen = [matches(p.labels, requirements) for p in snapshot.pods]
+    pods = [raw for raw, keep in zip(snapshot.items("Pod"), chosen, strict=True) if keep]
+    kept = {p.key for p, keep in zip(snapshot.pods, chosen, strict=True) if keep}
     objects = dict(snapshot.objects, Pod=pods)
     owners = pod_owners(replace(snapshot, objects=objects))
     targets = {(r.namespace, r.workload_kind, r.workload) for r in owners.itertuples(index=False)}

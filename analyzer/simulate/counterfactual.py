@@ -16,9 +16,8 @@ all HPAs run in one vectorised pass. Views:
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,6 +38,7 @@ from analyzer.simulate.hpa_spec import HPASpec, MetricSpec, parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.observed_sync import ObservedSyncs, observed_syncs
 from analyzer.simulate.pod_requests import containers_request, pod_request
+from analyzer.snapshot.kube import PodSpec
 from analyzer.snapshot.schema import Snapshot
 
 FloatArray = npt.NDArray[np.float64]
@@ -79,7 +79,8 @@ class HPAContext:
     spec: HPASpec
     workload: tuple[str, str, str]
     pod_name: str
-    pod_spec: dict[str, Any]
+    pod_spec: PodSpec
+    """The newest pod's spec: what the controller divides by."""
     app: str
     """The primary app container."""
     apps: tuple[str, ...]
@@ -89,8 +90,9 @@ class HPAContext:
     p90: dict[str, tuple[float, float]]
     typical_app_cores: float
     vpa_requests: dict[str, dict[str, str]] = field(default_factory=dict)
-    template: dict[str, Any] | None = None
-    """The workload's ``spec.template`` as in the snapshot (None: a bare pod, or rebuilt without one)."""
+    template: Mapping[str, Any] | None = None
+    """The workload's ``spec.template`` as in the snapshot, for the patch builders (None: a bare pod, or
+    rebuilt without one)."""
     scaled_object: dict[str, Any] | None = None
     """The KEDA ScaledObject that generates this HPA, when the snapshot has it."""
     observed_conditions: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -104,7 +106,7 @@ class ViewColumn:
     hpa: int
     view: str
     metrics: tuple[MetricSpec, ...]
-    pod_spec: dict[str, Any]
+    pod_spec: PodSpec
     counted: tuple[tuple[str, ...], ...]
     change: dict[str, Any] = field(default_factory=dict)
 
@@ -147,7 +149,7 @@ def hpa_contexts(
     ``vpa_requests`` gives, per workload, the requests its VPA would set (for the ``vpa-requests`` view).
     """
     newest = newest_pods(snapshot, classes)
-    gone = {k for k, pod in newest.items() if "deletionTimestamp" in pod["metadata"]}
+    gone = {k for k, pod in newest.items() if pod.deletion is not None}
     containers_of = records_by(containers, WORKLOAD_KEY)
     fits = {
         (ns, kind, w, c, res): (b, s)
@@ -155,11 +157,7 @@ def hpa_contexts(
             *(overhead[col] for col in (*WORKLOAD_KEY, "container", "resource", "base", "slope")), strict=True
         )
     }
-    templates = {
-        (o["metadata"]["namespace"], kind, o["metadata"]["name"]): o["spec"].get("template")
-        for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
-        for o in snapshot.items(kind)
-    }
+    templates = {w.key: w.template_raw for w in snapshot.workloads()}
     scaled_objects = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in snapshot.items("ScaledObject")}
     contexts, skipped = [], []
     for obj in snapshot.items("HorizontalPodAutoscaler"):
@@ -187,8 +185,8 @@ def hpa_contexts(
             HPAContext(
                 spec=spec,
                 workload=key,
-                pod_name=newest[key]["metadata"]["name"],
-                pod_spec=newest[key]["spec"],
+                pod_name=newest[key].name,
+                pod_spec=newest[key].spec,
                 app=app_names[0],
                 apps=app_names,
                 sidecars=tuple(r["container"] for r in mine if r["role"] == SIDECAR),
@@ -265,10 +263,7 @@ def view_columns(ctx: HPAContext, hpa: int, version: KubeVersion) -> list[ViewCo
     app_counted = tuple(ctx.apps if m.container is None else (m.container,) for m in ctx.spec.metrics)
     cols = []
     if ctx.vpa_requests:
-        spec = copy.deepcopy(ctx.pod_spec)
-        for c in [*spec.get("containers", []), *spec.get("initContainers", [])]:
-            if c["name"] in ctx.vpa_requests:
-                c.setdefault("resources", {}).setdefault("requests", {}).update(ctx.vpa_requests[c["name"]])
+        spec = ctx.pod_spec.with_requests(ctx.vpa_requests)
         cols.append(ViewColumn(hpa, "vpa-requests", ctx.spec.metrics, spec, deployed, {"requests": ctx.vpa_requests}))
     cols += [
         ViewColumn(hpa, "as-deployed", ctx.spec.metrics, ctx.pod_spec, deployed),
@@ -325,21 +320,18 @@ def retarget(ctx: HPAContext, metric: MetricSpec, version: KubeVersion) -> int:
     return max(1, round(metric.target * (pod_value / pod_req) / (app_value / app_req)))
 
 
-def sidecar_p90_requests(ctx: HPAContext) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
+def sidecar_p90_requests(ctx: HPAContext) -> tuple[dict[str, dict[str, str]], PodSpec]:
     """Every sidecar's requests set to its p90 usage (CPU rounded up to 1m, memory to 1Mi), and the new pod spec;
     a sidecar without usage in the snapshot keeps its requests."""
-    spec = copy.deepcopy(ctx.pod_spec)
     requests: dict[str, dict[str, str]] = {}
-    for c in [*spec.get("containers", []), *spec.get("initContainers", [])]:
-        if c["name"] not in ctx.sidecars:
+    for c in (*ctx.pod_spec.containers, *ctx.pod_spec.init_containers):
+        if c.name not in ctx.sidecars:
             continue
-        cpu, mem = ctx.p90[c["name"]]
+        cpu, mem = ctx.p90[c.name]
         if math.isnan(cpu) or math.isnan(mem):
             continue  # no usage of this sidecar in the snapshot: nothing to size its request from
-        new = {"cpu": f"{max(1, math.ceil(cpu * 1000))}m", "memory": f"{max(1, math.ceil(mem / MIB))}Mi"}
-        c.setdefault("resources", {}).setdefault("requests", {}).update(new)
-        requests[c["name"]] = new
-    return requests, spec
+        requests[c.name] = {"cpu": f"{max(1, math.ceil(cpu * 1000))}m", "memory": f"{max(1, math.ceil(mem / MIB))}Mi"}
+    return requests, ctx.pod_spec.with_requests(requests)
 
 
 def pack_columns(cols: list[ViewColumn], contexts: list[HPAContext], version: KubeVersion) -> ReplayColumns:

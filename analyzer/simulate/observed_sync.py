@@ -34,6 +34,7 @@ from analyzer.simulate.hpa_normalize import Normalizer, ScalingConfig
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.observed_pods import PodRows, group_pods
 from analyzer.simulate.pod_requests import containers_request, pod_request
+from analyzer.snapshot.kube import Pod
 from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, POD_PHASES, Snapshot
 from analyzer.units import milli
 
@@ -320,7 +321,8 @@ class _Observed:
     phase: npt.NDArray[np.int8]
     """Index into :data:`analyzer.snapshot.schema.POD_PHASES`."""
     ready: npt.NDArray[np.bool_]
-    objects: dict[str, dict[str, Any]]
+    objects: dict[str, Pod]
+    """The Pod objects by ``namespace/name``."""
     rows: _RowsByGroup
 
 
@@ -389,7 +391,7 @@ def _observed(snapshot: Snapshot, index: UsageIndex, t0: pd.Timestamp, step: flo
     code, time, phase, ready = code[inside], time[inside], phase[inside], ready[inside]
     key = code * n_t + time
     order = np.argsort(key, kind="stable") if len(key) > 1 and (key[1:] < key[:-1]).any() else slice(None)
-    objects = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in snapshot.items("Pod")}
+    objects = {f"{p.namespace}/{p.name}": p for p in snapshot.pods}
     return _Observed(np.asarray(pods.categories, dtype=object), group_code, grid, code[order], time[order],
                      phase[order], ready[order], objects, _RowsByGroup.of(index))  # fmt: skip
 
@@ -467,7 +469,7 @@ def _sampled_cells(index: UsageIndex, group_code: IntArray, n_pods: int, grid: I
 
 
 def _pod_times(
-    codes: IntArray, names: npt.NDArray[np.object_], objects: dict[str, dict[str, Any]]
+    codes: IntArray, names: npt.NDArray[np.object_], objects: dict[str, Pod]
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
     """Per cell: the pod's start time, its Ready condition's lastTransitionTime in the API, whether it has
     a Ready condition, and when it was deleted (inf: not), in seconds. One lookup per pod, not per cell."""
@@ -477,13 +479,11 @@ def _pod_times(
         if pod is None:
             cache[k] = (np.nan, np.nan, False, -np.inf)  # no object: treated as being deleted
             continue
-        meta, status = pod["metadata"], pod.get("status") or {}
-        start = _seconds(status.get("startTime") or meta.get("creationTimestamp"))
-        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
-        since = _seconds(ready.get("lastTransitionTime")) if ready else np.nan
-        gone = (meta.get("annotations") or {}).get(DELETED_AT_ANNOTATION) or meta.get("deletionTimestamp")
+        start = _seconds(pod.start_time or pod.created)
+        since = _seconds(pod.ready.last_transition) if pod.ready else np.nan
+        gone = pod.annotations.get(DELETED_AT_ANNOTATION) or pod.deletion
         # A pod object without a status (built by hand) is taken to have one; pod_status says if it is Ready.
-        cache[k] = (start, since, ready is not None or not status, _seconds(gone) if gone else np.inf)
+        cache[k] = (start, since, pod.ready is not None or not pod.has_status, _seconds(gone) if gone else np.inf)
     per_pod = np.zeros((len(names), 4))
     for k, values in cache.items():
         per_pod[k] = values

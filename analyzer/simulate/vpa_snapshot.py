@@ -16,6 +16,7 @@ import pandas as pd
 from analyzer.errors import ManifestError
 from analyzer.frames import records_by
 from analyzer.model.classify import APP
+from analyzer.model.containers import newest_pods
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.simulate.vpa_policy import VPASpec, parse_vpa
 from analyzer.simulate.vpa_recommender import (
@@ -103,16 +104,9 @@ def _observed_containers(snapshot: Snapshot, groups: pd.DataFrame) -> dict[tuple
     The admission controller writes the containers present when it ran; a sidecar injected after it
     is missing there, and the updater then never evicts for it.
     """
-    owner = {(r.namespace, r.pod): (r.namespace, r.workload_kind, r.workload) for r in groups.itertuples(index=False)}
-    newest: dict[tuple[str, str, str], dict] = {}
-    for pod in snapshot.items("Pod"):
-        meta = pod["metadata"]
-        key = owner.get((meta["namespace"], meta["name"]))
-        if key and meta.get("creationTimestamp", "") >= newest.get(key, {}).get("creationTimestamp", ""):
-            newest[key] = meta
     out: dict[tuple[str, str, str], set[str] | None] = {}
-    for key, meta in newest.items():
-        raw = (meta.get("annotations") or {}).get(OBSERVED_ANNOTATION)
+    for key, pod in newest_pods(snapshot, groups).items():
+        raw = pod.annotations.get(OBSERVED_ANNOTATION)
         out[key] = None if raw is None else {c.strip() for c in raw.split(",") if c.strip()}
     return out
 

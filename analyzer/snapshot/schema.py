@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
+
+from analyzer.snapshot.kube import WORKLOAD_KINDS, Pod, Workload, parse_pod, parse_workload
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -153,4 +156,19 @@ class Snapshot:
     pod_status: pd.DataFrame = field(default_factory=empty_pod_status)
 
     def items(self, kind: str) -> list[dict[str, Any]]:
+        """The raw objects of ``kind``, as collected: for writers and patch builders (everything else reads
+        :attr:`pods` and :meth:`workloads`)."""
         return self.objects.get(kind, [])
+
+    @cached_property
+    def pods(self) -> tuple[Pod, ...]:
+        """Every Pod, typed (parsed once per snapshot)."""
+        return tuple(parse_pod(p) for p in self.items("Pod"))
+
+    @cached_property
+    def _workloads(self) -> dict[str, tuple[Workload, ...]]:
+        return {kind: tuple(parse_workload(kind, o) for o in self.items(kind)) for kind in WORKLOAD_KINDS}
+
+    def workloads(self, *kinds: str) -> tuple[Workload, ...]:
+        """The Deployments, StatefulSets, DaemonSets and ReplicaSets (or those of ``kinds``), typed."""
+        return tuple(w for kind in kinds or WORKLOAD_KINDS for w in self._workloads.get(kind, ()))

@@ -123,6 +123,7 @@ POD_SPEC: dict[str, Any] = {
         "containers": {"type": "array", "minItems": 1, "items": CONTAINER},
         "initContainers": {"type": "array", "items": CONTAINER},
         "resources": {"type": "object", "properties": {"requests": RESOURCE_LIST, "limits": RESOURCE_LIST}},
+        "overhead": RESOURCE_LIST,
     },
 }
 

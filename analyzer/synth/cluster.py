@@ -20,6 +20,7 @@ from analyzer.simulate.hpa_spec import HPASpec, parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_lifecycle import Lifecycle, PodStates, pod_states
 from analyzer.simulate.pod_requests import containers_request, pod_request
+from analyzer.snapshot.kube import parse_pod_spec
 from analyzer.synth import manifests
 from analyzer.synth.scenarios import Scenario
 from analyzer.synth.traffic import request_rates
@@ -164,7 +165,7 @@ class _HPAArrays:
             tol_down=np.array([specs[w].tol_down for w in rows]),
         )
         for j, w in enumerate(rows):
-            pod_spec, _ = manifests.pod_spec_and_annotations(scenarios[w])
+            pod_spec = parse_pod_spec(manifests.pod_spec_and_annotations(scenarios[w])[0])
             for m, metric in enumerate(specs[w].metrics):
                 a.active[m, j] = True
                 a.is_cpu[m, j] = metric.resource == "cpu"

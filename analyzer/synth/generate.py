@@ -26,6 +26,7 @@ from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_lifecycle import Lifecycle
 from analyzer.simulate.pod_requests import pod_request
 from analyzer.snapshot import schema
+from analyzer.snapshot.kube import parse_pod_spec
 from analyzer.snapshot.schema import Metadata, Snapshot
 from analyzer.snapshot.store import (
     ObjectFiles,
@@ -544,7 +545,7 @@ def _metric_error(sim: SimResult, s: Scenario, w: int) -> str:
         return ERROR_TEXT[code]
     live = [p for p, pw in enumerate(sim.pod_workload) if pw == w and np.isnan(sim.pod_deleted[p])]
     newest = max(live, key=lambda p: (sim.pod_created[p], sim.pod_names[p]))  # as the analysis picks it
-    spec, _ = manifests.pod_spec_and_annotations(s)
+    spec = parse_pod_spec(manifests.pod_spec_and_annotations(s)[0])
     errors = (
         pod_request(spec, sim.pod_names[newest], m.resource, GENERATOR_VERSION, m.container).error
         for m in sim.hpas[w].metrics

@@ -15,6 +15,7 @@ from analyzer.model.classify import CLASS_COLUMNS, _listed_by_injectors, classif
 from analyzer.model.rules import load_rules, parse_rules
 from analyzer.model.signals import image_repository, known_by_image
 from analyzer.model.workloads import pod_owners
+from analyzer.snapshot.kube import parse_pod
 from analyzer.synth.generate import Synthetic
 
 PODS = list(yaml.safe_load_all((Path(__file__).parent / "fixtures" / "injected_pods.yaml").read_text()))
@@ -22,7 +23,9 @@ PODS = list(yaml.safe_load_all((Path(__file__).parent / "fixtures" / "injected_p
 
 def _roles(pod_name: str, rules=(), template=None) -> dict[str, tuple[str, str, bool]]:
     pod = next(p for p in PODS if p["metadata"]["name"] == pod_name)
-    rows = [dict(zip(CLASS_COLUMNS, r, strict=True)) for r in classify_pod(pod, "Pod", pod_name, template, rules)]
+    rows = [
+        dict(zip(CLASS_COLUMNS, r, strict=True)) for r in classify_pod(parse_pod(pod), "Pod", pod_name, template, rules)
+    ]
     return {r["container"]: (r["role"], r["kind"], r["native_sidecar"]) for r in rows}
 
 
@@ -71,10 +74,10 @@ def test_injected_pods_are_classified(pod: str, expected: dict[str, tuple[str, s
 
 def test_the_evidence_names_the_signal() -> None:
     pod = PODS[0]
-    rows = {r[4]: r for r in classify_pod(pod, "Deployment", "productpage-v1", None)}
+    rows = {r[4]: r for r in classify_pod(parse_pod(pod), "Deployment", "productpage-v1", None)}
     assert rows["istio-proxy"][10] == "injected, listed by annotation sidecar.istio.io/status"
     assert rows["productpage"][10] == "named by annotation kubectl.kubernetes.io/default-container"
-    native = {r[4]: r for r in classify_pod(PODS[1], "Deployment", "reviews-v2", None)}
+    native = {r[4]: r for r in classify_pod(parse_pod(PODS[1]), "Deployment", "reviews-v2", None)}
     assert native["istio-proxy"][10].startswith("native sidecar")
 
 
@@ -106,7 +109,9 @@ ISTIO_STATUS = '{"containers":["istio-proxy"],"initContainers":["istio-init"]}'
     ],
 )  # fmt: skip
 def test_a_regular_container_is_app_unless_evidence_says_sidecar(pod, workload, apps, primary, ambiguous) -> None:
-    rows = [dict(zip(CLASS_COLUMNS, r, strict=True)) for r in classify_pod(pod, "Deployment", workload, None)]
+    rows = [
+        dict(zip(CLASS_COLUMNS, r, strict=True)) for r in classify_pod(parse_pod(pod), "Deployment", workload, None)
+    ]
     assert [r["container"] for r in rows if r["role"] == "app"] == apps
     assert [r["container"] for r in rows if r["primary"]] == [primary]
     assert any(r["ambiguous"] for r in rows) == ambiguous

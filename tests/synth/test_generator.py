@@ -11,6 +11,7 @@ import pytest
 
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_requests import pod_request
+from analyzer.snapshot.kube import parse_pod_spec
 from analyzer.snapshot.store import load_snapshot
 from analyzer.synth.generate import (
     BATCH_WORKLOADS,
@@ -115,7 +116,9 @@ def test_stalled_scenario_lacks_request_and_never_scales(small: Synthetic) -> No
     pod = pod_of(small, "payments", "ledger")
     proxy = next(c for c in pod["spec"]["containers"] if c["name"] == "linkerd-proxy")
     assert "requests" not in proxy["resources"]
-    assert pod_request(pod["spec"], "x", "cpu", KubeVersion()).error.startswith("missing request for cpu")
+    assert pod_request(parse_pod_spec(pod["spec"]), "x", "cpu", KubeVersion()).error.startswith(
+        "missing request for cpu"
+    )
     stalled = small.demand[small.demand.workload == "ledger"]["stalled"]
     assert stalled.all()
     assert replicas(small, "ledger").nunique() == 1
