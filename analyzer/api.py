@@ -40,6 +40,7 @@ from analyzer.runtime.memory import freed_memory_kept, release_free_memory
 from analyzer.simulate import replay_kernel
 from analyzer.simulate.counterfactual import PendingReplay, Replayed, prepare_counterfactual
 from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_spec import parse_hpas
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import VPARecommendations, vpa_recommendations
@@ -320,8 +321,9 @@ def _prepare(
     step(2)
     vpa = vpa_recommendations(snapshot, index, containers, vpa_flags)
     step(3)
+    hpas = parse_hpas(snapshot.items("HorizontalPodAutoscaler"), version, flags)
     replays = prepare_counterfactual(
-        snapshot, classes, containers, overhead, index, version, flags, vpa_requests=vpa.requests_for
+        snapshot, classes, containers, overhead, index, version, flags, hpas, vpa_requests=vpa.requests_for
     )
     step(4)
     rebuilt = rebuilt_counts(snapshot)
@@ -336,7 +338,7 @@ def _prepare(
         workloads=workloads,
         vpa=vpa,
         replays=replays,
-        hpas=hpa_table(snapshot, owners, version, flags),
+        hpas=hpa_table(snapshot, owners, hpas, version),
         notes=[*snapshot.metadata.extra.get(NOTES_KEY, []), *rebuilt_notes(rebuilt)],
         pod_usage=pod_usage(index, snapshot.usage),
         samples=len(snapshot.usage),

@@ -22,6 +22,7 @@ from analyzer.runtime.cpus import available_cpus
 from analyzer.simulate.counterfactual import VIEWS, hpa_contexts, pack_columns, view_columns
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_replay import replay
+from analyzer.simulate.hpa_spec import parse_hpas
 from analyzer.simulate.kube_version import KubeVersion
 
 HPAS = int(os.environ.get("BENCH_HPAS", 1000))
@@ -37,7 +38,9 @@ def main() -> None:
     index = index_usage(snap.usage, classes)
     containers = container_table(snap, classes, index, snap.usage)
     overhead = fit_overhead(pair_with_app(snap.usage, index))
-    base, _ = hpa_contexts(snap, classes, containers, overhead, version, flags)
+    base, _ = hpa_contexts(
+        snap, classes, containers, overhead, parse_hpas(snap.items("HorizontalPodAutoscaler"), version, flags)
+    )
     total, _ = index.demand(snap.usage)
     wid = index.workloads.reset_index().set_index(WORKLOAD_KEY)["index"]
     step = snap.metadata.step_s

@@ -17,7 +17,7 @@ all HPAs run in one vectorised pass. Views:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +25,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from analyzer.errors import ManifestError
 from analyzer.frames import records_by
 from analyzer.model.classify import APP, SIDECAR
 from analyzer.model.containers import newest_pods
@@ -34,7 +33,7 @@ from analyzer.runtime.cpus import available_cpus
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_conditions import N_REASONS
 from analyzer.simulate.hpa_replay import ReplayColumns, ReplayResult, replay
-from analyzer.simulate.hpa_spec import HPASpec, MetricSpec, parse_hpa
+from analyzer.simulate.hpa_spec import HPAObject, HPASpec, MetricSpec
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.observed_sync import ObservedSyncs, observed_syncs
 from analyzer.simulate.pod_requests import containers_request, pod_request
@@ -140,11 +139,11 @@ def hpa_contexts(
     classes: pd.DataFrame,
     containers: pd.DataFrame,
     overhead: pd.DataFrame,
-    version: KubeVersion,
-    flags: ControllerFlags,
+    hpas: Sequence[HPAObject],
     vpa_requests: Callable[[tuple[str, str, str]], dict[str, dict[str, str]]] | None = None,
 ) -> tuple[list[HPAContext], pd.DataFrame]:
-    """A context per replayable HPA, and (namespace, hpa, reason) for those that cannot be replayed.
+    """A context per replayable HPA of ``hpas`` (:func:`~analyzer.simulate.hpa_spec.parse_hpas`), and
+    (namespace, hpa, reason) for those that cannot be replayed.
 
     ``vpa_requests`` gives, per workload, the requests its VPA would set (for the ``vpa-requests`` view).
     """
@@ -160,12 +159,10 @@ def hpa_contexts(
     templates = {w.key: w.template_raw for w in snapshot.workloads()}
     scaled_objects = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in snapshot.items("ScaledObject")}
     contexts, skipped = [], []
-    for obj in snapshot.items("HorizontalPodAutoscaler"):
-        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-        try:
-            spec = parse_hpa(obj, version, flags)
-        except ManifestError as exc:
-            skipped.append((ns, name, f"invalid HPA: {exc}"))
+    for hpa in hpas:
+        ns, name, spec = hpa.namespace, hpa.name, hpa.spec
+        if spec is None:
+            skipped.append((ns, name, f"invalid HPA: {hpa.invalid}"))
             continue
         key = (ns, spec.target_kind, spec.target_name)
         if not spec.metrics:
@@ -196,10 +193,7 @@ def hpa_contexts(
                 vpa_requests=vpa_requests(key) if vpa_requests else {},
                 template=templates.get(key),
                 scaled_object=scaled_objects.get((ns, spec.scaled_object)) if spec.scaled_object else None,
-                observed_conditions={
-                    c["type"]: (c["status"], c.get("reason") or "")
-                    for c in (obj.get("status") or {}).get("conditions") or []
-                },
+                observed_conditions=hpa.conditions,
             )
         )
     return contexts, pd.DataFrame(skipped, columns=["namespace", "hpa", "reason"])
@@ -424,13 +418,14 @@ def prepare_counterfactual(
     index: UsageIndex,
     version: KubeVersion,
     flags: ControllerFlags,
+    hpas: Sequence[HPAObject],
     views: tuple[str, ...] = VIEWS,
     vpa_requests: Callable[[tuple[str, str, str]], dict[str, dict[str, str]]] | None = None,
 ) -> PendingReplay:
     """Everything of a counterfactual that reads the snapshot: the HPAs' contexts, their demand, the observed
     replicas and the controller's decisions on the observed pods; the replay itself is left
     (:meth:`PendingReplay.replay`)."""
-    contexts, skipped = hpa_contexts(snapshot, classes, containers, overhead, version, flags, vpa_requests)
+    contexts, skipped = hpa_contexts(snapshot, classes, containers, overhead, hpas, vpa_requests)
     meta = snapshot.metadata
     step = meta.step_s
     times = pd.date_range(meta.start, meta.end, freq=pd.Timedelta(seconds=step))

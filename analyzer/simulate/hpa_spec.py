@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,3 +158,38 @@ def _metric(kind: str, body: dict[str, Any], where: str) -> MetricSpec:
             raise ManifestError(f"{where}: target.averageValue: {exc}") from exc
         return MetricSpec(kind, resource, container, "AverageValue", value)
     raise ManifestError(f"{where}: target.type must be Utilization or AverageValue for a resource metric")
+
+
+@dataclass(frozen=True)
+class HPAObject:
+    """One HPA of the snapshot, parsed once for every stage that reads it: its target as written, its
+    spec (None when it cannot be parsed, ``invalid`` saying why) and its recorded status conditions
+    (type -> (status, reason; "" when not recorded))."""
+
+    namespace: str
+    name: str
+    target_kind: str
+    target_name: str
+    spec: HPASpec | None
+    invalid: str = ""
+    conditions: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return f"{self.target_kind}/{self.target_name}"
+
+
+def parse_hpas(objects: Iterable[dict[str, Any]], version: KubeVersion, flags: ControllerFlags) -> list[HPAObject]:
+    """Every HPA object, parsed (:func:`parse_hpa`); one that cannot be is kept with the reason."""
+    out = []
+    for obj in objects:
+        meta, ref = obj["metadata"], obj["spec"]["scaleTargetRef"]
+        try:
+            spec, invalid = parse_hpa(obj, version, flags), ""
+        except ManifestError as exc:
+            spec, invalid = None, str(exc)
+        conditions = {c["type"]: (c["status"], c.get("reason") or "")
+                      for c in (obj.get("status") or {}).get("conditions") or []}  # fmt: skip
+        out.append(HPAObject(meta["namespace"], meta["name"], str(ref["kind"]), str(ref["name"]), spec, invalid,
+                             conditions))  # fmt: skip
+    return out
