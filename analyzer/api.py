@@ -37,7 +37,7 @@ from analyzer.render.renderer import DEFAULT_TOP
 from analyzer.runtime.cpus import available_cpus
 from analyzer.runtime.forked_map import ForkedMap
 from analyzer.runtime.memory import freed_memory_kept, release_free_memory
-from analyzer.simulate import replay_kernel
+from analyzer.simulate import hpa_controller
 from analyzer.simulate.counterfactual import PendingReplay, Replayed, prepare_counterfactual
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_spec import parse_hpas
@@ -180,10 +180,7 @@ def analyze_dir(
             pool.poll()
         return pending.finish(replayed, polling if here else None)
 
-    flags = options.get("flags") or ControllerFlags()
-    syncs = (files.metadata.end - files.metadata.start).total_seconds() / flags.sync_period_s
-    if replay_kernel.worth(int(syncs) * len(groups)):
-        replay_kernel.warm()  # loaded once for every partition's loops, before any process is forked
+    hpa_controller.warm()  # loaded once for every partition's loops, before any process is forked
     parts: dict[int, Analysis] = {}
     with freed_memory_kept(), Spill() as spill, ForkedMap[Analysis | None](job, range(len(groups)), processes) as pool:
         for done, (i, part) in enumerate(pool, start=1):

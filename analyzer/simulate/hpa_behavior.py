@@ -87,3 +87,14 @@ def parse_rules(raw: dict[str, Any] | None, default: Rules, where: str) -> Rules
         except QuantityError as exc:
             raise ManifestError(f"{where}.tolerance: {exc}") from exc
     return Rules(window, select, policies, tolerance)
+
+
+@dataclass(frozen=True)
+class ScalingConfig:
+    """Scaling limits and behavior of one HPA (``has_behavior`` False: the pre-behavior algorithm)."""
+
+    min_replicas: int
+    max_replicas: int
+    up: Rules = DEFAULT_UP
+    down: Rules = DEFAULT_DOWN
+    has_behavior: bool = False

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.errors import ManifestError, QuantityError, clip
-from analyzer.simulate.hpa_behavior import DEFAULT_DOWN, DEFAULT_UP, ControllerFlags, parse_rules
-from analyzer.simulate.hpa_normalize import ScalingConfig
+from analyzer.simulate.hpa_behavior import DEFAULT_DOWN, DEFAULT_UP, ControllerFlags, ScalingConfig, parse_rules
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.snapshot.objects import object_ref
 from analyzer.snapshot.schema import KSM_SOURCE, SOURCE_ANNOTATION

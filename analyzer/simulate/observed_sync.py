@@ -27,10 +27,8 @@ import pandas as pd
 
 from analyzer.frames import ranges
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
-from analyzer.simulate import hpa_calculator as calc
-from analyzer.simulate import replay_kernel
-from analyzer.simulate.hpa_behavior import ControllerFlags
-from analyzer.simulate.hpa_normalize import Normalizer, ScalingConfig
+from analyzer.simulate import hpa_controller
+from analyzer.simulate.hpa_behavior import ControllerFlags, ScalingConfig
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.observed_pods import PodRows, group_pods
 from analyzer.simulate.pod_requests import containers_request, pod_request
@@ -59,28 +57,12 @@ class ObservedSyncs:
     def n(self) -> int:
         return len(self.configs)
 
-    def decide(self, flags: ControllerFlags, compiled: bool | None = None) -> FloatArray:
+    def decide(self, flags: ControllerFlags) -> FloatArray:
         """Per scrape and HPA: the replicas the controller decides (NaN where nothing was observed or the
-        target had no pods). ``compiled``: the loop of :mod:`analyzer.simulate.replay_kernel` where numba is
-        available (False: the vectorised loop below, its reference; None: where large enough to pay)."""
-        out = np.full(self.observed.shape, np.nan)
+        target had no pods), by :func:`analyzer.simulate.hpa_controller.decide`."""
         if not self.has_pods.any():
-            return out
-        if compiled is None:
-            compiled = replay_kernel.worth(len(self.observed))
-        if compiled:
-            done = replay_kernel.decide(self.configs, self.observed, self.proposal, self.has_pods, self.step_s, flags)
-            if done is not None:
-                return done
-        have_obs = np.isfinite(self.observed)
-        normalizer = Normalizer(self.configs, flags)
-        last = np.zeros(self.n, dtype=np.int64)
-        for t in range(len(out)):
-            last = np.where(have_obs[t], self.observed[t], last).astype(np.int64)
-            desired = normalizer.step(t * self.step_s, last, self.proposal[:, t])
-            ok = have_obs[t] & self.has_pods[:, t]
-            out[t, ok] = desired[ok]
-        return out
+            return np.full(self.observed.shape, np.nan)
+        return hpa_controller.decide(self.configs, self.observed, self.proposal, self.has_pods, self.step_s, flags)
 
     @classmethod
     def empty(cls, n_t: int, step_s: float) -> ObservedSyncs:
@@ -204,28 +186,15 @@ def _proposals(
                 request[h], missing_request[h] = req.milli, req.error is not None
                 target[h], is_util[h] = metric.target, metric.is_utilization
             size = n_h * n_t
-            groups = calc.PodGroups(
-                total=_sum_by(key, size, np.ones(cells.n, dtype=bool)),
-                ready=_sum_by(key, size, g.ready),
-                unready=_sum_by(key, size, g.unready),
-                missing=_sum_by(key, size, g.missing),
-                with_metrics=_sum_by(key, size, present),
-                ready_usage_m=_sum_by(key, size, g.ready, value_m),
-                pod_request_m=np.repeat(request, n_t),
-            )
-            p = calc.replicas_for_metric(
-                groups,
-                current,
-                target[spec_of],
-                is_util[spec_of],
-                tol_down,
-                tol_up,
-                missing_request[spec_of],
-                version.missing_pod_fallback_is_max_target,
-            )
+            replicas, _, error = hpa_controller.metric_replicas(
+                _sum_by(key, size, np.ones(cells.n, dtype=bool)), _sum_by(key, size, g.ready),
+                _sum_by(key, size, g.unready), _sum_by(key, size, g.missing), _sum_by(key, size, present),
+                _sum_by(key, size, g.ready, value_m), np.repeat(request, n_t), target[spec_of], is_util[spec_of],
+                missing_request[spec_of], tol_down, tol_up, current, version.missing_pod_fallback_is_max_target,
+            )  # fmt: skip
             take = np.isin(spec_of, chosen)
-            props[m, take], errs[m, take], active[m, take] = p.replicas[take], p.error[take], True
-    proposal, _ = calc.combine_metrics(props, errs, current, active)
+            props[m, take], errs[m, take], active[m, take] = replicas[take], error[take], True
+    proposal, _ = hpa_controller.combine_metrics(props, errs, current, active)
     has_pods = np.bincount(key[:-1], minlength=n_h * n_t) > 0
     return proposal.reshape(n_h, n_t), has_pods.reshape(n_h, n_t)
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.simulate import hpa_calculator as calc
+from analyzer.simulate import hpa_controller
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_conditions import REASON_TEXT, Reason
-from analyzer.simulate.hpa_normalize import Normalizer
 from analyzer.simulate.hpa_spec import HPASpec, parse_hpa
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_lifecycle import Lifecycle, PodStates, pod_states
@@ -201,27 +200,13 @@ class _HPAArrays:
             cpu = self.is_cpu[m][:, None]
             ready = np.where(cpu, st.cpu_ready[self.rows], st.mem_ready[self.rows])
             unready = np.where(cpu, st.cpu_unready[self.rows], st.unready_pending[self.rows])
-            groups = calc.PodGroups(
-                total=exists.sum(axis=1),
-                ready=ready.sum(axis=1),
-                unready=unready.sum(axis=1),
-                missing=missing.sum(axis=1),
-                with_metrics=has_metric.sum(axis=1),
-                ready_usage_m=(per_pod[m] * ready).sum(axis=1),
-                pod_request_m=self.request_m[m],
-            )
-            p = calc.replicas_for_metric(
-                groups,
-                current,
-                self.target[m],
-                self.is_util[m],
-                self.tol_down,
-                self.tol_up,
-                self.missing_request[m],
+            props[m], _, errs[m] = hpa_controller.metric_replicas(
+                exists.sum(axis=1), ready.sum(axis=1), unready.sum(axis=1), missing.sum(axis=1),
+                has_metric.sum(axis=1), (per_pod[m] * ready).sum(axis=1), self.request_m[m], self.target[m],
+                self.is_util[m], self.missing_request[m], self.tol_down, self.tol_up, current,
                 version.missing_pod_fallback_is_max_target,
-            )
-            props[m], errs[m] = p.replicas, p.error
-        return calc.combine_metrics(props, errs, current, self.active)
+            )  # fmt: skip
+        return hpa_controller.combine_metrics(props, errs, current, self.active)
 
 
 @dataclass
@@ -290,7 +275,7 @@ def simulate(
     n_c = max(len(n) for n in names)
     model = _UsageModel.of(scenarios, n_c)
     hpas = _HPAArrays.of(scenarios, names, n_c, version, flags, app_only)
-    normalizer = Normalizer([hpas.specs[w].scaling for w in hpas.rows.tolist()], flags)
+    controllers = hpa_controller.Controllers([hpas.specs[w].scaling for w in hpas.rows.tolist()], flags)
 
     initial = np.array([_initial_replicas(s) for s in scenarios], dtype=np.int64)
     n_slots = max([s.hpa["maxReplicas"] if s.hpa else s.replicas for s in scenarios] + [int(initial.max())])
@@ -335,8 +320,8 @@ def simulate(
             continue
         proposal, first_error = hpas.proposals(per_pod, st, current[hpas.rows], version)
         error_now[hpas.rows] = first_error
-        desired = normalizer.step(now, current[hpas.rows], proposal)
-        now_status = np.where(normalizer.conditions == 0, 0, 1 + is_true[normalizer.conditions])
+        desired = controllers.step(now, current[hpas.rows], proposal)
+        now_status = np.where(controllers.conditions == 0, 0, 1 + is_true[controllers.conditions])
         since = np.where(now_status != status, now, since)
         status = now_status
         for j in np.nonzero(desired != current[hpas.rows])[0]:
@@ -364,7 +349,7 @@ def simulate(
         container_names=names,
         hpas=hpas.specs,
         conditions={
-            int(w): tuple((int(normalizer.conditions[t, j]), float(since[t, j])) for t in range(3))
+            int(w): tuple((int(controllers.conditions[t, j]), float(since[t, j])) for t in range(3))
             for j, w in enumerate(hpas.rows)
         }
         if len(hpas.rows)

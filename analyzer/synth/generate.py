@@ -20,8 +20,8 @@ from analyzer.__about__ import __version__
 from analyzer.errors import SidecarImpactError
 from analyzer.runtime.isolated_map import isolated_map
 from analyzer.simulate.hpa_behavior import ControllerFlags
-from analyzer.simulate.hpa_calculator import ERROR_TEXT, MetricError
 from analyzer.simulate.hpa_conditions import CONDITION_MESSAGES, REASON_TEXT, Reason
+from analyzer.simulate.hpa_controller import ERROR_TEXT, MetricError
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_lifecycle import Lifecycle
 from analyzer.simulate.pod_requests import pod_request

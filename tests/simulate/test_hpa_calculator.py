@@ -1,37 +1,43 @@
-"""The replica calculator against worked numbers (docs/hpa.md's worked examples, replica_calculator_test.go)."""
+"""The controller's replica calculator (hpa_controller._metric_replicas) and its metric combination against
+worked numbers (docs/hpa.md's worked examples, replica_calculator_test.go)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from types import SimpleNamespace
+
 import numpy as np
 
-from analyzer.simulate.hpa_calculator import MetricError, PodGroups, combine_metrics, replicas_for_metric
+from analyzer.simulate.hpa_controller import MetricError, combine_metrics, metric_replicas
 
 
-def groups(ready: int, usage_m: int, request_m: int, unready: int = 0, missing: int = 0) -> PodGroups:
-    a = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
-    return PodGroups(
-        total=a(ready + unready + missing),
-        ready=a(ready),
-        unready=a(unready),
-        missing=a(missing),
-        with_metrics=a(ready + unready),
-        ready_usage_m=a(usage_m),
-        pod_request_m=a(request_m),
-    )
+@dataclass(frozen=True)
+class Groups:
+    """``groupPods``' counts of one HPA's pods and the ready pods' summed usage (milli-units)."""
+
+    total: int
+    ready: int
+    unready: int
+    missing: int
+    with_metrics: int
+    ready_usage_m: int
+    pod_request_m: int
+
+
+def groups(ready: int, usage_m: int, request_m: int, unready: int = 0, missing: int = 0) -> Groups:
+    return Groups(ready + unready + missing, ready, unready, missing, ready + unready, usage_m, request_m)
 
 
 def run(
-    g: PodGroups, current: int, target: int, utilization: bool = True, missing_request: bool = False, tol: float = 0.1
-):
-    return replicas_for_metric(
-        g,
-        np.array([current]),
-        np.array([target]),
-        np.array([utilization]),
-        np.array([tol]),
-        np.array([tol]),
-        np.array([missing_request]),
-    )
+    g: Groups, current: int, target: int, utilization: bool = True, missing_request: bool = False, tol: float = 0.1
+):  # type: ignore[no-untyped-def]
+    """The controller's one-metric calculation for one HPA: ``.replicas``, ``.value``, ``.error`` (arrays of 1)."""
+    a = lambda v: np.array([v])  # noqa: E731
+    replicas, value, error = metric_replicas(
+        a(g.total), a(g.ready), a(g.unready), a(g.missing), a(g.with_metrics), a(g.ready_usage_m),
+        a(g.pod_request_m), a(target), a(utilization), a(missing_request), a(tol), a(tol), a(current),
+    )  # fmt: skip
+    return SimpleNamespace(replicas=replicas, value=value, error=error)
 
 
 def test_inflation_istio_proxy_scales_to_15() -> None:
@@ -110,26 +116,13 @@ def test_average_value_uses_truncated_mean() -> None:
     assert (p.value[0], p.replicas[0]) == (263, 4)
 
 
-def test_vectorised_rows_are_independent() -> None:
-    g = PodGroups(
-        total=np.array([10, 10]),
-        ready=np.array([10, 10]),
-        unready=np.zeros(2, np.int64),
-        missing=np.zeros(2, np.int64),
-        with_metrics=np.array([10, 10]),
-        ready_usage_m=np.array([6000, 4700]),
-        pod_request_m=np.array([600, 1500]),
-    )
-    p = replicas_for_metric(
-        g,
-        np.array([10, 10]),
-        np.array([70, 70]),
-        np.array([True, True]),
-        np.array([0.1, 0.1]),
-        np.array([0.1, 0.1]),
-        np.array([False, False]),
-    )
-    assert p.replicas.tolist() == [15, 5]
+def test_rows_are_independent() -> None:
+    replicas, value, _ = metric_replicas(
+        np.array([10, 10]), np.array([10, 10]), np.zeros(2), np.zeros(2), np.array([10, 10]), np.array([6000, 4700]),
+        np.array([600, 1500]), np.array([70, 70]), np.array([True, True]), np.array([False, False]),
+        np.array([0.1, 0.1]), np.array([0.1, 0.1]), np.array([10, 10]),
+    )  # fmt: skip
+    assert replicas.tolist() == [15, 5] and value.tolist() == [100, 31]
 
 
 def test_request_less_sidecar_blocks_scale_down_but_not_scale_up() -> None:

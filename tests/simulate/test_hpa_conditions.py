@@ -17,10 +17,11 @@ from analyzer.simulate.hpa_behavior import (
     Policy,
     PolicyType,
     Rules,
+    ScalingConfig,
     Select,
 )
 from analyzer.simulate.hpa_conditions import REASON_TEXT, Reason
-from analyzer.simulate.hpa_normalize import Normalizer, ScalingConfig
+from analyzer.simulate.hpa_controller import Controllers
 
 R = Reason
 PLAIN = ScalingConfig(2, 10)
@@ -33,7 +34,7 @@ DEFAULTS = ScalingConfig(2, 10, up=DEFAULT_UP, down=DEFAULT_DOWN, has_behavior=T
 
 def conditions(config: ScalingConfig, current: int, proposals: list[int]) -> tuple[int, list[tuple[R, R, R]]]:
     """Drive one HPA sync by sync from ``current``; the final replicas and each sync's conditions."""
-    n = Normalizer([config], ControllerFlags())
+    n = Controllers([config], ControllerFlags())
     out = []
     for k, p in enumerate(proposals):
         current = int(n.step(15.0 * k, np.array([current]), np.array([p]))[0])

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from analyzer.simulate.hpa_behavior import DEFAULT_DOWN, ControllerFlags, Policy, PolicyType, Rules, Select
-from analyzer.simulate.hpa_normalize import Normalizer, ScalingConfig
+from analyzer.simulate.hpa_behavior import (
+    DEFAULT_DOWN,
+    ControllerFlags,
+    Policy,
+    PolicyType,
+    Rules,
+    ScalingConfig,
+    Select,
+)
+from analyzer.simulate.hpa_controller import Controllers
 
 
 def drive(config: ScalingConfig, current: int, proposals: list[int]) -> list[int]:
     """Feed one proposal per 15 s sync and apply each decision, like the controller."""
-    n = Normalizer([config], ControllerFlags())
+    n = Controllers([config], ControllerFlags())
     out = []
     for k, p in enumerate(proposals):
         current = int(n.step(15.0 * k, np.array([current]), np.array([p]))[0])

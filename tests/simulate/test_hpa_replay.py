@@ -9,8 +9,7 @@ import pytest
 
 from analyzer.api import analyze
 from analyzer.runtime.cpus import available_cpus
-from analyzer.simulate.hpa_behavior import ControllerFlags
-from analyzer.simulate.hpa_normalize import ScalingConfig
+from analyzer.simulate.hpa_behavior import ControllerFlags, ScalingConfig
 from analyzer.simulate.hpa_replay import ReplayColumns, replay
 from analyzer.synth.generate import Synthetic
 
