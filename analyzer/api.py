@@ -53,8 +53,9 @@ from analyzer.snapshot.partitions import (
 )
 from analyzer.snapshot.schema import KSM_SOURCE, NOTES_KEY, SOURCE_ANNOTATION, Metadata, Snapshot
 from analyzer.snapshot.shards import Shard
-from analyzer.snapshot.store import SnapshotFiles, atomic_directory, namespace_filter
+from analyzer.snapshot.store import SnapshotFiles, namespace_filter
 from analyzer.snapshot.store import load_snapshot as _load
+from analyzer.snapshot.writing import atomic_directory
 from analyzer.synth.generate import (
     generate,
     write_sample,

@@ -19,11 +19,12 @@ from analyzer.model.overhead import fit_overhead, pair_with_app
 from analyzer.model.usage_index import WORKLOAD_KEY, index_usage
 from analyzer.model.workloads import pod_owners
 from analyzer.runtime.cpus import available_cpus
-from analyzer.simulate.counterfactual import VIEWS, hpa_contexts, pack_columns, view_columns
+from analyzer.simulate.counterfactual import pack_columns
 from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_replay import replay
 from analyzer.simulate.hpa_spec import parse_hpas
 from analyzer.simulate.kube_version import KubeVersion
+from analyzer.simulate.views import VIEWS, hpa_contexts, view_columns
 
 HPAS = int(os.environ.get("BENCH_HPAS", 1000))
 DAYS = float(os.environ.get("BENCH_DAYS", 7))

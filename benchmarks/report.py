@@ -17,7 +17,7 @@ from pathlib import Path
 from _cluster import build
 
 from analyzer.api import analyze, load_snapshot, render
-from analyzer.snapshot.store import write_snapshot
+from analyzer.snapshot.writing import write_snapshot
 
 WORKLOADS, PODS = 1000, 2
 DAYS = float(os.environ.get("BENCH_DAYS", 7))

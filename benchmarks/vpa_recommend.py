@@ -23,7 +23,8 @@ from analyzer.model.overhead import fit_overhead, pair_with_app
 from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners
 from analyzer.simulate.vpa_snapshot import vpa_recommendations
-from analyzer.snapshot.store import load_snapshot, write_snapshot
+from analyzer.snapshot.store import load_snapshot
+from analyzer.snapshot.writing import write_snapshot
 
 WORKLOADS, PODS = 750, 2  # x 2 containers = 3,000 pod containers
 DAYS = float(os.environ.get("BENCH_DAYS", 7))

@@ -38,7 +38,8 @@ from analyzer.snapshot.kube import controller_of, parse_owners
 from analyzer.snapshot.objects import read_object_files
 from analyzer.snapshot.schema import NOTES_KEY, OBJECT_KINDS, Metadata, Snapshot
 from analyzer.snapshot.shards import Shard
-from analyzer.snapshot.store import atomic_directory, load_snapshot, write_snapshot_files
+from analyzer.snapshot.store import load_snapshot
+from analyzer.snapshot.writing import atomic_directory, write_snapshot_files
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,8 @@ from analyzer.prices import Prices
 from analyzer.render.outputs import cannot_write
 from analyzer.render.report_schema import TABLES as REPORT_TABLES
 from analyzer.snapshot.shards import MAX_SHARDS, Shard
-from analyzer.snapshot.store import atomic_directory, metadata_from_json
+from analyzer.snapshot.store import metadata_from_json
+from analyzer.snapshot.writing import atomic_directory
 
 FORMAT = "sidecar-impact-partial"
 FORMAT_VERSION = 1

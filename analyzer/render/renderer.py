@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from analyzer.render.outputs import cannot_write
-from analyzer.snapshot.store import atomic_directory
+from analyzer.snapshot.writing import atomic_directory
 
 if TYPE_CHECKING:
     from analyzer.findings.analysis import Analysis

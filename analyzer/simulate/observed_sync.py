@@ -80,7 +80,7 @@ def observed_syncs(
     version: KubeVersion,
     flags: ControllerFlags,
 ) -> ObservedSyncs:
-    """The proposals from the observed pods of ``contexts`` (:class:`analyzer.simulate.counterfactual.HPAContext`)
+    """The proposals from the observed pods of ``contexts`` (:class:`analyzer.simulate.views.HPAContext`)
     per scrape of ``times``, from the observed replicas ``observed`` (scrapes × HPAs); ``counted`` gives, per
     context, the containers each replayed metric counts as deployed. :meth:`ObservedSyncs.decide` then gives
     the replicas the controller decides at each scrape (NaN where there are none, or no pods)."""

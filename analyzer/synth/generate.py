@@ -28,7 +28,7 @@ from analyzer.simulate.pod_requests import pod_request
 from analyzer.snapshot import schema
 from analyzer.snapshot.kube import parse_pod_spec
 from analyzer.snapshot.schema import Metadata, Snapshot
-from analyzer.snapshot.store import (
+from analyzer.snapshot.writing import (
     ObjectFiles,
     atomic_directory,
     pod_status_table,
@@ -340,7 +340,7 @@ class _StreamWriter:
 @contextmanager
 def _streaming(out: str | os.PathLike[str], overwrite: bool) -> Iterator[_StreamWriter]:
     """A :class:`_StreamWriter` on a temporary sibling of ``out`` that becomes ``out`` once the block has
-    added every batch (:func:`~analyzer.snapshot.store.atomic_directory`)."""
+    added every batch (:func:`~analyzer.snapshot.writing.atomic_directory`)."""
     with atomic_directory(out, overwrite=overwrite) as tmp:
         (tmp / schema.GROUND_TRUTH_DIR).mkdir()
         (tmp / _SCRATCH).mkdir()

@@ -24,8 +24,8 @@ from analyzer.errors import SnapshotError
 from analyzer.snapshot import schema
 from analyzer.snapshot.fast_validation import accepts
 from analyzer.snapshot.objects import _items_of, _parsed_items
-from analyzer.snapshot.store import write_snapshot
 from analyzer.snapshot.validation import SHARED_PARTS, VALIDATORS, field_path, first_error, first_problem
+from analyzer.snapshot.writing import write_snapshot
 from analyzer.synth.generate import Synthetic, generate
 from analyzer.synth.scenarios import CATALOGUE
 from tests.limits import in_child

@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.errors import SnapshotError
-from analyzer.snapshot.store import _read_pod_status, load_snapshot, write_snapshot
+from analyzer.snapshot.store import load_snapshot
+from analyzer.snapshot.tables import read_pod_status
+from analyzer.snapshot.writing import write_snapshot
 from analyzer.synth.generate import Synthetic
 
 
@@ -215,7 +217,7 @@ def test_a_namespace_read_skips_row_groups_and_keeps_exactly_its_rows(
     root = tmp_path_factory.mktemp("status")
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), root / "pod_status.parquet",
                    row_group_size=group_rows)  # fmt: skip
-    got = _read_pod_status(root, wanted)
+    got = read_pod_status(root, wanted)
     expected = frame[frame["namespace"].isin(wanted)]
     assert sorted(zip(got["namespace"].astype(str), got["pod"].astype(str), strict=True)) == sorted(
         zip(expected["namespace"], expected["pod"], strict=True)
