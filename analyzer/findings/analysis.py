@@ -10,7 +10,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from analyzer.findings.summary import severity_rank
+from analyzer.findings.hpa_skew import Direction
+from analyzer.findings.severity import SEVERITIES, severity_rank
+from analyzer.model.classify import Role
 from analyzer.prices import Prices
 from analyzer.snapshot.schema import Metadata
 
@@ -108,8 +110,8 @@ class Analysis:
         """
         cluster = self.cluster.iloc[0] if len(self.cluster) else None
         direction = self.hpa_skew["direction"]
-        skewed = direction.isin(["inflation", "dilution"])
-        flagged = self.hpa_skew[skewed | (direction == "stalled")]
+        skewed = direction.isin([Direction.INFLATION, Direction.DILUTION])
+        flagged = self.hpa_skew[skewed | (direction == Direction.STALLED)]
 
         def total(column: str, digits: int = 1) -> float:
             return round(float(flagged[column].fillna(0).sum()), digits)
@@ -117,7 +119,7 @@ class Analysis:
         return {
             "workloads": len(self.workloads),
             "containers": len(self.containers),
-            "sidecars": int((self.containers["role"] == "sidecar").sum()),
+            "sidecars": int((self.containers["role"] == Role.SIDECAR).sum()),
             "ambiguous_pods": int(self.classes.loc[self.classes["ambiguous"], "pod"].nunique()),
             "multi_app_workloads": int((self.findings["kind"] == "multi-app").sum()),
             "sidecar_cpu_request_share": _share(cluster, "sidecar_cpu_request_share"),
@@ -126,16 +128,18 @@ class Analysis:
             "hpas": len(self.hpas),
             "hpas_stalled": int((self.hpas["status"] == "stalled").sum()),
             "hpas_skewed": int(skewed.sum()),
-            "hpas_inflated": int((direction == "inflation").sum()),
-            "hpas_diluted": int((direction == "dilution").sum()),
+            "hpas_inflated": int((direction == Direction.INFLATION).sum()),
+            "hpas_diluted": int((direction == Direction.DILUTION).sum()),
             "waste_replica_hours": total("excess_replica_hours"),
             "waste_cost_month": total("waste_cost_month", 2),
             "shortfall_replica_hours": total("missing_replica_hours"),
             "under_provisioned_hours": total("under_provisioned_hours"),
-            "stalled_hours": round(float(flagged.loc[flagged["direction"] == "stalled", "stalled_hours"].sum()), 1),
+            "stalled_hours": round(
+                float(flagged.loc[flagged["direction"] == Direction.STALLED, "stalled_hours"].sum()), 1
+            ),
             "vpas": int((self.vpa["vpa"] != "").groupby([self.vpa.namespace, self.vpa.vpa]).any().sum()),
             "vpa_hazards": len(self.vpa_hazards),
-            **{f"findings_{sev}": int((self.findings["severity"] == sev).sum()) for sev in ("high", "medium", "low")},
+            **{f"findings_{sev}": int((self.findings["severity"] == sev).sum()) for sev in reversed(SEVERITIES)},
         }
 
     def _repr_html_(self) -> str:

@@ -7,6 +7,7 @@ outputs are DataFrames with documented columns, ready for the report and for not
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,18 @@ from analyzer.prices import HOURS_PER_MONTH
 from analyzer.simulate.counterfactual import Counterfactual
 from analyzer.simulate.hpa_spec import MetricSpec
 from analyzer.simulate.keda import scaled_object_ops
+from analyzer.simulate.views import View
+
+
+class Direction(StrEnum):
+    """Which way the sidecars move an HPA (the ``direction`` column; docs/findings.md)."""
+
+    INFLATION = "inflation"
+    DILUTION = "dilution"
+    STALLED = "stalled"
+    UNCERTAIN = "uncertain"
+    NONE = "none"
+
 
 SKEW_COLUMNS = {
     "namespace": "HPA namespace",
@@ -91,7 +104,7 @@ REMEDY_COLUMNS = {
     "notes": "what the patch cannot do (an injector without request annotations, a workload without a template)",
 }
 
-INVASIVENESS = ("retarget", "container-resource", "average-value", "sidecar-requests")
+INVASIVENESS = (View.RETARGET, View.CONTAINER_RESOURCE, View.AVERAGE_VALUE, View.SIDECAR_REQUESTS)
 """Least invasive first: one HPA number, an HPA metric type, HPA targets, then pod requests (a rollout)."""
 TIE_SHARE = 0.01
 """Residual skews within 1 % of the app-only replica-hours (or one replica-hour) count as a tie."""
@@ -119,7 +132,7 @@ def by_impact(table: pd.DataFrame) -> pd.DataFrame:
     (excess plus missing): what a reader should look at first, waste and shortfall alike."""
     rows = table.dropna(subset=["skew_replica_hours"])
     off = rows["excess_replica_hours"].fillna(0) + rows["missing_replica_hours"].fillna(0)
-    key = off + (rows["direction"] == "stalled") * 1e12
+    key = off + (rows["direction"] == Direction.STALLED) * 1e12
     return rows.loc[key.sort_values(ascending=False, kind="stable").index]
 
 
@@ -144,8 +157,8 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
     views_of: dict[int, list[tuple[str, int]]] = {}
     for (hh, view), j in col_of.items():
         views_of.setdefault(hh, []).append((view, j))
-    dep = np.array([col_of[(h, "as-deployed")] for h in range(n_h)], dtype=np.int64)
-    app = np.array([col_of[(h, "app-only")] for h in range(n_h)], dtype=np.int64)
+    dep = np.array([col_of[(h, View.AS_DEPLOYED)] for h in range(n_h)], dtype=np.int64)
+    app = np.array([col_of[(h, View.APP_ONLY)] for h in range(n_h)], dtype=np.int64)
 
     rh = cf.replicas.sum(axis=0) * hours
     ok = ~cf.failed
@@ -174,10 +187,12 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
     skew = rh[dep] - rh[app]
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(rh[app] != 0, 100.0 * skew / rh[app], np.nan)
-    direction = np.where(np.abs(pct) < NO_SKEW_PERCENT, "none", np.where(skew > 0, "inflation", "dilution"))
-    direction = np.where(stalled, "stalled", direction)
+    direction = np.where(
+        np.abs(pct) < NO_SKEW_PERCENT, Direction.NONE, np.where(skew > 0, Direction.INFLATION, Direction.DILUTION)
+    )
+    direction = np.where(stalled, Direction.STALLED, direction)
     uncertain = np.array([c.spec.metrics_uncertain for c in cf.contexts], dtype=bool)
-    direction = np.where(uncertain & (direction != "none"), "uncertain", direction)
+    direction = np.where(uncertain & (direction != Direction.NONE), Direction.UNCERTAIN, direction)
     wl = _workload_figures(cf, workloads)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_replica_hour = np.where(
@@ -243,7 +258,9 @@ def hpa_skew(cf: Counterfactual, containers: pd.DataFrame, workloads: pd.DataFra
                 "conditions_agree": agrees(cf.last_conditions[:, dep[h]], ctx.observed_conditions),
             }
         )
-        if direction[h] != "uncertain" and (direction[h] != "none" or skew[h] != 0 or failed_hours[dep[h]] > 0):
+        if direction[h] != Direction.UNCERTAIN and (
+            direction[h] != Direction.NONE or skew[h] != 0 or failed_hours[dep[h]] > 0
+        ):
             remedy_rows.extend(_remedies(cf, h, col_of, rh, failed_hours, sidecar_of))
     for r in cf.skipped.itertuples(index=False):
         rows.append({"namespace": r.namespace, "hpa": r.hpa, "note": r.reason, "calibrated": False})
@@ -262,7 +279,7 @@ def recommend_remedies(remedies: pd.DataFrame, table: pd.DataFrame) -> pd.DataFr
     if remedies.empty:
         return remedies
     out = remedies.copy()
-    flagged = table.loc[table["direction"].isin(["inflation", "dilution", "stalled"])]
+    flagged = table.loc[table["direction"].isin([Direction.INFLATION, Direction.DILUTION, Direction.STALLED])]
     app_only = dict(zip(zip(table["namespace"], table["hpa"], strict=True), table["replica_hours_app_only"],
                         strict=True))  # fmt: skip
     wanted = set(zip(flagged["namespace"], flagged["hpa"], strict=True))
@@ -328,8 +345,8 @@ def _series(
     times = cf.times[::k]
     hpa_of, view_of, replay_cols, observed_of = [], [], [], []
     for h in range(len(cf.contexts)):
-        others = [(v, j) for v, j in views_of[h] if v not in ("as-deployed", "app-only")]
-        for view, j in [("as-deployed", int(dep[h])), ("app-only", int(app[h])), *others]:
+        others = [(v, j) for v, j in views_of[h] if v not in (View.AS_DEPLOYED, View.APP_ONLY)]
+        for view, j in [(View.AS_DEPLOYED, int(dep[h])), (View.APP_ONLY, int(app[h])), *others]:
             hpa_of.append(h)
             view_of.append(view)
             replay_cols.append(j)
@@ -396,24 +413,24 @@ def _remedies(
     ns, kind, name = ctx.workload
     facts = {c: sidecar_of.get((ns, kind, name, c), ("generic", False, False)) for c in ctx.sidecars}
     out = []
-    base = float(rh[col_of[(h, "app-only")]])
+    base = float(rh[col_of[(h, View.APP_ONLY)]])
     several = len(ctx.apps) > 1
-    for view in ("app-only", "container-resource", "retarget", "sidecar-requests", "average-value"):
-        if (h, view) not in col_of or (view == "app-only" and several):
+    for view in (View.APP_ONLY, View.CONTAINER_RESOURCE, View.RETARGET, View.SIDECAR_REQUESTS, View.AVERAGE_VALUE):
+        if (h, view) not in col_of or (view == View.APP_ONLY and several):
             continue  # with several app containers app-only is the yardstick, not a change one metric makes
         j = col_of[(h, view)]
         col = cf.columns[j]
-        remedy = "container-resource" if view == "app-only" else view
-        if remedy == "container-resource" and all(m.container for m in spec.metrics):
+        remedy = View.CONTAINER_RESOURCE if view == View.APP_ONLY else view
+        if remedy == View.CONTAINER_RESOURCE and all(m.container for m in spec.metrics):
             continue
         notes: list[str] = []
-        if remedy == "container-resource" and several:
+        if remedy == View.CONTAINER_RESOURCE and several:
             notes.append(
                 f"ContainerResource names one container: the pods have app containers {', '.join(ctx.apps)}, "
                 f"and this replays {ctx.app} alone, so the residual is what the others' load leaves out; "
                 "retarget, sidecar-requests or average-value keep every app container counted"
             )
-        if remedy == "sidecar-requests":
+        if remedy == View.SIDECAR_REQUESTS:
             description = "set each sidecar's request to its p90 usage: " + ", ".join(
                 f"{c} cpu {r['cpu']} memory {r['memory']}" for c, r in col.change["requests"].items()
             )
@@ -425,10 +442,11 @@ def _remedies(
             )  # fmt: skip
             target_kind, target_name = kind, name
         else:
+            alone = f"scale on the {ctx.app} container alone (type: ContainerResource), same targets"
             description = {
-                "container-resource": f"scale on the {ctx.app} container alone (type: ContainerResource), same targets",
-                "retarget": _retarget_words(spec.metrics, col.metrics),
-                "average-value": "raise the AverageValue targets by the sidecars' usage per pod",
+                View.CONTAINER_RESOURCE: alone,
+                View.RETARGET: _retarget_words(spec.metrics, col.metrics),
+                View.AVERAGE_VALUE: "raise the AverageValue targets by the sidecars' usage per pod",
             }[remedy]
             ops = hpa_metrics_ops(spec, col.metrics)
             target_kind, target_name = "HorizontalPodAutoscaler", spec.name

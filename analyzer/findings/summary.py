@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.findings.hpa_skew import CALIBRATED_SHARE, STALLED_SHARE
+from analyzer.findings.hpa_skew import CALIBRATED_SHARE, STALLED_SHARE, Direction
+from analyzer.findings.severity import Severity, severity_rank
 from analyzer.findings.vpa_hazards import HAZARDS
-from analyzer.model.classify import APP, NO_SIDECAR_EVIDENCE
+from analyzer.model.classify import NO_SIDECAR_EVIDENCE, Role
 
-SEVERITIES = ("low", "medium", "high")
 SKEW_HIGH_PERCENT = 25.0
 SKEW_MEDIUM_PERCENT = 10.0
 
@@ -35,11 +35,6 @@ FINDING_COLUMNS = {
     "which costs capacity, not money)",
     "fix": "YAML to apply, or how to decide",
 }
-
-
-def severity_rank(severity: str) -> int:
-    """0 for low up to 2 for high; -1 for anything else (e.g. "none")."""
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
 def findings_table(
@@ -64,10 +59,10 @@ def findings_table(
     causes = {} if hpas is None else {(h.namespace, h.hpa): h.reason for h in hpas.itertuples(index=False)}
     for r in hpa_skew.itertuples(index=False):
         fix = best_fix.get((r.namespace, r.hpa), "")
-        if r.direction == "stalled":
+        if r.direction == Direction.STALLED:
             cause = causes.get((r.namespace, r.hpa)) or "a metric could not be computed"
             waste = r.waste_cost_month if r.excess_replica_hours > 0 else np.nan
-            rows.append(("high", "hpa-stalled", r.namespace, f"hpa/{r.hpa}",
+            rows.append((Severity.HIGH, "hpa-stalled", r.namespace, f"hpa/{r.hpa}",
                          f"the HPA could not compute a replica count for {r.stalled_hours:,.1f} h (ScalingActive "
                          f"False: {cause}): its "
                          f"replicas stayed frozen, {r.excess_replica_hours:,.1f} replica-hours beyond and "
@@ -75,21 +70,21 @@ def findings_table(
                          f"{r.replicas_too_many_p95:,.0f} too many and {r.replicas_too_few_p95:,.0f} too few at the "
                          f"95th percentile; rule: high when a metric fails for at least {STALLED_SHARE:.0%} of the "
                          "window)", waste, fix))  # fmt: skip
-        elif r.direction == "uncertain":
+        elif r.direction == Direction.UNCERTAIN:
             effect = "stalled" if r.stalled_hours > 0 else f"skewed {r.skew_percent:+.1f} %"
-            rows.append(("low", "hpa-uncertain", r.namespace, f"hpa/{r.hpa}",
+            rows.append((Severity.LOW, "hpa-uncertain", r.namespace, f"hpa/{r.hpa}",
                          "cannot tell: the HPA was rebuilt from kube-state-metrics, which exports a ContainerResource "
                          f"metric as a Resource one; replayed as Resource it would be {effect}, on the app container "
                          "alone it would not be. Collect with the Kubernetes API to know (rule: low, an HPA whose "
                          "metrics cannot be told from kube-state-metrics)", np.nan, ""))  # fmt: skip
-        elif r.direction == "inflation":
+        elif r.direction == Direction.INFLATION:
             rows.append((_skew_severity(r.skew_percent), "hpa-inflation", r.namespace, f"hpa/{r.hpa}",
                          f"sidecars ({r.sidecars}) make the HPA run {r.excess_replica_hours:,.1f} replica-hours "
                          f"beyond the app's need ({r.skew_percent:+.1f} % net; {r.replicas_too_many_mean:,.1f} "
                          f"replicas too many on average, {r.replicas_too_many_p95:,.0f} at the 95th percentile; "
                          f"{_rule(r.skew_percent)}){_held(r)}",
                          r.waste_cost_month, fix))  # fmt: skip
-        elif r.direction == "dilution":
+        elif r.direction == Direction.DILUTION:
             rows.append((_skew_severity(r.skew_percent), "hpa-dilution", r.namespace, f"hpa/{r.hpa}",
                          f"sidecars ({r.sidecars}) make the HPA run {r.missing_replica_hours:,.1f} replica-hours "
                          f"short of the app's need ({r.skew_percent:+.1f} % net; under-provisioned "
@@ -101,14 +96,14 @@ def findings_table(
                 f"the replay matches the observed replicas within ±1 only {r.calibration_within_1:.0%} "
                 f"of the time: treat its figures as rough (rule: low below {CALIBRATED_SHARE:.0%})"
             )
-            rows.append(("low", "hpa-uncalibrated", r.namespace, f"hpa/{r.hpa}", message, np.nan, ""))
+            rows.append((Severity.LOW, "hpa-uncalibrated", r.namespace, f"hpa/{r.hpa}", message, np.nan, ""))
     rules = {h.id: h.summary for h in HAZARDS}
     for h in vpa_hazards.itertuples(index=False):
         message = f"{h.evidence} (rule: {h.severity} when {rules.get(h.hazard, h.hazard)})"
         rows.append((h.severity, f"vpa-{h.hazard}", h.namespace, f"vpa/{h.vpa}", message, np.nan, h.fix))
     ambiguous = classes[classes["ambiguous"]].drop_duplicates(["namespace", "workload"])
     for a in ambiguous.itertuples(index=False):
-        rows.append(("low", "ambiguous-app", a.namespace, f"pod/{a.pod}",
+        rows.append((Severity.LOW, "ambiguous-app", a.namespace, f"pod/{a.pod}",
                      f"{a.note} (rule: low, the figures around the pod rest on a guess)", np.nan,
                      "# rules.yaml\nrules:\n  - match: {namespace: " + a.namespace + ", container: " + a.container
                      + "}\n    role: app\n"))  # fmt: skip
@@ -119,7 +114,7 @@ def findings_table(
 def collection_rows(notes: Sequence[str]) -> list[tuple[Any, ...]]:
     """One low ``collection`` finding per note the collector left (:data:`FINDING_COLUMNS` order)."""
     return [
-        ("low", "collection", "", "snapshot", f"{note} (rule: low, what the collector could not see qualifies "
+        (Severity.LOW, "collection", "", "snapshot", f"{note} (rule: low, what the collector could not see qualifies "
          "the rest)", np.nan, "") for note in notes
     ]  # fmt: skip
 
@@ -150,7 +145,7 @@ def _multi_app_rows(classes: pd.DataFrame) -> list[tuple[Any, ...]]:
     """A low finding per workload whose pods have several app containers, one of them on no evidence:
     the rule counts them all as the app, which is right unless one is an unknown sidecar."""
     key = ["namespace", "workload_kind", "workload"]
-    apps = classes[classes["role"] == APP].drop_duplicates([*key, "container"])
+    apps = classes[classes["role"] == Role.APP].drop_duplicates([*key, "container"])
     guessed_any = (~apps["primary"] & (apps["evidence"] == NO_SIDECAR_EVIDENCE)).groupby([apps[k] for k in key]).any()
     apps = apps.join(guessed_any.rename("_guessed"), on=key)
     apps = apps[apps["_guessed"]]  # only workloads with such a container: no Python step for every workload
@@ -167,7 +162,7 @@ def _multi_app_rows(classes: pd.DataFrame) -> list[tuple[Any, ...]]:
             f"  - match: {{namespace: {ns}, workload: {workload}, container: {c}}}\n    role: sidecar\n"
             for c in guessed.container
         )
-        rows.append(("low", "multi-app", ns, f"{kind.lower()}/{workload}", message, np.nan, fix))
+        rows.append((Severity.LOW, "multi-app", ns, f"{kind.lower()}/{workload}", message, np.nan, fix))
     return rows
 
 
@@ -185,9 +180,11 @@ def _rule(skew_percent: float) -> str:
             f"{SKEW_MEDIUM_PERCENT:g} %, low ≥ 2 %")  # fmt: skip
 
 
-def _skew_severity(skew_percent: float) -> str:
+def _skew_severity(skew_percent: float) -> Severity:
     pct = abs(skew_percent)
-    return "high" if pct >= SKEW_HIGH_PERCENT else "medium" if pct >= SKEW_MEDIUM_PERCENT else "low"
+    return (
+        Severity.HIGH if pct >= SKEW_HIGH_PERCENT else Severity.MEDIUM if pct >= SKEW_MEDIUM_PERCENT else Severity.LOW
+    )
 
 
 def _best_remedies(remedies: pd.DataFrame) -> dict[tuple[str, str], str]:

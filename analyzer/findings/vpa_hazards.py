@@ -16,10 +16,13 @@ import numpy as np
 import pandas as pd
 
 from analyzer.findings.remedies import apply_command, patch_text, vpa_policy_ops
+from analyzer.findings.severity import Severity
 from analyzer.frames import records_by
+from analyzer.model.classify import Role
 from analyzer.model.usage_index import WORKLOAD_KEY
 from analyzer.simulate.counterfactual import Counterfactual
 from analyzer.simulate.hpa_spec import HPASpec
+from analyzer.simulate.views import View
 from analyzer.simulate.vpa_policy import VPASpec
 from analyzer.simulate.vpa_snapshot import VPARecommendations
 from analyzer.simulate.vpa_updater import eviction_loop_rate
@@ -69,7 +72,7 @@ class Context:
 @dataclass(frozen=True)
 class Hazard:
     id: str
-    severity: str
+    severity: Severity
     summary: str
     check: Callable[[Context], list[dict[str, Any]]]
 
@@ -97,7 +100,7 @@ def merge_changes(changes: list[Changes]) -> Changes:
 
 
 def _sidecars(ctx: Context) -> list[SimpleNamespace]:
-    return [r for r in ctx.rows if r.role == "sidecar" and not r.native_sidecar]
+    return [r for r in ctx.rows if r.role == Role.SIDECAR and not r.native_sidecar]
 
 
 def _total(rows: list[SimpleNamespace], column: str) -> float:
@@ -106,7 +109,7 @@ def _total(rows: list[SimpleNamespace], column: str) -> float:
 
 
 def no_catch_all(ctx: Context) -> list[dict[str, Any]]:
-    apps = [r for r in ctx.rows if r.role == "app"]
+    apps = [r for r in ctx.rows if r.role == Role.APP]
     names_app = any(r.container in ctx.vpa.policies for r in apps)
     injected = [r for r in _sidecars(ctx) if r.injected and r.mode != "Off"]
     if not names_app or ctx.vpa.has_catch_all_off or not injected:
@@ -266,20 +269,25 @@ def sidecar_moves_denominator(ctx: Context) -> list[dict[str, Any]]:
 
 
 HAZARDS: tuple[Hazard, ...] = (
-    Hazard("no-catch-all", "medium", 'policy names the app, no "*" Off, an injected sidecar on Auto', no_catch_all),
     Hazard(
-        "eviction-loop", "high", "VPA manages an injected sidecar whose request is outside its bounds", eviction_loop
+        "no-catch-all", Severity.MEDIUM, 'policy names the app, no "*" Off, an injected sidecar on Auto', no_catch_all
+    ),
+    Hazard(
+        "eviction-loop",
+        Severity.HIGH,
+        "VPA manages an injected sidecar whose request is outside its bounds",
+        eviction_loop,
     ),
     Hazard(
         "native-sidecar-ignored",
-        "medium",
+        Severity.MEDIUM,
         "a native sidecar the VPA cannot see holds ≥ 20 % of requests",
         native_sidecar_ignored,
     ),
-    Hazard("hpa-vpa-same-resource", "high", "an HPA and the VPA act on the same resource", hpa_same_resource),
+    Hazard("hpa-vpa-same-resource", Severity.HIGH, "an HPA and the VPA act on the same resource", hpa_same_resource),
     Hazard(
         "sidecar-moves-hpa-denominator",
-        "medium",
+        Severity.MEDIUM,
         "the VPA resizes a sidecar counted in a CPU HPA's denominator",
         sidecar_moves_denominator,
     ),
@@ -335,10 +343,10 @@ def vpa_hpa_effect(cf: Counterfactual, recs: VPARecommendations) -> pd.DataFrame
     col_of = {(c.hpa, c.view): j for j, c in enumerate(cf.columns)}
     rows = []
     for h, ctx in enumerate(cf.contexts):
-        if (h, "vpa-requests") not in col_of:
+        if (h, View.VPA_REQUESTS) not in col_of:
             continue
-        dep = float(cf.replicas[:, col_of[(h, "as-deployed")]].sum() * hours)
-        vpa = float(cf.replicas[:, col_of[(h, "vpa-requests")]].sum() * hours)
+        dep = float(cf.replicas[:, col_of[(h, View.AS_DEPLOYED)]].sum() * hours)
+        vpa = float(cf.replicas[:, col_of[(h, View.VPA_REQUESTS)]].sum() * hours)
         rows.append(
             {
                 "namespace": ctx.spec.namespace,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import pandas as pd
@@ -37,7 +38,15 @@ CLASS_COLUMNS = {
     "note": "for ambiguous pods: the choice made and how to override it",
 }
 
-APP, SIDECAR, INIT_ONLY = "app", "sidecar", "init-only"
+
+class Role(StrEnum):
+    """What a container is to its pod (the ``role`` column)."""
+
+    APP = "app"
+    SIDECAR = "sidecar"
+    INIT_ONLY = "init-only"
+
+
 NO_SIDECAR_EVIDENCE = "no sidecar evidence"
 """The evidence of an app container among several that nothing identified as a sidecar."""
 
@@ -81,13 +90,13 @@ def classify_pod(
         decided[c.name] = _decide(c, injected, ns, workload, listed, default, rules)
 
     candidates = [c.name for c in entries if not c.init and decided[c.name] is None]
-    forced = [c.name for c in entries if not c.init and (d := decided[c.name]) and d.role == APP]
+    forced = [c.name for c in entries if not c.init and (d := decided[c.name]) and d.role == Role.APP]
     ambiguous, note = False, ""
     if candidates or forced:
         alone = len(candidates) == 1 and not forced
         evidence = "the only container not identified as a sidecar" if alone else NO_SIDECAR_EVIDENCE
         for n in candidates:
-            decided[n] = _Decision(APP, "", evidence)
+            decided[n] = _Decision(Role.APP, "", evidence)
         apps = forced + candidates
         named = [n for n in apps if n in {workload, labels.get("app.kubernetes.io/name"), labels.get("app")}]
         primary = default if default in forced else (forced or named or apps)[0]
@@ -98,14 +107,14 @@ def classify_pod(
             f"ambiguous: every container looks like a sidecar; treated {primary} (first in spec.containers) as the "
             f"app. Set the annotation {signals.DEFAULT_CONTAINER_ANNOTATION} or add a rule (--rules) to decide"
         )
-        decided[primary] = _Decision(APP, "", "first in spec.containers (ambiguous)")
+        decided[primary] = _Decision(Role.APP, "", "first in spec.containers (ambiguous)")
 
     rows = []
     for c in entries:
         d = decided[c.name]
         assert d is not None
         injected = template_names is not None and c.name not in template_names
-        flag = ambiguous and d.role == APP
+        flag = ambiguous and d.role == Role.APP
         rows.append(
             (ns, name, workload_kind, workload, c.name, c.image, d.role, d.kind, c.native_sidecar, injected,
              d.evidence, c.name == primary, flag, note if flag else "")
@@ -131,21 +140,22 @@ def _decide(
     known_kind = (by_name or by_image).kind if (by_name or by_image) else None
     if c.runs_once:
         kind = signals.RUN_ONCE_INIT.get(name) or known_kind or ""
-        return _Decision(INIT_ONLY, kind, "init container without restartPolicy Always (runs once, before the app)")
+        why = "init container without restartPolicy Always (runs once, before the app)"
+        return _Decision(Role.INIT_ONLY, kind, why)
     if c.native_sidecar:
         kind = listed[name][0] if name in listed else known_kind or "generic"
-        return _Decision(SIDECAR, kind, "native sidecar: initContainers entry with restartPolicy: Always")
+        return _Decision(Role.SIDECAR, kind, "native sidecar: initContainers entry with restartPolicy: Always")
     if name in listed:
         kind, key = listed[name]
-        return _Decision(SIDECAR, kind, f"injected, listed by annotation {key}")
+        return _Decision(Role.SIDECAR, kind, f"injected, listed by annotation {key}")
     if default == name:
-        return _Decision(APP, "", f"named by annotation {signals.DEFAULT_CONTAINER_ANNOTATION}")
+        return _Decision(Role.APP, "", f"named by annotation {signals.DEFAULT_CONTAINER_ANNOTATION}")
     if by_name is not None:
-        return _Decision(SIDECAR, by_name.kind, f"container name {name}")
+        return _Decision(Role.SIDECAR, by_name.kind, f"container name {name}")
     if by_image is not None:
-        return _Decision(SIDECAR, by_image.kind, f"image repository {signals.image_repository(image)}")
+        return _Decision(Role.SIDECAR, by_image.kind, f"image repository {signals.image_repository(image)}")
     if injected:
-        return _Decision(SIDECAR, "generic", "not in the owner's pod template (added by a webhook)")
+        return _Decision(Role.SIDECAR, "generic", "not in the owner's pod template (added by a webhook)")
     return None
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.frames import records_by
-from analyzer.model.classify import INIT_ONLY
+from analyzer.model.classify import Role
 from analyzer.model.grouping import chunked_quantiles
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.snapshot.kube import Pod, newest_first_key
@@ -64,7 +64,7 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
     for (ns, kind, name), pod in newest_pods(snapshot, classes).items():
         by_name = {c.name: c for c in pod.spec.all_containers}
         for r in classes_of.get(pod.key, []):
-            if r["role"] == INIT_ONLY:
+            if r["role"] == Role.INIT_ONLY:
                 continue
             c = by_name[r["container"]]
             rows.append(

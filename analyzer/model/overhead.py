@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from analyzer.model.classify import APP, SIDECAR
+from analyzer.model.classify import Role
 from analyzer.model.robust_fit import fit_lines_in_chunks
 from analyzer.model.usage_index import UsageIndex
 
@@ -92,7 +92,7 @@ def pair_with_app(usage: pd.DataFrame, index: UsageIndex, max_points: int = FitP
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_app = total / pods
     groups = index.groups
-    fitted = groups["role"].isin([SIDECAR, APP]).to_numpy()
+    fitted = groups["role"].isin([Role.SIDECAR, Role.APP]).to_numpy()
     series = groups.loc[fitted, [*SERIES_KEY, "role", "kind"]].drop_duplicates(SERIES_KEY)
     series = series.sort_values(SERIES_KEY).reset_index(drop=True)
     position = groups[SERIES_KEY].merge(series[SERIES_KEY].reset_index(), on=SERIES_KEY, how="left")["index"]
@@ -132,7 +132,7 @@ def fit_overhead(paired: PairedUsage, policy: FitPolicy | None = None) -> pd.Dat
     policy = policy or FitPolicy()
     frames = []
     n = len(paired.series)
-    is_app = (paired.series["role"] == APP).to_numpy()
+    is_app = (paired.series["role"] == Role.APP).to_numpy()
     workload = paired.series.groupby(SERIES_KEY[:3], sort=False).ngroup().to_numpy()
     lone_app = is_app & (np.bincount(workload, weights=is_app)[workload] == 1)
     samples = paired.series["samples"].to_numpy()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyzer.model.classify import APP, SIDECAR
+from analyzer.model.classify import Role
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 
 POD_USAGE_STEP_S = 300.0
@@ -31,7 +31,7 @@ POD_USAGE_COLUMNS = {
 def pod_usage(index: UsageIndex, usage: pd.DataFrame, step_s: float = POD_USAGE_STEP_S) -> pd.DataFrame:
     """:data:`POD_USAGE_COLUMNS` for every app and sidecar container of every workload (rows with samples only)."""
     groups = index.groups
-    steady = groups["role"].isin([APP, SIDECAR]).to_numpy()
+    steady = groups["role"].isin([Role.APP, Role.SIDECAR]).to_numpy()
     series_of_group, series = pd.factorize(
         pd.MultiIndex.from_arrays([groups["workload_id"], groups["container"]]), sort=True
     )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analyzer.model.classify import APP, SIDECAR
+from analyzer.model.classify import Role
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.prices import GIB, HOURS_PER_MONTH, Prices
 
@@ -67,8 +67,8 @@ def workload_table(
     """
     prices = prices or Prices()
     role = index.groups["role"].to_numpy()
-    side = (role == SIDECAR)[index.group]
-    steady = ((role == SIDECAR) | (role == APP))[index.group]
+    side = (role == Role.SIDECAR)[index.group]
+    steady = ((role == Role.SIDECAR) | (role == Role.APP))[index.group]
     key = index.cell()
     size = len(index.workloads) * index.n_times
     shape = (len(index.workloads), index.n_times)
@@ -91,7 +91,7 @@ def workload_table(
         )
 
     c = containers.copy()
-    is_side = (c["role"] == SIDECAR).to_numpy()
+    is_side = (c["role"] == Role.SIDECAR).to_numpy()
     c["cpu_req"] = c["cpu_request_cores"].fillna(0)
     c["memory_req"] = c["memory_request_bytes"].fillna(0)
     c["pod_cpu_total"] = np.fmax(c["cpu_req"], c["cpu_mean_cores"].fillna(0))
@@ -103,7 +103,7 @@ def workload_table(
     sums = ["cpu_req", "memory_req", "pod_cpu_total", "pod_memory_total", "sidecar_cpu_req", "sidecar_memory_req",
             "sidecar_cpu_cores", "sidecar_memory_bytes"]  # fmt: skip
     per = c.groupby(WORKLOAD_KEY)[sums].sum().rename(columns={"cpu_req": "pod_cpu_req", "memory_req": "pod_memory_req"})
-    per["app_container"] = c[c["role"] == APP].groupby(WORKLOAD_KEY)["container"].agg(",".join)
+    per["app_container"] = c[c["role"] == Role.APP].groupby(WORKLOAD_KEY)["container"].agg(",".join)
     per["sidecars"] = c[is_side].groupby(WORKLOAD_KEY)["container"].agg(",".join)
     per = per.reset_index()
     out = out.merge(per, on=WORKLOAD_KEY, how="left")

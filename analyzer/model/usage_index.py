@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from analyzer.model.classify import APP
+from analyzer.model.classify import Role
 
 IntArray = npt.NDArray[np.integer]
 FloatArray = npt.NDArray[np.float64]
@@ -98,7 +98,7 @@ def index_usage(usage: pd.DataFrame, classes: pd.DataFrame) -> UsageIndex:
         group=gid.astype(np.int32),
         workload=wid.astype(np.int32)[gid],
         time=codes.astype(np.int32),
-        is_app=(groups["role"].to_numpy() == APP)[gid],
+        is_app=(groups["role"].to_numpy() == Role.APP)[gid],
         first_row=first.astype(np.int64),
     )
 

@@ -10,7 +10,8 @@ import pandas as pd
 
 from analyzer.__about__ import __version__
 from analyzer.findings.analysis import SUMMARY_COLUMNS
-from analyzer.findings.hpa_skew import by_impact
+from analyzer.findings.hpa_skew import Direction, by_impact
+from analyzer.findings.severity import Severity
 from analyzer.render import plots
 from analyzer.render.drawing import FigureSheet
 from analyzer.render.html_hpas import action_list, hpa_order, hpa_sections
@@ -226,7 +227,7 @@ def _figures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
             )
         )
     hazards = analysis.vpa_hazards.assign(
-        _rank=analysis.vpa_hazards["severity"].map({"high": 0, "medium": 1, "low": 2})
+        _rank=analysis.vpa_hazards["severity"].map({Severity.HIGH: 0, Severity.MEDIUM: 1, Severity.LOW: 2})
     )
     worst = hazards.sort_values("_rank")[["namespace", "workload"]].drop_duplicates().head(top)
     for ns, workload in worst.itertuples(index=False):
@@ -303,7 +304,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     figures = _figures(analysis, top, sheet)
     ordered = hpa_order(analysis)
     ranked = by_impact(analysis.hpa_skew)
-    ranked = ranked[ranked.direction != "none"]
+    ranked = ranked[ranked.direction != Direction.NONE]
     top_skew = _table(
         ranked[["namespace", "hpa", "direction", "excess_replica_hours", "waste_cost_month", "missing_replica_hours",
                 "under_provisioned_hours", "stalled_hours"]],
@@ -321,7 +322,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
          "floor_cpu_cores": _millicores},
     )  # fmt: skip
     ranked_hazards = analysis.vpa_hazards.assign(
-        _rank=analysis.vpa_hazards["severity"].map({"high": 0, "medium": 1, "low": 2})
+        _rank=analysis.vpa_hazards["severity"].map({Severity.HIGH: 0, Severity.MEDIUM: 1, Severity.LOW: 2})
     ).sort_values("_rank", kind="stable")
     blocks = [
         f"<h3>{escape(r.namespace)}/{escape(r.workload)}: {escape(r.hazard)} ({escape(r.severity)})</h3>"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analyzer.findings.hpa_skew import by_impact
+from analyzer.findings.hpa_skew import Direction, by_impact
 from analyzer.render import plots
 from analyzer.render.drawing import FigureSheet
 
@@ -34,7 +34,7 @@ def hpa_order(analysis: Analysis) -> pd.DataFrame:
 def action_list(analysis: Analysis, ordered: pd.DataFrame) -> str:
     """The first screen's ranked list: object, problem in words, the recommended change and its effect."""
     fix = _recommended(analysis)
-    rows = ordered[ordered["direction"].isin(["stalled", "inflation", "dilution"])]
+    rows = ordered[ordered["direction"].isin([Direction.STALLED, Direction.INFLATION, Direction.DILUTION])]
     items = []
     for r in rows.head(ACTIONS_SHOWN).itertuples(index=False):
         items.append(f"<li><a href=#{r.anchor}>{escape(r.namespace)}/{escape(r.hpa)}</a>: {escape(_problem(r))}. "
@@ -71,7 +71,7 @@ def hpa_sections(analysis: Analysis, ordered: pd.DataFrame, top: int, sheet: Fig
     for r in ordered.itertuples(index=False):
         body = _body(analysis, r, fix.get((r.namespace, r.hpa)), findings.get((r.namespace, f"hpa/{r.hpa}"), []))
         title = f"{escape(r.namespace)}/{escape(r.hpa)}: {escape(_problem(r))}"
-        if plotted < top and r.direction in ("stalled", "inflation", "dilution"):
+        if plotted < top and r.direction in (Direction.STALLED, Direction.INFLATION, Direction.DILUTION):
             plotted += 1
             parts.append(f"<section id={r.anchor}><h3>{title}</h3>{body}{_plots(analysis, r, sheet)}</section>")
         else:
@@ -86,17 +86,17 @@ def _recommended(analysis: Analysis) -> dict[tuple[str, str], Any]:
 
 def _problem(r: Any) -> str:
     """The HPA's state in a few words."""
-    if r.direction == "stalled":
+    if r.direction == Direction.STALLED:
         return f"stalled {r.stalled_hours:,.1f} h (replicas frozen)"
-    if r.direction == "inflation":
+    if r.direction == Direction.INFLATION:
         return (f"inflated: {r.excess_replica_hours:,.1f} replica-hours beyond the app's need, "
                 f"${r.waste_cost_month:,.2f}/month")  # fmt: skip
-    if r.direction == "dilution":
+    if r.direction == Direction.DILUTION:
         return (f"diluted: {r.missing_replica_hours:,.1f} replica-hours short, {r.under_provisioned_hours:,.1f} h "
                 "under-provisioned")  # fmt: skip
-    if r.direction == "uncertain":
+    if r.direction == Direction.UNCERTAIN:
         return "cannot tell (rebuilt from kube-state-metrics)"
-    if r.direction == "none":
+    if r.direction == Direction.NONE:
         return "no sidecar skew"
     return "not replayed"
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analyzer.findings.hpa_skew import by_impact
+from analyzer.findings.hpa_skew import Direction, by_impact
 from analyzer.render.renderer import Renderer
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def _fix_line(fix: object) -> str:
 def produce(analysis: Analysis, top: int = 0) -> str:
     meta, s = analysis.metadata, analysis.summary()
     ranked = by_impact(analysis.hpa_skew)
-    top = ranked[ranked["direction"] != "none"]
+    top = ranked[ranked["direction"] != Direction.NONE]
     top = top.assign(
         excess=top["excess_replica_hours"].map("{:,.1f} replica-h".format),
         waste=top["waste_cost_month"].map("${:,.2f}/month".format),

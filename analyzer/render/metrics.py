@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, push_to_gateway
 
 from analyzer.errors import SidecarImpactError, SourceError, clip, reason
+from analyzer.findings.hpa_skew import Direction
+from analyzer.findings.severity import SEVERITIES
 from analyzer.render.outputs import cannot_write, check_file_target
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ def registry_of(analysis: Analysis, duration_s: float | None = None, now: float 
     single("sidecar_impact_hpas_skewed", "HPAs whose replicas sidecars move by 2 % or more", s["hpas_skewed"])
     findings = gauge("sidecar_impact_findings", "Findings by severity and kind", ("severity", "kind"))
     counts = analysis.findings.groupby(["severity", "kind"]).size()
-    for severity in ("high", "medium", "low"):  # every severity present, so an alert sees 0 rather than no series
+    for severity in reversed(SEVERITIES):  # every severity present, so an alert sees 0 rather than no series
         if severity not in counts.index.get_level_values(0):
             findings.labels(cluster, severity, "any").set(0)
     for (severity, kind), n in counts.items():
@@ -86,8 +88,8 @@ NAMESPACE_FIGURES = {
 
 def _per_namespace(gauge: Callable[..., Gauge], cluster: str, analysis: Analysis) -> None:
     table = analysis.hpa_skew
-    flagged = table[table["direction"].isin(["inflation", "dilution", "stalled"])].copy()
-    flagged.loc[flagged["direction"] != "stalled", "stalled_hours"] = 0.0
+    flagged = table[table["direction"].isin([Direction.INFLATION, Direction.DILUTION, Direction.STALLED])].copy()
+    flagged.loc[flagged["direction"] != Direction.STALLED, "stalled_hours"] = 0.0
     sums = flagged.groupby("namespace")[list(NAMESPACE_FIGURES)].sum() if len(flagged) else None
     for column, (name, doc) in NAMESPACE_FIGURES.items():
         metric = gauge(name, doc, ("namespace",))

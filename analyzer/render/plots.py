@@ -15,15 +15,23 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from analyzer.findings.hpa_skew import Direction
+from analyzer.simulate.views import View
+
 if TYPE_CHECKING:
     from analyzer.findings.analysis import Analysis
 
 VIEW_STYLE = {
     "observed": {"color": "#444444", "lw": 1.0, "ls": "-"},
-    "as-deployed": {"color": "#d95f02", "lw": 1.4, "ls": "-"},
-    "app-only": {"color": "#1b9e77", "lw": 1.4, "ls": "--"},
+    View.AS_DEPLOYED: {"color": "#d95f02", "lw": 1.4, "ls": "-"},
+    View.APP_ONLY: {"color": "#1b9e77", "lw": 1.4, "ls": "--"},
 }
-DIRECTION_COLOR = {"inflation": "#d95f02", "dilution": "#7570b3", "stalled": "#b00020", "none": "#999999"}
+DIRECTION_COLOR = {
+    Direction.INFLATION: "#d95f02",
+    Direction.DILUTION: "#7570b3",
+    Direction.STALLED: "#b00020",
+    Direction.NONE: "#999999",
+}
 
 
 def _figure(width: float = 8.0, height: float = 3.2) -> tuple[Figure, Any]:
@@ -87,7 +95,7 @@ def utilization_figure(analysis: Analysis, namespace: str, hpa: str) -> Figure:
     series = analysis.hpa_series
     mine = series[(series.namespace == namespace) & (series.hpa == hpa)]
     fig, ax = _time_figure(8.0, 3.2)
-    for view in ("as-deployed", "app-only"):
+    for view in (View.AS_DEPLOYED, View.APP_ONLY):
         part = mine[mine.view == view]
         missing = part.utilization.isna()
         label = view
@@ -115,7 +123,7 @@ def skew_figure(analysis: Analysis, top: int = 20) -> Figure:
     ax.axvline(0, color="#000000", lw=0.8)
     ax.set_xlabel("replica-hours as deployed minus app-only, over the snapshot")
     ax.set_title("HPA skew from sidecars")  # the colours in a legend: a title that says them runs off the figure
-    shown = [d for d in ("inflation", "dilution", "stalled") if d in set(skew.direction)]
+    shown = [d for d in (Direction.INFLATION, Direction.DILUTION, Direction.STALLED) if d in set(skew.direction)]
     if shown:
         ax.legend(handles=[Patch(color=DIRECTION_COLOR[d], label=d) for d in shown], fontsize="small", loc="best")
     ax.grid(axis="x", alpha=0.3)

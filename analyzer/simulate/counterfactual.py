@@ -32,7 +32,7 @@ from analyzer.simulate.hpa_spec import HPAObject
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.observed_sync import ObservedSyncs, observed_syncs
 from analyzer.simulate.pod_requests import containers_request, pod_request
-from analyzer.simulate.views import VIEWS, HPAContext, ViewColumn, hpa_contexts, view_columns
+from analyzer.simulate.views import VIEWS, HPAContext, View, ViewColumn, hpa_contexts, view_columns
 from analyzer.snapshot.schema import Snapshot
 
 FloatArray = npt.NDArray[np.float64]
@@ -190,7 +190,7 @@ def prepare_counterfactual(
     )  # fmt: skip
     cols = [c for h, ctx in enumerate(contexts) for c in view_columns(ctx, h, version) if c.view in views]
     hpa_of = np.array([c.hpa for c in cols], dtype=np.int64)
-    deployed = {c.hpa: c.counted for c in cols if c.view == "as-deployed"}
+    deployed = {c.hpa: c.counted for c in cols if c.view == View.AS_DEPLOYED}
     syncs = observed_syncs(
         snapshot, index, contexts, [deployed[h] for h in range(len(contexts))], times, observed, version, flags
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from analyzer.frames import records_by
-from analyzer.model.classify import APP, SIDECAR
+from analyzer.model.classify import Role
 from analyzer.model.containers import newest_pods
 from analyzer.model.usage_index import WORKLOAD_KEY
 from analyzer.simulate.hpa_spec import HPAObject, HPASpec, MetricSpec
@@ -26,15 +27,20 @@ from analyzer.snapshot.schema import Snapshot
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-VIEWS = (
-    "as-deployed",
-    "app-only",
-    "container-resource",
-    "retarget",
-    "sidecar-requests",
-    "average-value",
-    "vpa-requests",
-)
+
+class View(StrEnum):
+    """The views an HPA is replayed under (``ViewColumn.view``, the ``view`` column of the series)."""
+
+    AS_DEPLOYED = "as-deployed"
+    APP_ONLY = "app-only"
+    CONTAINER_RESOURCE = "container-resource"
+    RETARGET = "retarget"
+    SIDECAR_REQUESTS = "sidecar-requests"
+    AVERAGE_VALUE = "average-value"
+    VPA_REQUESTS = "vpa-requests"
+
+
+VIEWS = tuple(View)
 MIB = 2**20
 
 
@@ -131,7 +137,7 @@ def hpa_contexts(
             skipped.append((ns, name, f"no pods of {spec.target_kind}/{spec.target_name} in the snapshot"))
             continue
         mine = containers_of.get(key, [])
-        apps = [r for r in mine if r["role"] == APP]
+        apps = [r for r in mine if r["role"] == Role.APP]
         if not apps or all(math.isnan(r["cpu_mean_cores"]) for r in apps):
             skipped.append((ns, name, f"no usage data for the app container of {spec.target_kind}/{spec.target_name}"))
             continue
@@ -145,7 +151,7 @@ def hpa_contexts(
                 pod_spec=newest[key].spec,
                 app=app_names[0],
                 apps=app_names,
-                sidecars=tuple(r["container"] for r in mine if r["role"] == SIDECAR),
+                sidecars=tuple(r["container"] for r in mine if r["role"] == Role.SIDECAR),
                 lines=_lines(key, mine, fits, app_names),
                 p90={r["container"]: (float(r["cpu_p90_cores"]), float(r["memory_p90_bytes"])) for r in mine},
                 typical_app_cores=_typical_app_cores(spec, apps),
@@ -217,12 +223,14 @@ def view_columns(ctx: HPAContext, hpa: int, version: KubeVersion) -> list[ViewCo
     cols = []
     if ctx.vpa_requests:
         spec = ctx.pod_spec.with_requests(ctx.vpa_requests)
-        cols.append(ViewColumn(hpa, "vpa-requests", ctx.spec.metrics, spec, deployed, {"requests": ctx.vpa_requests}))
+        cols.append(
+            ViewColumn(hpa, View.VPA_REQUESTS, ctx.spec.metrics, spec, deployed, {"requests": ctx.vpa_requests})
+        )
     cols += [
-        ViewColumn(hpa, "as-deployed", ctx.spec.metrics, ctx.pod_spec, deployed),
+        ViewColumn(hpa, View.AS_DEPLOYED, ctx.spec.metrics, ctx.pod_spec, deployed),
         ViewColumn(
             hpa,
-            "app-only",
+            View.APP_ONLY,
             app_metrics,
             ctx.pod_spec,
             app_counted,
@@ -231,7 +239,7 @@ def view_columns(ctx: HPAContext, hpa: int, version: KubeVersion) -> list[ViewCo
     ]
     if len(ctx.apps) > 1:
         only = tuple((m.container,) for m in app_metrics)
-        cols.append(ViewColumn(hpa, "container-resource", app_metrics, ctx.pod_spec, only, {"metrics": app_metrics}))
+        cols.append(ViewColumn(hpa, View.CONTAINER_RESOURCE, app_metrics, ctx.pod_spec, only, {"metrics": app_metrics}))
     if not any(m.container is None or m.container in ctx.sidecars for m in ctx.spec.metrics) or not ctx.sidecars:
         return cols  # no metric counts a sidecar: nothing to remedy
     resource_util = [i for i, m in enumerate(ctx.spec.metrics) if m.container is None and m.is_utilization]
@@ -243,16 +251,16 @@ def view_columns(ctx: HPAContext, hpa: int, version: KubeVersion) -> list[ViewCo
             replace(m, target=retarget(ctx, m, version)) if i in resource_util else m
             for i, m in enumerate(ctx.spec.metrics)
         )
-        cols.append(ViewColumn(hpa, "retarget", retargeted, ctx.pod_spec, deployed, {"metrics": retargeted}))
+        cols.append(ViewColumn(hpa, View.RETARGET, retargeted, ctx.pod_spec, deployed, {"metrics": retargeted}))
     requests, spec = sidecar_p90_requests(ctx)
-    cols.append(ViewColumn(hpa, "sidecar-requests", ctx.spec.metrics, spec, deployed, {"requests": requests}))
+    cols.append(ViewColumn(hpa, View.SIDECAR_REQUESTS, ctx.spec.metrics, spec, deployed, {"requests": requests}))
     average = [i for i, m in enumerate(ctx.spec.metrics) if m.container is None and not m.is_utilization]
     if average:
         raised = tuple(
             replace(m, target=m.target + round(_sidecar_usage_m(ctx, m.resource))) if i in average else m
             for i, m in enumerate(ctx.spec.metrics)
         )
-        cols.append(ViewColumn(hpa, "average-value", raised, ctx.pod_spec, deployed, {"metrics": raised}))
+        cols.append(ViewColumn(hpa, View.AVERAGE_VALUE, raised, ctx.pod_spec, deployed, {"metrics": raised}))
     return cols
 
 

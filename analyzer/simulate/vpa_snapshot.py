@@ -15,7 +15,7 @@ import pandas as pd
 
 from analyzer.errors import ManifestError
 from analyzer.frames import records_by
-from analyzer.model.classify import APP
+from analyzer.model.classify import Role
 from analyzer.model.containers import newest_pods
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.simulate.vpa_policy import VPASpec, parse_vpa
@@ -134,7 +134,7 @@ def vpa_recommendations(
     key = [*WORKLOAD_KEY, "container"]
     series = groups[[*key, "role", "kind", "native_sidecar", "injected"]].drop_duplicates(key)
     series = series.sort_values(key).reset_index(drop=True)
-    series = series[series.role.isin([APP, "sidecar"])].reset_index(drop=True)
+    series = series[series.role.isin([Role.APP, Role.SIDECAR])].reset_index(drop=True)
     wk = list(zip(series.namespace, series.workload_kind, series.workload, strict=True))
     specs = [vpas.get(k) for k in wk]
     policies = [(s.policy(c) if s else None) for s, c in zip(specs, series.container, strict=True)]
@@ -183,7 +183,7 @@ def vpa_recommendations(
 
     wid = series.groupby(WORKLOAD_KEY, sort=False).ngroup().to_numpy()
     tracked = series["tracked"].to_numpy()
-    is_app = (series.role == APP).to_numpy()
+    is_app = (series.role == Role.APP).to_numpy()
     n_tracked = np.bincount(wid, weights=tracked.astype(float))[wid]
     n_app = np.bincount(wid, weights=(tracked & is_app).astype(float))[wid]
 
