@@ -1,12 +1,19 @@
-"""The HTML report: one self-contained page, every value escaped."""
+"""The HTML report: one self-contained page, every value escaped. The page is a Jinja2 template
+(``templates/report.html``, autoescaping on); the tables, lists and figures it holds are built here and in
+:mod:`analyzer.render.html_hpas`."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from html import escape
+from importlib import resources
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
+import jinja2
 import pandas as pd
+from markupsafe import Markup
 
 from analyzer.__about__ import __version__
 from analyzer.findings.analysis import SUMMARY_COLUMNS
@@ -103,20 +110,6 @@ def _remedies(analysis: Analysis) -> str:
             + "</details>"
         )
     return "".join(parts)
-
-
-def _headline(s: dict[str, int | float]) -> str:
-    """Waste and shortfall side by side, never added: one costs money, the other capacity."""
-    return (
-        "<div class=headline>"
-        f"<div><h3>Waste</h3><p class=big>${s['waste_cost_month']:,.2f}/month</p><p>{s['waste_replica_hours']:,.1f} "
-        f"replica-hours run beyond the app's need, in {s['hpas_inflated']} inflated HPAs (and stalled ones "
-        "frozen high).</p></div>"
-        f"<div><h3>Shortfall</h3><p class=big>{s['shortfall_replica_hours']:,.1f} replica-hours</p><p>the app "
-        f"needed and did not get: {s['under_provisioned_hours']:,.1f} h under-provisioned in {s['hpas_diluted']} "
-        f"diluted HPAs; {s['hpas_stalled']} stalled for {s['stalled_hours']:,.1f} h. Missing capacity, not "
-        "a saving.</p></div></div>"
-    )
 
 
 SHOWN_ROWS = 25
@@ -242,14 +235,25 @@ def _figures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
     return "".join(out)
 
 
+CONTENTS = (
+    ("summary", "Summary"), ("findings", "Findings"), ("hpa-details", "HPA details"), ("plots", "Plots"),
+    ("hpas", "HPAs"), ("hpa-skew", "HPA skew"), ("remedies", "Remedies and fixes"), ("vpa", "VPA"),
+    ("workloads", "Workloads"), ("containers", "Containers"), ("overhead", "Sidecar overhead"),
+    ("glossary", "Glossary"),
+)  # fmt: skip
+"""The page's sections as its contents list them: (anchor, title)."""
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    """The page's template (``templates/report.html``), every value escaped unless it is markup built here."""
+    text = resources.files("analyzer.render").joinpath("templates/report.html").read_text(encoding="utf-8")
+    return jinja2.Environment(autoescape=True, keep_trailing_newline=True).from_string(text)
+
+
 def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     meta = analysis.metadata
     summary = analysis.summary()
-    items = "".join(
-        f"<tr><th>{escape(k.replace('_', ' '))}</th><td>{escape(_figure_text(k, v))}</td>"
-        f"<td>{escape(SUMMARY_COLUMNS.get(k, ''))}</td></tr>"
-        for k, v in summary.items()
-    )
     containers = _table(
         analysis.containers,
         {
@@ -324,70 +328,36 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     ranked_hazards = analysis.vpa_hazards.assign(
         _rank=analysis.vpa_hazards["severity"].map({Severity.HIGH: 0, Severity.MEDIUM: 1, Severity.LOW: 2})
     ).sort_values("_rank", kind="stable")
-    blocks = [
-        f"<h3>{escape(r.namespace)}/{escape(r.workload)}: {escape(r.hazard)} ({escape(r.severity)})</h3>"
-        f"<p>{escape(r.evidence)}.</p><p>Fix: {escape(r.change)}.</p>"
-        + (
-            f"<pre>{escape(r.command)}</pre><details><summary>patch</summary><pre>{escape(r.patch)}</pre></details>"
-            if r.command
-            else ""
-        )
-        for r in ranked_hazards.itertuples(index=False)
-    ]
-    hazards = "".join(blocks[:SHOWN_ROWS]) + (
-        f"<details><summary>{len(blocks) - SHOWN_ROWS:,} more VPA hazards</summary>{''.join(blocks[SHOWN_ROWS:])}"
-        "</details>"
-        if len(blocks) > SHOWN_ROWS
-        else ""
-    )
     findings = _table(
         analysis.findings.assign(fix=analysis.findings["fix"].map(_fix_summary)), {"cost_month": "${:,.2f}"}
     )
     ambiguous = analysis.ambiguous
-    ambiguous_html = (
-        f"<section id=ambiguous><h2>Ambiguous pods</h2>{_table(ambiguous)}</section>" if len(ambiguous) else ""
-    )
-    page = (
-        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-        f"<title>sidecar-impact: {escape(meta.cluster)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>Sidecar impact report: {escape(meta.cluster)}</h1>"
-        f"<p>Snapshot from {escape(meta.source)}, {escape(meta.start.isoformat())} to "
-        f"{escape(meta.end.isoformat())}, step {meta.step_s:g}s.</p>"
-        f"<p>sidecar-impact {escape(__version__)}.</p>"
-        "<nav><h2>Contents</h2><ol><li><a href=#summary>Summary</a></li><li><a href=#findings>Findings</a></li>"
-        "<li><a href=#hpa-details>HPA details</a></li><li><a href=#plots>Plots</a></li>"
-        "<li><a href=#hpas>HPAs</a></li><li><a href=#hpa-skew>HPA skew</a></li>"
-        "<li><a href=#remedies>Remedies and fixes</a></li><li><a href=#vpa>VPA</a></li>"
-        "<li><a href=#workloads>Workloads</a></li><li><a href=#containers>Containers</a></li>"
-        "<li><a href=#overhead>Sidecar overhead</a></li><li><a href=#glossary>Glossary</a></li></ol></nav>"
-        f"<section id=summary><h2>Summary</h2>{_headline(summary)}{action_list(analysis, ordered)}"
-        f"<div class=scroll><table>{items}</table></div>"
-        f"<h3>HPAs the sidecars skew or stall ({len(ranked)}), stalled first, then by replica-hours off "
-        f"the app's need</h3>{top_skew}</section>"
-        f"<section id=findings><h2>Findings</h2>{findings}</section>"
-        f"<section id=hpa-details><h2>HPA details</h2>{hpa_sections(analysis, ordered, top, sheet)}</section>"
-        f"<section id=plots><h2>Plots</h2>{figures}</section>"
-        f"<section id=hpas><h2>HPAs</h2>{_table(analysis.hpas)}</section>"
-        f"<section id=hpa-skew><h2>HPA skew: as deployed vs app-only</h2>{skew}</section>"
-        f"<section id=remedies><h2>Remedies</h2>{remedies}</section>"
-        f"<section id=vpa><h2>VPA: recommendations and sidecar hazards</h2>"
-        f"<p>Simulated recommendations per container (cores, bytes); workloads without a VPA get a default "
-        f"one's.</p>{vpa}{hazards or '<p>No VPA hazards.</p>'}</section>"
-        f"<section id=workloads><h2>Sidecar share and cost per workload</h2>"
-        f"<p>Prices: {escape(analysis.prices.source)}.</p>{workloads}</section>"
-        f"<section id=containers><h2>Containers</h2>{containers}</section>"
-        f"<section id=overhead><h2>Sidecar overhead model</h2>{overhead}</section>"
-        f"{ambiguous_html}"
-        "<section id=glossary><h2>Glossary</h2><dl>"
-        "<dt>replica-hours</dt><dd>replicas times hours: 3 replicas for 2 hours is 6.</dd>"
-        "<dt>app-only</dt><dd>the same HPA replayed on the app containers' usage and requests alone: what the "
-        "controller would do if the sidecars were not counted.</dd>"
-        "<dt>inflation</dt><dd>the sidecars make the HPA run more replicas than the app needs: waste, in "
-        "dollars.</dd><dt>dilution</dt><dd>they make it run fewer: shortfall, capacity the app lacked.</dd>"
-        "<dt>stalled</dt><dd>the HPA cannot compute a replica count (a counted container has no request), so "
-        "replicas stay frozen.</dd><dt>residual skew</dt><dd>what a remedy leaves, against app-only.</dd>"
-        "</dl></section>"
-        "</body></html>\n"
+    page = _template().render(
+        meta=meta,
+        style=Markup(_STYLE),
+        version=__version__,
+        contents=CONTENTS,
+        s=SimpleNamespace(**summary),
+        actions=Markup(action_list(analysis, ordered)),
+        summary_rows=[
+            (k.replace("_", " "), _figure_text(k, v), SUMMARY_COLUMNS.get(k, "")) for k, v in summary.items()
+        ],
+        skewed=len(ranked),
+        top_skew=Markup(top_skew),
+        findings=Markup(findings),
+        hpa_details=Markup(hpa_sections(analysis, ordered, top, sheet)),
+        figures=Markup(figures),
+        hpas=Markup(_table(analysis.hpas)),
+        skew=Markup(skew),
+        remedies=Markup(remedies),
+        vpa=Markup(vpa),
+        hazards=list(ranked_hazards.itertuples(index=False)),
+        shown=SHOWN_ROWS,
+        prices=analysis.prices.source,
+        workloads=Markup(workloads),
+        containers=Markup(containers),
+        overhead=Markup(overhead),
+        ambiguous=Markup(_table(ambiguous)) if len(ambiguous) else "",
     )
     return sheet.fill(page)
 
