@@ -35,8 +35,8 @@ from analyzer.render import partial, registry, run_index, runs
 from analyzer.render.outputs import check_out_dir
 from analyzer.render.renderer import DEFAULT_TOP
 from analyzer.runtime.cpus import available_cpus
-from analyzer.runtime.forked_map import ForkedMap
-from analyzer.runtime.memory import freed_memory_kept, release_free_memory
+from analyzer.runtime.memory import release_free_memory
+from analyzer.runtime.partitions import run_partitions
 from analyzer.simulate import hpa_controller
 from analyzer.simulate.counterfactual import PendingReplay, Replayed, prepare_counterfactual
 from analyzer.simulate.hpa_behavior import ControllerFlags
@@ -132,7 +132,7 @@ def analyze_dir(
     ``partition_samples`` usage samples is analysed a partition of namespaces at a time (0: never) and the
     parts merged, which gives the same analysis (:mod:`analyzer.findings.merge`). ``processes`` analyse
     partitions at once (default: one per CPU, at most :data:`PARTITION_PROCESSES`): this one and forked ones
-    (:mod:`analyzer.runtime.forked_map`), each on partitions of its share of ``partition_samples``, as many as a
+    (:mod:`analyzer.runtime.partitions`), each on partitions of its share of ``partition_samples``, as many as a
     multiple of the processes so that they end together. ``options`` go to :func:`analyze`.
     :class:`~analyzer.errors.NothingToAnalyse` when no pod is left."""
     namespaces = None if namespaces is None else list(namespaces)
@@ -150,17 +150,18 @@ def analyze_dir(
     # The budget is the run's: each of the processes analyses partitions of its share of it.
     count = -(-math.ceil(total * processes / partition_samples) // processes) * processes
     groups = _partitions(files, {ns: rows.get(ns, 0) for ns in spaces}, math.ceil(total / count))
-    main = os.getpid()
 
-    def polling(stage: str, done: int, total: int) -> None:
-        """Progress that also gives forked processes their next partition between this one's stages."""
-        pool.poll()
-        if progress is not None:
-            progress(stage, done, total)
+    def job(i: int, poll: Callable[[], None] | None) -> Analysis | None:
+        """The analysis of partition ``i``, its HPAs replayed (None when it holds no pod); ``poll`` (this
+        process only) gives forked processes their next partition between this one's stages."""
 
-    def job(i: int) -> Analysis | None:
-        """The analysis of partition ``i``, its HPAs replayed (None when it holds no pod)."""
-        here = os.getpid() == main
+        def polling(stage: str, done: int, total: int) -> None:
+            assert poll is not None
+            poll()
+            if progress is not None:
+                progress(stage, done, total)
+
+        here = poll is not None
         try:
             group = groups[i]
             sliced = {ns: piece for ns, piece in group.items() if piece is not None}
@@ -177,26 +178,26 @@ def analyze_dir(
         del snapshot
         workers = 1 if processes > 1 else None  # the other CPUs analyse other partitions
         replayed = pending.replays.replay(pending.version, pending.flags, workers)
-        if here:
-            pool.poll()
+        if poll is not None:
+            poll()
         return pending.finish(replayed, polling if here else None)
 
     hpa_controller.warm()  # loaded once for every partition's loops, before any process is forked
     parts: dict[int, Analysis] = {}
-    with freed_memory_kept(), Spill() as spill, ForkedMap[Analysis | None](job, range(len(groups)), processes) as pool:
-        for done, (i, part) in enumerate(pool, start=1):
-            if part is not None:
-                parts[i] = spill.put(part, order=i)
-            if progress is not None:
-                progress("partitions", done, len(groups))
-        pool.close()
-        if not parts:
-            what = f"no pod matches the selector {clip(selector)}" if selector else "no pods"
-            raise NothingToAnalyse(f"{path}: {what} (nothing to analyse)")
-        files.forget_objects()  # before the merge's peak
-        release_free_memory()
-        merged = spill.restore(merge([parts.pop(i) for i in sorted(parts)]))
-    return merged
+    with Spill() as spill:
+
+        def merged() -> Analysis:
+            if not parts:
+                what = f"no pod matches the selector {clip(selector)}" if selector else "no pods"
+                raise NothingToAnalyse(f"{path}: {what} (nothing to analyse)")
+            files.forget_objects()  # before the merge's peak
+            release_free_memory()
+            return spill.restore(merge([parts.pop(i) for i in sorted(parts)]))
+
+        def keep(i: int, part: Analysis) -> None:
+            parts[i] = spill.put(part, order=i)
+
+        return run_partitions(job, len(groups), processes, keep, merged, progress)
 
 
 def _partitions(files: SnapshotFiles, rows: Mapping[str, int], budget: int) -> list[Partition]:

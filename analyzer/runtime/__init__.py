@@ -4,8 +4,8 @@ Everything that forks processes, shares memory between them, reads the CPU limit
 lives here and nowhere else in :mod:`analyzer` (``tests/test_layers.py`` holds that line):
 
 - :mod:`~analyzer.runtime.cpus`: the CPUs this process may use (affinity and the container's CPU limit);
-- :mod:`~analyzer.runtime.forked_map`: jobs by this process and forked ones, results pickled back (the
-  partitions of a large analysis);
+- :mod:`~analyzer.runtime.partitions`: a large analysis a partition at a time, on
+  :mod:`~analyzer.runtime.forked_map` (jobs by this process and forked ones, results pickled back);
 - :mod:`~analyzer.runtime.forked_columns`: a column-wise computation split over forked processes that
   write their columns into shared memory (the HPA replay of a large snapshot);
 - :mod:`~analyzer.runtime.forked_calls`: independent calls shared with forked processes (the report's figures);
