@@ -69,7 +69,8 @@ FormatsOpt = Annotated[
         "--format",
         "-o",
         help=f"Report format, repeat for several: {', '.join(registry.available())}. The formats given "
-        "replace the default (html and json); series is the HPAs' replica series as Parquet, fixes the "
+        "replace the default (html and json); series is the HPAs' replica series as Parquet, pods every "
+        "pod's containers and their classification as Parquet (report.json leaves them out), fixes the "
         "recommended patches with fixes/apply.sh.",
     ),
 ]

@@ -136,11 +136,13 @@ def test_a_rule_decides_a_multi_app_pod_and_a_bad_rule_file_is_exit_2(default_re
     assert "1 workload with several app containers, all counted as the app" in default.stdout
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - match: {namespace: edge, container: authz}\n    role: sidecar\n")
-    resolved = run("report", "--out", str(tmp_path / "b"), "-o", "json", "--rules", str(rules))
+    resolved = run("report", "--out", str(tmp_path / "b"), "-o", "json", "-o", "pods", "--rules", str(rules))
     assert resolved.returncode == 0, resolved.stderr
     assert "several app containers" not in resolved.stdout
     doc = json.loads((tmp_path / "b" / "report.json").read_text())
-    authz = [c for c in doc["classes"] if c["container"] == "authz"]
+    assert "classes" not in doc  # every pod's rows: pods.parquet
+    pods = pd.read_parquet(tmp_path / "b" / "pods.parquet")
+    authz = pods[pods["container"] == "authz"].to_dict(orient="records")
     assert authz and all(c["evidence"].startswith(f"rule {rules}: rules[0]") and c["role"] == "sidecar" for c in authz)
     assert doc["summary"]["multi_app_workloads"] == 0
     rules.write_text("rules:\n  - match: {namespace: edge}\n    role: sidecar\n    kind: mesh\n")

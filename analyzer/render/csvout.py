@@ -1,7 +1,7 @@
 """CSV: one file per table of the analysis, in a ``csv/`` directory written atomically.
 
 The per-sync replica series is not one of them: it is millions of rows at cluster scale and goes to
-Parquet only when asked (the ``series`` format, :mod:`analyzer.render.series`).
+Parquet only when asked (the ``series`` format, :mod:`analyzer.render.long_tables`).
 
 Written by Arrow's CSV writer (pandas' is many times slower, and a cluster's tables are millions of
 rows). Times are ISO 8601 in UTC (``2026-11-01T00:00:00Z``); strings are quoted; booleans are

@@ -31,6 +31,7 @@ from analyzer.findings.spill import SPILLED, column_reader
 from analyzer.model.pod_usage import POD_USAGE_COLUMNS
 from analyzer.prices import Prices
 from analyzer.render.outputs import cannot_write
+from analyzer.render.report_schema import ELSEWHERE
 from analyzer.render.report_schema import TABLES as REPORT_TABLES
 from analyzer.snapshot.shards import MAX_SHARDS, Shard
 from analyzer.snapshot.store import metadata_from_json
@@ -46,6 +47,7 @@ _DIR_NAME = re.compile(r"shard-(\d{1,5})-of-(\d{1,5})")
 TABLES = Analysis.table_names()
 DOCUMENTED_COLUMNS: dict[str, Mapping[str, str]] = {
     **REPORT_TABLES,
+    **{name: columns for name, (_, columns) in ELSEWHERE.items()},
     "hpa_series": SERIES_COLUMNS,
     "pod_usage": POD_USAGE_COLUMNS,
 }

@@ -6,12 +6,20 @@ The built-in formats are listed here explicitly; each renderer module knows noth
 from __future__ import annotations
 
 from analyzer.errors import SidecarImpactError, clip
-from analyzer.render import csvout, fixes, html, jsonout, markdown, series
+from analyzer.render import csvout, fixes, html, jsonout, long_tables, markdown
 from analyzer.render.renderer import Renderer
 
 RENDERERS: dict[str, Renderer] = {
     r.name: r
-    for r in (html.RENDERER, jsonout.RENDERER, markdown.RENDERER, csvout.RENDERER, series.RENDERER, fixes.RENDERER)
+    for r in (
+        html.RENDERER,
+        jsonout.RENDERER,
+        markdown.RENDERER,
+        csvout.RENDERER,
+        long_tables.SERIES,
+        long_tables.PODS,
+        fixes.RENDERER,
+    )
 }
 
 

@@ -20,14 +20,14 @@ from analyzer.model.overhead import FIT_COLUMNS
 from analyzer.model.shares import ROLLUP_COLUMNS, WORKLOAD_COLUMNS
 from analyzer.simulate.vpa_snapshot import VPA_COLUMNS
 
-REPORT_SCHEMA_VERSION = 1
-"""report.json's ``report_schema_version``: raised when a table or column changes incompatibly."""
+REPORT_SCHEMA_VERSION = 2
+"""report.json's ``report_schema_version``: raised when a table or column changes incompatibly (2: the
+per-pod ``classes`` rows left report.json for ``-o pods``)."""
 TABLES: dict[str, dict[str, str]] = {
     "findings": FINDING_COLUMNS,
     "workloads": WORKLOAD_COLUMNS,
     "namespaces": {"namespace": "namespace", **ROLLUP_COLUMNS},
     "cluster": {"scope": "always 'cluster'", **ROLLUP_COLUMNS},
-    "classes": CLASS_COLUMNS,
     "containers": CONTAINER_COLUMNS,
     "overhead": FIT_COLUMNS,
     "hpas": HPA_COLUMNS,
@@ -37,6 +37,10 @@ TABLES: dict[str, dict[str, str]] = {
     "vpa_hazards": HAZARD_COLUMNS,
     "vpa_hpa": VPA_HPA_COLUMNS,
 }
+ELSEWHERE: dict[str, tuple[str, dict[str, str]]] = {
+    "classes": ("pods.parquet (-o pods): every container of every pod with its classification", CLASS_COLUMNS),
+}
+"""Tables report.json leaves out because they grow with every pod: where each goes instead, and its columns."""
 SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
 
 
@@ -57,6 +61,8 @@ def report_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://sidecar-impact.example/report.schema.json",
         "title": "sidecar-impact report",
+        "description": "Every table of the analysis as a list of rows, but those that grow with every pod: "
+        + "; ".join(f"{name} is in {where}" for name, (where, _) in ELSEWHERE.items()),
         "type": "object",
         "required": ["report_schema_version", "snapshot", "summary", "prices", *TABLES],
         "properties": {
