@@ -30,5 +30,5 @@ def small_analysis(small: Synthetic) -> Analysis:
 
 @pytest.fixture(scope="session")
 def sample_analysis() -> Analysis:
-    """:func:`analyze` of the bundled sample (13 workloads, 3 days) with default flags."""
+    """:func:`analyze` of the bundled sample (15 workloads, 3 days) with default flags."""
     return analyze(load_snapshot())

@@ -200,6 +200,7 @@ CATALOGUE: tuple[Scenario, ...] = (
         peak_rps=1200,
         sidecars=(istio_proxy({"cpu": "250m", "memory": "256Mi"}, native=True),),
         hpa=hpa(2, 16, cpu_utilization(65)),
+        annotations={"sidecar.istio.io/proxyCPU": "250m", "sidecar.istio.io/proxyMemory": "256Mi"},
     ),
     Scenario(
         name="fluent-bit-memory",
@@ -436,6 +437,7 @@ CATALOGUE: tuple[Scenario, ...] = (
         hpa=hpa(2, 12, cpu_utilization(60)),
         replicas=2,
         app_name="router",
+        annotations={"sidecar.istio.io/proxyCPU": "50m", "sidecar.istio.io/proxyMemory": "64Mi"},
     ),
     Scenario(
         name="multi-metric",
