@@ -278,6 +278,7 @@ class _Pending:
             vpa_hazards=hazards,
             vpa_hpa=vpa_hpa_effect(replays, self.vpa),
             findings=findings_table(skew.table, skew.remedies, hazards, self.classes, self.notes, self.hpas),
+            causes=empty,
             pod_usage=self.pod_usage,
             samples=self.samples,
             rebuilt=self.rebuilt,

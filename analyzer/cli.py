@@ -14,7 +14,7 @@ keep_arrow_pages()  # the command owns its process: Arrow keeps freed pages, set
 import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +27,7 @@ from analyzer.prices import Prices, load_prices
 from analyzer.render import metrics, outputs, registry
 from analyzer.render import runs as run_folders
 from analyzer.simulate.vpa_config import load_recommender_flags
+from analyzer.synth.scenarios import CATALOGUE
 from analyzer.units import parse_duration, parse_quantity
 
 app = typer.Typer(
@@ -340,7 +341,7 @@ class _Delivery:
 
     def deliver(self, analysis: api.Analysis, started: float) -> None:
         """Write the report, the metrics and the summary; exit 1 when findings reach --fail-on."""
-        shown = replace(analysis, findings=analysis.at_or_above(self.min_severity))
+        shown = analysis.keeping(self.min_severity)
         paths = (
             api.render_run(shown, self.out, self.formats, self.keep, top=self.top, keep_bytes=self.keep_bytes)
             if self.runs
@@ -517,8 +518,8 @@ def collect(
 def sample(
     out: Annotated[Path, typer.Option("--out", "-O", help="Directory to write the synthetic snapshot to.")],
     workloads: Annotated[
-        int, typer.Option(help="Number of workloads (the catalogue repeats beyond its 13 scenarios).", min=1)
-    ] = 13,
+        int, typer.Option(help="Number of workloads, one per catalogue scenario (repeated beyond them).", min=1)
+    ] = len(CATALOGUE),
     days: Annotated[float, typer.Option(help="Days of data to simulate.", min=0.01, max=60)] = 3.0,
     step: Annotated[str, typer.Option(help="Sample step, a multiple of 15s (e.g. 60s, 2m).")] = "60s",
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same snapshot.")] = 7,

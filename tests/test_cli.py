@@ -159,7 +159,7 @@ def test_fail_on_sets_exit_code_1_and_every_format_is_written(default_report: Ru
     assert high.returncode == 1, high.stderr
     assert "findings at or above high: exit 1" in high.stderr and "Traceback" not in high.stderr
     md = (tmp_path / "a" / "report.md").read_text()
-    assert md.startswith("# Sidecar impact: synthetic-7") and "| high | hpa-stalled | payments | hpa/ledger |" in md
+    assert md.startswith("# Sidecar impact: synthetic-7") and "| high | hpa-stalled | 1 | payments/hpa/ledger |" in md
     tables = {p.name for p in (tmp_path / "a" / "csv").iterdir()}
     assert {"findings.csv", "hpa_skew.csv", "remedies.csv", "vpa_hazards.csv"} <= tables
     assert "hpa_series.csv" not in tables  # millions of rows at scale: Parquet, and only when asked
@@ -183,7 +183,7 @@ def test_filters_prices_and_output_modes(tmp_path: Path) -> None:
     assert line["files"] == [str(tmp_path / "a" / "report.md")]
     # CPU at twice OpenCost's price, memory free: inventory's cloud-sql-proxy (1 CPU per pod) bills 2 × 0.031611.
     md = (tmp_path / "a" / "report.md").read_text()
-    assert "| low |" not in md and "| medium |" not in md and "| high | hpa-dilution | shop | hpa/inventory |" in md
+    assert "| low |" not in md and "| medium |" not in md and "| high | hpa-skew | 1 | shop/hpa/inventory |" in md
     prices = tmp_path / "prices.yaml"
     prices.write_text("cpu_core_hour: 0.063222\nmemory_gib_hour: 0\n")
     from_file = run("report", "--out", str(tmp_path / "b"), "-o", "json", "-n", "shop", "--price-file", str(prices),

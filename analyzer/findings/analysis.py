@@ -5,11 +5,12 @@ It lives below the renderers (which read it) and the API (which builds it), so i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
 
+from analyzer.findings.causes import with_causes
 from analyzer.findings.hpa_skew import Direction
 from analyzer.findings.severity import SEVERITIES, severity_rank
 from analyzer.model.classify import Role
@@ -58,7 +59,9 @@ class Analysis:
     ``hpa_skew``/``remedies``/``hpa_series``: the HPA replays (:mod:`analyzer.findings.hpa_skew`);
     ``vpa``: simulated recommendations (:data:`analyzer.simulate.vpa_snapshot.VPA_COLUMNS`);
     ``vpa_hazards``/``vpa_hpa``: :mod:`analyzer.findings.vpa_hazards`;
-    ``findings``: everything above with a severity (:data:`analyzer.findings.summary.FINDING_COLUMNS`);
+    ``findings``: everything above, with a severity and a cause
+    (:data:`analyzer.findings.summary.FINDING_TABLE_COLUMNS`);
+    ``causes``: the findings grouped by cause (:data:`analyzer.findings.causes.CAUSE_COLUMNS`);
     ``pod_usage``: one pod's usage per container over time (:data:`analyzer.model.pod_usage.POD_USAGE_COLUMNS`),
     for the usage plots (not written to CSV or JSON: it is the snapshot's own data, binned).
     """
@@ -80,6 +83,7 @@ class Analysis:
     vpa_hazards: pd.DataFrame
     vpa_hpa: pd.DataFrame
     findings: pd.DataFrame
+    causes: pd.DataFrame
     pod_usage: pd.DataFrame
     samples: int = 0
     """Usage samples the analysis read (the snapshot's rows): coverage, with the metadata's window."""
@@ -95,6 +99,14 @@ class Analysis:
         """The findings of ``severity`` or worse (``severity`` one of low, medium, high)."""
         rank = severity_rank(severity)
         return self.findings[self.findings["severity"].map(severity_rank) >= rank]
+
+    def keeping(self, severity: str) -> Analysis:
+        """This analysis with only the findings of ``severity`` or worse, and the causes of those."""
+        findings, causes = with_causes(
+            self.at_or_above(severity).drop(columns="cause"), self.hpa_skew, self.containers, self.vpa_hazards,
+            self.remedies,
+        )  # fmt: skip
+        return replace(self, findings=findings.reset_index(drop=True), causes=causes)
 
     @property
     def ambiguous(self) -> pd.DataFrame:

@@ -21,13 +21,14 @@ import pandas as pd
 
 from analyzer.errors import SidecarImpactError
 from analyzer.findings.analysis import Analysis
+from analyzer.findings.causes import with_causes
 from analyzer.findings.summary import FINDING_COLUMNS, collection_rows, order_findings, rebuilt_notes
 from analyzer.model.shares import rollup
 from analyzer.runtime.memory import release_free_memory
 from analyzer.snapshot.schema import NOTES_KEY
 
-ROLLUPS = ("namespaces", "cluster", "groups")
-"""Tables recomputed from ``workloads`` rather than concatenated."""
+ROLLUPS = ("namespaces", "cluster", "groups", "causes")
+"""Tables recomputed from the merged rows (``workloads``; the findings for ``causes``) rather than concatenated."""
 
 ROW_TABLES = tuple(name for name in Analysis.table_names() if name not in ROLLUPS)
 """Tables whose rows belong to one namespace each."""
@@ -60,10 +61,16 @@ def row_keys(table: str) -> tuple[str, ...]:
 
 def canonical(analysis: Analysis) -> Analysis:
     """``analysis`` with every row table in :func:`row_keys` order (stable), the findings re-ranked, and
-    the rollups recomputed from the ordered workloads."""
+    the rollups recomputed from the ordered rows (the findings' causes with them)."""
     tables = {name: _in_key_order(getattr(analysis, name), row_keys(name)) for name in ROW_TABLES}
-    tables["findings"] = order_findings(tables["findings"])
-    return replace(analysis, **tables, **_rollups(tables["workloads"]))
+    tables["findings"], causes = with_causes(
+        order_findings(tables["findings"]),
+        tables["hpa_skew"],
+        tables["containers"],
+        tables["vpa_hazards"],
+        tables["remedies"],
+    )
+    return replace(analysis, **tables, **_rollups(tables["workloads"]), causes=causes)
 
 
 def merge(parts: list[Analysis]) -> Analysis:
@@ -89,7 +96,8 @@ def merge(parts: list[Analysis]) -> Analysis:
     found = tables["findings"]
     collection = pd.DataFrame(collection_rows(notes), columns=list(FINDING_COLUMNS))
     tables["findings"] = pd.concat(
-        [collection.astype(found.dtypes.to_dict()), found[found["kind"] != "collection"]], ignore_index=True
+        [collection.astype(found[list(FINDING_COLUMNS)].dtypes.to_dict()), found[found["kind"] != "collection"]],
+        ignore_index=True,
     )
     merged = replace(first, **tables, rebuilt=rebuilt, samples=samples)
     return canonical(merged)

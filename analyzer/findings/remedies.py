@@ -12,17 +12,10 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from analyzer.model.signals import REQUEST_ANNOTATIONS
 from analyzer.paths import safe_component
 from analyzer.simulate.hpa_spec import HPASpec, MetricSpec
 from analyzer.simulate.vpa_policy import VPASpec
-
-SIDECAR_REQUEST_ANNOTATIONS = {
-    "istio": ("sidecar.istio.io/proxyCPU", "sidecar.istio.io/proxyMemory"),
-    "linkerd": ("config.linkerd.io/proxy-cpu-request", "config.linkerd.io/proxy-memory-request"),
-    "vault": ("vault.hashicorp.com/agent-requests-cpu", "vault.hashicorp.com/agent-requests-mem"),
-    "dapr": ("dapr.io/sidecar-cpu-request", "dapr.io/sidecar-memory-request"),
-}
-"""Pod-template annotations through which each injector takes the sidecar's requests (docs/model.md)."""
 
 
 def metric_entry(m: MetricSpec) -> dict[str, Any]:
@@ -129,8 +122,8 @@ def sidecar_requests_ops(
     annotations: dict[str, str] = {}
     for container, req in requests.items():
         side_kind = sidecar_kinds.get(container, "generic")
-        if injected.get(container) and side_kind in SIDECAR_REQUEST_ANNOTATIONS:
-            cpu_key, mem_key = SIDECAR_REQUEST_ANNOTATIONS[side_kind]
+        if injected.get(container) and side_kind in REQUEST_ANNOTATIONS:
+            cpu_key, mem_key = REQUEST_ANNOTATIONS[side_kind]
             annotations[cpu_key], annotations[mem_key] = req["cpu"], req["memory"]
         elif injected.get(container):
             notes.append(f"{container} is injected by a webhook: set requests cpu {req['cpu']}, memory "

@@ -35,6 +35,11 @@ FINDING_COLUMNS = {
     "which costs capacity, not money)",
     "fix": "YAML to apply, or how to decide",
 }
+FINDING_TABLE_COLUMNS = {
+    **FINDING_COLUMNS,
+    "cause": "the key of its cause in the causes table (findings of one cause share a fix at the source)",
+}
+"""The findings table as an analysis holds it: :data:`FINDING_COLUMNS` and, once ranked, its cause."""
 
 
 def findings_table(

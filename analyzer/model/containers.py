@@ -8,6 +8,7 @@ import pandas as pd
 from analyzer.frames import records_by
 from analyzer.model.classify import Role
 from analyzer.model.grouping import chunked_quantiles
+from analyzer.model.signals import image_repository, request_source
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.snapshot.kube import Pod, newest_first_key
 from analyzer.snapshot.schema import Snapshot
@@ -22,6 +23,9 @@ CONTAINER_COLUMNS = {
     "kind": "sidecar kind; empty for the app",
     "native_sidecar": "init container with restartPolicy Always",
     "injected": "added to the pod by a webhook (not in the owner's template)",
+    "image": "image repository (no registry host, tag or digest), from the newest pod",
+    "request_source": "what sets the container's requests: template (the workload's manifest), pod-annotation "
+    "(injected, the pod's injector annotation) or injector (injected, the injector's configuration)",
     "evidence": "the signal that decided the role",
     "cpu_request_cores": "CPU request in cores (NaN: none), from the newest pod",
     "memory_request_bytes": "memory request in bytes (NaN: none), from the newest pod",
@@ -58,7 +62,20 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
     """One row per steady (app or sidecar) container of every workload: :data:`CONTAINER_COLUMNS`."""
     rows = []
     classes_of = records_by(
-        classes[["namespace", "pod", "container", "role", "primary", "kind", "native_sidecar", "injected", "evidence"]],
+        classes[
+            [
+                "namespace",
+                "pod",
+                "container",
+                "image",
+                "role",
+                "primary",
+                "kind",
+                "native_sidecar",
+                "injected",
+                "evidence",
+            ]
+        ],
         ["namespace", "pod"],
     )
     for (ns, kind, name), pod in newest_pods(snapshot, classes).items():
@@ -67,11 +84,13 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
             if r["role"] == Role.INIT_ONLY:
                 continue
             c = by_name[r["container"]]
+            source = request_source(r["kind"], r["injected"], pod.annotations)
             rows.append(
                 (ns, kind, name, r["container"], r["role"], r["primary"], r["kind"], r["native_sidecar"], r["injected"],
-                 r["evidence"], c.request("cpu"), c.request("memory"), c.limit("cpu"), c.limit("memory"))
+                 image_repository(r["image"]), str(source), r["evidence"], c.request("cpu"), c.request("memory"),
+                 c.limit("cpu"), c.limit("memory"))
             )  # fmt: skip
-    table = pd.DataFrame(rows, columns=list(CONTAINER_COLUMNS)[:14])
+    table = pd.DataFrame(rows, columns=list(CONTAINER_COLUMNS)[:16])
 
     key = [*WORKLOAD_KEY, "container"]
     series = index.groups[key].drop_duplicates().sort_values(key).reset_index(drop=True)

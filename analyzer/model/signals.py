@@ -8,7 +8,9 @@ tag and digest removed) by whole trailing path components, never on a substring 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 SIDECAR_KINDS = (
     "istio",
@@ -94,6 +96,34 @@ INJECTOR_ANNOTATIONS: tuple[InjectorAnnotation, ...] = (
 )
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+
+REQUEST_ANNOTATIONS = {
+    "istio": ("sidecar.istio.io/proxyCPU", "sidecar.istio.io/proxyMemory"),
+    "linkerd": ("config.linkerd.io/proxy-cpu-request", "config.linkerd.io/proxy-memory-request"),
+    "vault": ("vault.hashicorp.com/agent-requests-cpu", "vault.hashicorp.com/agent-requests-mem"),
+    "dapr": ("dapr.io/sidecar-cpu-request", "dapr.io/sidecar-memory-request"),
+}
+"""The pod annotations (CPU, memory) through which each injector takes its sidecar's requests."""
+
+
+class RequestSource(StrEnum):
+    """What set a sidecar's requests (the ``request_source`` column): the cause a fix has to reach."""
+
+    TEMPLATE = "template"
+    """The container is in the workload's pod template: its manifest sets them."""
+    POD_ANNOTATION = "pod-annotation"
+    """Injected; the pod carries the injector's request annotation (a per-workload override)."""
+    INJECTOR = "injector"
+    """Injected with no such annotation on the pod: the injector's configuration (its default, or a
+    namespace-level setting where the injector reads one) decides them."""
+
+
+def request_source(kind: str, injected: bool, annotations: Mapping[str, str]) -> RequestSource:
+    """Where the requests of a sidecar of ``kind`` come from (see :class:`RequestSource`)."""
+    if not injected:
+        return RequestSource.TEMPLATE
+    keys = REQUEST_ANNOTATIONS.get(kind, ())
+    return RequestSource.POD_ANNOTATION if any(k in annotations for k in keys) else RequestSource.INJECTOR
 
 
 def image_repository(image: str) -> str:

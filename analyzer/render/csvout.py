@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from analyzer.findings.analysis import Analysis
 
 TABLES = (
+    "causes",
     "findings",
     "workloads",
     "namespaces",
@@ -45,6 +46,8 @@ def to_csv(frame: pd.DataFrame) -> bytes:
         col = frame[name]
         if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col.dtype):
             col = _iso_times(col)
+        elif len(col) and isinstance(col.iloc[0], list):  # a list of names (a cause's members): one cell
+            col = col.map(" ".join)
         try:
             arrays.append(pa.Array.from_pandas(col))
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # an object column of mixed types: write each as text

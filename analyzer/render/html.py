@@ -49,6 +49,31 @@ def _fix_summary(fix: str) -> str:
     return " ".join(head) if head else ""
 
 
+def _findings_by_cause(analysis: Analysis) -> str:
+    """The causes as a table, then each cause's findings folded under it (the highest severity first)."""
+    if not len(analysis.findings):
+        return "<p>None.</p>"
+    causes = analysis.causes
+    overview = _table(
+        causes[["severity", "summary", "findings", "excess_replica_hours", "missing_replica_hours",
+                "waste_cost_month", "stalled_hours", "residual_replica_hours", "change"]],
+        {"excess_replica_hours": "{:,.1f}", "missing_replica_hours": "{:,.1f}", "waste_cost_month": "${:,.2f}",
+         "stalled_hours": "{:,.1f}", "residual_replica_hours": "{:,.1f}"},
+    )  # fmt: skip
+    findings = analysis.findings.assign(fix=analysis.findings["fix"].map(_fix_summary))
+    columns = ["severity", "kind", "namespace", "object", "message", "cost_month", "fix"]
+    members = findings.groupby("cause", sort=False).indices
+    parts = [
+        f"<details><summary>{escape(c.severity)}: {escape(c.summary)} ({c.findings:,} finding"
+        f"{'s' * (c.findings != 1)})</summary>"
+        + (f"<pre>{escape(c.fix)}</pre>" if c.fix else "")
+        + _rows_table(findings.iloc[members[c.cause]][columns], {"cost_month": "${:,.2f}"})
+        + "</details>"
+        for c in causes.itertuples(index=False)
+    ]
+    return f"<p>{len(findings):,} findings with {len(causes):,} causes.</p>{overview}{''.join(parts)}"
+
+
 def _figure_text(key: str, value: float) -> str:
     """A summary figure with its unit."""
     if key.endswith("_share"):
@@ -328,9 +353,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
     ranked_hazards = analysis.vpa_hazards.assign(
         _rank=analysis.vpa_hazards["severity"].map({Severity.HIGH: 0, Severity.MEDIUM: 1, Severity.LOW: 2})
     ).sort_values("_rank", kind="stable")
-    findings = _table(
-        analysis.findings.assign(fix=analysis.findings["fix"].map(_fix_summary)), {"cost_month": "${:,.2f}"}
-    )
+    findings = _findings_by_cause(analysis)
     ambiguous = analysis.ambiguous
     page = _template().render(
         meta=meta,

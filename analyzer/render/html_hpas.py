@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from analyzer.findings.hpa_skew import Direction, by_impact
+from analyzer.findings.severity import Severity
 from analyzer.render import plots
 from analyzer.render.drawing import FigureSheet
 
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
     from analyzer.findings.analysis import Analysis
 
 ACTIONS_SHOWN = 10
-"""Actions listed on the first screen; the rest are in the HPA sections, one link away."""
+"""Causes listed on the first screen; the rest are in Findings, one link away."""
+MEMBERS_LISTED = 200
+"""A cause's members linked from the first screen; a larger cause says how many more Findings holds."""
 
 
 def hpa_order(analysis: Analysis) -> pd.DataFrame:
@@ -32,18 +35,59 @@ def hpa_order(analysis: Analysis) -> pd.DataFrame:
 
 
 def action_list(analysis: Analysis, ordered: pd.DataFrame) -> str:
-    """The first screen's ranked list: object, problem in words, the recommended change and its effect."""
+    """The first screen's ranked list of causes (HPA stalls and skews, then any other high one): a cause of
+    one HPA as that HPA's problem and recommended change; a cause of several as what they share, the change
+    at its source where there is one, and its members one click away."""
     fix = _recommended(analysis)
-    rows = ordered[ordered["direction"].isin([Direction.STALLED, Direction.INFLATION, Direction.DILUTION])]
+    hpas = {(r.namespace, f"hpa/{r.hpa}"): r for r in ordered.itertuples(index=False)}
+    causes = analysis.causes
+    shown = causes[causes["kind"].isin(["hpa-stalled", "hpa-skew"]) | (causes["severity"] == Severity.HIGH)]
     items = []
-    for r in rows.head(ACTIONS_SHOWN).itertuples(index=False):
-        items.append(f"<li><a href=#{r.anchor}>{escape(r.namespace)}/{escape(r.hpa)}</a>: {escape(_problem(r))}. "
-                     f"{_change(fix.get((r.namespace, r.hpa)))}</li>")  # fmt: skip
-    more = len(rows) - ACTIONS_SHOWN
-    tail = f"<p>{more:,} more in <a href=#hpa-details>HPA details</a>.</p>" if more > 0 else ""
+    for c in shown.head(ACTIONS_SHOWN).itertuples(index=False):
+        members = [(ns, obj) for ns, obj in (m.split("/", 1) for m in list(c.members))]
+        if len(members) == 1 and members[0] in hpas:
+            r = hpas[members[0]]
+            source = f" {_cause_change(c, 'Or fix')}" if c.fix else ""
+            items.append(f"<li><a href=#{r.anchor}>{escape(r.namespace)}/{escape(r.hpa)}</a>: {escape(_problem(r))}. "
+                         f"{_change(fix.get((r.namespace, r.hpa)))}{source}</li>")  # fmt: skip
+        else:
+            items.append(f"<li><b>{escape(c.summary)}</b>. {_cause_change(c)}{_members(members, hpas)}</li>")
+    more = len(causes) - len(items)
+    tail = f"<p>{more:,} more causes in <a href=#findings>Findings</a>.</p>" if more > 0 else ""
     if not items:
         return "<p>No HPA is skewed or stalled by its sidecars.</p>"
     return f"<h3>What to do first</h3><ol>{''.join(items)}</ol>{tail}"
+
+
+def _cause_change(c: Any, lead: str = "Fix") -> str:
+    """A cause's change: at its source (with the setting one click away), or each member's own fix."""
+    if c.fix:
+        return (f"<b>{lead} at the source:</b> {escape(c.change)}. <details class=command><summary>setting</summary>"
+                f"<pre>{escape(c.fix)}</pre></details>")  # fmt: skip
+    if c.change:
+        return f"<b>Fix each:</b> {escape(c.change)}."
+    where = (
+        "its section"
+        if str(c.kind).startswith("hpa-")
+        else "the <a href=#vpa>VPA section</a>"
+        if c.kind.startswith("vpa-")
+        else "its <a href=#findings>finding</a>"
+    )
+    return f"<b>Fix each</b> as {where} says."
+
+
+def _members(members: list[tuple[str, str]], hpas: dict[tuple[str, str], Any]) -> str:
+    """The cause's objects, collapsed: an HPA links to its section."""
+    links = [
+        f"<a href=#{hpas[m].anchor}>{escape(m[0])}/{escape(m[1])}</a>" if m in hpas else escape(f"{m[0]}/{m[1]}")
+        for m in members[:MEMBERS_LISTED]
+    ]
+    more = f" and {len(members) - MEMBERS_LISTED:,} more (Findings)" if len(members) > MEMBERS_LISTED else ""
+    return (
+        f"<details><summary>{len(members):,} members</summary>{', '.join(links)}{more}</details>"
+        if len(members) > 1
+        else f" ({links[0]})"
+    )
 
 
 def _change(remedy: Any) -> str:

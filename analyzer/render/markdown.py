@@ -42,6 +42,30 @@ def _fix_line(fix: object) -> str:
     return " ".join(lines[:1] + [line[2:] for line in lines if line.startswith("# kubectl ")])
 
 
+MEMBERS_NAMED = 5
+"""A cause's objects named in its row; the rest are counted."""
+
+
+def _by_cause(analysis: Analysis) -> pd.DataFrame:
+    """One row per cause: a cause of one finding keeps that finding's message and fix; a larger one says
+    what its findings share, names a few of them, and gives the change at its source."""
+    first = analysis.findings.drop_duplicates("cause").set_index("cause")
+    rows = []
+    for c in analysis.causes.itertuples(index=False):
+        members = list(c.members)
+        named = ", ".join(members[:MEMBERS_NAMED]) + (f" and {len(members) - MEMBERS_NAMED:,} more"
+                                                      if len(members) > MEMBERS_NAMED else "")  # fmt: skip
+        if c.findings == 1:
+            f = first.loc[c.cause]
+            what, change = str(f["message"]), _fix_line(f["fix"])
+            change += f" Or at the source: {c.change}" if c.fix else ""
+        else:
+            what, change = c.summary, c.change or "each finding's own fix (report.json)"
+        cost = "" if pd.isna(c.waste_cost_month) or not c.waste_cost_month else f"${c.waste_cost_month:,.2f}/month"
+        rows.append((c.severity, c.kind, c.findings, named, what, cost, change))
+    return pd.DataFrame(rows, columns=["severity", "kind", "findings", "objects", "what", "waste", "change"])
+
+
 def produce(analysis: Analysis, top: int = 0) -> str:
     meta, s = analysis.metadata, analysis.summary()
     ranked = by_impact(analysis.hpa_skew)
@@ -53,10 +77,7 @@ def produce(analysis: Analysis, top: int = 0) -> str:
         under=top["under_provisioned_hours"].map("{:,.1f} h".format),
         stalled=top["stalled_hours"].map("{:,.1f} h".format),
     )[["namespace", "hpa", "direction", "excess", "waste", "missing", "under", "stalled"]]
-    findings = analysis.findings.assign(
-        cost=analysis.findings["cost_month"].map(lambda v: "" if pd.isna(v) else f"${v:,.2f}/month"),
-        fix=analysis.findings["fix"].map(_fix_line),
-    )[["severity", "kind", "namespace", "object", "message", "cost", "fix"]]
+    findings = _by_cause(analysis)
     return (
         "\n\n".join(
             [
@@ -74,7 +95,10 @@ def produce(analysis: Analysis, top: int = 0) -> str:
                 f"{s['hpas_stalled']} stalled for {s['stalled_hours']:,.1f} h: missing capacity, not a saving\n"
                 f"- {s['vpas']} VPAs, {s['vpa_hazards']} sidecar hazards\n"
                 f"- findings: {s['findings_high']} high, {s['findings_medium']} medium, {s['findings_low']} low",
-                "## Findings",
+                "## Findings, by cause",
+                f"{len(analysis.findings):,} findings with {len(analysis.causes):,} causes, one row each (every "
+                "finding is in report.json and csv/findings.csv). A cause is the sidecar behind its findings and "
+                "what set its requests; *change* answers all its findings at once where one change can.",
                 _table(findings) if len(findings) else "None.",
                 "## HPAs the sidecars skew or stall",
                 "Stalled first, then by replica-hours off the app's need. *excess* and *waste*: replicas run "

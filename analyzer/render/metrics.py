@@ -62,6 +62,7 @@ def registry_of(analysis: Analysis, duration_s: float | None = None, now: float 
     for (severity, kind), n in counts.items():
         findings.labels(cluster, severity, kind).set(n)
     _per_namespace(gauge, cluster, analysis)
+    _per_cause(gauge, cluster, analysis)
     skew = gauge(
         "sidecar_impact_hpa_skew_ratio", "Replica-hours as deployed over app-only, minus one", ("namespace", "hpa")
     )
@@ -84,6 +85,24 @@ NAMESPACE_FIGURES = {
     "stalled_hours": ("sidecar_impact_stalled_hours", "Hours, summed over stalled HPAs, without a replica count"),
 }
 """Waste and shortfall per namespace (HPAs with a finding), the split the summary makes: never added together."""
+
+
+CAUSE_FIGURES = {
+    "findings": ("sidecar_impact_cause_findings", "Findings of one cause (docs/findings.md, Causes)"),
+    "waste_cost_month": ("sidecar_impact_cause_waste_dollars_per_month", "Monthly cost of the cause's excess replicas"),
+    "missing_replica_hours": (
+        "sidecar_impact_cause_shortfall_replica_hours",
+        "Replica-hours the cause's HPAs' apps needed and did not get in the window",
+    ),
+}
+"""Per cause, labelled by its key, severity and kind: one series per problem, however many objects it hits."""
+
+
+def _per_cause(gauge: Callable[..., Gauge], cluster: str, analysis: Analysis) -> None:
+    for column, (name, doc) in CAUSE_FIGURES.items():
+        metric = gauge(name, doc, ("cause", "severity", "kind"))
+        for c in analysis.causes.itertuples(index=False):
+            metric.labels(cluster, c.cause, c.severity, c.kind).set(float(getattr(c, column)))
 
 
 def _per_namespace(gauge: Callable[..., Gauge], cluster: str, analysis: Analysis) -> None:

@@ -10,9 +10,10 @@ import json
 from typing import Any
 
 from analyzer.findings.analysis import SUMMARY_COLUMNS
+from analyzer.findings.causes import CAUSE_COLUMNS
 from analyzer.findings.hpa_skew import REMEDY_COLUMNS, SKEW_COLUMNS
 from analyzer.findings.hpa_status import HPA_COLUMNS
-from analyzer.findings.summary import FINDING_COLUMNS
+from analyzer.findings.summary import FINDING_TABLE_COLUMNS
 from analyzer.findings.vpa_hazards import HAZARD_COLUMNS, VPA_HPA_COLUMNS
 from analyzer.model.classify import CLASS_COLUMNS
 from analyzer.model.containers import CONTAINER_COLUMNS
@@ -20,11 +21,13 @@ from analyzer.model.overhead import FIT_COLUMNS
 from analyzer.model.shares import ROLLUP_COLUMNS, WORKLOAD_COLUMNS
 from analyzer.simulate.vpa_snapshot import VPA_COLUMNS
 
-REPORT_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION = 3
 """report.json's ``report_schema_version``: raised when a table or column changes incompatibly (2: the
-per-pod ``classes`` rows left report.json for ``-o pods``)."""
+per-pod ``classes`` rows left report.json for ``-o pods``; 3: ``causes``, the findings' ``cause``, the
+containers' ``image`` and ``request_source``)."""
 TABLES: dict[str, dict[str, str]] = {
-    "findings": FINDING_COLUMNS,
+    "causes": CAUSE_COLUMNS,
+    "findings": FINDING_TABLE_COLUMNS,
     "workloads": WORKLOAD_COLUMNS,
     "namespaces": {"namespace": "namespace", **ROLLUP_COLUMNS},
     "cluster": {"scope": "always 'cluster'", **ROLLUP_COLUMNS},
@@ -42,15 +45,22 @@ ELSEWHERE: dict[str, tuple[str, dict[str, str]]] = {
 }
 """Tables report.json leaves out because they grow with every pod: where each goes instead, and its columns."""
 SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
+LISTS = {"causes": ("members",)}
+"""Columns whose cells are lists of strings (the rest are scalars)."""
 
 
-def _table(columns: dict[str, str]) -> dict[str, Any]:
+def _table(name: str, columns: dict[str, str]) -> dict[str, Any]:
+    lists = LISTS.get(name, ())
+
+    def cell(column: str) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "string"}} if column in lists else SCALAR
+
     return {
         "type": "array",
         "items": {
             "type": "object",
             "required": list(columns),
-            "properties": {name: {**SCALAR, "description": text} for name, text in columns.items()},
+            "properties": {column: {**cell(column), "description": text} for column, text in columns.items()},
         },
     }
 
@@ -82,7 +92,7 @@ def report_schema() -> dict[str, Any]:
                 "required": ["cpu_core_hour", "memory_gib_hour"],
                 "properties": {"cpu_core_hour": {"type": "number"}, "memory_gib_hour": {"type": "number"}},
             },
-            **{name: _table(columns) for name, columns in TABLES.items()},
+            **{name: _table(name, columns) for name, columns in TABLES.items()},
         },
     }
 

@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from analyzer.api import Analysis, render
 from analyzer.findings.hpa_skew import by_impact
+from analyzer.findings.merge import canonical
 from analyzer.render import jsonout, markdown, plots
 from analyzer.render.drawing import FigureSheet
 from analyzer.render.html import SHOWN_ROWS
@@ -222,7 +223,7 @@ def test_markdown_carries_names_as_text_not_markup(analysis: Analysis) -> None:
     findings = analysis.findings.head(len(names)).copy()
     findings["object"] = names[: len(findings)]
     cluster = "<script>alert(2)</script>"
-    hostile = replace(analysis, findings=findings, metadata=replace(analysis.metadata, cluster=cluster))
+    hostile = canonical(replace(analysis, findings=findings, metadata=replace(analysis.metadata, cluster=cluster)))
     md = markdown.produce(hostile)
     assert "<img" not in md and "<script" not in md and "[x](javascript" not in md and "**bold**" not in md
     assert "&lt;img src=x onerror=alert(1)&gt;" in md and r"\[x\](javascript:alert(1))" in md
@@ -262,7 +263,7 @@ def test_report_json_is_written_in_pieces_that_make_the_one_document(
     assert "classes" not in doc and len(doc["containers"]) == len(case.containers) > 7
 
 
-def test_the_action_list_says_each_change_in_words_with_its_command_one_click_away(
+def test_the_action_list_ranks_causes_and_says_each_change_in_words_with_its_command_one_click_away(
     analysis: Analysis, tmp_path: Path
 ) -> None:
     (path,) = render(analysis, tmp_path, ["html"])
@@ -271,16 +272,30 @@ def test_the_action_list_says_each_change_in_words_with_its_command_one_click_aw
     actions = actions[: actions.index("</ol>")]
     items = re.findall(r"<li>(.*?)</li>", actions, re.S)
     recommended = analysis.remedies[analysis.remedies["recommended"]]
-    assert len(items) >= 5
     words = ("lower the CPU target from", "raise the CPU target from", "raise the memory target from",
              "lower the memory target from", "scale on the", "set each sidecar", "raise the AverageValue")  # fmt: skip
-    for item in items:
+    single = [item for item in items if "<b>Fix:</b> " in item]
+    shared = [item for item in items if "<b>Fix:</b> " not in item]
+    assert len(single) >= 3 and len(shared) >= 2
+    for item in single:  # a cause of one HPA: that HPA's problem and recommended change
         change = item[item.index("<b>Fix:</b> ") :]
         assert change.removeprefix("<b>Fix:</b> ").startswith(words), item
         command = re.search(r"<details class=command><summary>command</summary><pre>(.*?)</pre>", change).group(1)
         assert html.unescape(command) in set(recommended["command"])
-    inventory = next(i for i in items if ">shop/inventory</a>" in i)
+    inventory = next(i for i in single if ">shop/inventory</a>" in i)
     assert "lower the CPU target from 70% to 24%" in inventory
+    causes = analysis.causes.set_index("summary")
+    for item in shared:  # a cause of several: what they share, and its members one click away
+        summary = html.unescape(re.match(r"<b>(.*?)</b>", item).group(1))
+        cause = causes.loc[summary]
+        assert cause.findings == len(re.findall(r"<a href=#hpa-\d+>", item)) or not cause.kind.startswith("hpa-")
+        assert f"<summary>{cause.findings} members</summary>" in item or cause.findings == 1
+        if cause.fix:  # the change at the source, its setting one click away
+            assert f"<b>Fix at the source:</b> {html.escape(cause.change)}" in item
+            assert f"<summary>setting</summary><pre>{html.escape(cause.fix)}</pre>" in item
+        else:
+            assert "<b>Fix each" in item
+    assert any("istio-proxy (injected, requests from the injector&#x27;s configuration) skews" in i for i in shared)
 
 
 def test_the_skew_figures_title_fits_inside_it(analysis: Analysis) -> None:

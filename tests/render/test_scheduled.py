@@ -149,6 +149,13 @@ def test_metrics_file_holds_the_headline_figures(analysis: Analysis, tmp_path: P
     for (severity, kind), n in by_kind.items():
         labels = (("cluster", "synthetic-11"), ("kind", kind), ("severity", severity))
         assert samples[("sidecar_impact_findings", labels)] == n
+    for c in analysis.causes.itertuples(index=False):  # one series per cause, whatever it hits
+        labels = (("cause", c.cause), ("cluster", "synthetic-11"), ("kind", c.kind), ("severity", c.severity))
+        assert samples[("sidecar_impact_cause_findings", labels)] == c.findings
+    per_cause = [v for (name, _), v in samples.items() if name == "sidecar_impact_cause_waste_dollars_per_month"]
+    assert sum(per_cause) == pytest.approx(summary["waste_cost_month"], abs=0.06) and len(per_cause) < len(
+        analysis.findings
+    )
     assert samples[("sidecar_impact_run_duration_seconds", cluster)] == 12.5
     assert samples[("sidecar_impact_snapshot_samples", cluster)] == analysis.samples > 0
     assert abs(samples[("sidecar_impact_last_success_timestamp_seconds", cluster)] - time.time()) < 60

@@ -1,0 +1,321 @@
+"""Findings grouped by their cause: the sidecar behind them, what set its requests, and the finding kind.
+
+On a fleet, one injector default makes the same finding on every workload it reaches. A cause is that
+problem once: the finding kind, and for each sidecar behind it (the HPA's workload's sidecars; for a
+stall, those without a request; for a VPA hazard, the container it names) its container name, image
+repository and :class:`~analyzer.model.signals.RequestSource`. Each cause sums its members' effect
+and says the change at the source that answers all of them (docs/findings.md, "Causes").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer.findings.severity import Severity, severity_rank
+from analyzer.findings.vpa_hazards import HAZARDS
+from analyzer.model.classify import Role
+from analyzer.model.signals import REQUEST_ANNOTATIONS, RequestSource
+
+CAUSE_COLUMNS = {
+    "cause": "the cause's key: the finding kind, then container:image:request source of each sidecar behind it",
+    "severity": "the highest severity among its findings",
+    "kind": "the finding kind (hpa-skew: inflation and dilution, which one request setting answers)",
+    "sidecars": "the sidecar containers behind it (empty when no sidecar is)",
+    "request_source": "what sets those sidecars' requests: injector, pod-annotation or template",
+    "findings": "findings with this cause",
+    "hpas": "HPAs among them that are skewed or stalled (whose effect the sums below add up)",
+    "namespaces": "namespaces they are in",
+    "excess_replica_hours": "waste summed over its HPAs: replica-hours beyond the app's need",
+    "missing_replica_hours": "shortfall summed over its HPAs: replica-hours the app needed and did not get",
+    "waste_cost_month": "the excess replica-hours' monthly cost, dollars",
+    "stalled_hours": "hours its HPAs could not compute a replica count, summed",
+    "residual_replica_hours": "net skew left with each HPA's sidecar requests at its own p90 usage (the "
+    "sidecar-requests remedy, replayed), replica-hours, |net| summed over its HPAs; NaN without that replay",
+    "skew_percent_min": "the spread of its HPAs' net skew, percent: the lowest",
+    "skew_percent_max": "the highest",
+    "summary": "the cause in one line",
+    "change": "the change at the source that answers every finding of the cause, in words; empty when each "
+    "finding's own fix is the only one",
+    "fix": "that change as configuration (annotations, Helm values), stated with who applies it",
+    "members": "its findings' objects, each as namespace/object (a list; CSV: space-separated)",
+}
+
+_SKEW_KINDS = ("hpa-stalled", "hpa-inflation", "hpa-dilution")
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """One sidecar behind a finding, as the cause names it."""
+
+    container: str
+    kind: str
+    image: str
+    source: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.container}:{self.image}:{self.source}"
+
+
+def cause_kind(kind: str) -> str:
+    """The kind a cause groups by: inflation and dilution are one skew (one request setting answers both)."""
+    return "hpa-skew" if kind in ("hpa-inflation", "hpa-dilution") else kind
+
+
+def with_causes(
+    findings: pd.DataFrame,
+    hpa_skew: pd.DataFrame,
+    containers: pd.DataFrame,
+    vpa_hazards: pd.DataFrame,
+    remedies: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``findings`` with a ``cause`` column, and one row per cause (:data:`CAUSE_COLUMNS`), the highest
+    severity first, then the most findings, then the most replica-hours off the app's need."""
+    culprits = _culprits(findings, hpa_skew, containers, vpa_hazards)
+    keys = [
+        cause_kind(kind) + ("/" + "+".join(c.key for c in found) if found else "")
+        for kind, found in zip(findings["kind"], culprits, strict=True)
+    ]
+    findings = findings.assign(cause=keys)
+    skew = {(r.namespace, f"hpa/{r.hpa}"): r for r in hpa_skew.itertuples(index=False)}
+    own = remedies[remedies["remedy"] == "sidecar-requests"] if len(remedies) else remedies
+    residual = {
+        (ns, f"hpa/{h}"): abs(float(v))
+        for ns, h, v in zip(
+            own.get("namespace", ()), own.get("hpa", ()), own.get("residual_skew_replica_hours", ()), strict=True
+        )
+    }
+    rows = []
+    for key, members in findings.groupby("cause", sort=True).indices.items():
+        group = findings.iloc[members]
+        objects = list(zip(group["namespace"], group["object"], strict=True))
+        measured = group["kind"].isin(_SKEW_KINDS).to_numpy()  # the effects of a skew or stall, counted once
+        effects = [skew[k] for k, m in zip(objects, measured, strict=True) if m and k in skew]
+        left = [residual[k] for k in objects if k in residual]
+        rows.append(_cause_row(key, group, culprits[members[0]], effects, left, containers))
+    table = pd.DataFrame(rows, columns=list(CAUSE_COLUMNS))
+    off = table["excess_replica_hours"] + table["missing_replica_hours"]
+    order = np.lexsort(
+        (
+            table["cause"].to_numpy(),
+            -off.to_numpy(),
+            -table["findings"].to_numpy(),
+            -table["severity"].map(severity_rank).to_numpy(),
+        )
+    )
+    return findings, table.iloc[order].reset_index(drop=True)
+
+
+def _culprits(
+    findings: pd.DataFrame, hpa_skew: pd.DataFrame, containers: pd.DataFrame, vpa_hazards: pd.DataFrame
+) -> list[tuple[Culprit, ...]]:
+    """Per finding, the sidecars behind it (none for a finding no sidecar causes)."""
+    sidecars = containers[containers["role"] == Role.SIDECAR]
+    of_workload: dict[tuple[str, str, str], list[Any]] = {}
+    by_name: dict[tuple[str, str, str], Any] = {}
+    for r in sidecars.itertuples(index=False):
+        of_workload.setdefault((r.namespace, r.workload_kind, r.workload), []).append(r)
+        by_name.setdefault((r.namespace, r.workload, r.container), r)
+    targets = {(r.namespace, f"hpa/{r.hpa}"): tuple(str(r.target).split("/", 1)) for r in hpa_skew.itertuples()}
+    hazards: dict[tuple[str, str, str], list[Any]] = {}
+    for h in vpa_hazards.itertuples(index=False):
+        hazards.setdefault((h.namespace, f"vpa/{h.vpa}", f"vpa-{h.hazard}"), []).append(h)
+    out: list[tuple[Culprit, ...]] = []
+    for ns, kind, obj in zip(findings["namespace"], findings["kind"], findings["object"], strict=True):
+        rows: list[Any] = []
+        if kind in _SKEW_KINDS and (ns, obj) in targets:
+            rows = of_workload.get((ns, *targets[(ns, obj)]), [])
+            if kind == "hpa-stalled":
+                rows = [r for r in rows if math.isnan(r.cpu_request_cores) or math.isnan(r.memory_request_bytes)]
+        elif kind.startswith("vpa-"):
+            found = (by_name.get((ns, h.workload, h.container)) for h in hazards.get((ns, obj, kind), []))
+            rows = [r for r in found if r is not None]
+        culprits = {Culprit(r.container, r.kind, r.image, r.request_source) for r in rows}
+        out.append(tuple(sorted(culprits, key=lambda c: c.key)))
+    return out
+
+
+def _cause_row(
+    key: str,
+    group: pd.DataFrame,
+    culprits: Sequence[Culprit],
+    effects: Sequence[Any],
+    residual: Sequence[float],
+    containers: pd.DataFrame,
+) -> tuple[Any, ...]:
+    kind = cause_kind(str(group["kind"].iloc[0]))
+    severity = max(group["severity"], key=severity_rank)
+    skews = [float(e.skew_percent) for e in effects if np.isfinite(e.skew_percent)]
+    excess = sum(float(e.excess_replica_hours) for e in effects)
+    missing = sum(float(e.missing_replica_hours) for e in effects)
+    waste = sum(float(e.waste_cost_month) for e in effects if np.isfinite(e.waste_cost_month))
+    stalled = sum(float(e.stalled_hours) for e in effects)
+    names = ", ".join(c.container for c in culprits)
+    sources = ", ".join(sorted({c.source for c in culprits}))
+    members = sorted(f"{ns}/{obj}" for ns, obj in zip(group["namespace"], group["object"], strict=True))
+    left = round(sum(residual), 1) if residual else np.nan
+    net = sum(abs(float(e.skew_replica_hours)) for e in effects if np.isfinite(e.skew_replica_hours))
+    change, fix = _source_fix(kind, culprits, group, effects, containers, net, left)
+    summary = _summary(kind, culprits, group, excess, missing, stalled)
+    return (
+        key,
+        Severity(severity),
+        kind,
+        names,
+        sources,
+        len(group),
+        len(effects),
+        group["namespace"].nunique(),
+        round(excess, 1),
+        round(missing, 1),
+        round(waste, 2),
+        round(stalled, 1),
+        left,
+        min(skews) if skews else np.nan,
+        max(skews) if skews else np.nan,
+        summary,
+        change,
+        fix,
+        members,
+    )
+
+
+def _summary(
+    kind: str, culprits: Sequence[Culprit], group: pd.DataFrame, excess: float, missing: float, stalled: float
+) -> str:
+    """The cause in one line: the sidecar and where its requests come from, what it does, to how many."""
+    n, namespaces = len(group), group["namespace"].nunique()
+    where = f"in {namespaces} namespace{'s' * (namespaces != 1)}"
+    who = " and ".join(f"{c.container} ({_SOURCE_WORDS[c.source]})" for c in culprits)
+    hpas = f"{n} HPA{'s' * (n != 1)}"
+    if kind == "hpa-stalled" and culprits:
+        return f"{who} without a request stalls {hpas} {where} ({stalled:,.0f} h frozen)"
+    if kind == "hpa-skew":
+        up, down = int((group["kind"] == "hpa-inflation").sum()), int((group["kind"] == "hpa-dilution").sum())
+        parts = [
+            f"{up} inflated ({excess:,.0f} replica-hours beyond the app's need)" if up else "",
+            f"{down} diluted ({missing:,.0f} replica-hours short of it)" if down else "",
+        ]
+        return f"{who} skews {hpas} {where}: " + ", ".join(p for p in parts if p)
+    subject = f"{who}: " if culprits else ""
+    hazard = next((h.summary for h in HAZARDS if f"vpa-{h.id}" == kind), None)
+    if hazard is not None:
+        return f"{subject}{hazard} ({kind}), {n} VPA{'s' * (n != 1)} {where}"
+    what, objects = _OTHER_WORDS.get(kind, (kind, "object"))
+    return f"{subject}{what}: {n} {objects}{'s' * (n != 1)} {where}"
+
+
+_OTHER_WORDS = {
+    "hpa-uncalibrated": ("the replay does not reproduce the observed replicas (its figures are rough)", "HPA"),
+    "hpa-uncertain": ("rebuilt from kube-state-metrics, the skew cannot be told", "HPA"),
+    "multi-app": ("several app containers, one counted as the app on no evidence", "workload"),
+    "ambiguous-app": ("every container looked like a sidecar: the app was guessed", "workload"),
+    "collection": ("what the collector could not see", "note"),
+}
+"""What findings of the kinds no sidecar causes have in common, and what their objects are."""
+
+
+_SOURCE_WORDS = {
+    RequestSource.INJECTOR: "injected, requests from the injector's configuration",
+    RequestSource.POD_ANNOTATION: "injected, requests from each workload's annotation",
+    RequestSource.TEMPLATE: "in each workload's template",
+}
+
+
+def _source_fix(
+    kind: str,
+    culprits: Sequence[Culprit],
+    group: pd.DataFrame,
+    effects: Sequence[Any],
+    containers: pd.DataFrame,
+    net: float,
+    left: float,
+) -> tuple[str, str]:
+    """The one change that answers every member: for a sidecar whose requests the injector's configuration
+    sets, that configuration, at the median of the members' p90 usage (the per-HPA rule, pooled) — when the
+    replay of that rule (each member at its own p90) leaves less net skew than today."""
+    if kind not in ("hpa-stalled", "hpa-skew") or len(culprits) != 1:
+        return "", ""
+    c = culprits[0]
+    if c.source == RequestSource.TEMPLATE and len(group) > 1:
+        return (
+            f"{c.container}'s requests are in each workload's template: where these {len(group)} share a base "
+            "(a Helm chart, a Kustomize component), change it there; else apply each HPA's own fix"
+        ), ""
+    if c.source == RequestSource.POD_ANNOTATION and len(group) > 1:
+        return (
+            f"each of these workloads sets {c.container}'s requests with its own annotation, over the "
+            "injector's: change them (each HPA's own fix), or remove them to take the injector's default"
+        ), ""
+    if c.source != RequestSource.INJECTOR:
+        return "", ""
+    if not np.isfinite(left) or left >= net:
+        return (
+            f"sizing {c.container}'s requests from its usage does not answer these (replayed with each HPA's "
+            f"{c.container} at its p90 usage, their net skew goes from {net:,.1f} to {left:,.1f} replica-hours): "
+            "apply each HPA's own fix"
+        ), ""
+    workloads = {(e.namespace, *str(e.target).split("/", 1)) for e in effects}
+    mine = [
+        k in workloads
+        for k in zip(containers["namespace"], containers["workload_kind"], containers["workload"], strict=True)
+    ]
+    rows = containers[np.array(mine, dtype=bool) & (containers["container"] == c.container).to_numpy()]
+    cpu = rows["cpu_p90_cores"].dropna().to_numpy()
+    mem = rows["memory_p90_bytes"].dropna().to_numpy()
+    if not len(cpu) or not len(mem):
+        return "", ""
+    cpu_m = max(1, math.ceil(float(np.median(cpu)) * 1000))
+    mem_mi = max(1, math.ceil(float(np.median(mem)) / MIB))
+    spread = (
+        f"the median of {len(cpu)} workloads' p90 usage; they range {math.ceil(cpu.min() * 1000)}m–"
+        f"{math.ceil(cpu.max() * 1000)}m and {math.ceil(mem.min() / MIB)}Mi–{math.ceil(mem.max() / MIB)}Mi"
+        if len(cpu) > 1
+        else "its p90 usage"
+    )
+    change = (
+        f"set {c.container}'s default requests in the {c.kind} injector to cpu {cpu_m}m, memory "
+        f"{mem_mi}Mi ({spread}); replayed with each HPA's {c.container} at its own p90, their net skew goes "
+        f"from {net:,.1f} to {left:,.1f} replica-hours. The per-HPA fixes are the alternative where the injector "
+        "cannot change"
+    )
+    return change, _injector_setting(c.kind, cpu_m, mem_mi, sorted(set(group["namespace"])))
+
+
+def _injector_setting(kind: str, cpu_m: int, mem_mi: int, namespaces: Sequence[str]) -> str:
+    """The injector's setting for these requests, as its owner applies it."""
+    cpu, mem = f"{cpu_m}m", f"{mem_mi}Mi"
+    if kind == "istio":
+        return (
+            "# mesh-wide, applied by the mesh owner: IstioOperator spec.values (or istiod's Helm values)\n"
+            f"global:\n  proxy:\n    resources:\n      requests:\n        cpu: {cpu}\n        memory: {mem}\n"
+        )
+    if kind == "linkerd":
+        cpu_key, mem_key = REQUEST_ANNOTATIONS["linkerd"]
+        per_ns = "".join(
+            f"kubectl annotate namespace {ns} {cpu_key}={cpu} {mem_key}={mem} --overwrite\n" for ns in namespaces
+        )
+        return (
+            "# per namespace (pods take it when next injected: restart the workloads)\n"
+            + per_ns
+            + "# or mesh-wide, applied by the mesh owner: linkerd-control-plane Helm values\n"
+            f"proxy:\n  resources:\n    cpu:\n      request: {cpu}\n    memory:\n      request: {mem}\n"
+        )
+    if kind == "vault":
+        return (
+            "# the injector's defaults, applied by the Vault owner: vault Helm values\n"
+            f"injector:\n  agentDefaults:\n    cpuRequest: {cpu}\n    memRequest: {mem}\n"
+        )
+    if kind in REQUEST_ANNOTATIONS:
+        cpu_key, mem_key = REQUEST_ANNOTATIONS[kind]
+        return (
+            f"# {kind} takes requests per pod only: the pod-template annotations\n{cpu_key}: {cpu}\n{mem_key}: {mem}\n"
+        )
+    return f"# set in the {kind} injector's configuration\nrequests:\n  cpu: {cpu}\n  memory: {mem}\n"
