@@ -12,15 +12,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from analyzer.findings.remedies import namespace_command
 from analyzer.findings.severity import Severity, severity_rank
 from analyzer.findings.vpa_hazards import HAZARDS
 from analyzer.model.classify import Role
-from analyzer.model.signals import REQUEST_ANNOTATIONS, RequestSource
+from analyzer.model.signals import NAMESPACE_READERS, REQUEST_ANNOTATIONS, RequestSource
 
 CAUSE_COLUMNS = {
     "cause": "the cause's key: the finding kind, then container:image:request source of each sidecar behind it",
@@ -43,6 +44,9 @@ CAUSE_COLUMNS = {
     "change": "the change at the source that answers every finding of the cause, in words; empty when each "
     "finding's own fix is the only one",
     "fix": "that change as configuration (annotations, Helm values), stated with who applies it",
+    "sidecar_kind": "the sidecar kind of the sidecar behind it (istio, linkerd, ...), when one is",
+    "cpu_request": "the CPU request that change sets (a quantity); empty without one",
+    "memory_request": "the memory request that change sets (a quantity); empty without one",
     "members": "its findings' objects, each as namespace/object (a list; CSV: space-separated)",
 }
 
@@ -162,7 +166,7 @@ def _cause_row(
     members = sorted(f"{ns}/{obj}" for ns, obj in zip(group["namespace"], group["object"], strict=True))
     left = round(sum(residual), 1) if residual else np.nan
     net = sum(abs(float(e.skew_replica_hours)) for e in effects if np.isfinite(e.skew_replica_hours))
-    change, fix = _source_fix(kind, culprits, group, effects, containers, net, left)
+    source = _source_fix(kind, culprits, group, effects, containers, net, left)
     summary = _summary(kind, culprits, group, excess, missing, stalled)
     return (
         key,
@@ -181,8 +185,11 @@ def _cause_row(
         min(skews) if skews else np.nan,
         max(skews) if skews else np.nan,
         summary,
-        change,
-        fix,
+        source.change,
+        source.fix,
+        culprits[0].kind if len(culprits) == 1 else "",
+        source.cpu,
+        source.memory,
         members,
     )
 
@@ -229,6 +236,15 @@ _SOURCE_WORDS = {
 }
 
 
+class SourceFix(NamedTuple):
+    """The change at a cause's source: in words, as configuration, and the requests it sets."""
+
+    change: str = ""
+    fix: str = ""
+    cpu: str = ""
+    memory: str = ""
+
+
 def _source_fix(
     kind: str,
     culprits: Sequence[Culprit],
@@ -237,31 +253,31 @@ def _source_fix(
     containers: pd.DataFrame,
     net: float,
     left: float,
-) -> tuple[str, str]:
+) -> SourceFix:
     """The one change that answers every member: for a sidecar whose requests the injector's configuration
     sets, that configuration, at the median of the members' p90 usage (the per-HPA rule, pooled) — when the
     replay of that rule (each member at its own p90) leaves less net skew than today."""
     if kind not in ("hpa-stalled", "hpa-skew") or len(culprits) != 1:
-        return "", ""
+        return SourceFix()
     c = culprits[0]
     if c.source == RequestSource.TEMPLATE and len(group) > 1:
-        return (
+        return SourceFix(
             f"{c.container}'s requests are in each workload's template: where these {len(group)} share a base "
             "(a Helm chart, a Kustomize component), change it there; else apply each HPA's own fix"
-        ), ""
+        )
     if c.source == RequestSource.POD_ANNOTATION and len(group) > 1:
-        return (
+        return SourceFix(
             f"each of these workloads sets {c.container}'s requests with its own annotation, over the "
             "injector's: change them (each HPA's own fix), or remove them to take the injector's default"
-        ), ""
+        )
     if c.source != RequestSource.INJECTOR:
-        return "", ""
+        return SourceFix()
     if not np.isfinite(left) or left >= net:
-        return (
+        return SourceFix(
             f"sizing {c.container}'s requests from its usage does not answer these (replayed with each HPA's "
             f"{c.container} at its p90 usage, their net skew goes from {net:,.1f} to {left:,.1f} replica-hours): "
             "apply each HPA's own fix"
-        ), ""
+        )
     workloads = {(e.namespace, *str(e.target).split("/", 1)) for e in effects}
     mine = [
         k in workloads
@@ -271,7 +287,7 @@ def _source_fix(
     cpu = rows["cpu_p90_cores"].dropna().to_numpy()
     mem = rows["memory_p90_bytes"].dropna().to_numpy()
     if not len(cpu) or not len(mem):
-        return "", ""
+        return SourceFix()
     cpu_m = max(1, math.ceil(float(np.median(cpu)) * 1000))
     mem_mi = max(1, math.ceil(float(np.median(mem)) / MIB))
     spread = (
@@ -286,24 +302,23 @@ def _source_fix(
         f"from {net:,.1f} to {left:,.1f} replica-hours. The per-HPA fixes are the alternative where the injector "
         "cannot change"
     )
-    return change, _injector_setting(c.kind, cpu_m, mem_mi, sorted(set(group["namespace"])))
+    setting = _injector_setting(c.kind, f"{cpu_m}m", f"{mem_mi}Mi", sorted(set(group["namespace"])))
+    return SourceFix(change, setting, f"{cpu_m}m", f"{mem_mi}Mi")
 
 
-def _injector_setting(kind: str, cpu_m: int, mem_mi: int, namespaces: Sequence[str]) -> str:
+def _injector_setting(kind: str, cpu: str, mem: str, namespaces: Sequence[str]) -> str:
     """The injector's setting for these requests, as its owner applies it."""
-    cpu, mem = f"{cpu_m}m", f"{mem_mi}Mi"
     if kind == "istio":
         return (
             "# mesh-wide, applied by the mesh owner: IstioOperator spec.values (or istiod's Helm values)\n"
             f"global:\n  proxy:\n    resources:\n      requests:\n        cpu: {cpu}\n        memory: {mem}\n"
         )
-    if kind == "linkerd":
-        cpu_key, mem_key = REQUEST_ANNOTATIONS["linkerd"]
-        per_ns = "".join(
-            f"kubectl annotate namespace {ns} {cpu_key}={cpu} {mem_key}={mem} --overwrite\n" for ns in namespaces
-        )
+    if kind in NAMESPACE_READERS:
+        cpu_key, mem_key = REQUEST_ANNOTATIONS[kind]
+        per_ns = "".join(namespace_command(ns) + "\n" for ns in namespaces)
         return (
-            "# per namespace (pods take it when next injected: restart the workloads)\n"
+            f"# per namespace, the annotations {cpu_key}: {cpu} and {mem_key}: {mem} (the patches in fixes/, "
+            "-o fixes; pods take them when next injected: restart the workloads)\n"
             + per_ns
             + "# or mesh-wide, applied by the mesh owner: linkerd-control-plane Helm values\n"
             f"proxy:\n  resources:\n    cpu:\n      request: {cpu}\n    memory:\n      request: {mem}\n"

@@ -40,6 +40,7 @@ RESOURCE_NAMES = {
     "DaemonSet": "daemonset",
     "ReplicaSet": "replicaset",
     "VerticalPodAutoscaler": "vpa",
+    "Namespace": "namespace",
 }
 """``kubectl`` resource names of the objects fixes patch."""
 
@@ -63,6 +64,18 @@ def apply_command(namespace: str, kind: str, name: str) -> str:
     words = ["kubectl", "patch", RESOURCE_NAMES[kind], name, "-n", namespace, "--type", "json",
              "--patch-file", f"fixes/{fix_file(namespace, kind, name)}"]  # fmt: skip
     return " ".join(shlex.quote(w) for w in words)
+
+
+def namespace_command(namespace: str) -> str:
+    """The command that applies a namespace's merge patch from ``fixes/`` (a namespace has no namespace)."""
+    words = ["kubectl", "patch", "namespace", namespace, "--type", "merge",
+             "--patch-file", f"fixes/{fix_file(namespace, 'Namespace', namespace)}"]  # fmt: skip
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def annotations_patch(annotations: Mapping[str, str]) -> dict[str, Any]:
+    """A JSON merge patch (RFC 7386) that sets ``annotations`` on an object and leaves its others as they are."""
+    return {"metadata": {"annotations": dict(annotations)}}
 
 
 def hpa_metrics_ops(spec: HPASpec, new: tuple[MetricSpec, ...]) -> list[dict[str, Any]]:

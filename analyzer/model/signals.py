@@ -105,6 +105,9 @@ REQUEST_ANNOTATIONS = {
 }
 """The pod annotations (CPU, memory) through which each injector takes its sidecar's requests."""
 
+NAMESPACE_READERS = frozenset({"linkerd"})
+"""Injectors that also read those annotations from the pod's namespace (Linkerd's config annotations)."""
+
 
 class RequestSource(StrEnum):
     """What set a sidecar's requests (the ``request_source`` column): the cause a fix has to reach."""

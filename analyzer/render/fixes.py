@@ -1,8 +1,12 @@
-"""``fixes/``: every recommended fix as a file per object, and ``apply.sh`` to read before running.
+"""``fixes/``: every recommended fix as a file per object, and ``apply.sh`` to read before running; the
+changes at the causes' sources, the alternative, in ``apply-at-source.sh``.
 
-Each file is a JSON Patch for ``kubectl patch --type json``; its ``test`` operations make it fail,
-changing nothing, when the object is no longer the one analysed. ``apply.sh`` lists one command per
+Each object's file is a JSON Patch for ``kubectl patch --type json``; its ``test`` operations make it
+fail, changing nothing, when the object is no longer the one analysed. ``apply.sh`` lists one command per
 object with the findings it answers as comments; run it from the report folder (it changes there).
+``apply-at-source.sh`` answers whole causes at once: a namespace's injector annotations as a merge patch
+(``namespace-NAME.json``), and as comments the mesh-wide settings their owner applies. For a cause's
+members, apply one script's fixes or the other's, not both.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from analyzer.findings.remedies import KIND_OF_RESOURCE, fix_file
+from analyzer.findings.remedies import KIND_OF_RESOURCE, annotations_patch, fix_file, namespace_command
+from analyzer.model.signals import NAMESPACE_READERS, REQUEST_ANNOTATIONS
 from analyzer.render.renderer import Renderer
 
 if TYPE_CHECKING:
@@ -66,6 +71,39 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
         script.append("# Nothing to fix: no HPA or VPA finding has a fix that applies as a patch.")
     out = {path: json.dumps(ops, indent=2) + "\n" for path, ops in files.items()}
     out["apply.sh"] = "\n".join(script) + "\n"
+    return out | _at_source(analysis)
+
+
+def _at_source(analysis: Analysis) -> dict[str, str]:
+    """``apply-at-source.sh`` and the namespace patches it applies: per cause with a change at its source."""
+    meta = analysis.metadata
+    script = [
+        "#!/bin/sh",
+        f"# Fixes at the causes' sources for {_comment(meta.cluster)} (docs/findings.md, Causes): each answers",
+        "# every finding of its cause. The alternative to apply.sh's fixes for the same findings: use one or",
+        "# the other. Mesh-wide settings are comments, for whoever owns the mesh. Run from the report folder.",
+        "set -eu",
+        'cd "$(dirname "$0")/.."',
+        "",
+    ]
+    out: dict[str, str] = {}
+    for c in analysis.causes[analysis.causes["fix"] != ""].itertuples(index=False):
+        script.append(f"# {_comment(c.summary)}")
+        script.append(f"# {_comment(c.change)}")
+        readers = c.sidecar_kind in NAMESPACE_READERS
+        for line in str(c.fix).splitlines():
+            if not (readers and line.startswith("kubectl ")):
+                script.append(line if line.startswith("#") else f"#   {_comment(line)}")
+        if readers:
+            cpu_key, mem_key = REQUEST_ANNOTATIONS[c.sidecar_kind]
+            patch = annotations_patch({cpu_key: c.cpu_request, mem_key: c.memory_request})
+            for namespace in sorted({m.split("/", 1)[0] for m in c.members}):
+                out[fix_file(namespace, "Namespace", namespace)] = json.dumps(patch, indent=2) + "\n"
+                script.append(namespace_command(namespace))
+        script.append("")
+    if len(script) == 7:
+        script.append("# Nothing: no cause has a change at its source that the replay says helps.")
+    out["apply-at-source.sh"] = "\n".join(script) + "\n"
     return out
 
 

@@ -72,8 +72,14 @@ def test_the_sample_causes_and_their_fixes_at_the_source(sample_analysis: Analys
     proxy = containers.loc[("payments", "ledger", "linkerd-proxy")]
     cpu, mem = math.ceil(proxy.cpu_p90_cores * 1000), math.ceil(proxy.memory_p90_bytes / 2**20)
     assert f"cpu {cpu}m, memory {mem}Mi" in stalled.change
-    assert (f"kubectl annotate namespace payments config.linkerd.io/proxy-cpu-request={cpu}m "
-            f"config.linkerd.io/proxy-memory-request={mem}Mi --overwrite") in stalled.fix  # fmt: skip
+    assert (stalled.cpu_request, stalled.memory_request, stalled.sidecar_kind) == (f"{cpu}m", f"{mem}Mi", "linkerd")
+    assert (
+        f"the annotations config.linkerd.io/proxy-cpu-request: {cpu}m and config.linkerd.io/proxy-memory-request: "
+        f"{mem}Mi"
+    ) in stalled.fix
+    assert "kubectl patch namespace payments --type merge --patch-file fixes/payments/namespace-payments.json" in (
+        stalled.fix
+    )  # fmt: skip
     assert f"cpu:\n      request: {cpu}m" in stalled.fix and stalled.stalled_hours == pytest.approx(72.0)
 
     # The injector's istio-proxy skews HPAs both ways: one cause; sizing it from usage does not help (the

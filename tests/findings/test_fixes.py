@@ -275,3 +275,29 @@ def test_every_command_of_apply_sh_applies_with_the_real_kubectl(
     stale["spec"]["resourcePolicy"] = {"containerPolicies": [{"containerName": "*", "mode": "Auto"}]}
     refused = kubectl_local(vpa_command, stale, tmp_path)
     assert refused.returncode != 0 and "test failed" in refused.stderr
+
+
+def test_the_fixes_at_the_source_apply_with_the_real_kubectl(sample_analysis: Analysis, tmp_path: Path) -> None:
+    """apply-at-source.sh: each namespace patch, run by a real kubectl on a namespace with and without
+    annotations, sets the injector's request annotations the cause names and keeps every other one."""
+    render(sample_analysis, tmp_path, ["fixes"])
+    script = (tmp_path / "fixes" / "apply-at-source.sh").read_text()
+    commands = [line for line in script.splitlines() if line.startswith("kubectl ")]
+    linkerd = sample_analysis.causes.set_index("cause").loc["hpa-stalled/linkerd-proxy:linkerd/proxy:injector"]
+    assert commands == ["kubectl patch namespace payments --type merge --patch-file "
+                        "fixes/payments/namespace-payments.json"]  # fmt: skip
+    assert "#     agentDefaults:" in script and "#       cpuRequest: " in script  # vault: for its owner
+    wanted = {"config.linkerd.io/proxy-cpu-request": linkerd.cpu_request,
+              "config.linkerd.io/proxy-memory-request": linkerd.memory_request}  # fmt: skip
+    for before in ({}, {"team": "payments", "config.linkerd.io/proxy-cpu-request": "1m"}):
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}}
+        if before:
+            namespace["metadata"]["annotations"] = before
+        source = tmp_path / "namespace.json"
+        source.write_text(json.dumps(namespace))
+        words = shlex.split(commands[0])
+        done = subprocess.run(["kubectl", "patch", "--local", "-f", str(source), *words[4:], "-o", "json"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        annotations = json.loads(done.stdout)["metadata"]["annotations"]
+        assert annotations == {**before, **wanted} and wanted["config.linkerd.io/proxy-cpu-request"].endswith("m")
