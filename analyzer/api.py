@@ -39,8 +39,7 @@ from analyzer.runtime.memory import release_free_memory
 from analyzer.runtime.partitions import run_partitions
 from analyzer.simulate import hpa_controller
 from analyzer.simulate.counterfactual import PendingReplay, Replayed, prepare_counterfactual
-from analyzer.simulate.hpa_behavior import ControllerFlags
-from analyzer.simulate.hpa_spec import parse_hpas
+from analyzer.simulate.hpa_spec import ControllerFlags, parse_hpas
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import VPARecommendations, vpa_recommendations
@@ -51,7 +50,7 @@ from analyzer.snapshot.partitions import (
     plan_partitions,
     split_namespace,
 )
-from analyzer.snapshot.schema import KSM_SOURCE, NOTES_KEY, SOURCE_ANNOTATION, Metadata, Snapshot
+from analyzer.snapshot.schema import NOTES_KEY, Metadata, Snapshot
 from analyzer.snapshot.shards import Shard
 from analyzer.snapshot.store import SnapshotFiles, namespace_filter
 from analyzer.snapshot.store import load_snapshot as _load
@@ -321,12 +320,12 @@ def _prepare(
     step(2)
     vpa = vpa_recommendations(snapshot, index, containers, vpa_flags)
     step(3)
-    hpas = parse_hpas(snapshot.items("HorizontalPodAutoscaler"), version, flags)
+    hpas = parse_hpas(snapshot.hpas, version, flags)
     replays = prepare_counterfactual(
         snapshot, classes, containers, overhead, index, version, flags, hpas, vpa_requests=vpa.requests_for
     )
     step(4)
-    rebuilt = rebuilt_counts(snapshot)
+    rebuilt = snapshot.rebuilt()
     return _Pending(
         metadata=snapshot.metadata,
         prices=prices,
@@ -343,14 +342,6 @@ def _prepare(
         pod_usage=pod_usage(index, snapshot.usage),
         samples=len(snapshot.usage),
         rebuilt=rebuilt,
-    )
-
-
-def rebuilt_counts(snapshot: Snapshot) -> tuple[tuple[str, int], ...]:
-    """How many objects of each kind the collector rebuilt from kube-state-metrics."""
-    return tuple(
-        (kind, sum((o["metadata"].get("annotations") or {}).get(SOURCE_ANNOTATION) == KSM_SOURCE for o in items))
-        for kind, items in snapshot.objects.items()
     )
 
 

@@ -20,9 +20,8 @@ from analyzer.model.usage_index import WORKLOAD_KEY, index_usage
 from analyzer.model.workloads import pod_owners
 from analyzer.runtime.cpus import available_cpus
 from analyzer.simulate.counterfactual import pack_columns
-from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_replay import replay
-from analyzer.simulate.hpa_spec import parse_hpas
+from analyzer.simulate.hpa_spec import ControllerFlags, parse_hpas
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.views import VIEWS, hpa_contexts, view_columns
 
@@ -39,9 +38,7 @@ def main() -> None:
     index = index_usage(snap.usage, classes)
     containers = container_table(snap, classes, index, snap.usage)
     overhead = fit_overhead(pair_with_app(snap.usage, index))
-    base, _ = hpa_contexts(
-        snap, classes, containers, overhead, parse_hpas(snap.items("HorizontalPodAutoscaler"), version, flags)
-    )
+    base, _ = hpa_contexts(snap, classes, containers, overhead, parse_hpas(snap.hpas, version, flags))
     total, _ = index.demand(snap.usage)
     wid = index.workloads.reset_index().set_index(WORKLOAD_KEY)["index"]
     step = snap.metadata.step_s

@@ -7,6 +7,7 @@ ones at the top of a module: a circle closed only for type checkers is still a c
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,24 @@ def test_the_check_sees_an_upward_import(source: str, extra: str, expected: str)
     added = imports(path, known, path.read_text() + extra) - imports(path, known)
     assert expected in added
     assert RANK[part(expected)] < RANK[part(module_name(path))]
+
+
+RAW_READ = re.compile(r"""\[["'](metadata|spec)["']\]|\.get\(["'](metadata|spec|status)["']""")
+PATCH_BUILDERS = {"analyzer.findings.remedies", "analyzer.simulate.keda"}
+"""Modules that write patches of objects as collected, and so read them raw; ``render.partial`` reads its own
+manifest (a ``metadata`` key that is not a Kubernetes object's). ``["status"]`` is left out of the pattern:
+the HPA table has a ``status`` column."""
+
+
+def test_nothing_below_the_snapshot_reads_kubernetes_objects_raw() -> None:
+    """Kubernetes objects are typed once in :mod:`analyzer.snapshot` (pods, workloads, HPAs, VPAs,
+    ScaledObjects); the layers that analyse and render read the typed objects, never a raw ``metadata``,
+    ``spec`` or ``status``, but for the patch builders."""
+    analysing = ("model", "simulate", "findings", "render", "api")
+    found = [
+        f"{name}: {match.group(0)}"
+        for name, path in modules().items()
+        if part(name) in analysing and name not in PATCH_BUILDERS | {"analyzer.render.partial"}
+        for match in RAW_READ.finditer(path.read_text())
+    ]
+    assert found == []

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from analyzer.collect.ksm import KsmState
-from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, KSM_SOURCE, OBJECT_API_VERSIONS, SOURCE_ANNOTATION
+from analyzer.snapshot.kube import KSM_SOURCE, SOURCE_ANNOTATION
+from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, OBJECT_API_VERSIONS
 from analyzer.units import format_cpu, format_memory
 
 

@@ -23,9 +23,9 @@ from analyzer.findings.remedies import (
 from analyzer.model.usage_index import WORKLOAD_KEY
 from analyzer.prices import HOURS_PER_MONTH
 from analyzer.simulate.counterfactual import Counterfactual
-from analyzer.simulate.hpa_spec import MetricSpec
 from analyzer.simulate.keda import scaled_object_ops
 from analyzer.simulate.views import View
+from analyzer.snapshot.hpa import MetricSpec
 
 
 class Direction(StrEnum):

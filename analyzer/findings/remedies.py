@@ -14,8 +14,9 @@ from typing import Any
 
 from analyzer.model.signals import REQUEST_ANNOTATIONS
 from analyzer.paths import safe_component
-from analyzer.simulate.hpa_spec import HPASpec, MetricSpec
-from analyzer.simulate.vpa_policy import VPASpec
+from analyzer.simulate.hpa_spec import HPASpec
+from analyzer.snapshot.hpa import MetricSpec
+from analyzer.snapshot.vpa import VPASpec
 
 
 def metric_entry(m: MetricSpec) -> dict[str, Any]:

@@ -23,9 +23,9 @@ from analyzer.model.usage_index import WORKLOAD_KEY
 from analyzer.simulate.counterfactual import Counterfactual
 from analyzer.simulate.hpa_spec import HPASpec
 from analyzer.simulate.views import View
-from analyzer.simulate.vpa_policy import VPASpec
 from analyzer.simulate.vpa_snapshot import VPARecommendations
 from analyzer.simulate.vpa_updater import eviction_loop_rate
+from analyzer.snapshot.vpa import VPASpec
 
 HAZARD_COLUMNS = {
     "namespace": "workload namespace",

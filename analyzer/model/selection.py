@@ -109,12 +109,9 @@ def select_pods(snapshot: Snapshot, selector: str) -> Snapshot:
     owners = pod_owners(replace(snapshot, objects=objects))
     targets = {(r.namespace, r.workload_kind, r.workload) for r in owners.itertuples(index=False)}
 
-    def targeted(obj: dict, ref_field: str) -> bool:
-        ref = obj.get("spec", {}).get(ref_field) or {}
-        return (obj["metadata"].get("namespace"), ref.get("kind"), ref.get("name")) in targets
-
-    for kind, ref_field in (("HorizontalPodAutoscaler", "scaleTargetRef"), ("VerticalPodAutoscaler", "targetRef")):
-        objects[kind] = [o for o in snapshot.items(kind) if targeted(o, ref_field)]
+    for kind, typed in (("HorizontalPodAutoscaler", snapshot.hpas), ("VerticalPodAutoscaler", snapshot.vpas)):
+        objects[kind] = [raw for raw, t in zip(snapshot.items(kind), typed, strict=True)
+                         if (t.namespace, t.target_kind, t.target_name) in targets]  # fmt: skip
     usage = snapshot.usage[_rows_of(snapshot.usage, ["namespace", "pod"], kept)].reset_index(drop=True)
     reps = snapshot.replicas
     reps = reps[_rows_of(reps, ["namespace", "kind", "name"], targets)].reset_index(drop=True)

@@ -25,10 +25,9 @@ import pandas as pd
 
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.runtime.cpus import available_cpus
-from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_conditions import N_REASONS
 from analyzer.simulate.hpa_replay import ReplayColumns, ReplayResult, replay
-from analyzer.simulate.hpa_spec import HPAObject
+from analyzer.simulate.hpa_spec import ControllerFlags, HPAObject
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.observed_sync import ObservedSyncs, observed_syncs
 from analyzer.simulate.pod_requests import containers_request, pod_request

@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.simulate.hpa_behavior import ControllerFlags, PolicyType, Rules, ScalingConfig, Select
 from analyzer.simulate.hpa_conditions import N_REASONS, Reason
+from analyzer.simulate.hpa_spec import ControllerFlags
+from analyzer.snapshot.hpa import PolicyType, Rules, ScalingConfig, Select
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

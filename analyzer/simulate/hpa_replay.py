@@ -24,9 +24,10 @@ import numpy.typing as npt
 
 from analyzer.runtime.forked_columns import can_fork, forked_columns
 from analyzer.simulate import hpa_controller
-from analyzer.simulate.hpa_behavior import ControllerFlags, ScalingConfig
 from analyzer.simulate.hpa_conditions import N_REASONS
+from analyzer.simulate.hpa_spec import ControllerFlags
 from analyzer.simulate.pod_lifecycle import Lifecycle, pod_states
+from analyzer.snapshot.hpa import ScalingConfig
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.simulate.hpa_spec import HPASpec, MetricSpec
+from analyzer.simulate.hpa_spec import HPASpec
+from analyzer.snapshot.hpa import MetricSpec
 
 RESOURCE_TRIGGERS = ("cpu", "memory")
 

@@ -28,10 +28,11 @@ import pandas as pd
 from analyzer.frames import ranges
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
 from analyzer.simulate import hpa_controller
-from analyzer.simulate.hpa_behavior import ControllerFlags, ScalingConfig
+from analyzer.simulate.hpa_spec import ControllerFlags
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.observed_pods import PodRows, group_pods
 from analyzer.simulate.pod_requests import containers_request, pod_request
+from analyzer.snapshot.hpa import ScalingConfig
 from analyzer.snapshot.kube import Pod
 from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, POD_PHASES, Snapshot
 from analyzer.units import milli

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_spec import ControllerFlags
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

@@ -18,9 +18,10 @@ from analyzer.frames import records_by
 from analyzer.model.classify import Role
 from analyzer.model.containers import newest_pods
 from analyzer.model.usage_index import WORKLOAD_KEY
-from analyzer.simulate.hpa_spec import HPAObject, HPASpec, MetricSpec
+from analyzer.simulate.hpa_spec import HPAObject, HPASpec
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_requests import containers_request, pod_request
+from analyzer.snapshot.hpa import MetricSpec
 from analyzer.snapshot.kube import PodSpec
 from analyzer.snapshot.schema import Snapshot
 
@@ -81,8 +82,9 @@ class HPAContext:
     template: Mapping[str, Any] | None = None
     """The workload's ``spec.template`` as in the snapshot, for the patch builders (None: a bare pod, or
     rebuilt without one)."""
-    scaled_object: dict[str, Any] | None = None
-    """The KEDA ScaledObject that generates this HPA, when the snapshot has it."""
+    scaled_object: Mapping[str, Any] | None = None
+    """The KEDA ScaledObject that generates this HPA as collected (for its patch builder), when the snapshot
+    has it."""
     observed_conditions: dict[str, tuple[str, str]] = field(default_factory=dict)
     """The HPA's ``status.conditions`` in the snapshot: type -> (status, reason; "" when not recorded)."""
 
@@ -122,7 +124,6 @@ def hpa_contexts(
         )
     }
     templates = {w.key: w.template_raw for w in snapshot.workloads()}
-    scaled_objects = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in snapshot.items("ScaledObject")}
     contexts, skipped = [], []
     for hpa in hpas:
         ns, name, spec = hpa.namespace, hpa.name, hpa.spec
@@ -157,11 +158,17 @@ def hpa_contexts(
                 typical_app_cores=_typical_app_cores(spec, apps),
                 vpa_requests=vpa_requests(key) if vpa_requests else {},
                 template=templates.get(key),
-                scaled_object=scaled_objects.get((ns, spec.scaled_object)) if spec.scaled_object else None,
+                scaled_object=_scaled_object(snapshot, ns, spec.scaled_object),
                 observed_conditions=hpa.conditions,
             )
         )
     return contexts, pd.DataFrame(skipped, columns=["namespace", "hpa", "reason"])
+
+
+def _scaled_object(snapshot: Snapshot, namespace: str, name: str) -> Mapping[str, Any] | None:
+    """The ScaledObject ``name`` as collected (for its patch builder), None when absent or unnamed."""
+    found = snapshot.scaled_objects.get((namespace, name)) if name else None
+    return None if found is None else found.raw
 
 
 def _lines(

@@ -13,12 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.errors import ManifestError
 from analyzer.frames import records_by
 from analyzer.model.classify import Role
 from analyzer.model.containers import newest_pods
 from analyzer.model.usage_index import WORKLOAD_KEY, UsageIndex
-from analyzer.simulate.vpa_policy import VPASpec, parse_vpa
 from analyzer.simulate.vpa_recommender import (
     DecayingHistograms,
     PeakGrid,
@@ -29,6 +27,7 @@ from analyzer.simulate.vpa_recommender import (
     recommend,
 )
 from analyzer.snapshot.schema import Snapshot
+from analyzer.snapshot.vpa import VPASpec
 
 VPA_COLUMNS = {
     "namespace": "workload namespace",
@@ -120,14 +119,12 @@ def vpa_recommendations(
     """Simulate the recommender for every workload (see the module docstring)."""
     flags = flags or RecommenderFlags()
     vpas, invalid = {}, []
-    for obj in snapshot.items("VerticalPodAutoscaler"):
-        try:
-            spec = parse_vpa(obj)
-        except ManifestError as exc:
-            invalid.append((obj["metadata"].get("namespace", ""), obj["metadata"].get("name", ""), str(exc)))
+    for vpa in snapshot.vpas:
+        if vpa.spec is None:
+            invalid.append((vpa.namespace, vpa.name, vpa.invalid))
             continue
         # A VPA on a Deployment covers its ReplicaSets' pods, which the index resolves to the Deployment.
-        vpas[(spec.namespace, spec.target_kind, spec.target_name)] = spec
+        vpas[(vpa.namespace, vpa.target_kind, vpa.target_name)] = vpa.spec
 
     usage = snapshot.usage
     groups = index.groups

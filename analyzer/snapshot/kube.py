@@ -17,6 +17,10 @@ from typing import Any
 
 from analyzer.units import milli_of, parse_quantity
 
+SOURCE_ANNOTATION = "sidecar-impact.io/source"
+"""Set on objects the collector rebuilt (value :data:`KSM_SOURCE`) rather than read from the API."""
+KSM_SOURCE = "kube-state-metrics"
+
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 """The kinds whose pod templates the analysis reads."""
 
@@ -245,3 +249,14 @@ def _container(c: Mapping[str, Any], init: bool) -> Container:
 
 def _quantities(raw: Mapping[str, Any] | None) -> dict[str, Decimal]:
     return {str(k): parse_quantity(v) for k, v in (raw or {}).items()}
+
+
+def object_ref(item: dict[str, Any]) -> str:
+    """``Kind namespace/name`` for messages (each part cut short: a hostile name can be megabytes)."""
+    meta = item.get("metadata") or {}
+
+    def short(value: object) -> str:
+        text = str(value)
+        return text if len(text) <= 80 else f"{text[:80]}…"
+
+    return f"{short(item.get('kind'))} {short(meta.get('namespace', ''))}/{short(meta.get('name', '?'))}"

@@ -12,6 +12,7 @@ from typing import Any
 from analyzer.documents import MAX_DEPTH, check_json_depth, line_of, parse_text
 from analyzer.errors import SnapshotError, clip
 from analyzer.snapshot.fast_validation import accepts
+from analyzer.snapshot.kube import object_ref
 from analyzer.snapshot.schema import OBJECT_KINDS
 from analyzer.snapshot.validation import first_error
 
@@ -92,17 +93,6 @@ def _json_type(value: object) -> str:
     """The JSON name of a decoded value's type, for messages."""
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
     return names.get(type(value), "null")
-
-
-def object_ref(item: dict[str, Any]) -> str:
-    """``Kind namespace/name`` for messages (each part cut short: a hostile name can be megabytes)."""
-    meta = item.get("metadata") or {}
-
-    def short(value: object) -> str:
-        text = str(value)
-        return text if len(text) <= 80 else f"{text[:80]}…"
-
-    return f"{short(item.get('kind'))} {short(meta.get('namespace', ''))}/{short(meta.get('name', '?'))}"
 
 
 def check_object(item: dict[str, Any], where: str) -> None:

@@ -8,7 +8,17 @@ from typing import Any
 
 import pandas as pd
 
-from analyzer.snapshot.kube import WORKLOAD_KINDS, Pod, Workload, parse_pod, parse_workload
+from analyzer.snapshot.hpa import HPA, ScaledObject, parse_hpa, parse_scaled_object
+from analyzer.snapshot.kube import (
+    KSM_SOURCE,
+    SOURCE_ANNOTATION,
+    WORKLOAD_KINDS,
+    Pod,
+    Workload,
+    parse_pod,
+    parse_workload,
+)
+from analyzer.snapshot.vpa import VPAObject, parse_vpa_object
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -100,9 +110,6 @@ OBJECT_API_VERSIONS = {
 NOTES_KEY = "collection_notes"
 """``metadata.extra`` key: what the collector (or the loader) could not see or had to drop, one sentence each."""
 
-SOURCE_ANNOTATION = "sidecar-impact.io/source"
-"""Set on objects the collector rebuilt (value :data:`KSM_SOURCE`) rather than read from the API."""
-KSM_SOURCE = "kube-state-metrics"
 
 DELETED_AT_ANNOTATION = "sidecar-impact.io/deleted-at"
 """Set on pods that existed during the snapshot's window but were gone before its end."""
@@ -172,3 +179,26 @@ class Snapshot:
     def workloads(self, *kinds: str) -> tuple[Workload, ...]:
         """The Deployments, StatefulSets, DaemonSets and ReplicaSets (or those of ``kinds``), typed."""
         return tuple(w for kind in kinds or WORKLOAD_KINDS for w in self._workloads.get(kind, ()))
+
+    def rebuilt(self) -> tuple[tuple[str, int], ...]:
+        """Per kind, how many objects the collector rebuilt from kube-state-metrics (its annotation says so)."""
+        return tuple(
+            (kind, sum((o["metadata"].get("annotations") or {}).get(SOURCE_ANNOTATION) == KSM_SOURCE for o in items))
+            for kind, items in self.objects.items()
+        )
+
+    @cached_property
+    def hpas(self) -> tuple[HPA, ...]:
+        """Every HorizontalPodAutoscaler, typed (one that cannot be parsed says why), in :meth:`items` order."""
+        return tuple(parse_hpa(o) for o in self.items("HorizontalPodAutoscaler"))
+
+    @cached_property
+    def vpas(self) -> tuple[VPAObject, ...]:
+        """Every VerticalPodAutoscaler, typed (one that cannot be parsed says why), in :meth:`items` order."""
+        return tuple(parse_vpa_object(o) for o in self.items("VerticalPodAutoscaler"))
+
+    @cached_property
+    def scaled_objects(self) -> dict[tuple[str, str], ScaledObject]:
+        """Every KEDA ScaledObject, by (namespace, name)."""
+        found = (parse_scaled_object(o) for o in self.items("ScaledObject"))
+        return {(so.namespace, so.name): so for so in found}

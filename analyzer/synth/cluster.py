@@ -13,12 +13,12 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.simulate import hpa_controller
-from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_conditions import REASON_TEXT, Reason
-from analyzer.simulate.hpa_spec import HPASpec, parse_hpa
+from analyzer.simulate.hpa_spec import ControllerFlags, HPASpec, hpa_spec
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_lifecycle import Lifecycle, PodStates, pod_states
 from analyzer.simulate.pod_requests import containers_request, pod_request
+from analyzer.snapshot.hpa import parse_hpa
 from analyzer.snapshot.kube import parse_pod_spec
 from analyzer.synth import manifests
 from analyzer.synth.scenarios import Scenario
@@ -148,7 +148,7 @@ class _HPAArrays:
         """``app_only``: each Resource metric counts the app containers alone (usage and requests), the
         truth of the app-only counterfactual; with one app container it is ContainerResource on it."""
         rows = [w for w, s in enumerate(scenarios) if s.hpa is not None]
-        specs = {w: parse_hpa(manifests.hpa_object(scenarios[w], "") or {}, version, flags) for w in rows}
+        specs = {w: hpa_spec(parse_hpa(manifests.hpa_object(scenarios[w], "") or {}), version, flags) for w in rows}
         shape = (max([len(h.metrics) for h in specs.values()] or [1]), len(rows))
         a = cls(
             rows=np.array(rows, dtype=np.int64),

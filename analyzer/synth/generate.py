@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 from analyzer.__about__ import __version__
 from analyzer.errors import SidecarImpactError
 from analyzer.runtime.isolated_map import isolated_map
-from analyzer.simulate.hpa_behavior import ControllerFlags
 from analyzer.simulate.hpa_conditions import CONDITION_MESSAGES, REASON_TEXT, Reason
 from analyzer.simulate.hpa_controller import ERROR_TEXT, MetricError
+from analyzer.simulate.hpa_spec import ControllerFlags
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_lifecycle import Lifecycle
 from analyzer.simulate.pod_requests import pod_request

@@ -6,8 +6,8 @@ import hashlib
 import json
 from typing import Any
 
-from analyzer.simulate.hpa_spec import KEDA_LABEL
 from analyzer.simulate.keda import generated_metric
+from analyzer.snapshot.hpa import KEDA_LABEL
 from analyzer.synth.scenarios import Scenario, SidecarSpec
 
 _INIT_CONTAINERS = {

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from analyzer.api import Analysis, analyze, load_snapshot
-from analyzer.simulate.vpa_policy import parse_vpa
 from analyzer.simulate.vpa_recommender import CPU_HISTOGRAM
 from analyzer.snapshot.schema import Snapshot
+from analyzer.snapshot.vpa import parse_vpa
 from analyzer.synth.generate import Synthetic
 
 

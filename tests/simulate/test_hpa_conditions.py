@@ -10,18 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyzer.simulate.hpa_behavior import (
-    DEFAULT_DOWN,
-    DEFAULT_UP,
-    ControllerFlags,
-    Policy,
-    PolicyType,
-    Rules,
-    ScalingConfig,
-    Select,
-)
 from analyzer.simulate.hpa_conditions import REASON_TEXT, Reason
 from analyzer.simulate.hpa_controller import Controllers
+from analyzer.simulate.hpa_spec import ControllerFlags
+from analyzer.snapshot.hpa import DEFAULT_DOWN, DEFAULT_UP, Policy, PolicyType, Rules, ScalingConfig, Select
 
 R = Reason
 PLAIN = ScalingConfig(2, 10)

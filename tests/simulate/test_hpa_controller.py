@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyzer.simulate.hpa_behavior import ControllerFlags, ScalingConfig
 from analyzer.simulate.hpa_controller import MetricError, metric_replicas
+from analyzer.simulate.hpa_spec import ControllerFlags
 from analyzer.simulate.observed_sync import ObservedSyncs
+from analyzer.snapshot.hpa import ScalingConfig
 
 REQUEST = 2000  # milli-CPU per pod: two containers of 1.0
 

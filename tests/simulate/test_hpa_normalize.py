@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from analyzer.simulate.hpa_behavior import (
-    DEFAULT_DOWN,
-    ControllerFlags,
-    Policy,
-    PolicyType,
-    Rules,
-    ScalingConfig,
-    Select,
-)
 from analyzer.simulate.hpa_controller import Controllers
+from analyzer.simulate.hpa_spec import ControllerFlags
+from analyzer.snapshot.hpa import DEFAULT_DOWN, Policy, PolicyType, Rules, ScalingConfig, Select
 
 
 def drive(config: ScalingConfig, current: int, proposals: list[int]) -> list[int]:

@@ -9,8 +9,9 @@ import pytest
 
 from analyzer.api import analyze
 from analyzer.runtime.cpus import available_cpus
-from analyzer.simulate.hpa_behavior import ControllerFlags, ScalingConfig
 from analyzer.simulate.hpa_replay import ReplayColumns, replay
+from analyzer.simulate.hpa_spec import ControllerFlags
+from analyzer.snapshot.hpa import ScalingConfig
 from analyzer.synth.generate import Synthetic
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_spec import ControllerFlags
 from analyzer.simulate.observed_pods import PodRows, group_pods
 
 NOW = 10_000.0

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analyzer.api import Analysis, analyze
-from analyzer.simulate.hpa_behavior import ControllerFlags
+from analyzer.simulate.hpa_spec import ControllerFlags
 from analyzer.simulate.observed_sync import _seconds
 from analyzer.synth.generate import Synthetic
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.errors import ManifestError, QuantityError, clip
-from analyzer.snapshot.objects import object_ref
+from analyzer.snapshot.kube import object_ref
 from analyzer.units import parse_quantity
 
 MODES = ("Auto", "Recreate", "Initial", "InPlaceOrRecreate", "Off")
@@ -101,6 +101,30 @@ def parse_vpa(obj: dict[str, Any]) -> VPASpec:
         policy_index=index,
         resource_policy=resource_policy if isinstance(resource_policy, dict) else None,
     )
+
+
+@dataclass(frozen=True)
+class VPAObject:
+    """One VPA of the snapshot, parsed once: its target as written, and its spec (None when it cannot be
+    parsed, ``invalid`` saying why)."""
+
+    namespace: str
+    name: str
+    target_kind: str
+    target_name: str
+    spec: VPASpec | None
+    invalid: str = ""
+
+
+def parse_vpa_object(obj: dict[str, Any]) -> VPAObject:
+    """A VPA object as :class:`VPAObject`: a malformed one is kept, with the reason."""
+    meta, ref = obj["metadata"], (obj.get("spec") or {}).get("targetRef") or {}
+    try:
+        spec, invalid = parse_vpa(obj), ""
+    except ManifestError as exc:
+        spec, invalid = None, str(exc)
+    return VPAObject(meta.get("namespace", ""), meta.get("name", ""), str(ref.get("kind", "")),
+                     str(ref.get("name", "")), spec, invalid)  # fmt: skip
 
 
 def _quantities(raw: Any, where: str) -> dict[str, float]:
