@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import pandas as pd
 from analyzer.__about__ import __version__
 from analyzer.errors import NothingToAnalyse, SidecarImpactError, clip
 from analyzer.findings.analysis import Analysis
+from analyzer.findings.changes import Changes, RunState, compare
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
 from analyzer.findings.merge import canonical, merge
@@ -34,6 +35,7 @@ from analyzer.prices import Prices
 from analyzer.render import partial, registry, run_index, runs
 from analyzer.render.outputs import check_out_dir
 from analyzer.render.renderer import DEFAULT_TOP
+from analyzer.render.run_state import read_state, write_state
 from analyzer.runtime.cpus import available_cpus
 from analyzer.runtime.memory import release_free_memory
 from analyzer.runtime.partitions import run_partitions
@@ -60,6 +62,7 @@ from analyzer.synth.generate import (
     write_sample,
     write_sample_batches,
 )
+from analyzer.synth.scenarios import CATALOGUE
 
 
 def _bundled_sample() -> Path:
@@ -384,10 +387,13 @@ def render_run(
     now: pd.Timestamp | None = None,
     top: int = DEFAULT_TOP,
     keep_bytes: int = 0,
+    state: RunState | None = None,
 ) -> list[Path]:
     """A scheduled run: the report in ``<out>/<cluster>/<UTC timestamp>/`` (whole or not at all), then
     ``<out>/<cluster>/latest`` pointed at it and all but the newest ``keep`` runs removed (0: keep all), then
     the oldest until the runs take at most ``keep_bytes`` (0: no limit; the new run always stays).
+    The run is compared with the newest earlier one (unless ``analysis.changes`` is set already) and leaves
+    its ``state`` (default: ``analysis.state()``) for the next to compare with.
     ``<out>/<cluster>/index.html`` lists the runs kept with their headline figures. A lock makes an
     overlapping run fail (:class:`~analyzer.errors.LockedError`) instead of writing the same place."""
     cluster = analysis.metadata.cluster
@@ -396,8 +402,12 @@ def render_run(
     created = now if now is not None else pd.Timestamp.now(tz="UTC")
     with runs.run_lock(base):
         name = runs.run_name(created)
+        state = state if state is not None else analysis.state()
+        if analysis.changes is None:
+            analysis = replace(analysis, changes=_since_last_run(base, cluster, state))
         with atomic_directory(base / name) as tmp:
             written = render(analysis, tmp, formats, top)
+            write_state(tmp, state)
             runs.write_run_record(tmp, cluster, created, __version__, analysis.summary())
         runs.point_latest(base, name)
         runs.prune(base, keep, current=name, cluster=cluster, keep_bytes=keep_bytes)
@@ -405,9 +415,34 @@ def render_run(
     return [base / name / p.name for p in written]
 
 
+def since_last_run(analysis: Analysis, out: str | os.PathLike[str] = REPORTS) -> Changes | None:
+    """``analysis`` compared with the newest earlier run of its cluster under ``out`` (as :func:`render_run`
+    writes them); None when there is none."""
+    base = runs.cluster_dir(Path(out), analysis.metadata.cluster)
+    return _since_last_run(base, analysis.metadata.cluster, analysis.state()) if base.is_dir() else None
+
+
+def _since_last_run(base: Path, cluster: str, state: RunState) -> Changes | None:
+    """This run compared with the newest earlier run of the cluster; None when there is none, or its state
+    cannot be read (a run of a version that wrote none, and no report.json)."""
+    earlier = runs.runs_of(base, cluster)
+    if not earlier:
+        return None
+    try:
+        return compare(read_state(earlier[-1]), state)
+    except SidecarImpactError:
+        return None
+
+
+def diff(before: str | os.PathLike[str], now: str | os.PathLike[str]) -> Changes:
+    """How the run ``now`` differs from the run ``before``: each a run directory, its state file or a
+    report.json (:mod:`analyzer.findings.changes`)."""
+    return compare(read_state(Path(before)), read_state(Path(now)))
+
+
 def sample(
     out: str | os.PathLike[str],
-    workloads: int = 13,
+    workloads: int = len(CATALOGUE),
     days: float = 3.0,
     step_s: float = 60.0,
     seed: int = 7,

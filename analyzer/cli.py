@@ -14,7 +14,7 @@ keep_arrow_pages()  # the command owns its process: Arrow keeps freed pages, set
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +24,7 @@ from analyzer import __version__, api
 from analyzer.errors import NothingToAnalyse, SidecarImpactError, clip
 from analyzer.model.rules import load_rules
 from analyzer.prices import Prices, load_prices
-from analyzer.render import metrics, outputs, registry
+from analyzer.render import metrics, outputs, registry, run_state
 from analyzer.render import runs as run_folders
 from analyzer.simulate.vpa_config import load_recommender_flags
 from analyzer.synth.scenarios import CATALOGUE
@@ -341,9 +341,19 @@ class _Delivery:
 
     def deliver(self, analysis: api.Analysis, started: float) -> None:
         """Write the report, the metrics and the summary; exit 1 when findings reach --fail-on."""
+        if self.runs:  # compared with the last run: the report, the metrics and the summary line say it
+            analysis = replace(analysis, changes=api.since_last_run(analysis, self.out))
         shown = analysis.keeping(self.min_severity)
         paths = (
-            api.render_run(shown, self.out, self.formats, self.keep, top=self.top, keep_bytes=self.keep_bytes)
+            api.render_run(
+                shown,
+                self.out,
+                self.formats,
+                self.keep,
+                top=self.top,
+                keep_bytes=self.keep_bytes,
+                state=analysis.state(),
+            )  # the whole run, whatever --min-severity shows
             if self.runs
             else api.render(shown, self.out, self.formats, self.top)
         )
@@ -352,12 +362,16 @@ class _Delivery:
         if self.pushgateway:
             metrics.push_metrics(analysis, self.pushgateway, duration_s=time.monotonic() - started)
         summary = analysis.summary()
+        since = None if analysis.changes is None else analysis.changes.headline()
         if self.log_format == "json":
-            typer.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, sort_keys=True))
+            line = {"summary": summary, "files": [str(p) for p in paths], **({"since": since} if since else {})}
+            typer.echo(json.dumps(line, sort_keys=True))
         elif not self.quiet and sys.stdout.isatty():
             _summary_table(analysis, paths)
         elif not self.quiet:
             _summary_lines(summary, paths)
+        if since and not self.quiet and self.log_format != "json":
+            typer.echo(since)
         if self.fail_on != "none" and len(analysis.at_or_above(self.fail_on)):
             typer.echo(
                 f"{len(analysis.at_or_above(self.fail_on))} findings at or above {self.fail_on}: exit 1", err=True
@@ -512,6 +526,37 @@ def collect(
             typer.echo(f"note: {note}", err=True)
         requests = ", ".join(f"{n} {k}" for k, n in done.requests.items())
         typer.echo(f"wrote {done.path}: {done.pods} pods, {done.samples} usage samples ({requests} requests)")
+
+
+@app.command()
+def diff(
+    before: Annotated[Path, typer.Argument(help="The earlier run: a run folder, its report.json or its state file.")],
+    now: Annotated[Path, typer.Argument(help="The later run, the same way.")],
+    output: Annotated[
+        str, typer.Option("--output", help="text (the headline and what changed), or json (report.json's changes).")
+    ] = "text",
+) -> None:
+    """Compare two runs of a cluster: findings new, resolved and changed in severity, the HPAs whose skew moved,
+    the workloads and sidecars that appeared or went.
+
+    Exit codes: 0 done, 2 bad input or usage.
+    """
+    if output not in ("text", "json"):
+        raise SidecarImpactError(f"--output: {clip(output)} is not one of text, json")
+    changes = api.diff(before, now)
+    if output == "json":
+        typer.echo(json.dumps(run_state.changes_document(changes), indent=2, sort_keys=True))
+        return
+    typer.echo(changes.headline())
+    for r in changes.findings[changes.findings["status"] != "persisting"].itertuples(index=False):
+        severity = r.severity_now or r.severity_before
+        typer.echo(f"  {r.status:<8} {severity:<6} {r.kind} {r.namespace}/{r.object}")
+    f = changes.findings
+    for r in f[(f["status"] == "persisting") & (f["severity_before"] != f["severity_now"])].itertuples(index=False):
+        typer.echo(f"  severity {r.severity_before} -> {r.severity_now}: {r.kind} {r.namespace}/{r.object}")
+    for r in changes.workloads.itertuples(index=False):
+        what = f"{r.namespace}/{r.workload}" + (f" sidecar {r.container}" if r.container else "")
+        typer.echo(f"  {r.status:<8} {r.workload_kind.lower()} {what}")
 
 
 @app.command()

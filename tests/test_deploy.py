@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from analyzer.render import runs
+from analyzer.render.run_state import STATE_FILE
 from analyzer.units import parse_quantity
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -94,7 +95,7 @@ def test_the_cronjob_args_work_with_the_cli(tmp_path: Path) -> None:
         gateway.server_close()
     assert result.returncode == 0, result.stderr  # high findings in the sample, and still a successful Job
     base = tmp_path / "synthetic-7"
-    assert {p.name for p in (base / "latest").iterdir()} == {"report.html", "report.json", runs.RUN_RECORD}
+    assert {p.name for p in (base / "latest").iterdir()} == {"report.html", "report.json", runs.RUN_RECORD, STATE_FILE}
     assert (base / "index.html").is_file()
     pushed = b"".join(received).decode()
     assert (
@@ -171,5 +172,5 @@ def test_the_sharded_jobs_args_work_with_the_cli(small_dir: Path, tmp_path: Path
     )
     assert result.returncode == 0, result.stderr
     latest = reports / "synthetic-11" / "latest"
-    assert {p.name for p in latest.iterdir()} == {"report.html", "report.json", runs.RUN_RECORD}
+    assert {p.name for p in latest.iterdir()} == {"report.html", "report.json", runs.RUN_RECORD, STATE_FILE}
     assert json.loads((latest / "report.json").read_text())["summary"]["workloads"] > 0

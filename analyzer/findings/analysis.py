@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.findings.causes import with_causes
+from analyzer.findings.changes import STATE_COLUMNS, Changes, RunState
 from analyzer.findings.hpa_skew import Direction
 from analyzer.findings.severity import SEVERITIES, severity_rank
 from analyzer.model.classify import Role
@@ -89,6 +90,16 @@ class Analysis:
     """Usage samples the analysis read (the snapshot's rows): coverage, with the metadata's window."""
     rebuilt: tuple[tuple[str, int], ...] = ()
     """Objects the collector rebuilt from kube-state-metrics, as (kind, count): the note a merge recomputes."""
+    changes: Changes | None = None
+    """What changed since an earlier run of the cluster, when the report is compared with one."""
+
+    def state(self) -> RunState:
+        """What this run found, as a later run compares it (:mod:`analyzer.findings.changes`)."""
+        return RunState(
+            end=self.metadata.end,
+            summary=self.summary(),
+            **{name: getattr(self, name)[list(columns)] for name, columns in STATE_COLUMNS.items()},
+        )
 
     @classmethod
     def table_names(cls) -> tuple[str, ...]:

@@ -49,6 +49,30 @@ def _fix_summary(fix: str) -> str:
     return " ".join(head) if head else ""
 
 
+def _since(analysis: Analysis) -> str:
+    """What changed since the earlier run: findings new and resolved, severities that moved, the HPAs whose
+    direction changed or skew moved, the workloads and sidecars that appeared or went."""
+    changes = analysis.changes
+    if changes is None:
+        return ""
+    f = changes.findings
+    moved = f[f["status"] != "persisting"][["status", "severity_now", "severity_before", "kind", "namespace",
+                                            "object", "message"]]  # fmt: skip
+    severity = f[(f["status"] == "persisting") & (f["severity_before"] != f["severity_now"])]
+    return (
+        f"<h3>Findings new or resolved ({len(moved):,})</h3>" + (_table(moved) if len(moved) else "<p>None.</p>")
+        + f"<h3>Findings whose severity changed ({len(severity):,})</h3>"
+        + (_table(severity[["severity_before", "severity_now", "kind", "namespace", "object"]]) if len(severity)
+           else "<p>None.</p>")
+        + f"<h3>HPAs whose direction changed or whose skew moved by a point or more ({len(changes.hpas):,})</h3>"
+        + (_table(changes.hpas, {"skew_percent_before": "{:+.1f}%", "skew_percent_now": "{:+.1f}%",
+                                 "waste_cost_month_change": "{:+,.2f}", "missing_replica_hours_change": "{:+,.1f}"})
+           if len(changes.hpas) else "<p>None.</p>")
+        + f"<h3>Workloads and sidecars that appeared or went ({len(changes.workloads):,})</h3>"
+        + (_table(changes.workloads) if len(changes.workloads) else "<p>None.</p>")
+    )  # fmt: skip
+
+
 def _findings_by_cause(analysis: Analysis) -> str:
     """The causes as a table, then each cause's findings folded under it (the highest severity first)."""
     if not len(analysis.findings):
@@ -359,7 +383,11 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         meta=meta,
         style=Markup(_STYLE),
         version=__version__,
-        contents=CONTENTS,
+        contents=CONTENTS
+        if analysis.changes is None
+        else (CONTENTS[0], ("since", "Since the last run"), *CONTENTS[1:]),
+        since="" if analysis.changes is None else analysis.changes.headline(),
+        since_section=Markup(_since(analysis)),
         s=SimpleNamespace(**summary),
         actions=Markup(action_list(analysis, ordered)),
         summary_rows=[

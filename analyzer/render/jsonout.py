@@ -12,6 +12,7 @@ import pandas as pd
 
 from analyzer.render.renderer import Renderer
 from analyzer.render.report_schema import REPORT_SCHEMA_VERSION, TABLES
+from analyzer.render.run_state import changes_document
 
 if TYPE_CHECKING:
     from analyzer.findings.analysis import Analysis
@@ -43,6 +44,8 @@ def produce(analysis: Analysis, top: int = 0) -> Iterator[str]:
         "summary": analysis.summary(),
         "prices": {"cpu_core_hour": analysis.prices.cpu_core_hour, "memory_gib_hour": analysis.prices.memory_gib_hour},
     }
+    if analysis.changes is not None:
+        document["changes"] = changes_document(analysis.changes)
     keys = sorted([*document, *TABLES])
     yield "{"
     for i, key in enumerate(keys):

@@ -66,6 +66,33 @@ def _by_cause(analysis: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["severity", "kind", "findings", "objects", "what", "waste", "change"])
 
 
+CHANGES_LISTED = 50
+"""New and resolved findings, and HPAs that moved, listed in the Markdown (report.json has them all)."""
+
+
+def _since(analysis: Analysis) -> list[str]:
+    """The section comparing this run with the earlier one, when the report was compared."""
+    changes = analysis.changes
+    if changes is None:
+        return []
+    moved = changes.findings[changes.findings["status"] != "persisting"]
+    rows = moved[["status", "severity_now", "severity_before", "kind", "namespace", "object"]].head(CHANGES_LISTED)
+    hpas = changes.hpas.head(CHANGES_LISTED).assign(
+        waste=changes.hpas["waste_cost_month_change"].map("{:+,.2f} $/month".format),
+        shortfall=changes.hpas["missing_replica_hours_change"].map("{:+,.1f} replica-h".format),
+    )[["namespace", "hpa", "status", "direction_before", "direction_now", "waste", "shortfall"]]
+    more = (
+        f" (the first {CHANGES_LISTED} of {len(moved):,}; report.json has all)" if len(moved) > CHANGES_LISTED else ""
+    )
+    return [
+        "## Since the last run",
+        f"{text(changes.headline())}. Findings new or resolved{more}:",
+        _table(rows) if len(rows) else "None.",
+        "HPAs whose direction changed or whose skew moved by 1 point or more, the largest change first:",
+        _table(hpas) if len(hpas) else "None.",
+    ]
+
+
 def produce(analysis: Analysis, top: int = 0) -> str:
     meta, s = analysis.metadata, analysis.summary()
     ranked = by_impact(analysis.hpa_skew)
@@ -94,7 +121,9 @@ def produce(analysis: Analysis, top: int = 0) -> str:
                 f"{s['under_provisioned_hours']:,.1f} h under-provisioned ({s['hpas_diluted']} HPAs diluted), "
                 f"{s['hpas_stalled']} stalled for {s['stalled_hours']:,.1f} h: missing capacity, not a saving\n"
                 f"- {s['vpas']} VPAs, {s['vpa_hazards']} sidecar hazards\n"
-                f"- findings: {s['findings_high']} high, {s['findings_medium']} medium, {s['findings_low']} low",
+                f"- findings: {s['findings_high']} high, {s['findings_medium']} medium, {s['findings_low']} low"
+                + (f"\n- **{text(analysis.changes.headline())}**" if analysis.changes is not None else ""),
+                *_since(analysis),
                 "## Findings, by cause",
                 f"{len(analysis.findings):,} findings with {len(analysis.causes):,} causes, one row each (every "
                 "finding is in report.json and csv/findings.csv). A cause is the sidecar behind its findings and "

@@ -63,6 +63,12 @@ def registry_of(analysis: Analysis, duration_s: float | None = None, now: float 
         findings.labels(cluster, severity, kind).set(n)
     _per_namespace(gauge, cluster, analysis)
     _per_cause(gauge, cluster, analysis)
+    if analysis.changes is not None:  # compared with an earlier run (--runs)
+        for status in ("new", "resolved"):
+            metric = gauge(f"sidecar_impact_findings_{status}", f"Findings {status} since the last run, by severity",
+                           ("severity",))  # fmt: skip
+            for severity, n in analysis.changes.counts(status).items():
+                metric.labels(cluster, severity).set(n)
     skew = gauge(
         "sidecar_impact_hpa_skew_ratio", "Replica-hours as deployed over app-only, minus one", ("namespace", "hpa")
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from analyzer.findings.analysis import SUMMARY_COLUMNS
 from analyzer.findings.causes import CAUSE_COLUMNS
+from analyzer.findings.changes import CHANGE_COLUMNS
 from analyzer.findings.hpa_skew import REMEDY_COLUMNS, SKEW_COLUMNS
 from analyzer.findings.hpa_status import HPA_COLUMNS
 from analyzer.findings.summary import FINDING_TABLE_COLUMNS
@@ -93,6 +94,37 @@ def report_schema() -> dict[str, Any]:
                 "properties": {"cpu_core_hour": {"type": "number"}, "memory_gib_hour": {"type": "number"}},
             },
             **{name: _table(name, columns) for name, columns in TABLES.items()},
+            "changes": {
+                "type": "object",
+                "description": "with --runs, when there is an earlier run of the cluster: what changed since it "
+                "(docs/cli.md)",
+                "required": [
+                    "since",
+                    "headline",
+                    "figures",
+                    "new",
+                    "resolved",
+                    "findings",
+                    "severity_changed",
+                    "hpas",
+                    "workloads",
+                ],
+                "properties": {
+                    "since": {"type": "string", "description": "the end of the earlier run's snapshot window"},
+                    "headline": {"type": "string", "description": "the comparison in one line"},
+                    "figures": {
+                        "type": "object",
+                        "description": "now minus before: waste_cost_month, "
+                        "shortfall_replica_hours, stalled_hours, sidecar_cost_month",
+                    },
+                    "new": {"type": "object", "description": "new findings per severity"},
+                    "resolved": {"type": "object", "description": "resolved findings per severity (as they were)"},
+                    "findings": _table("findings", CHANGE_COLUMNS["findings"]),
+                    "severity_changed": _table("findings", CHANGE_COLUMNS["findings"]),
+                    "hpas": _table("hpas", CHANGE_COLUMNS["hpas"]),
+                    "workloads": _table("workloads", CHANGE_COLUMNS["workloads"]),
+                },
+            },
         },
     }
 

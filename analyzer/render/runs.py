@@ -163,16 +163,7 @@ def prune(directory: Path, keep: int, current: str, cluster: str, keep_bytes: in
     """
     if keep <= 0 and keep_bytes <= 0:
         return []
-    found: list[tuple[pd.Timestamp, str, Path]] = []
-    for entry in os.scandir(directory):
-        if entry.name == current or not _RUN_PATTERN.match(entry.name) or not entry.is_dir(follow_symlinks=False):
-            continue
-        record = read_run_record(Path(entry.path))
-        if record is None or record["cluster"] != cluster:
-            continue
-        found.append((pd.Timestamp(record["created"]), entry.name, Path(entry.path)))
-    found.sort()
-    older = [path for _, _, path in found]
+    older = [path for path in runs_of(directory, cluster) if path.name != current]
     doomed = older[: max(0, len(older) - (keep - 1))] if keep > 0 else []
     if keep_bytes > 0:
         kept = older[len(doomed) :]
@@ -184,6 +175,19 @@ def prune(directory: Path, keep: int, current: str, cluster: str, keep_bytes: in
     for path in doomed:
         shutil.rmtree(path)
     return doomed
+
+
+def runs_of(directory: Path, cluster: str) -> list[Path]:
+    """The runs of ``cluster`` in ``directory``, oldest first: the real directories with a run's name holding
+    a record of that cluster, ordered by the time recorded (then by name)."""
+    found: list[tuple[pd.Timestamp, str, Path]] = []
+    for entry in os.scandir(directory):
+        if not _RUN_PATTERN.match(entry.name) or not entry.is_dir(follow_symlinks=False):
+            continue
+        record = read_run_record(Path(entry.path))
+        if record is not None and record["cluster"] == cluster:
+            found.append((pd.Timestamp(record["created"]), entry.name, Path(entry.path)))
+    return [path for _, _, path in sorted(found)]
 
 
 def tree_bytes(path: Path) -> int:

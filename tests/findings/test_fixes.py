@@ -18,31 +18,11 @@ import kubernetes_validate
 import pytest
 
 from analyzer.api import Analysis, analyze, render
-from analyzer.findings.remedies import KIND_OF_RESOURCE, apply_command
-from analyzer.simulate.keda import generated_metric
+from analyzer.findings.remedies import apply_command
 from analyzer.snapshot.schema import Snapshot
 from analyzer.snapshot.validation import VALIDATORS, first_problem
 from analyzer.synth.generate import Synthetic, generate
-
-
-def find(snapshot: Snapshot, namespace: str, obj: str) -> dict[str, Any]:
-    resource, _, name = obj.partition("/")
-    return next(o for o in snapshot.items(KIND_OF_RESOURCE[resource])
-                if o["metadata"]["namespace"] == namespace and o["metadata"]["name"] == name)  # fmt: skip
-
-
-def patched(snapshot: Snapshot, remedies: Any) -> Snapshot:
-    """The snapshot with each remedy's patch applied to its object (an HPA, a workload, or a KEDA
-    ScaledObject, whose HPA is then regenerated from its triggers as KEDA does)."""
-    objects = copy.deepcopy(snapshot.objects)
-    shadow = replace(snapshot, objects=objects)
-    for r in remedies.itertuples(index=False):
-        target = find(shadow, r.namespace, r.object)
-        target.update(jsonpatch.apply_patch(target, json.loads(r.patch)))
-        if target["kind"] == "ScaledObject":
-            hpa = next(h for h in objects["HorizontalPodAutoscaler"] if h["metadata"]["name"] == r.hpa)
-            hpa["spec"]["metrics"] = [generated_metric(t) for t in target["spec"]["triggers"]]
-    return shadow
+from tests.patching import find, patched
 
 
 def valid(obj: dict[str, Any]) -> None:

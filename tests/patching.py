@@ -1,0 +1,35 @@
+"""Applying a report's patches to a snapshot's objects, as kubectl would: what the fix tests and the run
+comparison tests re-analyse."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import replace
+from typing import Any
+
+import jsonpatch
+
+from analyzer.findings.remedies import KIND_OF_RESOURCE
+from analyzer.simulate.keda import generated_metric
+from analyzer.snapshot.schema import Snapshot
+
+
+def find(snapshot: Snapshot, namespace: str, obj: str) -> dict[str, Any]:
+    resource, _, name = obj.partition("/")
+    return next(o for o in snapshot.items(KIND_OF_RESOURCE[resource])
+                if o["metadata"]["namespace"] == namespace and o["metadata"]["name"] == name)  # fmt: skip
+
+
+def patched(snapshot: Snapshot, remedies: Any) -> Snapshot:
+    """The snapshot with each remedy's patch applied to its object (an HPA, a workload, or a KEDA
+    ScaledObject, whose HPA is then regenerated from its triggers as KEDA does)."""
+    objects = copy.deepcopy(snapshot.objects)
+    shadow = replace(snapshot, objects=objects)
+    for r in remedies.itertuples(index=False):
+        target = find(shadow, r.namespace, r.object)
+        target.update(jsonpatch.apply_patch(target, json.loads(r.patch)))
+        if target["kind"] == "ScaledObject":
+            hpa = next(h for h in objects["HorizontalPodAutoscaler"] if h["metadata"]["name"] == r.hpa)
+            hpa["spec"]["metrics"] = [generated_metric(t) for t in target["spec"]["triggers"]]
+    return shadow
