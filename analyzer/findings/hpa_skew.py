@@ -15,6 +15,7 @@ import pandas as pd
 from analyzer.findings.hpa_held import agrees, conditions_text, held_text, observed_text
 from analyzer.findings.remedies import (
     RESOURCE_NAMES,
+    app_targets_ops,
     apply_command,
     hpa_metrics_ops,
     patch_text,
@@ -23,9 +24,10 @@ from analyzer.findings.remedies import (
 from analyzer.model.usage_index import WORKLOAD_KEY
 from analyzer.prices import HOURS_PER_MONTH
 from analyzer.simulate.counterfactual import Counterfactual
-from analyzer.simulate.keda import scaled_object_ops
+from analyzer.simulate.hpa_spec import HPASpec
+from analyzer.simulate.keda import has_annotations, scaled_object_ops
 from analyzer.simulate.views import View
-from analyzer.snapshot.hpa import MetricSpec
+from analyzer.snapshot.hpa import APP_TARGETS_ANNOTATION, MetricSpec
 
 
 class Direction(StrEnum):
@@ -396,7 +398,21 @@ def _retarget_words(old: tuple[MetricSpec, ...], new: tuple[MetricSpec, ...]) ->
     ]
     if not moves:
         return "keep type Resource and its targets"
-    return " and ".join(moves) + " (the pod's utilization when the app's is at its target)"
+    return " and ".join(moves) + (
+        " (the pod's utilization when the app's is at its target; the app's target is recorded in the "
+        f"annotation {APP_TARGETS_ANNOTATION})"
+    )
+
+
+def _intent(spec: HPASpec, new: tuple[MetricSpec, ...]) -> dict[str, int]:
+    """The app-level targets a retarget's new pod-level targets stand for, to record on the object (those
+    recorded already kept): without them the next analysis would hold the app alone to the new target."""
+    moved = {
+        a.resource: spec.app_target(a)
+        for a, b in zip(spec.metrics, new, strict=True)
+        if a.container is None and a.is_utilization and b.target != a.target
+    }
+    return {**spec.app_targets, **moved} if moved else {}
 
 
 def _remedies(
@@ -449,9 +465,14 @@ def _remedies(
                 View.AVERAGE_VALUE: "raise the AverageValue targets by the sidecars' usage per pod",
             }[remedy]
             ops = hpa_metrics_ops(spec, col.metrics)
+            intent = _intent(spec, col.metrics) if remedy == View.RETARGET else {}
+            if intent:
+                ops += app_targets_ops(intent, spec.has_annotations)
             target_kind, target_name = "HorizontalPodAutoscaler", spec.name
             if ctx.scaled_object is not None:  # KEDA reverts edits of the HPA it generates: patch the source
                 ops, more = scaled_object_ops(ctx.scaled_object, spec, col.metrics)
+                if intent:
+                    ops += app_targets_ops(intent, has_annotations(ctx.scaled_object))
                 target_kind, target_name = "ScaledObject", spec.scaled_object
                 notes += [f"KEDA generates this HPA from ScaledObject {spec.scaled_object}: the patch changes its "
                           "trigger, and KEDA rewrites the HPA", *more]  # fmt: skip

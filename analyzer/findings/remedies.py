@@ -15,7 +15,7 @@ from typing import Any
 from analyzer.model.signals import REQUEST_ANNOTATIONS
 from analyzer.paths import safe_component
 from analyzer.simulate.hpa_spec import HPASpec
-from analyzer.snapshot.hpa import MetricSpec
+from analyzer.snapshot.hpa import APP_TARGETS_ANNOTATION, MetricSpec
 from analyzer.snapshot.vpa import VPASpec
 
 
@@ -72,6 +72,15 @@ def namespace_command(namespace: str) -> str:
     words = ["kubectl", "patch", "namespace", namespace, "--type", "merge",
              "--patch-file", f"fixes/{fix_file(namespace, 'Namespace', namespace)}"]  # fmt: skip
     return " ".join(shlex.quote(w) for w in words)
+
+
+def app_targets_ops(targets: Mapping[str, int], has_annotations: bool) -> list[dict[str, Any]]:
+    """JSON Patch operations recording on the object (an HPA, or the ScaledObject generating it) the app-level
+    targets its new pod-level targets stand for (:data:`~analyzer.snapshot.hpa.APP_TARGETS_ANNOTATION`)."""
+    value = json.dumps(dict(sorted(targets.items())), separators=(",", ":"))
+    if not has_annotations:
+        return [{"op": "add", "path": "/metadata/annotations", "value": {APP_TARGETS_ANNOTATION: value}}]
+    return [{"op": "add", "path": pointer("metadata", "annotations", APP_TARGETS_ANNOTATION), "value": value}]
 
 
 def annotations_patch(annotations: Mapping[str, str]) -> dict[str, Any]:

@@ -40,6 +40,15 @@ class HPASpec:
     metric_indices: tuple[int, ...] = ()
     raw_metrics: tuple[Any, ...] = field(default=(), compare=False)
     scaled_object: str = ""
+    app_targets: Mapping[str, int] = field(default_factory=dict)
+    has_annotations: bool = False
+
+    def app_target(self, metric: MetricSpec) -> int:
+        """The Utilization target the app alone is held to for ``metric``: its own, or for a pod-level
+        (Resource) Utilization metric the app-level target it was set to stand for (when recorded)."""
+        if metric.container is None and metric.is_utilization:
+            return int(self.app_targets.get(metric.resource, metric.target))
+        return metric.target
 
 
 def hpa_spec(hpa: HPA, version: KubeVersion, flags: ControllerFlags) -> HPASpec:
@@ -62,6 +71,8 @@ def hpa_spec(hpa: HPA, version: KubeVersion, flags: ControllerFlags) -> HPASpec:
         metric_indices=hpa.metric_indices,
         raw_metrics=hpa.raw_metrics,
         scaled_object=hpa.scaled_object,
+        app_targets=hpa.app_targets,
+        has_annotations=hpa.has_annotations,
     )
 
 

@@ -10,6 +10,7 @@ ScaledObject.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from analyzer.simulate.hpa_spec import HPASpec
@@ -66,3 +67,8 @@ def scaled_object_ops(scaled_object: dict[str, Any], spec: HPASpec, new: tuple[M
         if metric_type != (trigger.get("metricType") or "Utilization"):
             ops.append({"op": "add", "path": f"{at}/metricType", "value": metric_type})
     return ops, notes
+
+
+def has_annotations(scaled_object: Mapping[str, Any]) -> bool:
+    """The ScaledObject has ``metadata.annotations`` (a patch adds a key to it, or the whole map)."""
+    return isinstance((scaled_object.get("metadata") or {}).get("annotations"), dict)

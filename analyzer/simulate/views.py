@@ -131,6 +131,12 @@ def hpa_contexts(
             skipped.append((ns, name, f"invalid HPA: {hpa.invalid}"))
             continue
         key = (ns, spec.target_kind, spec.target_name)
+        source = snapshot.scaled_objects.get((ns, spec.scaled_object)) if spec.scaled_object else None
+        if source is not None and source.invalid:
+            skipped.append((ns, name, f"invalid ScaledObject: {source.invalid}"))
+            continue
+        if source is not None and source.app_targets:  # KEDA's HPA: the intent is recorded on its source
+            spec = replace(spec, app_targets=source.app_targets)
         if not spec.metrics:
             skipped.append((ns, name, "no Resource or ContainerResource metric to replay"))
             continue
@@ -158,17 +164,11 @@ def hpa_contexts(
                 typical_app_cores=_typical_app_cores(spec, apps),
                 vpa_requests=vpa_requests(key) if vpa_requests else {},
                 template=templates.get(key),
-                scaled_object=_scaled_object(snapshot, ns, spec.scaled_object),
+                scaled_object=None if source is None else source.raw,
                 observed_conditions=hpa.conditions,
             )
         )
     return contexts, pd.DataFrame(skipped, columns=["namespace", "hpa", "reason"])
-
-
-def _scaled_object(snapshot: Snapshot, namespace: str, name: str) -> Mapping[str, Any] | None:
-    """The ScaledObject ``name`` as collected (for its patch builder), None when absent or unnamed."""
-    found = snapshot.scaled_objects.get((namespace, name)) if name else None
-    return None if found is None else found.raw
 
 
 def _lines(
@@ -210,7 +210,7 @@ def _typical_app_cores(spec: HPASpec, app_rows: list[dict[str, Any]]) -> float:
     request = sum(float(r["cpu_request_cores"]) for r in app_rows)
     for m in spec.metrics:
         if m.resource == "cpu" and m.is_utilization and not math.isnan(request):
-            return m.target / 100.0 * request
+            return spec.app_target(m) / 100.0 * request
     return float(np.nansum([float(r["cpu_mean_cores"]) for r in app_rows]))
 
 
@@ -224,7 +224,10 @@ def view_columns(ctx: HPAContext, hpa: int, version: KubeVersion) -> list[ViewCo
     steady = (*ctx.apps, *ctx.sidecars)
     deployed = tuple((m.container,) if m.container else steady for m in ctx.spec.metrics)
     app_metrics = tuple(
-        replace(m, type="ContainerResource", container=ctx.app) if m.container is None else m for m in ctx.spec.metrics
+        replace(m, type="ContainerResource", container=ctx.app, target=ctx.spec.app_target(m))
+        if m.container is None
+        else m
+        for m in ctx.spec.metrics
     )
     app_counted = tuple(ctx.apps if m.container is None else (m.container,) for m in ctx.spec.metrics)
     cols = []
@@ -277,7 +280,9 @@ def _sidecar_usage_m(ctx: HPAContext, resource: str) -> float:
 
 
 def retarget(ctx: HPAContext, metric: MetricSpec, version: KubeVersion) -> int:
-    """The pod-level utilization target that equals the app's at ``a*``: T × (pod util / app util), rounded."""
+    """The pod-level utilization target that equals the app's at ``a*``: T × (pod util / app util), rounded,
+    T the app's target (:meth:`~analyzer.simulate.hpa_spec.HPASpec.app_target`: the one recorded when the
+    HPA was retargeted before, else the metric's)."""
     a = ctx.typical_app_cores
     pod_value = sum(b + s * a for b, s in (ctx.lines[c].at(metric.resource) for c in (*ctx.apps, *ctx.sidecars)))
     app_value = sum(b + s * a for b, s in (ctx.lines[c].at(metric.resource) for c in ctx.apps))
@@ -285,7 +290,7 @@ def retarget(ctx: HPAContext, metric: MetricSpec, version: KubeVersion) -> int:
     app_req = containers_request(ctx.pod_spec, ctx.pod_name, metric.resource, version, ctx.apps).milli
     if app_value <= 0 or pod_req <= 0 or app_req <= 0:
         return metric.target
-    return max(1, round(metric.target * (pod_value / pod_req) / (app_value / app_req)))
+    return max(1, round(ctx.spec.app_target(metric) * (pod_value / pod_req) / (app_value / app_req)))
 
 
 def sidecar_p90_requests(ctx: HPAContext) -> tuple[dict[str, dict[str, str]], PodSpec]:

@@ -5,6 +5,7 @@ a version allows) is :mod:`analyzer.simulate.hpa_spec`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -151,6 +152,11 @@ class HPA:
     scaled_object: str = ""
     """The KEDA ScaledObject that owns this HPA (its ownerReference, or the ``scaledobject.keda.sh/name``
     label); KEDA rewrites the HPA from it, so a fix of the HPA goes through the ScaledObject."""
+    app_targets: Mapping[str, int] = field(default_factory=dict)
+    """The app-level Utilization target (percent) per resource that a pod-level target was set to stand for,
+    from :data:`APP_TARGETS_ANNOTATION` (a retarget fix writes it): what the app-only view replays."""
+    has_annotations: bool = False
+    """``metadata.annotations`` exists (a patch adds one key, or the whole map)."""
 
     @property
     def target(self) -> str:
@@ -218,6 +224,8 @@ def _parsed(obj: dict[str, Any], hpa: HPA) -> HPA:
         metric_indices=tuple(indices),
         raw_metrics=tuple(declared),
         scaled_object=_scaled_object(obj["metadata"]),
+        app_targets=app_targets(obj, at),
+        has_annotations=isinstance(obj["metadata"].get("annotations"), dict),
     )
 
 
@@ -252,14 +260,46 @@ def _metric(kind: str, body: dict[str, Any], where: str) -> MetricSpec:
     raise ManifestError(f"{where}: target.type must be Utilization or AverageValue for a resource metric")
 
 
+APP_TARGETS_ANNOTATION = "sidecar-impact.io/app-targets"
+"""On an HPA (or the KEDA ScaledObject that generates it): a JSON object from resource (``cpu``,
+``memory``) to the app-level Utilization target its pod-level target was set to stand for, e.g.
+``{"cpu": 70}`` on an HPA retargeted to 24 %. The retarget fix writes it, so that the next analysis
+replays the app alone at 70 %, not at 24 %, and does not take the fix for a new skew."""
+
+
+def app_targets(obj: Mapping[str, Any], at: str) -> dict[str, int]:
+    """The :data:`APP_TARGETS_ANNOTATION` of ``obj``; a malformed one raises :class:`ManifestError`."""
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(APP_TARGETS_ANNOTATION)
+    if raw is None:
+        return {}
+    where = f"{at}: metadata.annotations[{APP_TARGETS_ANNOTATION}]"
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(
+        k in ("cpu", "memory") and isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10_000
+        for k, v in value.items()
+    ):
+        raise ManifestError(f"{where}: must be a JSON object from cpu or memory to a percentage (1 to 10000)")
+    return dict(value)
+
+
 @dataclass(frozen=True)
 class ScaledObject:
-    """A KEDA ScaledObject: named for the HPA it generates; ``raw`` as collected, for the patch builders."""
+    """A KEDA ScaledObject: named for the HPA it generates, its :data:`APP_TARGETS_ANNOTATION` (an invalid
+    one makes ``invalid`` say why); ``raw`` as collected, for the patch builders."""
 
     namespace: str
     name: str
     raw: Mapping[str, Any] = field(compare=False)
+    app_targets: Mapping[str, int] = field(default_factory=dict)
+    invalid: str = ""
 
 
 def parse_scaled_object(obj: dict[str, Any]) -> ScaledObject:
-    return ScaledObject(obj["metadata"]["namespace"], obj["metadata"]["name"], obj)
+    try:
+        targets, invalid = app_targets(obj, object_ref(obj)), ""
+    except ManifestError as exc:
+        targets, invalid = {}, str(exc)
+    return ScaledObject(obj["metadata"]["namespace"], obj["metadata"]["name"], obj, targets, invalid)

@@ -27,8 +27,8 @@ DAY_1, DAY_2 = pd.Timestamp("2026-12-06T02:00:00Z"), pd.Timestamp("2026-12-07T02
 @pytest.fixture(scope="module")
 def fixed(sample_analysis: Analysis) -> Analysis:
     """The sample again, after the recommended HPA fixes that scale on the app container (ContainerResource:
-    ledger, pricing) were applied to its objects. (Retargets are left out: after one, app-only replays the new
-    pod-level target on the app alone, another question; docs/cli.md.)"""
+    ledger, pricing) were applied to its objects: two HPAs change, the rest stay (every fix applied at once is
+    the last test's case)."""
     remedies = sample_analysis.remedies
     chosen = remedies[remedies["recommended"] & (remedies["remedy"] == "container-resource")]
     assert set(chosen["hpa"]) == {"ledger", "pricing"}
@@ -123,3 +123,42 @@ def test_a_file_that_is_not_a_run_is_named_with_its_field(tmp_path: Path, conten
     done = subprocess.run([sys.executable, "-m", "analyzer", "diff", str(bad), str(bad)], capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2 and done.stderr.startswith(f"error: {bad}: ") and "Traceback" not in done.stderr
+
+
+def test_after_every_recommended_fix_no_hpa_is_skewed_and_no_fix_is_undone(sample_analysis: Analysis) -> None:
+    """The retarget fix records the app target its pod-level target stands for (sidecar-impact.io/app-targets):
+    the next analysis holds the app alone to 70 %, not to the new 24 %, so the fixed HPA is not taken for a
+    new dilution and no remedy moves its target back."""
+    remedies = sample_analysis.remedies
+    chosen = remedies[remedies["recommended"] & (remedies["patch"] != "")]
+    assert "retarget" in set(chosen["remedy"]) and any(o.startswith("scaledobject/") for o in chosen["object"])
+    after = analyze(patched(load_snapshot(), chosen))
+    changes = compare(sample_analysis.state(), after.state())
+    skews = {"hpa-stalled", "hpa-inflation", "hpa-dilution"}
+    resolved = changes.findings[changes.findings["status"] == "resolved"]
+    assert set(resolved["object"]) == {f"hpa/{h}" for h in chosen["hpa"]} and set(resolved["kind"]) <= skews
+    new = changes.findings[changes.findings["status"] == "new"]
+    assert set(new["kind"]) <= {"hpa-uncalibrated"}  # the observed replicas are the old configuration's
+    assert after.hpa_skew["skew_percent"].abs().max() < 2.0
+    assert not after.remedies["recommended"].any()
+    inventory = after.hpas.set_index("hpa").loc["inventory", "metrics"]
+    assert inventory.startswith("Resource pod cpu at 24%")  # the fix kept, the app's 70 % as its yardstick
+
+
+@pytest.mark.parametrize("value", ['{"cpu": "70"}', "70", '{"gpu": 70}', '{"cpu": 0}', "{", '{"cpu": true}'])
+def test_a_malformed_app_target_annotation_makes_its_hpa_invalid_and_says_why(value: str) -> None:
+    snapshot = load_snapshot()
+    objects = {
+        **snapshot.objects,
+        "HorizontalPodAutoscaler": [dict(h) for h in snapshot.items("HorizontalPodAutoscaler")],
+    }
+    hpa = next(h for h in objects["HorizontalPodAutoscaler"] if h["metadata"]["name"] == "inventory")
+    hpa["metadata"] = {**hpa["metadata"], "annotations": {"sidecar-impact.io/app-targets": value}}
+    analysis = analyze(replace(snapshot, objects=objects))
+    row = analysis.hpas.set_index("hpa").loc["inventory"]
+    assert row.status == "invalid"
+    assert row.reason == (
+        "HorizontalPodAutoscaler shop/inventory: metadata.annotations[sidecar-impact.io/app-targets]: must be a JSON "
+        "object from cpu or memory to a percentage (1 to 10000)"
+    )
+    assert "inventory" not in set(analysis.hpa_skew.dropna(subset=["skew_percent"])["hpa"])
