@@ -408,7 +408,9 @@ def render_run(
         with atomic_directory(base / name) as tmp:
             written = render(analysis, tmp, formats, top)
             write_state(tmp, state)
-            runs.write_run_record(tmp, cluster, created, __version__, analysis.summary())
+            changes = analysis.changes
+            since = None if changes is None else {"new": changes.counts("new"), "resolved": changes.counts("resolved")}
+            runs.write_run_record(tmp, cluster, created, __version__, analysis.summary(), since)
         runs.point_latest(base, name)
         runs.prune(base, keep, current=name, cluster=cluster, keep_bytes=keep_bytes)
         run_index.write_index(base)

@@ -212,6 +212,36 @@ def usage_figure(analysis: Analysis, namespace: str, workload: str) -> Figure:
     return fig
 
 
+TREND_PANELS = (
+    ("waste $/month", (("waste_cost_month", "waste"),)),
+    ("replica-hours", (("shortfall_replica_hours", "shortfall"), ("waste_replica_hours", "waste"))),
+    ("sidecar cost $/month", (("sidecar_cost_month", "sidecar requests"),)),
+    ("findings", (("findings_high", "high"), ("findings_medium", "medium"), ("findings_low", "low"))),
+)
+"""The runs index's panels: (y label, ((summary key, line label), ...)). Waste and shortfall share a panel
+in replica-hours but stay two lines: they never add up."""
+
+
+def trends_figure(times: Any, summaries: list[dict[str, Any]], resolved: list[int]) -> Figure:
+    """A cluster's runs over time (oldest first): waste, shortfall, sidecar cost and findings by severity;
+    runs that resolved findings since the run before are marked on every panel."""
+    fig, axes = _time_figure(9.0, 7.5, rows=len(TREND_PANELS))
+    when = _times(times)
+    for ax, (label, lines) in zip(axes, TREND_PANELS, strict=True):
+        for key, name in lines:
+            values = [float(s.get(key) or 0.0) for s in summaries]
+            ax.plot(when, values, marker="o", markersize=3, label=name)
+        for t, n in zip(when, resolved, strict=True):
+            if n:
+                ax.axvline(t, color="tab:green", alpha=0.35, linewidth=2)
+        ax.set_ylabel(label)
+        ax.legend(loc="upper left", fontsize="small")
+        ax.grid(alpha=0.3)
+    axes[0].set_title("Runs over time (green: findings resolved since the run before)")
+    axes[-1].set_xlabel("run (UTC)")
+    return fig
+
+
 def png_data_uri(fig: Figure) -> str:
     """The figure as an inline ``data:image/png;base64`` URI (the HTML report is one self-contained file)."""
     buffer = io.BytesIO()

@@ -11,9 +11,12 @@ import os
 import tempfile
 from html import escape
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-from analyzer.render import runs
+import pandas as pd
+
+from analyzer.render import plots, runs
 
 INDEX = "index.html"
 _STYLE = (
@@ -31,6 +34,41 @@ COLUMNS = (
 )
 
 
+def _figures(record: dict[str, Any]) -> dict[str, float]:
+    """A run record's headline figures, numbers only (a record is read from disk: anything else is dropped)."""
+    summary = record.get("summary")
+    if not isinstance(summary, dict):
+        return {}
+    return {k: float(v) for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def _since(record: dict[str, Any], status: str) -> int:
+    """Findings ``status`` (new, resolved) since the run before, all severities, as the record says."""
+    since = record.get("since")
+    counts = since.get(status) if isinstance(since, dict) else None
+    if not isinstance(counts, dict):
+        return 0
+    return sum(int(v) for v in counts.values() if isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+
+
+def _trends(found: list[tuple[str, str, dict[str, Any]]]) -> str:
+    """The runs over time as one figure, from the second run on (one run makes no line)."""
+    dated = []
+    for created, _, record in found:
+        try:
+            dated.append((pd.Timestamp(created).tz_convert("UTC").tz_localize(None), record))
+        except (ValueError, TypeError):
+            continue
+    dated.sort(key=lambda d: d[0])
+    if len(dated) < 2:
+        return "<p>The trends appear from the second run on.</p>" if dated else ""
+    figure = plots.trends_figure(
+        [t for t, _ in dated], [_figures(r) for _, r in dated], [_since(r, "resolved") for _, r in dated]
+    )
+    alt = f"waste, shortfall, sidecar cost and findings by severity over {len(dated)} runs"
+    return f'<p><img src="{plots.png_data_uri(figure)}" alt="{escape(alt)}" width=900></p>'
+
+
 def index_html(cluster_dir: Path) -> str:
     """The page for one cluster's runs (those holding a run record), newest recorded first."""
     found = []
@@ -42,14 +80,15 @@ def index_html(cluster_dir: Path) -> str:
             found.append((record["created"], entry.name, record))
     found.sort(reverse=True)
     cluster = found[0][2]["cluster"] if found else cluster_dir.name
-    head = "".join(f"<th>{escape(label)}</th>" for _, label, _ in COLUMNS)
+    head = "".join(f"<th>{escape(label)}</th>" for _, label, _ in COLUMNS) + "<th>since the run before</th>"
     rows = []
     for created, name, record in found:
-        s = record.get("summary") if isinstance(record.get("summary"), dict) else {}
+        s = _figures(record)
         cells = "".join(
-            f"<td>{escape(fmt.format(s[key]))}</td>" if isinstance(s.get(key), int | float) else "<td></td>"
-            for key, _, fmt in COLUMNS
+            f"<td>{escape(fmt.format(s[key]))}</td>" if key in s else "<td></td>" for key, _, fmt in COLUMNS
         )
+        new, resolved = _since(record, "new"), _since(record, "resolved")
+        cells += f"<td>{new:,} new, {resolved:,} resolved</td>" if "since" in record else "<td></td>"
         link = quote(name)
         files = " ".join(
             f'<a href="{link}/{quote(f)}">{escape(f)}</a>'
@@ -57,14 +96,14 @@ def index_html(cluster_dir: Path) -> str:
             if (cluster_dir / name / f).is_file()
         )
         rows.append(f"<tr><td>{escape(created)}</td>{cells}<td>{files}</td></tr>")
-    body = "".join(rows) or f'<tr><td colspan="{len(COLUMNS) + 2}">No runs yet.</td></tr>'
+    body = "".join(rows) or f'<tr><td colspan="{len(COLUMNS) + 3}">No runs yet.</td></tr>'
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         f"<title>sidecar-impact runs: {escape(cluster)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>sidecar-impact runs: {escape(cluster)}</h1>"
         '<p><a href="latest/report.html">latest report</a>. Waste and shortfall never add up: waste is money '
         "spent on replicas beyond the app's need, shortfall is capacity the app needed and did not get.</p>"
-        f"<table><tr><th>run (UTC)</th>{head}<th>files</th></tr>{body}</table></body></html>\n"
+        f"{_trends(found)}<table><tr><th>run (UTC)</th>{head}<th>files</th></tr>{body}</table></body></html>\n"
     )
 
 

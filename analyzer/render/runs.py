@@ -112,15 +112,22 @@ def run_name(now: pd.Timestamp) -> str:
 
 
 def write_run_record(
-    run_dir: Path, cluster: str, created: pd.Timestamp, tool_version: str, summary: dict[str, Any] | None = None
+    run_dir: Path,
+    cluster: str,
+    created: pd.Timestamp,
+    tool_version: str,
+    summary: dict[str, Any] | None = None,
+    since: dict[str, Any] | None = None,
 ) -> None:
     """Record what the run is inside its (still temporary) directory: what :func:`prune` trusts, and the
-    headline figures the runs index lists (so it never re-reads each run's report)."""
+    headline figures the runs index lists (so it never re-reads each run's report); ``since``: the findings
+    new and resolved since the run before, per severity (``{"new": {...}, "resolved": {...}}``)."""
     record = {
         "cluster": cluster,
         "created": created.tz_convert("UTC").floor("s").isoformat().replace("+00:00", "Z"),
         "tool_version": tool_version,
         **({"summary": summary} if summary is not None else {}),
+        **({"since": since} if since is not None else {}),
     }
     fd = os.open(run_dir / RUN_RECORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

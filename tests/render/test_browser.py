@@ -10,11 +10,13 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from analyzer.api import Analysis, analyze, render
+from analyzer.api import Analysis, analyze, load_snapshot, render, render_run
 from analyzer.snapshot.schema import Snapshot
 from analyzer.synth.generate import Synthetic
+from tests.patching import patched
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "test-artifacts"
@@ -81,3 +83,29 @@ def test_report_renders_in_chromium_without_errors_or_requests(report: Path, sma
     assert console_errors == [] and requests == [] and dialogs == []
     assert XSS in text  # shown as text, not run as markup
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+def test_the_runs_index_shows_fourteen_runs_trends_in_chromium(sample_analysis: Analysis, tmp_path: Path) -> None:
+    """Fourteen nightly runs (every fourth one after the fixes were applied, the next one before them again):
+    the runs index's figure renders, every run has its row, nothing is fetched from the network."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    remedies = sample_analysis.remedies
+    fixed = analyze(patched(load_snapshot(), remedies[remedies["recommended"] & (remedies["patch"] != "")]))
+    first = pd.Timestamp("2026-11-24T02:00:00Z")
+    for day in range(14):
+        render_run(fixed if day % 4 == 3 else sample_analysis, tmp_path, ["json"], now=first + pd.Timedelta(days=day))
+    index = tmp_path / "synthetic-7" / "index.html"
+    errors, requests = [], []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+        page.goto(index.as_uri())
+        page.wait_for_load_state("load")
+        images = page.eval_on_selector_all("img", "els => els.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        rows = page.eval_on_selector_all("tr", "els => els.length")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "runs-index.png"), full_page=True)
+        browser.close()
+    assert images == [[True, 900, 750]] and rows == 15 and errors == [] and requests == []

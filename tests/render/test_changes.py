@@ -4,6 +4,7 @@ analyzer.render.run_state), checked on the bundled sample before and after its r
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 
 from analyzer.api import Analysis, analyze, diff, load_snapshot, render_run
-from analyzer.findings.changes import compare
+from analyzer.findings.changes import Changes, compare
 from analyzer.render import metrics
 from analyzer.render.run_state import STATE_FILE, read_state
 from tests.patching import patched
@@ -162,3 +163,28 @@ def test_a_malformed_app_target_annotation_makes_its_hpa_invalid_and_says_why(va
         "object from cpu or memory to a percentage (1 to 10000)"
     )
     assert "inventory" not in set(analysis.hpa_skew.dropna(subset=["skew_percent"])["hpa"])
+
+
+def test_the_runs_index_plots_the_runs_and_counts_what_each_resolved(
+    sample_analysis: Analysis, fixed: Analysis, tmp_path: Path
+) -> None:
+    """One run: no plot, a line saying when it comes. Three (before, fixed, before again): one figure of the
+    runs, and each run's findings new and resolved since the one before, as its comparison said."""
+    render_run(sample_analysis, tmp_path, ["json"], now=DAY_1)
+    index = (tmp_path / "synthetic-7" / "index.html").read_text()
+    assert "<img" not in index and "The trends appear from the second run on." in index
+    render_run(fixed, tmp_path, ["json"], now=DAY_2)
+    render_run(sample_analysis, tmp_path, ["json"], now=DAY_2 + pd.Timedelta(days=1))
+    index = (tmp_path / "synthetic-7" / "index.html").read_text()
+    assert index.count('<img src="data:image/png;base64,') == 1 and "over 3 runs" in index
+
+    def said(changes: Changes) -> str:
+        return f"{sum(changes.counts('new').values())} new, {sum(changes.counts('resolved').values())} resolved"
+
+    forward, back = compare(sample_analysis.state(), fixed.state()), compare(fixed.state(), sample_analysis.state())
+    rows = re.findall(r"<tr><td>([^<]*)</td>.*?<td>([^<]*)</td><td><a ", index)
+    assert rows == [
+        ("2026-12-08T02:00:00Z", said(back)),
+        ("2026-12-07T02:00:00Z", said(forward)),
+        ("2026-12-06T02:00:00Z", ""),
+    ]
