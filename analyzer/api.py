@@ -405,6 +405,8 @@ def render_run(
         state = state if state is not None else analysis.state()
         if analysis.changes is None:
             analysis = replace(analysis, changes=_since_last_run(base, cluster, state))
+        if analysis.changes is not None:  # the fixes seen applied go on, for the next run to tell a revert
+            state = state.carrying(analysis.changes)
         with atomic_directory(base / name) as tmp:
             written = render(analysis, tmp, formats, top)
             write_state(tmp, state)

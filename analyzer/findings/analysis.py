@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.findings.causes import with_causes
-from analyzer.findings.changes import STATE_COLUMNS, Changes, RunState
+from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunState
 from analyzer.findings.hpa_skew import Direction
 from analyzer.findings.severity import SEVERITIES, severity_rank
 from analyzer.model.classify import Role
@@ -95,10 +95,22 @@ class Analysis:
 
     def state(self) -> RunState:
         """What this run found, as a later run compares it (:mod:`analyzer.findings.changes`)."""
+        chosen = self.remedies[self.remedies["recommended"] & (self.remedies["patch"] != "")] if len(
+            self.remedies) else self.remedies  # fmt: skip
+        chosen = chosen[chosen["remedy"] != "sidecar-requests"] if len(chosen) else chosen
+        before = dict(zip(zip(self.hpas["namespace"], self.hpas["hpa"], strict=True), self.hpas["metrics"],
+                          strict=True))  # fmt: skip
+        fixes = pd.DataFrame(
+            [(r.namespace, r.hpa, r.remedy, before.get((r.namespace, r.hpa), ""), r.metrics,
+              float(r.residual_skew_percent), "recommended",
+              self.metadata.end.isoformat().replace("+00:00", "Z")) for r in chosen.itertuples(index=False)],
+            columns=list(FIX_COLUMNS),
+        )  # fmt: skip
         return RunState(
             end=self.metadata.end,
             summary=self.summary(),
             **{name: getattr(self, name)[list(columns)] for name, columns in STATE_COLUMNS.items()},
+            fixes=fixes,
         )
 
     @classmethod

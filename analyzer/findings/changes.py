@@ -9,7 +9,7 @@ the same way whether both are in memory, or one is a report.json written months 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,10 +20,39 @@ from analyzer.findings.severity import SEVERITIES, severity_rank
 STATE_COLUMNS: dict[str, tuple[str, ...]] = {
     "findings": ("severity", "kind", "namespace", "object", "message"),
     "hpa_skew": ("namespace", "hpa", "direction", "skew_percent", "excess_replica_hours", "missing_replica_hours",
-                 "waste_cost_month", "stalled_hours"),
+                 "waste_cost_month", "stalled_hours", "replica_hours_app_only", "sidecar_cpu_usage_share"),
     "containers": ("namespace", "workload_kind", "workload", "container", "role", "kind"),
+    "hpas": ("namespace", "hpa", "metrics"),
 }  # fmt: skip
 """The columns of the report tables a comparison reads."""
+
+FIX_COLUMNS = {
+    "namespace": "HPA namespace",
+    "hpa": "HPA name",
+    "remedy": "retarget, container-resource or average-value (the fixes that change the HPA's metrics)",
+    "metrics_before": "the HPA's metrics when the fix was recommended, described",
+    "metrics_after": "its metrics with the fix applied, described",
+    "predicted_skew_percent": "the net skew the replay predicted with the fix applied, percent of app-only",
+    "status": "recommended (by the run that wrote the state) or applied (seen applied by it or an earlier run)",
+    "recommended_at": "the end of the snapshot window of the run that recommended it",
+}
+"""A run's state's ``fixes``: what a later run checks to tell whether a recommended fix was applied and held."""
+
+VERDICT_COLUMNS = {
+    "namespace": "HPA namespace",
+    "hpa": "HPA name",
+    "remedy": "the fix recommended",
+    "verdict": "fix-verified (applied, and the net skew is within 2 points of the prediction or under 2 %), "
+    "fix-underperformed (applied, the skew is further off), fix-reverted (the HPA went back to its metrics "
+    "before the fix), changed-otherwise (the HPA's metrics changed, not as recommended)",
+    "predicted_skew_percent": "the net skew the replay predicted with the fix, percent",
+    "measured_skew_percent": "the net skew measured now, percent",
+    "metrics_now": "the HPA's metrics now, described",
+    "note": "for an underperforming fix, what the replay can tell of why (the app's load, the sidecars' share)",
+}
+"""The verdicts on earlier runs' fixes (the ``fixes`` of a comparison)."""
+VERIFIED_POINTS = 2.0
+"""A fix holds when the skew measured is within this many points of the prediction, or under it."""
 
 FINDING_KEY = ["kind", "namespace", "object"]
 HPA_KEY = ["namespace", "hpa"]
@@ -71,9 +100,19 @@ class RunState:
     findings: pd.DataFrame
     hpa_skew: pd.DataFrame
     containers: pd.DataFrame
+    hpas: pd.DataFrame
+    fixes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(FIX_COLUMNS)))
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {"findings": self.findings, "hpa_skew": self.hpa_skew, "containers": self.containers}
+        return {"findings": self.findings, "hpa_skew": self.hpa_skew, "containers": self.containers,
+                "hpas": self.hpas, "fixes": self.fixes}  # fmt: skip
+
+    def carrying(self, changes: Changes) -> RunState:
+        """This state with the fixes ``changes`` saw applied carried on, for the next run to tell a revert."""
+        if not len(changes.carried):
+            return self
+        fixes = pd.concat([self.fixes, changes.carried], ignore_index=True) if len(self.fixes) else changes.carried
+        return replace(self, fixes=fixes.reset_index(drop=True))
 
 
 @dataclass(frozen=True)
@@ -86,6 +125,13 @@ class Changes:
     hpas: pd.DataFrame
     workloads: pd.DataFrame
     figures: dict[str, float] = field(default_factory=dict)
+    fixes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(VERDICT_COLUMNS)))
+    carried: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(FIX_COLUMNS)))
+    """The fixes seen applied (now or earlier, not reverted since): the next state carries them."""
+
+    def verdicts(self) -> dict[str, int]:
+        """How many fixes got each verdict."""
+        return {str(v): int(n) for v, n in self.fixes["verdict"].value_counts(sort=False).items()}
 
     def counts(self, status: str) -> dict[str, int]:
         """Findings of ``status`` (new, resolved) per severity, the severity they had in the run that has them."""
@@ -102,6 +148,12 @@ class Changes:
         waste, short = self.figures.get("waste_cost_month", 0.0), self.figures.get("shortfall_replica_hours", 0.0)
         parts.append(f"waste {_signed(waste, '${:,.2f}/month')}")
         parts.append(f"shortfall {_signed(short, '{:,.1f} replica-hours')}")
+        verdicts = self.verdicts()
+        parts += [
+            f"{verdicts[v]} {'fix' if verdicts[v] == 1 else 'fixes'} {v.removeprefix('fix-')}"
+            for v in ("fix-verified", "fix-underperformed", "fix-reverted")
+            if verdicts.get(v)
+        ]
         appeared = int((self.workloads["status"] == "appeared").sum())
         went = int((self.workloads["status"] == "gone").sum())
         if appeared or went:
@@ -118,7 +170,10 @@ def _signed(value: float, fmt: str) -> str:
 
 def compare(before: RunState, now: RunState) -> Changes:
     """How ``now`` differs from ``before`` (see the module docstring)."""
+    fixes, carried = _verdicts(before, now)
     return Changes(
+        fixes=fixes,
+        carried=carried,
         since=before.end,
         findings=_findings(before.findings, now.findings),
         hpas=_hpas(before.hpa_skew, now.hpa_skew),
@@ -128,6 +183,55 @@ def compare(before: RunState, now: RunState) -> Changes:
             for key in ("waste_cost_month", "shortfall_replica_hours", "stalled_hours", "sidecar_cost_month")
         },
     )
+
+
+def _verdicts(before: RunState, now: RunState) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each fix of ``before`` (recommended by it, or carried as applied) against the HPA's metrics ``now``:
+    a fix recommended and now applied gets a verdict from the skew measured against the skew predicted; an
+    applied one back to its old metrics is reverted; one whose HPA changed otherwise says so. Also the fixes
+    to carry on as applied."""
+    metrics = dict(zip(zip(now.hpas["namespace"], now.hpas["hpa"], strict=True), now.hpas["metrics"], strict=True))
+    skew_now = {(r.namespace, r.hpa): r for r in now.hpa_skew.itertuples(index=False)}
+    skew_then = {(r.namespace, r.hpa): r for r in before.hpa_skew.itertuples(index=False)}
+    rows, carried = [], []
+    for f in before.fixes.itertuples(index=False):
+        key = (f.namespace, f.hpa)
+        if key not in metrics:
+            continue  # the HPA is gone: its finding says so
+        current, measured = metrics[key], skew_now[key].skew_percent if key in skew_now else np.nan
+        if current == f.metrics_after:
+            carried.append({**f._asdict(), "status": "applied"})
+            if f.status == "applied":
+                continue  # applied before, still applied: judged when it was
+            off = abs(measured) - abs(float(f.predicted_skew_percent))
+            held = abs(measured) < VERIFIED_POINTS or off <= VERIFIED_POINTS
+            verdict = "fix-verified" if held else "fix-underperformed"
+            note = "" if held else _why(skew_then.get(key), skew_now.get(key), off)
+        elif current == f.metrics_before:
+            if f.status != "applied":
+                continue  # recommended, not applied (yet)
+            verdict, note = "fix-reverted", f"the HPA is back to {f.metrics_before}"
+        else:
+            verdict, note = "changed-otherwise", f"recommended: {f.metrics_after}"
+        rows.append((f.namespace, f.hpa, f.remedy, verdict, float(f.predicted_skew_percent), float(measured),
+                     current, note))  # fmt: skip
+    return (
+        pd.DataFrame(rows, columns=list(VERDICT_COLUMNS)),
+        pd.DataFrame(carried, columns=list(FIX_COLUMNS)).drop_duplicates(["namespace", "hpa", "metrics_after"]),
+    )
+
+
+def _why(then: Any, now: Any, off: float) -> str:
+    """What the replays can tell of why a fix fell short: the app's load or the sidecars' share moved."""
+    reasons = [f"{off:+.1f} points beyond the prediction"]
+    if then is not None and now is not None:
+        load_then, load_now = float(then.replica_hours_app_only), float(now.replica_hours_app_only)
+        if load_then > 0 and abs(load_now / load_then - 1) > 0.2:
+            reasons.append(f"the app's load changed (app-only replica-hours {load_then:,.1f} → {load_now:,.1f})")
+        share_then, share_now = float(then.sidecar_cpu_usage_share), float(now.sidecar_cpu_usage_share)
+        if share_then > 0 and abs(share_now / share_then - 1) > 0.2:
+            reasons.append(f"the sidecars' share of CPU usage changed ({share_then:.0%} → {share_now:.0%})")
+    return "; ".join(reasons)
 
 
 def _worst(findings: pd.DataFrame) -> pd.DataFrame:

@@ -94,6 +94,8 @@ REMEDY_COLUMNS = {
     "hpa": "HPA name",
     "remedy": "container-resource, retarget, sidecar-requests or average-value",
     "description": "what the remedy changes",
+    "metrics": "the HPA's replayed metrics with the remedy applied, described as the hpas table describes them "
+    "(a later run knows the fix was applied when the HPA's metrics read so)",
     "replica_hours": "replica-hours with the remedy applied",
     "residual_skew_replica_hours": "remedy minus app-only replica-hours",
     "residual_skew_percent": "the residual relative to app-only, percent",
@@ -490,6 +492,7 @@ def _remedies(
                 "hpa": spec.name,
                 "remedy": remedy,
                 "description": description,
+                "metrics": "; ".join(m.describe() for m in col.metrics),
                 "replica_hours": value,
                 "residual_skew_replica_hours": value - base,
                 "residual_skew_percent": 100.0 * (value - base) / base if base else np.nan,

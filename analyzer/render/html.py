@@ -68,6 +68,9 @@ def _since(analysis: Analysis) -> str:
         + (_table(changes.hpas, {"skew_percent_before": "{:+.1f}%", "skew_percent_now": "{:+.1f}%",
                                  "waste_cost_month_change": "{:+,.2f}", "missing_replica_hours_change": "{:+,.1f}"})
            if len(changes.hpas) else "<p>None.</p>")
+        + f"<h3>Fixes recommended earlier: applied, held, reverted ({len(changes.fixes):,})</h3>"
+        + (_table(changes.fixes, {"predicted_skew_percent": "{:+.1f}%", "measured_skew_percent": "{:+.1f}%"})
+           if len(changes.fixes) else "<p>None seen applied or changed since.</p>")
         + f"<h3>Workloads and sidecars that appeared or went ({len(changes.workloads):,})</h3>"
         + (_table(changes.workloads) if len(changes.workloads) else "<p>None.</p>")
     )  # fmt: skip

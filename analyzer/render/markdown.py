@@ -88,6 +88,15 @@ def _since(analysis: Analysis) -> list[str]:
         "## Since the last run",
         f"{text(changes.headline())}. Findings new or resolved{more}:",
         _table(rows) if len(rows) else "None.",
+        "Fixes recommended by an earlier run that were applied (with the skew predicted and measured), reverted, "
+        "or changed otherwise:",
+        _table(
+            changes.fixes[
+                ["namespace", "hpa", "remedy", "verdict", "predicted_skew_percent", "measured_skew_percent", "note"]
+            ]
+        )
+        if len(changes.fixes)
+        else "None.",
         "HPAs whose direction changed or whose skew moved by 1 point or more, the largest change first:",
         _table(hpas) if len(hpas) else "None.",
     ]

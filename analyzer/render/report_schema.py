@@ -11,7 +11,7 @@ from typing import Any
 
 from analyzer.findings.analysis import SUMMARY_COLUMNS
 from analyzer.findings.causes import CAUSE_COLUMNS
-from analyzer.findings.changes import CHANGE_COLUMNS
+from analyzer.findings.changes import CHANGE_COLUMNS, VERDICT_COLUMNS
 from analyzer.findings.hpa_skew import REMEDY_COLUMNS, SKEW_COLUMNS
 from analyzer.findings.hpa_status import HPA_COLUMNS
 from analyzer.findings.summary import FINDING_TABLE_COLUMNS
@@ -123,6 +123,7 @@ def report_schema() -> dict[str, Any]:
                     "severity_changed": _table("findings", CHANGE_COLUMNS["findings"]),
                     "hpas": _table("hpas", CHANGE_COLUMNS["hpas"]),
                     "workloads": _table("workloads", CHANGE_COLUMNS["workloads"]),
+                    "fixes": _table("fixes", VERDICT_COLUMNS),
                 },
             },
         },

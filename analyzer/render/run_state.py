@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from analyzer.errors import SidecarImpactError, clip, reason
-from analyzer.findings.changes import STATE_COLUMNS, Changes, RunState
+from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunState
 
 STATE_FILE = ".sidecar-impact-state.json"
 REPORT_FILE = "report.json"
@@ -108,6 +108,7 @@ def _state(doc: Any, file: Path) -> RunState:
         bad = [c for c in text if not tables[name][c].map(lambda v: isinstance(v, str)).all()]
         if bad:
             raise SidecarImpactError(f"{file}: {name}: {bad[0]} must be text in every row")
+    tables["fixes"] = _fixes(doc.get("fixes", []), file)
     skew = tables["hpa_skew"]
     for column in STATE_COLUMNS["hpa_skew"][3:]:
         try:
@@ -115,6 +116,25 @@ def _state(doc: Any, file: Path) -> RunState:
         except (ValueError, TypeError):
             raise SidecarImpactError(f"{file}: hpa_skew: {column} must be a number or null in every row") from None
     return RunState(end=stamp.tz_convert("UTC"), summary=summary, **tables)
+
+
+def _fixes(rows: Any, file: Path) -> pd.DataFrame:
+    """A state's ``fixes`` (a report.json has none: an empty table)."""
+    if not isinstance(rows, list):
+        raise SidecarImpactError(f"{file}: fixes: not a list")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise SidecarImpactError(f"{file}: fixes[{i}]: not an object")
+        for column in FIX_COLUMNS:
+            value = row.get(column)
+            number = column == "predicted_skew_percent"
+            if number and not (value is None or (isinstance(value, int | float) and not isinstance(value, bool))):
+                raise SidecarImpactError(f"{file}: fixes[{i}]: {column} must be a number or null")
+            if not number and not isinstance(value, str):
+                raise SidecarImpactError(f"{file}: fixes[{i}]: {column} must be text")
+    frame = pd.DataFrame([{c: row[c] for c in FIX_COLUMNS} for row in rows], columns=list(FIX_COLUMNS))
+    frame["predicted_skew_percent"] = frame["predicted_skew_percent"].astype(float)
+    return frame
 
 
 def changes_document(changes: Changes) -> dict[str, Any]:
@@ -134,4 +154,5 @@ def changes_document(changes: Changes) -> dict[str, Any]:
         ),
         "hpas": _rows(changes.hpas),
         "workloads": _rows(changes.workloads),
+        "fixes": _rows(changes.fixes),
     }

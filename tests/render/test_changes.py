@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from analyzer.api import Analysis, analyze, diff, load_snapshot, render_run
-from analyzer.findings.changes import Changes, compare
+from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunState, compare
 from analyzer.render import metrics
 from analyzer.render.run_state import STATE_FILE, read_state
 from tests.patching import patched
@@ -188,3 +188,67 @@ def test_the_runs_index_plots_the_runs_and_counts_what_each_resolved(
         ("2026-12-07T02:00:00Z", said(forward)),
         ("2026-12-06T02:00:00Z", ""),
     ]
+
+
+def test_the_fixes_of_an_earlier_run_are_judged_applied_held_and_reverted(
+    sample_analysis: Analysis, tmp_path: Path
+) -> None:
+    """Four nights: the sample (fixes recommended); every fix applied (each judged against its prediction);
+    the same again (nothing new to judge, the fixes carried on); the fixes undone (each reverted)."""
+    remedies = sample_analysis.remedies
+    chosen = remedies[remedies["recommended"] & (remedies["patch"] != "")]
+    after = analyze(patched(load_snapshot(), chosen))
+    judged = set(chosen.loc[chosen["remedy"] != "sidecar-requests", "hpa"])
+    docs = []
+    for day, analysis in enumerate((sample_analysis, after, after, sample_analysis)):
+        (path,) = render_run(analysis, tmp_path, ["json"], now=DAY_1 + pd.Timedelta(days=day))
+        docs.append(json.loads(path.read_text()))
+    applied = docs[1]["changes"]["fixes"]
+    assert {f["hpa"] for f in applied} == judged and {f["verdict"] for f in applied} == {"fix-verified"}
+    for f in applied:  # each measured skew within 2 points of what the replay predicted
+        assert abs(f["measured_skew_percent"]) < 2.0 or abs(f["measured_skew_percent"]) - abs(
+            f["predicted_skew_percent"]) <= 2.0  # fmt: skip
+    assert f"{len(judged)} fixes verified" in docs[1]["changes"]["headline"]
+    assert docs[2]["changes"]["fixes"] == []
+    reverted = docs[3]["changes"]["fixes"]
+    assert {f["hpa"] for f in reverted} == judged and {f["verdict"] for f in reverted} == {"fix-reverted"}
+    assert f"{len(judged)} fixes reverted" in docs[3]["changes"]["headline"]
+    jsonschema.validate(docs[3], SCHEMA)
+
+
+def test_a_fix_that_falls_short_or_was_changed_otherwise_says_so() -> None:
+    """Worked states: a fix applied whose skew lands 8 points past the prediction while the app's load doubled;
+    another HPA changed, not as recommended."""
+
+    def state(metrics: dict[str, str], skews: dict[str, tuple[float, float]], fixes: list[tuple[str, ...]]) -> RunState:
+        hpas = pd.DataFrame([("shop", h, m) for h, m in metrics.items()], columns=["namespace", "hpa", "metrics"])
+        skew = pd.DataFrame(
+            [("shop", h, "dilution", s, 0.0, 1.0, 0.0, 0.0, load, 0.2) for h, (s, load) in skews.items()],
+            columns=list(STATE_COLUMNS["hpa_skew"]),
+        )
+        empty = {name: pd.DataFrame(columns=list(STATE_COLUMNS[name])) for name in ("findings", "containers")}
+        rows = [(*f, 1.0, "recommended", "2026-12-06T00:00:00Z") for f in fixes]
+        table = pd.DataFrame([(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows],
+                             columns=list(FIX_COLUMNS))  # fmt: skip
+        return RunState(DAY_1, {}, hpas=hpas, hpa_skew=skew, fixes=table, **empty)
+
+    before = state(
+        {"cart": "Resource pod cpu at 70%", "pricing": "Resource pod cpu at 70%"},
+        {"cart": (-20.0, 100.0), "pricing": (-9.0, 50.0)},
+        [("shop", "cart", "retarget", "Resource pod cpu at 70%", "Resource pod cpu at 60%"),
+         ("shop", "pricing", "retarget", "Resource pod cpu at 70%", "Resource pod cpu at 66%")],
+    )  # fmt: skip
+    now = state(
+        {"cart": "Resource pod cpu at 60%", "pricing": "Resource pod cpu at 50%"},
+        {"cart": (-9.0, 200.0), "pricing": (5.0, 50.0)},
+        [],
+    )
+    verdicts = compare(before, now).fixes.set_index("hpa")
+    assert verdicts.loc["cart", "verdict"] == "fix-underperformed"
+    assert verdicts.loc["cart", "note"] == (
+        "+8.0 points beyond the prediction; the app's load changed (app-only replica-hours 100.0 → 200.0)"
+    )
+    assert verdicts.loc["pricing", "verdict"] == "changed-otherwise"
+    assert verdicts.loc["pricing", "note"] == "recommended: Resource pod cpu at 66%"
+    carried = compare(before, now).carried
+    assert list(carried["hpa"]) == ["cart"] and list(carried["status"]) == ["applied"]
