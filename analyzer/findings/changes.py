@@ -44,7 +44,8 @@ VERDICT_COLUMNS = {
     "remedy": "the fix recommended",
     "verdict": "fix-verified (applied, and the net skew is within 2 points of the prediction or under 2 %), "
     "fix-underperformed (applied, the skew is further off), fix-reverted (the HPA went back to its metrics "
-    "before the fix), changed-otherwise (the HPA's metrics changed, not as recommended)",
+    "before the fix), changed-otherwise (the HPA's metrics changed, not as recommended), changed-not-recommended "
+    "(an HPA with no fix recommended changed its metrics)",
     "predicted_skew_percent": "the net skew the replay predicted with the fix, percent",
     "measured_skew_percent": "the net skew measured now, percent",
     "metrics_now": "the HPA's metrics now, described",
@@ -215,6 +216,13 @@ def _verdicts(before: RunState, now: RunState) -> tuple[pd.DataFrame, pd.DataFra
             verdict, note = "changed-otherwise", f"recommended: {f.metrics_after}"
         rows.append((f.namespace, f.hpa, f.remedy, verdict, float(f.predicted_skew_percent), float(measured),
                      current, note))  # fmt: skip
+    recommended = set(zip(before.fixes["namespace"], before.fixes["hpa"], strict=True))
+    for ns, hpa, then in zip(before.hpas["namespace"], before.hpas["hpa"], before.hpas["metrics"], strict=True):
+        key = (ns, hpa)
+        if key in metrics and key not in recommended and metrics[key] != then:
+            measured = skew_now[key].skew_percent if key in skew_now else np.nan
+            rows.append((ns, hpa, "", "changed-not-recommended", np.nan, float(measured), metrics[key],
+                         f"was {then}"))  # fmt: skip
     return (
         pd.DataFrame(rows, columns=list(VERDICT_COLUMNS)),
         pd.DataFrame(carried, columns=list(FIX_COLUMNS)).drop_duplicates(["namespace", "hpa", "metrics_after"]),

@@ -250,5 +250,9 @@ def test_a_fix_that_falls_short_or_was_changed_otherwise_says_so() -> None:
     )
     assert verdicts.loc["pricing", "verdict"] == "changed-otherwise"
     assert verdicts.loc["pricing", "note"] == "recommended: Resource pod cpu at 66%"
+    untouched = replace(before, fixes=before.fixes.iloc[:0])  # nothing recommended: a change of one's own
+    own = compare(untouched, now).fixes.set_index("hpa")
+    assert set(own["verdict"]) == {"changed-not-recommended"} and own.loc["pricing", "measured_skew_percent"] == 5.0
+    assert own.loc["pricing", "note"] == "was Resource pod cpu at 70%"
     carried = compare(before, now).carried
     assert list(carried["hpa"]) == ["cart"] and list(carried["status"]) == ["applied"]
