@@ -411,7 +411,9 @@ def render_run(
             written = render(analysis, tmp, formats, top)
             write_state(tmp, state)
             changes = analysis.changes
-            since = None if changes is None else {"new": changes.counts("new"), "resolved": changes.counts("resolved")}
+            since = None if changes is None else {
+                "new": changes.counts("new"), "resolved": changes.counts("resolved"), "fixes": changes.verdicts()
+            }  # fmt: skip
             runs.write_run_record(tmp, cluster, created, __version__, analysis.summary(), since)
         runs.point_latest(base, name)
         runs.prune(base, keep, current=name, cluster=cluster, keep_bytes=keep_bytes)

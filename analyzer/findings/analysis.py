@@ -6,12 +6,13 @@ It lives below the renderers (which read it) and the API (which builds it), so i
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analyzer.findings.causes import with_causes
-from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunState
+from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunState, requests_now
 from analyzer.findings.hpa_skew import Direction
 from analyzer.findings.severity import SEVERITIES, severity_rank
 from analyzer.model.classify import Role
@@ -97,11 +98,19 @@ class Analysis:
         """What this run found, as a later run compares it (:mod:`analyzer.findings.changes`)."""
         chosen = self.remedies[self.remedies["recommended"] & (self.remedies["patch"] != "")] if len(
             self.remedies) else self.remedies  # fmt: skip
-        chosen = chosen[chosen["remedy"] != "sidecar-requests"] if len(chosen) else chosen
         before = dict(zip(zip(self.hpas["namespace"], self.hpas["hpa"], strict=True), self.hpas["metrics"],
                           strict=True))  # fmt: skip
+        targets = dict(zip(zip(self.hpa_skew["namespace"], self.hpa_skew["hpa"], strict=True), self.hpa_skew["target"],
+                           strict=True))  # fmt: skip
+
+        def reads_before(r: Any) -> str:
+            if r.remedy != "sidecar-requests":
+                return before.get((r.namespace, r.hpa), "")
+            names = [part.split(" cpu ", 1)[0] for part in str(r.reads_after).split("; ")]
+            return requests_now(self.containers, r.namespace, str(targets.get((r.namespace, r.hpa), "")), names)
+
         fixes = pd.DataFrame(
-            [(r.namespace, r.hpa, r.remedy, before.get((r.namespace, r.hpa), ""), r.metrics,
+            [(r.namespace, r.hpa, r.remedy, reads_before(r), r.reads_after,
               float(r.residual_skew_percent), "recommended",
               self.metadata.end.isoformat().replace("+00:00", "Z")) for r in chosen.itertuples(index=False)],
             columns=list(FIX_COLUMNS),

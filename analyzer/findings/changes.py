@@ -9,6 +9,7 @@ the same way whether both are in memory, or one is a report.json written months 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,9 +20,11 @@ from analyzer.findings.severity import SEVERITIES, severity_rank
 
 STATE_COLUMNS: dict[str, tuple[str, ...]] = {
     "findings": ("severity", "kind", "namespace", "object", "message"),
-    "hpa_skew": ("namespace", "hpa", "direction", "skew_percent", "excess_replica_hours", "missing_replica_hours",
-                 "waste_cost_month", "stalled_hours", "replica_hours_app_only", "sidecar_cpu_usage_share"),
-    "containers": ("namespace", "workload_kind", "workload", "container", "role", "kind"),
+    "hpa_skew": ("namespace", "hpa", "target", "direction", "skew_percent", "excess_replica_hours",
+                 "missing_replica_hours", "waste_cost_month", "stalled_hours", "replica_hours_app_only",
+                 "sidecar_cpu_usage_share"),
+    "containers": ("namespace", "workload_kind", "workload", "container", "role", "kind", "cpu_request_cores",
+                   "memory_request_bytes"),
     "hpas": ("namespace", "hpa", "metrics"),
 }  # fmt: skip
 """The columns of the report tables a comparison reads."""
@@ -29,9 +32,10 @@ STATE_COLUMNS: dict[str, tuple[str, ...]] = {
 FIX_COLUMNS = {
     "namespace": "HPA namespace",
     "hpa": "HPA name",
-    "remedy": "retarget, container-resource or average-value (the fixes that change the HPA's metrics)",
-    "metrics_before": "the HPA's metrics when the fix was recommended, described",
-    "metrics_after": "its metrics with the fix applied, described",
+    "remedy": "retarget, container-resource, average-value or sidecar-requests",
+    "metrics_before": "what the object read when the fix was recommended: the HPA's metrics described, or for "
+    "sidecar-requests the sidecars' requests",
+    "metrics_after": "what it reads with the fix applied, the same way",
     "predicted_skew_percent": "the net skew the replay predicted with the fix applied, percent of app-only",
     "status": "recommended (by the run that wrote the state) or applied (seen applied by it or an earlier run)",
     "recommended_at": "the end of the snapshot window of the run that recommended it",
@@ -186,6 +190,41 @@ def compare(before: RunState, now: RunState) -> Changes:
     )
 
 
+MIB = 2**20
+
+
+def requests_read(requests: Mapping[str, Mapping[str, str]]) -> str:
+    """Sidecars' requests as a run reads them: ``istio-proxy cpu 57m memory 66Mi``, by container name."""
+    return "; ".join(f"{c} cpu {r['cpu']} memory {r['memory']}" for c, r in sorted(requests.items()))
+
+
+def requests_now(containers: pd.DataFrame, namespace: str, target: str, names: Sequence[str]) -> str:
+    """The requests the containers ``names`` of the workload ``target`` (Kind/name) have in ``containers``, read
+    as :func:`requests_read` writes them (a missing request reads ``none``)."""
+    kind, _, workload = target.partition("/")
+    rows = containers[(containers["namespace"] == namespace) & (containers["workload_kind"] == kind)
+                      & (containers["workload"] == workload)].set_index("container")  # fmt: skip
+
+    def quantity(value: float, unit: float, suffix: str) -> str:
+        return "none" if value != value else f"{value / unit:g}{suffix}"
+
+    return "; ".join(
+        f"{c} cpu {quantity(float(rows.loc[c, 'cpu_request_cores']), 0.001, 'm')} memory "
+        f"{quantity(float(rows.loc[c, 'memory_request_bytes']), MIB, 'Mi')}"
+        for c in sorted(names) if c in rows.index
+    )  # fmt: skip
+
+
+def _reads(state: RunState, fix: Any, hpa_metrics: Mapping[tuple[str, str], str]) -> str | None:
+    """What ``state`` reads where ``fix`` acts: the HPA's metrics, or its workload's sidecars' requests."""
+    if fix.remedy != "sidecar-requests":
+        return hpa_metrics.get((fix.namespace, fix.hpa))
+    target = state.hpa_skew.loc[(state.hpa_skew["namespace"] == fix.namespace) & (state.hpa_skew["hpa"] == fix.hpa),
+                                "target"]  # fmt: skip
+    names = [part.split(" cpu ", 1)[0] for part in str(fix.metrics_after).split("; ")]
+    return requests_now(state.containers, fix.namespace, str(target.iloc[0]), names) if len(target) else None
+
+
 def _verdicts(before: RunState, now: RunState) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each fix of ``before`` (recommended by it, or carried as applied) against the HPA's metrics ``now``:
     a fix recommended and now applied gets a verdict from the skew measured against the skew predicted; an
@@ -197,9 +236,10 @@ def _verdicts(before: RunState, now: RunState) -> tuple[pd.DataFrame, pd.DataFra
     rows, carried = [], []
     for f in before.fixes.itertuples(index=False):
         key = (f.namespace, f.hpa)
-        if key not in metrics:
-            continue  # the HPA is gone: its finding says so
-        current, measured = metrics[key], skew_now[key].skew_percent if key in skew_now else np.nan
+        current = _reads(now, f, metrics)
+        if current is None:
+            continue  # the HPA or its workload is gone: its finding says so
+        measured = skew_now[key].skew_percent if key in skew_now else np.nan
         if current == f.metrics_after:
             carried.append({**f._asdict(), "status": "applied"})
             if f.status == "applied":
@@ -216,7 +256,8 @@ def _verdicts(before: RunState, now: RunState) -> tuple[pd.DataFrame, pd.DataFra
             verdict, note = "changed-otherwise", f"recommended: {f.metrics_after}"
         rows.append((f.namespace, f.hpa, f.remedy, verdict, float(f.predicted_skew_percent), float(measured),
                      current, note))  # fmt: skip
-    recommended = set(zip(before.fixes["namespace"], before.fixes["hpa"], strict=True))
+    hpa_fixes = before.fixes[before.fixes["remedy"] != "sidecar-requests"]
+    recommended = set(zip(hpa_fixes["namespace"], hpa_fixes["hpa"], strict=True))
     for ns, hpa, then in zip(before.hpas["namespace"], before.hpas["hpa"], before.hpas["metrics"], strict=True):
         key = (ns, hpa)
         if key in metrics and key not in recommended and metrics[key] != then:

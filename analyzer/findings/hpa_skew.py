@@ -12,6 +12,7 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
+from analyzer.findings.changes import requests_read
 from analyzer.findings.hpa_held import agrees, conditions_text, held_text, observed_text
 from analyzer.findings.remedies import (
     RESOURCE_NAMES,
@@ -94,8 +95,9 @@ REMEDY_COLUMNS = {
     "hpa": "HPA name",
     "remedy": "container-resource, retarget, sidecar-requests or average-value",
     "description": "what the remedy changes",
-    "metrics": "the HPA's replayed metrics with the remedy applied, described as the hpas table describes them "
-    "(a later run knows the fix was applied when the HPA's metrics read so)",
+    "reads_after": "what the object reads once the remedy is applied: the HPA's replayed metrics as the hpas table "
+    "describes them, or for sidecar-requests each sidecar's requests (a later run knows the fix was applied "
+    "when it reads so)",
     "replica_hours": "replica-hours with the remedy applied",
     "residual_skew_replica_hours": "remedy minus app-only replica-hours",
     "residual_skew_percent": "the residual relative to app-only, percent",
@@ -492,7 +494,9 @@ def _remedies(
                 "hpa": spec.name,
                 "remedy": remedy,
                 "description": description,
-                "metrics": "; ".join(m.describe() for m in col.metrics),
+                "reads_after": requests_read(col.change["requests"])
+                if remedy == View.SIDECAR_REQUESTS
+                else "; ".join(m.describe() for m in col.metrics),
                 "replica_hours": value,
                 "residual_skew_replica_hours": value - base,
                 "residual_skew_percent": 100.0 * (value - base) / base if base else np.nan,

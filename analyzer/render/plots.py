@@ -222,22 +222,25 @@ TREND_PANELS = (
 in replica-hours but stay two lines: they never add up."""
 
 
-def trends_figure(times: Any, summaries: list[dict[str, Any]], resolved: list[int]) -> Figure:
+def trends_figure(times: Any, summaries: list[dict[str, Any]], resolved: list[int], fixed: list[int]) -> Figure:
     """A cluster's runs over time (oldest first): waste, shortfall, sidecar cost and findings by severity;
-    runs that resolved findings since the run before are marked on every panel."""
+    runs that found a recommended fix applied since the run before (``fixed``) are marked on every panel,
+    and those that found findings resolved (``resolved``) more faintly."""
     fig, axes = _time_figure(9.0, 7.5, rows=len(TREND_PANELS))
     when = _times(times)
     for ax, (label, lines) in zip(axes, TREND_PANELS, strict=True):
         for key, name in lines:
             values = [float(s.get(key) or 0.0) for s in summaries]
             ax.plot(when, values, marker="o", markersize=3, label=name)
-        for t, n in zip(when, resolved, strict=True):
-            if n:
-                ax.axvline(t, color="tab:green", alpha=0.35, linewidth=2)
+        for t, n, f in zip(when, resolved, fixed, strict=True):
+            if f:
+                ax.axvline(t, color="tab:purple", alpha=0.6, linewidth=3)
+            elif n:
+                ax.axvline(t, color="tab:green", alpha=0.3, linewidth=2)
         ax.set_ylabel(label)
         ax.legend(loc="upper left", fontsize="small")
         ax.grid(alpha=0.3)
-    axes[0].set_title("Runs over time (green: findings resolved since the run before)")
+    axes[0].set_title("Runs over time (purple: a recommended fix applied; green: findings resolved)")
     axes[-1].set_xlabel("run (UTC)")
     return fig
 

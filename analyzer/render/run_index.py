@@ -51,6 +51,16 @@ def _since(record: dict[str, Any], status: str) -> int:
     return sum(int(v) for v in counts.values() if isinstance(v, int) and not isinstance(v, bool) and v >= 0)
 
 
+def _fixed(record: dict[str, Any]) -> int:
+    """Recommended fixes the run found applied since the run before (verified or not), as its record says."""
+    since = record.get("since")
+    verdicts = since.get("fixes") if isinstance(since, dict) else None
+    if not isinstance(verdicts, dict):
+        return 0
+    return sum(v for k, v in verdicts.items() if k in ("fix-verified", "fix-underperformed") and isinstance(v, int)
+               and not isinstance(v, bool) and v > 0)  # fmt: skip
+
+
 def _trends(found: list[tuple[str, str, dict[str, Any]]]) -> str:
     """The runs over time as one figure, from the second run on (one run makes no line)."""
     dated = []
@@ -63,7 +73,10 @@ def _trends(found: list[tuple[str, str, dict[str, Any]]]) -> str:
     if len(dated) < 2:
         return "<p>The trends appear from the second run on.</p>" if dated else ""
     figure = plots.trends_figure(
-        [t for t, _ in dated], [_figures(r) for _, r in dated], [_since(r, "resolved") for _, r in dated]
+        [t for t, _ in dated],
+        [_figures(r) for _, r in dated],
+        [_since(r, "resolved") for _, r in dated],
+        [_fixed(r) for _, r in dated],
     )
     alt = f"waste, shortfall, sidecar cost and findings by severity over {len(dated)} runs"
     return f'<p><img src="{plots.png_data_uri(figure)}" alt="{escape(alt)}" width=900></p>'
@@ -88,7 +101,9 @@ def index_html(cluster_dir: Path) -> str:
             f"<td>{escape(fmt.format(s[key]))}</td>" if key in s else "<td></td>" for key, _, fmt in COLUMNS
         )
         new, resolved = _since(record, "new"), _since(record, "resolved")
-        cells += f"<td>{new:,} new, {resolved:,} resolved</td>" if "since" in record else "<td></td>"
+        fixed = _fixed(record)
+        applied = f", {fixed:,} fix{'es' * (fixed != 1)} applied" if fixed else ""
+        cells += f"<td>{new:,} new, {resolved:,} resolved{applied}</td>" if "since" in record else "<td></td>"
         link = quote(name)
         files = " ".join(
             f'<a href="{link}/{quote(f)}">{escape(f)}</a>'

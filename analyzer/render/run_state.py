@@ -103,14 +103,20 @@ def _state(doc: Any, file: Path) -> RunState:
             if missing:
                 raise SidecarImpactError(f"{file}: {name}[{i}]: {clip(missing[0])} is missing")
         tables[name] = pd.DataFrame([{c: row[c] for c in columns} for row in rows], columns=list(columns))
-    for name, columns in (("findings", STATE_COLUMNS["findings"]), ("containers", STATE_COLUMNS["containers"])):
+    for name, columns in (("findings", STATE_COLUMNS["findings"]), ("containers", STATE_COLUMNS["containers"][:6])):
         text = [c for c in columns if c != "message"]
         bad = [c for c in text if not tables[name][c].map(lambda v: isinstance(v, str)).all()]
         if bad:
             raise SidecarImpactError(f"{file}: {name}: {bad[0]} must be text in every row")
     tables["fixes"] = _fixes(doc.get("fixes", []), file)
+    for column in ("cpu_request_cores", "memory_request_bytes"):
+        values = tables["containers"][column].map(lambda v: math.nan if v is None else v)
+        try:
+            tables["containers"][column] = pd.to_numeric(values, errors="raise")
+        except (ValueError, TypeError):
+            raise SidecarImpactError(f"{file}: containers: {column} must be a number or null in every row") from None
     skew = tables["hpa_skew"]
-    for column in STATE_COLUMNS["hpa_skew"][3:]:
+    for column in [c for c in STATE_COLUMNS["hpa_skew"] if c not in ("namespace", "hpa", "target", "direction")]:
         try:
             skew[column] = pd.to_numeric(skew[column].map(lambda v: math.nan if v is None else v), errors="raise")
         except (ValueError, TypeError):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -60,42 +60,61 @@ The simulation's cost is mostly per HPA sync, shared by a batch's workloads; mem
 
 
 def generate(
-    workloads: int = 13,
+    workloads: int = len(CATALOGUE),
     days: float = 3.0,
     step_s: float = 60.0,
     seed: int = 7,
     start: pd.Timestamp = DEFAULT_START,
     app_only_hpas: bool = False,
+    fixes: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]] | None = None,
+    load: float = 1.0,
 ) -> Synthetic:
     """Simulate ``workloads`` scenarios for ``days`` at ``step_s``; identical output for identical arguments.
 
     ``app_only_hpas`` makes every Resource metric count the app containers alone (a ContainerResource
     metric on the app where there is one): the same traffic (drawn before any scaling) under HPAs that
-    ignore the sidecars, the ground truth of the app-only counterfactual. The whole snapshot in memory:
-    :func:`write_sample_stream` writes a large one batch by batch instead.
+    ignore the sidecars, the ground truth of the app-only counterfactual. ``fixes`` (by namespace and
+    workload: a JSON Patch of its HPA, or of its ScaledObject for KEDA, as a report's fix gives it) and
+    ``load`` (every workload's traffic scaled) make the same cluster after fixes were applied: the same
+    traffic, drawn before any scaling, under the patched autoscalers; the truth names the patches. The
+    whole snapshot in memory: :func:`write_sample_stream` writes a large one batch by batch instead.
     """
-    batches = list(generate_batches(workloads, days, step_s, seed, start, app_only_hpas))
+    scenarios = pick(workloads)
+    if fixes or load != 1.0:
+        unknown = set(fixes or {}) - {(s.namespace, s.workload) for s in scenarios}
+        if unknown:
+            raise SidecarImpactError(f"fixes for workloads the cluster does not have: {sorted(unknown)}")
+        scenarios = [replace(s, patch=tuple((fixes or {}).get((s.namespace, s.workload), ())),
+                             peak_rps=s.peak_rps * load) for s in scenarios]  # fmt: skip
+    batches = list(generate_batches(workloads, days, step_s, seed, start, app_only_hpas, scenarios))
     return batches[0] if len(batches) == 1 else _joined(batches)
 
 
 def generate_batches(
-    workloads: int = 13,
+    workloads: int = len(CATALOGUE),
     days: float = 3.0,
     step_s: float = 60.0,
     seed: int = 7,
     start: pd.Timestamp = DEFAULT_START,
     app_only_hpas: bool = False,
+    scenarios: list[Scenario] | None = None,
 ) -> Iterator[Synthetic]:
     """:func:`generate`'s snapshot as batches of :data:`BATCH_WORKLOADS` workloads with disjoint
     namespaces, each simulated with its own random stream (seeded by ``seed`` and the batch number), so
     memory follows one batch and a batch's data does not depend on how many follow it
     (:func:`write_sample_batches` simulates them in parallel)."""
-    make, firsts = _batch_maker(workloads, days, step_s, seed, start, app_only_hpas)
+    make, firsts = _batch_maker(workloads, days, step_s, seed, start, app_only_hpas, scenarios)
     yield from map(make, enumerate(firsts))
 
 
 def _batch_maker(
-    workloads: int, days: float, step_s: float, seed: int, start: pd.Timestamp, app_only_hpas: bool
+    workloads: int,
+    days: float,
+    step_s: float,
+    seed: int,
+    start: pd.Timestamp,
+    app_only_hpas: bool,
+    scenarios: list[Scenario] | None = None,
 ) -> tuple[Callable[[tuple[int, int]], Synthetic], range]:
     """The arguments checked; the function that simulates batch ``(number, first workload)`` and the
     batches' first workloads."""
@@ -106,7 +125,7 @@ def _batch_maker(
     flags = ControllerFlags()
     if step_s < flags.sync_period_s or step_s % flags.sync_period_s:
         raise SidecarImpactError(f"--step must be a multiple of the 15s HPA sync period, got {step_s:g}s")
-    scenarios = pick(workloads)
+    scenarios = scenarios if scenarios is not None else pick(workloads)
     make = partial(_batch, scenarios, workloads, days, step_s, seed, start, flags, app_only_hpas)
     return make, range(0, workloads, BATCH_WORKLOADS)
 
@@ -229,7 +248,7 @@ def write_sample_stream(out: str | os.PathLike[str], batches: Iterable[Synthetic
 
 def write_sample_batches(
     out: str | os.PathLike[str],
-    workloads: int = 13,
+    workloads: int = len(CATALOGUE),
     days: float = 3.0,
     step_s: float = 60.0,
     seed: int = 7,
@@ -592,6 +611,7 @@ def _truth(scenarios: list[Scenario], seed: int) -> dict[str, Any]:
                 "keda": s.keda,
                 "expected_vpa_hazards": sorted(s.expected_vpa_hazards),
                 "sidecars": [line(c) for c in s.sidecars if not c.app],
+                **({"patch": list(s.patch)} if s.patch else {}),
             }
         )
     note = "usage per pod = base + slope x app CPU per pod (cores, summed over the pod's app containers)"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from analyzer.simulate.keda import generated_metric
@@ -205,7 +207,7 @@ def hpa_object(scenario: Scenario, created: str) -> dict[str, Any] | None:
     hpa = _autoscaler(scenario, created, "autoscaling/v2", "HorizontalPodAutoscaler", "scaleTargetRef", scenario.hpa)
     so = scaled_object(scenario, created)
     if so is None:
-        return hpa
+        return apply_patch(hpa, scenario.patch)
     meta = hpa["metadata"]
     meta["name"] = f"keda-hpa-{scenario.workload}"
     meta["labels"] = {KEDA_LABEL: scenario.workload}
@@ -213,6 +215,30 @@ def hpa_object(scenario: Scenario, created: str) -> dict[str, Any] | None:
     meta["ownerReferences"] = [{**owner, "uid": so["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
     hpa["spec"]["metrics"] = [generated_metric(t) for t in so["spec"]["triggers"]]
     return hpa
+
+
+def apply_patch(obj: dict[str, Any], ops: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``obj`` with the JSON Patch (RFC 6902) ``ops`` applied: the ``test``, ``add`` and ``replace``
+    operations the report's fixes use; a failed ``test`` or a missing parent is an error (a fix written
+    for another object)."""
+    for op in ops:
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in str(op["path"]).split("/")[1:]]
+        node: Any = obj
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        key: Any = int(last) if isinstance(node, list) and last != "-" else last
+        if op["op"] == "test":
+            if node[key] != op["value"]:
+                raise ValueError(f"test failed at {op['path']}")
+        elif op["op"] == "add" and isinstance(node, list):
+            node.insert(len(node) if key == "-" else key, copy.deepcopy(op["value"]))
+        elif op["op"] in ("add", "replace"):
+            if op["op"] == "replace" and (key not in node if isinstance(node, dict) else key >= len(node)):
+                raise ValueError(f"nothing to replace at {op['path']}")
+            node[key] = copy.deepcopy(op["value"])
+        else:
+            raise ValueError(f"unsupported operation {op['op']!r}")
+    return obj
 
 
 def scaled_object(scenario: Scenario, created: str) -> dict[str, Any] | None:
@@ -224,7 +250,7 @@ def scaled_object(scenario: Scenario, created: str) -> dict[str, Any] | None:
         target = m["resource"]["target"]
         value = str(target["averageUtilization"]) if target["type"] == "Utilization" else str(target["averageValue"])
         triggers.append({"type": m["resource"]["name"], "metricType": target["type"], "metadata": {"value": value}})
-    return {
+    return apply_patch({
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
         "metadata": {
@@ -239,7 +265,7 @@ def scaled_object(scenario: Scenario, created: str) -> dict[str, Any] | None:
             "maxReplicaCount": scenario.hpa["maxReplicas"],
             "triggers": triggers,
         },
-    }
+    }, scenario.patch)  # fmt: skip
 
 
 def vpa_object(scenario: Scenario, created: str) -> dict[str, Any] | None:

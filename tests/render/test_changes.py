@@ -18,6 +18,8 @@ from analyzer.api import Analysis, analyze, diff, load_snapshot, render_run
 from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunState, compare
 from analyzer.render import metrics
 from analyzer.render.run_state import STATE_FILE, read_state
+from analyzer.synth.generate import generate
+from analyzer.synth.scenarios import CATALOGUE
 from tests.patching import patched
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,13 +181,16 @@ def test_the_runs_index_plots_the_runs_and_counts_what_each_resolved(
     assert index.count('<img src="data:image/png;base64,') == 1 and "over 3 runs" in index
 
     def said(changes: Changes) -> str:
-        return f"{sum(changes.counts('new').values())} new, {sum(changes.counts('resolved').values())} resolved"
+        applied = sum(n for v, n in changes.verdicts().items() if v in ("fix-verified", "fix-underperformed"))
+        fixes = f", {applied} fix{'es' * (applied != 1)} applied" if applied else ""
+        return f"{sum(changes.counts('new').values())} new, {sum(changes.counts('resolved').values())} resolved{fixes}"
 
     forward, back = compare(sample_analysis.state(), fixed.state()), compare(fixed.state(), sample_analysis.state())
     rows = re.findall(r"<tr><td>([^<]*)</td>.*?<td>([^<]*)</td><td><a ", index)
+    assert said(forward).endswith(", 2 fixes applied")
     assert rows == [
         ("2026-12-08T02:00:00Z", said(back)),
-        ("2026-12-07T02:00:00Z", said(forward)),
+        ("2026-12-07T02:00:00Z", said(forward)),  # the two ContainerResource fixes, seen applied
         ("2026-12-06T02:00:00Z", ""),
     ]
 
@@ -218,30 +223,45 @@ def test_the_fixes_of_an_earlier_run_are_judged_applied_held_and_reverted(
 
 def test_a_fix_that_falls_short_or_was_changed_otherwise_says_so() -> None:
     """Worked states: a fix applied whose skew lands 8 points past the prediction while the app's load doubled;
-    another HPA changed, not as recommended."""
+    another HPA changed, not as recommended; a sidecar-requests fix, read in the workload's requests."""
 
-    def state(metrics: dict[str, str], skews: dict[str, tuple[float, float]], fixes: list[tuple[str, ...]]) -> RunState:
+    def state(metrics: dict[str, str], skews: dict[str, tuple[float, float]], fixes: list[tuple[str, ...]],
+              proxy: tuple[float, float]) -> RunState:  # fmt: skip
         hpas = pd.DataFrame([("shop", h, m) for h, m in metrics.items()], columns=["namespace", "hpa", "metrics"])
         skew = pd.DataFrame(
-            [("shop", h, "dilution", s, 0.0, 1.0, 0.0, 0.0, load, 0.2) for h, (s, load) in skews.items()],
+            [("shop", h, f"Deployment/{h}", "dilution", s, 0.0, 1.0, 0.0, 0.0, load, 0.2)
+             for h, (s, load) in skews.items()],
             columns=list(STATE_COLUMNS["hpa_skew"]),
-        )
-        empty = {name: pd.DataFrame(columns=list(STATE_COLUMNS[name])) for name in ("findings", "containers")}
+        )  # fmt: skip
+        containers = pd.DataFrame(
+            [("shop", "Deployment", "checkout", "checkout", "app", "", 0.5, 2.0**29),
+             ("shop", "Deployment", "checkout", "istio-proxy", "sidecar", "istio", *proxy)],
+            columns=list(STATE_COLUMNS["containers"]),
+        )  # fmt: skip
+        findings = pd.DataFrame(columns=list(STATE_COLUMNS["findings"]))
         rows = [(*f, 1.0, "recommended", "2026-12-06T00:00:00Z") for f in fixes]
-        table = pd.DataFrame([(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows],
-                             columns=list(FIX_COLUMNS))  # fmt: skip
-        return RunState(DAY_1, {}, hpas=hpas, hpa_skew=skew, fixes=table, **empty)
+        table = pd.DataFrame(rows, columns=list(FIX_COLUMNS))
+        return RunState(DAY_1, {}, findings=findings, hpa_skew=skew, containers=containers, hpas=hpas, fixes=table)
 
+    SEVENTY = "Resource pod cpu at 70%"
     before = state(
-        {"cart": "Resource pod cpu at 70%", "pricing": "Resource pod cpu at 70%"},
-        {"cart": (-20.0, 100.0), "pricing": (-9.0, 50.0)},
+        {"cart": SEVENTY, "pricing": SEVENTY, "checkout": SEVENTY},
+        {"cart": (-20.0, 100.0), "pricing": (-9.0, 50.0), "checkout": (12.0, 80.0)},
         [("shop", "cart", "retarget", "Resource pod cpu at 70%", "Resource pod cpu at 60%"),
-         ("shop", "pricing", "retarget", "Resource pod cpu at 70%", "Resource pod cpu at 66%")],
+         ("shop", "pricing", "retarget", "Resource pod cpu at 70%", "Resource pod cpu at 66%"),
+         ("shop", "checkout", "sidecar-requests", "istio-proxy cpu 100m memory 128Mi",
+          "istio-proxy cpu 57m memory 66Mi")],
+        proxy=(0.1, 128.0 * 2**20),
     )  # fmt: skip
     now = state(
-        {"cart": "Resource pod cpu at 60%", "pricing": "Resource pod cpu at 50%"},
-        {"cart": (-9.0, 200.0), "pricing": (5.0, 50.0)},
+        {
+            "cart": "Resource pod cpu at 60%",
+            "pricing": "Resource pod cpu at 50%",
+            "checkout": "Resource pod cpu at 70%",
+        },
+        {"cart": (-9.0, 200.0), "pricing": (5.0, 50.0), "checkout": (0.5, 80.0)},
         [],
+        proxy=(0.057, 66.0 * 2**20),
     )
     verdicts = compare(before, now).fixes.set_index("hpa")
     assert verdicts.loc["cart", "verdict"] == "fix-underperformed"
@@ -250,9 +270,53 @@ def test_a_fix_that_falls_short_or_was_changed_otherwise_says_so() -> None:
     )
     assert verdicts.loc["pricing", "verdict"] == "changed-otherwise"
     assert verdicts.loc["pricing", "note"] == "recommended: Resource pod cpu at 66%"
+    assert verdicts.loc["checkout", "verdict"] == "fix-verified"  # the proxy's requests read as recommended
+    assert verdicts.loc["checkout", "metrics_now"] == "istio-proxy cpu 57m memory 66Mi"
     untouched = replace(before, fixes=before.fixes.iloc[:0])  # nothing recommended: a change of one's own
     own = compare(untouched, now).fixes.set_index("hpa")
     assert set(own["verdict"]) == {"changed-not-recommended"} and own.loc["pricing", "measured_skew_percent"] == 5.0
-    assert own.loc["pricing", "note"] == "was Resource pod cpu at 70%"
+    assert own.loc["pricing", "note"] == "was Resource pod cpu at 70%" and "checkout" not in own.index
     carried = compare(before, now).carried
-    assert list(carried["hpa"]) == ["cart"] and list(carried["status"]) == ["applied"]
+    assert sorted(carried["hpa"]) == ["cart", "checkout"] and set(carried["status"]) == {"applied"}
+
+
+def test_a_generated_pair_before_and_after_the_fixes_gets_the_verdicts_its_truth_says(tmp_path: Path) -> None:
+    """The generator's cluster, then the same cluster (same traffic, drawn before any scaling) with the
+    first report's HPA and ScaledObject fixes applied and the controllers run on them: every fix verified,
+    the replay calibrated on the new replicas (no new finding), also with 60 % more traffic; a fix applied
+    otherwise than recommended is said to be."""
+    first = generate(workloads=len(CATALOGUE), days=0.5, step_s=60, seed=3)
+    before = analyze(first.snapshot)
+    r = before.remedies
+    chosen = r[r["recommended"] & (r["patch"] != "") & r["object"].str.match(r"^(hpa|scaledobject)/")]
+    fixes = {(f.namespace, f.object.split("/", 1)[1]): json.loads(f.patch) for f in chosen.itertuples()}
+    assert len(fixes) >= 8 and any(o.startswith("scaledobject/") for o in chosen["object"])
+    for load in (1.0, 1.6):
+        after = generate(workloads=len(CATALOGUE), days=0.5, step_s=60, seed=3, fixes=fixes, load=load)
+        patched_truth = {(w["namespace"], w["workload"]) for w in after.truth["workloads"] if "patch" in w}
+        assert patched_truth == set(fixes)
+        changes = compare(before.state(), analyze(after.snapshot).state())
+        assert set(changes.fixes["hpa"]) == set(chosen["hpa"])
+        if load == 1.0:  # as two nightly runs: the second's report says it
+            out = tmp_path / "runs"
+            render_run(before, out, ["json"], now=DAY_1)
+            (report,) = render_run(analyze(after.snapshot), out, ["json"], now=DAY_2)
+            verdicts = json.loads(report.read_text())["changes"]["fixes"]
+            assert sorted((f["hpa"], f["verdict"]) for f in verdicts) == sorted(
+                (h, "fix-verified") for h in chosen["hpa"]
+            )
+        if load == 1.0:  # the same traffic: each fix does what the replay said, on replicas it ran itself
+            assert set(changes.fixes["verdict"]) == {"fix-verified"}, changes.fixes
+            assert not (changes.findings["status"] == "new").any()
+        else:  # more traffic: a fix may fall short, and then the load is named as the likely reason
+            short = changes.fixes[changes.fixes["verdict"] == "fix-underperformed"]
+            assert set(changes.fixes["verdict"]) <= {"fix-verified", "fix-underperformed"}
+            assert all("the app's load changed" in note for note in short["note"])
+    inventory = [dict(op) for op in fixes[("shop", "inventory")]]
+    inventory[1] = json.loads(json.dumps(inventory[1]).replace(
+        f'"averageUtilization": {inventory[1]["value"]["resource"]["target"]["averageUtilization"]}',
+        '"averageUtilization": 50'))  # fmt: skip
+    other = generate(workloads=len(CATALOGUE), days=0.5, step_s=60, seed=3, fixes={("shop", "inventory"): inventory})
+    verdicts = compare(before.state(), analyze(other.snapshot).state()).fixes.set_index("hpa")
+    assert verdicts.loc["inventory", "verdict"] == "changed-otherwise"
+    assert verdicts.loc["inventory", "metrics_now"] == "Resource pod cpu at 50%"
