@@ -51,14 +51,14 @@ def _since(record: dict[str, Any], status: str) -> int:
     return sum(int(v) for v in counts.values() if isinstance(v, int) and not isinstance(v, bool) and v >= 0)
 
 
-def _fixed(record: dict[str, Any]) -> int:
-    """Recommended fixes the run found applied since the run before (verified or not), as its record says."""
+def _fixed(record: dict[str, Any], verdicts: tuple[str, ...] = ("fix-verified", "fix-underperformed")) -> int:
+    """Fixes with one of ``verdicts`` since the run before (by default: found applied), as the record says."""
     since = record.get("since")
-    verdicts = since.get("fixes") if isinstance(since, dict) else None
-    if not isinstance(verdicts, dict):
+    counts = since.get("fixes") if isinstance(since, dict) else None
+    if not isinstance(counts, dict):
         return 0
-    return sum(v for k, v in verdicts.items() if k in ("fix-verified", "fix-underperformed") and isinstance(v, int)
-               and not isinstance(v, bool) and v > 0)  # fmt: skip
+    return sum(v for k, v in counts.items() if k in verdicts and isinstance(v, int) and not isinstance(v, bool)
+               and v > 0)  # fmt: skip
 
 
 def _trends(found: list[tuple[str, str, dict[str, Any]]]) -> str:
@@ -101,8 +101,9 @@ def index_html(cluster_dir: Path) -> str:
             f"<td>{escape(fmt.format(s[key]))}</td>" if key in s else "<td></td>" for key, _, fmt in COLUMNS
         )
         new, resolved = _since(record, "new"), _since(record, "resolved")
-        fixed = _fixed(record)
+        fixed, undone = _fixed(record), _fixed(record, ("fix-reverted",))
         applied = f", {fixed:,} fix{'es' * (fixed != 1)} applied" if fixed else ""
+        applied += f", {undone:,} fix{'es' * (undone != 1)} reverted" if undone else ""
         cells += f"<td>{new:,} new, {resolved:,} resolved{applied}</td>" if "since" in record else "<td></td>"
         link = quote(name)
         files = " ".join(

@@ -182,12 +182,15 @@ def test_the_runs_index_plots_the_runs_and_counts_what_each_resolved(
 
     def said(changes: Changes) -> str:
         applied = sum(n for v, n in changes.verdicts().items() if v in ("fix-verified", "fix-underperformed"))
+        undone = changes.verdicts().get("fix-reverted", 0)
         fixes = f", {applied} fix{'es' * (applied != 1)} applied" if applied else ""
+        fixes += f", {undone} fix{'es' * (undone != 1)} reverted" if undone else ""
         return f"{sum(changes.counts('new').values())} new, {sum(changes.counts('resolved').values())} resolved{fixes}"
 
-    forward, back = compare(sample_analysis.state(), fixed.state()), compare(fixed.state(), sample_analysis.state())
+    forward = compare(sample_analysis.state(), fixed.state())
+    back = compare(fixed.state().carrying(forward), sample_analysis.state())  # the state the second run wrote
     rows = re.findall(r"<tr><td>([^<]*)</td>.*?<td>([^<]*)</td><td><a ", index)
-    assert said(forward).endswith(", 2 fixes applied")
+    assert said(forward).endswith(", 2 fixes applied") and said(back).endswith(", 2 fixes reverted")
     assert rows == [
         ("2026-12-08T02:00:00Z", said(back)),
         ("2026-12-07T02:00:00Z", said(forward)),  # the two ContainerResource fixes, seen applied
