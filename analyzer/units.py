@@ -122,7 +122,11 @@ def format_cpu(cores: float) -> str:
     return f"{round(cores * 1000)}m"
 
 
+MIB = 2**20
+"""Bytes in a mebibyte (``Mi``)."""
+
+
 def format_memory(num_bytes: float) -> str:
     """Bytes as a Kubernetes memory quantity, in Mi when whole, else in bytes."""
-    mib = num_bytes / 2**20
+    mib = num_bytes / MIB
     return f"{int(mib)}Mi" if float(mib).is_integer() else str(round(num_bytes))

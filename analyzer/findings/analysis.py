@@ -96,12 +96,13 @@ class Analysis:
 
     def state(self) -> RunState:
         """What this run found, as a later run compares it (:mod:`analyzer.findings.changes`)."""
-        chosen = self.remedies[self.remedies["recommended"] & (self.remedies["patch"] != "")] if len(
-            self.remedies) else self.remedies  # fmt: skip
-        before = dict(zip(zip(self.hpas["namespace"], self.hpas["hpa"], strict=True), self.hpas["metrics"],
-                          strict=True))  # fmt: skip
-        targets = dict(zip(zip(self.hpa_skew["namespace"], self.hpa_skew["hpa"], strict=True), self.hpa_skew["target"],
-                           strict=True))  # fmt: skip
+        remedies = self.remedies
+        chosen = remedies[remedies["recommended"] & (remedies["patch"] != "")] if len(remedies) else remedies
+        before = dict(
+            zip(zip(self.hpas["namespace"], self.hpas["hpa"], strict=True), self.hpas["metrics"], strict=True)
+        )
+        skew = self.hpa_skew
+        targets = dict(zip(zip(skew["namespace"], skew["hpa"], strict=True), skew["target"], strict=True))
 
         def reads_before(r: Any) -> str:
             if r.remedy != "sidecar-requests":
@@ -109,10 +110,10 @@ class Analysis:
             names = [part.split(" cpu ", 1)[0] for part in str(r.reads_after).split("; ")]
             return requests_now(self.containers, r.namespace, str(targets.get((r.namespace, r.hpa), "")), names)
 
+        at = self.metadata.end.isoformat().replace("+00:00", "Z")
         fixes = pd.DataFrame(
-            [(r.namespace, r.hpa, r.remedy, reads_before(r), r.reads_after,
-              float(r.residual_skew_percent), "recommended",
-              self.metadata.end.isoformat().replace("+00:00", "Z")) for r in chosen.itertuples(index=False)],
+            [(r.namespace, r.hpa, r.remedy, reads_before(r), r.reads_after, float(r.residual_skew_percent),
+              "recommended", at) for r in chosen.itertuples(index=False)],
             columns=list(FIX_COLUMNS),
         )  # fmt: skip
         return RunState(

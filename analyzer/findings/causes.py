@@ -22,6 +22,7 @@ from analyzer.findings.severity import Severity, severity_rank
 from analyzer.findings.vpa_hazards import HAZARDS
 from analyzer.model.classify import Role
 from analyzer.model.signals import NAMESPACE_READERS, REQUEST_ANNOTATIONS, RequestSource
+from analyzer.simulate.views import p90_request
 
 CAUSE_COLUMNS = {
     "cause": "the cause's key: the finding kind, then container:image:request source of each sidecar behind it",
@@ -51,7 +52,6 @@ CAUSE_COLUMNS = {
 }
 
 _SKEW_KINDS = ("hpa-stalled", "hpa-inflation", "hpa-dilution")
-MIB = 2**20
 
 
 @dataclass(frozen=True)
@@ -288,22 +288,22 @@ def _source_fix(
     mem = rows["memory_p90_bytes"].dropna().to_numpy()
     if not len(cpu) or not len(mem):
         return SourceFix()
-    cpu_m = max(1, math.ceil(float(np.median(cpu)) * 1000))
-    mem_mi = max(1, math.ceil(float(np.median(mem)) / MIB))
+    pooled = p90_request(float(np.median(cpu)), float(np.median(mem)))  # the per-HPA rule, on the members' median
+    low, high = p90_request(cpu.min(), mem.min()), p90_request(cpu.max(), mem.max())
     spread = (
-        f"the median of {len(cpu)} workloads' p90 usage; they range {math.ceil(cpu.min() * 1000)}m–"
-        f"{math.ceil(cpu.max() * 1000)}m and {math.ceil(mem.min() / MIB)}Mi–{math.ceil(mem.max() / MIB)}Mi"
+        f"the median of {len(cpu)} workloads' p90 usage; they range {low['cpu']}–{high['cpu']} and "
+        f"{low['memory']}–{high['memory']}"
         if len(cpu) > 1
         else "its p90 usage"
     )
     change = (
-        f"set {c.container}'s default requests in the {c.kind} injector to cpu {cpu_m}m, memory "
-        f"{mem_mi}Mi ({spread}); replayed with each HPA's {c.container} at its own p90, their net skew goes "
+        f"set {c.container}'s default requests in the {c.kind} injector to cpu {pooled['cpu']}, memory "
+        f"{pooled['memory']} ({spread}); replayed with each HPA's {c.container} at its own p90, their net skew goes "
         f"from {net:,.1f} to {left:,.1f} replica-hours. The per-HPA fixes are the alternative where the injector "
         "cannot change"
     )
-    setting = _injector_setting(c.kind, f"{cpu_m}m", f"{mem_mi}Mi", sorted(set(group["namespace"])))
-    return SourceFix(change, setting, f"{cpu_m}m", f"{mem_mi}Mi")
+    setting = _injector_setting(c.kind, pooled["cpu"], pooled["memory"], sorted(set(group["namespace"])))
+    return SourceFix(change, setting, pooled["cpu"], pooled["memory"])
 
 
 def _injector_setting(kind: str, cpu: str, mem: str, namespaces: Sequence[str]) -> str:

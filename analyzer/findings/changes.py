@@ -9,7 +9,8 @@ the same way whether both are in memory, or one is a report.json written months 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.findings.severity import SEVERITIES, severity_rank
+from analyzer.units import format_cpu, format_memory
 
 STATE_COLUMNS: dict[str, tuple[str, ...]] = {
     "findings": ("severity", "kind", "namespace", "object", "message"),
@@ -190,9 +192,6 @@ def compare(before: RunState, now: RunState) -> Changes:
     )
 
 
-MIB = 2**20
-
-
 def requests_read(requests: Mapping[str, Mapping[str, str]]) -> str:
     """Sidecars' requests as a run reads them: ``istio-proxy cpu 57m memory 66Mi``, by container name."""
     return "; ".join(f"{c} cpu {r['cpu']} memory {r['memory']}" for c, r in sorted(requests.items()))
@@ -205,12 +204,12 @@ def requests_now(containers: pd.DataFrame, namespace: str, target: str, names: S
     rows = containers[(containers["namespace"] == namespace) & (containers["workload_kind"] == kind)
                       & (containers["workload"] == workload)].set_index("container")  # fmt: skip
 
-    def quantity(value: float, unit: float, suffix: str) -> str:
-        return "none" if value != value else f"{value / unit:g}{suffix}"
+    def quantity(value: float, write: Callable[[float], str]) -> str:
+        return "none" if math.isnan(value) else write(value)
 
     return "; ".join(
-        f"{c} cpu {quantity(float(rows.loc[c, 'cpu_request_cores']), 0.001, 'm')} memory "
-        f"{quantity(float(rows.loc[c, 'memory_request_bytes']), MIB, 'Mi')}"
+        f"{c} cpu {quantity(float(rows.loc[c, 'cpu_request_cores']), format_cpu)} memory "
+        f"{quantity(float(rows.loc[c, 'memory_request_bytes']), format_memory)}"
         for c in sorted(names) if c in rows.index
     )  # fmt: skip
 
@@ -340,18 +339,18 @@ def _hpas(before: pd.DataFrame, now: pd.DataFrame) -> pd.DataFrame:
 
 def _workloads(before: pd.DataFrame, now: pd.DataFrame) -> pd.DataFrame:
     rows = []
+    kept = before[WORKLOAD_KEY].drop_duplicates().merge(now[WORKLOAD_KEY].drop_duplicates())
     for frame_b, frame_n, with_container in (
         (before[WORKLOAD_KEY].drop_duplicates(), now[WORKLOAD_KEY].drop_duplicates(), False),
         (before.loc[before["role"] == "sidecar", [*WORKLOAD_KEY, "container"]],
          now.loc[now["role"] == "sidecar", [*WORKLOAD_KEY, "container"]], True),
     ):  # fmt: skip
         key = [*WORKLOAD_KEY, "container"] if with_container else WORKLOAD_KEY
-        joined = frame_b.merge(frame_n, on=key, how="outer", indicator=True)
+        joined = frame_b.merge(frame_n, on=key, how="outer", indicator="side")
         if with_container:  # a sidecar of a workload that appeared or went is said with its workload
-            present = frame_b[WORKLOAD_KEY].merge(frame_n[WORKLOAD_KEY]).drop_duplicates()
-            joined = joined.merge(present, on=WORKLOAD_KEY)
-        for r in joined[joined["_merge"] != "both"].itertuples(index=False):
-            rows.append(("appeared" if r._merge == "right_only" else "gone", r.namespace, r.workload_kind,
+            joined = joined.merge(kept, on=WORKLOAD_KEY)
+        for r in joined[joined["side"] != "both"].itertuples(index=False):
+            rows.append(("appeared" if r.side == "right_only" else "gone", r.namespace, r.workload_kind,
                          r.workload, r.container if with_container else ""))  # fmt: skip
     table = pd.DataFrame(rows, columns=list(CHANGE_COLUMNS["workloads"]))
     return table.sort_values(["status", *WORKLOAD_KEY, "container"], kind="stable").reset_index(drop=True)

@@ -22,7 +22,7 @@ from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunSt
 STATE_FILE = ".sidecar-impact-state.json"
 REPORT_FILE = "report.json"
 MAX_STATE_BYTES = 1 << 30
-"""A larger file is not a report this tool wrote (a 3,000-workload week's report.json is under 100 MB)."""
+"""A larger file is not a report this tool wrote."""
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -91,55 +91,53 @@ def _state(doc: Any, file: Path) -> RunState:
     summary = doc.get("summary")
     if not isinstance(summary, dict):
         raise SidecarImpactError(f"{file}: summary: missing or not an object")
-    tables = {}
-    for name, columns in STATE_COLUMNS.items():
-        rows = doc.get(name)
-        if not isinstance(rows, list):
-            raise SidecarImpactError(f"{file}: {name}: missing or not a list")
-        for i, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise SidecarImpactError(f"{file}: {name}[{i}]: not an object")
-            missing = [c for c in columns if c not in row]
-            if missing:
-                raise SidecarImpactError(f"{file}: {name}[{i}]: {clip(missing[0])} is missing")
-        tables[name] = pd.DataFrame([{c: row[c] for c in columns} for row in rows], columns=list(columns))
-    for name, columns in (("findings", STATE_COLUMNS["findings"]), ("containers", STATE_COLUMNS["containers"][:6])):
-        text = [c for c in columns if c != "message"]
-        bad = [c for c in text if not tables[name][c].map(lambda v: isinstance(v, str)).all()]
-        if bad:
-            raise SidecarImpactError(f"{file}: {name}: {bad[0]} must be text in every row")
-    tables["fixes"] = _fixes(doc.get("fixes", []), file)
-    for column in ("cpu_request_cores", "memory_request_bytes"):
-        values = tables["containers"][column].map(lambda v: math.nan if v is None else v)
-        try:
-            tables["containers"][column] = pd.to_numeric(values, errors="raise")
-        except (ValueError, TypeError):
-            raise SidecarImpactError(f"{file}: containers: {column} must be a number or null in every row") from None
-    skew = tables["hpa_skew"]
-    for column in [c for c in STATE_COLUMNS["hpa_skew"] if c not in ("namespace", "hpa", "target", "direction")]:
-        try:
-            skew[column] = pd.to_numeric(skew[column].map(lambda v: math.nan if v is None else v), errors="raise")
-        except (ValueError, TypeError):
-            raise SidecarImpactError(f"{file}: hpa_skew: {column} must be a number or null in every row") from None
+    for key, value in summary.items():
+        if not _number(value):
+            raise SidecarImpactError(f"{file}: summary.{clip(key)}: must be a number")
+    tables = {name: _table(doc.get(name), name, columns, file) for name, columns in STATE_COLUMNS.items()}
+    tables["fixes"] = _table(doc.get("fixes", []), "fixes", tuple(FIX_COLUMNS), file)
     return RunState(end=stamp.tz_convert("UTC"), summary=summary, **tables)
 
 
-def _fixes(rows: Any, file: Path) -> pd.DataFrame:
-    """A state's ``fixes`` (a report.json has none: an empty table)."""
+NUMBERS = {
+    "hpa_skew": ("skew_percent", "excess_replica_hours", "missing_replica_hours", "waste_cost_month", "stalled_hours",
+                 "replica_hours_app_only", "sidecar_cpu_usage_share"),
+    "containers": ("cpu_request_cores", "memory_request_bytes"),
+    "fixes": ("predicted_skew_percent",),
+}  # fmt: skip
+"""The columns of the state's tables that hold numbers (null allowed); every other column holds text."""
+
+
+def _number(value: Any) -> bool:
+    """A JSON number a float holds (not a boolean, not beyond a float's range)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return not math.isinf(float(value))
+    except OverflowError:
+        return False
+
+
+def _table(rows: Any, name: str, columns: tuple[str, ...], file: Path) -> pd.DataFrame:
+    """One of the state's tables: a list of objects with ``columns``, each a number (or null) or text as
+    :data:`NUMBERS` says; anything else names the row and the column."""
     if not isinstance(rows, list):
-        raise SidecarImpactError(f"{file}: fixes: not a list")
+        raise SidecarImpactError(f"{file}: {name}: missing or not a list")
+    numbers = NUMBERS.get(name, ())
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
-            raise SidecarImpactError(f"{file}: fixes[{i}]: not an object")
-        for column in FIX_COLUMNS:
-            value = row.get(column)
-            number = column == "predicted_skew_percent"
-            if number and not (value is None or (isinstance(value, int | float) and not isinstance(value, bool))):
-                raise SidecarImpactError(f"{file}: fixes[{i}]: {column} must be a number or null")
-            if not number and not isinstance(value, str):
-                raise SidecarImpactError(f"{file}: fixes[{i}]: {column} must be text")
-    frame = pd.DataFrame([{c: row[c] for c in FIX_COLUMNS} for row in rows], columns=list(FIX_COLUMNS))
-    frame["predicted_skew_percent"] = frame["predicted_skew_percent"].astype(float)
+            raise SidecarImpactError(f"{file}: {name}[{i}]: not an object")
+        for column in columns:
+            if column not in row:
+                raise SidecarImpactError(f"{file}: {name}[{i}]: '{column}' is missing")
+            value = row[column]
+            if column in numbers and not (value is None or _number(value)):
+                raise SidecarImpactError(f"{file}: {name}[{i}]: {column} must be a number or null")
+            if column not in numbers and not isinstance(value, str):
+                raise SidecarImpactError(f"{file}: {name}[{i}]: {column} must be text")
+    frame = pd.DataFrame([{c: row[c] for c in columns} for row in rows], columns=list(columns))
+    for column in numbers:
+        frame[column] = frame[column].astype(float)
     return frame
 
 

@@ -24,6 +24,7 @@ from analyzer.simulate.pod_requests import containers_request, pod_request
 from analyzer.snapshot.hpa import MetricSpec
 from analyzer.snapshot.kube import PodSpec
 from analyzer.snapshot.schema import Snapshot
+from analyzer.units import MIB
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -42,7 +43,6 @@ class View(StrEnum):
 
 
 VIEWS = tuple(View)
-MIB = 2**20
 
 
 @dataclass(frozen=True)
@@ -303,5 +303,10 @@ def sidecar_p90_requests(ctx: HPAContext) -> tuple[dict[str, dict[str, str]], Po
         cpu, mem = ctx.p90[c.name]
         if math.isnan(cpu) or math.isnan(mem):
             continue  # no usage of this sidecar in the snapshot: nothing to size its request from
-        requests[c.name] = {"cpu": f"{max(1, math.ceil(cpu * 1000))}m", "memory": f"{max(1, math.ceil(mem / MIB))}Mi"}
+        requests[c.name] = p90_request(cpu, mem)
     return requests, ctx.pod_spec.with_requests(requests)
+
+
+def p90_request(cpu_cores: float, memory_bytes: float) -> dict[str, str]:
+    """A sidecar's requests sized from its p90 usage: CPU rounded up to 1m, memory up to 1Mi (at least one)."""
+    return {"cpu": f"{max(1, math.ceil(cpu_cores * 1000))}m", "memory": f"{max(1, math.ceil(memory_bytes / MIB))}Mi"}

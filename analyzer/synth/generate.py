@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analyzer.__about__ import __version__
-from analyzer.errors import SidecarImpactError
+from analyzer.errors import SidecarImpactError, reason
 from analyzer.runtime.isolated_map import isolated_map
 from analyzer.simulate.hpa_conditions import CONDITION_MESSAGES, REASON_TEXT, Reason
 from analyzer.simulate.hpa_controller import ERROR_TEXT, MetricError
@@ -86,6 +86,12 @@ def generate(
             raise SidecarImpactError(f"fixes for workloads the cluster does not have: {sorted(unknown)}")
         scenarios = [replace(s, patch=tuple((fixes or {}).get((s.namespace, s.workload), ())),
                              peak_rps=s.peak_rps * load) for s in scenarios]  # fmt: skip
+        for s in scenarios:  # each patch tried once here, so a wrong one is named before any simulation
+            try:
+                if s.patch and manifests.hpa_object(s, "") is None:
+                    raise ValueError("the workload has no HPA")
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                raise SidecarImpactError(f"fix for {s.namespace}/{s.workload}: {reason(exc, 200)}") from None
     batches = list(generate_batches(workloads, days, step_s, seed, start, app_only_hpas, scenarios))
     return batches[0] if len(batches) == 1 else _joined(batches)
 

@@ -9,18 +9,23 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analyzer.api import Analysis, analyze, diff, load_snapshot, render_run
+from analyzer.errors import SidecarImpactError
 from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunState, compare
 from analyzer.render import metrics
-from analyzer.render.run_state import STATE_FILE, read_state
+from analyzer.render.run_state import STATE_FILE, read_state, state_document
 from analyzer.synth.generate import generate
 from analyzer.synth.scenarios import CATALOGUE
 from tests.patching import patched
+from tests.snapshot.test_hostile_objects import HOSTILE
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text())
@@ -323,3 +328,85 @@ def test_a_generated_pair_before_and_after_the_fixes_gets_the_verdicts_its_truth
     verdicts = compare(before.state(), analyze(other.snapshot).state()).fixes.set_index("hpa")
     assert verdicts.loc["inventory", "verdict"] == "changed-otherwise"
     assert verdicts.loc["inventory", "metrics_now"] == "Resource pod cpu at 50%"
+
+
+STATE_PATHS = [
+    ("snapshot", "end"), ("summary", "waste_cost_month"), ("findings",), ("hpa_skew",), ("containers",), ("hpas",),
+    ("fixes",),
+    *(("findings", 0, c) for c in STATE_COLUMNS["findings"]), *(("hpa_skew", 0, c) for c in STATE_COLUMNS["hpa_skew"]),
+    *(("containers", 0, c) for c in STATE_COLUMNS["containers"]), *(("hpas", 0, c) for c in STATE_COLUMNS["hpas"]),
+    *(("fixes", 0, c) for c in FIX_COLUMNS),
+]  # fmt: skip
+"""Where a hostile value goes: a whole table, or one field of a row."""
+
+
+@given(where=st.sampled_from(STATE_PATHS), value=HOSTILE)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_hostile_value_in_a_run_state_is_refused_in_one_line_or_compared(
+    sample_analysis: Analysis, tmp_path: Path, where: tuple[Any, ...], value: Any
+) -> None:
+    """A run's state as written (a row per table kept), with a hostile value put somewhere: either refused with
+    one line naming the file, or read and compared like any state."""
+    state = sample_analysis.state()
+    doc = state_document(
+        replace(
+            state,
+            fixes=pd.DataFrame(
+                [("shop", "cart", "retarget", "a", "b", 1.0, "recommended", "2026-12-06T00:00:00Z")],
+                columns=list(FIX_COLUMNS),
+            ),
+        )
+    )
+    for name in ("findings", "hpa_skew", "containers", "hpas"):
+        doc[name] = doc[name][:1]
+    node = doc
+    for part in where[:-1]:
+        node = node[part]
+    node[where[-1]] = value
+    file = tmp_path / "state.json"
+    file.write_text(json.dumps(doc))
+    try:
+        read = read_state(file)
+    except SidecarImpactError as exc:
+        message = str(exc)
+        assert message.startswith(f"{file}: ") and "\n" not in message and len(message) < 600
+        return
+    compare(read, state)
+    compare(state, read)
+
+
+def test_workloads_and_sidecars_that_appeared_or_went_are_listed(sample_analysis: Analysis) -> None:
+    """A workload renamed between two runs: the old one went, the new one appeared (its sidecars with it, not
+    listed again); a sidecar removed from a workload that stays: gone, named."""
+    before = sample_analysis.state()
+    containers = before.containers.copy()
+    renamed = containers["workload"] == "checkout"
+    containers.loc[renamed, "workload"] = "checkout-v2"
+    dropped = (containers["workload"] == "frontend") & (containers["container"] == "fluent-bit")
+    now = replace(before, containers=containers[~dropped].reset_index(drop=True))
+    rows = compare(before, now).workloads
+    assert list(zip(rows["status"], rows["workload"], rows["container"], strict=True)) == [
+        ("appeared", "checkout-v2", ""),
+        ("gone", "checkout", ""),
+        ("gone", "frontend", "fluent-bit"),
+    ]
+    assert "1 workloads or sidecars appeared, 2 went" in compare(before, now).headline()
+
+
+@pytest.mark.parametrize(
+    ("workload", "patch", "message"),
+    [
+        ("inventory", [{"op": "test", "path": "/spec/maxReplicas", "value": -1}], "test failed at /spec/maxReplicas"),
+        ("inventory", [{"op": "replace", "path": "/spec/nothing", "value": 1}], "nothing to replace at /spec/nothing"),
+        ("inventory", [{"op": "add", "path": "/spec/metrics/9/x", "value": 1}], "list index out of range"),
+        ("inventory", [{"op": "move", "path": "/spec", "from": "/x"}], "unsupported operation 'move'"),
+        ("search", [{"op": "add", "path": "/metadata/annotations", "value": {}}], "the workload has no HPA"),
+    ],
+)
+def test_a_fix_the_generator_cannot_apply_is_named_before_any_simulation(
+    workload: str, patch: list[dict[str, Any]], message: str
+) -> None:
+    namespace = "shop" if workload == "inventory" else "web"
+    with pytest.raises(SidecarImpactError) as caught:
+        generate(workloads=len(CATALOGUE), days=0.01, fixes={(namespace, workload): patch})
+    assert str(caught.value) == f"fix for {namespace}/{workload}: {message}"
