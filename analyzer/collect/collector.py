@@ -123,11 +123,14 @@ def collect_prometheus(
     }
     cluster = cluster_name or prom.cluster or (kube.context if kube and kube.context else None) or "cluster"
     metadata = Metadata(1, "prometheus", cluster, tr.start, tr.end, tr.step_s, __version__, extra)
-    return Collection(Snapshot(metadata, usage, ksm.replicas, objects, _known(ksm.pod_status, objects)), notes, counts)
+    snapshot = Snapshot(metadata, usage, ksm.replicas, objects, _known(ksm.pod_status, objects),
+                        _known(ksm.container_status, objects))  # fmt: skip
+    return Collection(snapshot, notes, counts)
 
 
 def _known(status: pd.DataFrame, objects: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
-    """The pod_status rows of pods the snapshot has an object for (the analysis reads no others)."""
+    """The pod_status (or container_status) rows of pods the snapshot has an object for (the analysis reads
+    no others)."""
     pods = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in objects.get("Pod", [])}
     keys = pd.MultiIndex.from_arrays([status["namespace"].astype(str), status["pod"].astype(str)])
     kept = status[keys.isin(list(pods))].reset_index(drop=True)

@@ -10,13 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from analyzer.collect import promql
 from analyzer.collect.prometheus_connection import PromClient
 from analyzer.collect.promframe import last_points, range_frame
 from analyzer.collect.timerange import TimeRange
-from analyzer.snapshot.schema import POD_PHASES, POD_STATUS_KEY, empty_pod_status
+from analyzer.snapshot.schema import (
+    CONTAINER_STATES,
+    CONTAINER_STATUS_COLUMNS,
+    CONTAINER_STATUS_KEY,
+    POD_PHASES,
+    POD_STATUS_KEY,
+    empty_container_status,
+    empty_pod_status,
+)
 
 POD = ("namespace", "pod")
 CONTAINER = ("namespace", "pod", "container")
@@ -65,6 +74,21 @@ STATUS_SERIES: dict[str, Series] = {
 }
 """Each pod's phase and readiness at every step: what the HPA's pod grouping needs over time."""
 
+CONTAINER_SERIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "ready": (("kube_pod_container_status_ready", "kube_pod_init_container_status_ready"), CONTAINER),
+    "restarts": (("kube_pod_container_status_restarts_total", "kube_pod_init_container_status_restarts_total"),
+                 CONTAINER),
+    "running": (("kube_pod_container_status_running", "kube_pod_init_container_status_running"), CONTAINER),
+    "waiting": (("kube_pod_container_status_waiting", "kube_pod_init_container_status_waiting"), CONTAINER),
+    "terminated": (("kube_pod_container_status_terminated", "kube_pod_init_container_status_terminated"), CONTAINER),
+    "last_reason": (("kube_pod_container_status_last_terminated_reason",
+                     "kube_pod_init_container_status_last_terminated_reason"), (*CONTAINER, "reason")),
+    "last_exit_code": (("kube_pod_container_status_last_terminated_exitcode",
+                        "kube_pod_init_container_status_last_terminated_exitcode"), CONTAINER),
+}  # fmt: skip
+"""Each container's status (and each init container's: native sidecars are init containers), read as its
+value at the range's start and the points where it changed (``container_status``)."""
+
 REPLICA_SERIES: dict[str, Series] = {
     "Deployment": Series("kube_deployment_spec_replicas", ("namespace", "deployment")),
     "StatefulSet": Series("kube_statefulset_replicas", ("namespace", "statefulset")),
@@ -80,6 +104,7 @@ class KsmState:
     tables: dict[str, pd.DataFrame]
     replicas: pd.DataFrame
     pod_status: pd.DataFrame = field(default_factory=empty_pod_status)
+    container_status: pd.DataFrame = field(default_factory=empty_container_status)
 
     @property
     def present(self) -> bool:
@@ -111,10 +136,16 @@ def collect_ksm(
         if name == "phase_now":
             query = f"{query} == 1"
         jobs.extend((name, chunk, query) for chunk in tr.chunks())
+    for name, (metrics, by) in CONTAINER_SERIES.items():
+        jobs.append((f"container:{name}", TimeRange(tr.start, tr.start, tr.step_s), promql.values_of(metrics, by, scope)))
+        query = promql.changes(metrics, by, scope, tr.step_s)
+        jobs.extend((f"container:{name}", chunk, query) for chunk in tr.chunks())
 
     def fetch(job: tuple[str, TimeRange, str]) -> pd.DataFrame:
         name, chunk, query = job
         result = client.query_range(query, chunk.start, chunk.end, chunk.step_s)
+        if name.startswith("container:"):
+            return range_frame(result, CONTAINER_SERIES[name.removeprefix("container:")][1])
         by = {**SERIES, **REPLICA_SERIES, **STATUS_SERIES}[name].by
         return range_frame(result, by)
 
@@ -141,7 +172,47 @@ def collect_ksm(
         if replicas
         else pd.DataFrame(columns=["timestamp", "namespace", "kind", "name", "replicas"])
     )
-    return KsmState(tables, observed, _pod_status(parts["phase_now"], parts["ready_now"]))
+    containers = {name: pd.concat(parts[f"container:{name}"], ignore_index=True) for name in CONTAINER_SERIES}
+    return KsmState(tables, observed, _pod_status(parts["phase_now"], parts["ready_now"]), container_status(containers))
+
+
+def container_status(points: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """``container_status`` from each :data:`CONTAINER_SERIES` entry's points (its value at the start and
+    where it changed): every series carried forward to each container's change times, a row kept where
+    something changed."""
+    keys = list(CONTAINER_STATUS_KEY)
+    events = []
+    for name, frame in points.items():
+        if frame.empty:
+            continue
+        frame = frame.astype({k: object for k in keys[:3]})
+        if name == "last_reason":
+            frame = frame[frame["value"] == 1].assign(value=frame["reason"].astype(str))
+        events.append(frame[keys + ["value"]].assign(field=name))
+    if not events:
+        return empty_container_status()
+    ev = pd.concat(events, ignore_index=True).drop_duplicates([*keys, "field"], keep="last")
+    wide = ev.pivot(index=keys, columns="field", values="value").sort_index()
+    wide = wide.reindex(columns=list(CONTAINER_SERIES)).groupby(level=[0, 1, 2], sort=False).ffill()
+    state = np.full(len(wide), "", dtype=object)
+    for candidate in ("terminated", "waiting", "running"):  # the one whose series is 1
+        state = np.where(wide[candidate].to_numpy(dtype=float) == 1, candidate, state)
+    out = wide.reset_index()[keys]
+    out.columns.name = None
+    out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True).dt.as_unit("ns")
+    out["ready"] = wide["ready"].to_numpy(dtype=float) == 1
+    out["restarts"] = np.nan_to_num(wide["restarts"].to_numpy(dtype=float)).round().astype(np.int64)
+    out["state"] = pd.Categorical(state, categories=list(CONTAINER_STATES))
+    reason = wide["last_reason"].astype(object)
+    out["last_reason"] = reason.where(reason.notna(), "").astype(str).to_numpy()
+    out["last_exit_code"] = np.nan_to_num(wide["last_exit_code"].to_numpy(dtype=float), nan=-1).round().astype(np.int64)
+    values = out[list(CONTAINER_STATUS_COLUMNS)[4:]].astype(str).agg("|".join, axis=1)
+    container = out[keys[:3]].astype(str).agg("/".join, axis=1)
+    changed = (container != container.shift()) | (values != values.shift())
+    out = out[changed.to_numpy()].reset_index(drop=True)
+    for column in ("namespace", "pod", "container", "last_reason"):
+        out[column] = pd.Categorical(out[column], categories=sorted(set(out[column])))
+    return out[list(CONTAINER_STATUS_COLUMNS)]
 
 
 def _pod_status(phases: list[pd.DataFrame], ready: list[pd.DataFrame]) -> pd.DataFrame:

@@ -80,3 +80,20 @@ def last_seen(metric: str, by: Iterable[str], scope: Scope, window_s: float, *ex
 def present(metric: str, by: Iterable[str], scope: Scope, *extra: str) -> str:
     """``max by`` of a kube-state-metrics series at each step (replicas over time)."""
     return f"max by ({', '.join(by)}) ({metric}{scope.matchers(*extra)})"
+
+
+def changes(metrics: Iterable[str], by: Iterable[str], scope: Scope, step_s: float, *extra: str) -> str:
+    """The points where ``max by`` of the series (``or``-ed over ``metrics``: a container's and an init
+    container's) differs from one step before, or has no value a step before (it appeared): a status
+    that rarely changes costs a row per change, not per step."""
+
+    def now(offset: str = "") -> str:
+        return " or ".join(f"max by ({', '.join(by)}) ({m}{scope.matchers(*extra)}{offset})" for m in metrics)
+
+    before = now(f" offset {promql_duration(step_s)}")
+    return f"(({now()}) != ({before})) or (({now()}) unless ({before}))"
+
+
+def values_of(metrics: Iterable[str], by: Iterable[str], scope: Scope, *extra: str) -> str:
+    """``max by`` of the series, ``or``-ed over ``metrics``: the status at one instant."""
+    return " or ".join(f"max by ({', '.join(by)}) ({m}{scope.matchers(*extra)})" for m in metrics)

@@ -39,6 +39,7 @@ from analyzer.units import milli
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def _proposals(
     cells = _pod_cells(seen, index, contexts, t0, step, n_t)
     if cells is None:
         return None
+    listed = cells.listed(index, seen.rows)
     width = max(len(c.spec.metrics) for c in contexts)
     props = np.full((width, n_h * n_t), -1, dtype=np.int64)
     errs = np.zeros((width, n_h * n_t), dtype=np.int64)
@@ -166,9 +168,7 @@ def _proposals(
         counts = (group_h >= 0) & np.isin(np.char.add(group_h.astype(str), np.char.add("/", group_container)), wanted)
         is_cpu = np.array([has_m[h] and contexts[h].spec.metrics[m].resource == "cpu" for h in range(n_h)])
         value_m, sampled = cells.accumulate(index, seen.rows, counts, is_cpu[np.maximum(group_h, 0)], cpu, mem)
-        # metrics-server lists a pod once it has two scrapes of it (CPU is a rate): a sample now and one
-        # a step before.
-        present = sampled & np.concatenate([[False], sampled[:-1] & (cells.key[1:] == cells.key[:-1] + 1)])
+        present = listed & sampled
         for resource_is_cpu in (True, False):
             chosen = np.nonzero(has_m & (is_cpu == resource_is_cpu))[0]
             if not len(chosen):
@@ -239,18 +239,16 @@ class _Cells:
         group_is_cpu: npt.NDArray[np.bool_],
         cpu: FloatArray,
         mem: FloatArray,
-    ) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    ) -> tuple[IntArray, BoolArray]:
         """Per cell: the metric (the counted containers' ``MilliValue()``s summed, as the metrics client
-        sums them) and whether it has a sample; reads only the usage rows of the groups ``counts`` selects."""
+        sums them) and whether a counted container has a sample; reads only the usage rows of the groups
+        ``counts`` selects."""
         value_m = np.zeros(self.n, dtype=np.int64)
         sampled = np.zeros(self.n, dtype=bool)
-        real = self.key[:-1]
         take = rows.of_groups(np.flatnonzero(counts))
-        if len(take) and len(real):
+        if len(take) and self.n > 1:
             g = index.group[take]
-            key = self.group_code[g] * self.n_t + self.grid[index.time[take]]
-            position = np.minimum(np.searchsorted(real, key), len(real) - 1)
-            cell = np.where(real[position] == key, position, self.n - 1)  # outside any cell: the spare slot
+            cell = self._cells_of(index, take)
             row_is_cpu = group_is_cpu[g]
             if row_is_cpu.all() or not row_is_cpu.any():  # one resource: gather only its column
                 values = milli((cpu if row_is_cpu.all() else mem)[take])
@@ -260,6 +258,32 @@ class _Cells:
             sampled[cell] = True
         sampled[-1] = False
         return value_m, sampled
+
+    def listed(self, index: UsageIndex, rows: _RowsByGroup, ignored: npt.NDArray[np.bool_] | None = None) -> BoolArray:
+        """Per cell: whether metrics-server lists the pod then: every container it has a sample of now was
+        also sampled a scrape before (CPU is a rate of two scrapes), so a pod whose container (re)appears,
+        a restarted sidecar, is left out for a scrape. Groups ``ignored`` marks do not count (the
+        counterfactual of sidecars that never fail)."""
+        groups = np.flatnonzero((self.group_hpa >= 0) & (True if ignored is None else ~ignored))
+        take = rows.of_groups(groups)
+        listed = np.zeros(self.n, dtype=bool)
+        if not len(take) or self.n < 2:
+            return listed
+        g, t = index.group[take], self.grid[index.time[take]]
+        had_before = np.concatenate([[False], (g[1:] == g[:-1]) & (t[1:] == t[:-1] + 1)])
+        cell = self._cells_of(index, take)
+        now = np.bincount(cell, minlength=self.n)
+        before = np.bincount(cell, weights=had_before, minlength=self.n)
+        listed = (now > 0) & (now == before)
+        listed[-1] = False
+        return listed
+
+    def _cells_of(self, index: UsageIndex, take: IntArray) -> IntArray:
+        """The cell of each usage row of ``take`` (the spare last slot for rows outside every cell)."""
+        real = self.key[:-1]
+        key = self.group_code[index.group[take]] * self.n_t + self.grid[index.time[take]]
+        position = np.minimum(np.searchsorted(real, key), len(real) - 1)
+        return np.where(real[position] == key, position, self.n - 1)
 
     def pod_rows(self, present: npt.NDArray[np.bool_]) -> PodRows:
         return PodRows(

@@ -20,10 +20,11 @@ BoolArray = npt.NDArray[np.bool_]
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """Start-up timings of new pods (seconds) and the metrics-server resolution."""
+    """Start-up timings of new pods (seconds) and the metrics-server resolution; ``ready_delay_s`` may be
+    an array that broadcasts against the creation times (a delay per workload or per pod)."""
 
     start_delay_s: float = 5.0
-    ready_delay_s: float = 20.0
+    ready_delay_s: float | FloatArray = 20.0
     scrape_s: float = 60.0
 
 

@@ -29,6 +29,7 @@ USAGE_CSV = "usage.csv"
 REPLICAS_FILE = "replicas.parquet"
 REPLICAS_CSV = "replicas.csv"
 POD_STATUS_FILE = "pod_status.parquet"
+CONTAINER_STATUS_FILE = "container_status.parquet"
 OBJECTS_DIR = "objects"
 GROUND_TRUTH_DIR = "ground_truth"
 
@@ -72,6 +73,39 @@ def empty_pod_status() -> pd.DataFrame:
             "pod": pd.Series(dtype="category"),
             "phase": pd.Series(pd.Categorical([], categories=list(POD_PHASES))),
             "ready": pd.Series(dtype=bool),
+        }
+    )
+
+
+CONTAINER_STATUS_COLUMNS: dict[str, str] = {
+    "timestamp": "the first sample time at which the row's values hold, UTC (they hold until the container's next row)",
+    "namespace": "pod namespace",
+    "pod": "pod name",
+    "container": "container name (init containers and native sidecars included)",
+    "ready": "the container is ready (kube_pod_container_status_ready, kube_pod_init_container_status_ready)",
+    "restarts": "restarts so far (kube_pod_container_status_restarts_total, integer)",
+    "state": "running, waiting or terminated (kube_pod_container_status_running/_waiting/_terminated); '' unknown",
+    "last_reason": "why the container last terminated, e.g. OOMKilled, Error, Completed "
+    "(kube_pod_container_status_last_terminated_reason); '' none",
+    "last_exit_code": "its exit code (kube_pod_container_status_last_terminated_exitcode); -1 none",
+}
+CONTAINER_STATUS_KEY = ("namespace", "pod", "container", "timestamp")
+CONTAINER_STATES = ("", "running", "waiting", "terminated")
+
+
+def empty_container_status() -> pd.DataFrame:
+    """A ``container_status`` table with no rows (snapshots without the containers' status over time)."""
+    return pd.DataFrame(
+        {
+            "timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
+            "namespace": pd.Series(dtype="category"),
+            "pod": pd.Series(dtype="category"),
+            "container": pd.Series(dtype="category"),
+            "ready": pd.Series(dtype=bool),
+            "restarts": pd.Series(dtype="int64"),
+            "state": pd.Series(pd.Categorical([], categories=list(CONTAINER_STATES))),
+            "last_reason": pd.Series(dtype="category"),
+            "last_exit_code": pd.Series(dtype="int64"),
         }
     )
 
@@ -153,7 +187,9 @@ class Snapshot:
     categories, rows in :data:`USAGE_KEY` order); ``replicas`` has :data:`REPLICAS_COLUMNS` (may be empty; namespace,
     kind and name categoricals the same way, rows in :data:`REPLICAS_KEY` order);
     ``objects`` maps each kind in :data:`OBJECT_KINDS` to its items as the API returns them;
-    ``pod_status`` has :data:`POD_STATUS_COLUMNS` (may be empty), rows in :data:`POD_STATUS_KEY` order.
+    ``pod_status`` has :data:`POD_STATUS_COLUMNS` (may be empty), rows in :data:`POD_STATUS_KEY` order;
+    ``container_status`` has :data:`CONTAINER_STATUS_COLUMNS` (may be empty: the snapshot did not record it),
+    a row where a container's status changed, in :data:`CONTAINER_STATUS_KEY` order.
     """
 
     metadata: Metadata
@@ -161,6 +197,7 @@ class Snapshot:
     replicas: pd.DataFrame
     objects: dict[str, list[dict[str, Any]]]
     pod_status: pd.DataFrame = field(default_factory=empty_pod_status)
+    container_status: pd.DataFrame = field(default_factory=empty_container_status)
 
     def items(self, kind: str) -> list[dict[str, Any]]:
         """The raw objects of ``kind``, as collected: for writers and patch builders (everything else reads

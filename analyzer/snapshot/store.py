@@ -27,6 +27,7 @@ from analyzer.snapshot.tables import (
     Namespaces,
     check_usage_has_pods,
     predicate,
+    read_container_status,
     read_pod_status,
     read_replicas,
     read_usage,
@@ -153,11 +154,14 @@ class SnapshotFiles:
         usage = read_usage(root, accept, slices)
         replicas = read_replicas(root, wanted)
         pod_status = read_pod_status(root, wanted)
+        containers = read_container_status(root, wanted)
         if accept is not None:  # a CSV has no row groups to skip
             replicas, pod_status = rows_in(replicas, accept), rows_in(pod_status, accept)
+            containers = rows_in(containers, accept)
         if slices:
             replicas = _rows_in_slices(replicas, slices, ("kind", "name"), lambda piece: piece.names)
-            pod_status = _rows_in_slices(pod_status, slices, ("pod",), lambda piece: {(p,) for p in piece.pods})
+            pod_status = _rows_in_slices(pod_status, slices, ("pod",), _slice_pods)
+            containers = _rows_in_slices(containers, slices, ("pod",), _slice_pods)
         objects, notes = self._objects(accept)
         if slices:
             objects = _objects_in_slices(objects, slices)
@@ -170,7 +174,8 @@ class SnapshotFiles:
             raise NothingToAnalyse(f"{root}: no usage samples{scope} (nothing to analyse)")
         check_usage_has_pods(usage, objects["Pod"], root)
         _check_time_grid(metadata, usage, root / schema.METADATA_FILE)
-        return Snapshot(metadata=metadata, usage=usage, replicas=replicas, objects=objects, pod_status=pod_status)
+        return Snapshot(metadata=metadata, usage=usage, replicas=replicas, objects=objects, pod_status=pod_status,
+                        container_status=containers)  # fmt: skip
 
     def _objects(self, wanted: Callable[[str], bool] | None) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
         objects_dir = self.root / schema.OBJECTS_DIR
@@ -267,6 +272,10 @@ def _check_time_grid(metadata: Metadata, usage: pd.DataFrame, where: Path) -> No
                 f"{where}: a sample {gap:g} s after the first is not on the step_s {metadata.step_s:g} grid "
                 f"(step_s must divide the spacing of the samples)"
             )
+
+
+def _slice_pods(piece: Slice) -> set[tuple[str]]:
+    return {(p,) for p in piece.pods}
 
 
 def _rows_in_slices(

@@ -60,6 +60,19 @@ POD_STATUS_SCHEMA = pa.schema(
         ("ready", pa.bool_()),
     ]
 )
+CONTAINER_STATUS_SCHEMA = pa.schema(
+    [
+        ("timestamp", pa.timestamp("ns", tz="UTC")),
+        ("namespace", pa.string()),
+        ("pod", pa.string()),
+        ("container", pa.string()),
+        ("ready", pa.bool_()),
+        ("restarts", pa.int64()),
+        ("state", pa.string()),
+        ("last_reason", pa.string()),
+        ("last_exit_code", pa.int64()),
+    ]
+)
 _UNIT_HINTS = {
     "cpu": "cpu_cores (cores)",
     "cpu_m": "cpu_cores (cores, not millicores)",
@@ -535,6 +548,42 @@ def read_pod_status(root: Path, wanted: Namespaces = None) -> pd.DataFrame:
         if (pairs == 0).any():
             raise SnapshotError(f"{path}: two rows for the same (namespace, pod, timestamp)")
     return frame[list(schema.POD_STATUS_COLUMNS)]
+
+
+def read_container_status(root: Path, wanted: Namespaces = None) -> pd.DataFrame:
+    """``container_status.parquet`` (optional): a row where a container's readiness, restarts or state changed."""
+    path = root / schema.CONTAINER_STATUS_FILE
+    if not path.is_file():
+        return schema.empty_container_status()
+    frame = _read_parquet(path, CONTAINER_STATUS_SCHEMA, wanted)
+    for column in schema.CONTAINER_STATUS_COLUMNS:
+        if frame[column].isna().any():
+            raise SnapshotError(f"{path}: column {clip(column)} has empty values")
+    if (frame["restarts"] < 0).any():
+        raise SnapshotError(f"{path}: column 'restarts' has negative values")
+    if (frame["last_exit_code"] < -1).any():
+        raise SnapshotError(f"{path}: column 'last_exit_code' has values below -1 (-1: none)")
+    state = frame["state"].astype("category").cat
+    names = [str(n) for n in state.categories]
+    used = np.bincount(state.codes.to_numpy(), minlength=len(names)) > 0
+    unknown = sorted(n for n, u in zip(names, used, strict=True) if u and n not in schema.CONTAINER_STATES)
+    if unknown:
+        raise SnapshotError(f"{path}: column 'state' holds {clip(unknown[0])}, expected one of "
+                            f"{', '.join(repr(s) for s in schema.CONTAINER_STATES)}")  # fmt: skip
+    recode = np.array([schema.CONTAINER_STATES.index(n) if n in schema.CONTAINER_STATES else 0 for n in names])
+    frame["state"] = pd.Categorical.from_codes(recode[state.codes.to_numpy()].astype(np.int8),
+                                               categories=list(schema.CONTAINER_STATES))  # fmt: skip
+    for column in ("namespace", "pod", "container", "last_reason"):
+        frame[column] = _sorted_categories(frame[column])
+    key = schema.CONTAINER_STATUS_KEY
+    if len(frame) > 1:
+        pairs = _ordered_pairs(_sort_keys(frame, key))
+        if not (pairs >= 0).all():
+            frame = frame.take(np.lexsort(_sort_keys(frame, key)[::-1])).reset_index(drop=True)
+            pairs = _ordered_pairs(_sort_keys(frame, key))
+        if (pairs == 0).any():
+            raise SnapshotError(f"{path}: two rows for the same (namespace, pod, container, timestamp)")
+    return frame[list(schema.CONTAINER_STATUS_COLUMNS)].reset_index(drop=True)
 
 
 def _sort_keys(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[np.ndarray]:

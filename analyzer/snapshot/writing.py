@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from analyzer.errors import SnapshotError
 from analyzer.snapshot import schema
 from analyzer.snapshot.schema import Snapshot
-from analyzer.snapshot.tables import POD_STATUS_SCHEMA, REPLICAS_SCHEMA, USAGE_SCHEMA
+from analyzer.snapshot.tables import CONTAINER_STATUS_SCHEMA, POD_STATUS_SCHEMA, REPLICAS_SCHEMA, USAGE_SCHEMA
 
 
 @contextmanager
@@ -64,6 +64,9 @@ def write_snapshot_files(snapshot: Snapshot, root: Path) -> None:
         pq.write_table(replicas_table(snapshot.replicas), root / schema.REPLICAS_FILE, compression="zstd")
     if len(snapshot.pod_status):
         pq.write_table(pod_status_table(snapshot.pod_status), root / schema.POD_STATUS_FILE, compression="zstd")
+    if len(snapshot.container_status):
+        table = container_status_table(snapshot.container_status)
+        pq.write_table(table, root / schema.CONTAINER_STATUS_FILE, compression="zstd")
     with ObjectFiles(root / schema.OBJECTS_DIR) as files:
         for kind, items in snapshot.objects.items():
             files.add(kind, items)
@@ -92,6 +95,14 @@ def pod_status_table(pod_status: pd.DataFrame) -> pa.Table:
     status = pod_status.sort_values(list(schema.POD_STATUS_KEY), kind="stable").copy()
     status["phase"] = status["phase"].astype(str)
     return pa.Table.from_pandas(status, schema=POD_STATUS_SCHEMA, preserve_index=False)
+
+
+def container_status_table(status: pd.DataFrame) -> pa.Table:
+    """``container_status.parquet``'s rows as Arrow, in key order."""
+    status = status.sort_values(list(schema.CONTAINER_STATUS_KEY), kind="stable").copy()
+    for column in ("state", "last_reason"):
+        status[column] = status[column].astype(str)
+    return pa.Table.from_pandas(status, schema=CONTAINER_STATUS_SCHEMA, preserve_index=False)
 
 
 class ObjectFiles:

@@ -7,7 +7,8 @@ samples, so the recorded replicas are what the controller would have decided on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +61,10 @@ class SimResult:
     container_names: list[list[str]]
     hpas: dict[int, HPASpec]
     conditions: dict[int, tuple[tuple[int, float], ...]]
+    container_ready_s: list[FloatArray] = field(default_factory=list)
+    """Per pod: each container's readiness, seconds after the pod started (``container_names`` order)."""
+    pod_ready_s: list[float] = field(default_factory=list)
+    """Per pod: when its Ready condition turned True, seconds after it started."""
 
 
 @dataclass(frozen=True)
@@ -211,16 +216,23 @@ class _HPAArrays:
 
 @dataclass
 class _Pods:
-    """Pod slots per workload (creation time, NaN when empty) and the registry of every pod ever made."""
+    """Pod slots per workload (creation time, NaN when empty; readiness after start) and the registry of
+    every pod ever made. ``healthy_sidecars``: pods turn Ready with their app containers, whatever their
+    sidecars do (the truth of the sidecars-never-failing counterfactual)."""
 
     scenarios: list[Scenario]
     rng: np.random.Generator
     created: FloatArray
     index: IntArray
+    ready_delay: FloatArray
+    app_ready_s: float
+    healthy_sidecars: bool = False
     workload: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     created_at: list[float] = field(default_factory=list)
     deleted_at: list[float] = field(default_factory=list)
+    container_ready: list[FloatArray] = field(default_factory=list)
+    pod_ready: list[float] = field(default_factory=list)
 
     def create(self, w: int, slot: int, now: float) -> None:
         s = self.scenarios[w]
@@ -228,12 +240,26 @@ class _Pods:
             name = f"{s.workload}-{slot}"
         else:
             name = f"{s.workload}-{manifests.template_hash(s)}-{''.join(self.rng.choice(_NAME_ALPHABET, 5))}"
+        ready = self._container_ready(s, name)
         self.created[w, slot] = now
         self.index[w, slot] = len(self.names)
+        self.ready_delay[w, slot] = self.app_ready_s if self.healthy_sidecars else float(ready.max())
         self.workload.append(w)
         self.names.append(name)
         self.created_at.append(now)
         self.deleted_at.append(np.nan)
+        self.container_ready.append(ready)
+        self.pod_ready.append(float(self.ready_delay[w, slot]))
+
+    def _container_ready(self, s: Scenario, name: str) -> FloatArray:
+        """Each container's readiness after the pod starts: the app's, or a sidecar's draw from its range
+        (a stream of its own per pod name, so the simulation's random stream is the same without it)."""
+        ready = np.full(1 + len(s.sidecars), self.app_ready_s)
+        draws = np.random.default_rng(zlib.crc32(name.encode()))
+        for c, side in enumerate(s.sidecars, start=1):
+            if side.ready_after_s is not None:
+                ready[c] = max(self.app_ready_s, round(float(draws.uniform(*side.ready_after_s)), 1))
+        return ready
 
     def resize(self, w: int, desired: int, now: float) -> None:
         """Create pods in free slots, or delete the youngest (a StatefulSet: the highest ordinals)."""
@@ -260,10 +286,12 @@ def simulate(
     version: KubeVersion,
     flags: ControllerFlags,
     app_only: bool = False,
+    healthy_sidecars: bool = False,
 ) -> SimResult:
     """Simulate ``n_scrapes`` scrapes from ``start_s`` after a two-hour warm-up that is not recorded.
 
-    ``app_only``: every HPA's Resource metrics count the app containers alone (see ``_HPAArrays.of``).
+    ``app_only``: every HPA's Resource metrics count the app containers alone (see ``_HPAArrays.of``);
+    ``healthy_sidecars``: every pod turns Ready with its app containers (see ``_Pods``).
     """
     sync_s = flags.sync_period_s
     per_scrape = round(step_s / sync_s)
@@ -279,7 +307,9 @@ def simulate(
 
     initial = np.array([_initial_replicas(s) for s in scenarios], dtype=np.int64)
     n_slots = max([s.hpa["maxReplicas"] if s.hpa else s.replicas for s in scenarios] + [int(initial.max())])
-    pods = _Pods(scenarios, rng, np.full((n_w, n_slots), np.nan), np.full((n_w, n_slots), -1, dtype=np.int64))
+    pods = _Pods(scenarios, rng, np.full((n_w, n_slots), np.nan), np.full((n_w, n_slots), -1, dtype=np.int64),
+                 np.full((n_w, n_slots), life.ready_delay_s), life.ready_delay_s, healthy_sidecars)  # fmt: skip
+    slow = any(c.ready_after_s for s in scenarios for c in s.sidecars)
     warm_start = start_s - WARMUP_S
     for w in range(n_w):
         for slot in range(initial[w]):
@@ -301,7 +331,8 @@ def simulate(
 
     for k in range(all_scrapes * per_scrape):
         now = warm_start + k * sync_s
-        st = pod_states(pods.created, now, life, flags)
+        # Each pod's own readiness when some sidecar's differs (the masks cost no more either way).
+        st = pod_states(pods.created, now, replace(life, ready_delay_s=pods.ready_delay) if slow else life, flags)
         if k % per_scrape == 0:
             i = k // per_scrape
             cpu, mem = model.sample(rps[i], st, rng)
@@ -347,6 +378,8 @@ def simulate(
         pod_created=pods.created_at,
         pod_deleted=pods.deleted_at,
         container_names=names,
+        container_ready_s=pods.container_ready,
+        pod_ready_s=pods.pod_ready,
         hpas=hpas.specs,
         conditions={
             int(w): tuple((int(controllers.conditions[t, j]), float(since[t, j])) for t in range(3))

@@ -140,6 +140,8 @@ def _ksm_series(
 
     status = snapshot.pod_status.astype({"namespace": str, "pod": str})
     statuses = {key: rows for key, rows in status.groupby(["namespace", "pod"], sort=False)}
+    changes = snapshot.container_status.astype({"namespace": str, "pod": str, "container": str})
+    container_rows = {key: rows for key, rows in changes.groupby(["namespace", "pod", "container"], sort=False)}
     for pod in snapshot.items("Pod"):
         meta = pod["metadata"]
         key = (meta["namespace"], meta["name"])
@@ -162,7 +164,10 @@ def _ksm_series(
                         unit = "core" if resource == "cpu" else "byte"
                         labels_r = {**labels, "node": "node-1", "resource": resource, "unit": unit}
                         add(f"{prefix}_resource_{kind}", labels_r, seconds, float(parse_quantity(q)))
-                if field == "containers":
+                rows = container_rows.get((*key, c["name"]))
+                if rows is not None:
+                    _container_series(prefix, labels, rows, alive, add)
+                elif field == "containers":
                     add("kube_pod_container_status_restarts_total", labels, seconds, 0.0)
         for ref in meta.get("ownerReferences") or []:
             owner = {**ids, "owner_kind": ref["kind"], "owner_name": ref["name"], "owner_is_controller": "true"}
@@ -197,6 +202,25 @@ def _ksm_series(
         _hpa_series(hpa, all_seconds, snapshot.replicas, add)
     for family, series in families.items():
         yield family, "gauge", series
+
+
+def _container_series(prefix: str, labels: dict[str, str], rows: pd.DataFrame, alive: np.ndarray, add: Any) -> None:
+    """A container's status series at every scrape of its pod, from its ``container_status`` changes."""
+    at = pd.DatetimeIndex(rows["timestamp"]).asi8 // 10**9
+    seconds = alive[alive >= at[0]]
+    row = np.searchsorted(at, seconds, side="right") - 1
+    pick = rows.iloc[row]
+    add(f"{prefix}_status_ready", labels, seconds, pick["ready"].to_numpy(np.float64))
+    add(f"{prefix}_status_restarts_total", labels, seconds, pick["restarts"].to_numpy(np.float64))
+    state = pick["state"].astype(str).to_numpy()
+    for name in ("running", "waiting", "terminated"):
+        add(f"{prefix}_status_{name}", labels, seconds, (state == name).astype(np.float64))
+    reason = pick["last_reason"].astype(str).to_numpy()
+    for value in sorted(set(reason) - {""}):
+        add(f"{prefix}_status_last_terminated_reason", {**labels, "reason": value}, seconds[reason == value], 1.0)
+    code = pick["last_exit_code"].to_numpy(np.float64)
+    if (code >= 0).any():
+        add(f"{prefix}_status_last_terminated_exitcode", labels, seconds[code >= 0], code[code >= 0])
 
 
 def _hpa_series(hpa: dict[str, Any], seconds: np.ndarray, replicas: pd.DataFrame, add: Any) -> None:

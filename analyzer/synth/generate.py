@@ -39,7 +39,7 @@ from analyzer.snapshot.writing import (
 )
 from analyzer.synth import manifests
 from analyzer.synth.cluster import SimResult, simulate
-from analyzer.synth.scenarios import CATALOGUE, Scenario, SidecarSpec, pick
+from analyzer.synth.scenarios import CATALOGUE, CATALOGUES, Scenario, SidecarSpec, pick
 
 DEFAULT_START = pd.Timestamp("2026-11-02T00:00:00Z")
 GENERATOR_VERSION = KubeVersion(minor=34)
@@ -68,6 +68,7 @@ def generate(
     app_only_hpas: bool = False,
     fixes: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]] | None = None,
     load: float = 1.0,
+    catalogue: str = "default",
 ) -> Synthetic:
     """Simulate ``workloads`` scenarios for ``days`` at ``step_s``; identical output for identical arguments.
 
@@ -78,8 +79,11 @@ def generate(
     ``load`` (every workload's traffic scaled) make the same cluster after fixes were applied: the same
     traffic, drawn before any scaling, under the patched autoscalers; the truth names the patches. The
     whole snapshot in memory: :func:`write_sample_stream` writes a large one batch by batch instead.
+    ``catalogue`` names the scenarios (:data:`analyzer.synth.scenarios.CATALOGUES`).
     """
-    scenarios = pick(workloads)
+    if catalogue not in CATALOGUES:
+        raise SidecarImpactError(f"--catalogue must be one of {', '.join(CATALOGUES)}, got {catalogue!r}")
+    scenarios = pick(workloads, CATALOGUES[catalogue])
     if fixes or load != 1.0:
         unknown = set(fixes or {}) - {(s.namespace, s.workload) for s in scenarios}
         if unknown:
@@ -157,9 +161,9 @@ def _batch(
     """Batch ``number`` (its first workload ``first``), with its own random stream; batch 0 uses ``seed``
     alone, so a snapshot of one batch (the bundled sample) is what a single simulation gives."""
     number, first = numbered
-    rng = np.random.default_rng(seed if number == 0 else [seed, number])
     part = scenarios[first : first + BATCH_WORKLOADS]
-    return _simulated(part, workloads, days, step_s, seed, start, rng, flags, app_only_hpas)
+    return _simulated(part, workloads, days, step_s, seed, start, seed if number == 0 else [seed, number], flags,
+                      app_only_hpas)  # fmt: skip
 
 
 def _simulated(
@@ -169,14 +173,20 @@ def _simulated(
     step_s: float,
     seed: int,
     start: pd.Timestamp,
-    rng: np.random.Generator,
+    stream: int | list[int],
     flags: ControllerFlags,
     app_only_hpas: bool,
 ) -> Synthetic:
-    """One batch of scenarios simulated together (``workloads``: the whole snapshot's count, for metadata)."""
+    """One batch of scenarios simulated together (``workloads``: the whole snapshot's count, for metadata)
+    from the random stream seeded by ``stream``. Where a sidecar turns ready late, the batch is simulated
+    again from the same stream with pods Ready as their apps are: the truth of what the delay cost."""
     n_scrapes = int(days * 86400 // step_s)
     start_s = start.timestamp()
-    sim = simulate(scenarios, start_s, n_scrapes, step_s, rng, GENERATOR_VERSION, flags, app_only_hpas)
+    run = partial(simulate, scenarios, start_s, n_scrapes, step_s, version=GENERATOR_VERSION, flags=flags,
+                  app_only=app_only_hpas)  # fmt: skip
+    sim = run(np.random.default_rng(stream))
+    slow = any(c.ready_after_s for s in scenarios for c in s.sidecars)
+    healthy = run(np.random.default_rng(stream), healthy_sidecars=True) if slow else None
     times = pd.to_datetime(sim.scrape_times, unit="s", utc=True).as_unit("ns")
     end = times[-1]
     objects = _objects(scenarios, sim, end.timestamp(), start)
@@ -216,6 +226,7 @@ def _simulated(
         replicas=replicas,
         objects=objects,
         pod_status=_pod_status(sim, scenarios, times, step_s),
+        container_status=_container_status(sim, scenarios, times) if slow else schema.empty_container_status(),
     )
     demand = pd.DataFrame(
         {
@@ -227,7 +238,11 @@ def _simulated(
             "stalled": (sim.metric_error != 0).ravel(),
         }
     )
-    return Synthetic(snapshot=snapshot, truth=_truth(scenarios, seed), demand=demand)
+    truth = _truth(scenarios, seed)
+    if healthy is not None:
+        for w, entry in enumerate(truth["workloads"]):
+            entry["failures"] = _failure_truth(sim, healthy, scenarios[w], w, step_s)
+    return Synthetic(snapshot=snapshot, truth=truth, demand=demand)
 
 
 def write_sample(out: str | os.PathLike[str], synthetic: Synthetic, *, overwrite: bool = False) -> Path:
@@ -449,7 +464,7 @@ def _pod_status(sim: SimResult, scenarios: list[Scenario], times: pd.DatetimeInd
             "namespace": np.array([scenarios[w].namespace for w in sim.pod_workload], dtype=object)[pod],
             "pod": np.array(sim.pod_names, dtype=object)[pod],
             "phase": pd.Categorical(np.where(started, "Running", "Pending"), categories=list(schema.POD_PHASES)),
-            "ready": at >= created[pod] + life.start_delay_s + life.ready_delay_s,
+            "ready": at >= created[pod] + life.start_delay_s + np.array(sim.pod_ready_s)[pod],
         }
     )
     # A StatefulSet name reused by a later pod: the snapshot holds its latest incarnation (as _objects).
@@ -458,6 +473,58 @@ def _pod_status(sim: SimResult, scenarios: list[Scenario], times: pd.DatetimeInd
     for column in ("namespace", "pod"):
         frame[column] = pd.Categorical(frame[column], categories=sorted(set(frame[column])))
     return frame.sort_values(list(schema.POD_STATUS_KEY), kind="stable").reset_index(drop=True)
+
+
+def _container_status(sim: SimResult, scenarios: list[Scenario], times: pd.DatetimeIndex) -> pd.DataFrame:
+    """Each container's status as changes (``container_status``): waiting until its pod starts, running after,
+    ready from its own readiness on; the pods of ``pod_status`` (every scrape a pod was observed at)."""
+    life = Lifecycle()
+    t = sim.scrape_times
+    rows: dict[str, list[Any]] = {k: [] for k in ("timestamp", "namespace", "pod", "container", "ready", "state")}
+    seen = set(np.unique(sim.row_pod).tolist())
+    for p, w in enumerate(sim.pod_workload):
+        if p not in seen:
+            continue
+        deleted = sim.pod_deleted[p] if not np.isnan(sim.pod_deleted[p]) else np.inf
+        at = t[(t > sim.pod_created[p]) & (t <= deleted)]  # as _pod_status observes the pod
+        start = sim.pod_created[p] + life.start_delay_s
+        for c, name in enumerate(sim.container_names[w]):
+            ready = at >= start + sim.container_ready_s[p][c]
+            state = np.where(at >= start, "running", "waiting")
+            change = np.concatenate([[True], (ready[1:] != ready[:-1]) | (state[1:] != state[:-1])])
+            n = int(change.sum())
+            rows["timestamp"].append(at[change])
+            rows["namespace"].append([scenarios[w].namespace] * n)
+            rows["pod"].append([sim.pod_names[p]] * n)
+            rows["container"].append([name] * n)
+            rows["ready"].append(ready[change])
+            rows["state"].append(state[change])
+    frame = pd.DataFrame({k: np.concatenate(v) if v else [] for k, v in rows.items()})
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype(np.float64), unit="s", utc=True).dt.as_unit("ns")
+    frame = frame.drop_duplicates(["namespace", "pod", "container", "timestamp"], keep="last")  # a reused name
+    frame["restarts"] = np.zeros(len(frame), dtype=np.int64)
+    frame["state"] = pd.Categorical(frame["state"], categories=list(schema.CONTAINER_STATES))
+    frame["last_reason"] = pd.Categorical([""] * len(frame))
+    frame["last_exit_code"] = np.full(len(frame), -1, dtype=np.int64)
+    for column in ("namespace", "pod", "container"):
+        frame[column] = pd.Categorical(frame[column], categories=sorted(set(frame[column])))
+    frame = frame.sort_values(list(schema.CONTAINER_STATUS_KEY), kind="stable").reset_index(drop=True)
+    return frame[list(schema.CONTAINER_STATUS_COLUMNS)]
+
+
+def _failure_truth(sim: SimResult, healthy: SimResult, s: Scenario, w: int, step_s: float) -> dict[str, Any]:
+    """What the workload's late sidecars cost its HPA: replica-hours as simulated, and with pods Ready when
+    their apps are (the same traffic); the readiness each sidecar was drawn from."""
+    hours = step_s / 3600
+    gap = healthy.replicas[:, w] - sim.replicas[:, w]
+    return {
+        "sidecar_ready_after_s": {c.name: list(c.ready_after_s) for c in s.sidecars if c.ready_after_s},
+        "app_ready_after_s": Lifecycle().ready_delay_s,
+        "replica_hours": float(sim.replicas[:, w].sum() * hours),
+        "replica_hours_healthy_sidecars": float(healthy.replicas[:, w].sum() * hours),
+        "replica_hours_short": float(np.maximum(gap, 0).sum() * hours),
+        "replica_hours_beyond": float(np.maximum(-gap, 0).sum() * hours),
+    }
 
 
 def _objects(scenarios: list[Scenario], sim: SimResult, end_s: float, start: pd.Timestamp) -> dict[str, list[Any]]:
@@ -482,11 +549,12 @@ def _objects(scenarios: list[Scenario], sim: SimResult, end_s: float, start: pd.
         if p in seen_rows:
             last[(w, name)] = p  # a StatefulSet name's latest incarnation wins
     for (w, name), p in sorted(last.items(), key=lambda kv: (scenarios[kv[0][0]].namespace, kv[0][1])):
-        objects["Pod"].append(_pod(scenarios[w], name, sim.pod_created[p], sim.pod_deleted[p], end_s))
+        objects["Pod"].append(_pod(scenarios[w], name, sim.pod_created[p], sim.pod_deleted[p], end_s,
+                                   sim.pod_ready_s[p] if sim.pod_ready_s else 20.0))  # fmt: skip
     return objects
 
 
-def _pod(s: Scenario, name: str, created_s: float, deleted_s: float, end_s: float) -> dict[str, Any]:
+def _pod(s: Scenario, name: str, created_s: float, deleted_s: float, end_s: float, ready_s: float) -> dict[str, Any]:
     spec, annotations = manifests.pod_spec_and_annotations(s)
     if not np.isnan(deleted_s) and deleted_s <= end_s:
         annotations[schema.DELETED_AT_ANNOTATION] = _iso(deleted_s)
@@ -523,7 +591,7 @@ def _pod(s: Scenario, name: str, created_s: float, deleted_s: float, end_s: floa
         "phase": "Running",
         "startTime": _iso(start),
         "conditions": [
-            {"type": "Ready", "status": "True", "lastTransitionTime": _iso(start + 20)},
+            {"type": "Ready", "status": "True", "lastTransitionTime": _iso(start + ready_s)},
             {"type": "PodScheduled", "status": "True", "lastTransitionTime": _iso(created_s)},
         ],
         "containerStatuses": statuses,

@@ -30,6 +30,9 @@ class SidecarSpec:
     native: bool = False
     injected: bool = True
     app: bool = False
+    ready_after_s: tuple[float, float] | None = None
+    """The sidecar turns ready this many seconds after its pod starts, drawn per pod uniformly in the range
+    (None: together with the app, :class:`analyzer.simulate.pod_lifecycle.Lifecycle`'s ``ready_delay_s``)."""
 
 
 @dataclass(frozen=True)
@@ -477,12 +480,41 @@ CATALOGUE: tuple[Scenario, ...] = (
 )
 
 
-def pick(count: int) -> list[Scenario]:
-    """``count`` scenarios: the catalogue in order, repeated with numbered copies beyond its size."""
+def _slow_istio(shows: str, name: str, workload: str, ready_after_s: tuple[float, float] | None) -> Scenario:
+    return Scenario(
+        name=name,
+        namespace="mesh",
+        workload=workload,
+        shows=shows,
+        app_image=f"registry.example.com/mesh/{workload}:3.2.0",
+        app_requests={"cpu": "500m", "memory": "512Mi"},
+        app_limits={"memory": "1Gi"},
+        cpu_per_rps=0.0008,
+        app_mem_base=280 * MIB,
+        app_mem_per_rps=0.05 * MIB,
+        peak_rps=2400,
+        sidecars=(replace(istio_proxy(), ready_after_s=ready_after_s),),
+        hpa=hpa(2, 20, cpu_utilization(60)),
+    )
+
+
+FAILURES: tuple[Scenario, ...] = (
+    _slow_istio("istio-proxy turns ready 20-90 s after its pod starts (the app in 20 s): every new pod is unready, "
+                "and serves nothing, for longer", "istio-slow-start", "catalog-api", (20.0, 90.0)),
+    _slow_istio("the same workload with a healthy istio-proxy (ready with the app): no failure finding",
+                "istio-healthy-control", "catalog-api-control", None),
+)  # fmt: skip
+"""Sidecar failure and readiness scenarios (``sidecar-impact sample --catalogue failures``)."""
+
+CATALOGUES = {"default": CATALOGUE, "failures": FAILURES}
+
+
+def pick(count: int, catalogue: tuple[Scenario, ...] = CATALOGUE) -> list[Scenario]:
+    """``count`` scenarios: ``catalogue`` in order, repeated with numbered copies beyond its size."""
     out: list[Scenario] = []
     for i in range(count):
-        base = CATALOGUE[i % len(CATALOGUE)]
-        round_ = i // len(CATALOGUE)
+        base = catalogue[i % len(catalogue)]
+        round_ = i // len(catalogue)
         if round_ == 0:
             out.append(base)
         else:

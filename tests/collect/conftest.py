@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analyzer.snapshot.schema import Snapshot
+from analyzer.snapshot.schema import CONTAINER_STATES, Snapshot
 from analyzer.synth.generate import Synthetic, generate
 from tests.collect.promserver import PrometheusServer, backfill
 
@@ -50,10 +50,43 @@ def starting(status: pd.DataFrame) -> pd.DataFrame:
     return status
 
 
+def container_changes(snapshot: Snapshot) -> pd.DataFrame:
+    """Each container's status as changes, following its pod's readiness (waiting while Pending), and one
+    sidecar OOM-killed for two scrapes mid-range: restarted once, last terminated OOMKilled with 137."""
+    containers = {(p["metadata"]["namespace"], p["metadata"]["name"]): [c["name"] for c in p["spec"]["containers"]]
+                  for p in snapshot.items("Pod")}  # fmt: skip
+    rows = []
+    for (ns, pod), status in snapshot.pod_status.groupby(["namespace", "pod"], observed=True, sort=True):
+        for c in containers[(str(ns), str(pod))]:
+            state = (status["phase"] == "Running").map({True: "running", False: "waiting"})
+            frame = pd.DataFrame({"timestamp": status["timestamp"].to_numpy(), "namespace": str(ns), "pod": str(pod),
+                                  "container": c, "ready": status["ready"].to_numpy(), "restarts": 0,
+                                  "state": state.to_numpy(), "last_reason": "", "last_exit_code": -1})  # fmt: skip
+            rows.append(frame)
+    frame = pd.concat(rows, ignore_index=True)
+    victim = frame[frame["container"] == "istio-proxy"]["pod"].iloc[0]
+    mine = (frame["pod"] == victim) & (frame["container"] == "istio-proxy")
+    times = frame.loc[mine, "timestamp"].to_numpy()
+    down, back = times[len(times) // 2], times[len(times) // 2 + 2]
+    after = mine & (frame["timestamp"] >= down)
+    frame.loc[after, ["restarts", "last_reason", "last_exit_code"]] = [1, "OOMKilled", 137]
+    frame.loc[after & (frame["timestamp"] < back), ["ready", "state"]] = [False, "waiting"]
+    key = ["namespace", "pod", "container"]
+    values = frame[["ready", "restarts", "state", "last_reason", "last_exit_code"]].astype(str).agg("|".join, axis=1)
+    who = frame[key].agg("/".join, axis=1)
+    frame = frame[(who != who.shift()) | (values != values.shift())].reset_index(drop=True)
+    for column in (*key, "last_reason"):
+        frame[column] = pd.Categorical(frame[column], categories=sorted(set(frame[column])))
+    frame["state"] = pd.Categorical(frame["state"], categories=list(CONTAINER_STATES))
+    frame = frame.sort_values([*key, "timestamp"], kind="stable", ignore_index=True)
+    return frame.astype({"restarts": "int64", "last_exit_code": "int64", "ready": bool})
+
+
 @pytest.fixture(scope="session")
 def prom_data(tmp_path_factory: pytest.TempPathFactory) -> PromData:
     small = generate(workloads=5, days=0.5, step_s=60, seed=5)
     small = replace(small, snapshot=replace(small.snapshot, pod_status=starting(small.snapshot.pod_status)))
+    small = replace(small, snapshot=replace(small.snapshot, container_status=container_changes(small.snapshot)))
     big = doubled(small.snapshot)
     tsdb = backfill({"small": small.snapshot, "big": big}, tmp_path_factory.mktemp("prom"))
     return PromData(small, big, tsdb)

@@ -184,6 +184,18 @@ def test_pods_phase_and_readiness_over_time_from_kube_state_metrics(collected: C
     assert (both["phase"] == "Pending").sum() > 10 and (~both["ready"]).sum() > 20  # the slow starts came through
 
 
+def test_container_status_changes_from_kube_state_metrics(collected: Collection, prom_data: PromData) -> None:
+    """Each container's readiness, restarts, state and last termination come through as the rows where they
+    changed: the same rows the cluster was built from, the OOM kill included (only changes are queried)."""
+    truth = prom_data.small.snapshot.container_status
+    got = collected.snapshot.container_status
+    assert len(truth) > 50 and (truth["last_reason"] == "OOMKilled").any()
+    as_text = {"namespace": str, "pod": str, "container": str, "state": str, "last_reason": str}
+    pd.testing.assert_frame_equal(got.astype(as_text).reset_index(drop=True), truth.astype(as_text))
+    killed = got[got["last_reason"] == "OOMKilled"].iloc[0]
+    assert (killed["restarts"], killed["last_exit_code"], killed["ready"], killed["state"]) == (1, 137, False, "waiting")
+
+
 def test_collect_shards_partition_the_namespaces(prometheus: PrometheusServer, collected: Collection) -> None:
     """`collect --shard i/2`: each shard holds the namespaces report --shard gives it, and together the whole."""
     parts = [collect(prometheus.url, "small", shard=Shard(i, 2)) for i in range(2)]
