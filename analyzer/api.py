@@ -19,6 +19,7 @@ from analyzer.findings.changes import Changes, RunState, compare
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
 from analyzer.findings.merge import canonical, merge
+from analyzer.findings.sidecar_failures import failure_effects
 from analyzer.findings.spill import Spill
 from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
@@ -29,6 +30,7 @@ from analyzer.model.pod_usage import pod_usage
 from analyzer.model.rules import Rule, load_rules
 from analyzer.model.selection import select_pods
 from analyzer.model.shares import workload_table
+from analyzer.model.sidecar_failures import failure_table, missing_sidecar_groups
 from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
@@ -45,6 +47,7 @@ from analyzer.simulate.hpa_spec import ControllerFlags, parse_hpas
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.vpa_recommender import RecommenderFlags
 from analyzer.simulate.vpa_snapshot import VPARecommendations, vpa_recommendations
+from analyzer.snapshot.kube import Workload
 from analyzer.snapshot.partitions import (
     Partition,
     Slice,
@@ -253,12 +256,16 @@ class _Pending:
     pod_usage: pd.DataFrame
     samples: int
     rebuilt: tuple[tuple[str, int], ...]
+    failures: pd.DataFrame
+    templates: dict[tuple[str, str, str], Workload]
+    """The workloads with a failing sidecar, for the fixes' patches."""
 
     def finish(self, result: Replayed, progress: Callable[[str, int, int], None] | None = None) -> Analysis:
         """The analysis, given the replay of this snapshot's HPA columns."""
         replays = self.replays.finish(result)
         skew = hpa_skew(replays, self.containers, self.workloads)
         hazards = vpa_hazards(self.vpa, self.containers, [c.spec for c in replays.contexts], self.workloads)
+        failures = failure_effects(self.failures, replays, self.workloads, self.templates)
         if progress is not None:
             progress("analysis", 5, 5)
         empty = pd.DataFrame()  # the rollups: canonical() computes them from the ordered workloads
@@ -279,7 +286,8 @@ class _Pending:
             vpa=self.vpa.table,
             vpa_hazards=hazards,
             vpa_hpa=vpa_hpa_effect(replays, self.vpa),
-            findings=findings_table(skew.table, skew.remedies, hazards, self.classes, self.notes, self.hpas),
+            findings=findings_table(skew.table, skew.remedies, hazards, self.classes, self.notes, self.hpas, failures),
+            failures=failures,
             causes=empty,
             pod_usage=self.pod_usage,
             samples=self.samples,
@@ -324,8 +332,10 @@ def _prepare(
     vpa = vpa_recommendations(snapshot, index, containers, vpa_flags)
     step(3)
     hpas = parse_hpas(snapshot.hpas, version, flags)
+    failures = failure_table(snapshot, classes, index, containers)
     replays = prepare_counterfactual(
-        snapshot, classes, containers, overhead, index, version, flags, hpas, vpa_requests=vpa.requests_for
+        snapshot, classes, containers, overhead, index, version, flags, hpas, vpa_requests=vpa.requests_for,
+        missing_sidecars=missing_sidecar_groups(index, failures),
     )
     step(4)
     rebuilt = snapshot.rebuilt()
@@ -345,7 +355,10 @@ def _prepare(
         pod_usage=pod_usage(index, snapshot.usage),
         samples=len(snapshot.usage),
         rebuilt=rebuilt,
-    )
+        failures=failures,
+        templates={w.key: w for w in snapshot.workloads() if w.key in set(zip(failures["namespace"],
+                   failures["workload_kind"], failures["workload"], strict=True))},
+    )  # fmt: skip
 
 
 def write_partial(
@@ -454,12 +467,15 @@ def sample(
     seed: int = 7,
     overwrite: bool = False,
     workers: int | None = None,
+    catalogue: str = "default",
 ) -> tuple[Path, dict[str, int]]:
     """Generate a synthetic snapshot with ground truth and write it to ``out`` batch by batch (bounded
     memory at any size; ``workers`` batches at once, default one per CPU); returns the path and the
-    counts written (``pods``, ``samples``)."""
+    counts written (``pods``, ``samples``). ``catalogue``: ``default`` (sidecars that skew the autoscalers)
+    or ``failures`` (sidecars that start late, crash or are OOM-killed, and a healthy control)."""
     workers = available_cpus() if workers is None else workers
-    return write_sample_batches(out, workloads, days, step_s, seed, workers=workers, overwrite=overwrite)
+    return write_sample_batches(out, workloads, days, step_s, seed, workers=workers, overwrite=overwrite,
+                                catalogue=catalogue)  # fmt: skip
 
 
 @dataclass(frozen=True)

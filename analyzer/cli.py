@@ -569,9 +569,14 @@ def sample(
     step: Annotated[str, typer.Option(help="Sample step, a multiple of 15s (e.g. 60s, 2m).")] = "60s",
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same snapshot.")] = 7,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+    catalogue: Annotated[
+        str,
+        typer.Option(help="Scenarios: 'default' (sidecars that skew the autoscalers) or 'failures' (sidecars that "
+                     "start late, crash or are OOM-killed, and a healthy control)."),
+    ] = "default",
 ) -> None:
     """Write a synthetic cluster snapshot (every scenario of the catalogue) with its ground truth."""
-    path, counts = api.sample(out, workloads, days, parse_duration(step), seed, overwrite)
+    path, counts = api.sample(out, workloads, days, parse_duration(step), seed, overwrite, catalogue=catalogue)
     typer.echo(f"wrote {path}: {counts['pods']} pods, {counts['samples']} usage samples, seed {seed}")
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
+import subprocess
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -33,3 +36,14 @@ def patched(snapshot: Snapshot, remedies: Any) -> Snapshot:
             hpa = next(h for h in objects["HorizontalPodAutoscaler"] if h["metadata"]["name"] == r.hpa)
             hpa["spec"]["metrics"] = [generated_metric(t) for t in target["spec"]["triggers"]]
     return shadow
+
+
+def kubectl_local(command: str, obj: dict[str, Any], root: Path) -> subprocess.CompletedProcess[str]:
+    """An emitted ``kubectl patch RESOURCE NAME -n NS --type json --patch-file FILE`` run as written, but on
+    ``obj`` with ``--local -f`` instead of the cluster's object (``patch --local`` needs no API server)."""
+    words = shlex.split(command)
+    assert words[:2] == ["kubectl", "patch"] and words[4] == "-n"
+    source = root / "object.json"
+    source.write_text(json.dumps(obj))
+    local = ["kubectl", "patch", "--local", "-f", str(source), *words[4:], "-o", "json"]
+    return subprocess.run(local, cwd=root, capture_output=True, text=True, timeout=60)

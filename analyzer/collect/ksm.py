@@ -137,7 +137,8 @@ def collect_ksm(
             query = f"{query} == 1"
         jobs.extend((name, chunk, query) for chunk in tr.chunks())
     for name, (metrics, by) in CONTAINER_SERIES.items():
-        jobs.append((f"container:{name}", TimeRange(tr.start, tr.start, tr.step_s), promql.values_of(metrics, by, scope)))
+        at_start = TimeRange(tr.start, tr.start, tr.step_s)
+        jobs.append((f"container:{name}", at_start, promql.values_of(metrics, by, scope)))
         query = promql.changes(metrics, by, scope, tr.step_s)
         jobs.extend((f"container:{name}", chunk, query) for chunk in tr.chunks())
 
@@ -188,7 +189,7 @@ def container_status(points: dict[str, pd.DataFrame]) -> pd.DataFrame:
         frame = frame.astype({k: object for k in keys[:3]})
         if name == "last_reason":
             frame = frame[frame["value"] == 1].assign(value=frame["reason"].astype(str))
-        events.append(frame[keys + ["value"]].assign(field=name))
+        events.append(frame[[*keys, "value"]].assign(field=name))
     if not events:
         return empty_container_status()
     ev = pd.concat(events, ignore_index=True).drop_duplicates([*keys, "field"], keep="last")

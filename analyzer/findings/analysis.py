@@ -5,7 +5,7 @@ It lives below the renderers (which read it) and the API (which builds it), so i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from analyzer.findings.causes import with_causes
 from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunState, requests_now
 from analyzer.findings.hpa_skew import Direction
 from analyzer.findings.severity import SEVERITIES, severity_rank
+from analyzer.findings.sidecar_failures import FAILURE_TABLE_COLUMNS
 from analyzer.model.classify import Role
 from analyzer.prices import Prices
 from analyzer.snapshot.schema import Metadata
@@ -64,6 +65,8 @@ class Analysis:
     ``findings``: everything above, with a severity and a cause
     (:data:`analyzer.findings.summary.FINDING_TABLE_COLUMNS`);
     ``causes``: the findings grouped by cause (:data:`analyzer.findings.causes.CAUSE_COLUMNS`);
+    ``failures``: each sidecar's readiness, restarts and OOM kills, their effect and fix
+    (:data:`analyzer.findings.sidecar_failures.FAILURE_TABLE_COLUMNS`; empty without container status);
     ``pod_usage``: one pod's usage per container over time (:data:`analyzer.model.pod_usage.POD_USAGE_COLUMNS`),
     for the usage plots (not written to CSV or JSON: it is the snapshot's own data, binned).
     """
@@ -87,6 +90,7 @@ class Analysis:
     findings: pd.DataFrame
     causes: pd.DataFrame
     pod_usage: pd.DataFrame
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(FAILURE_TABLE_COLUMNS)))
     samples: int = 0
     """Usage samples the analysis read (the snapshot's rows): coverage, with the metadata's window."""
     rebuilt: tuple[tuple[str, int], ...] = ()

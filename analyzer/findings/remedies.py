@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from analyzer.model.signals import REQUEST_ANNOTATIONS
+from analyzer.model.signals import LIMIT_ANNOTATIONS, REQUEST_ANNOTATIONS
 from analyzer.paths import safe_component
 from analyzer.simulate.hpa_spec import HPASpec
 from analyzer.snapshot.hpa import APP_TARGETS_ANNOTATION, MetricSpec
@@ -155,7 +155,7 @@ def sidecar_requests_ops(
             notes.append(f"the snapshot has no pod template for {container}: set requests cpu {req['cpu']}, "
                          f"memory {req['memory']} in the workload's manifest")  # fmt: skip
         else:
-            ops += _container_request_ops(template, container, req, native.get(container, False), notes)
+            ops += _container_resource_ops(template, container, "requests", req, native.get(container, False), notes)
     if annotations:
         if template is None:
             notes.append("the snapshot has no pod template: add the annotations " + ", ".join(
@@ -163,6 +163,21 @@ def sidecar_requests_ops(
         else:
             ops += _annotation_ops(template, annotations)
     return ops, notes
+
+
+def sidecar_limit_ops(
+    template: Mapping[str, Any], container: str, limits: dict[str, str], kind: str, injected: bool, native: bool
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """JSON Patch operations on a workload that set a sidecar's limits where its owner reads them (the
+    injector's limit annotations, or the template's container), and notes for what no patch can set."""
+    notes: list[str] = []
+    if injected and kind in LIMIT_ANNOTATIONS:
+        keys = dict(zip(("cpu", "memory"), LIMIT_ANNOTATIONS[kind], strict=True))
+        return _annotation_ops(template, {keys[r]: q for r, q in limits.items()}), notes
+    if injected:
+        wanted = ", ".join(f"{r} {q}" for r, q in limits.items())
+        return [], [f"{container} is injected by a webhook: set its limits ({wanted}) in its injector's configuration"]
+    return _container_resource_ops(template, container, "limits", limits, native, notes), notes
 
 
 def _annotation_ops(template: Mapping[str, Any], annotations: dict[str, str]) -> list[dict[str, Any]]:
@@ -175,27 +190,25 @@ def _annotation_ops(template: Mapping[str, Any], annotations: dict[str, str]) ->
             for k, v in annotations.items()]  # fmt: skip
 
 
-def _container_request_ops(
-    template: Mapping[str, Any], container: str, req: dict[str, str], native: bool, notes: list[str]
+def _container_resource_ops(
+    template: Mapping[str, Any], container: str, part: str, values: dict[str, str], native: bool, notes: list[str]
 ) -> list[dict[str, Any]]:
+    """Set the template container's ``resources.<part>`` (requests or limits) to ``values``."""
     field_name = "initContainers" if native else "containers"
     entries = (template.get("spec") or {}).get(field_name) or []
     index = next((i for i, c in enumerate(entries) if c.get("name") == container), None)
     if index is None:
-        notes.append(f"{container} is not in the workload's template: set requests cpu {req['cpu']}, memory "
-                     f"{req['memory']} where it is defined")  # fmt: skip
+        wanted = ", ".join(f"{r} {q}" for r, q in values.items())
+        notes.append(f"{container} is not in the workload's template: set {part} {wanted} where it is defined")
         return []
     at = ("spec", "template", "spec", field_name, index)
     ops: list[dict[str, Any]] = [{"op": "test", "path": pointer(*at, "name"), "value": container}]
     resources = entries[index].get("resources")
     if not isinstance(resources, dict):
-        return [*ops, {"op": "add", "path": pointer(*at, "resources"), "value": {"requests": dict(req)}}]
-    if not isinstance(resources.get("requests"), dict):
-        return [*ops, {"op": "add", "path": pointer(*at, "resources", "requests"), "value": dict(req)}]
-    return [
-        *ops,
-        *({"op": "add", "path": pointer(*at, "resources", "requests", r), "value": q} for r, q in req.items()),
-    ]
+        return [*ops, {"op": "add", "path": pointer(*at, "resources"), "value": {part: dict(values)}}]
+    if not isinstance(resources.get(part), dict):
+        return [*ops, {"op": "add", "path": pointer(*at, "resources", part), "value": dict(values)}]
+    return [*ops, *({"op": "add", "path": pointer(*at, "resources", part, r), "value": q} for r, q in values.items())]
 
 
 def patch_text(ops: list[dict[str, Any]]) -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from analyzer.findings.hpa_skew import CALIBRATED_SHARE, STALLED_SHARE, Direction
 from analyzer.findings.severity import Severity, severity_rank
+from analyzer.findings.sidecar_failures import failure_rows
 from analyzer.findings.vpa_hazards import HAZARDS
 from analyzer.model.classify import NO_SIDECAR_EVIDENCE, Role
 
@@ -26,8 +27,8 @@ SKEW_MEDIUM_PERCENT = 10.0
 
 FINDING_COLUMNS = {
     "severity": "high, medium or low",
-    "kind": "hpa-stalled, hpa-inflation, hpa-dilution, hpa-uncalibrated, ambiguous-app, multi-app, vpa-<hazard> or "
-    "collection",
+    "kind": "hpa-stalled, hpa-inflation, hpa-dilution, hpa-uncalibrated, ambiguous-app, multi-app, vpa-<hazard>, "
+    "sidecar-slow-start, sidecar-crash-loop, sidecar-oom or collection",
     "namespace": "namespace of the object",
     "object": "the HPA, VPA, workload or pod concerned",
     "message": "what was found",
@@ -49,6 +50,7 @@ def findings_table(
     classes: pd.DataFrame,
     collection_notes: Sequence[str] = (),
     hpas: pd.DataFrame | None = None,
+    failures: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """All findings, highest severity first (:data:`FINDING_COLUMNS`).
 
@@ -113,6 +115,8 @@ def findings_table(
                      "# rules.yaml\nrules:\n  - match: {namespace: " + a.namespace + ", container: " + a.container
                      + "}\n    role: app\n"))  # fmt: skip
     rows += _multi_app_rows(classes)
+    if failures is not None:
+        rows += failure_rows(failures)
     return order_findings(pd.DataFrame(rows, columns=list(FINDING_COLUMNS)))
 
 

@@ -105,6 +105,14 @@ REQUEST_ANNOTATIONS = {
 }
 """The pod annotations (CPU, memory) through which each injector takes its sidecar's requests."""
 
+LIMIT_ANNOTATIONS = {
+    "istio": ("sidecar.istio.io/proxyCPULimit", "sidecar.istio.io/proxyMemoryLimit"),
+    "linkerd": ("config.linkerd.io/proxy-cpu-limit", "config.linkerd.io/proxy-memory-limit"),
+    "vault": ("vault.hashicorp.com/agent-limits-cpu", "vault.hashicorp.com/agent-limits-mem"),
+    "dapr": ("dapr.io/sidecar-cpu-limit", "dapr.io/sidecar-memory-limit"),
+}
+"""The pod annotations (CPU, memory) through which each injector takes its sidecar's limits."""
+
 NAMESPACE_READERS = frozenset({"linkerd"})
 """Injectors that also read those annotations from the pod's namespace (Linkerd's config annotations)."""
 

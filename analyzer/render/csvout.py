@@ -36,6 +36,7 @@ TABLES = (
     "vpa",
     "vpa_hazards",
     "vpa_hpa",
+    "failures",
 )
 
 

@@ -53,6 +53,11 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
         previous = commands.get(path, (str(h.command), []))[1]
         commands[path] = (str(h.command), [*previous, f"{h.namespace}/vpa/{h.vpa}: vpa-{h.hazard} ({h.severity}): "
                                                       f"{h.change}"])  # fmt: skip
+    for f in analysis.failures[analysis.failures["patch"] != ""].itertuples(index=False):
+        path = fix_file(f.namespace, str(f.workload_kind), str(f.workload))
+        files.setdefault(path, []).extend(json.loads(f.patch))
+        previous = commands.get(path, (str(f.command), []))[1]
+        commands[path] = (str(f.command), [*previous, f"{f.namespace}/{f.workload}: {f.container}: {f.fix}"])
     meta = analysis.metadata
     script = [
         "#!/bin/sh",
@@ -68,7 +73,7 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
         command, why = commands[path]
         script += [*(f"# {_comment(line)}" for line in why), command, ""]
     if not commands:
-        script.append("# Nothing to fix: no HPA or VPA finding has a fix that applies as a patch.")
+        script.append("# Nothing to fix: no HPA, VPA or sidecar failure finding has a fix that applies as a patch.")
     out = {path: json.dumps(ops, indent=2) + "\n" for path, ops in files.items()}
     out["apply.sh"] = "\n".join(script) + "\n"
     return out | _at_source(analysis)

@@ -60,6 +60,9 @@ class Counterfactual:
     condition_syncs: IntArray
     last_conditions: npt.NDArray[np.int8]
     decided: FloatArray
+    decided_healthy: FloatArray | None = None
+    """(scrapes, HPAs): the decisions on the observed pods had their sidecars never gone missing from the
+    metrics (NaN for HPAs whose sidecars never did); None: not assessed."""
 
 
 def pack_columns(cols: list[ViewColumn], contexts: list[HPAContext], version: KubeVersion) -> ReplayColumns:
@@ -121,6 +124,17 @@ class PendingReplay:
     skipped: pd.DataFrame
     syncs: ObservedSyncs
     """The decisions on the observed pods, left to decide with the replay."""
+    healthy: tuple[ObservedSyncs, IntArray] | None = None
+    """The same for the HPAs (their positions) whose sidecars went missing, as if they never had."""
+
+    def decide_healthy(self, flags: ControllerFlags) -> FloatArray | None:
+        """:attr:`healthy` decided, as (scrapes, HPAs) with NaN for the HPAs it does not hold."""
+        if self.healthy is None:
+            return None
+        syncs, which = self.healthy
+        out = np.full((len(self.times), len(self.contexts)), np.nan)
+        out[:, which] = syncs.decide(flags)
+        return out
 
     def replay(self, version: KubeVersion, flags: ControllerFlags, workers: int | None = None) -> Replayed:
         """Replay the columns and decide on the observed pods; ``workers``: default the CPUs available."""
@@ -133,14 +147,14 @@ class PendingReplay:
         decided = self.syncs.decide(flags)
         result = replay(self.packed, self.demand, self.initial, self.step_s, flags,
                         version.missing_pod_fallback_is_max_target, workers=workers or available_cpus())  # fmt: skip
-        return Replayed(result, decided)
+        return Replayed(result, decided, self.decide_healthy(flags))
 
     def finish(self, done: Replayed) -> Counterfactual:
         """The counterfactual, given the replay of this snapshot's columns and the decisions on its pods."""
         r = done.result
         return Counterfactual(
             self.contexts, self.columns, self.times, self.step_s, r.replicas, r.value, r.failed, self.observed,
-            self.skipped, r.condition_syncs, r.last_conditions, done.decided,
+            self.skipped, r.condition_syncs, r.last_conditions, done.decided, done.decided_healthy,
         )  # fmt: skip
 
 
@@ -155,10 +169,12 @@ def prepare_counterfactual(
     hpas: Sequence[HPAObject],
     views: tuple[str, ...] = VIEWS,
     vpa_requests: Callable[[tuple[str, str, str]], dict[str, dict[str, str]]] | None = None,
+    missing_sidecars: npt.NDArray[np.bool_] | None = None,
 ) -> PendingReplay:
     """Everything of a counterfactual that reads the snapshot: the HPAs' contexts, their demand, the observed
     replicas and the controller's decisions on the observed pods; the replay itself is left
-    (:meth:`PendingReplay.replay`)."""
+    (:meth:`PendingReplay.replay`). ``missing_sidecars`` (per usage group of ``index``): the sidecars that
+    went missing from the metrics; the HPAs of their workloads are also decided as if they never had."""
     contexts, skipped = hpa_contexts(snapshot, classes, containers, overhead, hpas, vpa_requests)
     meta = snapshot.metadata
     step = meta.step_s
@@ -190,12 +206,18 @@ def prepare_counterfactual(
     cols = [c for h, ctx in enumerate(contexts) for c in view_columns(ctx, h, version) if c.view in views]
     hpa_of = np.array([c.hpa for c in cols], dtype=np.int64)
     deployed = {c.hpa: c.counted for c in cols if c.view == View.AS_DEPLOYED}
-    syncs = observed_syncs(
-        snapshot, index, contexts, [deployed[h] for h in range(len(contexts))], times, observed, version, flags
-    )
+    counted = [deployed[h] for h in range(len(contexts))]
+    syncs = observed_syncs(snapshot, index, contexts, counted, times, observed, version, flags)
+    healthy = None
+    if missing_sidecars is not None and missing_sidecars.any():
+        hit = set(index.groups.loc[missing_sidecars, WORKLOAD_KEY].itertuples(index=False, name=None))
+        which = np.array([h for h, ctx in enumerate(contexts) if ctx.workload in hit], dtype=np.int64)
+        if len(which):
+            healthy = (observed_syncs(snapshot, index, [contexts[h] for h in which], [counted[h] for h in which],
+                                      times, observed[:, which], version, flags, missing_sidecars), which)  # fmt: skip
     return PendingReplay(
         contexts, cols, pack_columns(cols, contexts, version), times, step, demand_w[:, hpa_of], initial_h[hpa_of],
-        observed, skipped, syncs,
+        observed, skipped, syncs, healthy,
     )  # fmt: skip
 
 
@@ -206,6 +228,7 @@ class Replayed:
 
     result: ReplayResult
     decided: FloatArray
+    decided_healthy: FloatArray | None = None
 
 
 def _observed(snapshot: Snapshot, contexts: list[HPAContext], times: pd.DatetimeIndex) -> FloatArray:

@@ -81,11 +81,14 @@ def observed_syncs(
     observed: FloatArray,
     version: KubeVersion,
     flags: ControllerFlags,
+    ignored: npt.NDArray[np.bool_] | None = None,
 ) -> ObservedSyncs:
     """The proposals from the observed pods of ``contexts`` (:class:`analyzer.simulate.views.HPAContext`)
     per scrape of ``times``, from the observed replicas ``observed`` (scrapes × HPAs); ``counted`` gives, per
     context, the containers each replayed metric counts as deployed. :meth:`ObservedSyncs.decide` then gives
-    the replicas the controller decides at each scrape (NaN where there are none, or no pods)."""
+    the replicas the controller decides at each scrape (NaN where there are none, or no pods). ``ignored``
+    (per usage group) leaves those containers out of whether metrics-server lists a pod: the pods as if
+    those containers had never gone missing."""
     n_t, n_h = len(times), len(contexts)
     proposal = np.full((n_h, n_t), -1, dtype=np.int64)
     has_pods = np.zeros((n_h, n_t), dtype=bool)
@@ -98,7 +101,7 @@ def observed_syncs(
     seen = _observed(snapshot, index, times[0], step, n_t)
     for batch in _batches(index, contexts, n_t):
         found = _proposals(snapshot, index, seen, [contexts[h] for h in batch], [counted[h] for h in batch],
-                           times, current[:, batch].T, version, flags)  # fmt: skip
+                           times, current[:, batch].T, version, flags, ignored)  # fmt: skip
         if found is not None:
             proposal[batch], has_pods[batch] = found
     return ObservedSyncs(configs, observed, proposal, has_pods, step)
@@ -135,6 +138,7 @@ def _proposals(
     current_ht: IntArray,
     version: KubeVersion,
     flags: ControllerFlags,
+    ignored: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[IntArray, npt.NDArray[np.bool_]] | None:
     """For one batch of HPAs: the combined metric proposal per (HPA, scrape) (-1: none) from the pods
     observed then, and whether there were any; ``current_ht`` is the observed replicas (HPA, scrape)."""
@@ -144,7 +148,7 @@ def _proposals(
     cells = _pod_cells(seen, index, contexts, t0, step, n_t)
     if cells is None:
         return None
-    listed = cells.listed(index, seen.rows)
+    listed = cells.listed(index, seen.rows, ignored)
     width = max(len(c.spec.metrics) for c in contexts)
     props = np.full((width, n_h * n_t), -1, dtype=np.int64)
     errs = np.zeros((width, n_h * n_t), dtype=np.int64)

@@ -24,7 +24,7 @@ from analyzer.snapshot.kube import parse_pod_spec
 from analyzer.synth import manifests
 from analyzer.synth.scenarios import Scenario
 from analyzer.synth.traffic import request_rates
-from analyzer.units import milli
+from analyzer.units import milli, parse_quantity
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -65,6 +65,21 @@ class SimResult:
     """Per pod: each container's readiness, seconds after the pod started (``container_names`` order)."""
     pod_ready_s: list[float] = field(default_factory=list)
     """Per pod: when its Ready condition turned True, seconds after it started."""
+    failures: list[list[Failure]] = field(default_factory=list)
+    """Per pod: its sidecars' failures, in time order."""
+    missing_scrapes: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per workload: recorded scrapes at which one of its pods had no metric because a sidecar came back."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A sidecar down from ``down_s`` to ``up_s`` (it then restarts), terminated with ``reason``/``exit_code``."""
+
+    container: int
+    down_s: float
+    up_s: float
+    reason: str
+    exit_code: int
 
 
 @dataclass(frozen=True)
@@ -233,14 +248,21 @@ class _Pods:
     deleted_at: list[float] = field(default_factory=list)
     container_ready: list[FloatArray] = field(default_factory=list)
     pod_ready: list[float] = field(default_factory=list)
+    failures: list[list[Failure]] = field(default_factory=list)
+    end_s: float = 0.0
+    name_rng: np.random.Generator | None = None
+    """Where pod names are drawn (default ``rng``): a batch with failing or late sidecars draws them from a
+    stream of their own, so its run with healthy sidecars, which makes pods at other times, draws the same
+    usage noise: the two runs differ by the failures' effect alone."""
 
     def create(self, w: int, slot: int, now: float) -> None:
         s = self.scenarios[w]
         if s.kind == "StatefulSet":
             name = f"{s.workload}-{slot}"
         else:
-            name = f"{s.workload}-{manifests.template_hash(s)}-{''.join(self.rng.choice(_NAME_ALPHABET, 5))}"
-        ready = self._container_ready(s, name)
+            name = f"{s.workload}-{manifests.template_hash(s)}-{''.join(self._names.choice(_NAME_ALPHABET, 5))}"
+        draws = np.random.default_rng(zlib.crc32(name.encode()))  # the pod's own stream: see _container_ready
+        ready = self._container_ready(s, draws)
         self.created[w, slot] = now
         self.index[w, slot] = len(self.names)
         self.ready_delay[w, slot] = self.app_ready_s if self.healthy_sidecars else float(ready.max())
@@ -250,16 +272,45 @@ class _Pods:
         self.deleted_at.append(np.nan)
         self.container_ready.append(ready)
         self.pod_ready.append(float(self.ready_delay[w, slot]))
+        self.failures.append(self._failures(s, now + 5.0 + float(ready.max()), draws))
 
-    def _container_ready(self, s: Scenario, name: str) -> FloatArray:
+    @property
+    def _names(self) -> np.random.Generator:
+        return self.name_rng or self.rng
+
+    def _container_ready(self, s: Scenario, draws: np.random.Generator) -> FloatArray:
         """Each container's readiness after the pod starts: the app's, or a sidecar's draw from its range
-        (a stream of its own per pod name, so the simulation's random stream is the same without it)."""
+        (``draws``: a stream of the pod's own, so the simulation's random stream is the same without it)."""
         ready = np.full(1 + len(s.sidecars), self.app_ready_s)
-        draws = np.random.default_rng(zlib.crc32(name.encode()))
         for c, side in enumerate(s.sidecars, start=1):
             if side.ready_after_s is not None:
                 ready[c] = max(self.app_ready_s, round(float(draws.uniform(*side.ready_after_s)), 1))
         return ready
+
+    def _failures(self, s: Scenario, ready_s: float, draws: np.random.Generator) -> list[Failure]:
+        """The pod's sidecar failures from its readiness to the end of the simulation (none when healthy)."""
+        out = []
+        for c, side in enumerate(s.sidecars, start=1):
+            now = ready_s
+            while side.failures_per_hour > 0:
+                now += float(draws.exponential(3600.0 / side.failures_per_hour))
+                if now >= self.end_s:
+                    break
+                up = now + float(draws.uniform(*side.failure_down_s))
+                out.append(Failure(c, round(now, 1), round(up, 1), side.failure_reason, side.failure_exit_code))
+                now = up
+        return [] if self.healthy_sidecars else sorted(out, key=lambda f: f.down_s)
+
+    def down(self, now: float, n_c: int) -> BoolArray:
+        """(workload, slot, container): the sidecars down at ``now``."""
+        out = np.zeros((*self.created.shape, n_c), dtype=bool)
+        for w, slot in zip(*np.nonzero(self.index >= 0), strict=True):
+            for f in self.failures[self.index[w, slot]]:
+                if f.down_s > now:
+                    break
+                if now < f.up_s:
+                    out[w, slot, f.container] = True
+        return out
 
     def resize(self, w: int, desired: int, now: float) -> None:
         """Create pods in free slots, or delete the youngest (a StatefulSet: the highest ordinals)."""
@@ -308,8 +359,19 @@ def simulate(
     initial = np.array([_initial_replicas(s) for s in scenarios], dtype=np.int64)
     n_slots = max([s.hpa["maxReplicas"] if s.hpa else s.replicas for s in scenarios] + [int(initial.max())])
     pods = _Pods(scenarios, rng, np.full((n_w, n_slots), np.nan), np.full((n_w, n_slots), -1, dtype=np.int64),
-                 np.full((n_w, n_slots), life.ready_delay_s), life.ready_delay_s, healthy_sidecars)  # fmt: skip
+                 np.full((n_w, n_slots), life.ready_delay_s), life.ready_delay_s, healthy_sidecars,
+                 end_s=start_s + n_scrapes * step_s,
+                 name_rng=np.random.default_rng([7, 33]) if _has_failures(scenarios) else None)  # fmt: skip
     slow = any(c.ready_after_s for s in scenarios for c in s.sidecars)
+    failing = not healthy_sidecars and any(c.failures_per_hour for s in scenarios for c in s.sidecars)
+    limits = np.full((n_w, n_c), np.inf)  # the memory limit of each sidecar that is OOM-killed
+    for w, s in enumerate(scenarios):
+        for c, side in enumerate(s.sidecars, start=1):
+            if side.failure_reason == "OOMKilled" and side.limits and "memory" in side.limits:
+                limits[w, c] = float(parse_quantity(side.limits["memory"]))
+    down_before = np.zeros((n_w, n_slots, n_c), dtype=bool)
+    relisted = np.zeros((n_w, n_slots), dtype=bool)
+    missing_out = np.zeros(n_w, dtype=np.int64)
     warm_start = start_s - WARMUP_S
     for w in range(n_w):
         for slot in range(initial[w]):
@@ -333,13 +395,28 @@ def simulate(
         now = warm_start + k * sync_s
         # Each pod's own readiness when some sidecar's differs (the masks cost no more either way).
         st = pod_states(pods.created, now, replace(life, ready_delay_s=pods.ready_delay) if slow else life, flags)
+        down = pods.down(now, n_c) if failing else None
+        if down is not None:  # a sidecar down: its pod serves nothing (NotReady), the HPA still counts it
+            st = replace(st, serving=st.serving & ~down.any(axis=2))
         if k % per_scrape == 0:
             i = k // per_scrape
             cpu, mem = model.sample(rps[i], st, rng)
+            sampled = st.running[:, :, None] & model.present[:, None, :]
+            if down is not None:
+                # A container about to be OOM-killed is at its limit; a down one has no sample. A pod whose
+                # sidecar is back after missing the last scrape is not listed by metrics-server this scrape.
+                soon = pods.down(now + step_s, n_c) & ~down & np.isfinite(limits)[:, None, :]
+                mem = np.where(soon, limits[:, None, :], mem)
+                cpu, mem = np.where(down, 0.0, cpu), np.where(down, 0.0, mem)
+                sampled &= ~down
+                relisted = st.running & (down_before & ~down).any(axis=2)
+                down_before = down
+                if i >= warm_scrapes:
+                    missing_out += relisted.sum(axis=1)
             per_pod = hpas.metric_per_pod(cpu, mem)
             if i >= warm_scrapes:
                 r = i - warm_scrapes
-                ws, ss, cs = np.nonzero(st.running[:, :, None] & model.present[:, None, :])
+                ws, ss, cs = np.nonzero(sampled)
                 rows["t"].append(np.full(len(ws), r, dtype=np.int64))
                 rows["pod"].append(pods.index[ws, ss])
                 rows["c"].append(cs)
@@ -349,6 +426,9 @@ def simulate(
                 error_out[r] = error_now
         if not len(hpas.rows):
             continue
+        if relisted.any():
+            st = replace(st, has_metric=st.has_metric & ~relisted, cpu_ready=st.cpu_ready & ~relisted,
+                         mem_ready=st.mem_ready & ~relisted, missing=st.missing | (st.running & relisted))  # fmt: skip
         proposal, first_error = hpas.proposals(per_pod, st, current[hpas.rows], version)
         error_now[hpas.rows] = first_error
         desired = controllers.step(now, current[hpas.rows], proposal)
@@ -380,6 +460,8 @@ def simulate(
         container_names=names,
         container_ready_s=pods.container_ready,
         pod_ready_s=pods.pod_ready,
+        failures=pods.failures,
+        missing_scrapes=missing_out,
         hpas=hpas.specs,
         conditions={
             int(w): tuple((int(controllers.conditions[t, j]), float(since[t, j])) for t in range(3))
@@ -388,6 +470,11 @@ def simulate(
         if len(hpas.rows)
         else {},
     )
+
+
+def _has_failures(scenarios: list[Scenario]) -> bool:
+    """Whether some sidecar turns ready late or fails."""
+    return any(c.ready_after_s or c.failures_per_hour for s in scenarios for c in s.sidecars)
 
 
 def _initial_replicas(s: Scenario) -> int:

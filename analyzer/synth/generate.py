@@ -31,6 +31,7 @@ from analyzer.snapshot.schema import Metadata, Snapshot
 from analyzer.snapshot.writing import (
     ObjectFiles,
     atomic_directory,
+    container_status_table,
     pod_status_table,
     replicas_table,
     write_json,
@@ -81,9 +82,7 @@ def generate(
     whole snapshot in memory: :func:`write_sample_stream` writes a large one batch by batch instead.
     ``catalogue`` names the scenarios (:data:`analyzer.synth.scenarios.CATALOGUES`).
     """
-    if catalogue not in CATALOGUES:
-        raise SidecarImpactError(f"--catalogue must be one of {', '.join(CATALOGUES)}, got {catalogue!r}")
-    scenarios = pick(workloads, CATALOGUES[catalogue])
+    scenarios = scenarios_of(catalogue, workloads)
     if fixes or load != 1.0:
         unknown = set(fixes or {}) - {(s.namespace, s.workload) for s in scenarios}
         if unknown:
@@ -98,6 +97,13 @@ def generate(
                 raise SidecarImpactError(f"fix for {s.namespace}/{s.workload}: {reason(exc, 200)}") from None
     batches = list(generate_batches(workloads, days, step_s, seed, start, app_only_hpas, scenarios))
     return batches[0] if len(batches) == 1 else _joined(batches)
+
+
+def scenarios_of(catalogue: str, workloads: int) -> list[Scenario]:
+    """``workloads`` scenarios of the catalogue named ``catalogue`` (:data:`analyzer.synth.scenarios.CATALOGUES`)."""
+    if catalogue not in CATALOGUES:
+        raise SidecarImpactError(f"--catalogue must be one of {', '.join(CATALOGUES)}, got {catalogue!r}")
+    return pick(workloads, CATALOGUES[catalogue])
 
 
 def generate_batches(
@@ -185,7 +191,7 @@ def _simulated(
     run = partial(simulate, scenarios, start_s, n_scrapes, step_s, version=GENERATOR_VERSION, flags=flags,
                   app_only=app_only_hpas)  # fmt: skip
     sim = run(np.random.default_rng(stream))
-    slow = any(c.ready_after_s for s in scenarios for c in s.sidecars)
+    slow = any(c.ready_after_s or c.failures_per_hour for s in scenarios for c in s.sidecars)
     healthy = run(np.random.default_rng(stream), healthy_sidecars=True) if slow else None
     times = pd.to_datetime(sim.scrape_times, unit="s", utc=True).as_unit("ns")
     end = times[-1]
@@ -276,12 +282,13 @@ def write_sample_batches(
     *,
     workers: int = 1,
     overwrite: bool = False,
+    catalogue: str = "default",
 ) -> tuple[Path, dict[str, int]]:
     """:func:`generate_batches` written by :func:`write_sample_stream`, but each batch simulated and its
     tables written by a forked worker (``workers`` at once), which hands this process only its objects and
     truth: memory is a batch per worker, and the snapshot is the one a single process writes. Returns the
     path and the counts written (``pods``, ``samples``)."""
-    make, firsts = _batch_maker(workloads, days, step_s, seed, DEFAULT_START, False)
+    make, firsts = _batch_maker(workloads, days, step_s, seed, DEFAULT_START, False, scenarios_of(catalogue, workloads))
     with _streaming(out, overwrite) as writer:
         write = partial(_simulated_and_written, make, writer.tmp)
         for batch in isolated_map(write, enumerate(firsts), workers, preload=__name__):
@@ -308,8 +315,8 @@ _SCRATCH = ".batches"
 
 
 def _written(batch: Synthetic, tmp: Path, number: int) -> _Written:
-    """Write ``batch``'s usage partitions into the snapshot at ``tmp``, and its replicas, pod status and
-    demand into scratch files (namespaces of its own: batches can be written at once)."""
+    """Write ``batch``'s usage partitions into the snapshot at ``tmp``, and its replicas, pod and container
+    status and demand into scratch files (namespaces of its own: batches can be written at once)."""
     snap = batch.snapshot
     write_usage_partitions(snap.usage, tmp)
     scratch = tmp / _SCRATCH
@@ -317,6 +324,8 @@ def _written(batch: Synthetic, tmp: Path, number: int) -> _Written:
     for target, table in (
         (schema.REPLICAS_FILE, replicas_table(snap.replicas) if len(snap.replicas) else None),
         (schema.POD_STATUS_FILE, pod_status_table(snap.pod_status) if len(snap.pod_status) else None),
+        (schema.CONTAINER_STATUS_FILE,
+         container_status_table(snap.container_status) if len(snap.container_status) else None),
         (f"{schema.GROUND_TRUTH_DIR}/demand.parquet", pa.Table.from_pandas(batch.demand, preserve_index=False)),
     ):
         if table is not None:
@@ -405,12 +414,16 @@ def _joined(batches: list[Synthetic]) -> Synthetic:
 
     status = cat([s.pod_status for s in snaps], ("namespace", "pod"), schema.POD_STATUS_KEY)
     status["phase"] = pd.Categorical(status["phase"], categories=list(schema.POD_PHASES))
+    containers = cat([s.container_status for s in snaps], ("namespace", "pod", "container", "last_reason"),
+                     schema.CONTAINER_STATUS_KEY)  # fmt: skip
+    containers["state"] = pd.Categorical(containers["state"], categories=list(schema.CONTAINER_STATES))
     snapshot = Snapshot(
         metadata=snaps[0].metadata,
         usage=cat([s.usage for s in snaps], ("namespace", "pod", "container"), schema.USAGE_KEY),
         replicas=cat([s.replicas for s in snaps], ("namespace", "kind", "name"), schema.REPLICAS_KEY),
         objects={kind: [o for s in snaps for o in s.objects[kind]] for kind in snaps[0].objects},
         pod_status=status,
+        container_status=containers,
     )
     truth = {**batches[0].truth, "workloads": [w for b in batches for w in b.truth["workloads"]]}
     return Synthetic(snapshot=snapshot, truth=truth, demand=pd.concat([b.demand for b in batches], ignore_index=True))
@@ -477,10 +490,13 @@ def _pod_status(sim: SimResult, scenarios: list[Scenario], times: pd.DatetimeInd
 
 def _container_status(sim: SimResult, scenarios: list[Scenario], times: pd.DatetimeIndex) -> pd.DataFrame:
     """Each container's status as changes (``container_status``): waiting until its pod starts, running after,
-    ready from its own readiness on; the pods of ``pod_status`` (every scrape a pod was observed at)."""
+    ready from its own readiness on; a failed sidecar waiting (not ready) until it is back, its restarts and
+    last termination counted from then. The pods of ``pod_status`` (every scrape a pod was observed at)."""
     life = Lifecycle()
     t = sim.scrape_times
-    rows: dict[str, list[Any]] = {k: [] for k in ("timestamp", "namespace", "pod", "container", "ready", "state")}
+    columns = ("timestamp", "namespace", "pod", "container", "ready", "state", "restarts", "last_reason",
+               "last_exit_code")  # fmt: skip
+    rows: dict[str, list[Any]] = {k: [] for k in columns}
     seen = set(np.unique(sim.row_pod).tolist())
     for p, w in enumerate(sim.pod_workload):
         if p not in seen:
@@ -490,33 +506,51 @@ def _container_status(sim: SimResult, scenarios: list[Scenario], times: pd.Datet
         start = sim.pod_created[p] + life.start_delay_s
         for c, name in enumerate(sim.container_names[w]):
             ready = at >= start + sim.container_ready_s[p][c]
-            state = np.where(at >= start, "running", "waiting")
-            change = np.concatenate([[True], (ready[1:] != ready[:-1]) | (state[1:] != state[:-1])])
+            state = np.where(at >= start, "running", "waiting").astype(object)
+            restarts = np.zeros(len(at), dtype=np.int64)
+            reason = np.full(len(at), "", dtype=object)
+            code = np.full(len(at), -1, dtype=np.int64)
+            for f in (f for f in (sim.failures[p] if sim.failures else []) if f.container == c):
+                down = (at >= f.down_s) & (at < f.up_s)
+                ready &= ~down
+                state[down] = "waiting"
+                restarts += at >= f.up_s
+                reason[at >= f.down_s], code[at >= f.down_s] = f.reason, f.exit_code
+            values = (ready, state, restarts, reason, code)
+            change = np.ones(len(at), dtype=bool)
+            change[1:] = np.any([v[1:] != v[:-1] for v in values], axis=0)
             n = int(change.sum())
-            rows["timestamp"].append(at[change])
-            rows["namespace"].append([scenarios[w].namespace] * n)
-            rows["pod"].append([sim.pod_names[p]] * n)
-            rows["container"].append([name] * n)
-            rows["ready"].append(ready[change])
-            rows["state"].append(state[change])
+            for column, value in zip(columns, (at, [scenarios[w].namespace] * len(at), [sim.pod_names[p]] * len(at),
+                                               [name] * len(at), *values), strict=True):  # fmt: skip
+                rows[column].append(np.asarray(value)[change])
+            del n
     frame = pd.DataFrame({k: np.concatenate(v) if v else [] for k, v in rows.items()})
     frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype(np.float64), unit="s", utc=True).dt.as_unit("ns")
     frame = frame.drop_duplicates(["namespace", "pod", "container", "timestamp"], keep="last")  # a reused name
-    frame["restarts"] = np.zeros(len(frame), dtype=np.int64)
     frame["state"] = pd.Categorical(frame["state"], categories=list(schema.CONTAINER_STATES))
-    frame["last_reason"] = pd.Categorical([""] * len(frame))
-    frame["last_exit_code"] = np.full(len(frame), -1, dtype=np.int64)
-    for column in ("namespace", "pod", "container"):
+    frame = frame.astype({"ready": bool, "restarts": np.int64, "last_exit_code": np.int64})
+    for column in ("namespace", "pod", "container", "last_reason"):
         frame[column] = pd.Categorical(frame[column], categories=sorted(set(frame[column])))
     frame = frame.sort_values(list(schema.CONTAINER_STATUS_KEY), kind="stable").reset_index(drop=True)
     return frame[list(schema.CONTAINER_STATUS_COLUMNS)]
 
 
 def _failure_truth(sim: SimResult, healthy: SimResult, s: Scenario, w: int, step_s: float) -> dict[str, Any]:
-    """What the workload's late sidecars cost its HPA: replica-hours as simulated, and with pods Ready when
-    their apps are (the same traffic); the readiness each sidecar was drawn from."""
+    """What the workload's late or failing sidecars cost: replica-hours as simulated, and with sidecars that
+    never fail (the same traffic); the readiness each sidecar was drawn from; the failures in the window."""
     hours = step_s / 3600
     gap = healthy.replicas[:, w] - sim.replicas[:, w]
+    first, end = sim.scrape_times[0], sim.scrape_times[-1] + step_s
+    pods = [p for p, pw in enumerate(sim.pod_workload) if pw == w]
+
+    def life_end(p: int) -> float:
+        return min(end, sim.pod_deleted[p]) if not np.isnan(sim.pod_deleted[p]) else end
+
+    failures = [(p, f) for p in pods for f in (sim.failures[p] if sim.failures else []) if f.down_s < life_end(p)]
+    in_window = [(p, f) for p, f in failures if first <= f.up_s < life_end(p)]
+
+    down_h = sum(max(0.0, min(f.up_s, life_end(p)) - max(f.down_s, first)) for p, f in failures) / 3600
+    started = [p for p in pods if sim.pod_created[p] >= first and sim.pod_created[p] + 5 < life_end(p)]
     return {
         "sidecar_ready_after_s": {c.name: list(c.ready_after_s) for c in s.sidecars if c.ready_after_s},
         "app_ready_after_s": Lifecycle().ready_delay_s,
@@ -524,6 +558,11 @@ def _failure_truth(sim: SimResult, healthy: SimResult, s: Scenario, w: int, step
         "replica_hours_healthy_sidecars": float(healthy.replicas[:, w].sum() * hours),
         "replica_hours_short": float(np.maximum(gap, 0).sum() * hours),
         "replica_hours_beyond": float(np.maximum(-gap, 0).sum() * hours),
+        "held_pod_hours": float(sum(sim.pod_ready_s[p] - 20.0 for p in started) / 3600),
+        "restarts": len(in_window),
+        "oom_kills": sum(f.reason == "OOMKilled" for _, f in in_window),
+        "down_pod_hours": float(down_h),
+        "missing_metric_scrapes": int(sim.missing_scrapes[w]) if len(sim.missing_scrapes) else 0,
     }
 
 

@@ -33,6 +33,13 @@ class SidecarSpec:
     ready_after_s: tuple[float, float] | None = None
     """The sidecar turns ready this many seconds after its pod starts, drawn per pod uniformly in the range
     (None: together with the app, :class:`analyzer.simulate.pod_lifecycle.Lifecycle`'s ``ready_delay_s``)."""
+    failures_per_hour: float = 0.0
+    """How often the sidecar fails in each pod (Poisson arrivals): it terminates (``failure_reason``,
+    ``failure_exit_code``), is down (not running, not ready, no samples) for a time drawn uniformly in
+    ``failure_down_s``, and restarts. An ``OOMKilled`` one reaches its memory limit at the scrape before."""
+    failure_reason: str = "Error"
+    failure_exit_code: int = 1
+    failure_down_s: tuple[float, float] = (30.0, 150.0)
 
 
 @dataclass(frozen=True)
@@ -498,10 +505,39 @@ def _slow_istio(shows: str, name: str, workload: str, ready_after_s: tuple[float
     )
 
 
+def _vault_agent(**failing: Any) -> SidecarSpec:
+    return SidecarSpec(name="vault-agent", image="hashicorp/vault:1.18.3", kind="vault",
+                       requests={"cpu": "250m", "memory": "64Mi"}, limits={"cpu": "500m", "memory": "128Mi"},
+                       cpu_base=0.002, cpu_slope=0.0, mem_base=22 * MIB, mem_slope=0.0, **failing)  # fmt: skip
+
+
+def _fluent_bit(**failing: Any) -> SidecarSpec:
+    return SidecarSpec(name="fluent-bit", image="cr.fluentbit.io/fluent/fluent-bit:3.2.2", kind="fluent-bit",
+                       requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "96Mi"}, cpu_base=0.004,
+                       cpu_slope=0.05, mem_base=40 * MIB, mem_slope=30 * MIB, injected=False, **failing)  # fmt: skip
+
+
+def _failing_app(name: str, workload: str, shows: str, sidecar: SidecarSpec) -> Scenario:
+    return Scenario(
+        name=name, namespace="jobs", workload=workload, shows=shows,
+        app_image=f"registry.example.com/jobs/{workload}:1.4.0", app_requests={"cpu": "500m", "memory": "512Mi"},
+        app_limits=None, cpu_per_rps=0.0008, app_mem_base=250 * MIB, app_mem_per_rps=0.04 * MIB, peak_rps=2000,
+        sidecars=(sidecar,), hpa=hpa(2, 20, cpu_utilization(60)),
+    )  # fmt: skip
+
+
 FAILURES: tuple[Scenario, ...] = (
     _slow_istio("istio-proxy turns ready 20-90 s after its pod starts (the app in 20 s): every new pod is unready, "
                 "and serves nothing, for longer", "istio-slow-start", "catalog-api", (20.0, 90.0)),
-    _slow_istio("the same workload with a healthy istio-proxy (ready with the app): no failure finding",
+    _failing_app("vault-crash-loop", "billing-worker", "vault-agent crashes about 3 times an hour in every pod and is "
+                 "down 30-150 s each time: the pod is NotReady but still counted by the CPU HPA, and missing a "
+                 "metric the scrape it comes back",
+                 _vault_agent(failures_per_hour=3.0, failure_reason="Error", failure_exit_code=1)),
+    _failing_app("fluent-bit-oom", "audit-writer", "fluent-bit reaches its 96Mi limit under log bursts and is "
+                 "OOM-killed about twice an hour per pod, back within 10-20 s",
+                 _fluent_bit(failures_per_hour=2.0, failure_reason="OOMKilled", failure_exit_code=137,
+                             failure_down_s=(10.0, 20.0))),
+    _slow_istio("the same workload as istio-slow-start with a healthy istio-proxy: no failure finding",
                 "istio-healthy-control", "catalog-api-control", None),
 )  # fmt: skip
 """Sidecar failure and readiness scenarios (``sidecar-impact sample --catalogue failures``)."""

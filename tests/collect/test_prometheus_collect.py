@@ -193,7 +193,8 @@ def test_container_status_changes_from_kube_state_metrics(collected: Collection,
     as_text = {"namespace": str, "pod": str, "container": str, "state": str, "last_reason": str}
     pd.testing.assert_frame_equal(got.astype(as_text).reset_index(drop=True), truth.astype(as_text))
     killed = got[got["last_reason"] == "OOMKilled"].iloc[0]
-    assert (killed["restarts"], killed["last_exit_code"], killed["ready"], killed["state"]) == (1, 137, False, "waiting")
+    got_kill = (killed["restarts"], killed["last_exit_code"], killed["ready"], killed["state"])
+    assert got_kill == (1, 137, False, "waiting")
 
 
 def test_collect_shards_partition_the_namespaces(prometheus: PrometheusServer, collected: Collection) -> None:

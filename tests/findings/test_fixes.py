@@ -22,7 +22,7 @@ from analyzer.findings.remedies import apply_command
 from analyzer.snapshot.schema import Snapshot
 from analyzer.snapshot.validation import VALIDATORS, first_problem
 from analyzer.synth.generate import Synthetic, generate
-from tests.patching import find, patched
+from tests.patching import find, kubectl_local, patched
 
 
 def valid(obj: dict[str, Any]) -> None:
@@ -217,17 +217,6 @@ def test_every_vpa_hazard_a_policy_answers_has_a_patch_that_applies_and_clears_i
     stale["spec"]["resourcePolicy"] = {"containerPolicies": [{"containerName": "*", "mode": "Auto"}]}
     with pytest.raises(jsonpatch.JsonPatchTestFailed):  # someone changed the policies since the snapshot
         jsonpatch.apply_patch(stale, json.loads(per_vpa.iloc[0].patch))
-
-
-def kubectl_local(command: str, obj: dict[str, Any], root: Path) -> subprocess.CompletedProcess[str]:
-    """An emitted ``kubectl patch RESOURCE NAME -n NS --type json --patch-file FILE`` run as written, but on
-    ``obj`` with ``--local -f`` instead of the cluster's object (``patch --local`` needs no API server)."""
-    words = shlex.split(command)
-    assert words[:2] == ["kubectl", "patch"] and words[4] == "-n"
-    source = root / "object.json"
-    source.write_text(json.dumps(obj))
-    local = ["kubectl", "patch", "--local", "-f", str(source), *words[4:], "-o", "json"]
-    return subprocess.run(local, cwd=root, capture_output=True, text=True, timeout=60)
 
 
 def test_every_command_of_apply_sh_applies_with_the_real_kubectl(

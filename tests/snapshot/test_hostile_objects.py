@@ -390,6 +390,81 @@ def test_pod_status_of_any_shape_is_refused_or_loaded_and_analysed(
     analyze(snapshot)
 
 
+@pytest.fixture(scope="module")
+def failing_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The failure scenarios over two hours: a container_status file with restarts and OOM kills."""
+    synthetic = generate(workloads=4, days=0.1, step_s=60, catalogue="failures")
+    assert (synthetic.snapshot.container_status["restarts"] > 0).any()
+    return write_snapshot(synthetic.snapshot, tmp_path_factory.mktemp("failing") / "snap")
+
+
+def test_container_status_is_written_and_read_back_as_it_was(failing_dir: Path) -> None:
+    synthetic = generate(workloads=4, days=0.1, step_s=60, catalogue="failures")
+    loaded = load_snapshot(failing_dir)
+    pd.testing.assert_frame_equal(loaded.container_status, synthetic.snapshot.container_status, check_categorical=False)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.assign(state="Sleeping"), "column 'state' holds 'Sleeping', expected one of '', 'running'"),
+        (lambda f: pd.concat([f, f.iloc[:1]]), "two rows for the same (namespace, pod, container, timestamp)"),
+        (lambda f: f.assign(restarts=-1), "column 'restarts' has negative values"),
+        (lambda f: f.assign(last_exit_code=-5), "column 'last_exit_code' has values below -1 (-1: none)"),
+        (lambda f: f.assign(ready=None), "column 'ready' has"),
+    ],
+)
+def test_container_status_errors_name_file_and_problem(failing_dir: Path, tmp_path: Path, change, message) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "snap"
+    shutil.copytree(failing_dir, root)
+    path = root / schema.CONTAINER_STATUS_FILE
+    change(pd.read_parquet(path)).to_parquet(path)
+    with pytest.raises(SnapshotError) as info:
+        load_snapshot(root)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value), str(info.value)
+
+
+@given(
+    column=st.sampled_from([*schema.CONTAINER_STATUS_COLUMNS, "extra"]),
+    values=st.lists(USAGE_VALUES | st.sampled_from(["running", "waiting", "OOMKilled", "", True, False, -1, -2]),
+                    min_size=1, max_size=5),
+    drop=st.booleans(),
+    rows=st.sampled_from([0, 1, 7, None]),
+)  # fmt: skip
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_container_status_of_any_shape_is_refused_or_loaded_and_analysed(
+    failing_dir: Path, tmp_path: Path, column: str, values: list[Any], drop: bool, rows: int | None
+) -> None:
+    """container_status.parquet with a column dropped, retyped or filled with hostile values (a state outside
+    the four, negative restarts, an exit code below -1, duplicates), or cut to a few rows: one line naming the
+    file, or a load the analysis gets through."""
+    root = tmp_path / "snap"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(failing_dir, root)
+    path = root / schema.CONTAINER_STATUS_FILE
+    frame = pd.read_parquet(path)
+    frame = frame if rows is None else frame.head(rows)
+    if drop and column in frame.columns:
+        frame = frame.drop(columns=column)
+    elif len(frame):
+        filled = (values * (len(frame) // len(values) + 1))[: len(frame)]
+        frame[column] = pd.Series(filled, dtype=object, index=frame.index)
+    try:
+        frame.to_parquet(path)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        return  # not even writable as Parquet: nothing to load
+    try:
+        snapshot = load_snapshot(root)
+    except SnapshotError as exc:
+        message = one_line(exc)
+        assert str(path) in message or str(root) in message
+        return
+    status = snapshot.container_status
+    assert set(status["state"].astype(str)) <= set(schema.CONTAINER_STATES)
+    assert (status["restarts"] >= 0).all() and (status["last_exit_code"] >= -1).all()
+    analyze(snapshot)
+
+
 def test_a_sidecar_with_no_usage_left_keeps_its_request(tiny: Synthetic) -> None:
     """The newest edge-router pod's first container renamed: the pod's containers no longer match the
     samples, a sidecar has no usage to size a request from, and the analysis goes on (a NaN once crashed)."""

@@ -1,0 +1,194 @@
+"""Findings on sidecar failures and readiness: what late, crashing and OOM-killed sidecars cost the pods
+and the HPA (docs/failures.md).
+
+Three mechanisms, each measured where it acts:
+
+- **Late readiness** (``sidecar-slow-start``): a new pod whose sidecar turns ready after its app stays
+  NotReady and serves nothing meanwhile. The HPA's replica count does not move: on a scale-up an unready
+  pod counts at 0, and its share of the load is on the ready pods, which it averages over; the cost is
+  the capacity that ran unready (``held_pod_hours``) and scale-ups whose new pods serve that much later.
+- **Crashes** (``sidecar-crash-loop``): a sidecar down makes its pod NotReady, but a pod that was ready
+  since its start is still counted by a CPU HPA: no replica moves, one pod serves nothing
+  (``down_pod_hours``). When the sidecar comes back, metrics-server leaves the pod out for a scrape (a
+  container not in both of its last scrapes): the HPA takes the pod at 100 % of its request on a
+  scale-down (the scale-down is held) and at 0 on a scale-up. That part moves replicas, and is measured by
+  deciding each HPA's syncs on the observed pods again as if the sidecar had never gone missing.
+- **OOM kills** (``sidecar-oom``): the kernel killed the sidecar at its memory limit; the fix is the limit
+  the VPA's own OOM rule would give (``max(peak × 1.2, peak + 100 MiB)``: ``oomBumpUpRatio``,
+  ``oomMinBumpUp`` in the recommender's ``model/container.go``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer.findings.hpa_skew import HOURS_PER_MONTH
+from analyzer.findings.remedies import RESOURCE_NAMES, apply_command, patch_text, sidecar_limit_ops
+from analyzer.findings.severity import Severity
+from analyzer.model.sidecar_failures import FAILURE_COLUMNS
+from analyzer.simulate.counterfactual import Counterfactual
+from analyzer.snapshot.kube import Workload
+from analyzer.units import MIB, format_memory
+
+OOM_BUMP_UP_RATIO = 1.2
+OOM_MIN_BUMP_UP_BYTES = 100 * MIB
+"""The VPA recommender's OOM bump (``--oom-bump-up-ratio``, ``--oom-min-bump-up-bytes``)."""
+
+SLOW_START_MIN_P95_S = 30.0
+SLOW_START_MEDIUM_P95_S = 120.0
+CRASH_LOW_PER_POD_DAY = 1.0
+CRASH_MEDIUM_PER_POD_DAY = 5.0
+CRASH_HIGH_PER_POD_DAY = 24.0
+DOWN_MEDIUM_SHARE = 0.01
+DOWN_HIGH_SHARE = 0.05
+
+EFFECT_COLUMNS: dict[str, str] = {
+    "pod_hours": "the workload's pod-hours over the window",
+    "hpa": "the HPA of the workload ('' none)",
+    "replica_hours_beyond": "replica-hours the HPA kept beyond what it would have decided had the workload's "
+    "sidecars never gone missing from its metrics (scale-downs held), summed over its syncs",
+    "replica_hours_short": "replica-hours it decided fewer (scale-ups held: a missing pod counts at 0)",
+    "decisions_changed": "scrapes at which the HPA's decision on the observed pods would have differed",
+    "cost_month": "what the capacity lost costs per month at the configured prices, dollars: the pod-hours "
+    "that served nothing (held at start or down) and the replica-hours beyond",
+    "fix": "what to change",
+    "patch": "JSON Patch of the workload that applies the fix ('' none)",
+    "command": "the kubectl command that applies the patch",
+}
+FAILURE_TABLE_COLUMNS = {**FAILURE_COLUMNS, **EFFECT_COLUMNS}
+"""The ``failures`` table of an analysis: each sidecar's failures, their effect and the fix."""
+
+
+def failure_effects(
+    failures: pd.DataFrame,
+    cf: Counterfactual,
+    workloads: pd.DataFrame,
+    templates: dict[tuple[str, str, str], Workload],
+) -> pd.DataFrame:
+    """:data:`FAILURE_TABLE_COLUMNS`: ``failures`` (:data:`analyzer.model.sidecar_failures.FAILURE_COLUMNS`)
+    with each workload's HPA effect, the cost (``workloads``: its pod cost and mean pods) and the fix."""
+    out = failures.copy()
+    for column in EFFECT_COLUMNS:
+        out[column] = pd.Series(dtype=object if column in ("hpa", "fix", "patch", "command") else float)
+    if not len(out):
+        return out[list(FAILURE_TABLE_COLUMNS)]
+    key = ["namespace", "workload_kind", "workload"]
+    hours = cf.step_s / 3600
+    effect: dict[tuple[str, str, str], tuple[str, float, float, int]] = {}
+    for h, ctx in enumerate(cf.contexts):
+        row = (ctx.spec.name, 0.0, 0.0, 0)
+        if cf.decided_healthy is not None and np.isfinite(cf.decided_healthy[:, h]).any():
+            gap = cf.decided[:, h] - cf.decided_healthy[:, h]
+            both = np.isfinite(gap)
+            row = (ctx.spec.name, float(np.maximum(gap[both], 0).sum() * hours),
+                   float(np.maximum(-gap[both], 0).sum() * hours), int((gap[both] != 0).sum()))  # fmt: skip
+        effect[ctx.workload] = row
+    wl = workloads.set_index(key)
+    window_h = max(len(cf.times), 1) * hours
+    rows = []
+    for r in out.itertuples(index=False):
+        k = (r.namespace, r.workload_kind, r.workload)
+        hpa, beyond, short, changed = effect.get(k, ("", 0.0, 0.0, 0))
+        pods_mean = float(wl["pods_mean"].get(k, np.nan)) if k in wl.index else np.nan
+        pod_cost = float(wl["pod_cost_month"].get(k, np.nan)) if k in wl.index else np.nan
+        per_pod_hour = pod_cost / (HOURS_PER_MONTH * pods_mean) if pods_mean > 0 else np.nan
+        lost = r.held_pod_hours + r.down_pod_hours + beyond
+        fix, patch, command = _fix(r, templates.get(k))
+        rows.append((pods_mean * window_h, hpa, beyond, short, changed,
+                     lost / window_h * HOURS_PER_MONTH * per_pod_hour, fix, patch, command))  # fmt: skip
+    effects = pd.DataFrame(rows, columns=list(EFFECT_COLUMNS), index=out.index)
+    out[list(EFFECT_COLUMNS)] = effects
+    return out[list(FAILURE_TABLE_COLUMNS)]
+
+
+def oom_limit_bytes(peak: float, limit: float) -> float:
+    """The memory limit the VPA's OOM rule gives a container killed at ``max(peak, limit)``, rounded up to a MiB."""
+    used = max(peak, limit) if np.isfinite(limit) else peak
+    return float(np.ceil(max(used * OOM_BUMP_UP_RATIO, used + OOM_MIN_BUMP_UP_BYTES) / MIB) * MIB)
+
+
+def _fix(r: Any, workload: Workload | None) -> tuple[str, str, str]:
+    """The fix of a failing sidecar: text, and for an OOM-killed one the workload patch that raises its limit."""
+    if r.oom_kills > 0 and np.isfinite(r.memory_peak_bytes):
+        new = format_memory(oom_limit_bytes(r.memory_peak_bytes, r.memory_limit_bytes))
+        was = format_memory(r.memory_limit_bytes) if np.isfinite(r.memory_limit_bytes) else "none"
+        text = (f"raise {r.container}'s memory limit from {was} to {new} (its peak {format_memory(r.memory_peak_bytes)}"
+                f" × {OOM_BUMP_UP_RATIO} or + 100Mi, the larger: the VPA's OOM rule)")  # fmt: skip
+        if workload is None or workload.template_raw is None:
+            return text + "; the snapshot has no template to patch", "", ""
+        ops, notes = sidecar_limit_ops(workload.template_raw, r.container, {"memory": new}, r.kind,
+                                       _injected(workload, r.container), bool(r.native_sidecar))  # fmt: skip
+        if notes:
+            text += "; " + "; ".join(notes)
+        if not ops:
+            return text, "", ""
+        return text, patch_text(ops), apply_command(r.namespace, str(r.workload_kind), str(r.workload))
+    if r.restarts - r.oom_kills > 0:
+        return (f"find why {r.container} exits (kubectl logs -n {r.namespace} POD -c {r.container} --previous); "
+                "until it is fixed its pods serve nothing while it is down, and the HPA holds scale-downs the "
+                "scrape it comes back", "", "")  # fmt: skip
+    if r.pods_held > 0 and r.ready_delay_p95_s >= SLOW_START_MIN_P95_S:
+        return (f"{r.container} turns ready {r.ready_delay_p50_s:.0f} s (median) after the app: find what it waits "
+                "for at start (its readiness probe's delay and period, its configuration push); a native sidecar "
+                "with a startupProbe only moves the wait before the app starts", "", "")  # fmt: skip
+    return "", "", ""
+
+
+def _injected(workload: Workload, container: str) -> bool:
+    return workload.template is None or workload.template.container(container) is None
+
+
+def failure_rows(failures: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """The failure findings (:data:`analyzer.findings.summary.FINDING_COLUMNS` order)."""
+    rows: list[tuple[Any, ...]] = []
+    for r in failures.itertuples(index=False):
+        resource = RESOURCE_NAMES.get(str(r.workload_kind), str(r.workload_kind).lower())
+        where, obj = r.namespace, f"{resource}/{r.workload}"
+        cost = r.cost_month if np.isfinite(r.cost_month) and r.cost_month > 0 else np.nan
+        share = r.down_pod_hours / r.pod_hours if r.pod_hours > 0 else 0.0
+        if r.oom_kills > 0:
+            per_day = r.restarts_per_pod_day * r.oom_kills / max(r.restarts, 1)
+            sev = Severity.HIGH if per_day >= 1 else Severity.MEDIUM
+            rows.append((sev, "sidecar-oom", where, obj,
+                         f"{r.container} was OOM-killed {r.oom_kills:.0f} times ({per_day:.1f} per pod-day) at its "
+                         f"memory limit, down {r.down_pod_hours:.1f} pod-hours; its pods lost their metric "
+                         f"{r.missing_metric_scrapes} scrapes (rule: medium from one kill, high from one per "
+                         "pod-day)", cost, r.fix))  # fmt: skip
+        errors = r.restarts - r.oom_kills
+        if errors > 0 and r.restarts_per_pod_day * errors / max(r.restarts, 1) >= CRASH_LOW_PER_POD_DAY:
+            per_day = r.restarts_per_pod_day * errors / max(r.restarts, 1)
+            high = per_day >= CRASH_HIGH_PER_POD_DAY or share >= DOWN_HIGH_SHARE
+            medium = per_day >= CRASH_MEDIUM_PER_POD_DAY or share >= DOWN_MEDIUM_SHARE or r.replica_hours_beyond >= 1
+            sev = Severity.HIGH if high else Severity.MEDIUM if medium else Severity.LOW
+            rows.append((sev, "sidecar-crash-loop", where, obj,
+                         f"{r.container} restarted {errors:.0f} times ({per_day:.1f} per pod-day): its pods were "
+                         f"NotReady {r.down_pod_hours:.1f} pod-hours ({share:.1%} of their time) while the HPA "
+                         f"counted them, and lost their metric {r.missing_metric_scrapes} scrapes, which held the "
+                         f"HPA {r.replica_hours_beyond:.1f} replica-hours beyond its decisions without them "
+                         f"({r.decisions_changed} decisions changed; rule: low from {CRASH_LOW_PER_POD_DAY:g} "
+                         f"restart per pod-day, medium from {CRASH_MEDIUM_PER_POD_DAY:g} or {DOWN_MEDIUM_SHARE:.0%} "
+                         f"of the time down or a replica-hour held, high from {CRASH_HIGH_PER_POD_DAY:g} or "
+                         f"{DOWN_HIGH_SHARE:.0%})", cost, r.fix))  # fmt: skip
+        if r.pods_held > 0 and r.ready_delay_p95_s >= SLOW_START_MIN_P95_S:
+            sev = Severity.MEDIUM if r.ready_delay_p95_s >= SLOW_START_MEDIUM_P95_S else Severity.LOW
+            rows.append((sev, "sidecar-slow-start", where, obj,
+                         f"{r.container} turned ready {r.ready_delay_p50_s:.0f} s after the app (median; "
+                         f"{r.ready_delay_p95_s:.0f} s at the 95th percentile) and held {r.pods_held:.0f} of "
+                         f"{r.pods_started:.0f} new pods unready: {r.held_pod_hours:.2f} pod-hours that served "
+                         "nothing. The HPA's counts do not move (an unready pod's share of the load is on the ready "
+                         "ones it averages over); each scale-up's new capacity arrives that much later (rule: low "
+                         f"from a 95th percentile of {SLOW_START_MIN_P95_S:.0f} s, medium from "
+                         f"{SLOW_START_MEDIUM_P95_S:.0f} s)", cost, r.fix))  # fmt: skip
+    return rows
+
+
+def fix_patches(failures: pd.DataFrame) -> list[tuple[str, str, str, list[dict[str, Any]], str]]:
+    """The failure fixes with a patch: (namespace, workload kind, workload, operations, why)."""
+    out = []
+    for r in failures[failures["patch"] != ""].itertuples(index=False):
+        out.append((r.namespace, str(r.workload_kind), str(r.workload), json.loads(r.patch), str(r.fix)))
+    return out

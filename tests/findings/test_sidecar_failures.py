@@ -1,0 +1,114 @@
+"""Sidecar failures and readiness (analyzer.model.sidecar_failures, analyzer.findings.sidecar_failures)
+against the generator's ground truth: a slow-starting istio-proxy, a crash-looping vault-agent, an OOM-killed
+fluent-bit and a healthy control (``sample --catalogue failures``), one day at a 15 s step."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+from pathlib import Path
+
+import jsonpatch
+import pandas as pd
+import pytest
+
+from analyzer.api import Analysis, analyze, render
+from analyzer.findings.sidecar_failures import oom_limit_bytes
+from analyzer.snapshot.schema import Snapshot
+from analyzer.synth.generate import Synthetic, generate
+from analyzer.units import MIB
+from tests.patching import find, kubectl_local
+
+
+@pytest.fixture(scope="module")
+def failing() -> tuple[Synthetic, Analysis]:
+    synthetic = generate(workloads=4, days=1.0, step_s=15.0, catalogue="failures")
+    return synthetic, analyze(synthetic.snapshot)
+
+
+def truth_of(synthetic: Synthetic) -> dict[str, dict]:
+    return {w["workload"]: w["failures"] for w in synthetic.truth["workloads"]}
+
+
+def test_failure_figures_match_the_truth(failing: tuple[Synthetic, Analysis]) -> None:
+    """Restarts, OOM kills and the scrapes a pod lost its metric are counted exactly; downtime within a step per
+    restart; the pod-hours a late sidecar held new pods unready within a quarter (times are read at the step's
+    middle: right on average); the control has nothing."""
+    synthetic, analysis = failing
+    truth = truth_of(synthetic)
+    got = analysis.failures.set_index("workload")
+    step_h = synthetic.snapshot.metadata.step_s / 3600
+    for workload, t in truth.items():
+        row = got.loc[workload]
+        assert (row.restarts, row.oom_kills, row.missing_metric_scrapes) == (
+            t["restarts"], t["oom_kills"], t["missing_metric_scrapes"]), workload  # fmt: skip
+        assert row.down_pod_hours == pytest.approx(t["down_pod_hours"], abs=step_h * max(t["restarts"], 1) / 4)
+        assert row.held_pod_hours == pytest.approx(t["held_pod_hours"], rel=0.25, abs=1e-9), workload
+    assert truth["billing-worker"]["restarts"] > 100 and truth["audit-writer"]["oom_kills"] > 100
+    assert truth["catalog-api"]["held_pod_hours"] > 0.05
+    control = got.loc["catalog-api-control"]
+    assert (control.restarts, control.pods_held, control.held_pod_hours, control.down_pod_hours) == (0, 0, 0, 0)
+
+
+def test_what_the_failures_did_to_the_hpa(failing: tuple[Synthetic, Analysis]) -> None:
+    """The truth (the same cluster run again with sidecars that never fail): late readiness moves no replica
+    (the HPA averages the load over the ready pods); missing metrics hold scale-downs. The decisions on the
+    observed pods without the missing metrics find some of it: never more than the truth, a lower bound (the
+    replicas held then stay on within the HPA's tolerance, which a decision-by-decision comparison does not
+    follow)."""
+    synthetic, analysis = failing
+    truth = truth_of(synthetic)
+    got = analysis.failures.set_index("workload")
+    for workload in ("catalog-api", "catalog-api-control"):
+        assert truth[workload]["replica_hours_beyond"] == truth[workload]["replica_hours_short"] == 0.0
+        assert got.loc[workload, "replica_hours_beyond"] == got.loc[workload, "decisions_changed"] == 0
+    for workload in ("billing-worker", "audit-writer"):
+        assert truth[workload]["replica_hours_beyond"] > 0
+        assert 0 <= got.loc[workload, "replica_hours_beyond"] <= truth[workload]["replica_hours_beyond"]
+    assert got.loc[["billing-worker", "audit-writer"], "decisions_changed"].sum() > 0
+    # The observed pods' grouping, with metrics-server's two-scrape rule, still predicts the generator's
+    # controller: the restarted sidecars' pods are missing exactly when its HPA took them to be.
+    skew = analysis.hpa_skew.set_index("hpa")
+    assert (skew["decisions_matched"] >= 0.995).all(), skew["decisions_matched"]
+
+
+def test_findings_by_scenario_and_the_oom_fix_applies_with_kubectl(
+    failing: tuple[Synthetic, Analysis], tmp_path: Path
+) -> None:
+    synthetic, analysis = failing
+    kinds = analysis.findings[analysis.findings["kind"].str.startswith("sidecar-")]
+    by_object = kinds.groupby("object")["kind"].apply(set).to_dict()
+    assert by_object == {
+        "deployment/catalog-api": {"sidecar-slow-start"},
+        "deployment/billing-worker": {"sidecar-crash-loop"},
+        "deployment/audit-writer": {"sidecar-oom"},
+    }
+    severity = kinds.set_index("kind")["severity"]
+    assert severity["sidecar-crash-loop"] == severity["sidecar-oom"] == "high"
+    assert "served nothing" in kinds.set_index("kind").loc["sidecar-slow-start", "message"]
+    # The OOM fix: the VPA's OOM rule on the 96Mi the kernel killed it at: max(96Mi × 1.2, 96Mi + 100Mi).
+    assert oom_limit_bytes(96 * MIB, 96 * MIB) == 196 * MIB
+    render(analysis, tmp_path, ["fixes"])
+    script = (tmp_path / "fixes" / "apply.sh").read_text()
+    commands = [c for c in script.splitlines() if c.startswith("kubectl patch deployment")]
+    assert commands == ["kubectl patch deployment audit-writer -n jobs --type json --patch-file "
+                        "fixes/jobs/deployment-audit-writer.json"]  # fmt: skip
+    assert "# jobs/audit-writer: fluent-bit: raise fluent-bit's memory limit from 96Mi to 196Mi" in script
+    words = shlex.split(commands[0])
+    deployment = find(synthetic.snapshot, "jobs", "deployment/audit-writer")
+    done = kubectl_local(commands[0], deployment, tmp_path)
+    assert done.returncode == 0, done.stderr
+    after = json.loads(done.stdout)
+    assert after == jsonpatch.apply_patch(deployment, json.loads((tmp_path / words[-1]).read_text()))
+    sidecar = next(c for c in after["spec"]["template"]["spec"]["containers"] if c["name"] == "fluent-bit")
+    assert sidecar["resources"]["limits"]["memory"] == "196Mi"
+
+
+def test_without_container_status_nothing_is_assessed(failing: tuple[Synthetic, Analysis]) -> None:
+    """An older snapshot (no container_status): no failure rows, no failure findings, the rest unchanged."""
+    synthetic, analysis = failing
+    snapshot: Snapshot = synthetic.snapshot
+    bare = analyze(dataclasses.replace(snapshot, container_status=snapshot.container_status.iloc[:0]))
+    assert bare.failures.empty and not bare.findings["kind"].str.startswith("sidecar-").any()
+    pd.testing.assert_frame_equal(bare.hpa_skew, analysis.hpa_skew)
