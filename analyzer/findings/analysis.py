@@ -40,6 +40,12 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "capacity, never a saving (HPAs with a finding)",
     "under_provisioned_hours": "hours, summed over HPAs, that an HPA ran fewer replicas than the app needed",
     "stalled_hours": "hours, summed over stalled HPAs, that they could not compute a replica count",
+    "sidecar_restarts": "restarts of sidecars over the window (from the containers' status; 0 when not recorded)",
+    "failure_held_pod_hours": "pod-hours new pods ran unready because a sidecar turned ready after their app",
+    "failure_down_pod_hours": "pod-hours pods were NotReady because a sidecar was down (crashed, OOM-killed, "
+    "restarting)",
+    "failure_replica_hours": "replica-hours HPAs ran beyond their decisions because restarted sidecars left pods "
+    "without a metric (at least this much)",
     "vpas": "VPAs in the snapshot",
     "vpa_hazards": "sidecar hazards the VPA meets",
     "findings_high": "findings of high severity",
@@ -186,6 +192,10 @@ class Analysis:
             "stalled_hours": round(
                 float(flagged.loc[flagged["direction"] == Direction.STALLED, "stalled_hours"].sum()), 1
             ),
+            "sidecar_restarts": int(self.failures["restarts"].sum()),
+            "failure_held_pod_hours": round(float(self.failures["held_pod_hours"].sum()), 2),
+            "failure_down_pod_hours": round(float(self.failures["down_pod_hours"].sum()), 2),
+            "failure_replica_hours": round(float(self.failures["replica_hours_beyond"].sum()), 2),
             "vpas": int((self.vpa["vpa"] != "").groupby([self.vpa.namespace, self.vpa.vpa]).any().sum()),
             "vpa_hazards": len(self.vpa_hazards),
             **{f"findings_{sev}": int((self.findings["severity"] == sev).sum()) for sev in reversed(SEVERITIES)},

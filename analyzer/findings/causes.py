@@ -52,6 +52,7 @@ CAUSE_COLUMNS = {
 }
 
 _SKEW_KINDS = ("hpa-stalled", "hpa-inflation", "hpa-dilution")
+FAILURE_KINDS = ("sidecar-slow-start", "sidecar-crash-loop", "sidecar-oom")
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ def _culprits(
     for h in vpa_hazards.itertuples(index=False):
         hazards.setdefault((h.namespace, f"vpa/{h.vpa}", f"vpa-{h.hazard}"), []).append(h)
     out: list[tuple[Culprit, ...]] = []
-    for ns, kind, obj in zip(findings["namespace"], findings["kind"], findings["object"], strict=True):
+    for ns, kind, obj, message in zip(findings["namespace"], findings["kind"], findings["object"],
+                                      findings["message"], strict=True):  # fmt: skip
         rows: list[Any] = []
         if kind in _SKEW_KINDS and (ns, obj) in targets:
             rows = of_workload.get((ns, *targets[(ns, obj)]), [])
@@ -141,6 +143,9 @@ def _culprits(
         elif kind.startswith("vpa-"):
             found = (by_name.get((ns, h.workload, h.container)) for h in hazards.get((ns, obj, kind), []))
             rows = [r for r in found if r is not None]
+        elif kind in FAILURE_KINDS:  # a failure finding's message begins with its sidecar's name
+            hit = by_name.get((ns, obj.split("/", 1)[-1], str(message).split(" ", 1)[0]))
+            rows = [hit] if hit is not None else []
         culprits = {Culprit(r.container, r.kind, r.image, r.request_source) for r in rows}
         out.append(tuple(sorted(culprits, key=lambda c: c.key)))
     return out
@@ -200,7 +205,8 @@ def _summary(
     """The cause in one line: the sidecar and where its requests come from, what it does, to how many."""
     n, namespaces = len(group), group["namespace"].nunique()
     where = f"in {namespaces} namespace{'s' * (namespaces != 1)}"
-    who = " and ".join(f"{c.container} ({_SOURCE_WORDS[c.source]})" for c in culprits)
+    words = _FAILURE_SOURCE_WORDS if kind in FAILURE_KINDS else _SOURCE_WORDS
+    who = " and ".join(f"{c.container} ({words[c.source]})" for c in culprits)
     hpas = f"{n} HPA{'s' * (n != 1)}"
     if kind == "hpa-stalled" and culprits:
         return f"{who} without a request stalls {hpas} {where} ({stalled:,.0f} h frozen)"
@@ -225,6 +231,9 @@ _OTHER_WORDS = {
     "multi-app": ("several app containers, one counted as the app on no evidence", "workload"),
     "ambiguous-app": ("every container looked like a sidecar: the app was guessed", "workload"),
     "collection": ("what the collector could not see", "note"),
+    "sidecar-slow-start": ("turns ready after the app, holding new pods unready", "workload"),
+    "sidecar-crash-loop": ("crash-loops: its pods NotReady yet counted by the HPA, scale-downs held", "workload"),
+    "sidecar-oom": ("OOM-killed at its memory limit", "workload"),
 }
 """What findings of the kinds no sidecar causes have in common, and what their objects are."""
 
@@ -232,6 +241,13 @@ _OTHER_WORDS = {
 _SOURCE_WORDS = {
     RequestSource.INJECTOR: "injected, requests from the injector's configuration",
     RequestSource.POD_ANNOTATION: "injected, requests from each workload's annotation",
+    RequestSource.TEMPLATE: "in each workload's template",
+}
+
+
+_FAILURE_SOURCE_WORDS = {
+    RequestSource.INJECTOR: "injected",
+    RequestSource.POD_ANNOTATION: "injected",
     RequestSource.TEMPLATE: "in each workload's template",
 }
 

@@ -132,9 +132,9 @@ def _fix(r: Any, workload: Workload | None) -> tuple[str, str, str]:
                 "until it is fixed its pods serve nothing while it is down, and the HPA holds scale-downs the "
                 "scrape it comes back", "", "")  # fmt: skip
     if r.pods_held > 0 and r.ready_delay_p95_s >= SLOW_START_MIN_P95_S:
-        return (f"{r.container} turns ready {r.ready_delay_p50_s:.0f} s (median) after the app: find what it waits "
-                "for at start (its readiness probe's delay and period, its configuration push); a native sidecar "
-                "with a startupProbe only moves the wait before the app starts", "", "")  # fmt: skip
+        return (f"{r.container} turns ready up to {r.ready_delay_p95_s:.0f} s after the app (95th percentile): find "
+                "what it waits for at start (its readiness probe's delay and period, its configuration push); a "
+                "native sidecar with a startupProbe only moves the wait before the app starts", "", "")  # fmt: skip
     return "", "", ""
 
 
@@ -176,11 +176,12 @@ def failure_rows(failures: pd.DataFrame) -> list[tuple[Any, ...]]:
         if r.pods_held > 0 and r.ready_delay_p95_s >= SLOW_START_MIN_P95_S:
             sev = Severity.MEDIUM if r.ready_delay_p95_s >= SLOW_START_MEDIUM_P95_S else Severity.LOW
             rows.append((sev, "sidecar-slow-start", where, obj,
-                         f"{r.container} turned ready {r.ready_delay_p50_s:.0f} s after the app (median; "
-                         f"{r.ready_delay_p95_s:.0f} s at the 95th percentile) and held {r.pods_held:.0f} of "
-                         f"{r.pods_started:.0f} new pods unready: {r.held_pod_hours:.2f} pod-hours that served "
-                         "nothing. The HPA's counts do not move (an unready pod's share of the load is on the ready "
-                         "ones it averages over); each scale-up's new capacity arrives that much later (rule: low "
+                         f"{r.container} turned ready after the app in {r.pods_held:.0f} of {r.pods_started:.0f} "
+                         f"new pods ({r.ready_delay_p50_s:.0f} s later at the median, {r.ready_delay_p95_s:.0f} s at "
+                         "the 95th percentile, read at the snapshot's step), holding them unready: "
+                         f"{r.held_pod_hours:.2f} pod-hours that served nothing. The HPA's counts do not move (an "
+                         "unready pod's share of the load is on the ready ones it averages over); each scale-up's "
+                         "new capacity arrives that much later (rule: low "
                          f"from a 95th percentile of {SLOW_START_MIN_P95_S:.0f} s, medium from "
                          f"{SLOW_START_MEDIUM_P95_S:.0f} s)", cost, r.fix))  # fmt: skip
     return rows

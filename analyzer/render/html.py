@@ -101,6 +101,43 @@ def _findings_by_cause(analysis: Analysis) -> str:
     return f"<p>{len(findings):,} findings with {len(causes):,} causes.</p>{overview}{''.join(parts)}"
 
 
+def _failures(analysis: Analysis) -> str:
+    """What late, crashing and OOM-killed sidecars cost: the figures per sidecar that failed, each fix, or why
+    nothing could be assessed."""
+    failures = analysis.failures
+    if not len(failures):
+        return ("<p>Not assessed: the snapshot has no container status over time (<code>container_status.parquet"
+                "</code>; <code>collect</code> from a Prometheus that scrapes kube-state-metrics records it).</p>")
+    hit = failures[(failures["restarts"] > 0) | (failures["pods_held"] > 0)]
+    s = analysis.summary()
+    lead = (f"<p>{len(failures):,} sidecars assessed, {len(hit):,} failed or held pods unready: "
+            f"{s['sidecar_restarts']:,} restarts; pods NotReady {s['failure_down_pod_hours']:,.1f} pod-hours because "
+            f"a sidecar was down and {s['failure_held_pod_hours']:,.2f} because one turned ready after the app; "
+            f"missing metrics held HPAs at least {s['failure_replica_hours']:,.1f} replica-hours beyond their "
+            "decisions. A late or crashed sidecar moves no HPA replica by itself (the HPA averages the load over "
+            "the pods it counts); it takes capacity out of service. docs/failures.md says how each figure is "
+            "measured.</p>")  # fmt: skip
+    if not len(hit):
+        return lead
+    shown = hit.assign(workload=hit["namespace"] + "/" + hit["workload"])
+    table = _table(
+        shown[["workload", "container", "restarts", "restarts_per_pod_day", "oom_kills", "down_pod_hours",
+               "missing_metric_scrapes", "replica_hours_beyond", "decisions_changed", "pods_started",
+               "ready_delay_p50_s", "ready_delay_p95_s", "held_pod_hours", "cost_month"]],
+        {"ready_delay_p50_s": "{:.0f} s", "ready_delay_p95_s": "{:.0f} s", "held_pod_hours": "{:,.2f}",
+         "restarts_per_pod_day": "{:.1f}", "down_pod_hours": "{:,.1f}", "replica_hours_beyond": "{:,.1f}",
+         "cost_month": "${:,.2f}"},
+    )  # fmt: skip
+    fixes = []
+    for f in shown.head(SHOWN_ROWS).itertuples(index=False):
+        command = (f"<pre>{escape(f.command)}</pre><details><summary>patch</summary><pre>{escape(f.patch)}</pre>"
+                   "</details>") if f.command else ""  # fmt: skip
+        fixes.append(f"<h3>{escape(f.workload)}: {escape(f.container)}</h3><p>Fix: {escape(f.fix)}.</p>{command}")
+    more = len(shown) - SHOWN_ROWS
+    tail = f"<p>{more:,} more in report.json's <code>failures</code>.</p>" if more > 0 else ""
+    return lead + table + "".join(fixes) + tail
+
+
 def _figure_text(key: str, value: float) -> str:
     """A summary figure with its unit."""
     if key.endswith("_share"):
@@ -290,6 +327,7 @@ def _figures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
 CONTENTS = (
     ("summary", "Summary"), ("findings", "Findings"), ("hpa-details", "HPA details"), ("plots", "Plots"),
     ("hpas", "HPAs"), ("hpa-skew", "HPA skew"), ("remedies", "Remedies and fixes"), ("vpa", "VPA"),
+    ("failures", "Sidecar failures"),
     ("workloads", "Workloads"), ("containers", "Containers"), ("overhead", "Sidecar overhead"),
     ("glossary", "Glossary"),
 )  # fmt: skip
@@ -405,6 +443,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         skew=Markup(skew),
         remedies=Markup(remedies),
         vpa=Markup(vpa),
+        failures=Markup(_failures(analysis)),
         hazards=list(ranked_hazards.itertuples(index=False)),
         shown=SHOWN_ROWS,
         prices=analysis.prices.source,

@@ -71,6 +71,8 @@ def _cause_change(c: Any, lead: str = "Fix") -> str:
         if str(c.kind).startswith("hpa-")
         else "the <a href=#vpa>VPA section</a>"
         if c.kind.startswith("vpa-")
+        else "the <a href=#failures>Sidecar failures</a> section"
+        if c.kind.startswith("sidecar-")
         else "its <a href=#findings>finding</a>"
     )
     return f"<b>Fix each</b> as {where} says."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -102,6 +102,16 @@ def _since(analysis: Analysis) -> list[str]:
     ]
 
 
+def _failure_line(analysis: Analysis, s: dict[str, Any]) -> str:
+    """The summary's line on sidecar failures (or that the snapshot could not tell)."""
+    if not len(analysis.failures):
+        return "- sidecar failures and readiness: not assessed (the snapshot has no container status over time)\n"
+    return (f"- sidecar failures: {s['sidecar_restarts']:,} restarts; pods NotReady "
+            f"{s['failure_down_pod_hours']:,.1f} pod-hours (a sidecar down) and {s['failure_held_pod_hours']:,.2f} "
+            f"(one ready after the app); HPAs held at least {s['failure_replica_hours']:,.1f} replica-hours "
+            "beyond their decisions by missing metrics\n")  # fmt: skip
+
+
 def produce(analysis: Analysis, top: int = 0) -> str:
     meta, s = analysis.metadata, analysis.summary()
     ranked = by_impact(analysis.hpa_skew)
@@ -130,7 +140,8 @@ def produce(analysis: Analysis, top: int = 0) -> str:
                 f"{s['under_provisioned_hours']:,.1f} h under-provisioned ({s['hpas_diluted']} HPAs diluted), "
                 f"{s['hpas_stalled']} stalled for {s['stalled_hours']:,.1f} h: missing capacity, not a saving\n"
                 f"- {s['vpas']} VPAs, {s['vpa_hazards']} sidecar hazards\n"
-                f"- findings: {s['findings_high']} high, {s['findings_medium']} medium, {s['findings_low']} low"
+                + _failure_line(analysis, s)
+                + f"- findings: {s['findings_high']} high, {s['findings_medium']} medium, {s['findings_low']} low"
                 + (f"\n- **{text(analysis.changes.headline())}**" if analysis.changes is not None else ""),
                 *_since(analysis),
                 "## Findings, by cause",

@@ -54,6 +54,23 @@ def registry_of(analysis: Analysis, duration_s: float | None = None, now: float 
     single("sidecar_impact_hpas", "HPAs analysed", s["hpas"])
     single("sidecar_impact_hpas_stalled", "HPAs that cannot compute a replica count", s["hpas_stalled"])
     single("sidecar_impact_hpas_skewed", "HPAs whose replicas sidecars move by 2 % or more", s["hpas_skewed"])
+    failures = analysis.failures
+    if len(failures):  # only when the snapshot recorded the containers' status: no series means not assessed
+        restarts = gauge("sidecar_impact_failure_restarts", "Sidecar restarts over the window, by sidecar and reason",
+                         ("namespace", "workload", "container", "reason"))  # fmt: skip
+        down = gauge("sidecar_impact_failure_unready_pod_seconds",
+                     "Pod-seconds pods were NotReady because of a sidecar (down, or ready after the app)",
+                     ("namespace", "workload", "container"))  # fmt: skip
+        held = gauge("sidecar_impact_failure_replica_seconds",
+                     "Replica-seconds an HPA ran beyond its decisions because of sidecars' missing metrics",
+                     ("namespace", "workload", "container"))  # fmt: skip
+        hit = failures[(failures["restarts"] > 0) | (failures["pods_held"] > 0)]  # a series per failing sidecar
+        for f in hit.itertuples(index=False):
+            who = (f.namespace, f.workload, f.container)
+            restarts.labels(cluster, *who, "OOMKilled").set(f.oom_kills)
+            restarts.labels(cluster, *who, "other").set(f.error_exits)
+            down.labels(cluster, *who).set((f.down_pod_hours + f.held_pod_hours) * 3600)
+            held.labels(cluster, *who).set(f.replica_hours_beyond * 3600)
     findings = gauge("sidecar_impact_findings", "Findings by severity and kind", ("severity", "kind"))
     counts = analysis.findings.groupby(["severity", "kind"]).size()
     for severity in reversed(SEVERITIES):  # every severity present, so an alert sees 0 rather than no series
