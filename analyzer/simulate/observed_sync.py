@@ -148,7 +148,8 @@ def _proposals(
     cells = _pod_cells(seen, index, contexts, t0, step, n_t)
     if cells is None:
         return None
-    listed = cells.listed(index, seen.rows, ignored)
+    batch = cells.batch_rows(index, seen.rows)
+    listed = cells.listed(index, batch, ignored)
     width = max(len(c.spec.metrics) for c in contexts)
     props = np.full((width, n_h * n_t), -1, dtype=np.int64)
     errs = np.zeros((width, n_h * n_t), dtype=np.int64)
@@ -171,7 +172,7 @@ def _proposals(
         wanted = [f"{h}/{c}" for h in range(n_h) if has_m[h] for c in counted[h][m]]  # no "/" in a container name
         counts = (group_h >= 0) & np.isin(np.char.add(group_h.astype(str), np.char.add("/", group_container)), wanted)
         is_cpu = np.array([has_m[h] and contexts[h].spec.metrics[m].resource == "cpu" for h in range(n_h)])
-        value_m, sampled = cells.accumulate(index, seen.rows, counts, is_cpu[np.maximum(group_h, 0)], cpu, mem)
+        value_m, sampled = cells.accumulate(batch, counts, is_cpu[np.maximum(group_h, 0)], cpu, mem)
         present = listed & sampled
         for resource_is_cpu in (True, False):
             chosen = np.nonzero(has_m & (is_cpu == resource_is_cpu))[0]
@@ -235,24 +236,35 @@ class _Cells:
     has_condition: npt.NDArray[np.bool_]
     window_s: float
 
+    def batch_rows(self, index: UsageIndex, rows: _RowsByGroup) -> _BatchRows:
+        """The usage rows of the batch's pods (each group's in time order) and each one's cell, gathered once
+        for every metric and for whether metrics-server lists a pod."""
+        take = rows.of_groups(np.flatnonzero(self.group_hpa >= 0))
+        if not len(take) or self.n < 2:
+            return _BatchRows(take, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        group = index.group[take]
+        real = self.key[:-1]
+        key = self.group_code[group] * self.n_t + self.grid[index.time[take]]
+        position = np.minimum(np.searchsorted(real, key), len(real) - 1)
+        cell = np.where(real[position] == key, position, self.n - 1)  # outside any cell: the spare slot
+        return _BatchRows(take, group, cell)
+
     def accumulate(
         self,
-        index: UsageIndex,
-        rows: _RowsByGroup,
+        batch: _BatchRows,
         counts: npt.NDArray[np.bool_],
         group_is_cpu: npt.NDArray[np.bool_],
         cpu: FloatArray,
         mem: FloatArray,
     ) -> tuple[IntArray, BoolArray]:
         """Per cell: the metric (the counted containers' ``MilliValue()``s summed, as the metrics client
-        sums them) and whether a counted container has a sample; reads only the usage rows of the groups
+        sums them) and whether a counted container has a sample; reads the batch's rows of the groups
         ``counts`` selects."""
         value_m = np.zeros(self.n, dtype=np.int64)
         sampled = np.zeros(self.n, dtype=bool)
-        take = rows.of_groups(np.flatnonzero(counts))
-        if len(take) and self.n > 1:
-            g = index.group[take]
-            cell = self._cells_of(index, take)
+        mine = counts[batch.group] if len(batch.take) else np.zeros(0, dtype=bool)
+        if mine.any():
+            take, g, cell = batch.take[mine], batch.group[mine], batch.cell[mine]
             row_is_cpu = group_is_cpu[g]
             if row_is_cpu.all() or not row_is_cpu.any():  # one resource: gather only its column
                 values = milli((cpu if row_is_cpu.all() else mem)[take])
@@ -263,31 +275,22 @@ class _Cells:
         sampled[-1] = False
         return value_m, sampled
 
-    def listed(self, index: UsageIndex, rows: _RowsByGroup, ignored: npt.NDArray[np.bool_] | None = None) -> BoolArray:
+    def listed(self, index: UsageIndex, batch: _BatchRows, ignored: npt.NDArray[np.bool_] | None = None) -> BoolArray:
         """Per cell: whether metrics-server lists the pod then: every container it has a sample of now was
         also sampled a scrape before (CPU is a rate of two scrapes), so a pod whose container (re)appears,
         a restarted sidecar, is left out for a scrape. Groups ``ignored`` marks do not count (the
         counterfactual of sidecars that never fail)."""
-        groups = np.flatnonzero((self.group_hpa >= 0) & (True if ignored is None else ~ignored))
-        take = rows.of_groups(groups)
         listed = np.zeros(self.n, dtype=bool)
-        if not len(take) or self.n < 2:
+        if not len(batch.take):
             return listed
-        g, t = index.group[take], self.grid[index.time[take]]
+        keep = slice(None) if ignored is None else ~ignored[batch.group]
+        g, t, cell = batch.group[keep], self.grid[index.time[batch.take[keep]]], batch.cell[keep]
         had_before = np.concatenate([[False], (g[1:] == g[:-1]) & (t[1:] == t[:-1] + 1)])
-        cell = self._cells_of(index, take)
         now = np.bincount(cell, minlength=self.n)
         before = np.bincount(cell, weights=had_before, minlength=self.n)
         listed = (now > 0) & (now == before)
         listed[-1] = False
         return listed
-
-    def _cells_of(self, index: UsageIndex, take: IntArray) -> IntArray:
-        """The cell of each usage row of ``take`` (the spare last slot for rows outside every cell)."""
-        real = self.key[:-1]
-        key = self.group_code[index.group[take]] * self.n_t + self.grid[index.time[take]]
-        position = np.minimum(np.searchsorted(real, key), len(real) - 1)
-        return np.where(real[position] == key, position, self.n - 1)
 
     def pod_rows(self, present: npt.NDArray[np.bool_]) -> PodRows:
         return PodRows(
@@ -303,6 +306,15 @@ class _Cells:
             metric_s=self.now_s,
             window_s=self.window_s,
         )
+
+
+@dataclass(frozen=True)
+class _BatchRows:
+    """A batch's usage rows (``take``, indices into the usage), their groups and their cells."""
+
+    take: IntArray
+    group: IntArray
+    cell: IntArray
 
 
 @dataclass(frozen=True)
