@@ -265,7 +265,7 @@ class _Pending:
         replays = self.replays.finish(result)
         skew = hpa_skew(replays, self.containers, self.workloads)
         hazards = vpa_hazards(self.vpa, self.containers, [c.spec for c in replays.contexts], self.workloads)
-        failures = failure_effects(self.failures, replays, self.workloads, self.templates)
+        failures = failure_effects(self.failures, replays, self.workloads, self.templates, self.vpa.table)
         if progress is not None:
             progress("analysis", 5, 5)
         empty = pd.DataFrame()  # the rollups: canonical() computes them from the ordered workloads

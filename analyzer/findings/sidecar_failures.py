@@ -49,6 +49,7 @@ DOWN_HIGH_SHARE = 0.05
 EFFECT_COLUMNS: dict[str, str] = {
     "pod_hours": "the workload's pod-hours over the window",
     "hpa": "the HPA of the workload ('' none)",
+    "vpa": "the VPA of the workload and whether it sizes the sidecar ('' no VPA)",
     "replica_hours_beyond": "replica-hours the HPA kept beyond what it would have decided had the workload's "
     "sidecars never gone missing from its metrics (scale-downs held), summed over its syncs",
     "replica_hours_short": "replica-hours it decided fewer (scale-ups held: a missing pod counts at 0)",
@@ -68,12 +69,14 @@ def failure_effects(
     cf: Counterfactual,
     workloads: pd.DataFrame,
     templates: dict[tuple[str, str, str], Workload],
+    vpa: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """:data:`FAILURE_TABLE_COLUMNS`: ``failures`` (:data:`analyzer.model.sidecar_failures.FAILURE_COLUMNS`)
-    with each workload's HPA effect, the cost (``workloads``: its pod cost and mean pods) and the fix."""
+    with each workload's HPA effect, the cost (``workloads``: its pod cost and mean pods), whether its VPA
+    sizes the sidecar (``vpa``: :data:`analyzer.simulate.vpa_snapshot.VPA_COLUMNS`) and the fix."""
     out = failures.copy()
     for column in EFFECT_COLUMNS:
-        out[column] = pd.Series(dtype=object if column in ("hpa", "fix", "patch", "command") else float)
+        out[column] = pd.Series(dtype=object if column in ("hpa", "vpa", "fix", "patch", "command") else float)
     if not len(out):
         return out[list(FAILURE_TABLE_COLUMNS)]
     key = ["namespace", "workload_kind", "workload"]
@@ -87,6 +90,7 @@ def failure_effects(
             row = (ctx.spec.name, float(np.maximum(gap[both], 0).sum() * hours),
                    float(np.maximum(-gap[both], 0).sum() * hours), int((gap[both] != 0).sum()))  # fmt: skip
         effect[ctx.workload] = row
+    covers = _vpa_coverage(vpa)
     wl = workloads.set_index(key)
     window_h = max(len(cf.times), 1) * hours
     rows = []
@@ -97,12 +101,31 @@ def failure_effects(
         pod_cost = float(wl["pod_cost_month"].get(k, np.nan)) if k in wl.index else np.nan
         per_pod_hour = pod_cost / (HOURS_PER_MONTH * pods_mean) if pods_mean > 0 else np.nan
         lost = r.held_pod_hours + r.down_pod_hours + beyond
-        fix, patch, command = _fix(r, templates.get(k))
-        rows.append((pods_mean * window_h, hpa, beyond, short, changed,
+        sized_by = covers.get((*k, r.container), "")
+        fix, patch, command = _fix(r, templates.get(k), sized_by)
+        rows.append((pods_mean * window_h, hpa, sized_by, beyond, short, changed,
                      lost / window_h * HOURS_PER_MONTH * per_pod_hour, fix, patch, command))  # fmt: skip
     effects = pd.DataFrame(rows, columns=list(EFFECT_COLUMNS), index=out.index)
     out[list(EFFECT_COLUMNS)] = effects
     return out[list(FAILURE_TABLE_COLUMNS)]
+
+
+def _vpa_coverage(vpa: pd.DataFrame | None) -> dict[tuple[str, str, str, str], str]:
+    """Per (namespace, workload kind, workload, container) with a real VPA: whether it sizes the container."""
+    if vpa is None or not len(vpa):
+        return {}
+    out = {}
+    for v in vpa[vpa["vpa"] != ""].itertuples(index=False):
+        if v.tracked and v.update_mode != "Off":
+            state = f"{v.vpa}: sizes it ({v.update_mode})"
+        elif v.tracked:
+            state = f"{v.vpa}: recommends for it, applies nothing (updateMode Off)"
+        elif v.native_sidecar:
+            state = f"{v.vpa}: does not size it (a native sidecar: no released VPA manages init containers)"
+        else:
+            state = f"{v.vpa}: does not size it (container policy mode {v.mode})"
+        out[(v.namespace, v.workload_kind, v.workload, v.container)] = state
+    return out
 
 
 def oom_limit_bytes(peak: float, limit: float) -> float:
@@ -111,13 +134,19 @@ def oom_limit_bytes(peak: float, limit: float) -> float:
     return float(np.ceil(max(used * OOM_BUMP_UP_RATIO, used + OOM_MIN_BUMP_UP_BYTES) / MIB) * MIB)
 
 
-def _fix(r: Any, workload: Workload | None) -> tuple[str, str, str]:
-    """The fix of a failing sidecar: text, and for an OOM-killed one the workload patch that raises its limit."""
+def _fix(r: Any, workload: Workload | None, sized_by: str = "") -> tuple[str, str, str]:
+    """The fix of a failing sidecar: text, and for an OOM-killed one the workload patch that raises its limit
+    (``sized_by``: what the workload's VPA does with the sidecar)."""
     if r.oom_kills > 0 and np.isfinite(r.memory_peak_bytes):
         new = format_memory(oom_limit_bytes(r.memory_peak_bytes, r.memory_limit_bytes))
         was = format_memory(r.memory_limit_bytes) if np.isfinite(r.memory_limit_bytes) else "none"
         text = (f"raise {r.container}'s memory limit from {was} to {new} (its peak {format_memory(r.memory_peak_bytes)}"
                 f" × {OOM_BUMP_UP_RATIO} or + 100Mi, the larger: the VPA's OOM rule)")  # fmt: skip
+        if sized_by.endswith(")") and ": sizes it (" in sized_by:
+            text += (f"; its VPA {sized_by.split(':', 1)[0]} sizes it and bumps its memory estimate after each kill "
+                     "by the same rule, scaling the limit with the request: the kills stop once it applies one")
+        elif sized_by:
+            text += f"; its VPA {sized_by}"
         if workload is None or workload.template_raw is None:
             return text + "; the snapshot has no template to patch", "", ""
         ops, notes = sidecar_limit_ops(workload.template_raw, r.container, {"memory": new}, r.kind,

@@ -517,12 +517,14 @@ def _fluent_bit(**failing: Any) -> SidecarSpec:
                        cpu_slope=0.05, mem_base=40 * MIB, mem_slope=30 * MIB, injected=False, **failing)  # fmt: skip
 
 
-def _failing_app(name: str, workload: str, shows: str, sidecar: SidecarSpec) -> Scenario:
+def _failing_app(
+    name: str, workload: str, shows: str, sidecar: SidecarSpec, vpa: dict[str, Any] | None = None
+) -> Scenario:
     return Scenario(
         name=name, namespace="jobs", workload=workload, shows=shows,
         app_image=f"registry.example.com/jobs/{workload}:1.4.0", app_requests={"cpu": "500m", "memory": "512Mi"},
         app_limits=None, cpu_per_rps=0.0008, app_mem_base=250 * MIB, app_mem_per_rps=0.04 * MIB, peak_rps=2000,
-        sidecars=(sidecar,), hpa=hpa(2, 20, cpu_utilization(60)),
+        sidecars=(sidecar,), hpa=hpa(2, 20, cpu_utilization(60)), vpa=vpa,
     )  # fmt: skip
 
 
@@ -534,9 +536,10 @@ FAILURES: tuple[Scenario, ...] = (
                  "metric the scrape it comes back",
                  _vault_agent(failures_per_hour=3.0, failure_reason="Error", failure_exit_code=1)),
     _failing_app("fluent-bit-oom", "audit-writer", "fluent-bit reaches its 96Mi limit under log bursts and is "
-                 "OOM-killed about twice an hour per pod, back within 10-20 s",
+                 "OOM-killed about twice an hour per pod, back within 10-20 s; a VPA in recommendation mode sees "
+                 "it and applies nothing",
                  _fluent_bit(failures_per_hour=2.0, failure_reason="OOMKilled", failure_exit_code=137,
-                             failure_down_s=(10.0, 20.0))),
+                             failure_down_s=(10.0, 20.0)), vpa={"updatePolicy": {"updateMode": "Off"}}),
     _slow_istio("the same workload as istio-slow-start with a healthy istio-proxy: no failure finding",
                 "istio-healthy-control", "catalog-api-control", None),
 )  # fmt: skip

@@ -103,6 +103,10 @@ def test_findings_by_scenario_and_the_oom_fix_applies_with_kubectl(
     assert after == jsonpatch.apply_patch(deployment, json.loads((tmp_path / words[-1]).read_text()))
     sidecar = next(c for c in after["spec"]["template"]["spec"]["containers"] if c["name"] == "fluent-bit")
     assert sidecar["resources"]["limits"]["memory"] == "196Mi"
+    # Its VPA is in recommendation mode: it sees the kills and applies nothing, and the fix says so.
+    oom = analysis.failures.set_index("workload").loc["audit-writer"]
+    assert oom.vpa == "audit-writer: recommends for it, applies nothing (updateMode Off)"
+    assert oom.fix.endswith("; its VPA audit-writer: recommends for it, applies nothing (updateMode Off)")
 
 
 def test_without_container_status_nothing_is_assessed(failing: tuple[Synthetic, Analysis]) -> None:
