@@ -19,7 +19,7 @@ from analyzer.findings.changes import Changes, RunState, compare
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
 from analyzer.findings.merge import canonical, merge
-from analyzer.findings.sidecar_failures import failure_effects
+from analyzer.findings.sidecar_failures import failure_effects, failure_timelines
 from analyzer.findings.spill import Spill
 from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
@@ -30,7 +30,7 @@ from analyzer.model.pod_usage import pod_usage
 from analyzer.model.rules import Rule, load_rules
 from analyzer.model.selection import select_pods
 from analyzer.model.shares import workload_table
-from analyzer.model.sidecar_failures import failure_table, missing_sidecar_groups
+from analyzer.model.sidecar_failures import failures_and_series, missing_sidecar_groups
 from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
@@ -257,6 +257,7 @@ class _Pending:
     samples: int
     rebuilt: tuple[tuple[str, int], ...]
     failures: pd.DataFrame
+    failure_series: pd.DataFrame
     templates: dict[tuple[str, str, str], Workload]
     """The workloads with a failing sidecar, for the fixes' patches."""
 
@@ -288,6 +289,7 @@ class _Pending:
             vpa_hpa=vpa_hpa_effect(replays, self.vpa),
             findings=findings_table(skew.table, skew.remedies, hazards, self.classes, self.notes, self.hpas, failures),
             failures=failures,
+            failure_series=failure_timelines(self.failure_series, replays),
             causes=empty,
             pod_usage=self.pod_usage,
             samples=self.samples,
@@ -332,7 +334,7 @@ def _prepare(
     vpa = vpa_recommendations(snapshot, index, containers, vpa_flags)
     step(3)
     hpas = parse_hpas(snapshot.hpas, version, flags)
-    failures = failure_table(snapshot, classes, index, containers)
+    failures, failure_series = failures_and_series(snapshot, classes, index, containers)
     replays = prepare_counterfactual(
         snapshot, classes, containers, overhead, index, version, flags, hpas, vpa_requests=vpa.requests_for,
         missing_sidecars=missing_sidecar_groups(index, failures),
@@ -356,6 +358,7 @@ def _prepare(
         samples=len(snapshot.usage),
         rebuilt=rebuilt,
         failures=failures,
+        failure_series=failure_series,
         templates={w.key: w for w in snapshot.workloads() if w.key in set(zip(failures["namespace"],
                    failures["workload_kind"], failures["workload"], strict=True))},
     )  # fmt: skip

@@ -15,7 +15,7 @@ from analyzer.findings.causes import with_causes
 from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunState, requests_now
 from analyzer.findings.hpa_skew import Direction
 from analyzer.findings.severity import SEVERITIES, severity_rank
-from analyzer.findings.sidecar_failures import FAILURE_TABLE_COLUMNS
+from analyzer.findings.sidecar_failures import FAILURE_TABLE_COLUMNS, TIMELINE_COLUMNS
 from analyzer.model.classify import Role
 from analyzer.prices import Prices
 from analyzer.snapshot.schema import Metadata
@@ -73,6 +73,8 @@ class Analysis:
     ``causes``: the findings grouped by cause (:data:`analyzer.findings.causes.CAUSE_COLUMNS`);
     ``failures``: each sidecar's readiness, restarts and OOM kills, their effect and fix
     (:data:`analyzer.findings.sidecar_failures.FAILURE_TABLE_COLUMNS`; empty without container status);
+    ``failure_series``: the failing sidecars over time, for the timelines
+    (:data:`analyzer.findings.sidecar_failures.TIMELINE_COLUMNS`; not written to CSV or JSON);
     ``pod_usage``: one pod's usage per container over time (:data:`analyzer.model.pod_usage.POD_USAGE_COLUMNS`),
     for the usage plots (not written to CSV or JSON: it is the snapshot's own data, binned).
     """
@@ -97,6 +99,7 @@ class Analysis:
     causes: pd.DataFrame
     pod_usage: pd.DataFrame
     failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(FAILURE_TABLE_COLUMNS)))
+    failure_series: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TIMELINE_COLUMNS)))
     samples: int = 0
     """Usage samples the analysis read (the snapshot's rows): coverage, with the metadata's window."""
     rebuilt: tuple[tuple[str, int], ...] = ()

@@ -50,6 +50,7 @@ ROW_UNITS: dict[str, tuple[str, ...]] = {
     "vpa_hazards": ("vpa", "workload"),
     "findings": ("object",),
     "failures": (*_WORKLOAD, "container"),
+    "failure_series": (*_WORKLOAD, "container"),
 }
 """The columns naming what each row of a table belongs to within its namespace: a workload, an HPA, a VPA
 or a finding's object, never split between the parts of an analysis."""

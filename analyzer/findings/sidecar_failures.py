@@ -29,7 +29,7 @@ import pandas as pd
 from analyzer.findings.hpa_skew import HOURS_PER_MONTH
 from analyzer.findings.remedies import RESOURCE_NAMES, apply_command, patch_text, sidecar_limit_ops
 from analyzer.findings.severity import Severity
-from analyzer.model.sidecar_failures import FAILURE_COLUMNS
+from analyzer.model.sidecar_failures import FAILURE_COLUMNS, FAILURE_SERIES_COLUMNS, SERIES_BIN_S
 from analyzer.simulate.counterfactual import Counterfactual
 from analyzer.snapshot.kube import Workload
 from analyzer.units import MIB, format_memory
@@ -126,6 +126,43 @@ def _vpa_coverage(vpa: pd.DataFrame | None) -> dict[tuple[str, str, str, str], s
             state = f"{v.vpa}: does not size it (container policy mode {v.mode})"
         out[(v.namespace, v.workload_kind, v.workload, v.container)] = state
     return out
+
+
+TIMELINE_COLUMNS: dict[str, str] = {
+    **FAILURE_SERIES_COLUMNS,
+    "replicas": "the workload's HPA's observed replicas, mean over the bin (NaN: no HPA)",
+    "replicas_held": "replicas its decisions kept beyond those without the missing metrics, mean over the bin",
+}
+"""The failing sidecars over time, with their HPA (the report's timelines)."""
+
+
+def failure_timelines(series: pd.DataFrame, cf: Counterfactual) -> pd.DataFrame:
+    """``series`` (:data:`analyzer.model.sidecar_failures.FAILURE_SERIES_COLUMNS`) with the replicas of the
+    workload's HPA and those its missing metrics held, per bin (:data:`TIMELINE_COLUMNS`)."""
+    out = series.assign(replicas=np.nan, replicas_held=0.0)
+    if not len(out) or not cf.contexts:
+        return out[list(TIMELINE_COLUMNS)]
+    bins = ((cf.times - cf.times[0]).total_seconds().to_numpy() // SERIES_BIN_S).astype(np.int64)
+    n_bins = int(bins.max()) + 1
+    first = (out["timestamp"] - cf.times[0]).dt.total_seconds().to_numpy() // SERIES_BIN_S
+    hpa_of = {ctx.workload: h for h, ctx in enumerate(cf.contexts)}
+    for (ns, kind, name), rows in out.groupby(["namespace", "workload_kind", "workload"], sort=False).indices.items():
+        h = hpa_of.get((ns, kind, name))
+        if h is None:
+            continue
+        observed = cf.observed[:, h]
+        ok = np.isfinite(observed)
+        mean = np.bincount(bins[ok], weights=observed[ok], minlength=n_bins) / np.maximum(
+            np.bincount(bins[ok], minlength=n_bins), 1)
+        held = np.zeros(n_bins)
+        if cf.decided_healthy is not None:
+            gap = np.nan_to_num(cf.decided[:, h] - cf.decided_healthy[:, h], nan=0.0)
+            held = np.bincount(bins, weights=np.maximum(gap, 0), minlength=n_bins) / np.maximum(
+                np.bincount(bins, minlength=n_bins), 1)
+        at = np.clip(first[rows].astype(np.int64), 0, n_bins - 1)
+        out.iloc[rows, out.columns.get_loc("replicas")] = mean[at]
+        out.iloc[rows, out.columns.get_loc("replicas_held")] = held[at]
+    return out[list(TIMELINE_COLUMNS)]
 
 
 def oom_limit_bytes(peak: float, limit: float) -> float:

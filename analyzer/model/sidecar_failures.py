@@ -10,6 +10,8 @@ started. Every figure is over the snapshot's window; delays count the pods whose
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -68,18 +70,37 @@ def pod_start_times(pods: tuple[Pod, ...]) -> dict[tuple[str, str], tuple[float,
     return out
 
 
+@dataclass(frozen=True)
+class StatusEvents:
+    """Per (namespace, pod, container) with status rows (``per``): ``ready_s`` (when it first turned ready
+    after its pod started, NaN: not seen), ``restarts``, ``oom_kills``, ``error_exits``, ``down_s`` (seconds
+    not ready after having been ready), ``start_s`` and ``started_in_window`` (the window saw the pod
+    start); and the events behind them: ``down`` (namespace, pod, container, ``from_s``, ``to_s``) and
+    ``restarted`` (namespace, pod, container, ``at_s``, ``count``)."""
+
+    per: pd.DataFrame
+    down: pd.DataFrame
+    restarted: pd.DataFrame
+
+
 def container_summaries(snapshot: Snapshot) -> pd.DataFrame:
-    """Per (namespace, pod, container) with status rows: ``ready_s`` (when it first turned ready after its
-    pod started, NaN: not seen), ``restarts``, ``oom_kills``, ``error_exits``, ``down_s`` (seconds not ready
-    after having been ready), ``start_s`` and ``started_in_window`` (the window saw the pod start)."""
+    """:attr:`StatusEvents.per` of the snapshot's container status."""
+    return status_events(snapshot).per
+
+
+def status_events(snapshot: Snapshot) -> StatusEvents:
+    """:class:`StatusEvents` from the snapshot's ``container_status``."""
     cs = snapshot.container_status
     step = snapshot.metadata.step_s
     window_start = snapshot.metadata.start.timestamp()
     window_end = snapshot.metadata.end.timestamp() + step
     keys = ["namespace", "pod", "container"]
     if not len(cs):
-        return pd.DataFrame(columns=[*keys, "ready_s", "restarts", "oom_kills", "error_exits", "down_s", "start_s",
-                                     "started_in_window"])  # fmt: skip
+        return StatusEvents(
+            pd.DataFrame(columns=[*keys, "ready_s", "restarts", "oom_kills", "error_exits", "down_s", "start_s",
+                                  "started_in_window"]),
+            pd.DataFrame(columns=[*keys, "from_s", "to_s"]), pd.DataFrame(columns=[*keys, "at_s", "count"]),
+        )  # fmt: skip
     t = cs["timestamp"].astype("int64").to_numpy() / 1e9
     ids = cs.groupby(keys, observed=True, sort=False).ngroup().to_numpy()
     first = np.concatenate([[True], ids[1:] != ids[:-1]])
@@ -107,7 +128,13 @@ def container_summaries(snapshot: Snapshot) -> pd.DataFrame:
     out["ready_s"] = first_ready
     out["start_s"] = start_s[first][np.argsort(ids[first])]
     out["started_in_window"] = out["start_s"] >= window_start
-    return out.reset_index(drop=True)
+    labelled = cs[keys].astype(str).reset_index(drop=True)
+    is_down, restarted = down > 0, step_up > 0
+    return StatusEvents(
+        out.reset_index(drop=True),
+        labelled[is_down].assign(from_s=t[is_down], to_s=(t + down)[is_down]).reset_index(drop=True),
+        labelled[restarted].assign(at_s=t[restarted], count=step_up[restarted]).reset_index(drop=True),
+    )
 
 
 def _first_per_group(ids: IntArray, values: FloatArray) -> FloatArray:
@@ -128,9 +155,33 @@ def failure_table(
     ``container_status`` (empty without it), the scrapes its pods lost their metric to it, and for the
     sidecars the kernel killed, their limit (``containers``: :data:`analyzer.model.containers.CONTAINER_COLUMNS`)
     and peak."""
-    per = container_summaries(snapshot)
+    return failures_and_series(snapshot, classes, index, containers)[0]
+
+
+SERIES_BIN_S = 300.0
+"""The failure timelines' bins (seconds): the HPA series' step."""
+
+FAILURE_SERIES_COLUMNS: dict[str, str] = {
+    "namespace": "workload namespace",
+    "workload_kind": "workload kind",
+    "workload": "workload name",
+    "container": "the sidecar",
+    "timestamp": "bin start, UTC (bins of SERIES_BIN_S, 5 minutes)",
+    "restarts": "the sidecar's restarts in the bin",
+    "pods_unready": "pods it held unready, on average over the bin (down, or not yet ready after the app)",
+}
+"""Per failing sidecar, its failures over time (for the report's timelines; not written to CSV or JSON)."""
+
+
+def failures_and_series(
+    snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex, containers: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`failure_table` and, for the sidecars that failed or held pods unready, their failures over
+    time (:data:`FAILURE_SERIES_COLUMNS`)."""
+    events = status_events(snapshot)
+    per = events.per
     if not len(per):
-        return pd.DataFrame(columns=list(FAILURE_COLUMNS))
+        return pd.DataFrame(columns=list(FAILURE_COLUMNS)), pd.DataFrame(columns=list(FAILURE_SERIES_COLUMNS))
     roles = classes[["namespace", "pod", "container", "workload_kind", "workload", "role", "kind", "native_sidecar"]]
     labels = ["namespace", "pod", "container"]
     per = per.merge(roles.astype(dict.fromkeys(labels, str)), on=labels)
@@ -169,7 +220,50 @@ def failure_table(
     killed = side.loc[side["oom_kills"] > 0, ["namespace", "pod", "container"]]
     peaks = memory_peaks(snapshot, index, killed)
     out["memory_peak_bytes"] = [peaks.get(k, np.nan) for k in out[key].itertuples(index=False, name=None)]
-    return out[list(FAILURE_COLUMNS)]
+    return out[list(FAILURE_COLUMNS)], _series(snapshot, side, events)
+
+
+def _time_within(lo: FloatArray, hi: FloatArray, edges: FloatArray) -> FloatArray:
+    """At each of ``edges``: the time the spans ``[lo, hi)`` cover before it, summed over the spans
+    (``Σ (x - lo)`` over the spans begun, less ``Σ (x - hi)`` over those ended: two sorted passes)."""
+    out = np.zeros(len(edges))
+    for bounds, sign in ((np.sort(lo), 1.0), (np.sort(hi), -1.0)):
+        n = np.searchsorted(bounds, edges)
+        total = np.concatenate([[0.0], np.cumsum(bounds)])[n]
+        out += sign * (n * edges - total)
+    return out
+
+
+def _series(snapshot: Snapshot, side: pd.DataFrame, events: StatusEvents) -> pd.DataFrame:
+    """The failing sidecars' restarts and the pods they held unready, per bin of :data:`SERIES_BIN_S`."""
+    labels = ["namespace", "pod", "container"]
+    key = ["namespace", "workload_kind", "workload", "container"]
+    owner = side[[*labels, "workload_kind", "workload"]]
+    held = side[side["delay_s"] > 0]
+    spans = pd.concat([events.down, held[labels].assign(from_s=held["app_ready_s"], to_s=held["ready_s"])],
+                      ignore_index=True).merge(owner, on=labels)  # fmt: skip
+    restarted = events.restarted.merge(owner, on=labels)
+    failing = pd.concat([spans[key], restarted[key]]).drop_duplicates()
+    if not len(failing):
+        return pd.DataFrame(columns=list(FAILURE_SERIES_COLUMNS))
+    start = snapshot.metadata.start.timestamp()
+    n_bins = int((snapshot.metadata.end.timestamp() + snapshot.metadata.step_s - start) // SERIES_BIN_S) + 1
+    edges = start + SERIES_BIN_S * np.arange(n_bins + 1)
+    frames = []
+    none = np.zeros(0, dtype=np.int64)
+    span_rows = spans.groupby(key, sort=False).indices if len(spans) else {}
+    restart_rows = restarted.groupby(key, sort=False).indices if len(restarted) else {}
+    for k in failing.itertuples(index=False, name=None):
+        mine = span_rows.get(k, none)
+        lo, hi = spans["from_s"].to_numpy()[mine], spans["to_s"].to_numpy()[mine]
+        overlap = np.diff(_time_within(lo, hi, edges))  # pod-seconds unready in each bin
+        hit = restart_rows.get(k, none)
+        counts = np.bincount(np.clip(((restarted["at_s"].to_numpy()[hit] - start) // SERIES_BIN_S).astype(np.int64),
+                                     0, n_bins - 1), weights=restarted["count"].to_numpy()[hit], minlength=n_bins)
+        frames.append(pd.DataFrame({"namespace": k[0], "workload_kind": k[1], "workload": k[2], "container": k[3],
+                                    "timestamp": pd.to_datetime(edges[:-1], unit="s", utc=True).as_unit("ns"),
+                                    "restarts": counts.astype(np.int64), "pods_unready": overlap / SERIES_BIN_S}))
+    return pd.concat(frames, ignore_index=True)[list(FAILURE_SERIES_COLUMNS)]  # fmt: skip
 
 
 def index_pod_days(index: UsageIndex, step_s: float) -> dict[tuple[str, str, str], float]:

@@ -101,9 +101,9 @@ def _findings_by_cause(analysis: Analysis) -> str:
     return f"<p>{len(findings):,} findings with {len(causes):,} causes.</p>{overview}{''.join(parts)}"
 
 
-def _failures(analysis: Analysis) -> str:
-    """What late, crashing and OOM-killed sidecars cost: the figures per sidecar that failed, each fix, or why
-    nothing could be assessed."""
+def _failures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
+    """What late, crashing and OOM-killed sidecars cost: the figures per sidecar that failed, each fix and the
+    timelines of the ``top`` costliest, or why nothing could be assessed."""
     failures = analysis.failures
     if not len(failures):
         return ("<p>Not assessed: the snapshot has no container status over time (<code>container_status.parquet"
@@ -129,10 +129,21 @@ def _failures(analysis: Analysis) -> str:
          "cost_month": "${:,.2f}"},
     )  # fmt: skip
     fixes = []
-    for f in shown.head(SHOWN_ROWS).itertuples(index=False):
+    costly = hit.sort_values("cost_month", ascending=False, kind="stable").head(top)
+    plotted = set(zip(costly["namespace"], costly["workload"], costly["container"], strict=True))
+    for f, raw in zip(shown.head(SHOWN_ROWS).itertuples(index=False), hit.head(SHOWN_ROWS).itertuples(index=False),
+                      strict=True):  # fmt: skip
         command = (f"<pre>{escape(f.command)}</pre><details><summary>patch</summary><pre>{escape(f.patch)}</pre>"
                    "</details>") if f.command else ""  # fmt: skip
-        fixes.append(f"<h3>{escape(f.workload)}: {escape(f.container)}</h3><p>Fix: {escape(f.fix)}.</p>{command}")
+        figure = ""
+        if (raw.namespace, raw.workload, raw.container) in plotted:
+            figure = sheet.figure(
+                lambda r=raw: plots.failure_figure(analysis, r.namespace, r.workload, r.container),
+                f"{raw.namespace}/{raw.workload}: {raw.container}'s restarts and the pods it held unready, against "
+                "the HPA's replicas and those its missing metrics held",
+            )
+        fixes.append(f"<h3>{escape(f.workload)}: {escape(f.container)}</h3><p>Fix: {escape(f.fix)}.</p>{command}"
+                     f"{figure}")  # fmt: skip
     more = len(shown) - SHOWN_ROWS
     tail = f"<p>{more:,} more in report.json's <code>failures</code>.</p>" if more > 0 else ""
     return lead + table + "".join(fixes) + tail
@@ -443,7 +454,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         skew=Markup(skew),
         remedies=Markup(remedies),
         vpa=Markup(vpa),
-        failures=Markup(_failures(analysis)),
+        failures=Markup(_failures(analysis, top, sheet)),
         hazards=list(ranked_hazards.itertuples(index=False)),
         shown=SHOWN_ROWS,
         prices=analysis.prices.source,

@@ -27,6 +27,7 @@ from analyzer.errors import SidecarImpactError, SnapshotError, clip, reason
 from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import SERIES_COLUMNS
 from analyzer.findings.merge import merge_columns, row_keys
+from analyzer.findings.sidecar_failures import TIMELINE_COLUMNS
 from analyzer.findings.spill import SPILLED, column_reader
 from analyzer.model.pod_usage import POD_USAGE_COLUMNS
 from analyzer.prices import Prices
@@ -50,6 +51,7 @@ DOCUMENTED_COLUMNS: dict[str, Mapping[str, str]] = {
     **{name: columns for name, (_, columns) in ELSEWHERE.items()},
     "hpa_series": SERIES_COLUMNS,
     "pod_usage": POD_USAGE_COLUMNS,
+    "failure_series": TIMELINE_COLUMNS,
 }
 """The columns each table documents; a part's table with rows must have them all."""
 

@@ -212,6 +212,41 @@ def usage_figure(analysis: Analysis, namespace: str, workload: str) -> Figure:
     return fig
 
 
+def failure_figure(analysis: Analysis, namespace: str, workload: str, container: str) -> Figure:
+    """A failing sidecar over time: its HPA's replicas with those missing metrics held, and the pods it held
+    unready with its restarts, per 5-minute bin."""
+    fs = analysis.failure_series
+    mine = fs[(fs.namespace == namespace) & (fs.workload == workload) & (fs.container == container)]
+    times = _times(mine["timestamp"])
+    fig, axes = _time_figure(8.0, 4.4, rows=2)
+    fig.subplots_adjust(right=1 - 0.6 / 8.0)  # room for the restarts' axis on the right
+    top, bottom = axes
+    replicas = mine["replicas"].to_numpy(dtype=float)
+    if np.isfinite(replicas).any():
+        top.step(times, replicas, where="post", color="#1f77b4", lw=1.0, label="replicas (observed)")
+        held = mine["replicas_held"].to_numpy(dtype=float)
+        top.fill_between(times, replicas - held, replicas, step="post", color="#d62728", alpha=0.5,
+                         label="held by missing metrics")  # fmt: skip
+        top.legend(loc="upper left", fontsize="x-small")
+    else:
+        top.text(0.5, 0.5, "no HPA", transform=top.transAxes, ha="center", va="center")
+    top.set_ylabel("replicas")
+    top.grid(alpha=0.3)
+    top.set_title(f"{plain(namespace)}/{plain(workload)}: {plain(container)} over time (5-minute bins)")
+    bottom.fill_between(times, 0, mine["pods_unready"].to_numpy(dtype=float), step="post", color="#ff7f0e",
+                        alpha=0.6, label="pods it held unready")  # fmt: skip
+    bottom.set_ylabel("pods unready")
+    bottom.grid(alpha=0.3)
+    twin = bottom.twinx()
+    twin.step(times, mine["restarts"].to_numpy(dtype=float), where="post", color="#000000", lw=0.8,
+              label="restarts")  # fmt: skip
+    twin.set_ylabel("restarts")
+    lines = [*bottom.get_legend_handles_labels()[0], *twin.get_legend_handles_labels()[0]]
+    bottom.legend(lines, [str(h.get_label()) for h in lines], loc="upper left", fontsize="x-small")
+    bottom.set_xlabel("time (UTC)")
+    return fig
+
+
 TREND_PANELS = (
     ("waste $/month", (("waste_cost_month", "waste"),)),
     ("replica-hours", (("shortfall_replica_hours", "shortfall"), ("waste_replica_hours", "waste"))),

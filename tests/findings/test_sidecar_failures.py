@@ -109,10 +109,36 @@ def test_findings_by_scenario_and_the_oom_fix_applies_with_kubectl(
     assert oom.fix.endswith("; its VPA audit-writer: recommends for it, applies nothing (updateMode Off)")
 
 
-def test_without_container_status_nothing_is_assessed(failing: tuple[Synthetic, Analysis]) -> None:
-    """An older snapshot (no container_status): no failure rows, no failure findings, the rest unchanged."""
+def test_the_timelines_add_up_to_the_figures_and_the_report_shows_them(
+    failing: tuple[Synthetic, Analysis], tmp_path: Path
+) -> None:
+    """Per failing sidecar, its 5-minute bins hold every restart and every pod-hour it held pods unready; the
+    HTML section shows a timeline per failing sidecar, the Markdown summary its line."""
+    _, analysis = failing
+    series = analysis.failure_series.groupby(["workload", "container"])
+    got = analysis.failures.set_index(["workload", "container"])
+    for key, rows in series:
+        assert rows["restarts"].sum() == got.loc[key, "restarts"]
+        assert rows["pods_unready"].sum() * 300 / 3600 == pytest.approx(
+            got.loc[key, "down_pod_hours"] + got.loc[key, "held_pod_hours"], rel=1e-6, abs=1e-9)  # fmt: skip
+    assert set(series.groups) == {("audit-writer", "fluent-bit"), ("billing-worker", "vault-agent"),
+                                  ("catalog-api", "istio-proxy")}  # fmt: skip
+    assert analysis.failure_series["replicas_held"].sum() > 0
+    html, markdown = render(analysis, tmp_path, ["html", "markdown"])
+    section = html.read_text().split("<section id=failures>", 1)[1].split("</section>", 1)[0]
+    assert section.count("<img src=\"data:image/png;base64,") == 3
+    assert "jobs/audit-writer: fluent-bit" in section and "fixes/jobs/deployment-audit-writer.json" in section
+    assert "- sidecar failures: " in markdown.read_text()
+
+
+def test_without_container_status_nothing_is_assessed(failing: tuple[Synthetic, Analysis], tmp_path: Path) -> None:
+    """An older snapshot (no container_status): no failure rows, no failure findings, the rest unchanged, and
+    the report says what it could not assess."""
     synthetic, analysis = failing
     snapshot: Snapshot = synthetic.snapshot
     bare = analyze(dataclasses.replace(snapshot, container_status=snapshot.container_status.iloc[:0]))
     assert bare.failures.empty and not bare.findings["kind"].str.startswith("sidecar-").any()
     pd.testing.assert_frame_equal(bare.hpa_skew, analysis.hpa_skew)
+    html, markdown = render(bare, tmp_path, ["html", "markdown"])
+    assert "Not assessed: the snapshot has no container status over time" in html.read_text()
+    assert "sidecar failures and readiness: not assessed" in markdown.read_text()
