@@ -16,10 +16,9 @@ import pandas as pd
 from analyzer.collect import promql
 from analyzer.collect.prometheus_connection import PromClient
 from analyzer.collect.promframe import last_points, range_frame
+from analyzer.collect.status_changes import changes_only
 from analyzer.collect.timerange import TimeRange
 from analyzer.snapshot.schema import (
-    CONTAINER_STATES,
-    CONTAINER_STATUS_COLUMNS,
     CONTAINER_STATUS_KEY,
     POD_PHASES,
     POD_STATUS_KEY,
@@ -200,20 +199,14 @@ def container_status(points: dict[str, pd.DataFrame]) -> pd.DataFrame:
         state = np.where(wide[candidate].to_numpy(dtype=float) == 1, candidate, state)
     out = wide.reset_index()[keys]
     out.columns.name = None
-    out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True).dt.as_unit("ns")
     out["ready"] = wide["ready"].to_numpy(dtype=float) == 1
     out["restarts"] = np.nan_to_num(wide["restarts"].to_numpy(dtype=float)).round().astype(np.int64)
-    out["state"] = pd.Categorical(state, categories=list(CONTAINER_STATES))
+    out["state"] = state
     reason = wide["last_reason"].astype(object)
     out["last_reason"] = reason.where(reason.notna(), "").astype(str).to_numpy()
     out["last_exit_code"] = np.nan_to_num(wide["last_exit_code"].to_numpy(dtype=float), nan=-1).round().astype(np.int64)
-    values = out[list(CONTAINER_STATUS_COLUMNS)[4:]].astype(str).agg("|".join, axis=1)
-    container = out[keys[:3]].astype(str).agg("/".join, axis=1)
-    changed = (container != container.shift()) | (values != values.shift())
-    out = out[changed.to_numpy()].reset_index(drop=True)
-    for column in ("namespace", "pod", "container", "last_reason"):
-        out[column] = pd.Categorical(out[column], categories=sorted(set(out[column])))
-    return out[list(CONTAINER_STATUS_COLUMNS)]
+    return changes_only(out)
+
 
 
 def _pod_status(phases: list[pd.DataFrame], ready: list[pd.DataFrame]) -> pd.DataFrame:

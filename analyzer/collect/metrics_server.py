@@ -2,28 +2,35 @@
 
 metrics-server keeps only the latest value per container, so a history is built by polling it at
 ``interval_s`` for ``duration_s``. Each poll becomes one sample per container at the poll's instant
-on the interval grid. Pods are listed at the start and the end: a pod gone by the end keeps its
-first listing and is marked deleted one interval after its last sample.
+on the interval grid. Pods are listed in full at the start and the end: a pod gone by the end keeps
+its first listing and is marked deleted one interval after its last sample. At each poll the pods are
+listed too, for their containers' status (readiness, restarts, state, last termination): the rows
+where it changed are the snapshot's ``container_status``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analyzer.__about__ import __version__
 from analyzer.collect.collector import NOTES_KEY, Collection, Progress, described_by
 from analyzer.collect.ksm_objects import iso
-from analyzer.collect.kube_api import POD_METRICS, KubeLister, KubeOptions, ListSkipped
+from analyzer.collect.kube_api import POD_METRICS, RESOURCES, KubeLister, KubeOptions, ListSkipped
+from analyzer.collect.status_changes import changes_only, pod_statuses
 from analyzer.errors import QuantityError, SidecarImpactError, SourceError
-from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, OBJECT_KINDS, Metadata, Snapshot
+from analyzer.snapshot.schema import CONTAINER_STATUS_COLUMNS, DELETED_AT_ANNOTATION, OBJECT_KINDS, Metadata, Snapshot
 from analyzer.units import parse_quantity
 
 log = logging.getLogger(__name__)
+
+PODS = next(r for r in RESOURCES if r.kind == "Pod")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -48,6 +55,7 @@ def collect_metrics_server(
         polls = int(duration_s // interval_s) + 1
         start = clock()
         rows: list[tuple[pd.Timestamp, str, str, str, float, float]] = []
+        statuses: list[tuple[Any, ...]] = []
         for k in range(polls):
             wait = start + k * interval_s - clock()
             if wait > 0:
@@ -58,6 +66,8 @@ def collect_metrics_server(
             except ListSkipped as skipped:  # an error here: there is nothing else to read
                 raise SourceError(f"metrics.k8s.io at {lister.server}: {skipped.note}") from None
             rows.extend(_samples(items, at))
+            with contextlib.suppress(ListSkipped):  # no pods to read now: their status is missing this poll only
+                statuses.extend(pod_statuses(lister.list(PODS), at))
             if progress is not None:
                 progress("metrics-server", k + 1, polls)
         last = lister.list_all()
@@ -80,7 +90,13 @@ def collect_metrics_server(
         usage["timestamp"].min(), usage["timestamp"].max(), interval_s, __version__, extra,
     )  # fmt: skip
     replicas = pd.DataFrame(columns=["timestamp", "namespace", "kind", "name", "replicas"])
-    return Collection(Snapshot(metadata, usage.reset_index(drop=True), replicas, objects), notes, extra["requests"])
+    containers = changes_only(pd.DataFrame(statuses, columns=list(CONTAINER_STATUS_COLUMNS)))
+    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in objects["Pod"]}
+    known = [(ns, pod) in pods for ns, pod in zip(containers["namespace"].astype(str),
+                                                  containers["pod"].astype(str), strict=True)]  # fmt: skip
+    containers = changes_only(containers[np.array(known, dtype=bool)]) if len(containers) else containers
+    snapshot = Snapshot(metadata, usage.reset_index(drop=True), replicas, objects, container_status=containers)
+    return Collection(snapshot, notes, extra["requests"])
 
 
 def _samples(items: list[dict[str, Any]], at: pd.Timestamp) -> list[tuple[pd.Timestamp, str, str, str, float, float]]:

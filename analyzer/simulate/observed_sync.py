@@ -240,8 +240,9 @@ class _Cells:
         """The usage rows of the batch's pods (each group's in time order) and each one's cell, gathered once
         for every metric and for whether metrics-server lists a pod."""
         take = rows.of_groups(np.flatnonzero(self.group_hpa >= 0))
-        if not len(take) or self.n < 2:
-            return _BatchRows(take, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        if not len(take) or self.n < 2:  # no rows, or no cell to put them in
+            none = np.zeros(0, dtype=np.int64)
+            return _BatchRows(none, none, none)
         group = index.group[take]
         real = self.key[:-1]
         key = self.group_code[group] * self.n_t + self.grid[index.time[take]]

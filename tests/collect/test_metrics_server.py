@@ -149,3 +149,56 @@ def test_cli_metrics_server_and_flag_errors(server: FakeApiServer, tmp_path: Pat
         )
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_polls_record_the_containers_status_as_changes(server: FakeApiServer, tmp_path: Path) -> None:
+    """Pods are listed at each poll for their containers' status; the rows kept are the changes: a sidecar
+    OOM-killed before the second poll (NotReady, one restart, 137) and ready again at the third."""
+    clock = FakeClock()
+    pod = server.objects["Pod"][0]
+    name, sidecar = pod["metadata"]["name"], pod["spec"]["containers"][-1]["name"]
+    real_answer = server.answer
+
+    def answer(path: str, auth: str):
+        code, body = real_answer(path, auth)
+        if path.startswith("/api/v1/pods") and server.metrics_polls >= 2:
+            body = copy.deepcopy(body)
+            for item in body["items"]:
+                if item["metadata"]["name"] != name:
+                    continue
+                for status in item["status"]["containerStatuses"]:
+                    if status["name"] == sidecar:
+                        status["restartCount"] = 1
+                        status["lastState"] = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+                        status["ready"] = server.metrics_polls >= 3
+        return code, body
+
+    server.answer = answer
+    result = collect_metrics_server(KubeOptions(kubeconfig=server.kubeconfig(tmp_path)), 120, 60, clock=clock.time,
+                                    sleep=clock.sleep)  # fmt: skip
+    status = result.snapshot.container_status.astype({"pod": str, "container": str, "last_reason": str})
+    mine = status[(status["pod"] == name) & (status["container"] == sidecar)]
+    assert [tuple(r) for r in mine[["ready", "restarts", "last_reason", "last_exit_code"]].itertuples(index=False)] == [
+        (True, 0, "", -1), (False, 1, "OOMKilled", 137), (True, 1, "OOMKilled", 137)]  # fmt: skip
+    assert mine["timestamp"].diff().dropna().dt.total_seconds().tolist() == [60.0, 60.0]
+    others = status[~((status["pod"] == name) & (status["container"] == sidecar))]
+    assert len(others) == others[["pod", "container"]].drop_duplicates().shape[0] > 0  # one row each: no change
+    path = write_collection(result, tmp_path / "snap")
+    assert (path / "container_status.parquet").is_file()
+
+
+def test_a_pod_status_of_the_wrong_shape_is_a_source_error(server: FakeApiServer, tmp_path: Path) -> None:
+    clock = FakeClock()
+    real_answer = server.answer
+
+    def answer(path: str, auth: str):
+        code, body = real_answer(path, auth)
+        if path.startswith("/api/v1/pods") and server.metrics_polls >= 1:
+            body = copy.deepcopy(body)
+            body["items"][0]["status"]["containerStatuses"][0]["restartCount"] = "many"
+        return code, body
+
+    server.answer = answer
+    with pytest.raises(SourceError, match=r"status\.containerStatuses\[0\]: ready must be a boolean and restartCount"):
+        collect_metrics_server(KubeOptions(kubeconfig=server.kubeconfig(tmp_path)), 60, 60, clock=clock.time,
+                               sleep=clock.sleep)  # fmt: skip

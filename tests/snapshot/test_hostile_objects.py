@@ -359,6 +359,7 @@ def test_usage_frames_of_any_shape_are_refused_or_loaded(
     rows=st.sampled_from([0, 1, 7, None]),
 )  # fmt: skip
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(column="namespace", values=[""], drop=False, rows=1)  # no cell to put the usage in: crashed once
 def test_pod_status_of_any_shape_is_refused_or_loaded_and_analysed(
     tiny_dir: Path, tmp_path: Path, column: str, values: list[Any], drop: bool, rows: int | None
 ) -> None:
