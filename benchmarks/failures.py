@@ -45,9 +45,8 @@ def with_status(path: Path) -> Path:
             target = tmp / file.relative_to(path)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(file, target)
-    status_of(path).pipe(container_status_table).pipe(
-        lambda table: pq.write_table(table, tmp / schema.CONTAINER_STATUS_FILE, compression="zstd")
-    )
+    table = container_status_table(status_of(path))
+    pq.write_table(table, tmp / schema.CONTAINER_STATUS_FILE, compression="zstd")
     tmp.rename(out)
     return out
 

@@ -300,13 +300,18 @@ def missing_metric_scrapes(index: UsageIndex, restarted: pd.DataFrame) -> dict[t
     rows = np.flatnonzero(pods[pod_code[index.group]])
     n_t = index.n_times
     g, t = index.group[rows], index.time[rows].astype(np.int64)
-    sampled = np.unique(pod_code[g] * n_t + t)
+    sampled = pod_code[g] * n_t + t  # (pod, scrape) of every sample of those pods, sorted for the look-ups
+    sampled.sort()
     mine = is_chosen[g]
     g, t = g[mine], t[mine]
     order = np.argsort(g, kind="stable")  # each group's rows stay in time order
     g, t = g[order], t[order]
-    gap = np.concatenate([[False], (g[1:] == g[:-1]) & (t[1:] - t[:-1] > 1)])
-    reappeared = gap & np.isin(pod_code[g] * n_t + t - 1, sampled)
+    gap = np.flatnonzero((g[1:] == g[:-1]) & (t[1:] - t[:-1] > 1)) + 1  # a sample after a scrape without one
+    wanted = pod_code[g[gap]] * n_t + t[gap] - 1  # its pod sampled the scrape before: the sidecar came back
+    reappeared = np.zeros(len(g), dtype=bool)
+    if len(gap):
+        found = np.minimum(np.searchsorted(sampled, wanted), len(sampled) - 1)
+        reappeared[gap] = sampled[found] == wanted
     counts = np.bincount(g[reappeared], minlength=len(groups))
     out: dict[tuple[str, ...], int] = {}
     for k in np.flatnonzero(counts):
