@@ -29,7 +29,7 @@ import pandas as pd
 from analyzer.findings.hpa_skew import HOURS_PER_MONTH
 from analyzer.findings.remedies import RESOURCE_NAMES, apply_command, patch_text, sidecar_limit_ops
 from analyzer.findings.severity import Severity
-from analyzer.model.sidecar_failures import FAILURE_COLUMNS, FAILURE_SERIES_COLUMNS, SERIES_BIN_S
+from analyzer.model.sidecar_failures import FAILURE_COLUMNS, FAILURE_SERIES_COLUMNS, series_bin_s
 from analyzer.simulate.counterfactual import Counterfactual
 from analyzer.snapshot.kube import Workload
 from analyzer.units import MIB, format_memory
@@ -142,9 +142,10 @@ def failure_timelines(series: pd.DataFrame, cf: Counterfactual) -> pd.DataFrame:
     out = series.assign(replicas=np.nan, replicas_held=0.0)
     if not len(out) or not cf.contexts:
         return out[list(TIMELINE_COLUMNS)]
-    bins = ((cf.times - cf.times[0]).total_seconds().to_numpy() // SERIES_BIN_S).astype(np.int64)
+    bin_s = series_bin_s(len(cf.times) * cf.step_s)
+    bins = ((cf.times - cf.times[0]).total_seconds().to_numpy() // bin_s).astype(np.int64)
     n_bins = int(bins.max()) + 1
-    first = (out["timestamp"] - cf.times[0]).dt.total_seconds().to_numpy() // SERIES_BIN_S
+    first = (out["timestamp"] - cf.times[0]).dt.total_seconds().to_numpy() // bin_s
     hpa_of = {ctx.workload: h for h, ctx in enumerate(cf.contexts)}
     for (ns, kind, name), rows in out.groupby(["namespace", "workload_kind", "workload"], sort=False).indices.items():
         h = hpa_of.get((ns, kind, name))

@@ -214,7 +214,7 @@ def usage_figure(analysis: Analysis, namespace: str, workload: str) -> Figure:
 
 def failure_figure(analysis: Analysis, namespace: str, workload: str, container: str) -> Figure:
     """A failing sidecar over time: its HPA's replicas with those missing metrics held, and the pods it held
-    unready with its restarts, per 5-minute bin."""
+    unready with its restarts, per bin of its timeline."""
     fs = analysis.failure_series
     mine = fs[(fs.namespace == namespace) & (fs.workload == workload) & (fs.container == container)]
     times = _times(mine["timestamp"])
@@ -232,7 +232,8 @@ def failure_figure(analysis: Analysis, namespace: str, workload: str, container:
         top.text(0.5, 0.5, "no HPA", transform=top.transAxes, ha="center", va="center")
     top.set_ylabel("replicas")
     top.grid(alpha=0.3)
-    top.set_title(f"{plain(namespace)}/{plain(workload)}: {plain(container)} over time (5-minute bins)")
+    width = (mine["timestamp"].iloc[1] - mine["timestamp"].iloc[0]).total_seconds() / 60 if len(mine) > 1 else 5
+    top.set_title(f"{plain(namespace)}/{plain(workload)}: {plain(container)} over time ({width:.0f}-minute bins)")
     bottom.fill_between(times, 0, mine["pods_unready"].to_numpy(dtype=float), step="post", color="#ff7f0e",
                         alpha=0.6, label="pods it held unready")  # fmt: skip
     bottom.set_ylabel("pods unready")
