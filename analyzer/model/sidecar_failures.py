@@ -80,11 +80,6 @@ class StatusEvents:
     restarted: pd.DataFrame
 
 
-def container_summaries(snapshot: Snapshot) -> pd.DataFrame:
-    """:attr:`StatusEvents.per` of the snapshot's container status."""
-    return status_events(snapshot).per
-
-
 def status_events(snapshot: Snapshot) -> StatusEvents:
     """:class:`StatusEvents` from the snapshot's ``container_status``."""
     cs = snapshot.container_status
@@ -145,16 +140,6 @@ def _first_per_group(ids: IntArray, values: FloatArray) -> FloatArray:
     return out
 
 
-def failure_table(
-    snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex, containers: pd.DataFrame
-) -> pd.DataFrame:
-    """:data:`FAILURE_COLUMNS`: each sidecar's readiness, restarts and downtime per workload, from
-    ``container_status`` (empty without it), the scrapes its pods lost their metric to it, and for the
-    sidecars the kernel killed, their limit (``containers``: :data:`analyzer.model.containers.CONTAINER_COLUMNS`)
-    and peak."""
-    return failures_and_series(snapshot, classes, index, containers)[0]
-
-
 SERIES_BIN_S = 300.0
 """The failure timelines' shortest bin (seconds): the HPA series' step."""
 SERIES_BINS = 336
@@ -166,6 +151,7 @@ def series_bin_s(window_s: float) -> float:
     """The timelines' bin for a window of ``window_s``: 5 minutes, or longer so that there are at most
     :data:`SERIES_BINS`, rounded up to a whole 5 minutes."""
     return float(max(SERIES_BIN_S, np.ceil(window_s / SERIES_BINS / SERIES_BIN_S) * SERIES_BIN_S))
+
 
 FAILURE_SERIES_COLUMNS: dict[str, str] = {
     "namespace": "workload namespace",
@@ -182,8 +168,11 @@ FAILURE_SERIES_COLUMNS: dict[str, str] = {
 def failures_and_series(
     snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex, containers: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`failure_table` and, for the sidecars that failed or held pods unready, their failures over
-    time (:data:`FAILURE_SERIES_COLUMNS`)."""
+    """:data:`FAILURE_COLUMNS`: each sidecar's readiness, restarts and downtime per workload, from
+    ``container_status`` (empty without it), the scrapes its pods lost their metric to it, and for the
+    sidecars the kernel killed their limit (``containers``: :data:`analyzer.model.containers.CONTAINER_COLUMNS`)
+    and peak; and, for the sidecars that failed or held pods unready, their failures over time
+    (:data:`FAILURE_SERIES_COLUMNS`)."""
     events = status_events(snapshot)
     per = events.per
     if not len(per):
