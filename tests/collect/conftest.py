@@ -50,13 +50,17 @@ def starting(status: pd.DataFrame) -> pd.DataFrame:
     return status
 
 
-def container_changes(snapshot: Snapshot) -> pd.DataFrame:
-    """Each container's status as changes, following its pod's readiness (waiting while Pending), and one
-    sidecar OOM-killed for two scrapes mid-range: restarted once, last terminated OOMKilled with 137."""
+def container_changes(snapshot: Snapshot, namespace: str = "shop") -> pd.DataFrame:
+    """The status of the containers of ``namespace``'s pods as changes, following each pod's readiness
+    (waiting while Pending), and one istio-proxy OOM-killed for two scrapes mid-range: restarted once, last
+    terminated OOMKilled with 137. One namespace: its series are written at every scrape, the backfill's
+    size follows them."""
     containers = {(p["metadata"]["namespace"], p["metadata"]["name"]): [c["name"] for c in p["spec"]["containers"]]
                   for p in snapshot.items("Pod")}  # fmt: skip
     rows = []
     for (ns, pod), status in snapshot.pod_status.groupby(["namespace", "pod"], observed=True, sort=True):
+        if str(ns) != namespace:
+            continue
         for c in containers[(str(ns), str(pod))]:
             state = (status["phase"] == "Running").map({True: "running", False: "waiting"})
             frame = pd.DataFrame({"timestamp": status["timestamp"].to_numpy(), "namespace": str(ns), "pod": str(pod),
