@@ -20,7 +20,6 @@ Three mechanisms, each measured where it acts:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -252,11 +251,3 @@ def failure_rows(failures: pd.DataFrame) -> list[tuple[Any, ...]]:
                          f"from a 95th percentile of {SLOW_START_MIN_P95_S:.0f} s, medium from "
                          f"{SLOW_START_MEDIUM_P95_S:.0f} s)", cost, r.fix))  # fmt: skip
     return rows
-
-
-def fix_patches(failures: pd.DataFrame) -> list[tuple[str, str, str, list[dict[str, Any]], str]]:
-    """The failure fixes with a patch: (namespace, workload kind, workload, operations, why)."""
-    out = []
-    for r in failures[failures["patch"] != ""].itertuples(index=False):
-        out.append((r.namespace, str(r.workload_kind), str(r.workload), json.loads(r.patch), str(r.fix)))
-    return out
