@@ -110,7 +110,8 @@ def _failures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
                 "</code>; <code>collect</code> from a Prometheus that scrapes kube-state-metrics records it).</p>")
     hit = failures[(failures["restarts"] > 0) | (failures["pods_held"] > 0)]
     s = analysis.summary()
-    lead = (f"<p>{len(failures):,} sidecars assessed, {len(hit):,} failed or held pods unready: "
+    lead = (f"<p>{len(failures):,} sidecars assessed, {len(hit):,} failed or held pods unready (the costliest "
+            f"{min(len(hit), SHOWN_ROWS):,} below, by the capacity they took out of service): "
             f"{s['sidecar_restarts']:,} restarts; pods NotReady {s['failure_down_pod_hours']:,.1f} pod-hours because "
             f"a sidecar was down and {s['failure_held_pod_hours']:,.2f} because one turned ready after the app; "
             f"missing metrics held HPAs at least {s['failure_replica_hours']:,.1f} replica-hours beyond their "
@@ -119,17 +120,19 @@ def _failures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
             "measured.</p>")  # fmt: skip
     if not len(hit):
         return lead
+    # The costliest first (capacity lost, then restarts): on a fleet the table is long, its top is the news.
+    hit = hit.sort_values(["cost_month", "restarts"], ascending=False, kind="stable", na_position="last")
     shown = hit.assign(workload=hit["namespace"] + "/" + hit["workload"])
     table = _table(
-        shown[["workload", "container", "restarts", "restarts_per_pod_day", "oom_kills", "down_pod_hours",
-               "missing_metric_scrapes", "replica_hours_beyond", "decisions_changed", "pods_started",
+        shown.head(SHOWN_ROWS)[["workload", "container", "restarts", "restarts_per_pod_day", "oom_kills",
+               "down_pod_hours", "missing_metric_scrapes", "replica_hours_beyond", "decisions_changed", "pods_started",
                "ready_delay_p50_s", "ready_delay_p95_s", "held_pod_hours", "cost_month"]],
         {"ready_delay_p50_s": "{:.0f} s", "ready_delay_p95_s": "{:.0f} s", "held_pod_hours": "{:,.2f}",
          "restarts_per_pod_day": "{:.1f}", "down_pod_hours": "{:,.1f}", "replica_hours_beyond": "{:,.1f}",
          "cost_month": "${:,.2f}"},
     )  # fmt: skip
     fixes = []
-    costly = hit.sort_values("cost_month", ascending=False, kind="stable").head(top)
+    costly = hit.head(top)
     plotted = set(zip(costly["namespace"], costly["workload"], costly["container"], strict=True))
     for f, raw in zip(shown.head(SHOWN_ROWS).itertuples(index=False), hit.head(SHOWN_ROWS).itertuples(index=False),
                       strict=True):  # fmt: skip
@@ -145,7 +148,7 @@ def _failures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
         fixes.append(f"<h3>{escape(f.workload)}: {escape(f.container)}</h3><p>Fix: {escape(f.fix)}.</p>{command}"
                      f"{figure}")  # fmt: skip
     more = len(shown) - SHOWN_ROWS
-    tail = f"<p>{more:,} more in report.json's <code>failures</code>.</p>" if more > 0 else ""
+    tail = f"<p>{more:,} more, cheaper, in report.json's <code>failures</code>.</p>" if more > 0 else ""
     return lead + table + "".join(fixes) + tail
 
 
