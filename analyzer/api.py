@@ -335,6 +335,7 @@ def _prepare(
     step(3)
     hpas = parse_hpas(snapshot.hpas, version, flags)
     failures, failure_series = failures_and_series(snapshot, classes, index, containers)
+    failing = set(zip(failures["namespace"], failures["workload_kind"], failures["workload"], strict=True))
     replays = prepare_counterfactual(
         snapshot, classes, containers, overhead, index, version, flags, hpas, vpa_requests=vpa.requests_for,
         missing_sidecars=missing_sidecar_groups(index, failures),
@@ -359,9 +360,8 @@ def _prepare(
         rebuilt=rebuilt,
         failures=failures,
         failure_series=failure_series,
-        templates={w.key: w for w in snapshot.workloads() if w.key in set(zip(failures["namespace"],
-                   failures["workload_kind"], failures["workload"], strict=True))},
-    )  # fmt: skip
+        templates={w.key: w for w in snapshot.workloads() if w.key in failing},
+    )
 
 
 def write_partial(

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from analyzer.__about__ import __version__
@@ -90,11 +89,9 @@ def collect_metrics_server(
         usage["timestamp"].min(), usage["timestamp"].max(), interval_s, __version__, extra,
     )  # fmt: skip
     replicas = pd.DataFrame(columns=["timestamp", "namespace", "kind", "name", "replicas"])
-    containers = changes_only(pd.DataFrame(statuses, columns=list(CONTAINER_STATUS_COLUMNS)))
     pods = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in objects["Pod"]}
-    known = [(ns, pod) in pods for ns, pod in zip(containers["namespace"].astype(str),
-                                                  containers["pod"].astype(str), strict=True)]  # fmt: skip
-    containers = changes_only(containers[np.array(known, dtype=bool)]) if len(containers) else containers
+    containers = changes_only(pd.DataFrame([s for s in statuses if (s[1], s[2]) in pods],
+                                           columns=list(CONTAINER_STATUS_COLUMNS)))  # pods the snapshot describes
     snapshot = Snapshot(metadata, usage.reset_index(drop=True), replicas, objects, container_status=containers)
     return Collection(snapshot, notes, extra["requests"])
 

@@ -28,10 +28,12 @@ def changes_only(frame: pd.DataFrame) -> pd.DataFrame:
         return empty_container_status()
     keys = list(CONTAINER_STATUS_KEY)
     frame = frame.sort_values(keys, kind="stable", ignore_index=True)
-    values = frame[VALUES].astype(str).agg("|".join, axis=1)
-    container = frame[keys[:3]].astype(str).agg("/".join, axis=1)
-    changed = (container != container.shift()) | (values != values.shift())
-    out = frame[changed.to_numpy()].reset_index(drop=True)
+    changed = np.zeros(len(frame), dtype=bool)
+    changed[0] = True
+    for column in [*keys[:3], *VALUES]:  # a new container, or one of its values differs from its last row
+        values = frame[column].astype(str).to_numpy() if column in keys else frame[column].to_numpy()
+        changed[1:] |= values[1:] != values[:-1]
+    out = frame[changed].reset_index(drop=True)
     for column in ("namespace", "pod", "container", "last_reason"):
         out[column] = pd.Categorical(out[column].astype(str), categories=sorted(set(out[column].astype(str))))
     out["state"] = pd.Categorical(out["state"].astype(str), categories=list(CONTAINER_STATES))

@@ -187,7 +187,7 @@ def _fix(r: Any, workload: Workload | None, sized_by: str = "") -> tuple[str, st
         if workload is None or workload.template_raw is None:
             return text + "; the snapshot has no template to patch", "", ""
         ops, notes = sidecar_limit_ops(workload.template_raw, r.container, {"memory": new}, r.kind,
-                                       _injected(workload, r.container), bool(r.native_sidecar))  # fmt: skip
+                                       bool(r.injected), bool(r.native_sidecar))  # fmt: skip
         if notes:
             text += "; " + "; ".join(notes)
         if not ops:
@@ -202,10 +202,6 @@ def _fix(r: Any, workload: Workload | None, sized_by: str = "") -> tuple[str, st
                 "what it waits for at start (its readiness probe's delay and period, its configuration push); a "
                 "native sidecar with a startupProbe only moves the wait before the app starts", "", "")  # fmt: skip
     return "", "", ""
-
-
-def _injected(workload: Workload, container: str) -> bool:
-    return workload.template is None or workload.template.container(container) is None
 
 
 def failure_rows(failures: pd.DataFrame) -> list[tuple[Any, ...]]:

@@ -19,7 +19,7 @@ import pandas as pd
 from analyzer.model.classify import Role
 from analyzer.model.usage_index import UsageIndex
 from analyzer.snapshot.kube import Pod
-from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, Snapshot
+from analyzer.snapshot.schema import Snapshot
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -34,6 +34,7 @@ FAILURE_COLUMNS: dict[str, str] = {
     "container": "the sidecar",
     "kind": "sidecar kind",
     "native_sidecar": "init container with restartPolicy Always",
+    "injected": "added to the pod by a webhook (not in the owner's template)",
     "pods_started": "pods whose start the window saw (their readiness delays are measured)",
     "ready_delay_p50_s": "seconds the sidecar turned ready after the pod's app containers, median over the pods "
     "started (0: with them or before)",
@@ -59,9 +60,8 @@ FAILURE_COLUMNS: dict[str, str] = {
 def pod_start_times(pods: tuple[Pod, ...]) -> dict[tuple[str, str], tuple[float, float]]:
     """Per pod: when it started (``status.startTime``, else its creation) and when it was deleted (inf: not),
     in seconds since the epoch (the times parsed in one pass)."""
-    starts = pd.to_datetime([p.start_time or p.created or None for p in pods], utc=True, format="ISO8601")
-    gone = [p.annotations.get(DELETED_AT_ANNOTATION) or p.deletion for p in pods]
-    ends = pd.to_datetime([g or None for g in gone], utc=True, format="ISO8601")
+    starts = pd.to_datetime([p.started or None for p in pods], utc=True, format="ISO8601")
+    ends = pd.to_datetime([p.gone or None for p in pods], utc=True, format="ISO8601")
     start_s = np.where(starts.isna(), np.nan, starts.as_unit("ns").asi8 / 1e9)
     end_s = np.where(ends.isna(), np.inf, ends.as_unit("ns").asi8 / 1e9)
     return {p.key: (float(a), float(b)) for p, a, b in zip(pods, start_s, end_s, strict=True)}
@@ -177,7 +177,8 @@ def failures_and_series(
     per = events.per
     if not len(per):
         return pd.DataFrame(columns=list(FAILURE_COLUMNS)), pd.DataFrame(columns=list(FAILURE_SERIES_COLUMNS))
-    roles = classes[["namespace", "pod", "container", "workload_kind", "workload", "role", "kind", "native_sidecar"]]
+    roles = classes[["namespace", "pod", "container", "workload_kind", "workload", "role", "kind", "native_sidecar",
+                     "injected"]]  # fmt: skip
     labels = ["namespace", "pod", "container"]
     per = per.merge(roles.astype(dict.fromkeys(labels, str)), on=labels)
     app = per[per["role"] == Role.APP].groupby(["namespace", "pod"])["ready_s"].max().rename("app_ready_s")
@@ -193,6 +194,7 @@ def failures_and_series(
         {
             "kind": g["kind"].first(),
             "native_sidecar": g["native_sidecar"].first().astype(bool),
+            "injected": g["injected"].first().astype(bool),
             "pods_started": g["delay_s"].count(),
             "ready_delay_p50_s": g["delay_s"].quantile(0.5),
             "ready_delay_p95_s": g["delay_s"].quantile(0.95),

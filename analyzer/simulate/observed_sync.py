@@ -34,7 +34,7 @@ from analyzer.simulate.observed_pods import PodRows, group_pods
 from analyzer.simulate.pod_requests import containers_request, pod_request
 from analyzer.snapshot.hpa import ScalingConfig
 from analyzer.snapshot.kube import Pod
-from analyzer.snapshot.schema import DELETED_AT_ANNOTATION, POD_PHASES, Snapshot
+from analyzer.snapshot.schema import POD_PHASES, Snapshot
 from analyzer.units import milli
 
 FloatArray = npt.NDArray[np.float64]
@@ -490,9 +490,9 @@ def _pod_times(
         if pod is None:
             cache[k] = (np.nan, np.nan, False, -np.inf)  # no object: treated as being deleted
             continue
-        start = _seconds(pod.start_time or pod.created)
+        start = _seconds(pod.started)
         since = _seconds(pod.ready.last_transition) if pod.ready else np.nan
-        gone = pod.annotations.get(DELETED_AT_ANNOTATION) or pod.deletion
+        gone = pod.gone
         # A pod object without a status (built by hand) is taken to have one; pod_status says if it is Ready.
         cache[k] = (start, since, pod.ready is not None or not pod.has_status, _seconds(gone) if gone else np.inf)
     per_pod = np.zeros((len(names), 4))

@@ -21,6 +21,9 @@ SOURCE_ANNOTATION = "sidecar-impact.io/source"
 """Set on objects the collector rebuilt (value :data:`KSM_SOURCE`) rather than read from the API."""
 KSM_SOURCE = "kube-state-metrics"
 
+DELETED_AT_ANNOTATION = "sidecar-impact.io/deleted-at"
+"""Set on pods that existed during the snapshot's window but were gone before its end."""
+
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 """The kinds whose pod templates the analysis reads."""
 
@@ -144,6 +147,16 @@ class Pod:
     @property
     def key(self) -> tuple[str, str]:
         return self.namespace, self.name
+
+    @property
+    def started(self) -> str:
+        """When the pod started (``status.startTime``, else its creation; "" when neither is known)."""
+        return self.start_time or self.created
+
+    @property
+    def gone(self) -> str | None:
+        """When the pod went: the collector's deleted-at annotation, else ``deletionTimestamp`` (None: live)."""
+        return self.annotations.get(DELETED_AT_ANNOTATION) or self.deletion
 
 
 def newest_first_key(pod: Pod) -> tuple[str, str]:

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from analyzer.snapshot.hpa import HPA, ScaledObject, parse_hpa, parse_scaled_object
+from analyzer.snapshot.kube import DELETED_AT_ANNOTATION as DELETED_AT_ANNOTATION  # re-exported (docs/snapshot.md)
 from analyzer.snapshot.kube import (
     KSM_SOURCE,
     SOURCE_ANNOTATION,
@@ -145,8 +146,6 @@ NOTES_KEY = "collection_notes"
 """``metadata.extra`` key: what the collector (or the loader) could not see or had to drop, one sentence each."""
 
 
-DELETED_AT_ANNOTATION = "sidecar-impact.io/deleted-at"
-"""Set on pods that existed during the snapshot's window but were gone before its end."""
 
 # Unit sanity limits: beyond these a column is almost surely in the wrong unit.
 MAX_PLAUSIBLE_CPU_CORES = 512.0

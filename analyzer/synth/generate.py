@@ -519,11 +519,9 @@ def _container_status(sim: SimResult, scenarios: list[Scenario], times: pd.Datet
             values = (ready, state, restarts, reason, code)
             change = np.ones(len(at), dtype=bool)
             change[1:] = np.any([v[1:] != v[:-1] for v in values], axis=0)
-            n = int(change.sum())
             for column, value in zip(columns, (at, [scenarios[w].namespace] * len(at), [sim.pod_names[p]] * len(at),
                                                [name] * len(at), *values), strict=True):  # fmt: skip
                 rows[column].append(np.asarray(value)[change])
-            del n
     frame = pd.DataFrame({k: np.concatenate(v) if v else [] for k, v in rows.items()})
     frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype(np.float64), unit="s", utc=True).dt.as_unit("ns")
     frame = frame.drop_duplicates(["namespace", "pod", "container", "timestamp"], keep="last")  # a reused name

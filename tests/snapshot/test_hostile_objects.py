@@ -24,6 +24,7 @@ from analyzer.errors import SnapshotError
 from analyzer.snapshot import schema
 from analyzer.snapshot.fast_validation import accepts
 from analyzer.snapshot.objects import _items_of, _parsed_items
+from analyzer.snapshot.schema import Snapshot
 from analyzer.snapshot.validation import SHARED_PARTS, VALIDATORS, field_path, first_error, first_problem
 from analyzer.snapshot.writing import write_snapshot
 from analyzer.synth.generate import Synthetic, generate
@@ -351,6 +352,35 @@ def test_usage_frames_of_any_shape_are_refused_or_loaded(
     assert (snapshot.usage[["cpu_cores", "memory_bytes"]].to_numpy() >= 0).all()
 
 
+def mangled_table(
+    source: Path, tmp_path: Path, name: str, column: str, values: list[Any], drop: bool, rows: int | None
+) -> Snapshot | None:
+    """A copy of the snapshot at ``source`` whose table ``name`` has ``column`` dropped or filled with
+    ``values`` (cut to ``rows`` first): loaded, or None when it was refused in one line naming the file (or
+    could not even be written as Parquet)."""
+    root = tmp_path / "snap"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(source, root)
+    path = root / name
+    frame = pd.read_parquet(path)
+    frame = frame if rows is None else frame.head(rows)
+    if drop and column in frame.columns:
+        frame = frame.drop(columns=column)
+    elif len(frame):
+        filled = (values * (len(frame) // len(values) + 1))[: len(frame)]
+        frame[column] = pd.Series(filled, dtype=object, index=frame.index)
+    try:
+        frame.to_parquet(path)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        return None  # not even writable as Parquet: nothing to load
+    try:
+        return load_snapshot(root)
+    except SnapshotError as exc:
+        message = one_line(exc)
+        assert str(path) in message or str(root) in message
+        return None
+
+
 @given(
     column=st.sampled_from(["timestamp", "namespace", "pod", "phase", "ready", "extra"]),
     values=st.lists(USAGE_VALUES | st.sampled_from(["Pending", "Failed", "Running", True, False]), min_size=1,
@@ -365,26 +395,8 @@ def test_pod_status_of_any_shape_is_refused_or_loaded_and_analysed(
 ) -> None:
     """pod_status.parquet with a column dropped, retyped or filled with hostile values, or cut to a few
     rows: one line naming the file, or a load the analysis gets through."""
-    root = tmp_path / "snap"
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(tiny_dir, root)
-    path = root / schema.POD_STATUS_FILE
-    frame = pd.read_parquet(path)
-    frame = frame if rows is None else frame.head(rows)
-    if drop and column in frame.columns:
-        frame = frame.drop(columns=column)
-    elif len(frame):
-        filled = (values * (len(frame) // len(values) + 1))[: len(frame)]
-        frame[column] = pd.Series(filled, dtype=object, index=frame.index)
-    try:
-        frame.to_parquet(path)
-    except (pa.ArrowException, ValueError, TypeError, OverflowError):
-        return  # not even writable as Parquet: nothing to load
-    try:
-        snapshot = load_snapshot(root)
-    except SnapshotError as exc:
-        message = one_line(exc)
-        assert str(path) in message or str(root) in message
+    snapshot = mangled_table(tiny_dir, tmp_path, schema.POD_STATUS_FILE, column, values, drop, rows)
+    if snapshot is None:
         return
     assert set(snapshot.pod_status["phase"].astype(str)) <= set(schema.POD_PHASES)
     assert snapshot.pod_status["ready"].dtype == bool
@@ -439,26 +451,8 @@ def test_container_status_of_any_shape_is_refused_or_loaded_and_analysed(
     """container_status.parquet with a column dropped, retyped or filled with hostile values (a state outside
     the four, negative restarts, an exit code below -1, duplicates), or cut to a few rows: one line naming the
     file, or a load the analysis gets through."""
-    root = tmp_path / "snap"
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(failing_dir, root)
-    path = root / schema.CONTAINER_STATUS_FILE
-    frame = pd.read_parquet(path)
-    frame = frame if rows is None else frame.head(rows)
-    if drop and column in frame.columns:
-        frame = frame.drop(columns=column)
-    elif len(frame):
-        filled = (values * (len(frame) // len(values) + 1))[: len(frame)]
-        frame[column] = pd.Series(filled, dtype=object, index=frame.index)
-    try:
-        frame.to_parquet(path)
-    except (pa.ArrowException, ValueError, TypeError, OverflowError):
-        return  # not even writable as Parquet: nothing to load
-    try:
-        snapshot = load_snapshot(root)
-    except SnapshotError as exc:
-        message = one_line(exc)
-        assert str(path) in message or str(root) in message
+    snapshot = mangled_table(failing_dir, tmp_path, schema.CONTAINER_STATUS_FILE, column, values, drop, rows)
+    if snapshot is None:
         return
     status = snapshot.container_status
     assert set(status["state"].astype(str)) <= set(schema.CONTAINER_STATES)
