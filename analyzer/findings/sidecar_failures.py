@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from analyzer.findings.hpa_skew import HOURS_PER_MONTH
@@ -30,6 +31,7 @@ from analyzer.findings.remedies import RESOURCE_NAMES, apply_command, patch_text
 from analyzer.findings.severity import Severity
 from analyzer.model.sidecar_failures import FAILURE_COLUMNS, FAILURE_SERIES_COLUMNS, series_bin_s
 from analyzer.simulate.counterfactual import Counterfactual
+from analyzer.simulate.views import View
 from analyzer.snapshot.kube import Workload
 from analyzer.units import MIB, format_memory
 
@@ -49,9 +51,12 @@ EFFECT_COLUMNS: dict[str, str] = {
     "pod_hours": "the workload's pod-hours over the window",
     "hpa": "the HPA of the workload ('' none)",
     "vpa": "the VPA of the workload and whether it sizes the sidecar ('' no VPA)",
-    "replica_hours_beyond": "replica-hours the HPA kept beyond what it would have decided had the workload's "
-    "sidecars never gone missing from its metrics (scale-downs held), summed over its syncs",
-    "replica_hours_short": "replica-hours it decided fewer (scale-ups held: a missing pod counts at 0)",
+    "replica_hours_beyond": "replica-hours the HPA runs beyond those it runs had the workload's sidecars "
+    "never gone missing from its metrics (scale-downs held: a missing pod counts at its request), replayed",
+    "replica_hours_short": "replica-hours it runs fewer (scale-ups held: a missing pod counts at 0), replayed",
+    "scale_ups_delayed": "scale-ups of the replay without the missing metrics that the replay with them reached "
+    "later",
+    "scale_up_lag_s": "how much later, mean over those, seconds",
     "decisions_changed": "scrapes at which the HPA's decision on the observed pods would have differed",
     "cost_month": "what the capacity lost costs per month at the configured prices, dollars: the pod-hours "
     "that served nothing (held at start or down) and the replica-hours beyond",
@@ -80,33 +85,52 @@ def failure_effects(
         return out[list(FAILURE_TABLE_COLUMNS)]
     key = ["namespace", "workload_kind", "workload"]
     hours = cf.step_s / 3600
-    effect: dict[tuple[str, str, str], tuple[str, float, float, int]] = {}
+    col_of = {(c.hpa, c.view): j for j, c in enumerate(cf.columns)}
+    effect: dict[tuple[str, str, str], tuple[str, float, float, int, float, int]] = {}
     for h, ctx in enumerate(cf.contexts):
-        row = (ctx.spec.name, 0.0, 0.0, 0)
-        if cf.decided_healthy is not None and np.isfinite(cf.decided_healthy[:, h]).any():
-            gap = cf.decided[:, h] - cf.decided_healthy[:, h]
-            both = np.isfinite(gap)
-            row = (ctx.spec.name, float(np.maximum(gap[both], 0).sum() * hours),
-                   float(np.maximum(-gap[both], 0).sum() * hours), int((gap[both] != 0).sum()))  # fmt: skip
-        effect[ctx.workload] = row
+        beyond = short = lag = 0.0
+        delayed = changed = 0
+        if (h, View.WITH_FAILURES) in col_of:
+            failing = cf.replicas[:, col_of[(h, View.WITH_FAILURES)]]
+            never = cf.replicas[:, col_of[(h, View.AS_DEPLOYED)]]
+            gap = failing - never
+            beyond, short = float(np.maximum(gap, 0).sum() * hours), float(np.maximum(-gap, 0).sum() * hours)
+            delayed, lag = scale_up_lag(never, failing, cf.step_s)
+        if cf.decided_healthy is not None:
+            d = cf.decided[:, h] - cf.decided_healthy[:, h]
+            changed = int((d[np.isfinite(d)] != 0).sum())
+        effect[ctx.workload] = (ctx.spec.name, beyond, short, delayed, lag, changed)
     covers = _vpa_coverage(vpa)
     wl = workloads.set_index(key)
     window_h = max(len(cf.times), 1) * hours
     rows = []
     for r in out.itertuples(index=False):
         k = (r.namespace, r.workload_kind, r.workload)
-        hpa, beyond, short, changed = effect.get(k, ("", 0.0, 0.0, 0))
+        hpa, beyond, short, delayed, lag, changed = effect.get(k, ("", 0.0, 0.0, 0, 0.0, 0))
         pods_mean = float(wl["pods_mean"].get(k, np.nan)) if k in wl.index else np.nan
         pod_cost = float(wl["pod_cost_month"].get(k, np.nan)) if k in wl.index else np.nan
         per_pod_hour = pod_cost / (HOURS_PER_MONTH * pods_mean) if pods_mean > 0 else np.nan
         lost = r.held_pod_hours + r.down_pod_hours + beyond
         sized_by = covers.get((*k, r.container), "")
         fix, patch, command = _fix(r, templates.get(k), sized_by)
-        rows.append((pods_mean * window_h, hpa, sized_by, beyond, short, changed,
+        rows.append((pods_mean * window_h, hpa, sized_by, beyond, short, delayed, lag, changed,
                      lost / window_h * HOURS_PER_MONTH * per_pod_hour, fix, patch, command))  # fmt: skip
     effects = pd.DataFrame(rows, columns=list(EFFECT_COLUMNS), index=out.index)
     out[list(EFFECT_COLUMNS)] = effects
     return out[list(FAILURE_TABLE_COLUMNS)]
+
+
+def scale_up_lag(never: npt.NDArray[np.int64], failing: npt.NDArray[np.int64], step_s: float) -> tuple[int, float]:
+    """Of the scale-ups in ``never`` (replicas per scrape), how many ``failing`` reached later, and the mean of
+    how much later (seconds; a count it never reached counts to the end of the window)."""
+    ups = np.flatnonzero(np.diff(never) > 0) + 1
+    lags = []
+    for t in ups:  # one iteration per scale-up, not per scrape
+        reached = np.flatnonzero(failing[t:] >= never[t])
+        wait = int(reached[0]) if len(reached) else len(failing) - t
+        if wait:
+            lags.append(wait * step_s)
+    return len(lags), float(np.mean(lags)) if lags else 0.0
 
 
 def _vpa_coverage(vpa: pd.DataFrame | None) -> dict[tuple[str, str, str, str], str]:
@@ -130,7 +154,8 @@ def _vpa_coverage(vpa: pd.DataFrame | None) -> dict[tuple[str, str, str, str], s
 TIMELINE_COLUMNS: dict[str, str] = {
     **FAILURE_SERIES_COLUMNS,
     "replicas": "the workload's HPA's observed replicas, mean over the bin (NaN: no HPA)",
-    "replicas_held": "replicas its decisions kept beyond those without the missing metrics, mean over the bin",
+    "replicas_held": "replicas the replay with the missing metrics runs beyond the one without them, mean over "
+    "the bin (negative: fewer)",
 }
 """The failing sidecars over time, with their HPA (the report's timelines)."""
 
@@ -146,6 +171,7 @@ def failure_timelines(series: pd.DataFrame, cf: Counterfactual) -> pd.DataFrame:
     n_bins = int(bins.max()) + 1
     first = (out["timestamp"] - cf.times[0]).dt.total_seconds().to_numpy() // bin_s
     hpa_of = {ctx.workload: h for h, ctx in enumerate(cf.contexts)}
+    col_of = {(c.hpa, c.view): j for j, c in enumerate(cf.columns)}
     for (ns, kind, name), rows in out.groupby(["namespace", "workload_kind", "workload"], sort=False).indices.items():
         h = hpa_of.get((ns, kind, name))
         if h is None:
@@ -155,9 +181,9 @@ def failure_timelines(series: pd.DataFrame, cf: Counterfactual) -> pd.DataFrame:
         mean = np.bincount(bins[ok], weights=observed[ok], minlength=n_bins) / np.maximum(
             np.bincount(bins[ok], minlength=n_bins), 1)
         held = np.zeros(n_bins)
-        if cf.decided_healthy is not None:
-            gap = np.nan_to_num(cf.decided[:, h] - cf.decided_healthy[:, h], nan=0.0)
-            held = np.bincount(bins, weights=np.maximum(gap, 0), minlength=n_bins) / np.maximum(
+        if (h, View.WITH_FAILURES) in col_of:
+            gap = cf.replicas[:, col_of[(h, View.WITH_FAILURES)]] - cf.replicas[:, col_of[(h, View.AS_DEPLOYED)]]
+            held = np.bincount(bins, weights=gap, minlength=n_bins) / np.maximum(
                 np.bincount(bins, minlength=n_bins), 1)
         at = np.clip(first[rows].astype(np.int64), 0, n_bins - 1)
         out.iloc[rows, out.columns.get_loc("replicas")] = mean[at]
@@ -230,8 +256,9 @@ def failure_rows(failures: pd.DataFrame) -> list[tuple[Any, ...]]:
                          f"{r.container} restarted {errors:.0f} times ({per_day:.1f} per pod-day): its pods were "
                          f"NotReady {r.down_pod_hours:.1f} pod-hours ({share:.1%} of their time) while the HPA "
                          f"counted them, and lost their metric {r.missing_metric_scrapes} scrapes, which held the "
-                         f"HPA {r.replica_hours_beyond:.1f} replica-hours beyond its decisions without them "
-                         f"({r.decisions_changed} decisions changed; rule: low from {CRASH_LOW_PER_POD_DAY:g} "
+                         f"HPA {r.replica_hours_beyond:.1f} replica-hours beyond its replay without them, a "
+                         f"lower bound ({r.decisions_changed} decisions changed, {r.scale_ups_delayed:.0f} "
+                         f"scale-ups later; rule: low from {CRASH_LOW_PER_POD_DAY:g} "
                          f"restart per pod-day, medium from {CRASH_MEDIUM_PER_POD_DAY:g} or {DOWN_MEDIUM_SHARE:.0%} "
                          f"of the time down or a replica-hour held, high from {CRASH_HIGH_PER_POD_DAY:g} or "
                          f"{DOWN_HIGH_SHARE:.0%})", cost, r.fix))  # fmt: skip

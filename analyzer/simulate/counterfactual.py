@@ -17,7 +17,7 @@ all views of all HPAs run in one replay. The views are :mod:`analyzer.simulate.v
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -126,6 +126,9 @@ class PendingReplay:
     """The decisions on the observed pods, left to decide with the replay."""
     healthy: tuple[ObservedSyncs, IntArray] | None = None
     """The same for the HPAs (their positions) whose sidecars went missing, as if they never had."""
+    missing_share: FloatArray | None = None
+    """(scrapes, columns): the share of a column's pods metrics-server left out of each scrape because a
+    sidecar came back from a restart (the ``with-failures`` columns; None: no such column)."""
 
     def decide_healthy(self, flags: ControllerFlags) -> FloatArray | None:
         """:attr:`healthy` decided, as (scrapes, HPAs) with NaN for the HPAs it does not hold."""
@@ -146,7 +149,8 @@ class PendingReplay:
             return Replayed(result, np.zeros((n_t, 0)))
         decided = self.syncs.decide(flags)
         result = replay(self.packed, self.demand, self.initial, self.step_s, flags,
-                        version.missing_pod_fallback_is_max_target, workers=workers or available_cpus())  # fmt: skip
+                        version.missing_pod_fallback_is_max_target, workers=workers or available_cpus(),
+                        missing_share=self.missing_share)  # fmt: skip
         return Replayed(result, decided, self.decide_healthy(flags))
 
     def finish(self, done: Replayed) -> Counterfactual:
@@ -208,17 +212,37 @@ def prepare_counterfactual(
     deployed = {c.hpa: c.counted for c in cols if c.view == View.AS_DEPLOYED}
     counted = [deployed[h] for h in range(len(contexts))]
     syncs = observed_syncs(snapshot, index, contexts, counted, times, observed, version, flags)
-    healthy = None
+    healthy, share = None, None
     if missing_sidecars is not None and missing_sidecars.any():
         hit = set(index.groups.loc[missing_sidecars, WORKLOAD_KEY].itertuples(index=False, name=None))
         which = np.array([h for h, ctx in enumerate(contexts) if ctx.workload in hit], dtype=np.int64)
         if len(which):
-            healthy = (observed_syncs(snapshot, index, [contexts[h] for h in which], [counted[h] for h in which],
-                                      times, observed[:, which], version, flags, missing_sidecars), which)  # fmt: skip
+            fine = observed_syncs(snapshot, index, [contexts[h] for h in which], [counted[h] for h in which],
+                                  times, observed[:, which], version, flags, missing_sidecars)  # fmt: skip
+            healthy = (fine, which)
+            cols, hpa_of, share = _with_failures(cols, hpa_of, syncs, fine, which)
     return PendingReplay(
         contexts, cols, pack_columns(cols, contexts, version), times, step, demand_w[:, hpa_of], initial_h[hpa_of],
-        observed, skipped, syncs, healthy,
+        observed, skipped, syncs, healthy, share,
     )  # fmt: skip
+
+
+def _with_failures(
+    cols: list[ViewColumn], hpa_of: IntArray, syncs: ObservedSyncs, healthy: ObservedSyncs, which: IntArray
+) -> tuple[list[ViewColumn], IntArray, FloatArray | None]:
+    """The as-deployed columns of the HPAs ``which`` again as :attr:`View.WITH_FAILURES`, and each column's
+    share of pods missing per scrape: the pods missing as observed beyond those missing had the sidecars
+    never gone missing (``healthy``), over the pods that then had a metric."""
+    extra = np.maximum(syncs.missing[which] - healthy.missing, 0)
+    keep = extra.any(axis=1)
+    if not keep.any():
+        return cols, hpa_of, None
+    with_metric = np.maximum(healthy.pods - healthy.missing, 1)
+    deployed = {c.hpa: c for c in cols if c.view == View.AS_DEPLOYED}
+    added = [replace(deployed[int(h)], view=View.WITH_FAILURES) for h in which[keep]]
+    share = np.zeros((syncs.observed.shape[0], len(cols) + len(added)))
+    share[:, len(cols) :] = (extra[keep] / with_metric[keep]).T
+    return [*cols, *added], np.concatenate([hpa_of, which[keep]]), share
 
 
 @dataclass(frozen=True)

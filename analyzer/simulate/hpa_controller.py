@@ -205,9 +205,14 @@ def replay(
     per_scrape: int,
     flags: ControllerFlags,
     fallback_max_target: bool,
+    missing_share: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The fields of a :class:`~analyzer.simulate.hpa_replay.ReplayResult` for ``columns`` (a ReplayColumns).
-    ``masks``: per sync phase, (ring + 1 ages, 8 states) 0/1, youngest first."""
+    ``masks``: per sync phase, (ring + 1 ages, 8 states) 0/1, youngest first. ``missing_share`` (scrapes ×
+    columns, default none): the share of a column's pods with a metric that metrics-server leaves out of
+    each scrape (they are missing to the calculator)."""
+    if missing_share is None:
+        missing_share = np.zeros(demand.shape)
     c = Configs.of(columns.configs, flags)
     n, n_scrapes = columns.n, demand.shape[0]
     out = {
@@ -218,7 +223,8 @@ def replay(
         "last_conditions": np.zeros((3, n), dtype=np.int8),
     }
     _kernel().replay(
-        _by_column(demand, np.float64), _by_column(initial, np.int64),
+        _by_column(demand, np.float64), _by_column(np.nan_to_num(missing_share), np.float64),
+        _by_column(initial, np.int64),
         np.ascontiguousarray(np.stack(masks).round(), dtype=np.int64), int(ring), int(per_scrape),
         float(flags.sync_period_s), c.flag_window, bool(fallback_max_target),
         _by_column(columns.active, np.bool_), _by_column(columns.is_cpu, np.bool_),
@@ -293,7 +299,7 @@ def _kernel() -> Any:
 
 
 def _replay_columns(
-    demand, initial, masks, ring, per_scrape, sync_s, flag_window, fallback_max_target,
+    demand, missing_share, initial, masks, ring, per_scrape, sync_s, flag_window, fallback_max_target,
     active, is_cpu, is_util, target, request_m, missing_request, base_m, slope_m, tol_down, tol_up,
     min_r, max_r, behaved_row, up_window, down_window, rec_len, ev_len, policies,
     out_replicas, out_value, out_failed, condition_syncs, last_conditions,
@@ -333,8 +339,19 @@ def _replay_columns(
                     if c:
                         for s in range(8):
                             counts[s] += c * masks[phase, age, s]
+            i = k // per_scrape
+            share = missing_share[col, i]
+            if share > 0:
+                # Pods metrics-server left out of this scrape (a container back from a restart): missing,
+                # the ready ones first. They still serve.
+                gone = min(np.int64(np.rint(share * counts[_HAS_METRIC])), counts[_HAS_METRIC])
+                counts[_HAS_METRIC] -= gone
+                counts[_MISSING] += gone
+                counts[_MEM_READY] -= min(gone, counts[_MEM_READY])
+                from_ready = min(gone, counts[_CPU_READY])
+                counts[_CPU_READY] -= from_ready
+                counts[_CPU_UNREADY] -= min(gone - from_ready, counts[_CPU_UNREADY])
             if phase == 0:
-                i = k // per_scrape
                 d = demand[col, i]
                 if np.isfinite(d):
                     held = d

@@ -115,8 +115,11 @@ def replay(
     fallback_max_target: bool = True,
     lifecycle: Lifecycle | None = None,
     workers: int = 1,
+    missing_share: FloatArray | None = None,
 ) -> ReplayResult:
     """Run every column's controller over ``demand`` (scrapes × columns, app cores; NaN: no data, held).
+    ``missing_share`` (scrapes × columns, default zeros): the share of each column's pods with a metric
+    that metrics-server leaves out of each scrape (missing to the HPA; they still serve).
 
     Scrapes are ``step_s`` apart starting at t = 0; the controller syncs every ``flags.sync_period_s``.
     With ``workers`` > 1 (and ``fork`` available) the columns are split over that many processes
@@ -124,13 +127,15 @@ def replay(
     :func:`analyzer.simulate.hpa_controller.replay`.
     """
     workers = min(workers, columns.n // MIN_COLUMNS_PER_WORKER)
+    gone = np.zeros(demand.shape) if missing_share is None else missing_share
     rest = (step_s, flags, fallback_max_target, lifecycle)
     if workers < 2 or not can_fork():
-        return _replay(columns, demand, initial, *rest)
+        return _replay(columns, demand, gone, initial, *rest)
     hpa_controller.warm()  # once here, not in each worker
 
     def share(start: int, stop: int) -> dict[str, np.ndarray]:
-        part = _replay(columns.take(start, stop), demand[:, start:stop], initial[start:stop], *rest)
+        part = _replay(columns.take(start, stop), demand[:, start:stop], gone[:, start:stop], initial[start:stop],
+                       *rest)  # fmt: skip
         return {name: getattr(part, name) for name in _OUTPUTS}
 
     rows = {"replicas": demand.shape[0], "value": demand.shape[0], "failed": demand.shape[0],
@@ -147,6 +152,7 @@ _OUTPUTS = {"replicas": np.int64, "value": np.int64, "failed": bool, "condition_
 def _replay(
     columns: ReplayColumns,
     demand: FloatArray,
+    missing_share: FloatArray,
     initial: IntArray,
     step_s: float,
     flags: ControllerFlags,
@@ -164,7 +170,9 @@ def _replay(
     ring = math.ceil((flags.cpu_initialization_period_s + life.scrape_s * 2) / sync_s) + 2
     masks = _state_masks(ring, per_scrape, sync_s, life, flags)
     return ReplayResult(
-        **hpa_controller.replay(columns, demand, initial, masks, ring, per_scrape, flags, fallback_max_target)
+        **hpa_controller.replay(
+            columns, demand, initial, masks, ring, per_scrape, flags, fallback_max_target, missing_share
+        )
     )
 
 

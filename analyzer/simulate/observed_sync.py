@@ -47,13 +47,17 @@ class ObservedSyncs:
     """What the decisions on the observed pods need once the snapshot is gone, so that the normalization
     (a loop over scrapes) runs with the replay (``counterfactual.PendingReplay.replay``): per HPA its
     scaling, and per scrape × HPA the observed replicas (``observed``, NaN: none) and, per HPA × scrape,
-    the calculator's proposal from the observed pods (``proposal``, -1: none) and whether it had pods."""
+    the calculator's proposal from the observed pods (``proposal``, -1: none) and whether it had pods; and
+    for the first metric, its pods not ignored (``pods``) and those of them it had no metric of
+    (``missing``)."""
 
     configs: tuple[ScalingConfig, ...]
     observed: FloatArray
     proposal: IntArray
     has_pods: npt.NDArray[np.bool_]
     step_s: float
+    pods: IntArray
+    missing: IntArray
 
     @property
     def n(self) -> int:
@@ -69,7 +73,8 @@ class ObservedSyncs:
     @classmethod
     def empty(cls, n_t: int, step_s: float) -> ObservedSyncs:
         """No HPA, on a grid of ``n_t`` scrapes."""
-        return cls((), np.zeros((n_t, 0)), np.zeros((0, n_t), dtype=np.int64), np.zeros((0, n_t), dtype=bool), step_s)
+        none = np.zeros((0, n_t), dtype=np.int64)
+        return cls((), np.zeros((n_t, 0)), none, none.astype(bool), step_s, none, none)
 
 
 def observed_syncs(
@@ -92,10 +97,12 @@ def observed_syncs(
     n_t, n_h = len(times), len(contexts)
     proposal = np.full((n_h, n_t), -1, dtype=np.int64)
     has_pods = np.zeros((n_h, n_t), dtype=bool)
+    pods = np.zeros((n_h, n_t), dtype=np.int64)
+    missing = np.zeros((n_h, n_t), dtype=np.int64)
     step = snapshot.metadata.step_s
     configs = tuple(c.spec.scaling for c in contexts)
     if not n_h or not len(index.group):
-        return ObservedSyncs(configs, observed, proposal, has_pods, step)
+        return ObservedSyncs(configs, observed, proposal, has_pods, step, pods, missing)
     have_obs = np.isfinite(observed)
     current = np.where(have_obs, observed, 0).astype(np.int64)
     seen = _observed(snapshot, index, times[0], step, n_t)
@@ -103,8 +110,8 @@ def observed_syncs(
         found = _proposals(snapshot, index, seen, [contexts[h] for h in batch], [counted[h] for h in batch],
                            times, current[:, batch].T, version, flags, ignored)  # fmt: skip
         if found is not None:
-            proposal[batch], has_pods[batch] = found
-    return ObservedSyncs(configs, observed, proposal, has_pods, step)
+            proposal[batch], has_pods[batch], pods[batch], missing[batch] = found
+    return ObservedSyncs(configs, observed, proposal, has_pods, step, pods, missing)
 
 
 BATCH_CELLS = 2_000_000
@@ -139,9 +146,10 @@ def _proposals(
     version: KubeVersion,
     flags: ControllerFlags,
     ignored: npt.NDArray[np.bool_] | None = None,
-) -> tuple[IntArray, npt.NDArray[np.bool_]] | None:
+) -> tuple[IntArray, npt.NDArray[np.bool_], IntArray, IntArray] | None:
     """For one batch of HPAs: the combined metric proposal per (HPA, scrape) (-1: none) from the pods
-    observed then, and whether there were any; ``current_ht`` is the observed replicas (HPA, scrape)."""
+    observed then, whether there were any, and the first metric's pods not ignored and missing;
+    ``current_ht`` is the observed replicas (HPA, scrape)."""
     n_t, n_h = len(times), len(contexts)
     step = snapshot.metadata.step_s
     t0 = times[0]
@@ -155,6 +163,8 @@ def _proposals(
     errs = np.zeros((width, n_h * n_t), dtype=np.int64)
     active = np.zeros((width, n_h * n_t), dtype=bool)
     current = current_ht.reshape(-1)  # (h, t) flattened
+    n_pods = np.zeros(n_h * n_t, dtype=np.int64)
+    n_missing = np.zeros(n_h * n_t, dtype=np.int64)
     usage = snapshot.usage
     cpu = usage["cpu_cores"].to_numpy(dtype=np.float64)
     mem = usage["memory_bytes"].to_numpy(dtype=np.float64)
@@ -200,9 +210,13 @@ def _proposals(
             )  # fmt: skip
             take = np.isin(spec_of, chosen)
             props[m, take], errs[m, take], active[m, take] = replicas[take], error[take], True
+            if m == 0:
+                n_pods[take] = _sum_by(key, size, ~g.ignored)[take]
+                n_missing[take] = _sum_by(key, size, g.missing)[take]
     proposal, _ = hpa_controller.combine_metrics(props, errs, current, active)
     has_pods = np.bincount(key[:-1], minlength=n_h * n_t) > 0
-    return proposal.reshape(n_h, n_t), has_pods.reshape(n_h, n_t)
+    return (proposal.reshape(n_h, n_t), has_pods.reshape(n_h, n_t), n_pods.reshape(n_h, n_t),
+            n_missing.reshape(n_h, n_t))  # fmt: skip
 
 
 def _sum_by(key: IntArray, size: int, mask: npt.NDArray[np.bool_], weights: IntArray | None = None) -> IntArray:

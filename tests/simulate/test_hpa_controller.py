@@ -100,6 +100,8 @@ def test_decisions_on_observed_replicas_follow_the_downscale_window() -> None:
     observed = np.full((minutes, 1), 6.0)
     observed[9, 0] = np.nan
     proposal = np.array([[6, 6] + [2] * (minutes - 2)])
-    syncs = ObservedSyncs((ScalingConfig(1, 10),), observed, proposal, np.ones((1, minutes), dtype=bool), 60.0)
+    none = np.zeros((1, minutes), dtype=np.int64)
+    syncs = ObservedSyncs((ScalingConfig(1, 10),), observed, proposal, np.ones((1, minutes), dtype=bool), 60.0,
+                          none, none)  # fmt: skip
     decided = syncs.decide(ControllerFlags())[:, 0]
     assert decided[:7].tolist() == [6.0] * 7 and decided[7:9].tolist() == [2.0, 2.0] and np.isnan(decided[9])

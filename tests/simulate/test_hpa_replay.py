@@ -81,6 +81,23 @@ def test_new_pods_pass_through_the_unready_and_missing_groups() -> None:
     assert replicas[-1] == 23
 
 
+def test_pods_left_out_of_a_scrape_hold_a_scale_down() -> None:
+    """3 cores over 10 pods of 500m at a 70 % target: 60 %, so the HPA goes to ceil(10 × 60 / 70) = 9. With one
+    pod missing at every scrape (a sidecar back from a restart) it counts at 100 % of its request:
+    (9 × 300 + 500) / 10 = 320m, 64 %, a ratio of 0.914, inside the tolerance: 10 stay (replica_calculator.go
+    ``GetResourceReplicas``' missing-pods branch)."""
+    cols = columns([500, 500], [0.0, 0.0], [1000.0, 1000.0])
+    demand = np.full((20, 2), 3.0)
+    share = np.zeros((20, 2))
+    share[:, 1] = 0.1
+    result = replay(cols, demand, np.array([10, 10]), 60.0, ControllerFlags(), missing_share=share)
+    assert result.replicas[-1].tolist() == [9, 10]
+    same = result.replicas[:, 0] == result.replicas[:, 1]
+    assert same[:5].all() and (result.value[same, 1] == result.value[same, 0]).all()  # the ready pods' is 60 %
+    plain = replay(cols, demand, np.array([10, 10]), 60.0, ControllerFlags())
+    assert (plain.replicas[:, 0] == result.replicas[:, 0]).all() and plain.replicas[-1, 1] == 9
+
+
 def test_replay_reproduces_the_generators_controller(small: Synthetic) -> None:
     table = analyze(small.snapshot).hpa_skew
     assert (table["calibration_within_1"] >= 0.95).all(), table[["hpa", "calibration_within_1"]]
@@ -91,8 +108,9 @@ def test_splitting_columns_over_processes_gives_the_same_replay() -> None:
     rng = np.random.default_rng(4)
     cols = columns(list(rng.integers(300, 1500, n)), list(rng.uniform(0, 50, n)), list(rng.uniform(800, 1600, n)))
     demand = rng.uniform(1.0, 9.0, (45, n))
-    serial = replay(cols, demand, np.full(n, 5), 60.0, ControllerFlags(), workers=1)
-    forked = replay(cols, demand, np.full(n, 5), 60.0, ControllerFlags(), workers=2)
+    share = np.where(rng.uniform(size=(45, n)) < 0.2, 0.25, 0.0)
+    serial = replay(cols, demand, np.full(n, 5), 60.0, ControllerFlags(), workers=1, missing_share=share)
+    forked = replay(cols, demand, np.full(n, 5), 60.0, ControllerFlags(), workers=2, missing_share=share)
     assert (serial.replicas == forked.replicas).all() and (serial.value == forked.value).all()
     assert (serial.failed == forked.failed).all()
     assert len(np.unique(serial.replicas[-1])) > 5  # the columns really differ
