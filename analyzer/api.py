@@ -30,7 +30,7 @@ from analyzer.model.pod_usage import pod_usage
 from analyzer.model.rules import Rule, load_rules
 from analyzer.model.selection import select_pods
 from analyzer.model.shares import workload_table
-from analyzer.model.sidecar_failures import failures_and_series, missing_sidecar_groups
+from analyzer.model.sidecar_failures import failures_and_series, missing_sidecar_groups, status_events
 from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
@@ -331,10 +331,12 @@ def _prepare(
     fit_policy = fit_policy or FitPolicy()
     overhead = fit_overhead(pair_with_app(snapshot.usage, index, fit_policy.max_points), fit_policy)
     step(2)
-    vpa = vpa_recommendations(snapshot, index, containers, vpa_flags)
+    events = status_events(snapshot)
+    ooms = events.restarted[events.restarted["oom_kills"] > 0]
+    vpa = vpa_recommendations(snapshot, index, containers, vpa_flags, ooms=ooms)
     step(3)
     hpas = parse_hpas(snapshot.hpas, version, flags)
-    failures, failure_series = failures_and_series(snapshot, classes, index, containers)
+    failures, failure_series = failures_and_series(snapshot, classes, index, containers, events)
     failing = set(zip(failures["namespace"], failures["workload_kind"], failures["workload"], strict=True))
     replays = prepare_counterfactual(
         snapshot, classes, containers, overhead, index, version, flags, hpas, vpa_requests=vpa.requests_for,

@@ -134,15 +134,20 @@ def scale_up_lag(never: npt.NDArray[np.int64], failing: npt.NDArray[np.int64], s
 
 
 def _vpa_coverage(vpa: pd.DataFrame | None) -> dict[tuple[str, str, str, str], str]:
-    """Per (namespace, workload kind, workload, container) with a real VPA: whether it sizes the container."""
+    """Per (namespace, workload kind, workload, container) with a real VPA: whether it sizes the container,
+    and the memory target the recommender gives it (OOM kills bump it: :mod:`analyzer.simulate.vpa_snapshot`)."""
     if vpa is None or not len(vpa):
         return {}
     out = {}
     for v in vpa[vpa["vpa"] != ""].itertuples(index=False):
+        target = "none yet"
+        if np.isfinite(v.memory_target_bytes):
+            target = format_memory(np.ceil(v.memory_target_bytes / MIB) * MIB)
         if v.tracked and v.update_mode != "Off":
-            state = f"{v.vpa}: sizes it ({v.update_mode})"
+            state = f"{v.vpa}: sizes it ({v.update_mode}; memory target {target}, its OOM kills included)"
         elif v.tracked:
-            state = f"{v.vpa}: recommends for it, applies nothing (updateMode Off)"
+            state = (f"{v.vpa}: recommends for it (memory target {target}, its OOM kills included), applies "
+                     "nothing (updateMode Off)")  # fmt: skip
         elif v.native_sidecar:
             state = f"{v.vpa}: does not size it (a native sidecar: no released VPA manages init containers)"
         else:

@@ -73,7 +73,8 @@ class StatusEvents:
     after its pod started, NaN: not seen), ``restarts``, ``oom_kills``, ``error_exits``, ``down_s`` (seconds
     not ready after having been ready), ``start_s`` and ``started_in_window`` (the window saw the pod
     start); and the events behind them: ``down`` (namespace, pod, container, ``from_s``, ``to_s``) and
-    ``restarted`` (namespace, pod, container, ``at_s``, ``count``)."""
+    ``restarted`` (namespace, pod, container, ``at_s``, ``count``, ``oom_kills``: how many of them followed
+    an ``OOMKilled`` termination)."""
 
     per: pd.DataFrame
     down: pd.DataFrame
@@ -91,7 +92,8 @@ def status_events(snapshot: Snapshot) -> StatusEvents:
         return StatusEvents(
             pd.DataFrame(columns=[*keys, "ready_s", "restarts", "oom_kills", "error_exits", "down_s", "start_s",
                                   "started_in_window"]),
-            pd.DataFrame(columns=[*keys, "from_s", "to_s"]), pd.DataFrame(columns=[*keys, "at_s", "count"]),
+            pd.DataFrame(columns=[*keys, "from_s", "to_s"]),
+            pd.DataFrame(columns=[*keys, "at_s", "count", "oom_kills"]),
         )  # fmt: skip
     t = cs["timestamp"].astype("int64").to_numpy() / 1e9
     ids = cs.groupby(keys, observed=True, sort=False).ngroup().to_numpy()
@@ -125,7 +127,9 @@ def status_events(snapshot: Snapshot) -> StatusEvents:
     return StatusEvents(
         out.reset_index(drop=True),
         labelled[is_down].assign(from_s=t[is_down], to_s=(t + down)[is_down]).reset_index(drop=True),
-        labelled[restarted].assign(at_s=t[restarted], count=step_up[restarted]).reset_index(drop=True),
+        labelled[restarted]
+        .assign(at_s=t[restarted], count=step_up[restarted], oom_kills=(step_up * oom)[restarted])
+        .reset_index(drop=True),
     )
 
 
@@ -166,14 +170,18 @@ FAILURE_SERIES_COLUMNS: dict[str, str] = {
 
 
 def failures_and_series(
-    snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex, containers: pd.DataFrame
+    snapshot: Snapshot,
+    classes: pd.DataFrame,
+    index: UsageIndex,
+    containers: pd.DataFrame,
+    events: StatusEvents | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:data:`FAILURE_COLUMNS`: each sidecar's readiness, restarts and downtime per workload, from
     ``container_status`` (empty without it), the scrapes its pods lost their metric to it, and for the
     sidecars the kernel killed their limit (``containers``: :data:`analyzer.model.containers.CONTAINER_COLUMNS`)
     and peak; and, for the sidecars that failed or held pods unready, their failures over time
-    (:data:`FAILURE_SERIES_COLUMNS`)."""
-    events = status_events(snapshot)
+    (:data:`FAILURE_SERIES_COLUMNS`). ``events``: :func:`status_events` of the snapshot, where already read."""
+    events = events or status_events(snapshot)
     per = events.per
     if not len(per):
         return pd.DataFrame(columns=list(FAILURE_COLUMNS)), pd.DataFrame(columns=list(FAILURE_SERIES_COLUMNS))

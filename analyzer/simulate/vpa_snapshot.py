@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from analyzer.frames import records_by
@@ -115,8 +116,11 @@ def vpa_recommendations(
     index: UsageIndex,
     containers: pd.DataFrame,
     flags: RecommenderFlags | None = None,
+    ooms: pd.DataFrame | None = None,
 ) -> VPARecommendations:
-    """Simulate the recommender for every workload (see the module docstring)."""
+    """Simulate the recommender for every workload (see the module docstring). ``ooms``: the containers the
+    kernel killed (namespace, pod, container, ``at_s`` seconds since the epoch), each fed to the memory
+    peaks as the recommender's OOM observer does."""
     flags = flags or RecommenderFlags()
     vpas, invalid = {}, []
     for vpa in snapshot.vpas:
@@ -172,6 +176,8 @@ def vpa_recommendations(
         np.minimum.at(first, sid, t)
         np.maximum.at(last, sid, t)
         samples += np.bincount(sid, minlength=n) * (step / flags.sample_interval_s)
+    if ooms is not None and len(ooms):
+        _add_ooms(grid, ooms, groups, sid_of_group, containers, epoch_s)
     mem_hist = memory_histograms(grid.peaks(np.maximum(sid_of_group, 0)), n, float(times_s.max()) if len(times_s)
                                  else 0.0, flags, epoch_s)  # fmt: skip
     have = np.isfinite(first)
@@ -224,3 +230,32 @@ def vpa_recommendations(
         vpas=vpas,
         invalid=pd.DataFrame(invalid, columns=["namespace", "vpa", "reason"]),
     )
+
+
+def _add_ooms(
+    grid: PeakGrid,
+    ooms: pd.DataFrame,
+    groups: pd.DataFrame,
+    sid_of_group: npt.NDArray[np.int64],
+    containers: pd.DataFrame,
+    epoch_s: float,
+) -> None:
+    """The OOM kills of tracked containers as the recommender records them (``ContainerState.RecordOOM``):
+    a memory peak of ``max(used + 100 MiB, used × 1.2)`` in the interval of the kill, ``used`` the larger of
+    the container's request and that interval's peak."""
+    key = ["namespace", "pod", "container"]
+    code = groups[key].astype(str).reset_index(drop=True).reset_index().set_index(key)["index"]
+    at = pd.MultiIndex.from_frame(ooms[key].astype(str))
+    group = code.reindex(at).to_numpy()
+    known = ~np.isnan(group)
+    group = group[known].astype(np.int64)
+    tracked = sid_of_group[group] >= 0
+    group = group[tracked]
+    if not len(group):
+        return
+    columns = [*WORKLOAD_KEY, "container"]
+    requests = containers.astype({c: str for c in columns}).set_index(columns)["memory_request_bytes"]
+    owner = pd.MultiIndex.from_frame(groups.iloc[group][columns].astype(str))
+    request = requests.reindex(owner).to_numpy(dtype=np.float64)
+    at_s = ooms["at_s"].to_numpy(dtype=np.float64)[known][tracked]
+    grid.add_ooms(group, at_s - epoch_s, request)

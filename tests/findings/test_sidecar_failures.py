@@ -110,8 +110,26 @@ def test_findings_by_scenario_and_the_oom_fix_applies_with_kubectl(
     assert sidecar["resources"]["limits"]["memory"] == "196Mi"
     # Its VPA is in recommendation mode: it sees the kills and applies nothing, and the fix says so.
     oom = analysis.failures.set_index("workload").loc["audit-writer"]
-    assert oom.vpa == "audit-writer: recommends for it, applies nothing (updateMode Off)"
-    assert oom.fix.endswith("; its VPA audit-writer: recommends for it, applies nothing (updateMode Off)")
+    said = "audit-writer: recommends for it (memory target 237Mi, its OOM kills included), applies nothing " \
+           "(updateMode Off)"  # fmt: skip
+    assert oom.vpa == said and oom.fix.endswith(f"; its VPA {said}")
+
+
+def test_the_vpa_recommender_sees_the_oom_kills(failing: tuple[Synthetic, Analysis]) -> None:
+    """Each OOM kill is a memory peak of ``max(used + 100 MiB, used × 1.2)``, ``used`` the larger of the request
+    and the interval's peak (``ContainerState.RecordOOM``, kubernetes/autoscaler
+    vertical-pod-autoscaler/pkg/recommender/model/container.go): the OOM-killed fluent-bit's target is above
+    what the kills' rule gives its 96 MiB limit; without the kills it is its peak and the margin; the failure
+    row says which target the VPA (updateMode Off) recommends."""
+    synthetic, analysis = failing
+    vpa = analysis.vpa.set_index(["workload", "container"])
+    row = analysis.failures.set_index("workload").loc["audit-writer"]
+    fluent = vpa.loc[("audit-writer", "fluent-bit")]
+    assert fluent.memory_target_bytes >= oom_limit_bytes(row.memory_peak_bytes, row.memory_limit_bytes)
+    quiet = dataclasses.replace(synthetic.snapshot, container_status=synthetic.snapshot.container_status.iloc[:0])
+    calm = analyze(quiet).vpa.set_index(["workload", "container"]).loc[("audit-writer", "fluent-bit")]
+    assert calm.memory_target_bytes < row.memory_limit_bytes * 1.5 < fluent.memory_target_bytes
+    assert "recommends for it (memory target" in row.vpa and "updateMode Off" in row.vpa
 
 
 def test_the_timelines_add_up_to_the_figures_and_the_report_shows_them(
