@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,11 @@ def test_nothing_below_the_snapshot_reads_kubernetes_objects_raw() -> None:
         for match in RAW_READ.finditer(path.read_text())
     ]
     assert found == []
+
+
+def test_the_command_line_starts_without_matplotlib() -> None:
+    """matplotlib is a third of the command's start-up: it is imported by the first page that draws a figure,
+    not by ``--help``, ``collect`` or a JSON report."""
+    code = "import sys, analyzer.cli; print(sorted(m for m in sys.modules if m.partition('.')[0] == 'matplotlib'))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert loaded.stdout.strip() == "[]"

@@ -13,14 +13,15 @@ import re
 from collections.abc import Callable, Sequence
 from functools import partial
 from html import escape
+from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
-
-from analyzer.render.plots import png_data_uri
 from analyzer.runtime.cpus import available_cpus
 from analyzer.runtime.forked_calls import forked_calls
 
-Plot = Callable[[], Figure]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Plot = Callable[[], "Figure"]
 """Builds one figure when called."""
 
 # Escaped text never holds "<", so no label from the cluster can forge a marker.
@@ -54,4 +55,6 @@ def draw(plots: Sequence[Plot], workers: int = 1) -> list[str]:
 
 
 def _png(plot: Plot) -> str:
+    from analyzer.render.plots import png_data_uri  # matplotlib is imported by the first page that draws
+
     return png_data_uri(plot())

@@ -19,7 +19,6 @@ from analyzer.__about__ import __version__
 from analyzer.findings.analysis import SUMMARY_COLUMNS
 from analyzer.findings.hpa_skew import Direction, by_impact
 from analyzer.findings.severity import Severity
-from analyzer.render import plots
 from analyzer.render.drawing import FigureSheet
 from analyzer.render.html_hpas import action_list, hpa_order, hpa_sections
 from analyzer.render.renderer import DEFAULT_TOP, Renderer
@@ -104,6 +103,8 @@ def _findings_by_cause(analysis: Analysis) -> str:
 def _failures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
     """What late, crashing and OOM-killed sidecars cost: the figures per sidecar that failed, each fix and the
     timelines of the ``top`` costliest, or why nothing could be assessed."""
+    from analyzer.render import plots  # matplotlib: imported only when a page is drawn
+
     failures = analysis.failures
     if not len(failures):
         return ("<p>Not assessed: the snapshot has no container status over time (<code>container_status.parquet"
@@ -294,6 +295,8 @@ def _figures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
     """The cluster figures, then as inline PNGs: one pod's stacked usage of the ``top`` workloads whose
     sidecars cost most, and the VPA targets of the ``top`` workloads with the worst VPA hazards (each
     HPA's own plots are in its section)."""
+    from analyzer.render import plots  # matplotlib: imported only when a page is drawn
+
     out = [
         sheet.figure(
             lambda: plots.skew_figure(analysis),

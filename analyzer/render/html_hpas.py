@@ -12,7 +12,6 @@ import pandas as pd
 
 from analyzer.findings.hpa_skew import Direction, by_impact
 from analyzer.findings.severity import Severity
-from analyzer.render import plots
 from analyzer.render.drawing import FigureSheet
 
 if TYPE_CHECKING:
@@ -173,6 +172,8 @@ def _body(analysis: Analysis, r: Any, fix: Any, messages: list[str]) -> str:
 
 def _plots(analysis: Analysis, r: Any, sheet: FigureSheet) -> str:
     """The HPA's replicas and utilization, and one pod of its target stacked: captions say what to read."""
+    from analyzer.render import plots  # matplotlib: imported only when a page is drawn
+
     workload = str(r.target).partition("/")[2]
     out = [
         sheet.figure(lambda: plots.replicas_figure(analysis, r.namespace, r.hpa),

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from analyzer.render import plots, runs
+from analyzer.render import runs
 
 INDEX = "index.html"
 _STYLE = (
@@ -63,6 +63,8 @@ def _fixed(record: dict[str, Any], verdicts: tuple[str, ...] = ("fix-verified", 
 
 def _trends(found: list[tuple[str, str, dict[str, Any]]]) -> str:
     """The runs over time as one figure, from the second run on (one run makes no line)."""
+    from analyzer.render import plots  # matplotlib: imported only when a page is drawn
+
     dated = []
     for created, _, record in found:
         try:
