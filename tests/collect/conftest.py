@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import fcntl
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,8 +95,27 @@ def prom_data(tmp_path_factory: pytest.TempPathFactory) -> PromData:
     small = replace(small, snapshot=replace(small.snapshot, pod_status=starting(small.snapshot.pod_status)))
     small = replace(small, snapshot=replace(small.snapshot, container_status=container_changes(small.snapshot)))
     big = doubled(small.snapshot)
-    tsdb = backfill({"small": small.snapshot, "big": big}, tmp_path_factory.mktemp("prom"))
-    return PromData(small, big, tsdb)
+    return PromData(small, big, _shared_tsdb({"small": small.snapshot, "big": big}, tmp_path_factory))
+
+
+def _shared_tsdb(snapshots: dict[str, Snapshot], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The backfilled TSDB (promtool takes seconds), built once per run: under pytest-xdist the first worker
+    builds it in the run's directory (the workers' common parent) while the others wait on a lock, and each
+    gets its own copy (a Prometheus locks the directory it serves)."""
+    mine = tmp_path_factory.mktemp("prom") / "tsdb"
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return backfill(snapshots, mine.parent)
+    run_dir = tmp_path_factory.getbasetemp().parent
+    with (run_dir / "prom-tsdb.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = run_dir / "prom-tsdb"
+        if not (built / "complete").exists():
+            shutil.rmtree(built, ignore_errors=True)
+            (built / "complete").parent.mkdir()
+            backfill(snapshots, built)
+            (built / "complete").touch()
+    shutil.copytree(built / "tsdb", mine)
+    return mine
 
 
 @pytest.fixture(scope="session")
