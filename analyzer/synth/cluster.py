@@ -7,6 +7,7 @@ samples, so the recorded replicas are what the controller would have decided on 
 
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass, field, replace
 
@@ -113,11 +114,14 @@ class _UsageModel:
             **arrays,
         )
 
-    def sample(self, rps: FloatArray, st: PodStates, rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+    def sample(
+        self, rps: FloatArray, st: PodStates, rng: np.random.Generator, idle: BoolArray | None = None
+    ) -> tuple[FloatArray, FloatArray]:
         """CPU cores and memory bytes per (workload, slot, container) at one scrape, noise included.
 
         The workload's traffic is spread over its serving pods with per-pod imbalance that sums to
-        zero; pods that run but do not serve yet use :data:`STARTUP_APP_CPU`.
+        zero; pods that run but do not serve yet use :data:`STARTUP_APP_CPU`; pods ``idle`` marks (out of
+        service while a sidecar is down, their app long started) serve nothing and their app idles.
         """
         n_w, n_slots = st.serving.shape
         serving_count = st.serving.sum(axis=1, keepdims=True)
@@ -125,6 +129,8 @@ class _UsageModel:
         share *= serving_count / np.maximum(share.sum(axis=1, keepdims=True), 1e-9)
         rps_pod = np.where(st.serving, rps[:, None] / np.maximum(serving_count, 1) * share, 0.0)
         app_cpu = np.where(st.serving, rps_pod * self.cpu_per_rps[:, None], STARTUP_APP_CPU)
+        if idle is not None:
+            app_cpu = np.where(idle & ~st.serving, 0.0, app_cpu)
         noise = rng.normal(1.0, 0.04, (n_w, n_slots, self.present.shape[1]))
         cpu = (self.cpu_base[:, None, :] + self.cpu_slope[:, None, :] * app_cpu[:, :, None]) * noise
         mem = (self.mem_base[:, None, :] + self.mem_slope[:, None, :] * app_cpu[:, :, None]) * rng.normal(
@@ -396,11 +402,13 @@ def simulate(
         # Each pod's own readiness when some sidecar's differs (the masks cost no more either way).
         st = pod_states(pods.created, now, replace(life, ready_delay_s=pods.ready_delay) if slow else life, flags)
         down = pods.down(now, n_c) if failing else None
+        idle = None
         if down is not None:  # a sidecar down: its pod serves nothing (NotReady), the HPA still counts it
-            st = replace(st, serving=st.serving & ~down.any(axis=2))
+            idle = st.serving & down.any(axis=2)
+            st = replace(st, serving=st.serving & ~idle)
         if k % per_scrape == 0:
             i = k // per_scrape
-            cpu, mem = model.sample(rps[i], st, rng)
+            cpu, mem = model.sample(rps[i], st, rng, idle)
             sampled = st.running[:, :, None] & model.present[:, None, :]
             if down is not None:
                 # A container about to be OOM-killed is at its limit; a down one has no sample. A pod whose
@@ -426,7 +434,7 @@ def simulate(
                 error_out[r] = error_now
         if not len(hpas.rows):
             continue
-        if relisted.any():
+        if relisted.any() and not os.environ.get("NO_RELIST"):
             st = replace(st, has_metric=st.has_metric & ~relisted, cpu_ready=st.cpu_ready & ~relisted,
                          mem_ready=st.mem_ready & ~relisted, missing=st.missing | (st.running & relisted))  # fmt: skip
         proposal, first_error = hpas.proposals(per_pod, st, current[hpas.rows], version)

@@ -52,11 +52,11 @@ def test_failure_figures_match_the_truth(failing: tuple[Synthetic, Analysis]) ->
 
 
 def test_what_the_failures_did_to_the_hpa(failing: tuple[Synthetic, Analysis]) -> None:
-    """The truth (the same cluster run again with sidecars that never fail): late readiness moves no replica
-    (the HPA averages the load over the ready pods); missing metrics hold scale-downs. The replay with the
-    pods metrics-server left out of each scrape finds some of it: never more than the truth, a lower bound
-    (the truth also holds the rerun's other differences: pods that served nothing while their sidecar was
-    down), and it reproduces the observed replica-hours at least as well as the replay without them."""
+    """The truth (the same cluster run again with sidecars that never fail): late readiness and downtime move
+    no replica (the HPA averages the load over the pods it counts); the pods left out of the metrics the scrape
+    a sidecar comes back hold scale-downs. The replay with that share of pods missing at each scrape finds the
+    replica-hours they held within a quarter (or a tenth of a replica-hour), and reproduces the observed
+    replica-hours at least as well as the replay without them."""
     synthetic, analysis = failing
     truth = truth_of(synthetic)
     got = analysis.failures.set_index("workload")
@@ -64,9 +64,9 @@ def test_what_the_failures_did_to_the_hpa(failing: tuple[Synthetic, Analysis]) -
         assert truth[workload]["replica_hours_beyond"] == truth[workload]["replica_hours_short"] == 0.0
         assert got.loc[workload, "replica_hours_beyond"] == got.loc[workload, "decisions_changed"] == 0
     for workload in ("billing-worker", "audit-writer"):
-        assert truth[workload]["replica_hours_beyond"] > 0
-        assert 0 <= got.loc[workload, "replica_hours_beyond"] <= truth[workload]["replica_hours_beyond"]
-    assert got.loc["audit-writer", "replica_hours_beyond"] > 0.25 * truth["audit-writer"]["replica_hours_beyond"]
+        assert truth[workload]["replica_hours_beyond"] > 0.2
+        for side in ("replica_hours_beyond", "replica_hours_short"):
+            assert got.loc[workload, side] == pytest.approx(truth[workload][side], rel=0.25, abs=0.1), (workload, side)
     assert got.loc[["billing-worker", "audit-writer"], "decisions_changed"].sum() > 0
     series = analysis.hpa_series
     for hpa in ("billing-worker", "audit-writer"):
