@@ -44,8 +44,8 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "failure_held_pod_hours": "pod-hours new pods ran unready because a sidecar turned ready after their app",
     "failure_down_pod_hours": "pod-hours pods were NotReady because a sidecar was down (crashed, OOM-killed, "
     "restarting)",
-    "failure_replica_hours": "replica-hours HPAs ran beyond their decisions because restarted sidecars left pods "
-    "without a metric (at least this much)",
+    "failure_replica_hours": "replica-hours HPAs ran beyond their replay without the missing metrics: the pods "
+    "restarted sidecars left out of the metrics (each HPA once)",
     "vpas": "VPAs in the snapshot",
     "vpa_hazards": "sidecar hazards the VPA meets",
     "findings_high": "findings of high severity",
@@ -174,6 +174,8 @@ class Analysis:
         def total(column: str, digits: int = 1) -> float:
             return round(float(flagged[column].fillna(0).sum()), digits)
 
+        per_hpa = self.failures.drop_duplicates(["namespace", "workload_kind", "workload"])  # one row per sidecar
+
         return {
             "workloads": len(self.workloads),
             "containers": len(self.containers),
@@ -198,7 +200,7 @@ class Analysis:
             "sidecar_restarts": int(self.failures["restarts"].sum()),
             "failure_held_pod_hours": round(float(self.failures["held_pod_hours"].sum()), 2),
             "failure_down_pod_hours": round(float(self.failures["down_pod_hours"].sum()), 2),
-            "failure_replica_hours": round(float(self.failures["replica_hours_beyond"].sum()), 2),
+            "failure_replica_hours": round(float(per_hpa["replica_hours_beyond"].sum()), 2),
             "vpas": int((self.vpa["vpa"] != "").groupby([self.vpa.namespace, self.vpa.vpa]).any().sum()),
             "vpa_hazards": len(self.vpa_hazards),
             **{f"findings_{sev}": int((self.findings["severity"] == sev).sum()) for sev in reversed(SEVERITIES)},

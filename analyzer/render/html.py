@@ -115,8 +115,9 @@ def _failures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
             f"{min(len(hit), SHOWN_ROWS):,} below, by the capacity they took out of service): "
             f"{s['sidecar_restarts']:,} restarts; pods NotReady {s['failure_down_pod_hours']:,.1f} pod-hours because "
             f"a sidecar was down and {s['failure_held_pod_hours']:,.2f} because one turned ready after the app; "
-            f"missing metrics held HPAs at least {s['failure_replica_hours']:,.1f} replica-hours beyond their "
-            "decisions. A late or crashed sidecar moves no HPA replica by itself (the HPA averages the load over "
+            f"the pods left out of the metrics the scrape a sidecar came back held HPAs "
+            f"{s['failure_replica_hours']:,.1f} replica-hours beyond their replay without them. "
+            "A late or crashed sidecar moves no HPA replica by itself (the HPA averages the load over "
             "the pods it counts); it takes capacity out of service. docs/failures.md says how each figure is "
             "measured.</p>")  # fmt: skip
     if not len(hit):

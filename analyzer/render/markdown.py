@@ -108,8 +108,8 @@ def _failure_line(analysis: Analysis, s: dict[str, Any]) -> str:
         return "- sidecar failures and readiness: not assessed (the snapshot has no container status over time)\n"
     return (f"- sidecar failures: {s['sidecar_restarts']:,} restarts; pods NotReady "
             f"{s['failure_down_pod_hours']:,.1f} pod-hours (a sidecar down) and {s['failure_held_pod_hours']:,.2f} "
-            f"(one ready after the app); HPAs held at least {s['failure_replica_hours']:,.1f} replica-hours "
-            "beyond their decisions by missing metrics\n")  # fmt: skip
+            f"(one ready after the app); missing metrics held HPAs {s['failure_replica_hours']:,.1f} replica-hours "
+            "beyond their replay without them\n")  # fmt: skip
 
 
 def produce(analysis: Analysis, top: int = 0) -> str:

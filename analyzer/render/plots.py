@@ -225,8 +225,11 @@ def failure_figure(analysis: Analysis, namespace: str, workload: str, container:
     if np.isfinite(replicas).any():
         top.step(times, replicas, where="post", color="#1f77b4", lw=1.0, label="replicas (observed)")
         held = mine["replicas_held"].to_numpy(dtype=float)
-        top.fill_between(times, replicas - held, replicas, step="post", color="#d62728", alpha=0.5,
-                         label="held by missing metrics")  # fmt: skip
+        top.fill_between(times, replicas - np.maximum(held, 0), replicas, step="post", color="#d62728", alpha=0.5,
+                         label="held on by missing metrics")  # fmt: skip
+        if (held < 0).any():
+            top.fill_between(times, replicas, replicas - np.minimum(held, 0), step="post", color="#7570b3",
+                             alpha=0.5, label="held back by missing metrics")  # fmt: skip
         top.legend(loc="upper left", fontsize="x-small")
     else:
         top.text(0.5, 0.5, "no HPA", transform=top.transAxes, ha="center", va="center")
@@ -242,6 +245,8 @@ def failure_figure(analysis: Analysis, namespace: str, workload: str, container:
     twin.step(times, mine["restarts"].to_numpy(dtype=float), where="post", color="#000000", lw=0.8,
               label="restarts")  # fmt: skip
     twin.set_ylabel("restarts")
+    twin.set_ylim(0, max(1.0, float(np.nanmax(mine["restarts"].to_numpy(dtype=float), initial=0.0))) * 1.05)
+    twin.yaxis.set_major_locator(MaxNLocator(integer=True))
     lines = [*bottom.get_legend_handles_labels()[0], *twin.get_legend_handles_labels()[0]]
     bottom.legend(lines, [str(h.get_label()) for h in lines], loc="upper left", fontsize="x-small")
     bottom.set_xlabel("time (UTC)")
