@@ -50,6 +50,7 @@ SERIES: dict[str, Series] = {
     "owners": Series("kube_pod_owner", (*POD, "owner_kind", "owner_name")),
     "replicaset_owners": Series("kube_replicaset_owner", ("namespace", "replicaset", "owner_kind", "owner_name")),
     "created": Series("kube_pod_created", POD),
+    "started": Series("kube_pod_start_time", POD),
     "phase": Series("kube_pod_status_phase", (*POD, "phase")),
     "restarts": Series("kube_pod_container_status_restarts_total", CONTAINER),
     "oom_killed": Series("kube_pod_container_status_last_terminated_reason", CONTAINER, ('reason="OOMKilled"',)),
@@ -135,11 +136,7 @@ def collect_ksm(
         if name == "phase_now":
             query = f"{query} == 1"
         jobs.extend((name, chunk, query) for chunk in tr.chunks())
-    for name, (metrics, by) in CONTAINER_SERIES.items():
-        at_start = TimeRange(tr.start, tr.start, tr.step_s)
-        jobs.append((f"container:{name}", at_start, promql.values_of(metrics, by, scope)))
-        query = promql.changes(metrics, by, scope, tr.step_s)
-        jobs.extend((f"container:{name}", chunk, query) for chunk in tr.chunks())
+    jobs.extend(container_jobs(scope, tr))
 
     def fetch(job: tuple[str, TimeRange, str]) -> pd.DataFrame:
         name, chunk, query = job
@@ -174,6 +171,18 @@ def collect_ksm(
     )
     containers = {name: pd.concat(parts[f"container:{name}"], ignore_index=True) for name in CONTAINER_SERIES}
     return KsmState(tables, observed, _pod_status(parts["phase_now"], parts["ready_now"]), container_status(containers))
+
+
+def container_jobs(scope: promql.Scope, tr: TimeRange) -> list[tuple[str, TimeRange, str]]:
+    """The range queries of :data:`CONTAINER_SERIES`: each one's values at the range's start, then the points
+    where it changed, chunk by chunk; as (``container:<name>``, time range, query)."""
+    jobs = []
+    for name, (metrics, by) in CONTAINER_SERIES.items():
+        at_start = TimeRange(tr.start, tr.start, tr.step_s)
+        jobs.append((f"container:{name}", at_start, promql.values_of(metrics, by, scope)))
+        query = promql.changes(metrics, by, scope, tr.step_s)
+        jobs.extend((f"container:{name}", chunk, query) for chunk in tr.chunks())
+    return jobs
 
 
 def container_status(points: dict[str, pd.DataFrame]) -> pd.DataFrame:

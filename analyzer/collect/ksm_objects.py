@@ -66,6 +66,7 @@ def ksm_pods(ksm: KsmState, usage_pods: pd.DataFrame, end: pd.Timestamp, step_s:
     owners = {(r.namespace, r.pod): (r.owner_kind, r.owner_name) for r in t["owners"].itertuples(index=False)
               if r.owner_kind and r.owner_kind != "<none>"}  # fmt: skip
     created = {(r.namespace, r.pod): r.value for r in t["created"].itertuples(index=False)}
+    started = {(r.namespace, r.pod): r.value for r in t["started"].itertuples(index=False)}
     phases = {(r.namespace, r.pod): r.phase for r in t["phase"].itertuples(index=False) if r.value == 1}
     restarts = {(r.namespace, r.pod, r.container): int(r.value) for r in t["restarts"].itertuples(index=False)}
     oom = {(r.namespace, r.pod, r.container) for r in t["oom_killed"].itertuples(index=False) if r.value == 1}
@@ -103,6 +104,8 @@ def ksm_pods(ksm: KsmState, usage_pods: pd.DataFrame, end: pd.Timestamp, step_s:
                 status["lastState"] = {"terminated": {"reason": "OOMKilled"}}
             statuses.append(status)
         obj["status"] = {"phase": phases.get(key, "Running"), "containerStatuses": statuses}
+        if key in started:  # the HPA's CPU initialization period and a pod's readiness count from it
+            obj["status"]["startTime"] = iso(pd.Timestamp(started[key], unit="s", tz="UTC"))
         pods.append(obj)
     return pods
 

@@ -174,6 +174,9 @@ def _ksm_series(
             add("kube_pod_owner", owner, seconds, 1.0)
         created = pd.Timestamp(meta["creationTimestamp"]).value / 1e9
         add("kube_pod_created", ids, seconds, created)
+        start = (pod.get("status") or {}).get("startTime")
+        if start:
+            add("kube_pod_start_time", ids, seconds, pd.Timestamp(start).value / 1e9)
         # Phase and readiness at every scrape (the HPA's pod grouping reads them over time).
         if key in statuses:
             rows = statuses[key]

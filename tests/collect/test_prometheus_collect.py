@@ -91,6 +91,7 @@ def test_pods_owners_requests_and_native_sidecars(collected: Collection, prom_da
         assert (owner["kind"], owner["name"]) == (want["metadata"]["ownerReferences"][0]["kind"],
                                                   want["metadata"]["ownerReferences"][0]["name"])  # fmt: skip
         assert pod["metadata"]["creationTimestamp"] == want["metadata"]["creationTimestamp"]
+        assert pod["status"].get("startTime") == want["status"]["startTime"]  # kube_pod_start_time
         deleted = want["metadata"].get("annotations", {}).get(DELETED_AT_ANNOTATION)
         got_deleted = pod["metadata"]["annotations"].get(DELETED_AT_ANNOTATION)
         if deleted is not None and pd.Timestamp(deleted) < pd.Timestamp(END) - 2 * step:
