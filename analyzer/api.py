@@ -19,12 +19,13 @@ from analyzer.findings.changes import Changes, RunState, compare
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
 from analyzer.findings.merge import canonical, merge
+from analyzer.findings.native_migration import native_migration
 from analyzer.findings.sidecar_failures import failure_effects, failure_timelines
 from analyzer.findings.spill import Spill
 from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
 from analyzer.model.classify import classify
-from analyzer.model.containers import container_table
+from analyzer.model.containers import container_table, newest_pods
 from analyzer.model.overhead import FitPolicy, fit_overhead, pair_with_app
 from analyzer.model.pod_usage import pod_usage
 from analyzer.model.rules import Rule, load_rules
@@ -260,6 +261,7 @@ class _Pending:
     failure_series: pd.DataFrame
     templates: dict[tuple[str, str, str], Workload]
     """The workloads with a failing sidecar, for the fixes' patches."""
+    native_migration: pd.DataFrame
 
     def finish(self, result: Replayed, progress: Callable[[str, int, int], None] | None = None) -> Analysis:
         """The analysis, given the replay of this snapshot's HPA columns."""
@@ -290,6 +292,7 @@ class _Pending:
             findings=findings_table(skew.table, skew.remedies, hazards, self.classes, self.notes, self.hpas, failures),
             failures=failures,
             failure_series=failure_timelines(self.failure_series, replays),
+            native_migration=self.native_migration,
             causes=empty,
             pod_usage=self.pod_usage,
             samples=self.samples,
@@ -363,6 +366,8 @@ def _prepare(
         failures=failures,
         failure_series=failure_series,
         templates={w.key: w for w in snapshot.workloads() if w.key in failing},
+        native_migration=native_migration(containers, {k: p.spec for k, p in newest_pods(snapshot, classes).items()},
+                                          {w.key: w for w in snapshot.workloads()}, hpas, vpa.table, version),
     )
 
 

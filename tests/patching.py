@@ -12,10 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import jsonpatch
+import kubernetes_validate
 
 from analyzer.findings.remedies import KIND_OF_RESOURCE
 from analyzer.simulate.keda import generated_metric
 from analyzer.snapshot.schema import Snapshot
+from analyzer.snapshot.validation import VALIDATORS, first_problem
+
+
+def valid(obj: dict[str, Any]) -> None:
+    """Against the Kubernetes schemas; a ScaledObject or a VPA (CRDs they do not hold) against the schema they
+    are read with."""
+    if obj["kind"] in ("ScaledObject", "VerticalPodAutoscaler"):
+        assert first_problem(VALIDATORS[obj["kind"]], obj) is None
+        return
+    kubernetes_validate.validate({k: v for k, v in obj.items() if k != "status"}, "1.33", strict=False)
 
 
 def find(snapshot: Snapshot, namespace: str, obj: str) -> dict[str, Any]:

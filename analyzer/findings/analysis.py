@@ -14,6 +14,7 @@ import pandas as pd
 from analyzer.findings.causes import with_causes
 from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunState, requests_now
 from analyzer.findings.hpa_skew import Direction
+from analyzer.findings.native_migration import MIGRATION_COLUMNS
 from analyzer.findings.severity import SEVERITIES, severity_rank
 from analyzer.findings.sidecar_failures import FAILURE_TABLE_COLUMNS, TIMELINE_COLUMNS
 from analyzer.model.classify import Role
@@ -75,6 +76,8 @@ class Analysis:
     (:data:`analyzer.findings.sidecar_failures.FAILURE_TABLE_COLUMNS`; empty without container status);
     ``failure_series``: the failing sidecars over time, for the timelines
     (:data:`analyzer.findings.sidecar_failures.TIMELINE_COLUMNS`; not written to CSV or JSON);
+    ``native_migration``: each classic sidecar moved to a native one, simulated
+    (:data:`analyzer.findings.native_migration.MIGRATION_COLUMNS`);
     ``pod_usage``: one pod's usage per container over time (:data:`analyzer.model.pod_usage.POD_USAGE_COLUMNS`),
     for the usage plots (not written to CSV or JSON: it is the snapshot's own data, binned).
     """
@@ -100,6 +103,7 @@ class Analysis:
     pod_usage: pd.DataFrame
     failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(FAILURE_TABLE_COLUMNS)))
     failure_series: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TIMELINE_COLUMNS)))
+    native_migration: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(MIGRATION_COLUMNS)))
     samples: int = 0
     """Usage samples the analysis read (the snapshot's rows): coverage, with the metadata's window."""
     rebuilt: tuple[tuple[str, int], ...] = ()

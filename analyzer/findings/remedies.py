@@ -59,11 +59,12 @@ def fix_file(namespace: str, kind: str, name: str) -> str:
     return f"{safe_component(namespace)}/{safe_component(f'{RESOURCE_NAMES[kind]}-{name}')}.json"
 
 
-def apply_command(namespace: str, kind: str, name: str) -> str:
-    """The one command that applies the object's fix from the ``fixes/`` directory (every word shell-quoted:
-    a name from the cluster is data, never shell)."""
+def apply_command(namespace: str, kind: str, name: str, under: str = "") -> str:
+    """The one command that applies the object's fix from the ``fixes/`` directory, or from its folder
+    ``under`` (every word shell-quoted: a name from the cluster is data, never shell)."""
+    where = f"fixes/{under}/" if under else "fixes/"
     words = ["kubectl", "patch", RESOURCE_NAMES[kind], name, "-n", namespace, "--type", "json",
-             "--patch-file", f"fixes/{fix_file(namespace, kind, name)}"]  # fmt: skip
+             "--patch-file", where + fix_file(namespace, kind, name)]  # fmt: skip
     return " ".join(shlex.quote(w) for w in words)
 
 

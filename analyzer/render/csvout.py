@@ -37,6 +37,7 @@ TABLES = (
     "vpa_hazards",
     "vpa_hpa",
     "failures",
+    "native_migration",
 )
 
 

@@ -15,6 +15,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
+from analyzer.findings.native_migration import MIGRATION_FOLDER
 from analyzer.findings.remedies import KIND_OF_RESOURCE, annotations_patch, fix_file, namespace_command
 from analyzer.model.signals import NAMESPACE_READERS, REQUEST_ANNOTATIONS
 from analyzer.render.renderer import Renderer
@@ -76,7 +77,37 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
         script.append("# Nothing to fix: no HPA, VPA or sidecar failure finding has a fix that applies as a patch.")
     out = {path: json.dumps(ops, indent=2) + "\n" for path, ops in files.items()}
     out["apply.sh"] = "\n".join(script) + "\n"
-    return out | _at_source(analysis)
+    return out | _at_source(analysis) | _native_sidecars(analysis)
+
+
+def _native_sidecars(analysis: Analysis) -> dict[str, str]:
+    """The native-sidecar migration's patches under ``native-sidecars/`` and ``apply-native-sidecars.sh``:
+    a choice to make per workload (docs/native-sidecars.md), not a fix, so apart from ``apply.sh``."""
+    chosen = analysis.native_migration[analysis.native_migration["patch"] != ""]
+    if not len(chosen):
+        return {}
+    files: dict[str, list[dict[str, object]]] = {}
+    commands: dict[str, tuple[str, list[str]]] = {}
+    for m in chosen.itertuples(index=False):
+        path = f"{MIGRATION_FOLDER}/{fix_file(m.namespace, str(m.workload_kind), str(m.workload))}"
+        files.setdefault(path, []).extend(json.loads(m.patch))
+        previous = commands.get(path, (str(m.command), []))[1]
+        commands[path] = (str(m.command), [*previous, f"{m.namespace}/{m.workload}: {m.container}: {m.change}"])
+    script = [
+        "#!/bin/sh",
+        "# Each classic sidecar moved to a native sidecar (an init container with restartPolicy: Always), as the",
+        "# report's Native sidecar migration section simulates it. Not fixes: read the section, choose, then run",
+        "# the lines you chose from the report folder. Each patch fails, changing nothing, when the object changed.",
+        "set -eu",
+        'cd "$(dirname "$0")/.."',
+        "",
+    ]
+    for path in sorted(commands):
+        command, why = commands[path]
+        script += [*(f"# {_comment(line)}" for line in why), command, ""]
+    return {path: json.dumps(ops, indent=2) + "\n" for path, ops in files.items()} | {
+        "apply-native-sidecars.sh": "\n".join(script) + "\n"
+    }
 
 
 def _at_source(analysis: Analysis) -> dict[str, str]:

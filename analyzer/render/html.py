@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import jinja2
+import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
@@ -152,6 +153,58 @@ def _failures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
     more = len(shown) - SHOWN_ROWS
     tail = f"<p>{more:,} more, cheaper, in report.json's <code>failures</code>.</p>" if more > 0 else ""
     return lead + table + "".join(fixes) + tail
+
+
+def _native_migration(analysis: Analysis) -> str:
+    """Each classic sidecar moved to a native one, simulated: what the HPA, the VPA and the pod's effective
+    request would see, and the change (docs/native-sidecars.md)."""
+    table = analysis.native_migration
+    if not len(table):
+        return "<p>No classic sidecar: nothing to migrate.</p>"
+    offered = table[table["offered"]]
+    lost = offered[offered["vpa_before"].str.contains(": sizes it", regex=False)]
+    same = [np.isclose(offered[f"effective_{r}_before_{u}"], offered[f"effective_{r}_after_{u}"], equal_nan=True)
+            for r, u in (("cpu", "cores"), ("memory", "bytes"))]  # fmt: skip
+    moved = offered[~(same[0] & same[1])]
+    lead = (f"<p>{len(table):,} classic sidecars; the move to a native sidecar (an init container with "
+            f"<code>restartPolicy: Always</code>) is offered for {len(offered):,}. It changes no HPA replica: since "
+            "1.29 a Resource metric counts a native sidecar's request and usage as before, and a ContainerResource "
+            "metric never counted it. It declares the order (the sidecar starts before the app and stops after "
+            f"it). It takes {len(lost):,} sidecar{'s' if len(lost) != 1 else ''} out of a VPA's hands (no released "
+            f"VPA manages init containers), and changes {len(moved):,} pod{'s' if len(moved) != 1 else ''}' "
+            "effective request (a run-once init container then needs the sidecar's request beside its own). "
+            "docs/native-sidecars.md says how each column is found.</p>")  # fmt: skip
+    shown = table.assign(
+        workload=table["namespace"] + "/" + table["workload"],
+        offered=[f"no: {w}" if w else "yes" for w in table["why_not"]],
+        effective_cpu=[_pair(a, b, _millicores) for a, b in zip(table["effective_cpu_before_cores"],
+                                                                 table["effective_cpu_after_cores"], strict=True)],
+        effective_memory=[_pair(a, b, _mib) for a, b in zip(table["effective_memory_before_bytes"],
+                                                             table["effective_memory_after_bytes"], strict=True)],
+    )  # fmt: skip
+    shown["vpa"] = [f"{b.partition(': ')[2]} → does not size it" if b else "" for b in table["vpa_before"]]
+    rows = _table(shown[["workload", "container", "offered", "vpa", "effective_cpu", "effective_memory", "change"]])
+    annotated = int((shown["command"] != "").sum() - ((shown["command"] != "") & ~shown["injected"]).sum())
+    note = (f"<p>The {annotated:,} injected sidecars migrate by their injector's annotation on the pod template: "
+            "<code>fixes/apply-native-sidecars.sh</code> (<code>-o fixes</code>) has each command; the template "
+            "sidecars' moves follow.</p>") if annotated else ""  # fmt: skip
+    patched = shown[(shown["command"] != "") & ~shown["injected"]]
+    changes = note + "".join(
+        f"<h3>{escape(r.workload)}: {escape(r.container)}</h3><pre>{escape(r.command)}</pre>"
+        f"<details><summary>patch</summary><pre>{escape(r.patch)}</pre></details>"
+        for r in patched.head(SHOWN_ROWS).itertuples(index=False)
+    )
+    more = len(patched) - SHOWN_ROWS
+    tail = f"<p>{more:,} more patches in report.json's <code>native_migration</code>.</p>" if more > 0 else ""
+    return lead + rows + changes + tail
+
+
+def _pair(before: float, after: float, fmt: Callable[[float], str]) -> str:
+    """``before → after`` (one value when they are equal)."""
+    if not np.isfinite(before) and not np.isfinite(after):
+        return ""
+    text = fmt(before) if np.isfinite(before) else "none"
+    return text if before == after else f"{text} → {fmt(after) if np.isfinite(after) else 'none'}"
 
 
 def _figure_text(key: str, value: float) -> str:
@@ -345,7 +398,7 @@ def _figures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
 CONTENTS = (
     ("summary", "Summary"), ("findings", "Findings"), ("hpa-details", "HPA details"), ("plots", "Plots"),
     ("hpas", "HPAs"), ("hpa-skew", "HPA skew"), ("remedies", "Remedies and fixes"), ("vpa", "VPA"),
-    ("failures", "Sidecar failures"),
+    ("failures", "Sidecar failures"), ("native", "Native sidecar migration"),
     ("workloads", "Workloads"), ("containers", "Containers"), ("overhead", "Sidecar overhead"),
     ("glossary", "Glossary"),
 )  # fmt: skip
@@ -462,6 +515,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         remedies=Markup(remedies),
         vpa=Markup(vpa),
         failures=Markup(_failures(analysis, top, sheet)),
+        native=Markup(_native_migration(analysis)),
         hazards=list(ranked_hazards.itertuples(index=False)),
         shown=SHOWN_ROWS,
         prices=analysis.prices.source,

@@ -112,6 +112,17 @@ def _failure_line(analysis: Analysis, s: dict[str, Any]) -> str:
             "beyond their replay without them\n")  # fmt: skip
 
 
+def _migration_line(analysis: Analysis) -> str:
+    """The summary's line on the native-sidecar migration (docs/native-sidecars.md)."""
+    table = analysis.native_migration
+    if not len(table):
+        return ""
+    offered = table[table["offered"]]
+    lost = int(offered["vpa_before"].str.contains(": sizes it", regex=False).sum())
+    return (f"- native sidecars: the move is offered for {len(offered):,} of {len(table):,} classic sidecars; it "
+            f"moves no HPA replica and takes {lost:,} out of a VPA's hands (fixes/apply-native-sidecars.sh)\n")
+
+
 def produce(analysis: Analysis, top: int = 0) -> str:
     meta, s = analysis.metadata, analysis.summary()
     ranked = by_impact(analysis.hpa_skew)
@@ -141,6 +152,7 @@ def produce(analysis: Analysis, top: int = 0) -> str:
                 f"{s['hpas_stalled']} stalled for {s['stalled_hours']:,.1f} h: missing capacity, not a saving\n"
                 f"- {s['vpas']} VPAs, {s['vpa_hazards']} sidecar hazards\n"
                 + _failure_line(analysis, s)
+                + _migration_line(analysis)
                 + f"- findings: {s['findings_high']} high, {s['findings_medium']} medium, {s['findings_low']} low"
                 + (f"\n- **{text(analysis.changes.headline())}**" if analysis.changes is not None else ""),
                 *_since(analysis),

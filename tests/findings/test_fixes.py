@@ -11,27 +11,15 @@ import shlex
 import subprocess
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import jsonpatch
-import kubernetes_validate
 import pytest
 
 from analyzer.api import Analysis, analyze, render
 from analyzer.findings.remedies import apply_command
 from analyzer.snapshot.schema import Snapshot
-from analyzer.snapshot.validation import VALIDATORS, first_problem
 from analyzer.synth.generate import Synthetic, generate
-from tests.patching import find, kubectl_local, patched
-
-
-def valid(obj: dict[str, Any]) -> None:
-    """Against the Kubernetes schemas; a ScaledObject or a VPA (CRDs they do not hold) against the schema they
-    are read with."""
-    if obj["kind"] in ("ScaledObject", "VerticalPodAutoscaler"):
-        assert first_problem(VALIDATORS[obj["kind"]], obj) is None
-        return
-    kubernetes_validate.validate({k: v for k, v in obj.items() if k != "status"}, "1.33", strict=False)
+from tests.patching import find, kubectl_local, patched, valid
 
 
 @pytest.fixture(scope="module")

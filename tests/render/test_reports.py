@@ -171,7 +171,8 @@ def test_summary_request_shares_weigh_each_workload_by_its_pods(analysis: Analys
 def test_html_has_the_vpa_section_with_every_hazard_and_its_fix(analysis: Analysis, tmp_path: Path) -> None:
     (path,) = render(analysis, tmp_path, ["html"])
     page = path.read_text()
-    vpa = page[page.index("<section id=vpa>") : page.index("<section id=workloads>")]
+    start = page.index("<section id=vpa>")
+    vpa = page[start : page.index("<section", start + 1)]
     assert len(analysis.vpa_hazards) >= 1
     for r in analysis.vpa_hazards.itertuples(index=False):
         assert f"{r.workload}: {r.hazard} ({r.severity})" in vpa

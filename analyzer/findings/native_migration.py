@@ -1,0 +1,204 @@
+"""What moving each classic sidecar to a native sidecar (an init container with ``restartPolicy: Always``,
+KEP-753) would change for the autoscalers and the pod, and the change that does it (docs/native-sidecars.md).
+
+- **HPA**: since 1.29 a ``Resource`` metric sums a native sidecar's request and usage as it sums a classic
+  one's (kubernetes#120001, ``calculatePodRequestsFromContainers``): the replicas do not move; a
+  ``ContainerResource`` metric on the app is unaffected; a sidecar without a request for the metric's
+  resource stalls it as before. Before 1.29 native sidecars' requests do not count: the migration is not
+  offered there.
+- **VPA**: no released VPA manages init containers (kubernetes/autoscaler#7229): the sidecar leaves the
+  VPA's hands (its requests stay as they are), and the pod's minimum is split over fewer containers.
+- **Effective request** (KEP-753, :func:`analyzer.simulate.pod_requests.aggregate_container_requests`): the
+  migrated sidecar goes first among the init containers, as the injectors place it, so each run-once init
+  container after it needs its own request plus the sidecar's.
+- **Order**: declared; the sidecar starts before the app (once started) and stops after it. Its start-up
+  moves into the pod's ``Pending`` phase, where the HPA takes the pod as unready for every metric type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+
+from analyzer.findings.remedies import apply_command, patch_text, pointer
+from analyzer.model.classify import Role
+from analyzer.simulate.hpa_spec import HPAObject
+from analyzer.simulate.kube_version import KubeVersion
+from analyzer.simulate.pod_requests import aggregate_container_requests
+from analyzer.snapshot.kube import PodSpec, Workload
+
+MIGRATION_FOLDER = "native-sidecars"
+"""Where in ``fixes/`` the migration's patches go, apart from the fixes: a migration is a choice."""
+NATIVE_SINCE_MINOR = 29
+"""``SidecarContainers`` is on by default from 1.29 (beta), and the HPA counts native sidecars' requests."""
+NATIVE_ANNOTATIONS = {
+    "istio": ("sidecar.istio.io/nativeSidecar", "true"),
+    "linkerd": ("config.linkerd.io/proxy-enable-native-sidecar", "true"),
+}
+"""The per-pod annotation with which an injector injects its sidecar as a native one."""
+UNSUPPORTED = {
+    "vault": "the Vault agent injector cannot inject a native sidecar yet (hashicorp/vault-k8s#620)",
+}
+
+MIGRATION_COLUMNS: dict[str, str] = {
+    "namespace": "workload namespace",
+    "workload_kind": "Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod",
+    "workload": "workload name",
+    "container": "the classic sidecar (a spec.containers entry)",
+    "kind": "sidecar kind",
+    "injected": "added by a webhook (migrated by the injector's setting) rather than in the template",
+    "offered": "whether the migration is offered (the cluster version and the injector allow it)",
+    "why_not": "why it is not offered ('' when it is)",
+    "hpa": "the workload's HPA ('' none)",
+    "hpa_change": "what the migration changes in the HPA's arithmetic",
+    "vpa_before": "what the workload's VPA does with the sidecar now ('' no VPA)",
+    "vpa_after": "what it does after ('' no VPA)",
+    "effective_cpu_before_cores": "the pod's effective CPU request (KEP-753) now, cores (NaN: none set)",
+    "effective_cpu_after_cores": "after the migration, cores",
+    "effective_memory_before_bytes": "the pod's effective memory request now, bytes (NaN: none set)",
+    "effective_memory_after_bytes": "after the migration, bytes",
+    "change": "the change that migrates the sidecar",
+    "patch": "JSON Patch of the workload that makes it ('' none)",
+    "command": "the kubectl command that applies the patch",
+}
+"""One row per classic sidecar of a workload: the native-sidecar migration, simulated."""
+
+
+def native_migration(
+    containers: pd.DataFrame,
+    pods: Mapping[tuple[str, str, str], PodSpec],
+    templates: Mapping[tuple[str, str, str], Workload],
+    hpas: Sequence[HPAObject],
+    vpa: pd.DataFrame,
+    version: KubeVersion,
+) -> pd.DataFrame:
+    """:data:`MIGRATION_COLUMNS` for every classic sidecar of ``containers``
+    (:data:`analyzer.model.containers.CONTAINER_COLUMNS`); ``pods``: each workload's newest pod spec,
+    ``templates`` its owner, ``vpa``: :data:`analyzer.simulate.vpa_snapshot.VPA_COLUMNS`."""
+    key = ["namespace", "workload_kind", "workload"]
+    classic = containers[(containers["role"] == Role.SIDECAR) & ~containers["native_sidecar"].astype(bool)]
+    hpa_of = {(h.namespace, h.target_kind, h.target_name): h for h in hpas}
+    vpa_rows = {(r.namespace, r.workload_kind, r.workload, r.container): r
+                for r in vpa[vpa["vpa"] != ""].itertuples(index=False)}  # fmt: skip
+    rows = []
+    for r in classic.itertuples(index=False):
+        workload = (r.namespace, r.workload_kind, r.workload)
+        spec = pods.get(workload)
+        why_not = _why_not(r, version)
+        hpa = hpa_of.get(workload)
+        vpa_before, vpa_after = _vpa(vpa_rows, workload, r.container)
+        before = after = {}
+        if spec is not None:
+            before = aggregate_container_requests(spec)
+            after = aggregate_container_requests(as_native(spec, r.container))
+        change, patch, command = ("", "", "") if why_not else _change(r, templates.get(workload))
+        rows.append((*workload, r.container, r.kind, bool(r.injected), not why_not, why_not,
+                     hpa.name if hpa else "", _hpa_change(hpa, r.container, spec, version), vpa_before, vpa_after,
+                     _cores(before, "cpu"), _cores(after, "cpu"), _cores(before, "memory"), _cores(after, "memory"),
+                     change, patch, command))  # fmt: skip
+    out = pd.DataFrame(rows, columns=list(MIGRATION_COLUMNS))
+    return out.sort_values([*key, "container"], kind="stable", ignore_index=True)
+
+
+def as_native(spec: PodSpec, name: str) -> PodSpec:
+    """``spec`` with the container ``name`` moved to the front of the init containers, ``restartPolicy: Always``."""
+    moved = next(c for c in spec.containers if c.name == name)
+    return replace(
+        spec,
+        containers=tuple(c for c in spec.containers if c.name != name),
+        init_containers=(replace(moved, init=True, restart_policy="Always"), *spec.init_containers),
+    )
+
+
+def _why_not(r: Any, version: KubeVersion) -> str:
+    if version.minor < NATIVE_SINCE_MINOR:
+        return (f"the analysis assumes Kubernetes 1.{version.minor}: native sidecars are on by default, and "
+                f"their requests counted by the HPA, from 1.{NATIVE_SINCE_MINOR}")  # fmt: skip
+    if r.injected and r.kind in UNSUPPORTED:
+        return UNSUPPORTED[r.kind]
+    if r.injected and r.kind not in NATIVE_ANNOTATIONS:
+        return f"no setting known to this tool makes its injector ({r.kind}) inject a native sidecar"
+    return ""
+
+
+def _hpa_change(hpa: HPAObject | None, container: str, spec: PodSpec | None, version: KubeVersion) -> str:
+    if hpa is None:
+        return ""
+    if hpa.spec is None:
+        return "not assessed: the HPA cannot be replayed"
+    words = []
+    for m in hpa.spec.metrics:
+        if m.container is not None:
+            words.append(f"{m.resource} of {m.container} (ContainerResource): unaffected")
+            continue
+        missing = spec is not None and (c := spec.container(container)) is not None and m.resource not in c.requests
+        stall = f"; {container} has no {m.resource} request, which stalls it before and after" if missing else ""
+        words.append(f"{m.resource} (Resource): none, the sidecar's request and usage still count "
+                     f"(since 1.{NATIVE_SINCE_MINOR}){stall}")  # fmt: skip
+    words.append("new pods stay Pending while the sidecar starts, unready for every metric type")
+    return "; ".join(words)
+
+
+def _vpa(rows: Mapping[tuple[str, ...], Any], workload: tuple[str, str, str], container: str) -> tuple[str, str]:
+    v = rows.get((*workload, container))
+    if v is None:
+        return "", ""
+    if not v.tracked:
+        before = f"{v.vpa}: does not size it (container policy mode {v.mode})"
+    elif v.update_mode == "Off":
+        before = f"{v.vpa}: recommends for it (updateMode Off)"
+    else:
+        before = f"{v.vpa}: sizes it ({v.update_mode})"
+    tracked = sum(1 for (ns, kind, name, _), r in rows.items() if (ns, kind, name) == workload and r.tracked)
+    after = f"{v.vpa}: does not size it (no released VPA manages init containers, kubernetes/autoscaler#7229)"
+    if v.tracked and tracked > 1:
+        after += f"; the pod's minimum goes to its other {tracked - 1}, not {tracked}, tracked containers"
+    return before, after
+
+
+def _change(r: Any, workload: Workload | None) -> tuple[str, str, str]:
+    """The change that migrates the sidecar: the injector's annotation on the pod template, or the template's
+    container moved to the init containers."""
+    command = apply_command(r.namespace, str(r.workload_kind), str(r.workload), under=MIGRATION_FOLDER)
+    if r.injected:
+        name, value = NATIVE_ANNOTATIONS[r.kind]
+        text = f"pod template annotation {name}: \"{value}\""
+        if workload is None or workload.template_raw is None:
+            return text + "; the snapshot has no template to patch", "", ""
+        meta = workload.template_raw.get("metadata")
+        if not isinstance(meta, dict):
+            ops = [{"op": "add", "path": "/spec/template/metadata", "value": {"annotations": {name: value}}}]
+        elif not isinstance(meta.get("annotations"), dict):
+            ops = [{"op": "add", "path": "/spec/template/metadata/annotations", "value": {name: value}}]
+        else:
+            ops = [{"op": "add", "path": pointer("spec", "template", "metadata", "annotations", name), "value": value}]
+        return text, patch_text(ops), command
+    text = (f"{r.container} moved to the front of initContainers with restartPolicy: Always (add a startupProbe "
+            "if the app needs it up first)")  # fmt: skip
+    if workload is None or workload.template_raw is None:
+        return text + "; the snapshot has no template to patch", "", ""
+    spec = workload.template_raw.get("spec") or {}
+    entries = spec.get("containers") or []
+    index = next((i for i, c in enumerate(entries) if isinstance(c, dict) and c.get("name") == r.container), None)
+    if index is None:
+        return text + f"; {r.container} is not in the workload's template", "", ""
+    at = pointer("spec", "template", "spec", "containers", index)
+    moved = {**entries[index], "restartPolicy": "Always"}
+    ops: list[dict[str, Any]] = [
+        {"op": "test", "path": f"{at}/name", "value": r.container},
+        {"op": "remove", "path": at},
+    ]
+    if isinstance(spec.get("initContainers"), list):
+        ops.append({"op": "add", "path": "/spec/template/spec/initContainers/0", "value": moved})
+    else:
+        ops.append({"op": "add", "path": "/spec/template/spec/initContainers", "value": [moved]})
+    return text, patch_text(ops), command
+
+
+def _cores(requests: Mapping[str, int], resource: str) -> float:
+    """A KEP-753 total (milli-units) in cores or bytes; NaN when no container sets it."""
+    value = requests.get(resource)
+    return float("nan") if value is None else value / 1000.0
