@@ -96,7 +96,7 @@ def collect_prometheus(
                  len(sizes), len(requests), "raw samples" if requests and requests[0].raw else "range queries",
                  scrape, rate_window_s(tr.step_s, scrape))  # fmt: skip
         usage = collect_usage(client, scope, tr, scrape, requests, _stage(progress, "usage"))
-        ksm = collect_ksm(client, scope, tr, _stage(progress, "kube-state-metrics"))
+        ksm = collect_ksm(client, scope, tr, _stage(progress, "kube-state-metrics"), sizes)
         if not ksm.present:
             notes.append("kube-state-metrics series are missing: requests and owners come from the API objects only")
         listed = from_file if from_file is not None else _listed(lister, progress)

@@ -7,7 +7,8 @@ the number of pods. Results are tidy frames keyed by the labels that identify an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 
 from analyzer.collect import promql
 from analyzer.collect.prometheus_connection import PromClient
+from analyzer.collect.prometheus_usage import plan
 from analyzer.collect.promframe import last_points, range_frame
 from analyzer.collect.status_changes import changes_only
 from analyzer.collect.timerange import TimeRange
@@ -115,10 +117,32 @@ class KsmState:
         return self.tables[name]
 
 
+STATUS_BUDGET = 500_000
+"""Series × steps one query of the pods' status evaluates at most: these queries read every series at every
+step, and sent for a whole cluster at once they run past Prometheus's query timeout and fill its memory
+(benchmarks/README.md, "Container status collection")."""
+
+
+def status_batches(
+    scope: promql.Scope, tr: TimeRange, sizes: Mapping[str, int] | None
+) -> list[tuple[promql.Scope, TimeRange]]:
+    """The (namespace batch, time chunk) pairs the status queries go by: namespaces packed and the range cut
+    so that each evaluates at most :data:`STATUS_BUDGET` series × steps (``sizes``: the most containers
+    reporting at once per namespace; None: the whole scope, chunk by chunk)."""
+    if not sizes:
+        return [(scope, chunk) for chunk in tr.chunks()]
+    return [(scope.only(r.namespaces), r.chunk) for r in plan(dict(sizes), tr, STATUS_BUDGET)]
+
+
 def collect_ksm(
-    client: PromClient, scope: promql.Scope, tr: TimeRange, progress: Callable[[int, int], None] | None = None
+    client: PromClient,
+    scope: promql.Scope,
+    tr: TimeRange,
+    progress: Callable[[int, int], None] | None = None,
+    sizes: Mapping[str, int] | None = None,
 ) -> KsmState:
-    """Read every :data:`SERIES` entry at a coarse step and the workloads' replicas at the range's step."""
+    """Read every :data:`SERIES` entry at a coarse step, the workloads' replicas at the range's step, and the
+    pods' and containers' status by :func:`status_batches` of ``sizes``."""
     span = (tr.end - tr.start).total_seconds()
     step = max(tr.step_s, min(3600.0, span))
     first = tr.end - pd.Timedelta(seconds=step * (span // step))
@@ -131,18 +155,15 @@ def collect_ksm(
     for kind, series in REPLICA_SERIES.items():
         query = promql.present(series.metric, series.by, scope)
         jobs.extend((kind, chunk, query) for chunk in tr.chunks())
+    batches = status_batches(scope, tr, sizes)
     for name, series in STATUS_SERIES.items():
-        query = promql.present(series.metric, series.by, scope, *series.matchers)
-        if name == "phase_now":
-            query = f"{query} == 1"
-        jobs.extend((name, chunk, query) for chunk in tr.chunks())
-    jobs.extend(container_jobs(scope, tr))
+        for part, chunk in batches:
+            query = promql.present(series.metric, series.by, part, *series.matchers)
+            jobs.append((name, chunk, f"{query} == 1" if name == "phase_now" else query))
 
     def fetch(job: tuple[str, TimeRange, str]) -> pd.DataFrame:
         name, chunk, query = job
         result = client.query_range(query, chunk.start, chunk.end, chunk.step_s)
-        if name.startswith("container:"):
-            return range_frame(result, CONTAINER_SERIES[name.removeprefix("container:")][1])
         by = {**SERIES, **REPLICA_SERIES, **STATUS_SERIES}[name].by
         return range_frame(result, by)
 
@@ -169,20 +190,112 @@ def collect_ksm(
         if replicas
         else pd.DataFrame(columns=["timestamp", "namespace", "kind", "name", "replicas"])
     )
-    containers = {name: pd.concat(parts[f"container:{name}"], ignore_index=True) for name in CONTAINER_SERIES}
-    return KsmState(tables, observed, _pod_status(parts["phase_now"], parts["ready_now"]), container_status(containers))
+    pod_status = _pod_status(parts["phase_now"], parts["ready_now"])
+    # The first round reads each series once over the range (Prometheus evaluates a function of a range
+    # one series at a time): it needs no namespace batches.
+    return KsmState(tables, observed, pod_status, collect_container_status(client, [scope], tr, pod_status))
 
 
-def container_jobs(scope: promql.Scope, tr: TimeRange) -> list[tuple[str, TimeRange, str]]:
-    """The range queries of :data:`CONTAINER_SERIES`: each one's values at the range's start, then the points
-    where it changed, chunk by chunk; as (``container:<name>``, time range, query)."""
+def collect_container_status(
+    client: PromClient, scopes: list[promql.Scope], tr: TimeRange, pod_status: pd.DataFrame
+) -> pd.DataFrame:
+    """``container_status`` over ``tr``, per namespace batch of ``scopes``, in two rounds: first each series'
+    value at the start and at the end and which containers changed (:func:`container_jobs`), then the change
+    points of those alone (:func:`changed_jobs`); ``pod_status`` dates the containers that never changed."""
+
+    def fetch(job: tuple[str, TimeRange, str]) -> pd.DataFrame:
+        name, chunk, query = job
+        kind, _, series = name.partition(":")
+        result = client.query_range(query, chunk.start, chunk.end, chunk.step_s)
+        return range_frame(result, CONTAINER if kind == "changed" else CONTAINER_SERIES[series][1])
+
+    parts: dict[str, list[pd.DataFrame]] = {}
+    jobs = container_jobs(scopes, tr)
+    for job, frame in zip(jobs, client.map(fetch, jobs), strict=True):
+        parts.setdefault(job[0], []).append(frame)
+    changed = _changed(parts)
+    again = changed_jobs(scopes, changed, tr)
+    for job, frame in zip(again, client.map(fetch, again), strict=True):
+        parts.setdefault(job[0], []).append(frame)
+    return container_status(container_points(parts, changed, pod_status, tr))
+
+
+CHANGED_PODS_PER_QUERY = 200
+"""Pods named in one query's ``pod=~`` matcher."""
+
+
+def container_jobs(scopes: list[promql.Scope], tr: TimeRange) -> list[tuple[str, TimeRange, str]]:
+    """The first round of the :data:`CONTAINER_SERIES` queries, per namespace batch: each series' value at the
+    range's start (``container:<name>``), its newest value over the range (``last:<name>``), and the
+    containers one of whose series changed over it (``changed:<name>``). Each reads every sample once: most
+    containers never change, and :func:`changed_jobs` then follows only those that did, step by step."""
+    at_start = TimeRange(tr.start, tr.start, tr.step_s)
+    at_end = TimeRange(tr.end, tr.end, tr.step_s)
+    window = (tr.end - tr.start).total_seconds() + tr.step_s
     jobs = []
     for name, (metrics, by) in CONTAINER_SERIES.items():
-        at_start = TimeRange(tr.start, tr.start, tr.step_s)
-        jobs.append((f"container:{name}", at_start, promql.values_of(metrics, by, scope)))
-        query = promql.changes(metrics, by, scope, tr.step_s)
-        jobs.extend((f"container:{name}", chunk, query) for chunk in tr.chunks())
+        for part in scopes:
+            jobs.append((f"container:{name}", at_start, promql.values_of(metrics, by, part)))
+            jobs.append((f"last:{name}", at_end, promql.last_values(metrics, by, part, window)))
+            jobs.append((f"changed:{name}", at_end, promql.changed_containers(metrics, by, part, window)))
     return jobs
+
+
+def changed_jobs(
+    scopes: list[promql.Scope], changed: pd.DataFrame, tr: TimeRange
+) -> list[tuple[str, TimeRange, str]]:
+    """The second round: for the pods whose containers changed (``changed``: namespace, pod, container), the
+    points where each series differs from a step before or appeared, chunk by chunk."""
+    def regex(names: list[str]) -> str:
+        return promql.escape("|".join(re.escape(n) for n in names))
+
+    jobs = []
+    for part in scopes:
+        mine = changed[changed["namespace"].isin(part.namespaces)] if part.namespaces else changed
+        pods = sorted(set(mine["pod"]))
+        for i in range(0, len(pods), CHANGED_PODS_PER_QUERY):
+            group = mine[mine["pod"].isin(pods[i : i + CHANGED_PODS_PER_QUERY])]
+            matchers = (f'pod=~"{regex(sorted(set(group["pod"])))}"',
+                        f'container=~"{regex(sorted(set(group["container"])))}"')  # fmt: skip
+            for name, (metrics, by) in CONTAINER_SERIES.items():
+                query = promql.changes(metrics, by, part, tr.step_s, *matchers)
+                jobs.extend((f"container:{name}", chunk, query) for chunk in tr.chunks())
+    return jobs
+
+
+def _changed(parts: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
+    """The containers whose status changed over the range, from the ``changed:`` answers."""
+    frames = [f for name in CONTAINER_SERIES for f in parts.get(f"changed:{name}", []) if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=list(CONTAINER))
+    return pd.concat(frames, ignore_index=True)[list(CONTAINER)].astype(str).drop_duplicates(ignore_index=True)
+
+
+def container_points(
+    parts: dict[str, list[pd.DataFrame]], changed: pd.DataFrame, pod_status: pd.DataFrame, tr: TimeRange
+) -> dict[str, pd.DataFrame]:
+    """Each :data:`CONTAINER_SERIES` entry's points: its values at the start, the change points of the
+    containers that changed, and for the others their one value from their pod's first step in the range
+    (a container that never changed held its newest value throughout)."""
+    first_seen = pod_status.groupby(["namespace", "pod"], observed=True)["timestamp"].min() if len(pod_status) else None
+    moved = set(zip(changed["namespace"], changed["pod"], changed["container"], strict=True))
+    points = {}
+    for name in CONTAINER_SERIES:
+        frames = [f for f in parts.get(f"container:{name}", []) if not f.empty]
+        last = pd.concat([f for f in parts.get(f"last:{name}", []) if not f.empty] or [pd.DataFrame()],
+                         ignore_index=True)  # fmt: skip
+        if len(last):
+            keys = list(zip(last["namespace"].astype(str), last["pod"].astype(str), last["container"].astype(str),
+                            strict=True))  # fmt: skip
+            last = last[[k not in moved for k in keys]]
+            at = pd.Series(tr.start, index=last.index)
+            if first_seen is not None and len(last):
+                pods = pd.MultiIndex.from_arrays([last["namespace"].astype(str), last["pod"].astype(str)])
+                seen = first_seen.reindex(pods).to_numpy()
+                at = pd.Series(np.where(pd.isna(seen), tr.start, seen), index=last.index)
+            frames.append(last.assign(timestamp=pd.to_datetime(at, utc=True)))
+        points[name] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return points
 
 
 def container_status(points: dict[str, pd.DataFrame]) -> pd.DataFrame:

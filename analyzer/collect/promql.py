@@ -91,7 +91,24 @@ def changes(metrics: Iterable[str], by: Iterable[str], scope: Scope, step_s: flo
         return " or ".join(f"max by ({', '.join(by)}) ({m}{scope.matchers(*extra)}{offset})" for m in metrics)
 
     before = now(f" offset {promql_duration(step_s)}")
-    return f"(({now()}) != ({before})) or (({now()}) unless ({before}))"
+    return f"({now()}) unless (({now()}) == ({before}))"
+
+
+def changed_containers(metrics: Iterable[str], by: Iterable[str], scope: Scope, window_s: float) -> str:
+    """The containers (namespace, pod, container) one of whose series changed value within ``window_s``,
+    or that had more than one of them (a label such as the last termination's reason changed): one
+    evaluation over the window, which reads each sample once, not a comparison at every step."""
+    span = promql_duration(window_s)
+    group, labels = "namespace, pod, container", ", ".join(by)
+    return " or ".join(f"(max by ({group}) (changes({m}{scope.matchers()}[{span}])) > 0) or (count by ({group}) "
+                       f"(max by ({labels}) (last_over_time({m}{scope.matchers()}[{span}]))) > 1)"
+                       for m in metrics)  # fmt: skip
+
+
+def last_values(metrics: Iterable[str], by: Iterable[str], scope: Scope, window_s: float) -> str:
+    """Each series' newest value within ``window_s`` (``max by``, ``or``-ed over ``metrics``)."""
+    span = promql_duration(window_s)
+    return " or ".join(f"max by ({', '.join(by)}) (last_over_time({m}{scope.matchers()}[{span}]))" for m in metrics)
 
 
 def values_of(metrics: Iterable[str], by: Iterable[str], scope: Scope, *extra: str) -> str:
