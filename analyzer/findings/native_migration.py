@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from analyzer.findings.remedies import apply_command, patch_text, pointer
+from analyzer.findings.remedies import apply_command, native_sidecar_ops, patch_text
 from analyzer.model.classify import Role
 from analyzer.simulate.hpa_spec import HPAObject
 from analyzer.simulate.kube_version import KubeVersion
@@ -161,41 +161,19 @@ def _vpa(rows: Mapping[tuple[str, ...], Any], workload: tuple[str, str, str], co
 
 def _change(r: Any, workload: Workload | None) -> tuple[str, str, str]:
     """The change that migrates the sidecar: the injector's annotation on the pod template, or the template's
-    container moved to the init containers."""
-    command = apply_command(r.namespace, str(r.workload_kind), str(r.workload), under=MIGRATION_FOLDER)
+    container moved to the init containers (:func:`analyzer.findings.remedies.native_sidecar_ops`)."""
     if r.injected:
         name, value = NATIVE_ANNOTATIONS[r.kind]
-        text = f"pod template annotation {name}: \"{value}\""
-        if workload is None or workload.template_raw is None:
-            return text + "; the snapshot has no template to patch", "", ""
-        meta = workload.template_raw.get("metadata")
-        if not isinstance(meta, dict):
-            ops = [{"op": "add", "path": "/spec/template/metadata", "value": {"annotations": {name: value}}}]
-        elif not isinstance(meta.get("annotations"), dict):
-            ops = [{"op": "add", "path": "/spec/template/metadata/annotations", "value": {name: value}}]
-        else:
-            ops = [{"op": "add", "path": pointer("spec", "template", "metadata", "annotations", name), "value": value}]
-        return text, patch_text(ops), command
-    text = (f"{r.container} moved to the front of initContainers with restartPolicy: Always (add a startupProbe "
-            "if the app needs it up first)")  # fmt: skip
+        text, annotations = f"pod template annotation {name}: \"{value}\"", {name: value}
+    else:
+        text, annotations = (f"{r.container} moved to the front of initContainers with restartPolicy: Always (add "
+                             "a startupProbe if the app needs it up first)"), None  # fmt: skip
     if workload is None or workload.template_raw is None:
         return text + "; the snapshot has no template to patch", "", ""
-    spec = workload.template_raw.get("spec") or {}
-    entries = spec.get("containers") or []
-    index = next((i for i, c in enumerate(entries) if isinstance(c, dict) and c.get("name") == r.container), None)
-    if index is None:
-        return text + f"; {r.container} is not in the workload's template", "", ""
-    at = pointer("spec", "template", "spec", "containers", index)
-    moved = {**entries[index], "restartPolicy": "Always"}
-    ops: list[dict[str, Any]] = [
-        {"op": "test", "path": f"{at}/name", "value": r.container},
-        {"op": "remove", "path": at},
-    ]
-    if isinstance(spec.get("initContainers"), list):
-        ops.append({"op": "add", "path": "/spec/template/spec/initContainers/0", "value": moved})
-    else:
-        ops.append({"op": "add", "path": "/spec/template/spec/initContainers", "value": [moved]})
-    return text, patch_text(ops), command
+    ops, note = native_sidecar_ops(workload.template_raw, r.container, annotations)
+    if not ops:
+        return f"{text}; {note}", "", ""
+    return text, patch_text(ops), apply_command(r.namespace, str(r.workload_kind), str(r.workload), MIGRATION_FOLDER)
 
 
 def _cores(requests: Mapping[str, int], resource: str) -> float:

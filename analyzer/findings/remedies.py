@@ -181,6 +181,27 @@ def sidecar_limit_ops(
     return _container_resource_ops(template, container, "limits", limits, native, notes), notes
 
 
+def native_sidecar_ops(
+    template: Mapping[str, Any], container: str, annotations: dict[str, str] | None
+) -> tuple[list[dict[str, Any]], str]:
+    """JSON Patch operations on a workload that make a classic sidecar native: the injector's
+    ``annotations`` on the pod template, or (None) the template's container moved to the front of its
+    ``initContainers`` with ``restartPolicy: Always``; and why there are none, when there are none."""
+    if annotations is not None:
+        return _annotation_ops(template, annotations), ""
+    spec = template.get("spec") or {}
+    entries = spec.get("containers") or []
+    index = next((i for i, c in enumerate(entries) if isinstance(c, dict) and c.get("name") == container), None)
+    if index is None:
+        return [], f"{container} is not in the workload's template"
+    at = pointer("spec", "template", "spec", "containers", index)
+    moved = {**entries[index], "restartPolicy": "Always"}
+    ops: list[dict[str, Any]] = [{"op": "test", "path": f"{at}/name", "value": container}, {"op": "remove", "path": at}]
+    if isinstance(spec.get("initContainers"), list):
+        return [*ops, {"op": "add", "path": "/spec/template/spec/initContainers/0", "value": moved}], ""
+    return [*ops, {"op": "add", "path": "/spec/template/spec/initContainers", "value": [moved]}], ""
+
+
 def _annotation_ops(template: Mapping[str, Any], annotations: dict[str, str]) -> list[dict[str, Any]]:
     meta = template.get("metadata")
     if not isinstance(meta, dict):
