@@ -47,6 +47,8 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "restarting)",
     "failure_replica_hours": "replica-hours HPAs ran beyond their replay without the missing metrics: the pods "
     "restarted sidecars left out of the metrics (each HPA once)",
+    "native_sidecars_offered": "classic sidecars the move to a native sidecar is offered for (docs/native-sidecars.md)",
+    "native_sidecars_vpa_lost": "of those, sidecars a VPA sizes now and would no longer size",
     "vpas": "VPAs in the snapshot",
     "vpa_hazards": "sidecar hazards the VPA meets",
     "findings_high": "findings of high severity",
@@ -179,6 +181,7 @@ class Analysis:
             return round(float(flagged[column].fillna(0).sum()), digits)
 
         per_hpa = self.failures.drop_duplicates(["namespace", "workload_kind", "workload"])  # one row per sidecar
+        migrating = self.native_migration
 
         return {
             "workloads": len(self.workloads),
@@ -206,6 +209,9 @@ class Analysis:
             "failure_down_pod_hours": round(float(self.failures["down_pod_hours"].sum()), 2),
             "failure_replica_hours": round(float(per_hpa["replica_hours_beyond"].sum()), 2),
             "vpas": int((self.vpa["vpa"] != "").groupby([self.vpa.namespace, self.vpa.vpa]).any().sum()),
+            "native_sidecars_offered": int(migrating["offered"].sum()),
+            "native_sidecars_vpa_lost": int((migrating["offered"]
+                                             & migrating["vpa_before"].str.contains(": sizes it", regex=False)).sum()),
             "vpa_hazards": len(self.vpa_hazards),
             **{f"findings_{sev}": int((self.findings["severity"] == sev).sum()) for sev in reversed(SEVERITIES)},
         }

@@ -161,25 +161,23 @@ def _native_migration(analysis: Analysis) -> str:
     table = analysis.native_migration
     if not len(table):
         return "<p>No classic sidecar: nothing to migrate.</p>"
-    offered = table[table["offered"]]
-    lost = offered[offered["vpa_before"].str.contains(": sizes it", regex=False)]
-    same = [np.isclose(offered[f"effective_{r}_before_{u}"], offered[f"effective_{r}_after_{u}"], equal_nan=True)
-            for r, u in (("cpu", "cores"), ("memory", "bytes"))]  # fmt: skip
-    moved = offered[~(same[0] & same[1])]
-    lead = (f"<p>{len(table):,} classic sidecars; the move to a native sidecar (an init container with "
-            f"<code>restartPolicy: Always</code>) is offered for {len(offered):,}. It changes no HPA replica: since "
-            "1.29 a Resource metric counts a native sidecar's request and usage as before, and a ContainerResource "
-            "metric never counted it. It declares the order (the sidecar starts before the app and stops after "
-            f"it). It takes {len(lost):,} sidecar{'s' if len(lost) != 1 else ''} out of a VPA's hands (no released "
-            f"VPA manages init containers), and changes {len(moved):,} pod{'s' if len(moved) != 1 else ''}' "
-            "effective request (a run-once init container then needs the sidecar's request beside its own). "
-            "docs/native-sidecars.md says how each column is found.</p>")  # fmt: skip
-    # What the move changes first: a VPA that stops sizing the sidecar, a pod asking for more; then the rest,
-    # and what is not offered last.
+    s = analysis.summary()
+    lost = s["native_sidecars_vpa_lost"]
     changes_request = ~(np.isclose(table["effective_cpu_before_cores"], table["effective_cpu_after_cores"],
                                    equal_nan=True)
                         & np.isclose(table["effective_memory_before_bytes"], table["effective_memory_after_bytes"],
                                      equal_nan=True))  # fmt: skip
+    moved = int((table["offered"] & changes_request).sum())
+    lead = (f"<p>{len(table):,} classic sidecars; the move to a native sidecar (an init container with "
+            f"<code>restartPolicy: Always</code>) is offered for {s['native_sidecars_offered']:,}. It changes no "
+            "HPA replica: since 1.29 a Resource metric counts a native sidecar's request and usage as before, and a "
+            "ContainerResource metric never counted it. It declares the order (the sidecar starts before the app "
+            f"and stops after it). It takes {lost:,} sidecar{'s' if lost != 1 else ''} out of a VPA's hands (no "
+            f"released VPA manages init containers), and changes {moved:,} pod{'s' if moved != 1 else ''}' "
+            "effective request (a run-once init container then needs the sidecar's request beside its own). "
+            "docs/native-sidecars.md says how each column is found.</p>")  # fmt: skip
+    # What the move changes first: a VPA that stops sizing the sidecar, a pod asking for more; then the rest,
+    # and what is not offered last.
     rank = (~table["offered"]).astype(int) * 4 - table["vpa_before"].str.contains(": sizes it", regex=False) * 2
     table = table.assign(_rank=rank - changes_request.astype(int)).sort_values("_rank", kind="stable")
     shown = table.assign(

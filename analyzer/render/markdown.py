@@ -114,13 +114,12 @@ def _failure_line(analysis: Analysis, s: dict[str, Any]) -> str:
 
 def _migration_line(analysis: Analysis) -> str:
     """The summary's line on the native-sidecar migration (docs/native-sidecars.md)."""
-    table = analysis.native_migration
-    if not len(table):
+    if not len(analysis.native_migration):
         return ""
-    offered = table[table["offered"]]
-    lost = int(offered["vpa_before"].str.contains(": sizes it", regex=False).sum())
-    return (f"- native sidecars: the move is offered for {len(offered):,} of {len(table):,} classic sidecars; it "
-            f"moves no HPA replica and takes {lost:,} out of a VPA's hands (fixes/apply-native-sidecars.sh)\n")
+    s = analysis.summary()
+    return (f"- native sidecars: the move is offered for {s['native_sidecars_offered']:,} of "
+            f"{len(analysis.native_migration):,} classic sidecars; it moves no HPA replica and takes "
+            f"{s['native_sidecars_vpa_lost']:,} out of a VPA's hands (fixes/apply-native-sidecars.sh)\n")
 
 
 def produce(analysis: Analysis, top: int = 0) -> str:

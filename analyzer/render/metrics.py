@@ -54,6 +54,10 @@ def registry_of(analysis: Analysis, duration_s: float | None = None, now: float 
     single("sidecar_impact_hpas", "HPAs analysed", s["hpas"])
     single("sidecar_impact_hpas_stalled", "HPAs that cannot compute a replica count", s["hpas_stalled"])
     single("sidecar_impact_hpas_skewed", "HPAs whose replicas sidecars move by 2 % or more", s["hpas_skewed"])
+    single("sidecar_impact_native_sidecars_offered", "Classic sidecars the move to a native sidecar is offered for",
+           s["native_sidecars_offered"])  # fmt: skip
+    single("sidecar_impact_native_sidecars_vpa_lost", "Offered sidecars a VPA sizes now and would no longer size",
+           s["native_sidecars_vpa_lost"])  # fmt: skip
     failures = analysis.failures
     if len(failures):  # only when the snapshot recorded the containers' status: no series means not assessed
         restarts = gauge("sidecar_impact_failure_restarts", "Sidecar restarts over the window, by sidecar and reason",
@@ -62,7 +66,7 @@ def registry_of(analysis: Analysis, duration_s: float | None = None, now: float 
                      "Pod-seconds pods were NotReady because of a sidecar (down, or ready after the app)",
                      ("namespace", "workload", "container"))  # fmt: skip
         held = gauge("sidecar_impact_failure_replica_seconds",
-                     "Replica-seconds an HPA ran beyond its decisions because of sidecars' missing metrics",
+                     "Replica-seconds an HPA ran beyond its replay without the sidecars' missing metrics",
                      ("namespace", "workload", "container"))  # fmt: skip
         hit = failures[(failures["restarts"] > 0) | (failures["pods_held"] > 0)]  # a series per failing sidecar
         for f in hit.itertuples(index=False):
