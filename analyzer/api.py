@@ -347,6 +347,7 @@ def _prepare(
     )
     step(4)
     rebuilt = snapshot.rebuilt()
+    workload_objects = {w.key: w for w in snapshot.workloads()}
     return _Pending(
         metadata=snapshot.metadata,
         prices=prices,
@@ -365,9 +366,9 @@ def _prepare(
         rebuilt=rebuilt,
         failures=failures,
         failure_series=failure_series,
-        templates={w.key: w for w in snapshot.workloads() if w.key in failing},
+        templates={k: w for k, w in workload_objects.items() if k in failing},
         native_migration=native_migration(containers, {k: p.spec for k, p in newest_pods(snapshot, classes).items()},
-                                          {w.key: w for w in snapshot.workloads()}, hpas, vpa.table, version),
+                                          workload_objects, hpas, vpa.table, version),
     )
 
 

@@ -110,21 +110,26 @@ def write_cadvisor(path: Path, out: Path) -> int:
 
 
 def tsdb(path: Path) -> Path:
-    """The snapshot backfilled into TSDB blocks (kept in the cache; rebuilt when missing)."""
-    blocks = CACHE / f"{path.name}-tsdb"
+    """The snapshot's cAdvisor families backfilled into TSDB blocks (kept in the cache; rebuilt when missing)."""
+    return cached_tsdb(CACHE / f"{path.name}-tsdb", "collection", lambda text: write_cadvisor(path, text))
+
+
+def cached_tsdb(blocks: Path, name: str, write: Callable[[Path], int]) -> Path:
+    """``blocks``, or when missing the OpenMetrics text ``write`` makes (returning its samples) backfilled
+    there by promtool; ``name`` labels what it prints."""
     if blocks.exists():
         return blocks
-    work = Path(tempfile.mkdtemp(prefix="collect-bench-", dir=CACHE))
-    text = work / "cadvisor.om"
+    work = Path(tempfile.mkdtemp(prefix=f"{blocks.name}.", dir=blocks.parent))
+    text = work / "exposed.om"
     started = time.perf_counter()
-    samples = write_cadvisor(path, text)
+    samples = write(text)
     wrote = time.perf_counter()
-    print(f"collection: wrote {samples:,} samples ({text.stat().st_size / 2**30:.1f} GiB of OpenMetrics) in "
+    print(f"{name}: wrote {samples:,} samples ({text.stat().st_size / 2**30:.1f} GiB of OpenMetrics) in "
           f"{wrote - started:.0f} s", flush=True)  # fmt: skip
     # One block per 14 days: promtool reads the whole text once per block it writes.
     subprocess.run([require("promtool"), "tsdb", "create-blocks-from", "openmetrics", "--quiet",
                     "--max-block-duration=336h", str(text), str(work / "tsdb")], check=True)  # fmt: skip
-    print(f"collection: promtool backfill {time.perf_counter() - wrote:.0f} s", flush=True)
+    print(f"{name}: promtool backfill {time.perf_counter() - wrote:.0f} s", flush=True)
     text.unlink()
     (work / "tsdb").rename(blocks)
     work.rmdir()

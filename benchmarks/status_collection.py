@@ -18,15 +18,13 @@ Environment: BENCH_STATUS_WORKLOADS (100), and `scale`'s BENCH_CACHE and BENCH_D
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
-from collection import Measured, measure, ours
+from collection import Measured, cached_tsdb, measure, ours
 from failures import with_status
 from scale import CACHE, snapshot
 
@@ -39,31 +37,19 @@ from analyzer.collect.timerange import TimeRange
 from analyzer.snapshot import schema
 from analyzer.snapshot.schema import empty_pod_status
 from analyzer.synth.exposition import write_openmetrics
-from tests.collect.promserver import PrometheusServer, require
+from tests.collect.promserver import PrometheusServer
 
 WORKLOADS = int(os.environ.get("BENCH_STATUS_WORKLOADS", 100))
 
 
 def backfilled(path: Path) -> Path:
     """``path``'s snapshot as the exporters expose it, backfilled into TSDB blocks (kept in the cache)."""
-    blocks = CACHE / f"{path.name}-exposed-tsdb"
-    if blocks.exists():
-        return blocks
-    work = Path(tempfile.mkdtemp(prefix="status-bench-", dir=CACHE))
-    text = work / "exposed.om"
-    started = time.perf_counter()
-    with text.open("w") as out:
-        samples = write_openmetrics(load_snapshot(path), out)
-    wrote = time.perf_counter()
-    print(f"status collection: wrote {samples:,} samples ({text.stat().st_size / 2**30:.1f} GiB of OpenMetrics) "
-          f"in {wrote - started:.0f} s", flush=True)  # fmt: skip
-    subprocess.run([require("promtool"), "tsdb", "create-blocks-from", "openmetrics", "--quiet",
-                    "--max-block-duration=336h", str(text), str(work / "tsdb")], check=True)  # fmt: skip
-    print(f"status collection: promtool backfill {time.perf_counter() - wrote:.0f} s", flush=True)
-    text.unlink()
-    (work / "tsdb").rename(blocks)
-    work.rmdir()
-    return blocks
+
+    def write(text: Path) -> int:
+        with text.open("w") as out:
+            return write_openmetrics(load_snapshot(path), out)
+
+    return cached_tsdb(CACHE / f"{path.name}-exposed-tsdb", "status collection", write)
 
 
 def status_only(tr: TimeRange) -> Callable[[PromClient], int]:

@@ -58,3 +58,20 @@ def kubectl_local(command: str, obj: dict[str, Any], root: Path) -> subprocess.C
     source.write_text(json.dumps(obj))
     local = ["kubectl", "patch", "--local", "-f", str(source), *words[4:], "-o", "json"]
     return subprocess.run(local, cwd=root, capture_output=True, text=True, timeout=60)
+
+
+def script_commands(script: Path) -> list[str]:
+    """The kubectl commands a fixes script lists."""
+    return [line for line in script.read_text().splitlines() if line.startswith("kubectl ")]
+
+
+def applied(command: str, snapshot: Snapshot, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The object ``command`` patches, as collected, and as a real kubectl leaves it (which must succeed) and
+    validated."""
+    words = shlex.split(command)
+    obj = find(snapshot, words[5], f"{words[2]}/{words[3]}")
+    done = kubectl_local(command, obj, root)
+    assert done.returncode == 0, (command, done.stderr)
+    after = json.loads(done.stdout)
+    valid(after)
+    return obj, after

@@ -25,6 +25,16 @@ def iso(stamp: pd.Timestamp) -> str:
     return stamp.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def from_epoch(seconds: float) -> pd.Timestamp | None:
+    """A kube-state-metrics time (seconds since the epoch) as a timestamp; None when it is not one (NaN,
+    infinite, or outside the years a timestamp holds)."""
+    try:
+        stamp = pd.Timestamp(seconds, unit="s", tz="UTC")
+    except (OverflowError, ValueError):  # OutOfBoundsDatetime is a ValueError
+        return None
+    return None if pd.isna(stamp) else stamp
+
+
 def quantity(resource: str, value: float) -> str:
     """A kube-state-metrics value (cores, bytes) as a Kubernetes quantity."""
     return format_cpu(value) if resource == "cpu" else format_memory(round(value))
@@ -77,7 +87,8 @@ def ksm_pods(ksm: KsmState, usage_pods: pd.DataFrame, end: pd.Timestamp, step_s:
         key = (u.namespace, u.pod)
         obj = _meta("Pod", u.namespace, u.pod)
         meta = obj["metadata"]
-        born = pd.Timestamp(created[key], unit="s", tz="UTC") if key in created else u.first_seen
+        born = from_epoch(created[key]) if key in created else None
+        born = u.first_seen if born is None else born
         meta["creationTimestamp"] = iso(born)
         if u.last_seen < gone_before:
             meta["annotations"][DELETED_AT_ANNOTATION] = iso(u.last_seen + pd.Timedelta(seconds=step_s))
@@ -104,8 +115,9 @@ def ksm_pods(ksm: KsmState, usage_pods: pd.DataFrame, end: pd.Timestamp, step_s:
                 status["lastState"] = {"terminated": {"reason": "OOMKilled"}}
             statuses.append(status)
         obj["status"] = {"phase": phases.get(key, "Running"), "containerStatuses": statuses}
-        if key in started:  # the HPA's CPU initialization period and a pod's readiness count from it
-            obj["status"]["startTime"] = iso(pd.Timestamp(started[key], unit="s", tz="UTC"))
+        start = from_epoch(started[key]) if key in started else None
+        if start is not None:  # the HPA's CPU initialization period and a pod's readiness count from it
+            obj["status"]["startTime"] = iso(start)
         pods.append(obj)
     return pods
 

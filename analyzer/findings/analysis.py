@@ -210,8 +210,7 @@ class Analysis:
             "failure_replica_hours": round(float(per_hpa["replica_hours_beyond"].sum()), 2),
             "vpas": int((self.vpa["vpa"] != "").groupby([self.vpa.namespace, self.vpa.vpa]).any().sum()),
             "native_sidecars_offered": int(migrating["offered"].sum()),
-            "native_sidecars_vpa_lost": int((migrating["offered"]
-                                             & migrating["vpa_before"].str.contains(": sizes it", regex=False)).sum()),
+            "native_sidecars_vpa_lost": int((migrating["offered"] & migrating["vpa_stops_sizing"]).sum()),
             "vpa_hazards": len(self.vpa_hazards),
             **{f"findings_{sev}": int((self.findings["severity"] == sev).sum()) for sev in reversed(SEVERITIES)},
         }

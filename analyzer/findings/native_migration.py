@@ -56,6 +56,7 @@ MIGRATION_COLUMNS: dict[str, str] = {
     "hpa_change": "what the migration changes in the HPA's arithmetic",
     "vpa_before": "what the workload's VPA does with the sidecar now ('' no VPA)",
     "vpa_after": "what it does after ('' no VPA)",
+    "vpa_stops_sizing": "the workload's VPA sets the sidecar's requests now (updateMode not Off) and would not after",
     "effective_cpu_before_cores": "the pod's effective CPU request (KEP-753) now, cores (NaN: none set)",
     "effective_cpu_after_cores": "after the migration, cores",
     "effective_memory_before_bytes": "the pod's effective memory request now, bytes (NaN: none set)",
@@ -81,15 +82,17 @@ def native_migration(
     key = ["namespace", "workload_kind", "workload"]
     classic = containers[(containers["role"] == Role.SIDECAR) & ~containers["native_sidecar"].astype(bool)]
     hpa_of = {(h.namespace, h.target_kind, h.target_name): h for h in hpas}
-    vpa_rows = {(r.namespace, r.workload_kind, r.workload, r.container): r
-                for r in vpa[vpa["vpa"] != ""].itertuples(index=False)}  # fmt: skip
+    real = vpa[vpa["vpa"] != ""]
+    vpa_rows = {(r.namespace, r.workload_kind, r.workload, r.container): r for r in real.itertuples(index=False)}
+    tracked = real[real["tracked"]].groupby(key, observed=True).size().to_dict()
     rows = []
     for r in classic.itertuples(index=False):
         workload = (r.namespace, r.workload_kind, r.workload)
         spec = pods.get(workload)
         why_not = _why_not(r, version)
         hpa = hpa_of.get(workload)
-        vpa_before, vpa_after = _vpa(vpa_rows, workload, r.container)
+        v = vpa_rows.get((*workload, r.container))
+        vpa_before, vpa_after = _vpa(v, tracked.get(workload, 0)) if v is not None else ("", "")
         before = after = {}
         if spec is not None:
             before = aggregate_container_requests(spec)
@@ -97,6 +100,7 @@ def native_migration(
         change, patch, command = ("", "", "") if why_not else _change(r, templates.get(workload))
         rows.append((*workload, r.container, r.kind, bool(r.injected), not why_not, why_not,
                      hpa.name if hpa else "", _hpa_change(hpa, r.container, spec, version), vpa_before, vpa_after,
+                     v is not None and bool(v.tracked) and v.update_mode != "Off",
                      _cores(before, "cpu"), _cores(after, "cpu"), _cores(before, "memory"), _cores(after, "memory"),
                      change, patch, command))  # fmt: skip
     out = pd.DataFrame(rows, columns=list(MIGRATION_COLUMNS))
@@ -142,17 +146,15 @@ def _hpa_change(hpa: HPAObject | None, container: str, spec: PodSpec | None, ver
     return "; ".join(words)
 
 
-def _vpa(rows: Mapping[tuple[str, ...], Any], workload: tuple[str, str, str], container: str) -> tuple[str, str]:
-    v = rows.get((*workload, container))
-    if v is None:
-        return "", ""
+def _vpa(v: Any, tracked: int) -> tuple[str, str]:
+    """What the VPA row ``v`` (its workload's VPA tracking ``tracked`` containers) does with the sidecar now and
+    after the move."""
     if not v.tracked:
         before = f"{v.vpa}: does not size it (container policy mode {v.mode})"
     elif v.update_mode == "Off":
         before = f"{v.vpa}: recommends for it (updateMode Off)"
     else:
         before = f"{v.vpa}: sizes it ({v.update_mode})"
-    tracked = sum(1 for (ns, kind, name, _), r in rows.items() if (ns, kind, name) == workload and r.tracked)
     after = f"{v.vpa}: does not size it (no released VPA manages init containers, kubernetes/autoscaler#7229)"
     if v.tracked and tracked > 1:
         after += f"; the pod's minimum goes to its other {tracked - 1}, not {tracked}, tracked containers"

@@ -60,24 +60,29 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
         previous = commands.get(path, (str(f.command), []))[1]
         commands[path] = (str(f.command), [*previous, f"{f.namespace}/{f.workload}: {f.container}: {f.fix}"])
     meta = analysis.metadata
-    script = [
-        "#!/bin/sh",
+    script = _script([
         f"# Fixes sidecar-impact recommends for {_comment(meta.cluster)}, from the snapshot "
         f"{meta.start.isoformat()} to {meta.end.isoformat()}.",
         "# Read each one before running. Every patch is a JSON Patch guarded by test operations: it fails,",
         "# changing nothing, when the object changed since the snapshot. Run from the report folder.",
-        "set -eu",
-        'cd "$(dirname "$0")/.."',
-        "",
-    ]
+    ], commands)  # fmt: skip
+    if not commands:
+        script += "# Nothing to fix: no HPA, VPA or sidecar failure finding has a fix that applies as a patch.\n"
+    return _patch_files(files) | {"apply.sh": script} | _at_source(analysis) | _native_sidecars(analysis)
+
+
+def _script(header: list[str], commands: dict[str, tuple[str, list[str]]]) -> str:
+    """A script run from the report folder: ``header`` comments, then per patch file its command under the
+    reasons for it as comments."""
+    lines = ["#!/bin/sh", *header, "set -eu", 'cd "$(dirname "$0")/.."', ""]
     for path in sorted(commands):
         command, why = commands[path]
-        script += [*(f"# {_comment(line)}" for line in why), command, ""]
-    if not commands:
-        script.append("# Nothing to fix: no HPA, VPA or sidecar failure finding has a fix that applies as a patch.")
-    out = {path: json.dumps(ops, indent=2) + "\n" for path, ops in files.items()}
-    out["apply.sh"] = "\n".join(script) + "\n"
-    return out | _at_source(analysis) | _native_sidecars(analysis)
+        lines += [*(f"# {_comment(line)}" for line in why), command, ""]
+    return "\n".join(lines) + "\n"
+
+
+def _patch_files(files: dict[str, list[dict[str, object]]]) -> dict[str, str]:
+    return {path: json.dumps(ops, indent=2) + "\n" for path, ops in files.items()}
 
 
 def _native_sidecars(analysis: Analysis) -> dict[str, str]:
@@ -93,21 +98,12 @@ def _native_sidecars(analysis: Analysis) -> dict[str, str]:
         files.setdefault(path, []).extend(json.loads(m.patch))
         previous = commands.get(path, (str(m.command), []))[1]
         commands[path] = (str(m.command), [*previous, f"{m.namespace}/{m.workload}: {m.container}: {m.change}"])
-    script = [
-        "#!/bin/sh",
+    script = _script([
         "# Each classic sidecar moved to a native sidecar (an init container with restartPolicy: Always), as the",
         "# report's Native sidecar migration section simulates it. Not fixes: read the section, choose, then run",
         "# the lines you chose from the report folder. Each patch fails, changing nothing, when the object changed.",
-        "set -eu",
-        'cd "$(dirname "$0")/.."',
-        "",
-    ]
-    for path in sorted(commands):
-        command, why = commands[path]
-        script += [*(f"# {_comment(line)}" for line in why), command, ""]
-    return {path: json.dumps(ops, indent=2) + "\n" for path, ops in files.items()} | {
-        "apply-native-sidecars.sh": "\n".join(script) + "\n"
-    }
+    ], commands)  # fmt: skip
+    return _patch_files(files) | {"apply-native-sidecars.sh": script}
 
 
 def _at_source(analysis: Analysis) -> dict[str, str]:

@@ -178,7 +178,7 @@ def _native_migration(analysis: Analysis) -> str:
             "docs/native-sidecars.md says how each column is found.</p>")  # fmt: skip
     # What the move changes first: a VPA that stops sizing the sidecar, a pod asking for more; then the rest,
     # and what is not offered last.
-    rank = (~table["offered"]).astype(int) * 4 - table["vpa_before"].str.contains(": sizes it", regex=False) * 2
+    rank = (~table["offered"]).astype(int) * 4 - table["vpa_stops_sizing"].astype(int) * 2
     table = table.assign(_rank=rank - changes_request.astype(int)).sort_values("_rank", kind="stable")
     shown = table.assign(
         workload=table["namespace"] + "/" + table["workload"],

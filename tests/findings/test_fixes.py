@@ -19,7 +19,7 @@ from analyzer.api import Analysis, analyze, render
 from analyzer.findings.remedies import apply_command
 from analyzer.snapshot.schema import Snapshot
 from analyzer.synth.generate import Synthetic, generate
-from tests.patching import find, kubectl_local, patched, valid
+from tests.patching import applied, find, kubectl_local, patched, script_commands, valid
 
 
 @pytest.fixture(scope="module")
@@ -214,18 +214,12 @@ def test_every_command_of_apply_sh_applies_with_the_real_kubectl(
     Patch library gives, and the result validates; on an object changed since, kubectl refuses the patch."""
     snapshot, analysis = case
     render(analysis, tmp_path, ["fixes"])
-    commands = [line for line in (tmp_path / "fixes" / "apply.sh").read_text().splitlines()
-                if line.startswith("kubectl ")]  # fmt: skip
+    commands = script_commands(tmp_path / "fixes" / "apply.sh")
     assert any(" vpa " in c for c in commands) and any(" hpa " in c for c in commands)
     for command in commands:
-        words = shlex.split(command)
-        obj = find(snapshot, words[5], f"{words[2]}/{words[3]}")
-        done = kubectl_local(command, obj, tmp_path)
-        assert done.returncode == 0, (command, done.stderr)
-        after = json.loads(done.stdout)
-        patch = json.loads((tmp_path / words[-1]).read_text())
+        obj, after = applied(command, snapshot, tmp_path)
+        patch = json.loads((tmp_path / shlex.split(command)[-1]).read_text())
         assert after == jsonpatch.apply_patch(obj, patch), command
-        valid(after)
     vpa_command = next(c for c in commands if " vpa " in c)
     words = shlex.split(vpa_command)
     stale = copy.deepcopy(find(snapshot, words[5], f"vpa/{words[3]}"))

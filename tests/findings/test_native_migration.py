@@ -3,7 +3,6 @@ by hand, the HPA's counting by version, the VPA's loss, the controls, and the pa
 
 from __future__ import annotations
 
-import json
 import shlex
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +16,7 @@ from analyzer.simulate.pod_requests import aggregate_container_requests, pod_req
 from analyzer.snapshot.kube import Container, PodSpec
 from analyzer.snapshot.schema import Snapshot
 from analyzer.synth.generate import Synthetic
-from tests.patching import find, kubectl_local, valid
+from tests.patching import applied, script_commands
 
 
 def container(name: str, cpu: str, init: bool = False, policy: str | None = None) -> Container:
@@ -71,7 +70,7 @@ def test_the_sample_migration_table(sample_analysis: Analysis) -> None:
     assert not m.loc["billing-api", "offered"] and "vault-k8s#620" in m.loc["billing-api", "why_not"]
     assert m.drop(index="billing-api")["offered"].all()
     for workload in ("recommender", "search"):
-        assert m.loc[workload, "vpa_before"].endswith("sizes it (Auto)")
+        assert m.loc[workload, "vpa_before"].endswith("sizes it (Auto)") and m.loc[workload, "vpa_stops_sizing"]
         assert "does not size it" in m.loc[workload, "vpa_after"] and "autoscaler#7229" in m.loc[workload, "vpa_after"]
     assert m.loc["cart", "hpa_change"].startswith("cpu (Resource): none")
     assert m.loc["ledger", "change"].startswith('pod template annotation config.linkerd.io/proxy-enable-native-sidecar')
@@ -97,18 +96,13 @@ def test_every_migration_patch_applies_with_the_real_kubectl(
     Always; the result parses as a pod spec with the sidecar native. apply.sh does not hold them."""
     render(sample_analysis, tmp_path, ["fixes"])
     fixes = tmp_path / "fixes"
-    commands = [line for line in (fixes / "apply-native-sidecars.sh").read_text().splitlines()
-                if line.startswith("kubectl ")]  # fmt: skip
+    commands = script_commands(fixes / "apply-native-sidecars.sh")
     assert len(commands) == sample_analysis.native_migration["offered"].sum()
     assert "native-sidecars" not in (fixes / "apply.sh").read_text()
     rows = sample_analysis.native_migration.set_index(["namespace", "workload"])
     for command in commands:
         words = shlex.split(command)
-        obj = find(sample_snapshot, words[5], f"{words[2]}/{words[3]}")
-        done = kubectl_local(command, obj, tmp_path)
-        assert done.returncode == 0, (command, done.stderr)
-        after = json.loads(done.stdout)
-        valid(after)
+        _, after = applied(command, sample_snapshot, tmp_path)
         template = after["spec"]["template"]
         row = rows.loc[(words[5], words[3])]
         if row.injected:

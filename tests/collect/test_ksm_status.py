@@ -1,12 +1,15 @@
-"""The container status in two rounds (analyzer.collect.ksm): which containers are followed step by step, and
-the one row a container that never changed gets."""
+"""The containers' and pods' status from kube-state-metrics (analyzer.collect.ksm, ksm_objects): which containers
+are followed step by step, the one row a container that never changed gets, and pod times of any value."""
 
 from __future__ import annotations
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.collect import promql
-from analyzer.collect.ksm import CONTAINER_SERIES, changed_jobs, container_points, container_status
+from analyzer.collect.ksm import CONTAINER_SERIES, SERIES, KsmState, changed_jobs, container_points, container_status
+from analyzer.collect.ksm_objects import from_epoch, iso, ksm_pods
 from analyzer.collect.timerange import TimeRange
 
 T0 = pd.Timestamp("2026-11-02T00:00:00Z")
@@ -49,3 +52,20 @@ def test_a_container_that_never_changed_is_one_row_from_its_pods_first_step() ->
     jobs = changed_jobs([promql.Scope()], changed, TR)
     assert len(jobs) == len(CONTAINER_SERIES) * len(list(TR.chunks()))
     assert all('pod=~"p\\\\-flaky"' in q and 'container=~"vault\\\\-agent"' in q for _, _, q in jobs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(allow_nan=True, allow_infinity=True), st.floats(allow_nan=True, allow_infinity=True))
+def test_any_created_or_start_time_gives_a_pod_or_falls_back(created: float, started: float) -> None:
+    """kube_pod_created and kube_pod_start_time of any value: a time a timestamp holds is the pod's, any other
+    (NaN, infinite, past the year 2262) leaves creation at the first sample and no startTime, never an error."""
+    pod = {"namespace": ["shop"], "pod": ["p"]}
+    tables = {name: pd.DataFrame(columns=[*series.by, "value"]) for name, series in SERIES.items()}
+    tables["created"] = pd.DataFrame({**pod, "value": [created]})
+    tables["started"] = pd.DataFrame({**pod, "value": [started]})
+    usage = pd.DataFrame({"namespace": ["shop"], "pod": ["p"], "containers": [("app",)], "first_seen": [T0],
+                          "last_seen": [T0 + pd.Timedelta(hours=2)]})  # fmt: skip
+    (obj,) = ksm_pods(KsmState(tables, pd.DataFrame()), usage, T0 + pd.Timedelta(hours=2), 60.0)
+    born = from_epoch(created)
+    assert obj["metadata"]["creationTimestamp"] == iso(T0 if born is None else born)
+    assert obj["status"].get("startTime") == (None if from_epoch(started) is None else iso(from_epoch(started)))
