@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -546,6 +547,7 @@ def collect(
     from analyzer.collect.kube_api import KubeOptions
     from analyzer.collect.metrics_server import collect_metrics_server
     from analyzer.collect.prometheus_connection import PromOptions, parse_headers, read_secret, resolve_token
+    from analyzer.runtime.memory import freed_memory_returned
     from analyzer.units import parse_duration
 
     if (prometheus_url is None) == (not metrics_server):
@@ -560,11 +562,13 @@ def collect(
         kube = KubeOptions(
             kubeconfig, context, in_cluster, tuple(namespaces), selector, timeout_s=parse_duration(timeout)
         )
+    collect_one: Callable[[], collector.Collection]
     if metrics_server:
         assert kube is not None
-        result = collect_metrics_server(
-            kube, parse_duration(duration), parse_duration(interval), cluster_name=cluster, progress=progress
-        )
+        collect_one = functools.partial(
+            collect_metrics_server, kube, parse_duration(duration), parse_duration(interval), out,
+            overwrite=overwrite, cluster_name=cluster, progress=progress,
+        )  # fmt: skip
     else:
         assert prometheus_url is not None
         password = (
@@ -584,9 +588,12 @@ def collect(
             cluster_label=cluster_label,
             cluster=cluster_value,
         )
-        result = collector.collect_prometheus(
+        collect_one = functools.partial(
+            collector.collect_prometheus,
             options,
             timerange.time_range(since=since, start=start, end=end, step=step),
+            out,
+            overwrite=overwrite,
             namespaces=tuple(namespaces),
             kube=kube,
             objects_path=objects,
@@ -595,9 +602,9 @@ def collect(
             progress=progress,
             shard=shard,
         )
-    path = collector.write_collection(result, out, overwrite=overwrite)
-    snap = result.snapshot
-    return Collected(path, len(snap.items("Pod")), len(snap.usage), dict(result.requests), list(result.notes))
+    with freed_memory_returned():  # a stream: what each request makes is handed back once its rows are written
+        result = collect_one()
+    return Collected(result.path, result.pods, result.samples, dict(result.requests), list(result.notes))
 
 
 def shard_settings(

@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -26,20 +27,21 @@ from analyzer.collect.kube_api import KubeLister, KubeOptions, Listed
 from analyzer.collect.prometheus_connection import PromClient, PromOptions
 from analyzer.collect.prometheus_usage import (
     DEFAULT_SAMPLE_BUDGET,
-    collect_usage,
     namespace_sizes,
     plan,
     scrape_interval_s,
+    usage_parts,
 )
 from analyzer.collect.reconcile import disagreements
 from analyzer.collect.timerange import TimeRange, rate_window_s
 from analyzer.errors import NothingToAnalyse, SidecarImpactError, SourceError
 from analyzer.snapshot.kube import controller_of, parse_owners
 from analyzer.snapshot.objects import read_object_files
-from analyzer.snapshot.schema import NOTES_KEY, OBJECT_KINDS, Metadata, Snapshot
+from analyzer.snapshot.schema import NOTES_KEY, OBJECT_KINDS, Metadata, Snapshot, empty_pod_status
 from analyzer.snapshot.shards import Shard
-from analyzer.snapshot.store import load_snapshot
-from analyzer.snapshot.writing import atomic_directory, write_snapshot_files
+from analyzer.snapshot.store import check_snapshot, load_snapshot
+from analyzer.snapshot.tables import empty_usage
+from analyzer.snapshot.writing import PodStatusFile, UsageFiles, atomic_directory, write_rest
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +51,26 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class Collection:
-    """A collected snapshot, with what was noticed on the way and how many requests it took."""
+    """A snapshot a collector wrote, with what was noticed on the way and how many requests it took."""
 
-    snapshot: Snapshot
+    path: Path
+    pods: int
+    samples: int
     notes: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def snapshot(self) -> Snapshot:
+        """The snapshot written, loaded whole (for a range small enough to hold in memory)."""
+        return load_snapshot(self.path)
 
 
 def collect_prometheus(
     prom: PromOptions,
     tr: TimeRange,
+    out: str | os.PathLike[str],
     *,
+    overwrite: bool = False,
     namespaces: tuple[str, ...] = (),
     kube: KubeOptions | None = None,
     objects_path: Path | None = None,
@@ -69,8 +80,12 @@ def collect_prometheus(
     progress: Progress | None = None,
     shard: Shard | None = None,
 ) -> Collection:
-    """Collect ``tr`` from Prometheus (and the API or object files) into an in-memory snapshot; ``shard``:
-    only the namespaces of that shard (the same hash as ``report --shard``), found with one query."""
+    """Collect ``tr`` from Prometheus (and the API or object files) into a snapshot at ``out``; ``shard``:
+    only the namespaces of that shard (the same hash as ``report --shard``), found with one query.
+
+    The usage is written as it comes, a request's rows at a time, into a temporary directory that
+    becomes ``out`` only once the whole snapshot is written and validated: memory holds one request's
+    rows, never the range's, and a failure (or a kill) leaves no snapshot at ``out``."""
     if kube is not None and objects_path is not None:
         raise SidecarImpactError("--objects and the Kubernetes API (--kubeconfig/--context/--in-cluster) are exclusive")
     notes: list[str] = []
@@ -78,77 +93,142 @@ def collect_prometheus(
     client = PromClient(prom)
     lister = KubeLister(kube) if kube is not None else None  # reads the kubeconfig (or the pod's token) now
     try:
-        scope = promql.Scope(prom.cluster_label, prom.cluster, namespaces)
-        sizes = namespace_sizes(client, scope, tr)
-        if not sizes:
-            raise SourceError(
-                f"Prometheus at {prom.url}: no cAdvisor container series between {tr.start.isoformat()} and "
-                f"{tr.end.isoformat()}{' in ' + ', '.join(namespaces) if namespaces else ''}"
-            )
-        if shard is not None:
-            held = {ns: n for ns, n in sizes.items() if shard.holds(ns)}
-            if not held:
-                raise NothingToAnalyse(f"--shard {shard}: none of the {len(sizes)} namespaces with samples is in it")
-            sizes, scope = held, scope.only(held)
-        scrape = scrape_interval or scrape_interval_s(client, scope, tr.end, sizes)
-        requests = plan(sizes, tr, sample_budget, scrape)
-        log.info("usage: %d namespaces in %d requests per metric (%s); scrape interval %.0f s, rate window %.0f s",
-                 len(sizes), len(requests), "raw samples" if requests and requests[0].raw else "range queries",
-                 scrape, rate_window_s(tr.step_s, scrape))  # fmt: skip
-        usage = collect_usage(client, scope, tr, scrape, requests, _stage(progress, "usage"))
-        ksm = collect_ksm(client, scope, tr, _stage(progress, "kube-state-metrics"), sizes)
-        if not ksm.present:
-            notes.append("kube-state-metrics series are missing: requests and owners come from the API objects only")
-        listed = from_file if from_file is not None else _listed(lister, progress)
-        if shard is not None:
-            kept = {
-                k: [o for o in v if o.get("metadata", {}).get("namespace") in sizes] for k, v in listed.objects.items()
+        with atomic_directory(out, overwrite=overwrite) as tmp:
+            scope = promql.Scope(prom.cluster_label, prom.cluster, namespaces)
+            sizes = namespace_sizes(client, scope, tr)
+            if not sizes:
+                raise SourceError(
+                    f"Prometheus at {prom.url}: no cAdvisor container series between {tr.start.isoformat()} and "
+                    f"{tr.end.isoformat()}{' in ' + ', '.join(namespaces) if namespaces else ''}"
+                )
+            if shard is not None:
+                held = {ns: n for ns, n in sizes.items() if shard.holds(ns)}
+                if not held:
+                    raise NothingToAnalyse(
+                        f"--shard {shard}: none of the {len(sizes)} namespaces with samples is in it"
+                    )
+                sizes, scope = held, scope.only(held)
+            scrape = scrape_interval or scrape_interval_s(client, scope, tr.end, sizes)
+            requests = plan(sizes, tr, sample_budget, scrape)
+            log.info("usage: %d namespaces in %d requests per metric (%s); scrape interval %.0f s, rate window %.0f s",
+                     len(sizes), len(requests), "raw samples" if requests and requests[0].raw else "range queries",
+                     scrape, rate_window_s(tr.step_s, scrape))  # fmt: skip
+            usage = UsageFiles(tmp)
+            seen = PodsSeen()
+            for part in usage_parts(client, scope, tr, scrape, requests, _stage(progress, "usage")):
+                usage.add(part)
+                seen.add(part)
+            status = PodStatusFile(tmp)
+            ksm = collect_ksm(client, scope, tr, status.add, _stage(progress, "kube-state-metrics"), sizes)
+            if not ksm.present:
+                notes.append(
+                    "kube-state-metrics series are missing: requests and owners come from the API objects only"
+                )
+            listed = from_file if from_file is not None else _listed(lister, progress)
+            if shard is not None:
+                kept = {
+                    k: [o for o in v if o.get("metadata", {}).get("namespace") in sizes]
+                    for k, v in listed.objects.items()
+                }
+                listed = replace(listed, objects=kept)
+            notes.extend(listed.notes)
+            objects, more = assemble(seen.frame(), ksm, listed, tr, selector=kube.selector if kube else None)
+            notes.extend(more)
+            dropped = _described_only(usage, objects["Pod"], selected=bool(kube and kube.selector))
+            if dropped:
+                notes.append(dropped)
+            counts = {"prometheus": client.requests, **({"kubernetes": lister.requests} if lister else {})}
+            extra: dict[str, Any] = {
+                "prometheus_url": _without_credentials(prom.url),
+                "scrape_interval_s": scrape,
+                "rate_window_s": rate_window_s(tr.step_s, scrape),
+                "objects_from": "kubernetes-api" if kube else "files" if objects_path else "kube-state-metrics",
+                "requests": counts,
+                **({NOTES_KEY: notes} if notes else {}),
             }
-            listed = replace(listed, objects=kept)
-        notes.extend(listed.notes)
-        objects, usage, more = assemble(usage, ksm, listed, tr, selector=kube.selector if kube else None)
-        notes.extend(more)
+            cluster = cluster_name or prom.cluster or (kube.context if kube and kube.context else None) or "cluster"
+            metadata = Metadata(1, "prometheus", cluster, tr.start, tr.end, tr.step_s, __version__, extra)
+            known = _pod_names(objects["Pod"])
+            status.close(keep=lambda namespaces, pods: _known_rows(known, namespaces, pods))
+            rest = Snapshot(metadata, empty_usage(), ksm.replicas, objects, empty_pod_status(),
+                            _known(ksm.container_status, known))  # fmt: skip
+            write_rest(rest, tmp)
+            check_snapshot(tmp)
     finally:
         client.close()
         if lister is not None:
             lister.close()
-    counts = {"prometheus": client.requests, **({"kubernetes": lister.requests} if lister else {})}
-    extra: dict[str, Any] = {
-        "prometheus_url": _without_credentials(prom.url),
-        "scrape_interval_s": scrape,
-        "rate_window_s": rate_window_s(tr.step_s, scrape),
-        "objects_from": "kubernetes-api" if kube else "files" if objects_path else "kube-state-metrics",
-        "requests": counts,
-        **({NOTES_KEY: notes} if notes else {}),
-    }
-    cluster = cluster_name or prom.cluster or (kube.context if kube and kube.context else None) or "cluster"
-    metadata = Metadata(1, "prometheus", cluster, tr.start, tr.end, tr.step_s, __version__, extra)
-    snapshot = Snapshot(metadata, usage, ksm.replicas, objects, _known(ksm.pod_status, objects),
-                        _known(ksm.container_status, objects))  # fmt: skip
-    return Collection(snapshot, notes, counts)
+    return Collection(Path(out), len(objects["Pod"]), usage.rows, notes, counts)
 
 
-def _known(status: pd.DataFrame, objects: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
-    """The pod_status (or container_status) rows of pods the snapshot has an object for (the analysis reads
-    no others)."""
-    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in objects.get("Pod", [])}
-    keys = pd.MultiIndex.from_arrays([status["namespace"].astype(str), status["pod"].astype(str)])
-    kept = status[keys.isin(list(pods))].reset_index(drop=True)
+class PodsSeen:
+    """Each pod's first and last sample and its containers, gathered from usage as it is written."""
+
+    def __init__(self) -> None:
+        self._parts: list[pd.DataFrame] = []
+
+    def add(self, usage: pd.DataFrame) -> None:
+        keys = usage[["namespace", "pod", "container"]].astype(str)
+        grouped = usage.assign(**keys).groupby(["namespace", "pod"], sort=False)
+        summary = grouped.agg(
+            first_seen=("timestamp", "min"), last_seen=("timestamp", "max"), containers=("container", _names)
+        )
+        self._parts.append(summary.reset_index())
+
+    def frame(self) -> pd.DataFrame:
+        """``namespace, pod, first_seen, last_seen, containers`` (sorted names), one row per pod."""
+        if not self._parts:
+            return pd.DataFrame(columns=["namespace", "pod", "first_seen", "last_seen", "containers"])
+        every = pd.concat(self._parts, ignore_index=True)
+        grouped = every.groupby(["namespace", "pod"], sort=True)
+        return grouped.agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max"),
+                           containers=("containers", _union)).reset_index()  # fmt: skip
+
+
+def _described_only(usage: UsageFiles, pods: list[dict[str, Any]], selected: bool) -> str | None:
+    """Drop the written usage of pods no object describes; the note that says how many, if any."""
+    known = _pod_names(pods)
+    lost: set[tuple[str, str]] = set()
+
+    def keep(namespace: str, names: np.ndarray) -> np.ndarray:
+        kept = _known_rows(known, np.full(len(names), namespace, dtype=object), names)
+        lost.update((namespace, str(n)) for n in names[~kept])
+        return kept
+
+    usage.keep_pods(keep)
+    if not lost:
+        return None
+    why = " (outside -l)" if selected else " (no kube-state-metrics and gone from the API)"
+    return f"dropped the usage of {len(lost)} pods that no object describes{why}"
+
+
+def _known(status: pd.DataFrame, known: pd.MultiIndex) -> pd.DataFrame:
+    """The container_status rows of pods the snapshot has an object for (the analysis reads no others)."""
+    kept = status[_known_rows(known, status["namespace"].astype(str).to_numpy(), status["pod"].astype(str).to_numpy())]
+    kept = kept.reset_index(drop=True)
     for column in ("namespace", "pod"):
         kept[column] = kept[column].cat.remove_unused_categories()
     return kept
 
 
+def _pod_names(pods: list[dict[str, Any]]) -> pd.MultiIndex:
+    return pd.MultiIndex.from_tuples(
+        [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods] or [("", "")], names=["namespace", "pod"]
+    )[: len(pods)]
+
+
+def _known_rows(known: pd.MultiIndex, namespaces: np.ndarray, pods: np.ndarray) -> np.ndarray:
+    """Whether each (namespace, pod) row is one of the ``known`` pods."""
+    rows = pd.MultiIndex.from_arrays([namespaces.astype(object), pods.astype(object)])
+    return np.asarray(rows.isin(known), dtype=bool)
+
+
 def assemble(
-    usage: pd.DataFrame, ksm: KsmState, listed: Listed, tr: TimeRange, selector: str | None = None
-) -> tuple[dict[str, list[dict[str, Any]]], pd.DataFrame, list[str]]:
-    """Objects for the snapshot and the usage they describe, plus notes on what was dropped or differs."""
+    seen: pd.DataFrame, ksm: KsmState, listed: Listed, tr: TimeRange, selector: str | None = None
+) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Objects for the snapshot, from the API (or files) and kube-state-metrics for the pods ``seen`` in
+    the usage (:class:`PodsSeen`), plus notes on where the two differ."""
     notes: list[str] = []
-    seen = (
-        usage.groupby(["namespace", "pod"], observed=True, sort=True)
-        .agg(first_seen=("timestamp", "min"), last_seen=("timestamp", "max"), containers=("container", _names))
-        .reset_index()
-    )
     api_pods = listed.objects.get("Pod", [])
     live = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in api_pods}
     rebuilt = ksm_pods(ksm, seen, tr.end, tr.step_s) if ksm.present else []
@@ -164,15 +244,7 @@ def assemble(
         objects["HorizontalPodAutoscaler"] = ksm_hpas(ksm)
     if selector:
         objects["Pod"] = _same_owners(objects["Pod"], live)
-    keep = described_by(usage, objects["Pod"])
-    if not keep.all():
-        lost = usage.loc[~keep, ["namespace", "pod"]].drop_duplicates()
-        notes.append(
-            f"dropped the usage of {len(lost)} pods that no object describes"
-            + (" (outside -l)" if selector else " (no kube-state-metrics and gone from the API)")
-        )
-        usage = usage[keep].reset_index(drop=True)
-    return objects, usage, notes
+    return objects, notes
 
 
 def described_by(usage: pd.DataFrame, pods: list[dict[str, Any]]) -> np.ndarray:
@@ -182,14 +254,6 @@ def described_by(usage: pd.DataFrame, pods: list[dict[str, Any]]) -> np.ndarray:
     )
     rows = pd.MultiIndex.from_arrays([usage["namespace"].astype(object), usage["pod"].astype(object)])
     return np.asarray(rows.isin(known), dtype=bool) if len(known) else np.zeros(len(usage), dtype=bool)
-
-
-def write_collection(collection: Collection, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-    """Write the snapshot atomically; it is loaded (validated) before the rename makes it visible."""
-    with atomic_directory(out, overwrite=overwrite) as tmp:
-        write_snapshot_files(collection.snapshot, tmp)
-        load_snapshot(tmp)
-    return Path(out)
 
 
 def _objects_file(path: Path | None) -> Listed | None:
@@ -222,7 +286,11 @@ def _stage(progress: Progress | None, name: str) -> Callable[[int, int], None] |
 
 
 def _names(values: pd.Series) -> tuple[str, ...]:
-    return tuple(sorted(set(values.astype(str))))
+    return tuple(sorted(set(values)))
+
+
+def _union(values: pd.Series) -> tuple[str, ...]:
+    return tuple(sorted(set().union(*values)))
 
 
 def _without_credentials(url: str) -> str:

@@ -100,12 +100,13 @@ REPLICA_SERIES: dict[str, Series] = {
 
 @dataclass(frozen=True)
 class KsmState:
-    """Newest value, first and last sighting per key of each :data:`SERIES` entry; observed replicas;
-    each pod's phase and readiness per step (``pod_status``, :data:`analyzer.snapshot.schema.POD_STATUS_COLUMNS`)."""
+    """Newest value, first and last sighting per key of each :data:`SERIES` entry; observed replicas; each
+    pod's first step with a phase (``first_phase``, by namespace and pod: the pod status itself went to the
+    sink :func:`collect_ksm` was given); the containers' status (``container_status``)."""
 
     tables: dict[str, pd.DataFrame]
     replicas: pd.DataFrame
-    pod_status: pd.DataFrame = field(default_factory=empty_pod_status)
+    first_phase: pd.Series = field(default_factory=lambda: first_phases([]))
     container_status: pd.DataFrame = field(default_factory=empty_container_status)
 
     @property
@@ -134,42 +135,63 @@ def status_batches(
     return [(scope.only(r.namespaces), r.chunk) for r in plan(dict(sizes), tr, STATUS_BUDGET)]
 
 
+PodStatusSink = Callable[[pd.DataFrame], None]
+"""Takes ``pod_status`` rows (:data:`analyzer.snapshot.schema.POD_STATUS_COLUMNS`), a namespace batch at a
+time, each in :data:`POD_STATUS_KEY` order and the batches in namespace order."""
+
+
 def collect_ksm(
     client: PromClient,
     scope: promql.Scope,
     tr: TimeRange,
+    pod_status: PodStatusSink,
     progress: Callable[[int, int], None] | None = None,
     sizes: Mapping[str, int] | None = None,
 ) -> KsmState:
     """Read every :data:`SERIES` entry at a coarse step, the workloads' replicas at the range's step, and the
-    pods' and containers' status by :func:`status_batches` of ``sizes``."""
+    pods' and containers' status by :func:`status_batches` of ``sizes``. Each batch's pod status goes to
+    ``pod_status`` as soon as its answers are in: a cluster's pods at every step are never held at once."""
     span = (tr.end - tr.start).total_seconds()
     step = max(tr.step_s, min(3600.0, span))
     first = tr.end - pd.Timedelta(seconds=step * (span // step))
     coarse = TimeRange(first, tr.end, step)  # aligned on the end; the first window reaches back past start
     window = step
-    jobs: list[tuple[str, TimeRange, str]] = []
+    jobs: list[tuple[str, TimeRange, str, int]] = []
     for name, series in SERIES.items():
         query = promql.last_seen(series.metric, series.by, scope, window, *series.matchers)
-        jobs.extend((name, chunk, query) for chunk in coarse.chunks())
+        jobs.extend((name, chunk, query, -1) for chunk in coarse.chunks())
     for kind, series in REPLICA_SERIES.items():
         query = promql.present(series.metric, series.by, scope)
-        jobs.extend((kind, chunk, query) for chunk in tr.chunks())
+        jobs.extend((kind, chunk, query, -1) for chunk in tr.chunks())
     batches = status_batches(scope, tr, sizes)
-    for name, series in STATUS_SERIES.items():
-        for part, chunk in batches:
+    groups = _batch_numbers(batches)
+    for (part, chunk), group in zip(batches, groups, strict=True):
+        for name, series in STATUS_SERIES.items():
             query = promql.present(series.metric, series.by, part, *series.matchers)
-            jobs.append((name, chunk, f"{query} == 1" if name == "phase_now" else query))
+            jobs.append((name, chunk, f"{query} == 1" if name == "phase_now" else query, group))
+    expected = {g: 2 * groups.count(g) for g in set(groups)}
 
-    def fetch(job: tuple[str, TimeRange, str]) -> pd.DataFrame:
-        name, chunk, query = job
-        result = client.query_range(query, chunk.start, chunk.end, chunk.step_s)
+    def fetch(job: tuple[str, TimeRange, str, int]) -> pd.DataFrame:
+        name, chunk, query, _ = job
+        result = client.matrix_range(query, chunk.start, chunk.end, chunk.step_s)
         by = {**SERIES, **REPLICA_SERIES, **STATUS_SERIES}[name].by
         return range_frame(result, by)
 
     parts: dict[str, list[pd.DataFrame]] = {}
+    status: dict[int, dict[str, list[pd.DataFrame]]] = {}
+    firsts: list[pd.Series] = []
     for done, (job, frame) in enumerate(zip(jobs, client.map(fetch, jobs), strict=True), 1):
-        parts.setdefault(job[0], []).append(frame)
+        name, group = job[0], job[3]
+        if group < 0:
+            parts.setdefault(name, []).append(frame)
+        else:
+            waiting = status.setdefault(group, {"phase_now": [], "ready_now": []})
+            waiting[name].append(frame)
+            if sum(map(len, waiting.values())) == expected[group]:
+                rows = _pod_status(**status.pop(group))
+                firsts.append(rows.groupby(["namespace", "pod"], observed=True)["timestamp"].min())
+                if len(rows):
+                    pod_status(rows)
         if progress is not None:
             progress(done, len(jobs))
     tables = {}
@@ -190,23 +212,44 @@ def collect_ksm(
         if replicas
         else pd.DataFrame(columns=["timestamp", "namespace", "kind", "name", "replicas"])
     )
-    pod_status = _pod_status(parts["phase_now"], parts["ready_now"])
+    first_phase = first_phases(firsts)
     # The first round reads each series once over the range (Prometheus evaluates a function of a range
     # one series at a time): it needs no namespace batches.
-    return KsmState(tables, observed, pod_status, collect_container_status(client, [scope], tr, pod_status))
+    containers = collect_container_status(client, [scope], tr, first_phase)
+    return KsmState(tables, observed, first_phase, containers)
+
+
+def _batch_numbers(batches: list[tuple[promql.Scope, TimeRange]]) -> list[int]:
+    """The namespace batch of each (batch, chunk) pair: pairs of the same namespaces share a number."""
+    numbers: dict[tuple[str, ...], int] = {}
+    return [numbers.setdefault(tuple(part.namespaces), len(numbers)) for part, _ in batches]
+
+
+def first_phases(firsts: list[pd.Series]) -> pd.Series:
+    """Each pod's first step with a phase, by (namespace, pod) as strings."""
+    if not firsts:
+        index = pd.MultiIndex.from_arrays([[], []], names=["namespace", "pod"])
+        return pd.Series(pd.to_datetime([], utc=True), index=index, name="timestamp")
+    every = pd.concat(firsts)
+    every.index = pd.MultiIndex.from_arrays(
+        [every.index.get_level_values(0).astype(str), every.index.get_level_values(1).astype(str)],
+        names=["namespace", "pod"],
+    )
+    return every.groupby(level=[0, 1]).min()
 
 
 def collect_container_status(
-    client: PromClient, scopes: list[promql.Scope], tr: TimeRange, pod_status: pd.DataFrame
+    client: PromClient, scopes: list[promql.Scope], tr: TimeRange, first_phase: pd.Series
 ) -> pd.DataFrame:
     """``container_status`` over ``tr``, per namespace batch of ``scopes``, in two rounds: first each series'
     value at the start and at the end and which containers changed (:func:`container_jobs`), then the change
-    points of those alone (:func:`changed_jobs`); ``pod_status`` dates the containers that never changed."""
+    points of those alone (:func:`changed_jobs`); ``first_phase`` (each pod's first step with a phase, by
+    namespace and pod) dates the containers that never changed."""
 
     def fetch(job: tuple[str, TimeRange, str]) -> pd.DataFrame:
         name, chunk, query = job
         kind, _, series = name.partition(":")
-        result = client.query_range(query, chunk.start, chunk.end, chunk.step_s)
+        result = client.matrix_range(query, chunk.start, chunk.end, chunk.step_s)
         return range_frame(result, CONTAINER if kind == "changed" else CONTAINER_SERIES[series][1])
 
     parts: dict[str, list[pd.DataFrame]] = {}
@@ -217,7 +260,7 @@ def collect_container_status(
     again = changed_jobs(scopes, changed, tr)
     for job, frame in zip(again, client.map(fetch, again), strict=True):
         parts.setdefault(job[0], []).append(frame)
-    return container_status(container_points(parts, changed, pod_status, tr))
+    return container_status(container_points(parts, changed, first_phase, tr))
 
 
 CHANGED_PODS_PER_QUERY = 200
@@ -272,12 +315,12 @@ def _changed(parts: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
 
 
 def container_points(
-    parts: dict[str, list[pd.DataFrame]], changed: pd.DataFrame, pod_status: pd.DataFrame, tr: TimeRange
+    parts: dict[str, list[pd.DataFrame]], changed: pd.DataFrame, first_phase: pd.Series, tr: TimeRange
 ) -> dict[str, pd.DataFrame]:
     """Each :data:`CONTAINER_SERIES` entry's points: its values at the start, the change points of the
     containers that changed, and for the others their one value from their pod's first step in the range
     (a container that never changed held its newest value throughout)."""
-    first_seen = pod_status.groupby(["namespace", "pod"], observed=True)["timestamp"].min() if len(pod_status) else None
+    first_seen = first_phase if len(first_phase) else None
     moved = set(zip(changed["namespace"], changed["pod"], changed["container"], strict=True))
     points = {}
     for name in CONTAINER_SERIES:
@@ -331,9 +374,9 @@ def container_status(points: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 
-def _pod_status(phases: list[pd.DataFrame], ready: list[pd.DataFrame]) -> pd.DataFrame:
+def _pod_status(phase_now: list[pd.DataFrame], ready_now: list[pd.DataFrame]) -> pd.DataFrame:
     """One row per (pod, step) with a phase: the phase whose series is 1, Ready where its series is 1."""
-    phase = pd.concat(phases, ignore_index=True)
+    phase, ready = pd.concat(phase_now, ignore_index=True), ready_now
     if phase.empty:
         return empty_pod_status()
     phase = phase[phase["phase"].isin(POD_PHASES)].astype({"namespace": object, "pod": object})

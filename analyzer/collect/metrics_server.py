@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,6 +27,8 @@ from analyzer.collect.kube_api import POD_METRICS, RESOURCES, KubeLister, KubeOp
 from analyzer.collect.status_changes import changes_only, pod_statuses
 from analyzer.errors import QuantityError, SidecarImpactError, SourceError
 from analyzer.snapshot.schema import CONTAINER_STATUS_COLUMNS, DELETED_AT_ANNOTATION, OBJECT_KINDS, Metadata, Snapshot
+from analyzer.snapshot.store import check_snapshot
+from analyzer.snapshot.writing import atomic_directory, write_snapshot_files
 from analyzer.units import parse_quantity
 
 log = logging.getLogger(__name__)
@@ -39,13 +43,16 @@ def collect_metrics_server(
     kube: KubeOptions,
     duration_s: float,
     interval_s: float,
+    out: str | os.PathLike[str],
     *,
+    overwrite: bool = False,
     cluster_name: str | None = None,
     progress: Progress | None = None,
     clock: Clock = time.time,
     sleep: Sleep = time.sleep,
 ) -> Collection:
-    """Poll PodMetrics ``duration_s / interval_s + 1`` times and list the objects around the polls."""
+    """Poll PodMetrics ``duration_s / interval_s + 1`` times and list the objects around the polls; the
+    snapshot is written to ``out`` atomically (its samples, a poll's worth per interval, are held until then)."""
     if interval_s < 1 or duration_s < interval_s:
         raise SidecarImpactError("--interval must be at least 1s and --duration at least one interval")
     lister = KubeLister(kube)
@@ -93,7 +100,10 @@ def collect_metrics_server(
     containers = changes_only(pd.DataFrame([s for s in statuses if (s[1], s[2]) in pods],
                                            columns=list(CONTAINER_STATUS_COLUMNS)))  # pods the snapshot describes
     snapshot = Snapshot(metadata, usage.reset_index(drop=True), replicas, objects, container_status=containers)
-    return Collection(snapshot, notes, extra["requests"])
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        write_snapshot_files(snapshot, tmp)
+        check_snapshot(tmp)
+    return Collection(Path(out), len(objects["Pod"]), len(usage), notes, extra["requests"])
 
 
 def _samples(items: list[dict[str, Any]], at: pd.Timestamp) -> list[tuple[pd.Timestamp, str, str, str, float, float]]:

@@ -1,6 +1,8 @@
 """How to reach a Prometheus-compatible API, and requests to it with timeouts and retries.
 
-Every request goes through prometheus-api-client. 5xx and 429 answers, timeouts and refused connections
+Every request goes through prometheus-api-client's connection (its session, headers and auth); the
+usage answers, hundreds of megabytes of points, are decoded into arrays by :mod:`prom_answers` instead of
+its ``response.json()``. 5xx and 429 answers, timeouts and refused connections
 are retried with exponential backoff; another 4xx is not retried: a rejected query is a bug in this tool
 (401/403 are the user's credentials) and the error says which.
 """
@@ -12,8 +14,9 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +27,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.util.retry import Retry
 
 from analyzer.collect.net import failure_reason
+from analyzer.collect.prom_answers import Matrix, NotAMatrix, decode_matrix
 from analyzer.errors import SidecarImpactError, SourceError, clip
 
 log = logging.getLogger(__name__)
@@ -104,6 +108,7 @@ class PromClient:
         headers.update(options.headers)
         if options.token:
             headers["Authorization"] = f"Bearer {options.token}"
+        self._session, self._headers = session, headers
         self._prom = PrometheusConnect(
             url=options.url.rstrip("/"),
             headers=headers,
@@ -122,19 +127,44 @@ class PromClient:
         """An instant query evaluated at ``at``."""
         return self._call(promql, lambda: self._prom.custom_query(promql, params={"time": at.timestamp()}))
 
-    def query_range(self, promql: str, start: pd.Timestamp, end: pd.Timestamp, step_s: float) -> list[dict[str, Any]]:
-        """A range query; the caller keeps (end - start) / step under Prometheus's 11,000 points."""
-        return self._call(
-            promql,
-            lambda: self._prom.custom_query_range(
-                promql, start_time=start.to_pydatetime(), end_time=end.to_pydatetime(), step=f"{step_s:g}"
-            ),
+    def matrix(self, promql: str, at: pd.Timestamp) -> Matrix:
+        """An instant query of a range selector (raw samples), decoded into arrays."""
+        return self._call(promql, lambda: self._matrix("query", {"query": promql, "time": at.timestamp()}))
+
+    def matrix_range(self, promql: str, start: pd.Timestamp, end: pd.Timestamp, step_s: float) -> Matrix:
+        """A range query decoded into arrays; the caller keeps (end - start) / step under 11,000 points."""
+        params = {"query": promql, "start": start.timestamp(), "end": end.timestamp(), "step": f"{step_s:g}"}
+        return self._call(promql, lambda: self._matrix("query_range", params))
+
+    def _matrix(self, endpoint: str, params: dict[str, Any]) -> Matrix:
+        """What ``PrometheusConnect.custom_query`` sends, with the body decoded by :func:`decode_matrix`."""
+        response = self._session.request(
+            method="GET",
+            url=f"{self._prom.url}/api/v1/{endpoint}",
+            params=params,
+            headers=self._headers,
+            auth=self.options.basic_auth,
+            timeout=self.options.timeout_s,
         )
+        if response.status_code != 200:
+            raise PrometheusApiClientException(f"HTTP Status Code {response.status_code} ({response.content!r})")
+        try:
+            return decode_matrix(response.content)
+        except NotAMatrix:
+            raise _NotSeries from None
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        """``fn`` over ``items`` on at most ``concurrency`` threads, results in order."""
+        """``fn`` over ``items`` on at most ``concurrency`` threads, results in order; at most
+        ``concurrency`` results are ever waiting for the caller, however slowly it takes them."""
+        ahead = self.options.concurrency
         with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="prom") as pool:
-            yield from pool.map(fn, items)
+            pending: deque[Future[R]] = deque()
+            for item in items:
+                if len(pending) == ahead:
+                    yield pending.popleft().result()
+                pending.append(pool.submit(fn, item))
+            while pending:
+                yield pending.popleft().result()
 
     def _call(self, promql: str, send: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         where = self.options.url
@@ -160,6 +190,9 @@ class PromClient:
                     if timed_out
                     else f"connection failed ({failure_reason(exc)})"
                 )
+            except _NotSeries:
+                raise SourceError(f"Prometheus at {where}: an answer to a range selector is not series of "
+                                  "[time, value]") from None  # fmt: skip
             except ValueError:
                 problem = "an answer that is not Prometheus JSON"
             if attempt == attempts:
@@ -175,6 +208,10 @@ class PromClient:
             )
             time.sleep(delay)
         raise AssertionError("unreachable")
+
+
+class _NotSeries(Exception):
+    """A matrix answer that is well-formed JSON but not series of [time, value] (not retried)."""
 
 
 def _status_of(exc: PrometheusApiClientException) -> int | None:

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analyzer.collect import promql
-from analyzer.collect.grid import Grid, last_on_grid, rate_on_grid
+from analyzer.collect.grid import Grid, OnGrid, last_on_grid, rate_on_grid
+from analyzer.collect.prom_answers import Matrix
 from analyzer.collect.prometheus_connection import PromClient
 from analyzer.collect.promframe import range_frame
 from analyzer.collect.timerange import MAX_POINTS_PER_SERIES, TimeRange, rate_window_s
@@ -64,10 +64,9 @@ def scrape_interval_s(client: PromClient, scope: promql.Scope, at: pd.Timestamp,
     before ``at``, read from the memory series of the (up to three) smallest namespaces in ``sizes``."""
     window = 600.0
     few = sorted(sizes, key=lambda ns: (sizes[ns], ns))[:3]
-    result = client.query(promql.raw_samples(scope.only(few), window), at)
-    gaps = [np.diff(np.array([float(v[0]) for v in s.get("values", [])])) for s in result]
-    spacing = np.concatenate(gaps) if gaps else np.zeros(0)
-    spacing = spacing[spacing > 0]
+    answer = client.matrix(promql.raw_samples(scope.only(few), window), at)
+    spacing = np.diff(answer.times)
+    spacing = spacing[(spacing > 0) & (answer.series[1:] == answer.series[:-1])]
     if not len(spacing):
         raise SourceError(
             f"Prometheus at {client.options.url}: fewer than two {promql.MEMORY_GAUGE} samples per series in the "
@@ -81,7 +80,7 @@ def namespace_sizes(client: PromClient, scope: promql.Scope, tr: TimeRange) -> d
     """Most containers reporting at once, per namespace, sampled at up to 500 instants of the range."""
     span = (tr.end - tr.start).total_seconds()
     step = max(tr.step_s, span / 500)
-    result = client.query_range(promql.series_per_namespace(scope), tr.start, tr.end, step)
+    result = client.matrix_range(promql.series_per_namespace(scope), tr.start, tr.end, step)
     frame = range_frame(result, ["namespace"])
     if frame.empty:
         return {}
@@ -118,130 +117,140 @@ def plan(
     return requests
 
 
-def collect_usage(
+def usage_parts(
     client: PromClient,
     scope: promql.Scope,
     tr: TimeRange,
     scrape_s: float,
     requests: list[Request],
     progress: Progress | None = None,
-) -> pd.DataFrame:
-    """Usage samples (snapshot usage columns) for every planned request; rows lacking CPU or memory dropped."""
+) -> Iterator[pd.DataFrame]:
+    """Each planned request's usage rows (snapshot usage columns, in its key order) as soon as both its
+    answers have come: a caller that writes them as they come holds one request's rows at a time.
+    Samples with only CPU or only memory (a container's first or last scrape) are dropped and logged."""
     window = rate_window_s(tr.step_s, scrape_s)
     total = 2 * len(requests)
 
-    def fetch(job: tuple[str, int, Request]) -> pd.DataFrame:
+    def fetch(job: tuple[str, int, Request]) -> Labelled:
         metric, _, request = job
         part = scope.only(request.namespaces)
         if request.raw:
             span = (request.chunk.end - request.chunk.start).total_seconds() + window
             counter = promql.CPU_COUNTER if metric == "cpu_cores" else promql.MEMORY_GAUGE
-            answer = client.query(promql.raw_samples(part, span, counter), request.chunk.end)
-            return raw_frame(answer, metric, request.chunk, window, scrape_s, client.options.url)
+            answer = client.matrix(promql.raw_samples(part, span, counter), request.chunk.end)
+            return evaluated(answer, metric, request.chunk, window, scrape_s)
         query = promql.cpu_usage(part, window) if metric == "cpu_cores" else promql.memory_usage(part)
-        result = client.query_range(query, request.chunk.start, request.chunk.end, tr.step_s)
-        return range_frame(result, _KEYS, value=metric)
+        return stepped(client.matrix_range(query, request.chunk.start, request.chunk.end, tr.step_s), request.chunk)
 
-    # Each request's CPU and memory are joined as soon as both have come: the frames kept are the
-    # usage rows themselves (tens of millions on a large cluster), not two copies waiting for a merge.
-    joined: list[pd.DataFrame] = []
-    waiting: dict[int, pd.DataFrame] = {}
+    waiting: dict[int, Labelled] = {}
     dropped = 0
     jobs = [(metric, i, r) for i, r in enumerate(requests) for metric in ("cpu_cores", "memory_bytes")]
-    for done, ((metric, i, _), frame) in enumerate(zip(jobs, client.map(fetch, jobs), strict=True), 1):
+    for done, ((metric, i, request), answer) in enumerate(zip(jobs, client.map(fetch, jobs), strict=True), 1):
         other = waiting.pop(i, None)
         if other is None:
-            waiting[i] = frame
+            waiting[i] = answer
         else:
-            cpu, memory = (frame, other) if metric == "cpu_cores" else (other, frame)
-            usage, lost = _join(cpu, memory)
-            joined.append(usage)
+            cpu, memory = (answer, other) if metric == "cpu_cores" else (other, answer)
+            usage, lost = joined(cpu, memory, request.chunk)
             dropped += lost
+            if len(usage):
+                yield usage
         if progress is not None:
             progress(done, total)
     if dropped:
         log.info("dropped %d samples that had only CPU or only memory (a container's first or last scrape)", dropped)
-    if not joined:
-        return _join(_empty("cpu_cores"), _empty("memory_bytes"))[0]
-    _share_categories(joined)
-    usage = pd.concat(joined, ignore_index=True)
-    joined.clear()
-    return usage
 
 
-def _join(cpu: pd.DataFrame, memory: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """One request's usage rows (snapshot usage columns): CPU and memory at the same (time, container),
-    finite and with CPU ≥ 0; and how many samples had only one of them."""
-    keys = ["timestamp", *_KEYS]
-    cpu, memory = cpu.drop_duplicates(keys, keep="last"), memory.drop_duplicates(keys, keep="last")
-    _share_categories([cpu, memory])
-    usage = cpu.merge(memory, on=keys, how="inner")
-    lost = len(cpu) + len(memory) - 2 * len(usage)
-    usage = usage[(usage["cpu_cores"] >= 0) & np.isfinite(usage["cpu_cores"]) & np.isfinite(usage["memory_bytes"])]
-    return usage[[*keys, "cpu_cores", "memory_bytes"]].reset_index(drop=True), lost
+@dataclass(frozen=True)
+class Labelled:
+    """One answer on the step grid: each series' (namespace, pod, container), and values at grid steps."""
+
+    keys: list[tuple[str, str, str]]
+    at: OnGrid
 
 
-def _empty(value: str) -> pd.DataFrame:
-    return pd.DataFrame({"timestamp": pd.to_datetime([], utc=True), **{k: [] for k in _KEYS}, value: []})
+EVALUATION_BLOCK = 250_000
+"""Raw samples evaluated at once: the grid's arithmetic makes a score of temporary arrays the size of its
+input, so an answer of millions of points is evaluated a block of whole series at a time."""
 
 
-def _share_categories(frames: list[pd.DataFrame]) -> None:
-    """Give the key columns of every frame the same categories (in place), so that concatenating and
-    merging tens of millions of rows works on integer codes instead of strings."""
-    for key in _KEYS:
-        columns = [f[key].astype("category") for f in frames]
-        categories = pd.Index(sorted(set().union(*(c.cat.categories for c in columns))), dtype=object)
-        for frame, column in zip(frames, columns, strict=True):
-            frame[key] = column.cat.set_categories(categories)
-
-
-def raw_frame(
-    answer: list[dict[str, Any]], metric: str, chunk: TimeRange, window_s: float, scrape_s: float, where: str
-) -> pd.DataFrame:
-    """One answer of raw samples (``[chunk.start - window, chunk.end]``) evaluated at the chunk's steps:
-    ``rate()`` for CPU, the newest sample for memory (collect/grid.py), in :func:`range_frame`'s columns.
-    Series naming the same container (two jobs scraping cAdvisor) are folded with ``max``, as ``max by``."""
-    series = _raw_series(answer, where)
-    if not series:
-        return _empty(metric)
-    keys = [(labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", "")) for labels, _ in series]
-    codes = np.repeat(np.arange(len(series)), [len(points) for _, points in series])
-    points = np.concatenate([points for _, points in series])
-    del series
+def evaluated(answer: Matrix, metric: str, chunk: TimeRange, window_s: float, scrape_s: float) -> Labelled:
+    """Raw samples (``[chunk.start - window, chunk.end]``) evaluated at the chunk's steps: ``rate()`` for
+    CPU, the newest sample for memory (collect/grid.py), :data:`EVALUATION_BLOCK` points at a time."""
     grid = Grid(int(chunk.start.value // 10**6), round(chunk.step_s * 1000), chunk.points)
-    t_ms = np.round(points[:, 0] * 1000).astype(np.int64)
-    if metric == "cpu_cores":
-        at = rate_on_grid(codes, t_ms, points[:, 1], grid, round(window_s * 1000))
-    else:
-        lookback = round(max(chunk.step_s, scrape_s) * 1000)
-        at = last_on_grid(codes, t_ms, points[:, 1], grid, lookback, round(scrape_s * 1000))
-    labels = np.array(keys, dtype=object).reshape(-1, 3)  # a row per series
-    frame = pd.DataFrame({key: _per_row(labels[:, i], at.series) for i, key in enumerate(_KEYS)})
-    frame["timestamp"] = pd.to_datetime(grid.start_ms + at.step * grid.step_ms, unit="ms", utc=True)
-    frame[metric] = at.value
-    if len(set(keys)) == len(keys):
-        return frame
-    return frame.groupby(["timestamp", *_KEYS], sort=False, observed=True, as_index=False)[metric].max()
+    lookback = round(max(chunk.step_s, scrape_s) * 1000)
+    ends = np.cumsum(answer.counts)
+    pieces: list[OnGrid] = []
+    first = 0
+    while first < len(answer.counts):
+        begin = int(ends[first - 1]) if first else 0
+        last = max(first + 1, int(np.searchsorted(ends, begin + EVALUATION_BLOCK, side="right")))
+        end = int(ends[last - 1])
+        series = np.repeat(np.arange(first, last), answer.counts[first:last])
+        t_ms = np.round(answer.times[begin:end] * 1000).astype(np.int64)
+        values = answer.values[begin:end]
+        if metric == "cpu_cores":
+            pieces.append(rate_on_grid(series, t_ms, values, grid, round(window_s * 1000)))
+        else:
+            pieces.append(last_on_grid(series, t_ms, values, grid, lookback, round(scrape_s * 1000)))
+        first = last
+    if not pieces:
+        pieces.append(OnGrid(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)))
+    at = OnGrid(*(np.concatenate([getattr(p, f) for p in pieces]) for f in ("series", "step", "value")))
+    return Labelled(_keys(answer), at)
+
+
+def stepped(answer: Matrix, chunk: TimeRange) -> Labelled:
+    """A range query's answer: its points are at the chunk's steps already."""
+    offset_ms = np.round(answer.times * 1000).astype(np.int64) - chunk.start.value // 10**6
+    step = np.rint(offset_ms / (chunk.step_s * 1000)).astype(np.int64)
+    inside = (step >= 0) & (step < chunk.points)
+    return Labelled(_keys(answer), OnGrid(answer.series[inside], step[inside], answer.values[inside]))
+
+
+def _keys(answer: Matrix) -> list[tuple[str, str, str]]:
+    return [(s.get("namespace", ""), s.get("pod", ""), s.get("container", "")) for s in answer.labels]
+
+
+def joined(cpu: Labelled, memory: Labelled, chunk: TimeRange) -> tuple[pd.DataFrame, int]:
+    """A request's usage rows: CPU and memory at the same (step, container), finite and with CPU ≥ 0, in
+    the usage key's order; and how many samples had only one of them. Series naming the same container
+    (two jobs scraping cAdvisor) are folded with ``max``, as ``max by`` would."""
+    names = sorted(set(cpu.keys) | set(memory.keys))
+    ids = {key: i for i, key in enumerate(names)}
+    cpu_keys, cpu_values = _folded(cpu, ids, len(names))
+    memory_keys, memory_values = _folded(memory, ids, len(names))
+    common, in_cpu, in_memory = np.intersect1d(cpu_keys, memory_keys, assume_unique=True, return_indices=True)
+    lost = len(cpu_keys) + len(memory_keys) - 2 * len(common)
+    cores, memory_bytes = cpu_values[in_cpu], memory_values[in_memory]
+    kept = (cores >= 0) & np.isfinite(cores) & np.isfinite(memory_bytes)
+    common, cores, memory_bytes = common[kept], cores[kept], memory_bytes[kept]
+    step, series = np.divmod(common, len(names))  # keys are step-major: rows come in the usage key's order
+    labels = np.array(names, dtype=object).reshape(-1, 3)
+    frame = pd.DataFrame({
+        "timestamp": pd.to_datetime(chunk.start.value + step * round(chunk.step_s * 1e9), unit="ns", utc=True),
+        **{key: _per_row(labels[:, i], series) for i, key in enumerate(_KEYS)},
+        "cpu_cores": cores,
+        "memory_bytes": memory_bytes,
+    })  # fmt: skip
+    return frame, lost
+
+
+def _folded(answer: Labelled, ids: dict[tuple[str, str, str], int], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unique keys ``step × width + container id`` and their values: when several series name the same
+    container, the largest of a key's values (NaN only when every one is NaN), sorted by key."""
+    container = np.array([ids[key] for key in answer.keys], dtype=np.int64)
+    key = answer.at.step.astype(np.int64) * width + container[answer.at.series]
+    value = answer.at.value
+    if len(np.unique(container)) == len(container):  # a (series, step) once each: the keys are unique
+        return key, value
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    return key[starts], np.fmax.reduceat(value[order], starts) if len(key) else value
 
 
 def _per_row(per_series: np.ndarray, series: np.ndarray) -> pd.Categorical:
     """A label of every row, looked up once per series and indexed by its code: no string per row."""
     categories, inverse = np.unique(per_series, return_inverse=True)
     return pd.Categorical.from_codes(inverse[series], categories)
-
-
-MAX_UNIX_SECONDS = 1e11
-"""Sample times beyond this (year 5138) are not Prometheus's: refused before they become milliseconds."""
-
-
-def _raw_series(answer: list[dict[str, Any]], where: str) -> list[tuple[dict[str, str], np.ndarray]]:
-    """Each series of an answer to a range selector: its labels and its ``[[unix seconds, value], ...]``."""
-    wrong = SourceError(f"Prometheus at {where}: an answer to a range selector is not series of [time, value]")
-    try:
-        series = [(dict(s["metric"]), np.asarray(s["values"], np.float64)) for s in answer if s.get("values")]
-    except (AttributeError, KeyError, TypeError, ValueError):
-        raise wrong from None
-    for _, points in series:
-        if points.ndim != 2 or points.shape[1] != 2 or not (np.abs(points[:, 0]) < MAX_UNIX_SECONDS).all():
-            raise wrong
-    return series

@@ -1,4 +1,4 @@
-"""Prometheus query results (``[{"metric": {...}, "values": [[t, "v"], ...]}]``) as DataFrames."""
+"""Prometheus matrix answers (:class:`~analyzer.collect.prom_answers.Matrix`) as DataFrames."""
 
 from __future__ import annotations
 
@@ -8,21 +8,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzer.collect.prom_answers import Matrix
 
-def range_frame(result: list[dict[str, Any]], labels: Sequence[str], value: str = "value") -> pd.DataFrame:
+
+def range_frame(answer: Matrix, labels: Sequence[str], value: str = "value") -> pd.DataFrame:
     """One row per (series, point): the ``labels`` (missing ones as ""), ``timestamp`` (UTC) and ``value``."""
     columns: dict[str, Any] = {}
-    lengths = np.fromiter((len(s.get("values", ())) for s in result), dtype=np.int64, count=len(result))
     for label in labels:
-        names = [s["metric"].get(label, "") for s in result]
-        columns[label] = pd.Categorical(np.repeat(np.asarray(names, dtype=object), lengths)) if len(result) else []
-    if lengths.sum():
-        points = np.concatenate([np.asarray(s["values"], dtype=np.float64) for s in result if s.get("values")])
-    else:
-        points = np.empty((0, 2))
-    columns["timestamp"] = _utc(points[:, 0])
-    columns[value] = points[:, 1]
+        names = np.asarray([s.get(label, "") for s in answer.labels], dtype=object)
+        columns[label] = pd.Categorical.from_codes(*_coded(names, answer.series)) if len(names) else []
+    columns["timestamp"] = _utc(answer.times)
+    columns[value] = answer.values
     return pd.DataFrame(columns)
+
+
+def _coded(names: np.ndarray, series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of every point's label (looked up once per series) and the categories."""
+    categories, inverse = np.unique(names.astype(str), return_inverse=True)
+    return inverse[series], categories
 
 
 def last_points(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:

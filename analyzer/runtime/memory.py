@@ -1,4 +1,5 @@
-"""Freed memory: kept for reuse while a large run's partitions are analysed, handed back before its merge.
+"""Freed memory: kept for reuse while a large run's partitions are analysed, handed back before its merge;
+handed back at once while a collection streams.
 
 Kept, because a page handed back is faulted in again when next used (:func:`freed_memory_kept`); handed
 back, because what a process holds and no longer uses after its partitions is what an OOM killer counts,
@@ -23,8 +24,10 @@ def _glibc(name: str) -> Callable[..., int] | None:
 
 _TRIM = _glibc("malloc_trim")
 _MALLOPT = _glibc("mallopt")
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
 DEFAULT_TRIM_THRESHOLD, DEFAULT_MMAP_MAX = 128 * 1024, 65536
+RETURNED_ABOVE = 4 << 20
+"""Blocks from this size up are mapped on their own while :func:`freed_memory_returned` lasts."""
 
 
 def release_free_memory() -> None:
@@ -56,3 +59,28 @@ def freed_memory_kept() -> Iterator[None]:
     finally:
         _MALLOPT(M_MMAP_MAX, DEFAULT_MMAP_MAX)
         _MALLOPT(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
+
+
+@contextmanager
+def freed_memory_returned() -> Iterator[None]:
+    """Every block of :data:`RETURNED_ABOVE` or more is handed back to the OS as soon as it is freed, Arrow's
+    included (it allocates from the C heap inside the block), so the process's size is what it holds now.
+
+    For a stream that makes and frees the same tens of MB by the hundred on several threads (collection):
+    glibc's default raises its mmap threshold as large blocks are freed, after which each thread's arena keeps
+    its high-water mark, and Arrow's mimalloc keeps freed pages when the command line asked it to. A fixed
+    threshold costs page faults, which a stream waiting on the network can afford. The previous pool and
+    glibc's default threshold (self-raising) are not restored exactly: glibc cannot be asked for it; the
+    default trim and mapping limits are set again after the block.
+    """
+    pool = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    if _MALLOPT is not None:
+        _MALLOPT(M_MMAP_THRESHOLD, RETURNED_ABOVE)
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(pool)
+        if _MALLOPT is not None:
+            _MALLOPT(M_MMAP_MAX, DEFAULT_MMAP_MAX)
+            _MALLOPT(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)

@@ -51,6 +51,29 @@ def load_snapshot(
     return SnapshotFiles(path).load(wanted, scope)
 
 
+CHECK_ROWS = 4_000_000
+"""Usage samples :func:`check_snapshot` loads at once (about 150 MB)."""
+
+
+def check_snapshot(path: str | os.PathLike[str], budget: int = CHECK_ROWS) -> None:
+    """Validate the snapshot at ``path`` as :func:`load_snapshot` does, loading groups of namespaces of at
+    most ``budget`` usage samples (a larger namespace alone) so that memory stays bounded by the budget."""
+    files = SnapshotFiles(path, keep_objects=True)
+    rows = files.usage_rows()
+    if not rows:
+        files.load()  # a CSV snapshot, or one without samples: the whole load says what is wrong
+        return
+    group: list[str] = []
+    size = 0
+    for ns in sorted(rows):
+        if group and size + rows[ns] > budget:
+            files.load(group)
+            group, size = [], 0
+        group.append(ns)
+        size += rows[ns]
+    files.load(group)
+
+
 def namespace_filter(namespaces: Iterable[str] | None, shard: Shard | None) -> tuple[Callable[[str], bool] | None, str]:
     """The predicate on namespace names that ``namespaces`` and ``shard`` make (None: every namespace),
     and how to word it in an error (`` in namespace a, b in shard 1/4``)."""

@@ -107,7 +107,7 @@ def read_usage(root: Path, wanted: Callable[[str], bool] | None, slices: Mapping
         parts.append(_Part.of(frame))
     else:
         raise SnapshotError(f"{root}: no usage samples (expected {schema.USAGE_DIR}/ or {schema.USAGE_CSV})")
-    usage = _assemble(parts) if parts else _empty_usage()
+    usage = _assemble(parts) if parts else empty_usage()
     where = usage_dir if usage_dir.is_dir() else csv_path
     dup = _adjacent_duplicates(usage)
     if dup.any():
@@ -294,7 +294,7 @@ def _adjacent_duplicates(usage: pd.DataFrame) -> np.ndarray:
     return np.concatenate([[False], _ordered_pairs(_key_codes(usage)) == 0])
 
 
-def _empty_usage() -> pd.DataFrame:
+def empty_usage() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "timestamp": pd.Series(dtype="datetime64[ns, UTC]"),

@@ -6,11 +6,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -60,6 +61,11 @@ def replace_dir(new: Path, target: Path) -> None:
 def write_snapshot_files(snapshot: Snapshot, root: Path) -> None:
     """Write the snapshot's files into an existing, empty directory (not atomic by itself)."""
     write_usage_partitions(snapshot.usage, root)
+    write_rest(snapshot, root)
+
+
+def write_rest(snapshot: Snapshot, root: Path) -> None:
+    """Everything but the usage: the kube-state-metrics tables, the objects, and last the metadata."""
     if len(snapshot.replicas):
         pq.write_table(replicas_table(snapshot.replicas), root / schema.REPLICAS_FILE, compression="zstd")
     if len(snapshot.pod_status):
@@ -75,12 +81,95 @@ def write_snapshot_files(snapshot: Snapshot, root: Path) -> None:
 
 def write_usage_partitions(usage: pd.DataFrame, root: Path) -> None:
     """One ``usage/namespace=<ns>/part-0.parquet`` per namespace of ``usage`` (none may exist yet)."""
-    usage = usage.sort_values(list(schema.USAGE_KEY), kind="stable")
-    for ns, part in usage.groupby("namespace", sort=True, observed=True):
-        part_dir = root / schema.USAGE_DIR / f"namespace={ns}"
-        part_dir.mkdir(parents=True)
-        table = pa.Table.from_pandas(part.drop(columns="namespace"), schema=USAGE_SCHEMA, preserve_index=False)
-        pq.write_table(table, part_dir / "part-0.parquet", compression="zstd", use_dictionary=["pod", "container"])
+    UsageFiles(root).add(usage.sort_values(list(schema.USAGE_KEY), kind="stable"))
+
+
+class UsageFiles:
+    """``usage/namespace=<ns>/part-<n>.parquet``, written a piece of usage at a time: each :meth:`add` of
+    rows in the usage key's order writes one file per namespace it holds, numbered in the order added
+    (the reader merges a namespace's files by time)."""
+
+    def __init__(self, root: Path) -> None:
+        self.directory = root / schema.USAGE_DIR
+        self.added = 0
+        self.rows = 0
+
+    def add(self, usage: pd.DataFrame) -> None:
+        """Write ``usage`` (snapshot usage columns, in :data:`schema.USAGE_KEY` order)."""
+        for ns, part in usage.groupby("namespace", sort=True, observed=True):
+            part_dir = self.directory / f"namespace={ns}"
+            part_dir.mkdir(parents=True, exist_ok=True)
+            table = pa.Table.from_pandas(part.drop(columns="namespace"), schema=USAGE_SCHEMA, preserve_index=False)
+            file = part_dir / f"part-{self.added}.parquet"
+            pq.write_table(table, file, compression="zstd", use_dictionary=["pod", "container"])
+        self.added += 1
+        self.rows += len(usage)
+
+    def keep_pods(self, keep: Callable[[str, np.ndarray], np.ndarray]) -> int:
+        """Rewrite the files holding pods ``keep(namespace, pod names)`` does not keep (asked once per file, of
+        its distinct pods), removing a file or namespace left empty; returns how many rows went. Only files
+        this writer made are touched; a file whose pods are all kept is not read beyond its pod column."""
+        gone = 0
+        for part_dir in sorted(self.directory.iterdir()) if self.directory.is_dir() else ():
+            ns = part_dir.name.removeprefix("namespace=")
+            for file in sorted(part_dir.glob("part-*.parquet")):
+                column = pq.read_table(file, columns=["pod"], read_dictionary=["pod"]).unify_dictionaries()["pod"]
+                pods = column.combine_chunks()
+                names = pods.dictionary.to_numpy(zero_copy_only=False)
+                kept_names = keep(ns, names)
+                if kept_names.all():
+                    continue
+                kept = kept_names[pods.indices.to_numpy(zero_copy_only=False)]
+                gone += int((~kept).sum())
+                table = pq.read_table(file, schema=USAGE_SCHEMA)
+                file.unlink()
+                if kept.any():
+                    pq.write_table(table.filter(pa.array(kept)), file, compression="zstd",
+                                   use_dictionary=["pod", "container"])  # fmt: skip
+            if not any(part_dir.iterdir()):
+                part_dir.rmdir()
+        self.rows -= gone
+        return gone
+
+
+class PodStatusFile:
+    """``pod_status.parquet`` written a namespace batch at a time (a row group each), rows in key order."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / schema.POD_STATUS_FILE
+        self._writer: pq.ParquetWriter | None = None
+
+    def add(self, rows: pd.DataFrame) -> None:
+        """Append ``rows`` (pod_status columns, after every row already added in key order)."""
+        table = pod_status_table(rows)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        self._writer.write_table(table)
+
+    def close(self, keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
+        """Finish the file; with ``keep(namespaces, pods)``, rewrite it a row group at a time without the
+        rows it does not keep (no file when none is left)."""
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        if keep is None:
+            return
+        whole = pq.ParquetFile(self.path)
+        kept_path = self.path.with_name(self.path.name + ".kept")
+        writer: pq.ParquetWriter | None = None
+        for i in range(whole.num_row_groups):
+            group = whole.read_row_group(i)
+            mask = keep(group["namespace"].to_numpy(zero_copy_only=False), group["pod"].to_numpy(zero_copy_only=False))
+            if mask.any():
+                writer = writer or pq.ParquetWriter(kept_path, group.schema, compression="zstd")
+                writer.write_table(group.filter(pa.array(mask)))
+        whole.close()
+        if writer is not None:
+            writer.close()
+            os.replace(kept_path, self.path)
+        else:
+            self.path.unlink()
 
 
 def replicas_table(replicas: pd.DataFrame) -> pa.Table:

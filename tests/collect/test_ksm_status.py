@@ -37,10 +37,9 @@ def test_a_container_that_never_changed_is_one_row_from_its_pods_first_step() ->
         "last:restarts": [pd.DataFrame([point(120, "p-old", "app", 0), point(120, "p-new", "app", 0),
                                         point(120, "p-flaky", "vault-agent", 1)])],
     }  # fmt: skip
-    pods = pd.DataFrame({"timestamp": [T0, T0 + pd.Timedelta(minutes=30)], "namespace": ["shop", "shop"],
-                         "pod": ["p-old", "p-new"], "phase": ["Running", "Running"],
-                         "ready": [True, True]})  # fmt: skip
-    table = container_status(container_points(parts, changed, pods, TR))
+    first_phase = pd.Series([T0, T0 + pd.Timedelta(minutes=30)],
+                            index=pd.MultiIndex.from_tuples([("shop", "p-old"), ("shop", "p-new")]))  # fmt: skip
+    table = container_status(container_points(parts, changed, first_phase, TR))
     rows = {(r.pod, r.timestamp): (r.ready, r.restarts) for r in table.itertuples(index=False)}
     assert rows == {
         ("p-old", T0): (True, 0),

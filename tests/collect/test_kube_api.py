@@ -9,10 +9,11 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analyzer import api
-from analyzer.collect.collector import collect_prometheus, write_collection
+from analyzer.collect.collector import collect_prometheus
 from analyzer.collect.kube_api import REDACTED, KubeLister, KubeOptions
 from analyzer.collect.prometheus_connection import PromOptions
 from analyzer.collect.timerange import time_range
@@ -153,7 +154,7 @@ def test_prometheus_and_api_together(
     changed["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "1234m"
     prom = PromOptions(prometheus.url, cluster_label="cluster", cluster="small")
     kube = KubeOptions(kubeconfig=apiserver.kubeconfig(tmp_path))
-    result = collect_prometheus(prom, time_range(start=START, end=END, step="60s"), kube=kube)
+    result = collect_prometheus(prom, time_range(start=START, end=END, step="60s"), tmp_path / "snap", kube=kube)
     pods = {p["metadata"]["name"]: p for p in result.snapshot.items("Pod")}
     live = {p["metadata"]["name"] for p in apiserver.objects["Pod"]}
     assert live <= set(pods)
@@ -169,7 +170,7 @@ def test_prometheus_and_api_together(
     )
     assert any("verticalpodautoscalers (403 Forbidden)" in note for note in result.notes)
     assert result.requests["kubernetes"] == len(apiserver.requests)
-    path = write_collection(result, tmp_path / "snap")
+    path = result.path
     assert TOKEN not in "".join(f.read_text() for f in path.rglob("*.json"))
     analysis = api.analyze(api.load_snapshot(path))
     notes = analysis.findings[analysis.findings["kind"] == "collection"]
@@ -178,3 +179,30 @@ def test_prometheus_and_api_together(
     assert len(rebuilt_note) == 1 and f"{len(rebuilt)} Pod" in rebuilt_note[0]  # the deleted pods, and only they
     assert len(notes) == len(result.notes) + 1
     assert json.loads((path / "metadata.json").read_text())["extra"]["objects_from"] == "kubernetes-api"
+
+
+def test_usage_of_pods_outside_the_selector_is_dropped_from_the_written_files(
+    prometheus: PrometheusServer, apiserver: FakeApiServer, tmp_path: Path
+) -> None:
+    """`-l`: the usage already written for pods no object describes is taken out of the Parquet files (and
+    a namespace left without usage loses its directory); the pods kept have every sample they had."""
+    prom = PromOptions(prometheus.url, cluster_label="cluster", cluster="small")
+    tr = time_range(start=START, end=END, step="60s")
+    every = collect_prometheus(prom, tr, tmp_path / "all", kube=KubeOptions(kubeconfig=apiserver.kubeconfig(tmp_path)))
+    selector = "app.kubernetes.io/name=fraud-scorer"
+    kube = KubeOptions(kubeconfig=apiserver.kubeconfig(tmp_path), selector=selector)
+    some = collect_prometheus(prom, tr, tmp_path / "some", kube=kube)
+    dropped = [n for n in some.notes if n.startswith("dropped the usage of") and n.endswith("(outside -l)")]
+    assert len(dropped) == 1
+    kept = some.snapshot.usage.astype({"namespace": str, "pod": str, "container": str})
+    whole = every.snapshot.usage.astype({"namespace": str, "pod": str, "container": str})
+    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in some.snapshot.items("Pod")}
+    assert set(zip(kept["namespace"], kept["pod"], strict=True)) == pods
+    lost = len(set(zip(whole["namespace"], whole["pod"], strict=True)) - pods)
+    assert dropped[0].startswith(f"dropped the usage of {lost} pods") and lost > 0
+    mine = whole[[(ns, pod) in pods for ns, pod in zip(whole["namespace"], whole["pod"], strict=True)]]
+    pd.testing.assert_frame_equal(kept.reset_index(drop=True), mine.reset_index(drop=True))
+    assert sorted(p.name for p in (tmp_path / "some" / "usage").iterdir()) == sorted(
+        f"namespace={ns}" for ns in kept["namespace"].unique()
+    )
+    assert some.samples == len(kept)

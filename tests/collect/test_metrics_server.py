@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.collect.collector import write_collection
 from analyzer.collect.kube_api import KubeOptions
 from analyzer.collect.metrics_server import collect_metrics_server
 from analyzer.errors import SourceError
@@ -88,8 +87,9 @@ def test_polls_build_samples_and_pods_gone_are_marked(server: FakeApiServer, tmp
     options = KubeOptions(kubeconfig=server.kubeconfig(tmp_path))
     seen: list[tuple[int, int]] = []
     result = collect_metrics_server(
-        options, 120, 60, clock=clock.time, sleep=clock.sleep, progress=lambda s, d, t: seen.append((d, t))
-    )
+        options, 120, 60, tmp_path / "snap", clock=clock.time, sleep=clock.sleep,
+        progress=lambda s, d, t: seen.append((d, t)),
+    )  # fmt: skip
     usage = result.snapshot.usage
     assert seen == [(1, 3), (2, 3), (3, 3)]
     assert usage["timestamp"].nunique() == 3
@@ -102,8 +102,7 @@ def test_polls_build_samples_and_pods_gone_are_marked(server: FakeApiServer, tmp
     }
     marked = {p["metadata"]["name"]: p for p in result.snapshot.items("Pod")}[gone["metadata"]["name"]]
     assert DELETED_AT_ANNOTATION in marked["metadata"]["annotations"]
-    path = write_collection(result, tmp_path / "snap")
-    assert (path / "metadata.json").exists()
+    assert (result.path / "metadata.json").exists() and result.path == tmp_path / "snap"
 
 
 def test_metrics_api_missing_is_a_source_error(server: FakeApiServer, tmp_path: Path) -> None:
@@ -111,8 +110,10 @@ def test_metrics_api_missing_is_a_source_error(server: FakeApiServer, tmp_path: 
     clock = FakeClock()
     with pytest.raises(SourceError, match=r"metrics\.k8s\.io"):
         collect_metrics_server(
-            KubeOptions(kubeconfig=server.kubeconfig(tmp_path)), 60, 60, clock=clock.time, sleep=clock.sleep
-        )
+            KubeOptions(kubeconfig=server.kubeconfig(tmp_path)), 60, 60, tmp_path / "snap", clock=clock.time,
+            sleep=clock.sleep,
+        )  # fmt: skip
+    assert not (tmp_path / "snap").exists()
 
 
 def test_cli_metrics_server_and_flag_errors(server: FakeApiServer, tmp_path: Path) -> None:
@@ -174,8 +175,8 @@ def test_polls_record_the_containers_status_as_changes(server: FakeApiServer, tm
         return code, body
 
     server.answer = answer
-    result = collect_metrics_server(KubeOptions(kubeconfig=server.kubeconfig(tmp_path)), 120, 60, clock=clock.time,
-                                    sleep=clock.sleep)  # fmt: skip
+    result = collect_metrics_server(KubeOptions(kubeconfig=server.kubeconfig(tmp_path)), 120, 60, tmp_path / "snap",
+                                    clock=clock.time, sleep=clock.sleep)  # fmt: skip
     status = result.snapshot.container_status.astype({"pod": str, "container": str, "last_reason": str})
     mine = status[(status["pod"] == name) & (status["container"] == sidecar)]
     assert [tuple(r) for r in mine[["ready", "restarts", "last_reason", "last_exit_code"]].itertuples(index=False)] == [
@@ -183,8 +184,7 @@ def test_polls_record_the_containers_status_as_changes(server: FakeApiServer, tm
     assert mine["timestamp"].diff().dropna().dt.total_seconds().tolist() == [60.0, 60.0]
     others = status[~((status["pod"] == name) & (status["container"] == sidecar))]
     assert len(others) == others[["pod", "container"]].drop_duplicates().shape[0] > 0  # one row each: no change
-    path = write_collection(result, tmp_path / "snap")
-    assert (path / "container_status.parquet").is_file()
+    assert (result.path / "container_status.parquet").is_file()
 
 
 def test_a_pod_status_of_the_wrong_shape_is_a_source_error(server: FakeApiServer, tmp_path: Path) -> None:
@@ -200,5 +200,5 @@ def test_a_pod_status_of_the_wrong_shape_is_a_source_error(server: FakeApiServer
 
     server.answer = answer
     with pytest.raises(SourceError, match=r"status\.containerStatuses\[0\]: ready must be a boolean and restartCount"):
-        collect_metrics_server(KubeOptions(kubeconfig=server.kubeconfig(tmp_path)), 60, 60, clock=clock.time,
-                               sleep=clock.sleep)  # fmt: skip
+        collect_metrics_server(KubeOptions(kubeconfig=server.kubeconfig(tmp_path)), 60, 60, tmp_path / "snap",
+                               clock=clock.time, sleep=clock.sleep)  # fmt: skip

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from analyzer import api
-from analyzer.collect.collector import Collection, collect_prometheus, write_collection
+from analyzer.collect.collector import Collection, collect_prometheus
 from analyzer.collect.prometheus_connection import PromOptions
 from analyzer.collect.timerange import time_range
 from analyzer.errors import SidecarImpactError
@@ -20,14 +22,14 @@ from tests.collect.promserver import PrometheusServer
 KEYS = ["namespace", "pod", "container"]
 
 
-def collect(server_url: str, cluster: str, **kwargs: object) -> Collection:
+def collect(out: Path, server_url: str, cluster: str, **kwargs: object) -> Collection:
     options = PromOptions(server_url, cluster_label="cluster", cluster=cluster, retries=0)
-    return collect_prometheus(options, time_range(start=START, end=END, step="60s"), **kwargs)  # type: ignore[arg-type]
+    return collect_prometheus(options, time_range(start=START, end=END, step="60s"), out, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
-def collected(prometheus: PrometheusServer) -> Collection:
-    return collect(prometheus.url, "small")
+def collected(prometheus: PrometheusServer, tmp_path_factory: pytest.TempPathFactory) -> Collection:
+    return collect(tmp_path_factory.mktemp("collected") / "snap", prometheus.url, "small")
 
 
 def truth_usage(prom_data: PromData) -> pd.DataFrame:
@@ -129,17 +131,19 @@ def test_hpas_and_replicas_from_kube_state_metrics(collected: Collection, prom_d
     np.testing.assert_array_equal(replicas["replicas"], replicas["replicas_truth"])
 
 
-def test_request_count_does_not_grow_with_pods(prometheus: PrometheusServer, collected: Collection) -> None:
-    big = collect(prometheus.url, "big")
+def test_request_count_does_not_grow_with_pods(
+    prometheus: PrometheusServer, collected: Collection, tmp_path: Path
+) -> None:
+    big = collect(tmp_path / "big", prometheus.url, "big")
     assert len(big.snapshot.items("Pod")) == 2 * len(collected.snapshot.items("Pod"))
     assert len(big.snapshot.usage) == 2 * len(collected.snapshot.usage)
     assert big.requests["prometheus"] == collected.requests["prometheus"]
 
 
 def test_namespace_batches_and_time_chunks_give_the_same_usage(
-    prometheus: PrometheusServer, collected: Collection
+    prometheus: PrometheusServer, collected: Collection, tmp_path: Path
 ) -> None:
-    split = collect(prometheus.url, "small", sample_budget=3000)
+    split = collect(tmp_path / "split", prometheus.url, "small", sample_budget=3000)
     assert split.requests["prometheus"] > collected.requests["prometheus"] + 4
     pd.testing.assert_frame_equal(
         split.snapshot.usage.sort_values(["timestamp", *KEYS], ignore_index=True),
@@ -150,8 +154,7 @@ def test_namespace_batches_and_time_chunks_give_the_same_usage(
 def test_collected_snapshot_loads_and_classifies_like_the_generated_one(
     collected: Collection, prom_data: PromData, tmp_path
 ) -> None:
-    path = write_collection(collected, tmp_path / "snap")
-    loaded = api.load_snapshot(path)
+    loaded = api.load_snapshot(collected.path)
     assert loaded.metadata.source == "prometheus" and len(loaded.usage) == len(collected.snapshot.usage)
     ours = api.analyze(loaded)
     theirs = api.analyze(prom_data.small.snapshot)
@@ -199,9 +202,11 @@ def test_container_status_changes_from_kube_state_metrics(collected: Collection,
     assert got_kill == (1, 137, False, "waiting")
 
 
-def test_collect_shards_partition_the_namespaces(prometheus: PrometheusServer, collected: Collection) -> None:
+def test_collect_shards_partition_the_namespaces(
+    prometheus: PrometheusServer, collected: Collection, tmp_path: Path
+) -> None:
     """`collect --shard i/2`: each shard holds the namespaces report --shard gives it, and together the whole."""
-    parts = [collect(prometheus.url, "small", shard=Shard(i, 2)) for i in range(2)]
+    parts = [collect(tmp_path / f"shard-{i}", prometheus.url, "small", shard=Shard(i, 2)) for i in range(2)]
     whole = collected.snapshot.usage
     for i, part in enumerate(parts):
         spaces = set(part.snapshot.usage["namespace"].astype(str))

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -18,11 +19,12 @@ import requests
 from analyzer.collect import promql
 from analyzer.collect.collector import collect_prometheus
 from analyzer.collect.prometheus_connection import PromClient, PromOptions
-from analyzer.collect.prometheus_usage import collect_usage, namespace_sizes, plan
+from analyzer.collect.prometheus_usage import namespace_sizes, plan
 from analyzer.collect.timerange import MAX_POINTS_PER_SERIES, time_range
 from analyzer.errors import SidecarImpactError, SourceError
 from tests.collect.conftest import END, START, PromData
 from tests.collect.promserver import FaultProxy, PrometheusServer
+from tests.collect.usage_frames import collect_usage
 
 RANGE = time_range(start=START, end=END, step="60s")
 
@@ -39,56 +41,60 @@ def proxy(prometheus: PrometheusServer):
 
 
 @pytest.mark.parametrize("status", [503, 429])  # 429: a query frontend's rate limit (Mimir, Thanos)
-def test_overload_answers_are_retried(proxy: FaultProxy, caplog: pytest.LogCaptureFixture, status: int) -> None:
-    baseline = collect_prometheus(options(proxy.url), RANGE).requests["prometheus"]
+def test_overload_answers_are_retried(
+    proxy: FaultProxy, caplog: pytest.LogCaptureFixture, status: int, tmp_path: Path
+) -> None:
+    baseline = collect_prometheus(options(proxy.url), RANGE, tmp_path / "first").requests["prometheus"]
     proxy.requests.clear()
     proxy.fail_first, proxy.fail_status = 2, status
-    result = collect_prometheus(options(proxy.url, retries=3, backoff_s=0.01, concurrency=1), RANGE)
+    result = collect_prometheus(options(proxy.url, retries=3, backoff_s=0.01, concurrency=1), RANGE, tmp_path / "snap")
     assert result.requests["prometheus"] == len(proxy.requests) == baseline + 2
     assert len(result.snapshot.usage) > 0
     assert f"HTTP {status}; retrying" in caplog.text
 
 
-def test_slow_answers_hit_the_timeout(proxy: FaultProxy) -> None:
+def test_slow_answers_hit_the_timeout(proxy: FaultProxy, tmp_path: Path) -> None:
     proxy.delay_s = 2.0
     began = time.monotonic()
     with pytest.raises(SourceError, match=r"no answer within 0.3 s, 2 attempts"):
-        collect_prometheus(options(proxy.url, timeout_s=0.3, retries=1, backoff_s=0.01), RANGE)
+        collect_prometheus(options(proxy.url, timeout_s=0.3, retries=1, backoff_s=0.01), RANGE, tmp_path / "snap")
     assert time.monotonic() - began < 1.9  # gave up before the first answer would have come
     assert len(proxy.requests) == 2
 
 
-def test_a_rejected_query_is_not_retried_and_is_called_a_bug(proxy: FaultProxy) -> None:
+def test_a_rejected_query_is_not_retried_and_is_called_a_bug(proxy: FaultProxy, tmp_path: Path) -> None:
     proxy.fail_first, proxy.fail_status = 1, 400
     proxy.fail_body = b'{"status":"error","errorType":"bad_data","error":"parse error at char 7"}'
     with pytest.raises(SourceError, match=r"rejected a query with HTTP 400 \(parse error at char 7\); this is a bug"):
-        collect_prometheus(options(proxy.url, retries=3), RANGE)
+        collect_prometheus(options(proxy.url, retries=3), RANGE, tmp_path / "snap")
     assert len(proxy.requests) == 1
 
 
-def test_401_names_the_credentials_and_headers_are_sent(proxy: FaultProxy) -> None:
+def test_401_names_the_credentials_and_headers_are_sent(proxy: FaultProxy, tmp_path: Path) -> None:
     proxy.fail_first, proxy.fail_status = 1, 401
     secret = "s3cr3t-token"
     with pytest.raises(SourceError, match="HTTP 401, check the token") as raised:
-        collect_prometheus(options(proxy.url, token=secret, headers={"X-Scope-OrgID": "team-a"}), RANGE)
+        collect_prometheus(
+            options(proxy.url, token=secret, headers={"X-Scope-OrgID": "team-a"}), RANGE, tmp_path / "snap"
+        )
     assert secret not in str(raised.value)
     assert proxy.headers_seen[0]["Authorization"] == f"Bearer {secret}"
     assert proxy.headers_seen[0]["X-Scope-OrgID"] == "team-a"
     assert proxy.headers_seen[0]["Accept-Encoding"] == "identity"  # compressing costs the server's CPU
     proxy.fail_first = 2
     with pytest.raises(SourceError, match="HTTP 401"):
-        collect_prometheus(options(proxy.url, gzip=True), RANGE)
+        collect_prometheus(options(proxy.url, gzip=True), RANGE, tmp_path / "snap")
     assert proxy.headers_seen[1]["Accept-Encoding"] == "gzip"
 
 
-def test_a_path_prefix_is_kept(proxy: FaultProxy) -> None:
+def test_a_path_prefix_is_kept(proxy: FaultProxy, tmp_path: Path) -> None:
     proxy.fail_first, proxy.fail_status = 1, 404
     with pytest.raises(SourceError, match="path prefix"):
-        collect_prometheus(options(proxy.url + "/prometheus"), RANGE)
+        collect_prometheus(options(proxy.url + "/prometheus"), RANGE, tmp_path / "snap")
     assert proxy.requests[0].startswith("/prometheus/api/v1/")
 
 
-def test_a_range_over_11000_points_is_chunked(prometheus: PrometheusServer, proxy: FaultProxy) -> None:
+def test_a_range_over_11000_points_is_chunked(prometheus: PrometheusServer, proxy: FaultProxy, tmp_path: Path) -> None:
     fine = time_range(start=START, end=END, step="3s")  # 14,401 points per series
     direct = requests.get(
         f"{prometheus.url}/api/v1/query_range",
@@ -110,12 +116,14 @@ def test_a_range_over_11000_points_is_chunked(prometheus: PrometheusServer, prox
     stamps = usage["timestamp"].drop_duplicates().sort_values()
     assert stamps.diff().dropna().dt.total_seconds().eq(3).all()  # no gap, no overlap at chunk edges
     assert not usage.duplicated(["timestamp", "namespace", "pod", "container"]).any()
-    coarse = collect_prometheus(options(prometheus.url), RANGE, namespaces=("payments",)).snapshot.usage
+    coarse = collect_prometheus(options(prometheus.url), RANGE, tmp_path / "coarse", namespaces=("payments",))
+    coarse = coarse.snapshot.usage
     same = coarse.merge(usage, on=["timestamp", "namespace", "pod", "container"], suffixes=("", "_fine"))
     assert len(same) == len(coarse)
     assert (same["memory_bytes"] == same["memory_bytes_fine"]).all()
     # the collector reads raw samples at this step (a 3 s step holds a twentieth of a scrape): the same usage
-    raw = collect_prometheus(options(prometheus.url), fine, namespaces=("payments",)).snapshot.usage
+    raw = collect_prometheus(options(prometheus.url), fine, tmp_path / "fine", namespaces=("payments",))
+    raw = raw.snapshot.usage
     both = usage.merge(raw, on=["timestamp", "namespace", "pod", "container"], how="outer", suffixes=("", "_raw"))
     assert len(both) == len(usage) == len(raw)
     np.testing.assert_allclose(both["cpu_cores_raw"], both["cpu_cores"], rtol=1e-9)
@@ -134,7 +142,10 @@ def test_server_stopped_mid_collection(prom_data: PromData, tmp_path: Path) -> N
 
         with pytest.raises(SourceError, match=r"connection failed \(Connection refused\), 2 attempts"):
             collect_prometheus(
-                options(server.url, retries=1, backoff_s=0.01, concurrency=1), RANGE, progress=stop_after_usage
+                options(server.url, retries=1, backoff_s=0.01, concurrency=1),
+                RANGE,
+                tmp_path / "snap",
+                progress=stop_after_usage,
             )
     finally:
         server.stop()
@@ -168,6 +179,37 @@ def test_cli_leaves_nothing_when_the_server_dies(prom_data: PromData, tmp_path: 
     assert list((tmp_path / "out").iterdir()) == []  # no temporary directory left either
 
 
+def test_a_collection_killed_halfway_leaves_no_snapshot_that_looks_complete(
+    prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    """SIGKILL (the OOM killer) between two usage requests: `--out` never appears, and what the run left is
+    its hidden temporary directory, usage parts written and no metadata.json; a second run is not misled."""
+    proxy = FaultProxy(prometheus.url)
+    out = tmp_path / "out" / "snap"
+    args = ["--prometheus-url", proxy.url, "--no-api", "--cluster-label", "cluster", "--cluster-value", "small",
+            "--start", START, "--end", END, "--concurrency", "1", "--out", str(out), "--quiet"]  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-m", "analyzer", "collect", *args])
+    killed = threading.Event()
+
+    def kill_during_usage(n: int) -> None:
+        if n > 4 and any("container_memory_working_set_bytes" in p for p in proxy.requests[2:-1]):
+            child.kill()  # at least one usage request has been answered and written
+            killed.set()
+
+    proxy.on_request = kill_during_usage
+    try:
+        child.wait(timeout=120)
+    finally:
+        proxy.close()
+    assert killed.is_set() and child.returncode == -9
+    assert not out.exists()
+    left = list((tmp_path / "out").iterdir())
+    assert len(left) == 1 and left[0].name.startswith(".snap.") and left[0].name.endswith(".tmp")
+    assert not (left[0] / "metadata.json").exists()
+    again = collect_prometheus(options(prometheus.url), RANGE, out)
+    assert again.samples > 0 and (out / "metadata.json").exists() and left[0].exists()  # not ours: left alone
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
@@ -189,6 +231,6 @@ def test_bad_objects_files_are_refused_before_any_query(
     if content is not None:
         path.write_text(content)
     with pytest.raises(SidecarImpactError) as caught:
-        collect_prometheus(options(proxy.url), RANGE, objects_path=path)
+        collect_prometheus(options(proxy.url), RANGE, tmp_path / "snap", objects_path=path)
     assert expected.format(path=path) in str(caught.value) and caught.value.exit_code == 2
     assert proxy.requests == []

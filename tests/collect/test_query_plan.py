@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from analyzer.collect import promql
 from analyzer.collect.prometheus_connection import PromClient, PromOptions
-from analyzer.collect.prometheus_usage import _raw_series, collect_usage, namespace_sizes, plan, reads_raw
+from analyzer.collect.prometheus_usage import namespace_sizes, plan, reads_raw
 from analyzer.collect.timerange import TimeRange, time_range
-from analyzer.errors import SourceError
 from tests.collect.conftest import END, START
 from tests.collect.promserver import PrometheusServer
+from tests.collect.usage_frames import collect_usage
 
 KEYS = ["timestamp", "namespace", "pod", "container"]
 
@@ -68,62 +68,6 @@ def test_answers_are_compressed_only_with_gzip(prometheus: PrometheusServer) -> 
         client.close()
     assert sent[True] < 0.5 * sent[False]  # JSON of numbers compresses about 3.6 times
     pd.testing.assert_frame_equal(usage[True], usage[False])
-
-
-@pytest.mark.parametrize(
-    "answer",
-    [
-        [{"metric": 1, "values": [[1, "2"]]}],
-        [{"values": [[1, "2"]]}],
-        [{"metric": {}, "values": [1, 2]}],
-        [{"metric": {}, "values": [[1, 2, 3]]}],
-        [{"metric": {}, "values": [[1, "not a number"]]}],
-        [{"metric": {}, "values": [[1e300, "1"]]}],  # a time no Prometheus sends: it would overflow milliseconds
-    ],
-)
-def test_a_malformed_raw_answer_is_one_clear_error(answer: list) -> None:
-    with pytest.raises(SourceError, match=r"^Prometheus at http://p: an answer to a range selector is not series"):
-        _raw_series(answer, "http://p")
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["metric", "values", "x"]), inner, max_size=3)
-    ),
-    max_leaves=20,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(answer=json_values | st.lists(json_values, max_size=4))
-def test_any_answer_is_series_or_one_clear_error(answer: object) -> None:
-    try:
-        series = _raw_series(answer, "http://p")  # type: ignore[arg-type]
-    except SourceError as exc:
-        assert str(exc) == "Prometheus at http://p: an answer to a range selector is not series of [time, value]"
-        return
-    for labels, points in series:
-        assert isinstance(labels, dict)
-        assert points.ndim == 2 and points.shape[1] == 2 and (abs(points[:, 0]) < 1e11).all()
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.dictionaries(st.sampled_from(["namespace", "pod", "container", "job"]), st.text(max_size=5)),
-            st.lists(st.tuples(st.floats(0, 4e9), st.floats(allow_nan=False)), min_size=1, max_size=5),
-        ),
-        max_size=4,
-    )
-)
-def test_a_well_formed_answer_is_read_as_sent(sent: list) -> None:
-    answer = [{"metric": labels, "values": [[t, repr(v)] for t, v in points]} for labels, points in sent]
-    got = _raw_series(answer, "http://p")
-    assert [labels for labels, _ in got] == [labels for labels, _ in sent]
-    for (_, points), (_, want) in zip(got, sent, strict=True):
-        np.testing.assert_array_equal(points, np.array(want, dtype=np.float64))
 
 
 @settings(max_examples=200, deadline=None)
