@@ -8,23 +8,29 @@ Both patterns then fetch the same data, per-container CPU and memory over the we
 server, and for each the server's own metrics give requests, response bytes (after gzip, as sent)
 and CPU seconds (``process_cpu_seconds_total``); the client gives wall time and uncompressed bytes.
 
-- **sidecar-impact**: the usage part of ``collect`` (namespace sizes, scrape interval, planned queries
-  of namespace batches), through :mod:`analyzer.collect`: raw samples, as its plan reads them at this
-  scrape interval, and range queries, as it reads them when a step holds more than two scrapes.
+- **sidecar-impact usage**: the usage part of ``collect`` (namespace sizes, scrape interval, planned
+  queries of namespace batches, answers written to Parquet as they come), in a child process of its own
+  for its wall, CPU and peak RSS: raw samples, as its plan reads them at this scrape interval (and range
+  queries, as it reads them when a step holds more than two scrapes, with ``BENCH_RANGE_QUERIES``).
+- **sidecar-impact**: the whole ``collect`` command (objects from the snapshot's files): the usage, the
+  kube-state-metrics queries (answered empty here: the server holds cAdvisor's families only, so their
+  requests are counted but their tables cost nothing), writing the objects and validating the snapshot.
 - **per container**: for every container of every workload, one instant query for CPU
   (``quantile_over_time`` of a ``rate`` subquery at 60 s over the week) and one for memory
   (``max_over_time`` of a subquery), with the workload's pods as a regex, on 10 threads: the shape its
   public source documents, with the rate window this tool would use and the same 60 s resolution.
 
 Every chunk is read once before (a warm page cache), then each pattern runs once. Targets (issue
-17): ≥ 10× fewer requests, ≤ 1× the Prometheus CPU, ≤ 2× the bytes.
+17): ≥ 10× fewer requests, ≤ 1× the Prometheus CPU, ≤ 2× the bytes; (issue "Collection at cluster
+scale") the client's wall ≤ the pattern's and ≤ 90 s, its peak RSS ≤ 1.5 GiB.
 
 This tool runs twice: as it asks by default (uncompressed answers) and with ``--gzip``; the pattern
 asks for gzip, as its HTTP client does by default.
 
 Environment: BENCH_COLLECT_WORKLOADS (1000), BENCH_DAYS (7), BENCH_CACHE (as ``scale``: the snapshot
 and the backfilled TSDB are kept there between runs; the 1,000-workload backfill takes about 8
-minutes and 30 GiB of temporary disk), BENCH_RANGE_QUERIES=1 (also this tool's range queries).
+minutes and 30 GiB of temporary disk), BENCH_RANGE_QUERIES=1 (also this tool's range queries),
+BENCH_COLLECT_ROWS (a comma-separated choice of rows; the pattern always runs).
 """
 
 from __future__ import annotations
@@ -53,8 +59,10 @@ sys.path.insert(0, str(HERE.parent))
 
 from analyzer.collect import promql  # noqa: E402
 from analyzer.collect.prometheus_connection import PromClient, PromOptions  # noqa: E402
-from analyzer.collect.prometheus_usage import collect_usage, namespace_sizes, plan, scrape_interval_s  # noqa: E402
+from analyzer.collect.prometheus_usage import namespace_sizes, plan, scrape_interval_s, usage_parts  # noqa: E402
 from analyzer.collect.timerange import TimeRange, promql_duration, rate_window_s  # noqa: E402
+from analyzer.runtime.memory import freed_memory_returned  # noqa: E402
+from analyzer.snapshot.writing import UsageFiles  # noqa: E402
 from tests.collect.promserver import PrometheusServer, require  # noqa: E402
 
 WORKLOADS = int(os.environ.get("BENCH_COLLECT_WORKLOADS", 1000))
@@ -62,9 +70,14 @@ DAYS = float(os.environ.get("BENCH_DAYS", 7))
 CACHE = Path(os.environ.get("BENCH_CACHE", Path(tempfile.gettempdir()) / "sidecar-impact-bench"))
 RANGE_QUERIES = os.environ.get("BENCH_RANGE_QUERIES", "0") == "1"
 """Also measure this tool's range queries (the plan when a step holds more than two scrapes)."""
+ROWS = [r for r in os.environ.get("BENCH_COLLECT_ROWS", "").split(",") if r]
+"""Only these rows (names as printed) and the pattern; all when empty."""
 PATTERN_THREADS = 10
 """The recommender's default number of concurrent requests."""
 TARGET_REQUESTS, TARGET_CPU, TARGET_BYTES = 10.0, 1.0, 2.0
+TARGET_WALL_S = 90.0
+"""Issue "Collection at cluster scale": the client's wall for the 1,000-workload week, and its peak RSS."""
+TARGET_RSS = 1.5 * 2**30
 _JOB = 'job="kubelet",metrics_path="/metrics/cadvisor",instance="node-1:10250"'
 
 
@@ -189,18 +202,78 @@ def measure(url: str, run: Callable[[PromClient], int], gzip: bool) -> Measured:
     return Measured(ServerCounters.read(url) - before, wall, raw[0], points)
 
 
-def ours(tr: TimeRange, raw: bool) -> Callable[[PromClient], int]:
-    """The usage part of ``collect``: raw samples (the plan at this scrape interval) or range queries."""
+@dataclass
+class Child:
+    """The ``collect`` command's own figures: wall and CPU seconds, peak RSS, usage samples written."""
+
+    wall_s: float
+    cpu_s: float
+    peak_rss: int
+    samples: int
+
+
+def child(cmd: list[str], out: Path) -> Child:
+    """``cmd`` in a child process whose resource use is its own (``wait4``); it writes usage under ``out``,
+    which is counted and removed after."""
+    started = time.perf_counter()
+    process = subprocess.Popen(cmd, cwd=HERE.parent)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{cmd[2:4]} failed with exit code {os.waitstatus_to_exitcode(status)}")
+    samples = sum(pq.read_metadata(f).num_rows for f in (out / "usage").glob("namespace=*/*.parquet"))
+    subprocess.run(["rm", "-rf", str(out.parent)], check=True)
+    return Child(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, samples)
+
+
+def ours(url: str, path: Path, tr: TimeRange, *extra: str) -> Callable[[PromClient], int]:
+    """``sidecar-impact collect`` as a user runs it (objects from the snapshot's files, no API); its figures
+    are kept in ``CHILDREN`` under the flags given."""
 
     def run(client: PromClient) -> int:
+        out = Path(tempfile.mkdtemp(prefix="collect-bench-out-")) / "snap"
+        cmd = [sys.executable, "-m", "analyzer", "collect", "--prometheus-url", url, "--objects",
+               str(path / "objects"), "--start", tr.start.isoformat(), "--end", tr.end.isoformat(), "--step",
+               f"{tr.step_s:g}s", "--timeout", "600s", "--quiet", "--out", str(out), *extra]  # fmt: skip
+        result = CHILDREN[" ".join(extra)] = child(cmd, out)
+        return 2 * result.samples
+
+    return run
+
+
+def usage_part(url: str, tr: TimeRange, raw: bool = True) -> Callable[[PromClient], int]:
+    """The usage part of ``collect`` alone, as ``collect`` does it (answers written to Parquet as they come,
+    under its memory policy), in a child process: what compares with the pattern, which reads usage only.
+    ``raw``: the plan at this scrape interval; otherwise range queries (``BENCH_RANGE_QUERIES``)."""
+    mode = "usage" if raw else "usage-range"
+
+    def run(client: PromClient) -> int:
+        out = Path(tempfile.mkdtemp(prefix="collect-bench-out-")) / "snap"
+        cmd = [sys.executable, __file__, mode, url, tr.start.isoformat(), tr.end.isoformat(), str(tr.step_s),
+               str(out)]  # fmt: skip
+        result = CHILDREN[mode] = child(cmd, out)
+        return 2 * result.samples
+
+    return run
+
+
+def usage_child(mode: str, url: str, start: str, end: str, step_s: str, out: str) -> None:
+    """The child of :func:`usage_part`."""
+    tr = TimeRange(pd.Timestamp(start), pd.Timestamp(end), float(step_s))
+    client = PromClient(PromOptions(url, timeout_s=600))
+    with freed_memory_returned():
         scope = promql.Scope()
         sizes = namespace_sizes(client, scope, tr)
         scrape = scrape_interval_s(client, scope, tr.end, sizes)
-        requests = plan(sizes, tr, scrape_s=scrape if raw else None)
-        assert all(r.raw == raw for r in requests)
-        return 2 * len(collect_usage(client, scope, tr, scrape, requests))
+        Path(out).mkdir(parents=True)
+        files = UsageFiles(Path(out))
+        requests = plan(sizes, tr, scrape_s=scrape if mode == "usage" else None)
+        for part in usage_parts(client, scope, tr, scrape, requests):
+            files.add(part)
+    client.close()
 
-    return run
+
+CHILDREN: dict[str, Child] = {}
 
 
 def containers(path: Path) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -255,12 +328,15 @@ def main() -> None:
         units = containers(path)
         window = rate_window_s(tr.step_s, tr.step_s)
         runs = {  # name: (pattern, gzip)
-            "sidecar-impact": (ours(tr, raw=True), False),
-            "sidecar-impact --gzip": (ours(tr, raw=True), True),
+            "sidecar-impact usage": (usage_part(server.url, tr), False),  # what the pattern reads
+            "sidecar-impact": (ours(server.url, path, tr), False),
+            "sidecar-impact --gzip": (ours(server.url, path, tr, "--gzip"), True),
             "per container (gzip)": (per_container(tr, window, units), True),
         }
         if RANGE_QUERIES:
-            runs["sidecar-impact, range queries"] = (ours(tr, raw=False), False)
+            runs["sidecar-impact usage-range"] = (usage_part(server.url, tr, raw=False), False)
+        if ROWS:
+            runs = {name: run for name, run in runs.items() if name in ROWS or name.startswith("per container")}
         warm = time.perf_counter()
         for family in (promql.CPU_COUNTER, promql.MEMORY_GAUGE):  # every chunk read once: a warm page cache
             client = PromClient(PromOptions(server.url, timeout_s=600))
@@ -275,19 +351,25 @@ def main() -> None:
         results: dict[str, Measured] = {}
         for name, (run, gzip) in runs.items():
             m = results[name] = measure(server.url, run, gzip)
-            print(f"collection {name}: {m.server.requests:,.0f} requests, {m.server.bytes / 2**20:.1f} MiB sent "
-                  f"({m.raw_bytes / 2**20:.1f} MiB of JSON), Prometheus CPU {m.server.cpu_s:.1f} s, wall "
-                  f"{m.wall_s:.1f} s, {m.points:,} points", flush=True)  # fmt: skip
+            ran = CHILDREN.get(name.removeprefix("sidecar-impact").strip())
+            client = (f"client wall {ran.wall_s:.1f} s, CPU {ran.cpu_s:.1f} s, peak RSS {ran.peak_rss / 2**30:.2f} GiB"
+                      if ran and name.startswith("sidecar-impact") else f"client wall {m.wall_s:.1f} s")  # fmt: skip
+            print(f"collection {name}: {m.server.requests:,.0f} requests, {m.server.bytes / 2**20:.1f} MiB sent, "
+                  f"Prometheus CPU {m.server.cpu_s:.1f} s, {client}, {m.points:,} points", flush=True)  # fmt: skip
         base = results["per container (gzip)"]
         for name in (n for n in runs if n.startswith("sidecar-impact")):
             a = results[name]
             print(f"collection: {name}: {base.server.requests / a.server.requests:.1f}× fewer requests (target ≥ "
                   f"{TARGET_REQUESTS:g}×), Prometheus CPU {a.server.cpu_s / base.server.cpu_s:.2f}× (target ≤ "
                   f"{TARGET_CPU:g}×), bytes {a.server.bytes / base.server.bytes:.1f}× "
-                  f"(target ≤ {TARGET_BYTES:g}×)")  # fmt: skip
+                  f"(target ≤ {TARGET_BYTES:g}×), client wall {a.wall_s / base.wall_s:.2f}× the pattern's "
+                  f"(target ≤ 1×, ≤ {TARGET_WALL_S:g} s), peak RSS target ≤ {TARGET_RSS / 2**30:g} GiB")  # fmt: skip
     finally:
         server.stop()
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] in (["usage"], ["usage-range"]):
+        usage_child(*sys.argv[1:])
+    else:
+        main()

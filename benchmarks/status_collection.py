@@ -30,12 +30,11 @@ from scale import CACHE, snapshot
 
 from analyzer.api import load_snapshot
 from analyzer.collect import promql
-from analyzer.collect.ksm import collect_container_status, collect_ksm
+from analyzer.collect.ksm import collect_container_status, collect_ksm, first_phases
 from analyzer.collect.prometheus_connection import PromClient, PromOptions
 from analyzer.collect.prometheus_usage import namespace_sizes
 from analyzer.collect.timerange import TimeRange
 from analyzer.snapshot import schema
-from analyzer.snapshot.schema import empty_pod_status
 from analyzer.synth.exposition import write_openmetrics
 from tests.collect.promserver import PrometheusServer
 
@@ -56,7 +55,7 @@ def status_only(tr: TimeRange) -> Callable[[PromClient], int]:
     """The container status queries of ``collect`` (both rounds), and the table they make; returns its rows."""
 
     def run(client: PromClient) -> int:
-        return len(collect_container_status(client, [promql.Scope()], tr, empty_pod_status()))
+        return len(collect_container_status(client, [promql.Scope()], tr, first_phases([])))
 
     return run
 
@@ -65,7 +64,8 @@ def whole_ksm(tr: TimeRange, sizes: dict[str, int]) -> Callable[[PromClient], in
     """The kube-state-metrics part of ``collect``, container status included; returns its status rows."""
 
     def run(client: PromClient) -> int:
-        return len(collect_ksm(client, promql.Scope(), tr, sizes=sizes).container_status)
+        rows = collect_ksm(client, promql.Scope(), tr, lambda pod_status: None, sizes=sizes).container_status
+        return len(rows)
 
     return run
 
