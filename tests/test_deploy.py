@@ -29,8 +29,10 @@ GIB = 2**30
 BENCHMARK_PEAK_GIB_1000_WORKLOAD_WEEK = 2.45
 """benchmarks/scale.py: peak PSS, the replay's workers included, of `report` on a realistic week of 1,000
 workloads (70 M samples, 36,590 pods) analysed in partitions of 8 M samples (deploy/README.md)."""
-BENCHMARK_COLLECT_PEAK_GIB_1000_WORKLOAD_WEEK = 6.08
-"""benchmarks/collection.py: peak RSS of the usage queries of `collect` for the same week, from a real Prometheus."""
+BENCHMARK_COLLECT_PEAK_GIB_1000_WORKLOAD_WEEK = 1.34
+"""benchmarks/collection.py: peak RSS of the whole `collect` command for the same week from a real Prometheus
+holding cAdvisor's families (its kube-state-metrics tables empty; with them, the pods' status is streamed and
+the other tables are kept: the request's headroom)."""
 
 
 def quantity_bytes(text: str) -> float:
@@ -111,7 +113,7 @@ def test_memory_covers_the_benchmark_peak_and_the_pvc_the_kept_runs() -> None:
     assert quantity_bytes(report["resources"]["limits"]["memory"]) >= 1.25 * peak  # headroom above the peak
     collect = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0]
     collect_peak = BENCHMARK_COLLECT_PEAK_GIB_1000_WORKLOAD_WEEK * GIB
-    assert quantity_bytes(collect["resources"]["requests"]["memory"]) >= 1.1 * collect_peak  # + kube-state-metrics
+    assert quantity_bytes(collect["resources"]["requests"]["memory"]) >= 1.4 * collect_peak  # + kube-state-metrics
     assert quantity_bytes(collect["resources"]["limits"]["memory"]) >= 1.25 * collect_peak
     args = report["args"]
     keep_bytes = quantity_bytes(next(a for a in args if a.startswith("--keep-bytes=")).split("=", 1)[1])

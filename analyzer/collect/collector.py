@@ -165,24 +165,25 @@ class PodsSeen:
     """Each pod's first and last sample and its containers, gathered from usage as it is written."""
 
     def __init__(self) -> None:
-        self._parts: list[pd.DataFrame] = []
+        self._times: list[pd.DataFrame] = []
+        self._containers: list[pd.DataFrame] = []
 
     def add(self, usage: pd.DataFrame) -> None:
-        keys = usage[["namespace", "pod", "container"]].astype(str)
-        grouped = usage.assign(**keys).groupby(["namespace", "pod"], sort=False)
-        summary = grouped.agg(
-            first_seen=("timestamp", "min"), last_seen=("timestamp", "max"), containers=("container", _names)
-        )
-        self._parts.append(summary.reset_index())
+        """Note ``usage``'s pods (its label columns categorical: grouped by code, never by string per row)."""
+        times = usage.groupby(["namespace", "pod"], observed=True, sort=False)["timestamp"].agg(["min", "max"])
+        self._times.append(times.reset_index().astype({"namespace": str, "pod": str}))
+        containers = usage[["namespace", "pod", "container"]].drop_duplicates()
+        self._containers.append(containers.astype(str))
 
     def frame(self) -> pd.DataFrame:
         """``namespace, pod, first_seen, last_seen, containers`` (sorted names), one row per pod."""
-        if not self._parts:
+        if not self._times:
             return pd.DataFrame(columns=["namespace", "pod", "first_seen", "last_seen", "containers"])
-        every = pd.concat(self._parts, ignore_index=True)
-        grouped = every.groupby(["namespace", "pod"], sort=True)
-        return grouped.agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max"),
-                           containers=("containers", _union)).reset_index()  # fmt: skip
+        times = pd.concat(self._times, ignore_index=True).groupby(["namespace", "pod"], sort=True)
+        seen = times.agg(first_seen=("min", "min"), last_seen=("max", "max"))
+        names = pd.concat(self._containers, ignore_index=True).drop_duplicates()
+        names = names.sort_values("container").groupby(["namespace", "pod"], sort=True)["container"].agg(tuple)
+        return seen.join(names.rename("containers")).reset_index()
 
 
 def _described_only(usage: UsageFiles, pods: list[dict[str, Any]], selected: bool) -> str | None:
@@ -285,12 +286,6 @@ def _stage(progress: Progress | None, name: str) -> Callable[[int, int], None] |
     return None if progress is None else (lambda done, total: progress(name, done, total))
 
 
-def _names(values: pd.Series) -> tuple[str, ...]:
-    return tuple(sorted(set(values)))
-
-
-def _union(values: pd.Series) -> tuple[str, ...]:
-    return tuple(sorted(set().union(*values)))
 
 
 def _without_credentials(url: str) -> str:

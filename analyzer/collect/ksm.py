@@ -203,12 +203,15 @@ def collect_ksm(
         frame = pd.concat(parts[kind], ignore_index=True)
         if frame.empty:
             continue
-        frame = frame.rename(columns={series.by[1]: "name"}).astype({"namespace": object, "name": object})
-        frame["kind"] = kind
-        frame["replicas"] = frame["value"].round().astype("int64")
-        replicas.append(frame[["timestamp", "namespace", "kind", "name", "replicas"]])
+        replicas.append(pd.DataFrame({
+            "timestamp": frame["timestamp"],
+            "namespace": frame["namespace"].astype(str),
+            "kind": kind,
+            "name": frame[series.by[1]].astype(str),
+            "replicas": frame["value"].round().astype("int64"),
+        }).astype({"namespace": "category", "kind": "category", "name": "category"}))  # fmt: skip
     observed = (
-        pd.concat(replicas, ignore_index=True).drop_duplicates(["namespace", "kind", "name", "timestamp"])
+        _concat_categorical(replicas).drop_duplicates(["namespace", "kind", "name", "timestamp"])
         if replicas
         else pd.DataFrame(columns=["timestamp", "namespace", "kind", "name", "replicas"])
     )
@@ -217,6 +220,16 @@ def collect_ksm(
     # one series at a time): it needs no namespace batches.
     containers = collect_container_status(client, [scope], tr, first_phase)
     return KsmState(tables, observed, first_phase, containers)
+
+
+def _concat_categorical(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``frames`` concatenated with their categorical columns kept categorical (the union of categories):
+    the replica series are a row per workload and step, millions at cluster scale."""
+    columns = [c for c in frames[0].columns if isinstance(frames[0][c].dtype, pd.CategoricalDtype)]
+    for c in columns:
+        union = pd.api.types.union_categoricals([f[c] for f in frames]).categories
+        frames = [f.assign(**{c: f[c].cat.set_categories(union)}) for f in frames]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _batch_numbers(batches: list[tuple[promql.Scope, TimeRange]]) -> list[int]:

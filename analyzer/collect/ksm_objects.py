@@ -154,10 +154,11 @@ def ksm_workloads(ksm: KsmState, pods: list[dict[str, Any]]) -> dict[str, list[d
             if ref["kind"] in ("ReplicaSet", "StatefulSet", "DaemonSet"):
                 ns = pod["metadata"]["namespace"]
                 out[ref["kind"]].setdefault((ns, ref["name"]), _meta(ref["kind"], ns, ref["name"]) | {"spec": {}})
-    last = ksm.replicas.sort_values("timestamp").groupby(["namespace", "kind", "name"]).last()
-    for (ns, kind, name), row in last.iterrows():
-        obj = out[kind].setdefault((ns, name), _meta(kind, ns, name))
-        obj["spec"] = {"replicas": int(row["replicas"])}
+    newest = ksm.replicas.sort_values("timestamp", kind="stable")
+    last = newest.groupby(["namespace", "kind", "name"], observed=True)["replicas"].last()
+    for (ns, kind, name), replicas in last.items():
+        obj = out[str(kind)].setdefault((str(ns), str(name)), _meta(str(kind), str(ns), str(name)))
+        obj["spec"] = {"replicas": int(replicas)}
     kinds = ("ReplicaSet", "Deployment", "StatefulSet", "DaemonSet")
     return {k: [o | {"spec": o.get("spec", {})} for _, o in sorted(out[k].items())] for k in kinds if k in out}
 
