@@ -174,9 +174,11 @@ EVALUATION_BLOCK = 250_000
 input, so an answer of millions of points is evaluated a block of whole series at a time."""
 
 
-def evaluated(answer: Matrix, metric: str, chunk: TimeRange, window_s: float, scrape_s: float) -> Labelled:
+def evaluated(
+    answer: Matrix, metric: str, chunk: TimeRange, window_s: float, scrape_s: float, block: int = EVALUATION_BLOCK
+) -> Labelled:
     """Raw samples (``[chunk.start - window, chunk.end]``) evaluated at the chunk's steps: ``rate()`` for
-    CPU, the newest sample for memory (collect/grid.py), :data:`EVALUATION_BLOCK` points at a time."""
+    CPU, the newest sample for memory (collect/grid.py), whole series of about ``block`` points at a time."""
     grid = Grid(int(chunk.start.value // 10**6), round(chunk.step_s * 1000), chunk.points)
     lookback = round(max(chunk.step_s, scrape_s) * 1000)
     ends = np.cumsum(answer.counts)
@@ -184,15 +186,16 @@ def evaluated(answer: Matrix, metric: str, chunk: TimeRange, window_s: float, sc
     first = 0
     while first < len(answer.counts):
         begin = int(ends[first - 1]) if first else 0
-        last = max(first + 1, int(np.searchsorted(ends, begin + EVALUATION_BLOCK, side="right")))
+        last = max(first + 1, int(np.searchsorted(ends, begin + block, side="right")))
         end = int(ends[last - 1])
-        series = np.repeat(np.arange(first, last), answer.counts[first:last])
-        t_ms = np.round(answer.times[begin:end] * 1000).astype(np.int64)
-        values = answer.values[begin:end]
-        if metric == "cpu_cores":
-            pieces.append(rate_on_grid(series, t_ms, values, grid, round(window_s * 1000)))
-        else:
-            pieces.append(last_on_grid(series, t_ms, values, grid, lookback, round(scrape_s * 1000)))
+        if end > begin:  # series without points (an answer may list them) have nothing to evaluate
+            series = np.repeat(np.arange(first, last), answer.counts[first:last])
+            t_ms = np.round(answer.times[begin:end] * 1000).astype(np.int64)
+            values = answer.values[begin:end]
+            if metric == "cpu_cores":
+                pieces.append(rate_on_grid(series, t_ms, values, grid, round(window_s * 1000)))
+            else:
+                pieces.append(last_on_grid(series, t_ms, values, grid, lookback, round(scrape_s * 1000)))
         first = last
     if not pieces:
         pieces.append(OnGrid(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)))
