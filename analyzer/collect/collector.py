@@ -37,11 +37,27 @@ from analyzer.collect.timerange import TimeRange, rate_window_s
 from analyzer.errors import NothingToAnalyse, SidecarImpactError, SourceError
 from analyzer.snapshot.kube import controller_of, parse_owners
 from analyzer.snapshot.objects import read_object_files
-from analyzer.snapshot.schema import NOTES_KEY, OBJECT_KINDS, Metadata, Snapshot, empty_pod_status
+from analyzer.snapshot.schema import (
+    NOTES_KEY,
+    OBJECT_KINDS,
+    POD_STATUS_FILE,
+    REPLICAS_COLUMNS,
+    REPLICAS_FILE,
+    Metadata,
+    Snapshot,
+    empty_pod_status,
+)
 from analyzer.snapshot.shards import Shard
 from analyzer.snapshot.store import check_snapshot, load_snapshot
 from analyzer.snapshot.tables import empty_usage
-from analyzer.snapshot.writing import PodStatusFile, UsageFiles, atomic_directory, write_rest
+from analyzer.snapshot.writing import (
+    RowsFile,
+    UsageFiles,
+    atomic_directory,
+    pod_status_table,
+    replicas_table,
+    write_rest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +134,11 @@ def collect_prometheus(
             for part in usage_parts(client, scope, tr, scrape, requests, _stage(progress, "usage")):
                 usage.add(part)
                 seen.add(part)
-            status = PodStatusFile(tmp)
-            ksm = collect_ksm(client, scope, tr, status.add, _stage(progress, "kube-state-metrics"), sizes)
+            status = RowsFile(tmp / POD_STATUS_FILE, pod_status_table)
+            replicas = RowsFile(tmp / REPLICAS_FILE, replicas_table)
+            stage = _stage(progress, "kube-state-metrics")
+            ksm = collect_ksm(client, scope, tr, status.add, replicas.add, stage, sizes)
+            replicas.close()
             if not ksm.present:
                 notes.append(
                     "kube-state-metrics series are missing: requests and owners come from the API objects only"
@@ -150,7 +169,8 @@ def collect_prometheus(
             metadata = Metadata(1, "prometheus", cluster, tr.start, tr.end, tr.step_s, __version__, extra)
             known = _pod_names(objects["Pod"])
             status.close(keep=lambda namespaces, pods: _known_rows(known, namespaces, pods))
-            rest = Snapshot(metadata, empty_usage(), ksm.replicas, objects, empty_pod_status(),
+            no_rows = pd.DataFrame(columns=list(REPLICAS_COLUMNS))  # the replica series and pods' status: written
+            rest = Snapshot(metadata, empty_usage(), no_rows, objects, empty_pod_status(),
                             _known(ksm.container_status, known))  # fmt: skip
             write_rest(rest, tmp)
             check_snapshot(tmp)

@@ -24,6 +24,7 @@ from analyzer.snapshot.schema import (
     CONTAINER_STATUS_KEY,
     POD_PHASES,
     POD_STATUS_KEY,
+    REPLICAS_KEY,
     empty_container_status,
     empty_pod_status,
 )
@@ -100,9 +101,10 @@ REPLICA_SERIES: dict[str, Series] = {
 
 @dataclass(frozen=True)
 class KsmState:
-    """Newest value, first and last sighting per key of each :data:`SERIES` entry; observed replicas; each
-    pod's first step with a phase (``first_phase``, by namespace and pod: the pod status itself went to the
-    sink :func:`collect_ksm` was given); the containers' status (``container_status``)."""
+    """Newest value, first and last sighting per key of each :data:`SERIES` entry; each workload's newest
+    observed replicas (``replicas``: its series went to the sink :func:`collect_ksm` was given); each pod's
+    first step with a phase (``first_phase``, by namespace and pod; the pod status itself went to its
+    sink too); the containers' status (``container_status``)."""
 
     tables: dict[str, pd.DataFrame]
     replicas: pd.DataFrame
@@ -125,101 +127,125 @@ step, and sent for a whole cluster at once they run past Prometheus's query time
 
 
 def status_batches(
-    scope: promql.Scope, tr: TimeRange, sizes: Mapping[str, int] | None
+    scope: promql.Scope, tr: TimeRange, sizes: Mapping[str, int] | None, budget: int = STATUS_BUDGET
 ) -> list[tuple[promql.Scope, TimeRange]]:
-    """The (namespace batch, time chunk) pairs the status queries go by: namespaces packed and the range cut
-    so that each evaluates at most :data:`STATUS_BUDGET` series × steps (``sizes``: the most containers
-    reporting at once per namespace; None: the whole scope, chunk by chunk)."""
+    """The (namespace batch, time chunk) pairs the per-step queries go by: namespaces packed and the range cut
+    so that each evaluates at most ``budget`` series × steps (``sizes``: the most containers reporting at
+    once per namespace; None: the whole scope, chunk by chunk)."""
     if not sizes:
         return [(scope, chunk) for chunk in tr.chunks()]
-    return [(scope.only(r.namespaces), r.chunk) for r in plan(dict(sizes), tr, STATUS_BUDGET)]
+    return [(scope.only(r.namespaces), r.chunk) for r in plan(dict(sizes), tr, budget)]
 
 
-PodStatusSink = Callable[[pd.DataFrame], None]
-"""Takes ``pod_status`` rows (:data:`analyzer.snapshot.schema.POD_STATUS_COLUMNS`), a namespace batch at a
-time, each in :data:`POD_STATUS_KEY` order and the batches in namespace order."""
+Sink = Callable[[pd.DataFrame], None]
+"""Takes a table's rows (``pod_status`` or ``replicas`` columns) a namespace batch at a time, each batch in
+the table's key order and the batches in namespace order."""
+
+REPLICAS_BUDGET = 2_000_000
+"""Points one query of the replica series answers at most (a series per workload and step; the batches are
+sized by the containers per namespace, more than the workloads)."""
 
 
 def collect_ksm(
     client: PromClient,
     scope: promql.Scope,
     tr: TimeRange,
-    pod_status: PodStatusSink,
+    pod_status: Sink,
+    replicas: Sink,
     progress: Callable[[int, int], None] | None = None,
     sizes: Mapping[str, int] | None = None,
 ) -> KsmState:
-    """Read every :data:`SERIES` entry at a coarse step, the workloads' replicas at the range's step, and the
-    pods' and containers' status by :func:`status_batches` of ``sizes``. Each batch's pod status goes to
-    ``pod_status`` as soon as its answers are in: a cluster's pods at every step are never held at once."""
+    """Read every :data:`SERIES` entry at a coarse step, and by namespace batches of ``sizes`` the
+    workloads' replicas (:data:`REPLICAS_BUDGET`) and the pods' status (:func:`status_batches`) at every
+    step, then the containers' status. Each batch's pod status and replica series go to ``pod_status`` and
+    ``replicas`` as soon as its answers are in: the cluster's rows per step are never held at once."""
     span = (tr.end - tr.start).total_seconds()
     step = max(tr.step_s, min(3600.0, span))
     first = tr.end - pd.Timedelta(seconds=step * (span // step))
     coarse = TimeRange(first, tr.end, step)  # aligned on the end; the first window reaches back past start
     window = step
-    jobs: list[tuple[str, TimeRange, str, int]] = []
+    jobs: list[tuple[str, TimeRange, str, tuple[str, int] | None]] = []
     for name, series in SERIES.items():
         query = promql.last_seen(series.metric, series.by, scope, window, *series.matchers)
-        jobs.extend((name, chunk, query, -1) for chunk in coarse.chunks())
-    for kind, series in REPLICA_SERIES.items():
-        query = promql.present(series.metric, series.by, scope)
-        jobs.extend((kind, chunk, query, -1) for chunk in tr.chunks())
-    batches = status_batches(scope, tr, sizes)
-    groups = _batch_numbers(batches)
-    for (part, chunk), group in zip(batches, groups, strict=True):
-        for name, series in STATUS_SERIES.items():
-            query = promql.present(series.metric, series.by, part, *series.matchers)
-            jobs.append((name, chunk, f"{query} == 1" if name == "phase_now" else query, group))
-    expected = {g: 2 * groups.count(g) for g in set(groups)}
+        jobs.extend((name, chunk, query, None) for chunk in coarse.chunks())
+    expected: dict[tuple[str, int], int] = {}
+    tables_by_step: tuple[tuple[str, int, Mapping[str, Series]], ...] = (
+        ("replicas", REPLICAS_BUDGET, REPLICA_SERIES),
+        ("status", STATUS_BUDGET, STATUS_SERIES),
+    )
+    for table, budget, named in tables_by_step:
+        batches = status_batches(scope, tr, sizes, budget)
+        for (part, chunk), group in zip(batches, _batch_numbers(batches), strict=True):
+            for name, series in named.items():
+                query = promql.present(series.metric, series.by, part, *series.matchers)
+                jobs.append((name, chunk, f"{query} == 1" if name == "phase_now" else query, (table, group)))
+                expected[(table, group)] = expected.get((table, group), 0) + 1
 
-    def fetch(job: tuple[str, TimeRange, str, int]) -> pd.DataFrame:
+    def fetch(job: tuple[str, TimeRange, str, tuple[str, int] | None]) -> pd.DataFrame:
         name, chunk, query, _ = job
         result = client.matrix_range(query, chunk.start, chunk.end, chunk.step_s)
         by = {**SERIES, **REPLICA_SERIES, **STATUS_SERIES}[name].by
         return range_frame(result, by)
 
     parts: dict[str, list[pd.DataFrame]] = {}
-    status: dict[int, dict[str, list[pd.DataFrame]]] = {}
+    waiting: dict[tuple[str, int], dict[str, list[pd.DataFrame]]] = {}
     firsts: list[pd.Series] = []
+    newest: list[pd.DataFrame] = []
     for done, (job, frame) in enumerate(zip(jobs, client.map(fetch, jobs), strict=True), 1):
-        name, group = job[0], job[3]
-        if group < 0:
+        name, batch = job[0], job[3]
+        if batch is None:
             parts.setdefault(name, []).append(frame)
         else:
-            waiting = status.setdefault(group, {"phase_now": [], "ready_now": []})
-            waiting[name].append(frame)
-            if sum(map(len, waiting.values())) == expected[group]:
-                rows = _pod_status(**status.pop(group))
-                firsts.append(rows.groupby(["namespace", "pod"], observed=True)["timestamp"].min())
-                if len(rows):
-                    pod_status(rows)
+            frames = waiting.setdefault(batch, {})
+            frames.setdefault(name, []).append(frame)
+            if sum(map(len, frames.values())) == expected[batch]:
+                del waiting[batch]
+                if batch[0] == "status":
+                    rows = _pod_status(frames.get("phase_now", []), frames.get("ready_now", []))
+                    firsts.append(rows.groupby(["namespace", "pod"], observed=True)["timestamp"].min())
+                    if len(rows):
+                        pod_status(rows)
+                else:
+                    rows = _replica_rows(frames)
+                    if len(rows):
+                        newest.append(rows.groupby(["namespace", "kind", "name"], observed=True).tail(1))
+                        replicas(rows)
         if progress is not None:
             progress(done, len(jobs))
     tables = {}
     for name, series in SERIES.items():
         frame = pd.concat(parts[name], ignore_index=True).astype({k: object for k in series.by})
         tables[name] = last_points(frame, series.by)
-    replicas = []
-    for kind, series in REPLICA_SERIES.items():
-        frame = pd.concat(parts[kind], ignore_index=True)
-        if frame.empty:
-            continue
-        replicas.append(pd.DataFrame({
-            "timestamp": frame["timestamp"],
-            "namespace": frame["namespace"].astype(str),
-            "kind": kind,
-            "name": frame[series.by[1]].astype(str),
-            "replicas": frame["value"].round().astype("int64"),
-        }).astype({"namespace": "category", "kind": "category", "name": "category"}))  # fmt: skip
-    observed = (
-        _concat_categorical(replicas).drop_duplicates(["namespace", "kind", "name", "timestamp"])
-        if replicas
+    last = (
+        pd.concat([n.astype({"namespace": str, "kind": str, "name": str}) for n in newest], ignore_index=True)
+        if newest
         else pd.DataFrame(columns=["timestamp", "namespace", "kind", "name", "replicas"])
     )
     first_phase = first_phases(firsts)
     # The first round reads each series once over the range (Prometheus evaluates a function of a range
     # one series at a time): it needs no namespace batches.
     containers = collect_container_status(client, [scope], tr, first_phase)
-    return KsmState(tables, observed, first_phase, containers)
+    return KsmState(tables, last, first_phase, containers)
+
+
+def _replica_rows(frames: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
+    """A namespace batch's replica series (``replicas`` columns, categorical labels) in key order."""
+    rows = []
+    for kind, series in REPLICA_SERIES.items():
+        frame = pd.concat(frames.get(kind, []) or [pd.DataFrame()], ignore_index=True)
+        if frame.empty:
+            continue
+        rows.append(pd.DataFrame({
+            "timestamp": frame["timestamp"],
+            "namespace": frame["namespace"].astype(str),
+            "kind": kind,
+            "name": frame[series.by[1]].astype(str),
+            "replicas": frame["value"].round().astype("int64"),
+        }).astype({"namespace": "category", "kind": "category", "name": "category"}))  # fmt: skip
+    if not rows:
+        return pd.DataFrame(columns=["timestamp", "namespace", "kind", "name", "replicas"])
+    every = _concat_categorical(rows).drop_duplicates(["namespace", "kind", "name", "timestamp"])
+    return every.sort_values(list(REPLICAS_KEY), kind="stable").reset_index(drop=True)
 
 
 def _concat_categorical(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -154,11 +154,9 @@ def ksm_workloads(ksm: KsmState, pods: list[dict[str, Any]]) -> dict[str, list[d
             if ref["kind"] in ("ReplicaSet", "StatefulSet", "DaemonSet"):
                 ns = pod["metadata"]["namespace"]
                 out[ref["kind"]].setdefault((ns, ref["name"]), _meta(ref["kind"], ns, ref["name"]) | {"spec": {}})
-    newest = ksm.replicas.sort_values("timestamp", kind="stable")
-    last = newest.groupby(["namespace", "kind", "name"], observed=True)["replicas"].last()
-    for (ns, kind, name), replicas in last.items():
-        obj = out[str(kind)].setdefault((str(ns), str(name)), _meta(str(kind), str(ns), str(name)))
-        obj["spec"] = {"replicas": int(replicas)}
+    for r in ksm.replicas.itertuples(index=False):  # each workload's newest
+        obj = out[r.kind].setdefault((r.namespace, r.name), _meta(r.kind, r.namespace, r.name))
+        obj["spec"] = {"replicas": int(r.replicas)}
     kinds = ("ReplicaSet", "Deployment", "StatefulSet", "DaemonSet")
     return {k: [o | {"spec": o.get("spec", {})} for _, o in sorted(out[k].items())] for k in kinds if k in out}
 

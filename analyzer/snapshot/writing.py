@@ -132,16 +132,18 @@ class UsageFiles:
         return gone
 
 
-class PodStatusFile:
-    """``pod_status.parquet`` written a namespace batch at a time (a row group each), rows in key order."""
+class RowsFile:
+    """A table's Parquet file (``pod_status.parquet``, ``replicas.parquet``) written a namespace batch at a
+    time (a row group each), rows in key order; ``to_table`` makes a batch's Arrow table."""
 
-    def __init__(self, root: Path) -> None:
-        self.path = root / schema.POD_STATUS_FILE
+    def __init__(self, path: Path, to_table: Callable[[pd.DataFrame], pa.Table]) -> None:
+        self.path = path
+        self.to_table = to_table
         self._writer: pq.ParquetWriter | None = None
 
     def add(self, rows: pd.DataFrame) -> None:
-        """Append ``rows`` (pod_status columns, after every row already added in key order)."""
-        table = pod_status_table(rows)
+        """Append ``rows`` (the table's columns, after every row already added in key order)."""
+        table = self.to_table(rows)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
         self._writer.write_table(table)

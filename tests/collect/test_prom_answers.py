@@ -47,7 +47,7 @@ label_text = st.lists(st.sampled_from([*'ab"\\[],{}:\né', '"values":[', "]]}", 
 value_text = st.sampled_from(["NaN", "+Inf", "-Inf"]) | st.floats(allow_nan=False, allow_infinity=False).map(repr)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -101,7 +101,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(result=json_values | st.lists(json_values, max_size=4), cut=st.integers(0, 400))
 def test_any_body_is_a_matrix_or_a_clear_error(result: object, cut: int) -> None:
     body = prometheus_body(result)  # type: ignore[arg-type]
