@@ -57,7 +57,7 @@ from analyzer.snapshot.partitions import (
     plan_partitions,
     split_namespace,
 )
-from analyzer.snapshot.schema import NOTES_KEY, Metadata, Snapshot
+from analyzer.snapshot.schema import KUBERNETES_VERSION_KEY, NOTES_KEY, Metadata, Snapshot
 from analyzer.snapshot.shards import Shard
 from analyzer.snapshot.store import SnapshotFiles, namespace_filter
 from analyzer.snapshot.store import load_snapshot as _load
@@ -319,7 +319,7 @@ def _prepare(
         if progress is not None:
             progress("analysis", done, 5)
 
-    version = version or KubeVersion()
+    version = version or KubeVersion.of(snapshot.metadata.extra.get(KUBERNETES_VERSION_KEY))
     flags = flags or ControllerFlags()
     prices = prices or Prices()
     if isinstance(rules, str | os.PathLike):

@@ -38,6 +38,7 @@ from analyzer.errors import NothingToAnalyse, SidecarImpactError, SourceError
 from analyzer.snapshot.kube import controller_of, parse_owners
 from analyzer.snapshot.objects import read_object_files
 from analyzer.snapshot.schema import (
+    KUBERNETES_VERSION_KEY,
     NOTES_KEY,
     OBJECT_KINDS,
     POD_STATUS_FILE,
@@ -156,6 +157,7 @@ def collect_prometheus(
             dropped = _described_only(usage, objects["Pod"], selected=bool(kube and kube.selector))
             if dropped:
                 notes.append(dropped)
+            version = lister.server_version() if lister is not None else None
             counts = {"prometheus": client.requests, **({"kubernetes": lister.requests} if lister else {})}
             extra: dict[str, Any] = {
                 "prometheus_url": _without_credentials(prom.url),
@@ -163,6 +165,7 @@ def collect_prometheus(
                 "rate_window_s": rate_window_s(tr.step_s, scrape),
                 "objects_from": "kubernetes-api" if kube else "files" if objects_path else "kube-state-metrics",
                 "requests": counts,
+                **({KUBERNETES_VERSION_KEY: version} if version else {}),
                 **({NOTES_KEY: notes} if notes else {}),
             }
             cluster = cluster_name or prom.cluster or (kube.context if kube and kube.context else None) or "cluster"

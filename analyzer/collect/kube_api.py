@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,22 @@ class KubeLister:
             if progress is not None:
                 progress(done, len(RESOURCES))
         return listed
+
+    def server_version(self) -> str | None:
+        """The API server's ``1.<minor>`` (``GET /version``; EKS and GKE write the minor as ``31+``), or None
+        when it cannot be read (not allowed, not answered): the analysis then assumes its default."""
+        self.requests += 1
+        try:
+            response = self.api.call_api(*self._request("/version", []), _request_timeout=self.options.timeout_s)
+            response.read()
+            if not 200 <= response.status < 300:
+                return None
+            document = json.loads(response.data)
+        except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError):
+            return None
+        major = str(document.get("major", "")) if isinstance(document, dict) else ""
+        minor = re.match(r"\d{1,3}", str(document.get("minor", ""))) if isinstance(document, dict) else None
+        return f"1.{minor.group()}" if major == "1" and minor else None
 
     def list(self, resource: Resource) -> list[dict[str, Any]]:
         """All items of ``resource`` (every namespace asked for), with ``kind`` and ``apiVersion`` set."""

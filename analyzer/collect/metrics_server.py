@@ -26,7 +26,14 @@ from analyzer.collect.ksm_objects import iso
 from analyzer.collect.kube_api import POD_METRICS, RESOURCES, KubeLister, KubeOptions, ListSkipped
 from analyzer.collect.status_changes import changes_only, pod_statuses
 from analyzer.errors import QuantityError, SidecarImpactError, SourceError
-from analyzer.snapshot.schema import CONTAINER_STATUS_COLUMNS, DELETED_AT_ANNOTATION, OBJECT_KINDS, Metadata, Snapshot
+from analyzer.snapshot.schema import (
+    CONTAINER_STATUS_COLUMNS,
+    DELETED_AT_ANNOTATION,
+    KUBERNETES_VERSION_KEY,
+    OBJECT_KINDS,
+    Metadata,
+    Snapshot,
+)
 from analyzer.snapshot.store import check_snapshot
 from analyzer.snapshot.writing import atomic_directory, write_snapshot_files
 from analyzer.units import parse_quantity
@@ -77,6 +84,7 @@ def collect_metrics_server(
             if progress is not None:
                 progress("metrics-server", k + 1, polls)
         last = lister.list_all()
+        version = lister.server_version()
     finally:
         lister.close()
     usage = pd.DataFrame(rows, columns=["timestamp", "namespace", "pod", "container", "cpu_cores", "memory_bytes"])
@@ -90,7 +98,11 @@ def collect_metrics_server(
         usage = usage[keep]
     if usage.empty:
         raise SourceError(f"metrics.k8s.io at {lister.server}: no pod metrics in {polls} polls")
-    extra: dict[str, Any] = {"requests": {"kubernetes": lister.requests}, **({NOTES_KEY: notes} if notes else {})}
+    extra: dict[str, Any] = {
+        "requests": {"kubernetes": lister.requests},
+        **({KUBERNETES_VERSION_KEY: version} if version else {}),
+        **({NOTES_KEY: notes} if notes else {}),
+    }
     metadata = Metadata(
         1, "metrics-server", cluster_name or kube.context or "cluster",
         usage["timestamp"].min(), usage["timestamp"].max(), interval_s, __version__, extra,

@@ -19,6 +19,11 @@ class KubeVersion:
     minor: int = 34
     gates: Mapping[str, bool] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, recorded: str | None) -> KubeVersion:
+        """The version a snapshot records (``"1.<minor>"``, validated at load), or the default."""
+        return cls(minor=int(recorded.split(".")[1])) if recorded else cls()
+
     def enabled(self, gate: str) -> bool:
         if gate in self.gates:
             return bool(self.gates[gate])

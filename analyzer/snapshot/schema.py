@@ -142,6 +142,10 @@ OBJECT_API_VERSIONS = {
     "ScaledObject": "keda.sh/v1alpha1",
 }
 
+KUBERNETES_VERSION_KEY = "kubernetes_version"
+"""``metadata.extra`` key: the cluster's ``1.<minor>`` (the API server's ``/version``, or the generator's); the
+analysis simulates that version's controllers unless told another."""
+
 NOTES_KEY = "collection_notes"
 """``metadata.extra`` key: what the collector (or the loader) could not see or had to drop, one sentence each."""
 

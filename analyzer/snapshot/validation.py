@@ -366,6 +366,7 @@ METADATA_DOCUMENT: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "collection_notes": {"type": "array", "maxItems": 10_000, "items": _string(2000)},
+                "kubernetes_version": {"type": "string", "pattern": r"^1\.[0-9]{1,3}$"},
             },
         },
     },

@@ -47,6 +47,7 @@ class FakeApiServer:
         self.token = token
         self.forbidden: set[str] = set()
         self.missing: set[str] = set()
+        self.version: tuple[str, str] | None = ("1", "31+")
         self.gone_once: set[str] = set()
         self.pod_metrics: Callable[[int], list[dict[str, Any]]] | None = None
         self.requests: list[str] = []
@@ -94,6 +95,11 @@ class FakeApiServer:
         segments = parts.path.strip("/").split("/")
         plural = segments[-1]
         namespace = segments[segments.index("namespaces") + 1] if "namespaces" in segments else None
+        if parts.path == "/version":  # what the API server of that version answers (minor as EKS/GKE write it)
+            if self.version is None:
+                return 403, status(403, "Forbidden", 'forbidden: User "reader" cannot get path "/version"')
+            major, minor = self.version
+            return 200, {"major": major, "minor": minor, "gitVersion": f"v{major}.{minor.rstrip('+')}.3"}
         if parts.path.startswith("/apis/metrics.k8s.io/v1beta1/"):
             if "PodMetrics" in self.missing or self.pod_metrics is None:
                 return 404, status(404, "NotFound", "the server could not find the requested resource")

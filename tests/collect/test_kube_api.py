@@ -170,6 +170,7 @@ def test_prometheus_and_api_together(
     )
     assert any("verticalpodautoscalers (403 Forbidden)" in note for note in result.notes)
     assert result.requests["kubernetes"] == len(apiserver.requests)
+    assert result.snapshot.metadata.extra["kubernetes_version"] == "1.31"  # /version's minor "31+", as on EKS
     path = result.path
     assert TOKEN not in "".join(f.read_text() for f in path.rglob("*.json"))
     analysis = api.analyze(api.load_snapshot(path))
@@ -191,7 +192,10 @@ def test_usage_of_pods_outside_the_selector_is_dropped_from_the_written_files(
     every = collect_prometheus(prom, tr, tmp_path / "all", kube=KubeOptions(kubeconfig=apiserver.kubeconfig(tmp_path)))
     selector = "app.kubernetes.io/name=fraud-scorer"
     kube = KubeOptions(kubeconfig=apiserver.kubeconfig(tmp_path), selector=selector)
+    apiserver.version = None
     some = collect_prometheus(prom, tr, tmp_path / "some", kube=kube)
+    assert every.snapshot.metadata.extra["kubernetes_version"] == "1.31"
+    assert "kubernetes_version" not in some.snapshot.metadata.extra  # /version forbidden: the default is assumed
     dropped = [n for n in some.notes if n.startswith("dropped the usage of") and n.endswith("(outside -l)")]
     assert len(dropped) == 1
     kept = some.snapshot.usage.astype({"namespace": str, "pod": str, "container": str})

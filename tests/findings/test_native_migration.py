@@ -3,10 +3,12 @@ by hand, the HPA's counting by version, the VPA's loss, the controls, and the pa
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analyzer.api import Analysis, analyze, load_snapshot, render
@@ -81,6 +83,12 @@ def test_below_1_29_nothing_is_offered(small: Synthetic) -> None:
     assert len(old.native_migration) and not old.native_migration["offered"].any()
     assert old.native_migration["why_not"].str.contains("1.28").all()
     assert (old.native_migration["patch"] == "").all()
+    # the version a snapshot records (collect reads the API server's /version) is the one simulated
+    metadata = dataclasses.replace(small.snapshot.metadata, extra={**small.snapshot.metadata.extra,
+                                                                   "kubernetes_version": "1.28"})  # fmt: skip
+    recorded = analyze(dataclasses.replace(small.snapshot, metadata=metadata))
+    pd.testing.assert_frame_equal(recorded.native_migration, old.native_migration)
+    assert analyze(small.snapshot).native_migration["offered"].any()  # the generator records 1.34
 
 
 @pytest.fixture(scope="module")

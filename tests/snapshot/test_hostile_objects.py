@@ -266,6 +266,8 @@ def test_duplicate_objects_are_dropped_with_a_note(tiny_dir: Path, tmp_path: Pat
         ({"extra": []}, "extra: must be an object, got list"),
         ({"extra": {"collection_notes": "x"}}, "extra.collection_notes: must be a list"),
         ({"extra": {"collection_notes": [1]}}, "extra.collection_notes[0]: must be a string"),
+        ({"extra": {"kubernetes_version": "1.x"}}, "extra.kubernetes_version: "),
+        ({"extra": {"kubernetes_version": 1.3}}, "extra.kubernetes_version: must be a string"),
         ({"step_s": 0}, "step_s: 0 is out of range (minimum 1)"),
         ({"step_s": "60"}, "step_s: must be a number, got str '60'"),
         ({"step_s": 45}, "not on the step_s 45 grid"),
