@@ -236,9 +236,10 @@ def _known(status: pd.DataFrame, known: pd.MultiIndex) -> pd.DataFrame:
 
 
 def _pod_names(pods: list[dict[str, Any]]) -> pd.MultiIndex:
-    return pd.MultiIndex.from_tuples(
-        [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods] or [("", "")], names=["namespace", "pod"]
-    )[: len(pods)]
+    """The (namespace, name) of every pod object."""
+    return pd.MultiIndex.from_arrays(
+        [[p["metadata"]["namespace"] for p in pods], [p["metadata"]["name"] for p in pods]], names=["namespace", "pod"]
+    )
 
 
 def _known_rows(known: pd.MultiIndex, namespaces: np.ndarray, pods: np.ndarray) -> np.ndarray:
@@ -273,11 +274,7 @@ def assemble(
 
 def described_by(usage: pd.DataFrame, pods: list[dict[str, Any]]) -> np.ndarray:
     """Boolean mask of the usage rows whose (namespace, pod) has a Pod object."""
-    known = pd.MultiIndex.from_tuples(
-        [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods], names=["namespace", "pod"]
-    )
-    rows = pd.MultiIndex.from_arrays([usage["namespace"].astype(object), usage["pod"].astype(object)])
-    return np.asarray(rows.isin(known), dtype=bool) if len(known) else np.zeros(len(usage), dtype=bool)
+    return _known_rows(_pod_names(pods), usage["namespace"].to_numpy(), usage["pod"].to_numpy())
 
 
 def _objects_file(path: Path | None) -> Listed | None:
@@ -307,8 +304,6 @@ def _same_owners(pods: list[dict[str, Any]], selected: set[tuple[str, str]]) -> 
 
 def _stage(progress: Progress | None, name: str) -> Callable[[int, int], None] | None:
     return None if progress is None else (lambda done, total: progress(name, done, total))
-
-
 
 
 def _without_credentials(url: str) -> str:

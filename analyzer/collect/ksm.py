@@ -102,12 +102,12 @@ REPLICA_SERIES: dict[str, Series] = {
 @dataclass(frozen=True)
 class KsmState:
     """Newest value, first and last sighting per key of each :data:`SERIES` entry; each workload's newest
-    observed replicas (``replicas``: its series went to the sink :func:`collect_ksm` was given); each pod's
+    observed replicas (``newest_replicas``: the series went to the sink :func:`collect_ksm` was given); each pod's
     first step with a phase (``first_phase``, by namespace and pod; the pod status itself went to its
     sink too); the containers' status (``container_status``)."""
 
     tables: dict[str, pd.DataFrame]
-    replicas: pd.DataFrame
+    newest_replicas: pd.DataFrame
     first_phase: pd.Series = field(default_factory=lambda: first_phases([]))
     container_status: pd.DataFrame = field(default_factory=empty_container_status)
 
@@ -323,11 +323,10 @@ def container_jobs(scopes: list[promql.Scope], tr: TimeRange) -> list[tuple[str,
     return jobs
 
 
-def changed_jobs(
-    scopes: list[promql.Scope], changed: pd.DataFrame, tr: TimeRange
-) -> list[tuple[str, TimeRange, str]]:
+def changed_jobs(scopes: list[promql.Scope], changed: pd.DataFrame, tr: TimeRange) -> list[tuple[str, TimeRange, str]]:
     """The second round: for the pods whose containers changed (``changed``: namespace, pod, container), the
     points where each series differs from a step before or appeared, chunk by chunk."""
+
     def regex(names: list[str]) -> str:
         return promql.escape("|".join(re.escape(n) for n in names))
 
@@ -412,10 +411,9 @@ def container_status(points: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return changes_only(out)
 
 
-
-def _pod_status(phase_now: list[pd.DataFrame], ready_now: list[pd.DataFrame]) -> pd.DataFrame:
+def _pod_status(phases: list[pd.DataFrame], ready: list[pd.DataFrame]) -> pd.DataFrame:
     """One row per (pod, step) with a phase: the phase whose series is 1, Ready where its series is 1."""
-    phase, ready = pd.concat(phase_now, ignore_index=True), ready_now
+    phase = pd.concat(phases, ignore_index=True)
     if phase.empty:
         return empty_pod_status()
     phase = phase[phase["phase"].isin(POD_PHASES)].astype({"namespace": object, "pod": object})

@@ -154,7 +154,7 @@ def ksm_workloads(ksm: KsmState, pods: list[dict[str, Any]]) -> dict[str, list[d
             if ref["kind"] in ("ReplicaSet", "StatefulSet", "DaemonSet"):
                 ns = pod["metadata"]["namespace"]
                 out[ref["kind"]].setdefault((ns, ref["name"]), _meta(ref["kind"], ns, ref["name"]) | {"spec": {}})
-    for r in ksm.replicas.itertuples(index=False):  # each workload's newest
+    for r in ksm.newest_replicas.itertuples(index=False):
         obj = out[r.kind].setdefault((r.namespace, r.name), _meta(r.kind, r.namespace, r.name))
         obj["spec"] = {"replicas": int(r.replicas)}
     kinds = ("ReplicaSet", "Deployment", "StatefulSet", "DaemonSet")

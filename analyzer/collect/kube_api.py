@@ -82,6 +82,14 @@ class Listed:
     notes: list[str] = field(default_factory=list)
 
 
+def release(version: Any) -> str | None:
+    """``1.<minor>`` of a ``/version`` document (``{"major": "1", "minor": "31+"}``), or None for anything else."""
+    if not isinstance(version, dict) or version.get("major") != "1" or not isinstance(version.get("minor"), str):
+        return None
+    minor = re.match(r"\d{1,3}(?!\d)", version["minor"])
+    return f"1.{int(minor.group())}" if minor else None
+
+
 def api_client(options: KubeOptions) -> client.ApiClient:
     """An ApiClient from the kubeconfig (``--context``) or the pod's service account."""
     try:
@@ -134,11 +142,9 @@ class KubeLister:
             if not 200 <= response.status < 300:
                 return None
             document = json.loads(response.data)
-        except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError):
+        except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError, RecursionError):
             return None
-        major = str(document.get("major", "")) if isinstance(document, dict) else ""
-        minor = re.match(r"\d{1,3}", str(document.get("minor", ""))) if isinstance(document, dict) else None
-        return f"1.{minor.group()}" if major == "1" and minor else None
+        return release(document)
 
     def list(self, resource: Resource) -> list[dict[str, Any]]:
         """All items of ``resource`` (every namespace asked for), with ``kind`` and ``apiVersion`` set."""

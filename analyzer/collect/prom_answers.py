@@ -1,13 +1,13 @@
 """Prometheus matrix answers decoded straight into arrays, without a Python object per point.
 
 A week of a large cluster's usage is hundreds of millions of ``[time, "value"]`` pairs. Parsed as JSON,
-each pair becomes a list, a float and a string (about 150 bytes and a microsecond), and the collection's
-client spends most of its time and memory there. :func:`decode_matrix` reads Prometheus's own layout of
-an answer (``{"status":"success","data":{"resultType":"matrix","result":[{"metric":{...},"values":[...]}
-...]}}``) with byte searches: each series' labels are parsed as JSON (a few per series), its points are cut
-out of the text and read as CSV by Arrow. An answer in any other layout (keys in another order, native
-histograms, whitespace) is parsed as JSON instead, with the same result: the fast path is an optimisation,
-never a second meaning.
+each pair becomes a list, a float and a string, and the collection's client spent most of its time and
+memory there (benchmarks/README.md, "Collection at cluster scale"). :func:`decode_matrix` reads
+Prometheus's own layout of an answer, ``{"status":"success","data":{"resultType":"matrix","result":[...]}}``
+with each series as ``{"metric":{...},"values":[...]}``, by byte searches: each series' labels are parsed
+as JSON (a few per series), its points are cut out of the text and read as CSV by Arrow. An answer in any
+other layout (keys in another order, native histograms, whitespace) is parsed as JSON instead, with the
+same result: the fast path is an optimisation, never a second meaning.
 """
 
 from __future__ import annotations

@@ -166,7 +166,7 @@ class PromClient:
             while pending:
                 yield pending.popleft().result()
 
-    def _call(self, promql: str, send: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    def _call(self, promql: str, send: Callable[[], R]) -> R:
         where = self.options.url
         attempts = self.options.retries + 1
         for attempt in range(1, attempts + 1):

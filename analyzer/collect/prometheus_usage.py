@@ -29,7 +29,7 @@ from analyzer.collect import promql
 from analyzer.collect.grid import Grid, OnGrid, last_on_grid, rate_on_grid
 from analyzer.collect.prom_answers import Matrix
 from analyzer.collect.prometheus_connection import PromClient
-from analyzer.collect.promframe import range_frame
+from analyzer.collect.promframe import per_point, range_frame
 from analyzer.collect.timerange import MAX_POINTS_PER_SERIES, TimeRange, rate_window_s
 from analyzer.errors import SourceError
 
@@ -232,7 +232,7 @@ def joined(cpu: Labelled, memory: Labelled, chunk: TimeRange) -> tuple[pd.DataFr
     labels = np.array(names, dtype=object).reshape(-1, 3)
     frame = pd.DataFrame({
         "timestamp": pd.to_datetime(chunk.start.value + step * round(chunk.step_s * 1e9), unit="ns", utc=True),
-        **{key: _per_row(labels[:, i], series) for i, key in enumerate(_KEYS)},
+        **{key: per_point(labels[:, i], series) for i, key in enumerate(_KEYS)},
         "cpu_cores": cores,
         "memory_bytes": memory_bytes,
     })  # fmt: skip
@@ -251,9 +251,3 @@ def _folded(answer: Labelled, ids: dict[tuple[str, str, str], int], width: int) 
     key = key[order]
     starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
     return key[starts], np.fmax.reduceat(value[order], starts) if len(key) else value
-
-
-def _per_row(per_series: np.ndarray, series: np.ndarray) -> pd.Categorical:
-    """A label of every row, looked up once per series and indexed by its code: no string per row."""
-    categories, inverse = np.unique(per_series, return_inverse=True)
-    return pd.Categorical.from_codes(inverse[series], categories)

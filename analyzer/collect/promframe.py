@@ -16,16 +16,16 @@ def range_frame(answer: Matrix, labels: Sequence[str], value: str = "value") -> 
     columns: dict[str, Any] = {}
     for label in labels:
         names = np.asarray([s.get(label, "") for s in answer.labels], dtype=object)
-        columns[label] = pd.Categorical.from_codes(*_coded(names, answer.series)) if len(names) else []
+        columns[label] = per_point(names, answer.series) if len(names) else []
     columns["timestamp"] = _utc(answer.times)
     columns[value] = answer.values
     return pd.DataFrame(columns)
 
 
-def _coded(names: np.ndarray, series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of every point's label (looked up once per series) and the categories."""
-    categories, inverse = np.unique(names.astype(str), return_inverse=True)
-    return inverse[series], categories
+def per_point(per_series: np.ndarray, series: np.ndarray) -> pd.Categorical:
+    """A label of every point, looked up once per series and indexed by its code: no string per point."""
+    categories, inverse = np.unique(per_series.astype(str), return_inverse=True)
+    return pd.Categorical.from_codes(inverse[series], categories)
 
 
 def last_points(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:

@@ -52,7 +52,7 @@ def load_snapshot(
 
 
 CHECK_ROWS = 4_000_000
-"""Usage samples :func:`check_snapshot` loads at once (about 150 MB)."""
+"""Usage samples :func:`check_snapshot` loads at once."""
 
 
 def check_snapshot(path: str | os.PathLike[str], budget: int = CHECK_ROWS) -> None:

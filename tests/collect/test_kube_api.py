@@ -6,15 +6,18 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer import api
 from analyzer.collect.collector import collect_prometheus
-from analyzer.collect.kube_api import REDACTED, KubeLister, KubeOptions
+from analyzer.collect.kube_api import REDACTED, KubeLister, KubeOptions, release
 from analyzer.collect.prometheus_connection import PromOptions
 from analyzer.collect.timerange import time_range
 from analyzer.errors import SidecarImpactError, SourceError
@@ -210,3 +213,26 @@ def test_usage_of_pods_outside_the_selector_is_dropped_from_the_written_files(
         f"namespace={ns}" for ns in kept["namespace"].unique()
     )
     assert some.samples == len(kept)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.none()
+    | st.integers()
+    | st.text(max_size=5)
+    | st.dictionaries(
+        st.sampled_from(["major", "minor", "gitVersion"]),
+        st.none() | st.integers() | st.text(alphabet="0123456789+.-a", max_size=6),
+        max_size=3,
+    )
+)
+def test_any_version_document_is_a_release_or_none(document: object) -> None:
+    got = release(document)
+    assert got is None or re.fullmatch(r"1\.[0-9]{1,3}", got)  # what metadata.json validation accepts
+
+
+def test_version_documents_as_servers_write_them() -> None:
+    assert release({"major": "1", "minor": "31+", "gitVersion": "v1.31.4-eks-2d5f260"}) == "1.31"
+    assert release({"major": "1", "minor": "29"}) == "1.29"
+    assert release({"major": "1", "minor": "031"}) == "1.31"
+    assert release({"major": "2", "minor": "0"}) is None and release({"major": "1", "minor": "1234"}) is None
