@@ -70,6 +70,8 @@ RESOURCES = (
     Resource("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers"),
     Resource("VerticalPodAutoscaler", "autoscaling.k8s.io", "v1", "verticalpodautoscalers", optional=True),
     Resource("ScaledObject", "keda.sh", "v1alpha1", "scaledobjects", optional=True, quiet_if_absent=True),
+    Resource("Job", "batch", "v1", "jobs"),
+    Resource("CronJob", "batch", "v1", "cronjobs"),
 )
 POD_METRICS = Resource("PodMetrics", "metrics.k8s.io", "v1beta1", "pods")
 

@@ -67,6 +67,8 @@ def classify(snapshot: Snapshot, owners: pd.DataFrame, rules: Sequence[Rule] = (
         kind, workload = owner_of.get(pod.key, ("Pod", pod.name))
         ref = pod.controller
         template = None if ref is None else templates.get((pod.namespace, ref.kind, ref.name))
+        if template is None and kind == "CronJob":  # its Job is gone: the CronJob's template is the Job's
+            template = templates.get((pod.namespace, kind, workload))
         rows.extend(classify_pod(pod, kind, workload, template, rules))
     return pd.DataFrame(rows, columns=list(CLASS_COLUMNS))
 
@@ -182,7 +184,7 @@ def _listed_by_injectors(annotations: dict[str, str]) -> dict[str, tuple[str, st
 def _templates(snapshot: Snapshot) -> dict[tuple[str, str, str], frozenset[str]]:
     """Container names (regular and init) of each pod owner's template, keyed by (namespace, kind, name)."""
     out = {}
-    for w in snapshot.workloads("ReplicaSet", "StatefulSet", "DaemonSet"):
+    for w in snapshot.workloads("ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"):
         names = [c.name for c in w.template.all_containers] if w.template is not None else []
         if names:
             out[w.key] = frozenset(names)

@@ -24,8 +24,16 @@ KSM_SOURCE = "kube-state-metrics"
 DELETED_AT_ANNOTATION = "sidecar-impact.io/deleted-at"
 """Set on pods that existed during the snapshot's window but were gone before its end."""
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
 """The kinds whose pod templates the analysis reads."""
+TEMPLATE_AT: dict[str, tuple[str, ...]] = {"CronJob": ("spec", "jobTemplate", "spec", "template")}
+"""Where a kind keeps its pod template, when not at ``spec.template`` (JSON Patch paths are built from it)."""
+DEFAULT_TEMPLATE_AT = ("spec", "template")
+
+
+def template_at(kind: str) -> tuple[str, ...]:
+    """The path of ``kind``'s pod template in its object: ``spec.template`` but for a CronJob's."""
+    return TEMPLATE_AT.get(kind, DEFAULT_TEMPLATE_AT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +174,7 @@ def newest_first_key(pod: Pod) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """A Deployment, StatefulSet, DaemonSet or ReplicaSet: its owner and its pod template.
+    """A Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob: its owner and its pod template.
 
     ``template_raw`` is ``spec.template`` as collected, for the patch builders alone."""
 
@@ -221,7 +229,9 @@ def parse_pod_spec(spec: Mapping[str, Any]) -> PodSpec:
 def parse_workload(kind: str, obj: Mapping[str, Any]) -> Workload:
     """A validated workload object, typed; its template kept raw too, for the patch builders."""
     meta = obj["metadata"]
-    template = (obj.get("spec") or {}).get("template")
+    template: Any = obj
+    for part in template_at(kind):
+        template = template.get(part) if isinstance(template, Mapping) else None
     has = isinstance(template, Mapping)
     return Workload(
         kind=kind,

@@ -120,6 +120,8 @@ OBJECT_KINDS = (
     "HorizontalPodAutoscaler",
     "VerticalPodAutoscaler",
     "ScaledObject",
+    "Job",
+    "CronJob",
 )
 OBJECT_FILE_NAMES = {
     "Pod": "pods.json",
@@ -130,6 +132,8 @@ OBJECT_FILE_NAMES = {
     "HorizontalPodAutoscaler": "hpas.json",
     "VerticalPodAutoscaler": "vpas.json",
     "ScaledObject": "scaledobjects.json",
+    "Job": "jobs.json",
+    "CronJob": "cronjobs.json",
 }
 OBJECT_API_VERSIONS = {
     "Pod": "v1",
@@ -140,6 +144,8 @@ OBJECT_API_VERSIONS = {
     "HorizontalPodAutoscaler": "autoscaling/v2",
     "VerticalPodAutoscaler": "autoscaling.k8s.io/v1",
     "ScaledObject": "keda.sh/v1alpha1",
+    "Job": "batch/v1",
+    "CronJob": "batch/v1",
 }
 
 KUBERNETES_VERSION_KEY = "kubernetes_version"
@@ -168,6 +174,11 @@ class Metadata:
     step_s: float
     tool_version: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def window_h(self) -> float:
+        """Hours the samples cover: from the first sample to one step past the last."""
+        return ((self.end - self.start).total_seconds() + self.step_s) / 3600
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -147,6 +147,27 @@ WORKLOAD_SPEC: dict[str, Any] = {
     "properties": {"replicas": _int(), "template": POD_TEMPLATE},
 }
 
+JOB_SPEC: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "template": POD_TEMPLATE,
+        "activeDeadlineSeconds": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        "backoffLimit": _int(),
+    },
+}
+"""A ``batch/v1`` Job: its pod template, and the deadline that ends a pod a sidecar holds open."""
+
+CRONJOB_SPEC: dict[str, Any] = {
+    "type": "object",
+    "required": ["jobTemplate"],
+    "properties": {
+        "schedule": _string(1000),
+        "concurrencyPolicy": {"enum": ["Allow", "Forbid", "Replace"]},
+        "jobTemplate": {"type": "object", "properties": {"spec": JOB_SPEC}},
+    },
+}
+"""A ``batch/v1`` CronJob: its Jobs' template (``spec.jobTemplate.spec.template``)."""
+
 METRIC_TARGET: dict[str, Any] = {
     "type": "object",
     "required": ["type"],
@@ -322,6 +343,8 @@ SPECS: dict[str, dict[str, Any]] = {
     "HorizontalPodAutoscaler": HPA_SPEC,
     "VerticalPodAutoscaler": VPA_SPEC,
     "ScaledObject": SCALED_OBJECT_SPEC,
+    "Job": JOB_SPEC,
+    "CronJob": CRONJOB_SPEC,
 }
 """The spec schema of each kind the analysis reads (``schema.OBJECT_KINDS``)."""
 

@@ -27,6 +27,8 @@ PLURALS = {
     "horizontalpodautoscalers": "HorizontalPodAutoscaler",
     "verticalpodautoscalers": "VerticalPodAutoscaler",
     "scaledobjects": "ScaledObject",
+    "jobs": "Job",
+    "cronjobs": "CronJob",
 }
 
 
