@@ -28,7 +28,7 @@ from analyzer.model.classify import Role
 from analyzer.simulate.hpa_spec import HPAObject
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_requests import aggregate_container_requests
-from analyzer.snapshot.kube import PodSpec, Workload
+from analyzer.snapshot.kube import PodSpec, Workload, template_at
 
 MIGRATION_FOLDER = "native-sidecars"
 """Where in ``fixes/`` the migration's patches go, apart from the fixes: a migration is a choice."""
@@ -43,9 +43,11 @@ UNSUPPORTED = {
     "vault": "the Vault agent injector cannot inject a native sidecar yet (hashicorp/vault-k8s#620)",
 }
 
+JOB_IMMUTABLE = "a Job's pod template cannot be changed: change it where the Job is made (its manifest, or its CronJob)"
+
 MIGRATION_COLUMNS: dict[str, str] = {
     "namespace": "workload namespace",
-    "workload_kind": "Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod",
+    "workload_kind": "Deployment, StatefulSet, DaemonSet, ReplicaSet, CronJob, Job or Pod",
     "workload": "workload name",
     "container": "the classic sidecar (a spec.containers entry)",
     "kind": "sidecar kind",
@@ -172,7 +174,9 @@ def _change(r: Any, workload: Workload | None) -> tuple[str, str, str]:
                              "a startupProbe if the app needs it up first)"), None  # fmt: skip
     if workload is None or workload.template_raw is None:
         return text + "; the snapshot has no template to patch", "", ""
-    ops, note = native_sidecar_ops(workload.template_raw, r.container, annotations)
+    if workload.kind == "Job":
+        return text + f"; {JOB_IMMUTABLE}", "", ""
+    ops, note = native_sidecar_ops(workload.template_raw, r.container, annotations, template_at(workload.kind))
     if not ops:
         return f"{text}; {note}", "", ""
     return text, patch_text(ops), apply_command(r.namespace, str(r.workload_kind), str(r.workload), MIGRATION_FOLDER)

@@ -16,6 +16,7 @@ from analyzer.model.signals import LIMIT_ANNOTATIONS, REQUEST_ANNOTATIONS
 from analyzer.paths import safe_component
 from analyzer.simulate.hpa_spec import HPASpec
 from analyzer.snapshot.hpa import APP_TARGETS_ANNOTATION, MetricSpec
+from analyzer.snapshot.kube import DEFAULT_TEMPLATE_AT
 from analyzer.snapshot.vpa import VPASpec
 
 
@@ -40,6 +41,8 @@ RESOURCE_NAMES = {
     "StatefulSet": "statefulset",
     "DaemonSet": "daemonset",
     "ReplicaSet": "replicaset",
+    "Job": "job",
+    "CronJob": "cronjob",
     "VerticalPodAutoscaler": "vpa",
     "Namespace": "namespace",
 }
@@ -167,53 +170,60 @@ def sidecar_requests_ops(
 
 
 def sidecar_limit_ops(
-    template: Mapping[str, Any], container: str, limits: dict[str, str], kind: str, injected: bool, native: bool
+    template: Mapping[str, Any], container: str, limits: dict[str, str], kind: str, injected: bool, native: bool,
+    at: tuple[str, ...] = DEFAULT_TEMPLATE_AT,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """JSON Patch operations on a workload that set a sidecar's limits where its owner reads them (the
-    injector's limit annotations, or the template's container), and notes for what no patch can set."""
+    injector's limit annotations, or the template's container), and notes for what no patch can set;
+    ``at``: where the object keeps ``template`` (:func:`analyzer.snapshot.kube.template_at`)."""
     notes: list[str] = []
     if injected and kind in LIMIT_ANNOTATIONS:
         keys = dict(zip(("cpu", "memory"), LIMIT_ANNOTATIONS[kind], strict=True))
-        return _annotation_ops(template, {keys[r]: q for r, q in limits.items()}), notes
+        return _annotation_ops(template, {keys[r]: q for r, q in limits.items()}, at), notes
     if injected:
         wanted = ", ".join(f"{r} {q}" for r, q in limits.items())
         return [], [f"{container} is injected by a webhook: set its limits ({wanted}) in its injector's configuration"]
-    return _container_resource_ops(template, container, "limits", limits, native, notes), notes
+    return _container_resource_ops(template, container, "limits", limits, native, notes, at), notes
 
 
 def native_sidecar_ops(
-    template: Mapping[str, Any], container: str, annotations: dict[str, str] | None
+    template: Mapping[str, Any], container: str, annotations: dict[str, str] | None,
+    at: tuple[str, ...] = DEFAULT_TEMPLATE_AT,
 ) -> tuple[list[dict[str, Any]], str]:
     """JSON Patch operations on a workload that make a classic sidecar native: the injector's
     ``annotations`` on the pod template, or (None) the template's container moved to the front of its
     ``initContainers`` with ``restartPolicy: Always``; and why there are none, when there are none."""
     if annotations is not None:
-        return _annotation_ops(template, annotations), ""
+        return _annotation_ops(template, annotations, at), ""
     spec = template.get("spec") or {}
     entries = spec.get("containers") or []
     index = next((i for i, c in enumerate(entries) if isinstance(c, dict) and c.get("name") == container), None)
     if index is None:
         return [], f"{container} is not in the workload's template"
-    at = pointer("spec", "template", "spec", "containers", index)
+    entry = pointer(*at, "spec", "containers", index)
     moved = {**entries[index], "restartPolicy": "Always"}
-    ops: list[dict[str, Any]] = [{"op": "test", "path": f"{at}/name", "value": container}, {"op": "remove", "path": at}]
+    ops: list[dict[str, Any]] = [{"op": "test", "path": f"{entry}/name", "value": container},
+                                 {"op": "remove", "path": entry}]  # fmt: skip
     if isinstance(spec.get("initContainers"), list):
-        return [*ops, {"op": "add", "path": "/spec/template/spec/initContainers/0", "value": moved}], ""
-    return [*ops, {"op": "add", "path": "/spec/template/spec/initContainers", "value": [moved]}], ""
+        return [*ops, {"op": "add", "path": pointer(*at, "spec", "initContainers", 0), "value": moved}], ""
+    return [*ops, {"op": "add", "path": pointer(*at, "spec", "initContainers"), "value": [moved]}], ""
 
 
-def _annotation_ops(template: Mapping[str, Any], annotations: dict[str, str]) -> list[dict[str, Any]]:
+def _annotation_ops(
+    template: Mapping[str, Any], annotations: dict[str, str], at: tuple[str, ...] = DEFAULT_TEMPLATE_AT
+) -> list[dict[str, Any]]:
     meta = template.get("metadata")
     if not isinstance(meta, dict):
-        return [{"op": "add", "path": "/spec/template/metadata", "value": {"annotations": annotations}}]
+        return [{"op": "add", "path": pointer(*at, "metadata"), "value": {"annotations": annotations}}]
     if not isinstance(meta.get("annotations"), dict):
-        return [{"op": "add", "path": "/spec/template/metadata/annotations", "value": annotations}]
-    return [{"op": "add", "path": pointer("spec", "template", "metadata", "annotations", k), "value": v}
+        return [{"op": "add", "path": pointer(*at, "metadata", "annotations"), "value": annotations}]
+    return [{"op": "add", "path": pointer(*at, "metadata", "annotations", k), "value": v}
             for k, v in annotations.items()]  # fmt: skip
 
 
 def _container_resource_ops(
-    template: Mapping[str, Any], container: str, part: str, values: dict[str, str], native: bool, notes: list[str]
+    template: Mapping[str, Any], container: str, part: str, values: dict[str, str], native: bool, notes: list[str],
+    at: tuple[str, ...] = DEFAULT_TEMPLATE_AT,
 ) -> list[dict[str, Any]]:
     """Set the template container's ``resources.<part>`` (requests or limits) to ``values``."""
     field_name = "initContainers" if native else "containers"
@@ -223,7 +233,7 @@ def _container_resource_ops(
         wanted = ", ".join(f"{r} {q}" for r, q in values.items())
         notes.append(f"{container} is not in the workload's template: set {part} {wanted} where it is defined")
         return []
-    at = ("spec", "template", "spec", field_name, index)
+    at = (*at, "spec", field_name, index)
     ops: list[dict[str, Any]] = [{"op": "test", "path": pointer(*at, "name"), "value": container}]
     resources = entries[index].get("resources")
     if not isinstance(resources, dict):

@@ -27,12 +27,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from analyzer.findings.hpa_skew import HOURS_PER_MONTH
+from analyzer.findings.native_migration import JOB_IMMUTABLE
 from analyzer.findings.remedies import RESOURCE_NAMES, apply_command, patch_text, sidecar_limit_ops
 from analyzer.findings.severity import Severity
 from analyzer.model.sidecar_failures import FAILURE_COLUMNS, FAILURE_SERIES_COLUMNS, series_bin_s
 from analyzer.simulate.counterfactual import Counterfactual
 from analyzer.simulate.views import View
-from analyzer.snapshot.kube import Workload
+from analyzer.snapshot.kube import Workload, template_at
 from analyzer.units import MIB, format_memory
 
 OOM_BUMP_UP_RATIO = 1.2
@@ -217,8 +218,10 @@ def _fix(r: Any, workload: Workload | None, sized_by: str = "") -> tuple[str, st
             text += f"; its VPA {sized_by}"
         if workload is None or workload.template_raw is None:
             return text + "; the snapshot has no template to patch", "", ""
-        ops, notes = sidecar_limit_ops(workload.template_raw, r.container, {"memory": new}, r.kind,
-                                       bool(r.injected), bool(r.native_sidecar))  # fmt: skip
+        if workload.kind == "Job":
+            return f"{text}; {JOB_IMMUTABLE}", "", ""
+        ops, notes = sidecar_limit_ops(workload.template_raw, r.container, {"memory": new}, r.kind, bool(r.injected),
+                                       bool(r.native_sidecar), template_at(workload.kind))  # fmt: skip
         if notes:
             text += "; " + "; ".join(notes)
         if not ops:
