@@ -19,6 +19,7 @@ from analyzer.findings.analysis import Analysis
 from analyzer.findings.changes import Changes, RunState, compare
 from analyzer.findings.hpa_skew import hpa_skew
 from analyzer.findings.hpa_status import hpa_table
+from analyzer.findings.jobs_held import job_hold_table
 from analyzer.findings.merge import canonical, merge
 from analyzer.findings.native_migration import native_migration
 from analyzer.findings.sidecar_failures import failure_effects, failure_timelines
@@ -27,6 +28,7 @@ from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
 from analyzer.model.classify import classify
 from analyzer.model.containers import container_table, newest_pods
+from analyzer.model.job_holds import pod_holds
 from analyzer.model.overhead import FitPolicy, fit_overhead, pair_with_app
 from analyzer.model.pod_usage import pod_usage
 from analyzer.model.rules import Rule, load_rules
@@ -263,6 +265,7 @@ class _Pending:
     templates: dict[tuple[str, str, str], Workload]
     """The workloads with a failing sidecar, for the fixes' patches."""
     native_migration: pd.DataFrame
+    jobs_held: pd.DataFrame
 
     def finish(self, result: Replayed, progress: Callable[[str, int, int], None] | None = None) -> Analysis:
         """The analysis, given the replay of this snapshot's HPA columns."""
@@ -290,10 +293,12 @@ class _Pending:
             vpa=self.vpa.table,
             vpa_hazards=hazards,
             vpa_hpa=vpa_hpa_effect(replays, self.vpa),
-            findings=findings_table(skew.table, skew.remedies, hazards, self.classes, self.notes, self.hpas, failures),
+            findings=findings_table(skew.table, skew.remedies, hazards, self.classes, self.notes, self.hpas, failures,
+                                    self.jobs_held),
             failures=failures,
             failure_series=failure_timelines(self.failure_series, replays),
             native_migration=self.native_migration,
+            jobs_held=self.jobs_held,
             causes=empty,
             pod_usage=self.pod_usage,
             samples=self.samples,
@@ -349,6 +354,7 @@ def _prepare(
     step(4)
     rebuilt = snapshot.rebuilt()
     workload_objects = {w.key: w for w in snapshot.workloads()}
+    newest = {k: p.spec for k, p in newest_pods(snapshot, classes).items()}
     return _Pending(
         metadata=snapshot.metadata,
         prices=prices,
@@ -368,8 +374,9 @@ def _prepare(
         failures=failures,
         failure_series=failure_series,
         templates={k: w for k, w in workload_objects.items() if k in failing},
-        native_migration=native_migration(containers, {k: p.spec for k, p in newest_pods(snapshot, classes).items()},
-                                          workload_objects, hpas, vpa.table, version),
+        native_migration=native_migration(containers, newest, workload_objects, hpas, vpa.table, version),
+        jobs_held=job_hold_table(pod_holds(snapshot, classes), newest, containers, workload_objects, prices, version,
+                                 snapshot.metadata.window_h),
     )
 
 

@@ -396,6 +396,12 @@ def _summary_lines(summary: dict[str, int | float], paths: list[Path]) -> None:
         f"{summary['under_provisioned_hours']:,.1f} h under-provisioned ({summary['hpas_diluted']} HPAs diluted), "
         f"{summary['stalled_hours']:,.1f} h stalled"
     )
+    if summary["jobs_held_pod_hours"]:
+        unfinished = summary["jobs_unfinished"]
+        typer.echo(
+            f"Jobs held open by a sidecar: {summary['jobs_held_pod_hours']:,.1f} pod-hours after their app finished, "
+            f"${summary['jobs_held_cost_month']:,.2f}/month" + (f", {unfinished} never completed" if unfinished else "")
+        )
     if summary["ambiguous_pods"]:
         typer.echo(f"{summary['ambiguous_pods']} pods with an ambiguous app container (see the report; --rules)")
     if summary["multi_app_workloads"]:
@@ -571,8 +577,9 @@ def sample(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
     catalogue: Annotated[
         str,
-        typer.Option(help="Scenarios: 'default' (sidecars that skew the autoscalers) or 'failures' (sidecars that "
-                     "start late, crash or are OOM-killed, and a healthy control)."),
+        typer.Option(help="Scenarios: 'default' (sidecars that skew the autoscalers), 'failures' (sidecars that "
+                     "start late, crash or are OOM-killed, and a healthy control) or 'lifecycle' (CronJobs whose "
+                     "sidecars hold their pods open after the app, and controls)."),
     ] = "default",
 ) -> None:
     """Write a synthetic cluster snapshot (every scenario of the catalogue) with its ground truth."""

@@ -14,6 +14,7 @@ import pandas as pd
 from analyzer.findings.causes import with_causes
 from analyzer.findings.changes import FIX_COLUMNS, STATE_COLUMNS, Changes, RunState, requests_now
 from analyzer.findings.hpa_skew import Direction
+from analyzer.findings.jobs_held import JOB_HOLD_TABLE_COLUMNS
 from analyzer.findings.native_migration import MIGRATION_COLUMNS
 from analyzer.findings.severity import SEVERITIES, severity_rank
 from analyzer.findings.sidecar_failures import FAILURE_TABLE_COLUMNS, TIMELINE_COLUMNS
@@ -49,6 +50,10 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "restarted sidecars left out of the metrics (each HPA once)",
     "native_sidecars_offered": "classic sidecars the move to a native sidecar is offered for (docs/native-sidecars.md)",
     "native_sidecars_vpa_lost": "of those, sidecars a VPA sizes now and would no longer size",
+    "jobs_held_pod_hours": "pod-hours Job pods were kept running after their app finished by a classic sidecar "
+    "(docs/lifecycle.md)",
+    "jobs_held_cost_month": "what those pods' requests cost per month at the configured prices, dollars",
+    "jobs_unfinished": "Jobs whose pod a sidecar still held at the window's end: not completed",
     "vpas": "VPAs in the snapshot",
     "vpa_hazards": "sidecar hazards the VPA meets",
     "findings_high": "findings of high severity",
@@ -80,6 +85,8 @@ class Analysis:
     (:data:`analyzer.findings.sidecar_failures.TIMELINE_COLUMNS`; not written to CSV or JSON);
     ``native_migration``: each classic sidecar moved to a native one, simulated
     (:data:`analyzer.findings.native_migration.MIGRATION_COLUMNS`);
+    ``jobs_held``: Jobs and CronJobs whose pods a classic sidecar kept running after the app
+    (:data:`analyzer.findings.jobs_held.JOB_HOLD_TABLE_COLUMNS`; empty without container status);
     ``pod_usage``: one pod's usage per container over time (:data:`analyzer.model.pod_usage.POD_USAGE_COLUMNS`),
     for the usage plots (not written to CSV or JSON: it is the snapshot's own data, binned).
     """
@@ -106,6 +113,7 @@ class Analysis:
     failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(FAILURE_TABLE_COLUMNS)))
     failure_series: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TIMELINE_COLUMNS)))
     native_migration: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(MIGRATION_COLUMNS)))
+    jobs_held: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(JOB_HOLD_TABLE_COLUMNS)))
     samples: int = 0
     """Usage samples the analysis read (the snapshot's rows): coverage, with the metadata's window."""
     rebuilt: tuple[tuple[str, int], ...] = ()
@@ -211,6 +219,9 @@ class Analysis:
             "vpas": int((self.vpa["vpa"] != "").groupby([self.vpa.namespace, self.vpa.vpa]).any().sum()),
             "native_sidecars_offered": int(migrating["offered"].sum()),
             "native_sidecars_vpa_lost": int((migrating["offered"] & migrating["vpa_stops_sizing"]).sum()),
+            "jobs_held_pod_hours": round(float(self.jobs_held["held_pod_hours"].sum()), 2),
+            "jobs_held_cost_month": round(float(self.jobs_held["cost_month"].sum()), 2),
+            "jobs_unfinished": int(self.jobs_held["jobs_unfinished"].sum()),
             "vpa_hazards": len(self.vpa_hazards),
             **{f"findings_{sev}": int((self.findings["severity"] == sev).sum()) for sev in reversed(SEVERITIES)},
         }

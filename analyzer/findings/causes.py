@@ -52,7 +52,8 @@ CAUSE_COLUMNS = {
 }
 
 _SKEW_KINDS = ("hpa-stalled", "hpa-inflation", "hpa-dilution")
-FAILURE_KINDS = ("sidecar-slow-start", "sidecar-crash-loop", "sidecar-oom")
+FAILURE_KINDS = ("sidecar-slow-start", "sidecar-crash-loop", "sidecar-oom", "job-held-by-sidecar")
+"""Findings on what a sidecar does to its pods, whose message begins with the sidecar's name."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def _culprits(
             found = (by_name.get((ns, h.workload, h.container)) for h in hazards.get((ns, obj, kind), []))
             rows = [r for r in found if r is not None]
         elif kind in FAILURE_KINDS:  # a failure finding's message begins with its sidecar's name
-            hit = by_name.get((ns, obj.split("/", 1)[-1], str(message).split(" ", 1)[0]))
+            hit = by_name.get((ns, obj.split("/", 1)[-1], str(message).split(" ", 1)[0].rstrip(",")))
             rows = [hit] if hit is not None else []
         culprits = {Culprit(r.container, r.kind, r.image, r.request_source) for r in rows}
         out.append(tuple(sorted(culprits, key=lambda c: c.key)))
@@ -234,6 +235,7 @@ _OTHER_WORDS = {
     "sidecar-slow-start": ("turns ready after the app, holding new pods unready", "workload"),
     "sidecar-crash-loop": ("crash-loops: its pods NotReady yet counted by the HPA, scale-downs held", "workload"),
     "sidecar-oom": ("OOM-killed at its memory limit", "workload"),
+    "job-held-by-sidecar": ("keeps Job pods running after the app finished", "Job workload"),
 }
 """What findings of the kinds no sidecar causes have in common, and what their objects are."""
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.findings.hpa_skew import CALIBRATED_SHARE, STALLED_SHARE, Direction
+from analyzer.findings.jobs_held import job_hold_rows
 from analyzer.findings.severity import Severity, severity_rank
 from analyzer.findings.sidecar_failures import failure_rows
 from analyzer.findings.vpa_hazards import HAZARDS
@@ -28,7 +29,7 @@ SKEW_MEDIUM_PERCENT = 10.0
 FINDING_COLUMNS = {
     "severity": "high, medium or low",
     "kind": "hpa-stalled, hpa-inflation, hpa-dilution, hpa-uncalibrated, ambiguous-app, multi-app, vpa-<hazard>, "
-    "sidecar-slow-start, sidecar-crash-loop, sidecar-oom or collection",
+    "sidecar-slow-start, sidecar-crash-loop, sidecar-oom, job-held-by-sidecar or collection",
     "namespace": "namespace of the object",
     "object": "the HPA, VPA, workload or pod concerned",
     "message": "what was found",
@@ -51,6 +52,7 @@ def findings_table(
     collection_notes: Sequence[str] = (),
     hpas: pd.DataFrame | None = None,
     failures: pd.DataFrame | None = None,
+    jobs_held: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """All findings, highest severity first (:data:`FINDING_COLUMNS`).
 
@@ -117,6 +119,8 @@ def findings_table(
     rows += _multi_app_rows(classes)
     if failures is not None:
         rows += failure_rows(failures)
+    if jobs_held is not None:
+        rows += job_hold_rows(jobs_held)
     return order_findings(pd.DataFrame(rows, columns=list(FINDING_COLUMNS)))
 
 

@@ -29,7 +29,7 @@ OOM_KILLED = "OOMKilled"
 
 FAILURE_COLUMNS: dict[str, str] = {
     "namespace": "workload namespace",
-    "workload_kind": "Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod",
+    "workload_kind": "Deployment, StatefulSet, DaemonSet, ReplicaSet, CronJob, Job or Pod",
     "workload": "workload name",
     "container": "the sidecar",
     "kind": "sidecar kind",
@@ -113,7 +113,9 @@ def status_events(snapshot: Snapshot) -> StatusEvents:
     oom = cs["last_reason"].astype(str).to_numpy() == OOM_KILLED
     until = np.where(last, np.minimum(window_end, gone_s), np.roll(t, -1))
     been_ready = pd.Series(ready).groupby(ids, sort=False).cummax().to_numpy(dtype=bool)
-    down = np.where(~ready & been_ready, np.maximum(until - t, 0.0), 0.0)
+    # A container whose last row is terminated has ended (its pod finished: a Job's), not gone down.
+    ended = last & (cs["state"].astype(str).to_numpy() == "terminated")
+    down = np.where(~ready & been_ready & ~ended, np.maximum(until - t, 0.0), 0.0)
     frame = pd.DataFrame({"id": ids, "restarts": step_up, "oom_kills": step_up * oom, "error_exits": step_up * ~oom,
                           "down_s": down})  # fmt: skip
     out = frame.groupby("id", sort=True).sum()

@@ -38,6 +38,7 @@ TABLES = (
     "vpa_hpa",
     "failures",
     "native_migration",
+    "jobs_held",
 )
 
 

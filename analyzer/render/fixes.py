@@ -59,6 +59,11 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
         files.setdefault(path, []).extend(json.loads(f.patch))
         previous = commands.get(path, (str(f.command), []))[1]
         commands[path] = (str(f.command), [*previous, f"{f.namespace}/{f.workload}: {f.container}: {f.fix}"])
+    for j in analysis.jobs_held[analysis.jobs_held["patch"] != ""].itertuples(index=False):
+        path = fix_file(j.namespace, str(j.workload_kind), str(j.workload))
+        files.setdefault(path, []).extend(json.loads(j.patch))
+        previous = commands.get(path, (str(j.command), []))[1]
+        commands[path] = (str(j.command), [*previous, f"{j.namespace}/{j.workload}: job-held-by-sidecar: {j.fix}"])
     meta = analysis.metadata
     script = _script([
         f"# Fixes sidecar-impact recommends for {_comment(meta.cluster)}, from the snapshot "
@@ -67,7 +72,7 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
         "# changing nothing, when the object changed since the snapshot. Run from the report folder.",
     ], commands)  # fmt: skip
     if not commands:
-        script += "# Nothing to fix: no HPA, VPA or sidecar failure finding has a fix that applies as a patch.\n"
+        script += "# Nothing to fix: no HPA, VPA, sidecar failure or held Job finding has a patch.\n"
     return _patch_files(files) | {"apply.sh": script} | _at_source(analysis) | _native_sidecars(analysis)
 
 

@@ -155,6 +155,43 @@ def _failures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
     return lead + table + "".join(fixes) + tail
 
 
+def _lifecycle(analysis: Analysis) -> str:
+    """Jobs and CronJobs whose pods a classic sidecar kept running after the app, costliest first, each with
+    its fix (docs/lifecycle.md)."""
+    table = analysis.jobs_held
+    if not len(table):
+        return ("<p>No Job pod was held open by a sidecar after its app finished (or the snapshot records no "
+                "container status).</p>")  # fmt: skip
+    s = analysis.summary()
+    unfinished = s["jobs_unfinished"]
+    lead = (f"<p>{len(table):,} Job workload{'s' if len(table) != 1 else ''} whose classic sidecar kept pods running "
+            f"after the app finished: {s['jobs_held_pod_hours']:,.1f} pod-hours with their requests scheduled, "
+            f"${s['jobs_held_cost_month']:,.2f}/month at the report's prices"
+            + (f"; {unfinished:,} Job{'s' if unfinished != 1 else ''} never completed in the window" if unfinished
+               else "")
+            + ". A native sidecar is stopped with the app; docs/lifecycle.md says how each figure is found.</p>")
+    ranked = table.sort_values(["jobs_unfinished", "cost_month"], ascending=False, kind="stable")
+    shown = ranked.assign(
+        workload=ranked["workload_kind"].str.lower() + " " + ranked["namespace"] + "/" + ranked["workload"],
+        held=[f"{h:,} of {p:,}" for h, p in zip(ranked["pods_held"], ranked["pods"], strict=True)],
+        median_minutes=ranked["held_minutes_p50"].round(0).astype(int),
+        pod_hours=ranked["held_pod_hours"].round(1),
+        per_month=[f"${c:,.2f}" for c in ranked["cost_month"]],
+        never_completed=ranked["jobs_unfinished"],
+    )
+    rows = _table(shown[["workload", "held_by", "held", "median_minutes", "pod_hours", "never_completed", "per_month",
+                         "fix"]].head(SHOWN_ROWS))  # fmt: skip
+    patched = shown[shown["command"] != ""].head(SHOWN_ROWS)
+    fixes = "".join(
+        f"<h3>{escape(r.workload)}</h3><pre>{escape(r.command)}</pre>"
+        f"<details><summary>patch</summary><pre>{escape(r.patch)}</pre></details>"
+        for r in patched.itertuples(index=False)
+    )
+    more = len(table) - SHOWN_ROWS
+    tail = f"<p>{more:,} more in report.json's <code>jobs_held</code>.</p>" if more > 0 else ""
+    return lead + rows + fixes + tail
+
+
 def _native_migration(analysis: Analysis) -> str:
     """Each classic sidecar moved to a native one, simulated: what the HPA, the VPA and the pod's effective
     request would see, and the change (docs/native-sidecars.md)."""
@@ -404,7 +441,7 @@ def _figures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
 CONTENTS = (
     ("summary", "Summary"), ("findings", "Findings"), ("hpa-details", "HPA details"), ("plots", "Plots"),
     ("hpas", "HPAs"), ("hpa-skew", "HPA skew"), ("remedies", "Remedies and fixes"), ("vpa", "VPA"),
-    ("failures", "Sidecar failures"), ("native", "Native sidecar migration"),
+    ("failures", "Sidecar failures"), ("lifecycle", "Sidecar lifecycle"), ("native", "Native sidecar migration"),
     ("workloads", "Workloads"), ("containers", "Containers"), ("overhead", "Sidecar overhead"),
     ("glossary", "Glossary"),
 )  # fmt: skip
@@ -521,6 +558,7 @@ def produce(analysis: Analysis, top: int = DEFAULT_TOP) -> str:
         remedies=Markup(remedies),
         vpa=Markup(vpa),
         failures=Markup(_failures(analysis, top, sheet)),
+        lifecycle=Markup(_lifecycle(analysis)),
         native=Markup(_native_migration(analysis)),
         hazards=list(ranked_hazards.itertuples(index=False)),
         shown=SHOWN_ROWS,

@@ -122,6 +122,15 @@ def _migration_line(analysis: Analysis) -> str:
             f"{s['native_sidecars_vpa_lost']:,} out of a VPA's hands (fixes/apply-native-sidecars.sh)\n")
 
 
+def _jobs_line(s: dict[str, Any]) -> str:
+    """The summary's line on Job pods held open by a sidecar (docs/lifecycle.md)."""
+    if not s["jobs_held_pod_hours"]:
+        return ""
+    unfinished = f"; {s['jobs_unfinished']:,} Jobs never completed" if s["jobs_unfinished"] else ""
+    return (f"- Jobs held open by a sidecar: {s['jobs_held_pod_hours']:,.1f} pod-hours after their app finished, "
+            f"${s['jobs_held_cost_month']:,.2f}/month{unfinished}\n")
+
+
 def produce(analysis: Analysis, top: int = 0) -> str:
     meta, s = analysis.metadata, analysis.summary()
     ranked = by_impact(analysis.hpa_skew)
@@ -151,6 +160,7 @@ def produce(analysis: Analysis, top: int = 0) -> str:
                 f"{s['hpas_stalled']} stalled for {s['stalled_hours']:,.1f} h: missing capacity, not a saving\n"
                 f"- {s['vpas']} VPAs, {s['vpa_hazards']} sidecar hazards\n"
                 + _failure_line(analysis, s)
+                + _jobs_line(s)
                 + _migration_line(analysis)
                 + f"- findings: {s['findings_high']} high, {s['findings_medium']} medium, {s['findings_low']} low"
                 + (f"\n- **{text(analysis.changes.headline())}**" if analysis.changes is not None else ""),

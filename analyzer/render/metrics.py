@@ -58,6 +58,13 @@ def registry_of(analysis: Analysis, duration_s: float | None = None, now: float 
            s["native_sidecars_offered"])  # fmt: skip
     single("sidecar_impact_native_sidecars_vpa_lost", "Offered sidecars a VPA sizes now and would no longer size",
            s["native_sidecars_vpa_lost"])  # fmt: skip
+    held = gauge("sidecar_impact_jobs_held_pod_hours", "Pod-hours a classic sidecar kept Job pods running after "
+                 "their app finished, over the window", ("namespace", "workload_kind", "workload", "container"))
+    for j in analysis.jobs_held.itertuples(index=False):
+        held.labels(cluster, j.namespace, j.workload_kind, j.workload, j.held_by).set(j.held_pod_hours)
+    single("sidecar_impact_jobs_held_cost_dollars_per_month", "What Job pods held open by a sidecar cost per month",
+           s["jobs_held_cost_month"])  # fmt: skip
+    single("sidecar_impact_jobs_unfinished", "Jobs a sidecar still held at the window's end", s["jobs_unfinished"])
     failures = analysis.failures
     if len(failures):  # only when the snapshot recorded the containers' status: no series means not assessed
         restarts = gauge("sidecar_impact_failure_restarts", "Sidecar restarts over the window, by sidecar and reason",

@@ -14,6 +14,7 @@ from analyzer.findings.causes import CAUSE_COLUMNS
 from analyzer.findings.changes import CHANGE_COLUMNS, VERDICT_COLUMNS
 from analyzer.findings.hpa_skew import REMEDY_COLUMNS, SKEW_COLUMNS
 from analyzer.findings.hpa_status import HPA_COLUMNS
+from analyzer.findings.jobs_held import JOB_HOLD_TABLE_COLUMNS
 from analyzer.findings.native_migration import MIGRATION_COLUMNS
 from analyzer.findings.sidecar_failures import FAILURE_TABLE_COLUMNS
 from analyzer.findings.summary import FINDING_TABLE_COLUMNS
@@ -24,10 +25,10 @@ from analyzer.model.overhead import FIT_COLUMNS
 from analyzer.model.shares import ROLLUP_COLUMNS, WORKLOAD_COLUMNS
 from analyzer.simulate.vpa_snapshot import VPA_COLUMNS
 
-REPORT_SCHEMA_VERSION = 5
+REPORT_SCHEMA_VERSION = 6
 """report.json's ``report_schema_version``: raised when a table or column changes incompatibly (2: the
 per-pod ``classes`` rows left report.json for ``-o pods``; 3: ``causes``, the findings' ``cause``, the
-containers' ``image`` and ``request_source``; 4: ``failures``; 5: ``native_migration``)."""
+containers' ``image`` and ``request_source``; 4: ``failures``; 5: ``native_migration``; 6: ``jobs_held``)."""
 TABLES: dict[str, dict[str, str]] = {
     "causes": CAUSE_COLUMNS,
     "findings": FINDING_TABLE_COLUMNS,
@@ -44,6 +45,7 @@ TABLES: dict[str, dict[str, str]] = {
     "vpa_hpa": VPA_HPA_COLUMNS,
     "failures": FAILURE_TABLE_COLUMNS,
     "native_migration": MIGRATION_COLUMNS,
+    "jobs_held": JOB_HOLD_TABLE_COLUMNS,
 }
 ELSEWHERE: dict[str, tuple[str, dict[str, str]]] = {
     "classes": ("pods.parquet (-o pods): every container of every pod with its classification", CLASS_COLUMNS),

@@ -40,6 +40,7 @@ from analyzer.snapshot.writing import (
 )
 from analyzer.synth import manifests
 from analyzer.synth.cluster import SimResult, simulate
+from analyzer.synth.jobs import JOB_CATALOGUES, JobScenario, job_batch
 from analyzer.synth.scenarios import CATALOGUE, CATALOGUES, Scenario, SidecarSpec, pick
 
 DEFAULT_START = pd.Timestamp("2026-11-02T00:00:00Z")
@@ -95,7 +96,8 @@ def generate(
                     raise ValueError("the workload has no HPA")
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 raise SidecarImpactError(f"fix for {s.namespace}/{s.workload}: {reason(exc, 200)}") from None
-    batches = list(generate_batches(workloads, days, step_s, seed, start, app_only_hpas, scenarios))
+    batches = list(generate_batches(workloads, days, step_s, seed, start, app_only_hpas, scenarios,
+                                    JOB_CATALOGUES.get(catalogue, ())))  # fmt: skip
     return batches[0] if len(batches) == 1 else _joined(batches)
 
 
@@ -114,12 +116,13 @@ def generate_batches(
     start: pd.Timestamp = DEFAULT_START,
     app_only_hpas: bool = False,
     scenarios: list[Scenario] | None = None,
+    jobs: Sequence[JobScenario] = (),
 ) -> Iterator[Synthetic]:
     """:func:`generate`'s snapshot as batches of :data:`BATCH_WORKLOADS` workloads with disjoint
     namespaces, each simulated with its own random stream (seeded by ``seed`` and the batch number), so
     memory follows one batch and a batch's data does not depend on how many follow it
     (:func:`write_sample_batches` simulates them in parallel)."""
-    make, firsts = _batch_maker(workloads, days, step_s, seed, start, app_only_hpas, scenarios)
+    make, firsts = _batch_maker(workloads, days, step_s, seed, start, app_only_hpas, scenarios, jobs)
     yield from map(make, enumerate(firsts))
 
 
@@ -131,6 +134,7 @@ def _batch_maker(
     start: pd.Timestamp,
     app_only_hpas: bool,
     scenarios: list[Scenario] | None = None,
+    jobs: Sequence[JobScenario] = (),
 ) -> tuple[Callable[[tuple[int, int]], Synthetic], range]:
     """The arguments checked; the function that simulates batch ``(number, first workload)`` and the
     batches' first workloads."""
@@ -142,7 +146,7 @@ def _batch_maker(
     if step_s < flags.sync_period_s or step_s % flags.sync_period_s:
         raise SidecarImpactError(f"--step must be a multiple of the 15s HPA sync period, got {step_s:g}s")
     scenarios = scenarios if scenarios is not None else pick(workloads)
-    make = partial(_batch, scenarios, workloads, days, step_s, seed, start, flags, app_only_hpas)
+    make = partial(_batch, scenarios, workloads, days, step_s, seed, start, flags, app_only_hpas, tuple(jobs))
     return make, range(0, workloads, BATCH_WORKLOADS)
 
 
@@ -162,14 +166,21 @@ def _batch(
     start: pd.Timestamp,
     flags: ControllerFlags,
     app_only_hpas: bool,
+    jobs: tuple[JobScenario, ...],
     numbered: tuple[int, int],
 ) -> Synthetic:
     """Batch ``number`` (its first workload ``first``), with its own random stream; batch 0 uses ``seed``
-    alone, so a snapshot of one batch (the bundled sample) is what a single simulation gives."""
+    alone, so a snapshot of one batch (the bundled sample) is what a single simulation gives. Batch 0 also
+    holds the catalogue's CronJobs (``jobs``, :mod:`analyzer.synth.jobs`), in namespaces of their own."""
     number, first = numbered
     part = scenarios[first : first + BATCH_WORKLOADS]
-    return _simulated(part, workloads, days, step_s, seed, start, seed if number == 0 else [seed, number], flags,
-                      app_only_hpas)  # fmt: skip
+    batch = _simulated(part, workloads, days, step_s, seed, start, seed if number == 0 else [seed, number], flags,
+                       app_only_hpas)  # fmt: skip
+    if number or not jobs:
+        return batch
+    snapshot, truth = job_batch(list(jobs), days, step_s, seed, start, workloads)
+    cronjobs = Synthetic(snapshot=snapshot, truth={"workloads": [], "jobs": truth}, demand=batch.demand.iloc[:0])
+    return _joined([batch, cronjobs])
 
 
 def _simulated(
@@ -288,7 +299,8 @@ def write_sample_batches(
     tables written by a forked worker (``workers`` at once), which hands this process only its objects and
     truth: memory is a batch per worker, and the snapshot is the one a single process writes. Returns the
     path and the counts written (``pods``, ``samples``)."""
-    make, firsts = _batch_maker(workloads, days, step_s, seed, DEFAULT_START, False, scenarios_of(catalogue, workloads))
+    make, firsts = _batch_maker(workloads, days, step_s, seed, DEFAULT_START, False, scenarios_of(catalogue, workloads),
+                                JOB_CATALOGUES.get(catalogue, ()))  # fmt: skip
     with _streaming(out, overwrite) as writer:
         write = partial(_simulated_and_written, make, writer.tmp)
         for batch in isolated_map(write, enumerate(firsts), workers, preload=__name__):
@@ -355,7 +367,7 @@ class _StreamWriter:
         for kind, items in batch.objects.items():
             self._objects.add(kind, items)
         workloads = [*self._truth.get("workloads", []), *batch.truth["workloads"]]
-        self._truth = {**batch.truth, "workloads": workloads}
+        self._truth = {**self._truth, **batch.truth, "workloads": workloads}
         self.pods += batch.pods
         self.samples += batch.samples
 
@@ -426,6 +438,8 @@ def _joined(batches: list[Synthetic]) -> Synthetic:
         container_status=containers,
     )
     truth = {**batches[0].truth, "workloads": [w for b in batches for w in b.truth["workloads"]]}
+    if any("jobs" in b.truth for b in batches):
+        truth["jobs"] = [j for b in batches for j in b.truth.get("jobs", [])]
     return Synthetic(snapshot=snapshot, truth=truth, demand=pd.concat([b.demand for b in batches], ignore_index=True))
 
 

@@ -545,7 +545,8 @@ FAILURES: tuple[Scenario, ...] = (
 )  # fmt: skip
 """Sidecar failure and readiness scenarios (``sidecar-impact sample --catalogue failures``)."""
 
-CATALOGUES = {"default": CATALOGUE, "failures": FAILURES}
+CATALOGUES = {"default": CATALOGUE, "failures": FAILURES, "lifecycle": CATALOGUE[:1]}
+"""Each catalogue's workloads; ``lifecycle`` adds CronJobs (:data:`analyzer.synth.jobs.JOB_CATALOGUES`)."""
 
 
 def pick(count: int, catalogue: tuple[Scenario, ...] = CATALOGUE) -> list[Scenario]:

@@ -1,0 +1,148 @@
+"""Jobs held open by a sidecar: the lifecycle catalogue's CronJobs against the generator's truth, the controls,
+the owner rule for Jobs, and the fixes through a real kubectl."""
+
+from __future__ import annotations
+
+import copy
+import shlex
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analyzer.api import Analysis, analyze, render
+from analyzer.findings.jobs_held import FINDING_KIND
+from analyzer.model.classify import classify
+from analyzer.model.job_holds import pod_holds
+from analyzer.model.workloads import pod_owners
+from analyzer.prices import HOURS_PER_MONTH
+from analyzer.simulate.kube_version import KubeVersion
+from analyzer.snapshot.kube import parse_pod_spec
+from analyzer.synth.generate import Synthetic, generate
+from tests.patching import applied, script_commands
+
+STEP_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def lifecycle() -> Synthetic:
+    return generate(workloads=1, days=1.0, step_s=STEP_S, catalogue="lifecycle")
+
+
+@pytest.fixture(scope="module")
+def lifecycle_analysis(lifecycle: Synthetic) -> Analysis:
+    return analyze(lifecycle.snapshot)
+
+
+def test_held_pods_hours_and_unfinished_jobs_match_the_truth(
+    lifecycle: Synthetic, lifecycle_analysis: Analysis
+) -> None:
+    """Per CronJob: the held pods and unfinished Jobs exactly, the held pod-hours within a step per held pod (a
+    change is read at the step after it: the estimate is the step's middle), the cost at the same tolerance."""
+    table = lifecycle_analysis.jobs_held.set_index("workload")
+    truth = {j["workload"]: j for j in lifecycle.truth["jobs"]}
+    held = {w for w, j in truth.items() if j["held"]}
+    assert held == {"report-export", "ledger-reconcile", "secrets-sync"}
+    assert set(table.index) == held  # the controls (native sidecar, a sidecar that quits) have no row
+    for workload in held:
+        row, t = table.loc[workload], truth[workload]
+        assert row.pods == t["pods"] and row.pods_held == t["pods_held"]
+        assert row.jobs_unfinished == t["jobs_unfinished"]
+        tolerance = t["pods_held"] * STEP_S / 3600
+        assert row.held_pod_hours == pytest.approx(t["held_pod_hours"], abs=tolerance)
+        assert row.cpu_request_cores == pytest.approx(t["pod_cpu_request_cores"])
+        assert row.memory_request_bytes == pytest.approx(t["pod_memory_request_bytes"])
+        per_hour = t["held_cost"] / t["held_pod_hours"]
+        assert row.cost == pytest.approx(t["held_cost"], abs=tolerance * per_hour)
+        assert row.cost_month == pytest.approx(row.cost / 24 * HOURS_PER_MONTH)
+    assert truth["ledger-reconcile"]["jobs_unfinished"] == 1
+
+
+def test_findings_rank_a_job_that_never_completes_first(lifecycle_analysis: Analysis) -> None:
+    found = lifecycle_analysis.findings[lifecycle_analysis.findings["kind"] == FINDING_KIND]
+    severity = dict(zip(found["object"], found["severity"], strict=True))
+    assert severity == {"cronjob/ledger-reconcile": "high", "cronjob/report-export": "medium",
+                        "cronjob/secrets-sync": "medium"}  # fmt: skip
+    summary = lifecycle_analysis.summary()
+    assert summary["jobs_unfinished"] == 1
+    assert summary["jobs_held_cost_month"] == pytest.approx(lifecycle_analysis.jobs_held["cost_month"].sum(), abs=0.01)
+    causes = lifecycle_analysis.causes
+    held_causes = causes[causes["kind"] == FINDING_KIND]
+    assert sorted(m for members in held_causes["members"] for m in members) == [
+        "batch/cronjob/ledger-reconcile", "batch/cronjob/report-export", "batch/cronjob/secrets-sync"]  # fmt: skip
+
+
+def test_the_fixes_apply_to_the_cronjobs_with_the_real_kubectl(
+    lifecycle: Synthetic, lifecycle_analysis: Analysis, tmp_path: Path
+) -> None:
+    """Each CronJob's patch, run by a real kubectl on the CronJob as collected, sets the injector's annotation on
+    the Jobs' pod template (spec.jobTemplate.spec.template) and validates; the controls get none."""
+    render(lifecycle_analysis, tmp_path, ["fixes"])
+    commands = [c for c in script_commands(tmp_path / "fixes" / "apply.sh") if " cronjob " in c]
+    expected = {"report-export": ("sidecar.istio.io/nativeSidecar", "true"),
+                "ledger-reconcile": ("config.linkerd.io/proxy-enable-native-sidecar", "true"),
+                "secrets-sync": ("vault.hashicorp.com/agent-pre-populate-only", "true")}  # fmt: skip
+    assert sorted(shlex.split(c)[3] for c in commands) == sorted(expected)
+    for command in commands:
+        name = shlex.split(command)[3]
+        before, after = applied(command, lifecycle.snapshot, tmp_path)
+        template = after["spec"]["jobTemplate"]["spec"]["template"]
+        key, value = expected[name]
+        assert template["metadata"]["annotations"][key] == value
+        assert template["spec"] == before["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def test_below_1_29_the_fix_for_a_proxy_is_words(lifecycle: Synthetic) -> None:
+    """Native sidecars are on by default from 1.29: before, Istio's quit API and linkerd-await are the fixes
+    (no patch); the Vault agent's pre-populate-only annotation does not need native sidecars."""
+    table = analyze(lifecycle.snapshot, version=KubeVersion(28)).jobs_held.set_index("workload")
+    assert "quitquitquit" in table.loc["report-export", "fix"] and table.loc["report-export", "patch"] == ""
+    assert "linkerd-await --shutdown" in table.loc["ledger-reconcile", "fix"]
+    assert table.loc["secrets-sync", "patch"] != ""
+
+
+def test_a_job_pod_is_owned_by_its_cronjob_with_or_without_the_job_object(lifecycle: Synthetic) -> None:
+    """A Job resolves to its CronJob by the Job's controller reference; a Job no longer kept (a CronJob keeps
+    its last few) by the CronJob controller's naming, <cronjob>-<minutes>, when that CronJob exists."""
+    snapshot = lifecycle.snapshot
+    kept = {j["metadata"]["name"] for j in snapshot.items("Job")}
+    owners = pod_owners(snapshot)
+    batch = owners[owners["namespace"] == "batch"]
+    assert set(batch["workload_kind"]) == {"CronJob"}
+    job_of = {p.name: p.controller.name for p in snapshot.pods if p.namespace == "batch" and p.controller}
+    assert any(job not in kept for job in job_of.values()) and any(job in kept for job in job_of.values())
+    orphan = copy.deepcopy(snapshot.items("Pod")[0])
+    orphan["metadata"].update(name="adhoc-abc12", namespace="batch",
+                              ownerReferences=[{"kind": "Job", "name": "adhoc-7", "controller": True}])  # fmt: skip
+    alone = type(snapshot)(metadata=snapshot.metadata, usage=snapshot.usage, replicas=snapshot.replicas,
+                           objects={**snapshot.objects, "Pod": [orphan]})  # fmt: skip
+    assert pod_owners(alone).iloc[0][["workload_kind", "workload"]].tolist() == ["Job", "adhoc-7"]
+
+
+def test_a_sidecar_that_restarts_is_not_an_end_and_a_native_one_never_holds(lifecycle: Synthetic) -> None:
+    """pod_holds reads a container's end from its last run of 'terminated' rows: a sidecar that terminated and
+    ran again ends where it finally stopped; the native control's sidecar stops with the app."""
+    snapshot = lifecycle.snapshot
+    classes = classify(snapshot, pod_owners(snapshot))
+    holds = pod_holds(snapshot, classes)
+    assert (holds.loc[holds["workload"] == "invoice-batch", "held_s"] == 0).all()
+    cs = snapshot.container_status
+    pod = holds.loc[holds["workload"] == "report-export", "pod"].iloc[0]
+    rows = cs[(cs["pod"] == pod) & (cs["container"] == "istio-proxy")]
+    running = rows[rows["state"] == "running"].iloc[0]
+    first_stop = running["timestamp"] + pd.Timedelta(minutes=2)
+    restart = pd.DataFrame([{**running.to_dict(), "timestamp": first_stop, "state": "terminated", "ready": False},
+                            {**running.to_dict(), "timestamp": first_stop + pd.Timedelta(minutes=1)}])  # fmt: skip
+    edited = pd.concat([cs, restart.astype(cs.dtypes.to_dict())], ignore_index=True)
+    edited = edited.sort_values(["namespace", "pod", "container", "timestamp"], kind="stable", ignore_index=True)
+    again = pod_holds(type(snapshot)(metadata=snapshot.metadata, usage=snapshot.usage, replicas=snapshot.replicas,
+                                     objects=snapshot.objects, container_status=edited), classes)  # fmt: skip
+    assert again.set_index("pod").loc[pod, "held_s"] == holds.set_index("pod").loc[pod, "held_s"]
+
+
+def test_a_cronjob_template_is_read_from_its_job_template(lifecycle: Synthetic) -> None:
+    cronjob = next(w for w in lifecycle.snapshot.workloads("CronJob") if w.name == "cache-warmer")
+    raw = lifecycle.snapshot.items("CronJob")
+    spec = next(c for c in raw if c["metadata"]["name"] == "cache-warmer")["spec"]["jobTemplate"]["spec"]["template"]
+    assert cronjob.template == parse_pod_spec(spec["spec"])
+    assert [c.name for c in cronjob.template.containers] == ["cache-warmer", "fluent-bit"]
