@@ -15,7 +15,7 @@ from analyzer.snapshot.schema import Snapshot
 
 CONTAINER_COLUMNS = {
     "namespace": "workload namespace",
-    "workload_kind": "Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod",
+    "workload_kind": "Deployment, StatefulSet, DaemonSet, ReplicaSet, CronJob, Job or Pod",
     "workload": "workload name",
     "container": "container name",
     "role": "app or sidecar (run-once init containers are left out)",
