@@ -52,6 +52,7 @@ SERIES: dict[str, Series] = {
     "init_containers": Series("kube_pod_init_container_info", (*CONTAINER, "image", "restart_policy")),
     "owners": Series("kube_pod_owner", (*POD, "owner_kind", "owner_name")),
     "replicaset_owners": Series("kube_replicaset_owner", ("namespace", "replicaset", "owner_kind", "owner_name")),
+    "job_owners": Series("kube_job_owner", ("namespace", "job_name", "owner_kind", "owner_name")),
     "created": Series("kube_pod_created", POD),
     "started": Series("kube_pod_start_time", POD),
     "phase": Series("kube_pod_status_phase", (*POD, "phase")),

@@ -138,7 +138,8 @@ def _container(
 
 
 def ksm_workloads(ksm: KsmState, pods: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """ReplicaSets (with their owners), Deployments, StatefulSets and DaemonSets, without templates."""
+    """ReplicaSets and Jobs (with their owners), Deployments, StatefulSets, DaemonSets and CronJobs, without
+    templates."""
     out: dict[str, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
     for r in ksm.tables["replicaset_owners"].itertuples(index=False):
         rs = _meta("ReplicaSet", r.namespace, r.replicaset)
@@ -149,15 +150,24 @@ def ksm_workloads(ksm: KsmState, pods: list[dict[str, Any]]) -> dict[str, list[d
             out[r.owner_kind].setdefault((r.namespace, r.owner_name), _meta(r.owner_kind, r.namespace, r.owner_name))
         rs["spec"] = {}
         out["ReplicaSet"][(r.namespace, r.replicaset)] = rs
+    for r in ksm.tables["job_owners"].itertuples(index=False):
+        job = _meta("Job", r.namespace, r.job_name) | {"spec": {}}
+        if r.owner_kind == "CronJob":
+            job["metadata"]["ownerReferences"] = [
+                {"apiVersion": "batch/v1", "kind": "CronJob", "name": r.owner_name, "controller": True}
+            ]
+            out["CronJob"].setdefault((r.namespace, r.owner_name),
+                                      _meta("CronJob", r.namespace, r.owner_name) | {"spec": {"jobTemplate": {}}})  # fmt: skip
+        out["Job"][(r.namespace, r.job_name)] = job
     for pod in pods:
         for ref in pod["metadata"].get("ownerReferences", []):
-            if ref["kind"] in ("ReplicaSet", "StatefulSet", "DaemonSet"):
+            if ref["kind"] in ("ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
                 ns = pod["metadata"]["namespace"]
                 out[ref["kind"]].setdefault((ns, ref["name"]), _meta(ref["kind"], ns, ref["name"]) | {"spec": {}})
     for r in ksm.newest_replicas.itertuples(index=False):
         obj = out[r.kind].setdefault((r.namespace, r.name), _meta(r.kind, r.namespace, r.name))
         obj["spec"] = {"replicas": int(r.replicas)}
-    kinds = ("ReplicaSet", "Deployment", "StatefulSet", "DaemonSet")
+    kinds = ("ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
     return {k: [o | {"spec": o.get("spec", {})} for _, o in sorted(out[k].items())] for k in kinds if k in out}
 
 

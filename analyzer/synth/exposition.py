@@ -194,6 +194,12 @@ def _ksm_series(
             labels = {"namespace": meta["namespace"], "replicaset": meta["name"], "owner_kind": ref["kind"],
                       "owner_name": ref["name"], "owner_is_controller": "true"}  # fmt: skip
             add("kube_replicaset_owner", labels, all_seconds, 1.0)
+    for job in snapshot.items("Job"):
+        meta = job["metadata"]
+        for ref in meta.get("ownerReferences") or []:
+            labels = {"namespace": meta["namespace"], "job_name": meta["name"], "owner_kind": ref["kind"],
+                      "owner_name": ref["name"], "owner_is_controller": "true"}  # fmt: skip
+            add("kube_job_owner", labels, all_seconds, 1.0)
     metric_of = {"Deployment": ("kube_deployment_spec_replicas", "deployment"),
                  "StatefulSet": ("kube_statefulset_replicas", "statefulset")}  # fmt: skip
     for (ns, kind, name), part in snapshot.replicas.groupby(["namespace", "kind", "name"], sort=True, observed=True):

@@ -146,3 +146,30 @@ def test_a_cronjob_template_is_read_from_its_job_template(lifecycle: Synthetic) 
     spec = next(c for c in raw if c["metadata"]["name"] == "cache-warmer")["spec"]["jobTemplate"]["spec"]["template"]
     assert cronjob.template == parse_pod_spec(spec["spec"])
     assert [c.name for c in cronjob.template.containers] == ["cache-warmer", "fluent-bit"]
+
+
+def test_without_the_api_a_job_pod_resolves_through_kube_job_owner(lifecycle: Synthetic) -> None:
+    """A --no-api collection rebuilds Jobs from kube_job_owner (its CronJob as controller) and stub CronJobs, so
+    its Job pods are reported per CronJob as with the API."""
+    from analyzer.collect.ksm import SERIES, KsmState
+    from analyzer.collect.ksm_objects import ksm_workloads
+    from analyzer.snapshot.schema import Snapshot
+
+    tables = {name: pd.DataFrame(columns=[*series.by, "value"]) for name, series in SERIES.items()}
+    tables["job_owners"] = pd.DataFrame({"namespace": ["batch", "batch"], "job_name": ["nightly-29380000", "adhoc"],
+                                         "owner_kind": ["CronJob", "<none>"], "owner_name": ["nightly", "<none>"],
+                                         "value": [1.0, 1.0]})  # fmt: skip
+    pod = copy.deepcopy(lifecycle.snapshot.items("Pod")[0])
+    pods = []
+    for name, job in (("nightly-29380000-x1", "nightly-29380000"), ("adhoc-y2", "adhoc")):
+        p = copy.deepcopy(pod)
+        p["metadata"].update(name=name, namespace="batch", ownerReferences=[{"kind": "Job", "name": job,
+                                                                             "controller": True}])  # fmt: skip
+        pods.append(p)
+    objects = ksm_workloads(KsmState(tables, pd.DataFrame(columns=["namespace", "kind", "name", "replicas"])), pods)
+    assert [o["metadata"]["name"] for o in objects["CronJob"]] == ["nightly"]
+    snapshot = Snapshot(metadata=lifecycle.snapshot.metadata, usage=lifecycle.snapshot.usage,
+                        replicas=lifecycle.snapshot.replicas, objects={**objects, "Pod": pods})  # fmt: skip
+    owners = pod_owners(snapshot).set_index("pod")
+    assert owners.loc["nightly-29380000-x1", ["workload_kind", "workload"]].tolist() == ["CronJob", "nightly"]
+    assert owners.loc["adhoc-y2", ["workload_kind", "workload"]].tolist() == ["Job", "adhoc"]
