@@ -156,8 +156,8 @@ def ksm_workloads(ksm: KsmState, pods: list[dict[str, Any]]) -> dict[str, list[d
             job["metadata"]["ownerReferences"] = [
                 {"apiVersion": "batch/v1", "kind": "CronJob", "name": r.owner_name, "controller": True}
             ]
-            out["CronJob"].setdefault((r.namespace, r.owner_name),
-                                      _meta("CronJob", r.namespace, r.owner_name) | {"spec": {"jobTemplate": {}}})  # fmt: skip
+            cronjob = _meta("CronJob", r.namespace, r.owner_name) | {"spec": {"jobTemplate": {}}}
+            out["CronJob"].setdefault((r.namespace, r.owner_name), cronjob)
         out["Job"][(r.namespace, r.job_name)] = job
     for pod in pods:
         for ref in pod["metadata"].get("ownerReferences", []):
