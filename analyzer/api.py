@@ -24,6 +24,7 @@ from analyzer.findings.merge import canonical, merge
 from analyzer.findings.native_migration import native_migration
 from analyzer.findings.sidecar_failures import failure_effects, failure_timelines
 from analyzer.findings.spill import Spill
+from analyzer.findings.start_order import start_order_effects
 from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
 from analyzer.model.classify import classify
@@ -35,6 +36,7 @@ from analyzer.model.rules import Rule, load_rules
 from analyzer.model.selection import select_pods
 from analyzer.model.shares import workload_table
 from analyzer.model.sidecar_failures import failures_and_series, missing_sidecar_groups, status_events
+from analyzer.model.start_order import start_order
 from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
@@ -265,6 +267,7 @@ class _Pending:
     templates: dict[tuple[str, str, str], Workload]
     """The workloads with a failing sidecar, for the fixes' patches."""
     native_migration: pd.DataFrame
+    start_order: pd.DataFrame
     jobs_held: pd.DataFrame
 
     def finish(self, result: Replayed, progress: Callable[[str, int, int], None] | None = None) -> Analysis:
@@ -294,10 +297,11 @@ class _Pending:
             vpa_hazards=hazards,
             vpa_hpa=vpa_hpa_effect(replays, self.vpa),
             findings=findings_table(skew.table, skew.remedies, hazards, self.classes, self.notes, self.hpas, failures,
-                                    self.jobs_held),
+                                    self.jobs_held, self.start_order),
             failures=failures,
             failure_series=failure_timelines(self.failure_series, replays),
             native_migration=self.native_migration,
+            start_order=self.start_order,
             jobs_held=self.jobs_held,
             causes=empty,
             pod_usage=self.pod_usage,
@@ -354,7 +358,8 @@ def _prepare(
     step(4)
     rebuilt = snapshot.rebuilt()
     workload_objects = {w.key: w for w in snapshot.workloads()}
-    newest = {k: p.spec for k, p in newest_pods(snapshot, classes).items()}
+    newest_objects = newest_pods(snapshot, classes)
+    newest = {k: p.spec for k, p in newest_objects.items()}
     return _Pending(
         metadata=snapshot.metadata,
         prices=prices,
@@ -375,6 +380,8 @@ def _prepare(
         failure_series=failure_series,
         templates={k: w for k, w in workload_objects.items() if k in failing},
         native_migration=native_migration(containers, newest, workload_objects, hpas, vpa.table, version),
+        start_order=start_order_effects(start_order(events, classes, newest_objects, snapshot.metadata.step_s),
+                                        workloads, workload_objects, version, snapshot.metadata.window_h),
         jobs_held=job_hold_table(pod_holds(snapshot, classes), newest, containers, workload_objects, prices, version,
                                  snapshot.metadata.window_h),
     )

@@ -396,6 +396,11 @@ def _summary_lines(summary: dict[str, int | float], paths: list[Path]) -> None:
         f"{summary['under_provisioned_hours']:,.1f} h under-provisioned ({summary['hpas_diluted']} HPAs diluted), "
         f"{summary['stalled_hours']:,.1f} h stalled"
     )
+    if summary["start_order_pods_failed"]:
+        typer.echo(
+            f"apps started before their sidecar in {summary['start_order_pods_failed']} new pods: unready "
+            f"{summary['start_order_pod_hours']:,.2f} pod-hours after it was up"
+        )
     if summary["jobs_held_pod_hours"]:
         unfinished = summary["jobs_unfinished"]
         typer.echo(

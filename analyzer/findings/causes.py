@@ -52,7 +52,9 @@ CAUSE_COLUMNS = {
 }
 
 _SKEW_KINDS = ("hpa-stalled", "hpa-inflation", "hpa-dilution")
-FAILURE_KINDS = ("sidecar-slow-start", "sidecar-crash-loop", "sidecar-oom", "job-held-by-sidecar")
+FAILURE_KINDS = (
+    "sidecar-slow-start", "sidecar-crash-loop", "sidecar-oom", "sidecar-start-order", "job-held-by-sidecar"
+)  # fmt: skip
 """Findings on what a sidecar does to its pods, whose message begins with the sidecar's name."""
 
 
@@ -235,6 +237,7 @@ _OTHER_WORDS = {
     "sidecar-slow-start": ("turns ready after the app, holding new pods unready", "workload"),
     "sidecar-crash-loop": ("crash-loops: its pods NotReady yet counted by the HPA, scale-downs held", "workload"),
     "sidecar-oom": ("OOM-killed at its memory limit", "workload"),
+    "sidecar-start-order": ("not up when the app starts: the app restarts, new pods turn Ready later", "workload"),
     "job-held-by-sidecar": ("keeps Job pods running after the app finished", "Job workload"),
 }
 """What findings of the kinds no sidecar causes have in common, and what their objects are."""

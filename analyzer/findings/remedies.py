@@ -165,7 +165,7 @@ def sidecar_requests_ops(
             notes.append("the snapshot has no pod template: add the annotations " + ", ".join(
                 f"{k}: {v}" for k, v in annotations.items()) + " to the workload's template")  # fmt: skip
         else:
-            ops += _annotation_ops(template, annotations)
+            ops += annotation_ops(template, annotations)
     return ops, notes
 
 
@@ -179,7 +179,7 @@ def sidecar_limit_ops(
     notes: list[str] = []
     if injected and kind in LIMIT_ANNOTATIONS:
         keys = dict(zip(("cpu", "memory"), LIMIT_ANNOTATIONS[kind], strict=True))
-        return _annotation_ops(template, {keys[r]: q for r, q in limits.items()}, at), notes
+        return annotation_ops(template, {keys[r]: q for r, q in limits.items()}, at), notes
     if injected:
         wanted = ", ".join(f"{r} {q}" for r, q in limits.items())
         return [], [f"{container} is injected by a webhook: set its limits ({wanted}) in its injector's configuration"]
@@ -194,7 +194,7 @@ def native_sidecar_ops(
     ``annotations`` on the pod template, or (None) the template's container moved to the front of its
     ``initContainers`` with ``restartPolicy: Always``; and why there are none, when there are none."""
     if annotations is not None:
-        return _annotation_ops(template, annotations, at), ""
+        return annotation_ops(template, annotations, at), ""
     spec = template.get("spec") or {}
     entries = spec.get("containers") or []
     index = next((i for i, c in enumerate(entries) if isinstance(c, dict) and c.get("name") == container), None)
@@ -209,9 +209,10 @@ def native_sidecar_ops(
     return [*ops, {"op": "add", "path": pointer(*at, "spec", "initContainers"), "value": [moved]}], ""
 
 
-def _annotation_ops(
+def annotation_ops(
     template: Mapping[str, Any], annotations: dict[str, str], at: tuple[str, ...] = DEFAULT_TEMPLATE_AT
 ) -> list[dict[str, Any]]:
+    """JSON Patch operations that set ``annotations`` on the pod template kept at ``at`` (``template``)."""
     meta = template.get("metadata")
     if not isinstance(meta, dict):
         return [{"op": "add", "path": pointer(*at, "metadata"), "value": {"annotations": annotations}}]

@@ -108,7 +108,8 @@ def status_events(snapshot: Snapshot) -> StatusEvents:
     est = np.where(first, np.minimum(est, t), est)
     first_ready = _first_per_group(ids, np.where(ready, est, np.nan))
     restarts = cs["restarts"].to_numpy(dtype=np.int64)
-    step_up = np.where(first, 0, np.diff(restarts, prepend=0))
+    # A container first seen in a pod the window saw start restarted that often since; in an older pod, before.
+    step_up = np.where(first, np.where(start_s >= window_start, restarts, 0), np.diff(restarts, prepend=0))
     step_up = np.maximum(step_up, 0)  # a reused name (a StatefulSet's new pod) starts again from 0
     oom = cs["last_reason"].astype(str).to_numpy() == OOM_KILLED
     until = np.where(last, np.minimum(window_end, gone_s), np.roll(t, -1))

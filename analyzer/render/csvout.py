@@ -38,6 +38,7 @@ TABLES = (
     "vpa_hpa",
     "failures",
     "native_migration",
+    "start_order",
     "jobs_held",
 )
 

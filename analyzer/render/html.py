@@ -156,8 +156,41 @@ def _failures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:
 
 
 def _lifecycle(analysis: Analysis) -> str:
+    """The classic sidecars' undeclared order: apps that start before their proxy, then Jobs held open
+    (docs/lifecycle.md)."""
+    return ("<h3>Apps that start before their sidecar</h3>" + _start_order(analysis)
+            + "<h3>Jobs held open after the app finished</h3>" + _jobs_held(analysis))  # fmt: skip
+
+
+def _start_order(analysis: Analysis) -> str:
+    """Workloads whose app restarted at start while its classic sidecar was not up, each with its fix."""
+    table = analysis.start_order
+    if not len(table):
+        return ("<p>No app restarted at start before its sidecar was up (or the snapshot records no container "
+                "status).</p>")  # fmt: skip
+    s = analysis.summary()
+    lead = (f"<p>In {s['start_order_pods_failed']:,} new pods the app started before its classic sidecar was up, "
+            f"exited and was restarted: the pods stayed unready {s['start_order_pod_hours']:,.2f} pod-hours after "
+            "the sidecar was ready. The HPA's counts do not move; each new pod serves that much later.</p>")
+    ranked = table.sort_values("ready_lost_pod_hours", ascending=False, kind="stable")
+    shown = ranked.assign(
+        workload=ranked["namespace"] + "/" + ranked["workload"],
+        failed=[f"{f:,} of {p:,}" for f, p in zip(ranked["pods_failed"], ranked["pods_started"], strict=True)],
+        median_seconds_unready=ranked["ready_lost_p50_s"].round(0).astype(int),
+        pod_hours=ranked["ready_lost_pod_hours"].round(2),
+    )
+    rows = _table(shown[["workload", "container", "failed", "app_restarts", "median_seconds_unready", "pod_hours",
+                         "setting", "fix"]].head(SHOWN_ROWS))  # fmt: skip
+    commands = "".join(
+        f"<pre>{escape(r.command)}</pre><details><summary>patch</summary><pre>{escape(r.patch)}</pre></details>"
+        for r in shown[shown["command"] != ""].head(SHOWN_ROWS).itertuples(index=False)
+    )
+    return lead + rows + commands
+
+
+def _jobs_held(analysis: Analysis) -> str:
     """Jobs and CronJobs whose pods a classic sidecar kept running after the app, costliest first, each with
-    its fix (docs/lifecycle.md)."""
+    its fix."""
     table = analysis.jobs_held
     if not len(table):
         return ("<p>No Job pod was held open by a sidecar after its app finished (or the snapshot records no "
@@ -183,7 +216,7 @@ def _lifecycle(analysis: Analysis) -> str:
                          "fix"]].head(SHOWN_ROWS))  # fmt: skip
     patched = shown[shown["command"] != ""].head(SHOWN_ROWS)
     fixes = "".join(
-        f"<h3>{escape(r.workload)}</h3><pre>{escape(r.command)}</pre>"
+        f"<h4>{escape(r.workload)}</h4><pre>{escape(r.command)}</pre>"
         f"<details><summary>patch</summary><pre>{escape(r.patch)}</pre></details>"
         for r in patched.itertuples(index=False)
     )

@@ -33,6 +33,10 @@ def hpa_order(analysis: Analysis) -> pd.DataFrame:
     return ordered.assign(anchor=[f"hpa-{i}" for i in range(len(ordered))])
 
 
+LIFECYCLE_KINDS = ("sidecar-start-order", "job-held-by-sidecar")
+"""Finding kinds the Sidecar lifecycle section details."""
+
+
 def action_list(analysis: Analysis, ordered: pd.DataFrame) -> str:
     """The first screen's ranked list of causes (HPA stalls and skews, then any other high one): a cause of
     one HPA as that HPA's problem and recommended change; a cause of several as what they share, the change
@@ -70,6 +74,8 @@ def _cause_change(c: Any, lead: str = "Fix") -> str:
         if str(c.kind).startswith("hpa-")
         else "the <a href=#vpa>VPA section</a>"
         if c.kind.startswith("vpa-")
+        else "the <a href=#lifecycle>Sidecar lifecycle</a> section"
+        if c.kind in LIFECYCLE_KINDS
         else "the <a href=#failures>Sidecar failures</a> section"
         if c.kind.startswith("sidecar-")
         else "its <a href=#findings>finding</a>"

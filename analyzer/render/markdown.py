@@ -122,13 +122,18 @@ def _migration_line(analysis: Analysis) -> str:
             f"{s['native_sidecars_vpa_lost']:,} out of a VPA's hands (fixes/apply-native-sidecars.sh)\n")
 
 
-def _jobs_line(s: dict[str, Any]) -> str:
-    """The summary's line on Job pods held open by a sidecar (docs/lifecycle.md)."""
-    if not s["jobs_held_pod_hours"]:
-        return ""
-    unfinished = f"; {s['jobs_unfinished']:,} Jobs never completed" if s["jobs_unfinished"] else ""
-    return (f"- Jobs held open by a sidecar: {s['jobs_held_pod_hours']:,.1f} pod-hours after their app finished, "
-            f"${s['jobs_held_cost_month']:,.2f}/month{unfinished}\n")
+def _lifecycle_lines(s: dict[str, Any]) -> str:
+    """The summary's lines on the sidecars' undeclared order: apps that started before their sidecar, Job pods
+    held open by one (docs/lifecycle.md)."""
+    out = ""
+    if s["start_order_pods_failed"]:
+        out += (f"- apps started before their sidecar in {s['start_order_pods_failed']:,} new pods: unready "
+                f"{s['start_order_pod_hours']:,.2f} pod-hours after the sidecar was up\n")
+    if s["jobs_held_pod_hours"]:
+        unfinished = f"; {s['jobs_unfinished']:,} never completed" if s["jobs_unfinished"] else ""
+        out += (f"- Jobs held open by a sidecar: {s['jobs_held_pod_hours']:,.1f} pod-hours after their app finished, "
+                f"${s['jobs_held_cost_month']:,.2f}/month{unfinished}\n")
+    return out
 
 
 def produce(analysis: Analysis, top: int = 0) -> str:
@@ -160,7 +165,7 @@ def produce(analysis: Analysis, top: int = 0) -> str:
                 f"{s['hpas_stalled']} stalled for {s['stalled_hours']:,.1f} h: missing capacity, not a saving\n"
                 f"- {s['vpas']} VPAs, {s['vpa_hazards']} sidecar hazards\n"
                 + _failure_line(analysis, s)
-                + _jobs_line(s)
+                + _lifecycle_lines(s)
                 + _migration_line(analysis)
                 + f"- findings: {s['findings_high']} high, {s['findings_medium']} medium, {s['findings_low']} low"
                 + (f"\n- **{text(analysis.changes.headline())}**" if analysis.changes is not None else ""),

@@ -269,6 +269,7 @@ class _Pods:
             name = f"{s.workload}-{manifests.template_hash(s)}-{''.join(self._names.choice(_NAME_ALPHABET, 5))}"
         draws = np.random.default_rng(zlib.crc32(name.encode()))  # the pod's own stream: see _container_ready
         ready = self._container_ready(s, draws)
+        app_failures = self._app_start_failures(s, now + 5.0, ready)
         self.created[w, slot] = now
         self.index[w, slot] = len(self.names)
         self.ready_delay[w, slot] = self.app_ready_s if self.healthy_sidecars else float(ready.max())
@@ -278,7 +279,8 @@ class _Pods:
         self.deleted_at.append(np.nan)
         self.container_ready.append(ready)
         self.pod_ready.append(float(self.ready_delay[w, slot]))
-        self.failures.append(self._failures(s, now + 5.0 + float(ready.max()), draws))
+        self.failures.append(sorted(app_failures + self._failures(s, now + 5.0 + float(ready.max()), draws),
+                                    key=lambda f: f.down_s))  # fmt: skip
 
     @property
     def _names(self) -> np.random.Generator:
@@ -292,6 +294,21 @@ class _Pods:
             if side.ready_after_s is not None:
                 ready[c] = max(self.app_ready_s, round(float(draws.uniform(*side.ready_after_s)), 1))
         return ready
+
+    def _app_start_failures(self, s: Scenario, start_s: float, ready: FloatArray) -> list[Failure]:
+        """The app's exits at start while its proxy is not up (``app_start_timeout_s``), each restarted after
+        the kubelet's back-off (10 s, doubling); ``ready[0]`` becomes the app's readiness after its last start.
+        None with healthy sidecars: the counterfactual proxy is up with the app."""
+        if s.app_start_timeout_s is None or self.healthy_sidecars or len(ready) < 2:
+            return []
+        proxy_up, began, backoff, out = float(ready[1:].max()), 0.0, 10.0, []
+        while began + s.app_start_timeout_s < proxy_up:
+            down = began + s.app_start_timeout_s
+            began = down + backoff
+            out.append(Failure(0, round(start_s + down, 1), round(start_s + began, 1), "Error", 1))
+            backoff = min(2 * backoff, 300.0)
+        ready[0] = max(ready[0], began + self.app_ready_s)
+        return out
 
     def _failures(self, s: Scenario, ready_s: float, draws: np.random.Generator) -> list[Failure]:
         """The pod's sidecar failures from its readiness to the end of the simulation (none when healthy)."""
@@ -368,8 +385,9 @@ def simulate(
                  np.full((n_w, n_slots), life.ready_delay_s), life.ready_delay_s, healthy_sidecars,
                  end_s=start_s + n_scrapes * step_s,
                  name_rng=np.random.default_rng([7, 33]) if _has_failures(scenarios) else None)  # fmt: skip
-    slow = any(c.ready_after_s for s in scenarios for c in s.sidecars)
-    failing = not healthy_sidecars and any(c.failures_per_hour for s in scenarios for c in s.sidecars)
+    slow = any(c.ready_after_s for s in scenarios for c in s.sidecars) or _starts_in_order(scenarios)
+    failing = not healthy_sidecars and (any(c.failures_per_hour for s in scenarios for c in s.sidecars)
+                                        or _starts_in_order(scenarios))  # fmt: skip
     limits = np.full((n_w, n_c), np.inf)  # the memory limit of each sidecar that is OOM-killed
     for w, s in enumerate(scenarios):
         for c, side in enumerate(s.sidecars, start=1):
@@ -481,8 +499,15 @@ def simulate(
 
 
 def _has_failures(scenarios: list[Scenario]) -> bool:
-    """Whether some sidecar turns ready late or fails."""
-    return any(c.ready_after_s or c.failures_per_hour for s in scenarios for c in s.sidecars)
+    """Whether some sidecar turns ready late or fails, or some app fails at start before its proxy is up."""
+    return any(c.ready_after_s or c.failures_per_hour for s in scenarios for c in s.sidecars) or _starts_in_order(
+        scenarios
+    )
+
+
+def _starts_in_order(scenarios: list[Scenario]) -> bool:
+    """Whether some app exits at start while its proxy is not up."""
+    return any(s.app_start_timeout_s is not None for s in scenarios)
 
 
 def _initial_replicas(s: Scenario) -> int:

@@ -202,7 +202,9 @@ def _simulated(
     run = partial(simulate, scenarios, start_s, n_scrapes, step_s, version=GENERATOR_VERSION, flags=flags,
                   app_only=app_only_hpas)  # fmt: skip
     sim = run(np.random.default_rng(stream))
-    slow = any(c.ready_after_s or c.failures_per_hour for s in scenarios for c in s.sidecars)
+    slow = any(c.ready_after_s or c.failures_per_hour for s in scenarios for c in s.sidecars) or any(
+        s.app_start_timeout_s is not None for s in scenarios
+    )
     healthy = run(np.random.default_rng(stream), healthy_sidecars=True) if slow else None
     times = pd.to_datetime(sim.scrape_times, unit="s", utc=True).as_unit("ns")
     end = times[-1]
@@ -558,11 +560,15 @@ def _failure_truth(sim: SimResult, healthy: SimResult, s: Scenario, w: int, step
     def life_end(p: int) -> float:
         return min(end, sim.pod_deleted[p]) if not np.isnan(sim.pod_deleted[p]) else end
 
-    failures = [(p, f) for p in pods for f in (sim.failures[p] if sim.failures else []) if f.down_s < life_end(p)]
+    every = [(p, f) for p in pods for f in (sim.failures[p] if sim.failures else []) if f.down_s < life_end(p)]
+    failures = [(p, f) for p, f in every if f.container > 0]  # the sidecars'; the app's at start apart
     in_window = [(p, f) for p, f in failures if first <= f.up_s < life_end(p)]
 
     down_h = sum(max(0.0, min(f.up_s, life_end(p)) - max(f.down_s, first)) for p, f in failures) / 3600
     started = [p for p in pods if sim.pod_created[p] >= first and sim.pod_created[p] + 5 < life_end(p)]
+    proxy_ready = {p: float(sim.container_ready_s[p][1:].max()) for p in started}
+    app_ready = {p: float(sim.container_ready_s[p][0]) for p in started}
+    app_failed = [p for p in started if any(f.container == 0 for f in sim.failures[p])]
     return {
         "sidecar_ready_after_s": {c.name: list(c.ready_after_s) for c in s.sidecars if c.ready_after_s},
         "app_ready_after_s": Lifecycle().ready_delay_s,
@@ -570,7 +576,14 @@ def _failure_truth(sim: SimResult, healthy: SimResult, s: Scenario, w: int, step
         "replica_hours_healthy_sidecars": float(healthy.replicas[:, w].sum() * hours),
         "replica_hours_short": float(np.maximum(gap, 0).sum() * hours),
         "replica_hours_beyond": float(np.maximum(-gap, 0).sum() * hours),
-        "held_pod_hours": float(sum(sim.pod_ready_s[p] - 20.0 for p in started) / 3600),
+        "held_pod_hours": float(sum(max(proxy_ready[p] - app_ready[p], 0.0) for p in started) / 3600),
+        "app_start_timeout_s": s.app_start_timeout_s,
+        "pods_started": len(started),
+        "pods_app_failed_at_start": len(app_failed),
+        "app_start_restarts": sum(
+            1 for p, f in every if f.container == 0 and p in proxy_ready and first <= f.up_s < life_end(p)
+        ),
+        "start_order_pod_hours": float(sum(sim.pod_ready_s[p] - proxy_ready[p] for p in app_failed) / 3600),
         "restarts": len(in_window),
         "oom_kills": sum(f.reason == "OOMKilled" for _, f in in_window),
         "down_pod_hours": float(down_h),

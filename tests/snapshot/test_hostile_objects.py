@@ -563,3 +563,48 @@ def test_a_json_list_read_item_by_item_is_the_parsed_list(
             assert not str(doc.get("kind", "")).endswith("List"), sample
         else:
             assert got == expected
+
+
+@pytest.fixture(scope="module")
+def lifecycle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small snapshot with Jobs and CronJobs (the lifecycle catalogue, six hours)."""
+    small = generate(workloads=1, days=0.25, step_s=60.0, catalogue="lifecycle")
+    return write_snapshot(small.snapshot, tmp_path_factory.mktemp("lifecycle") / "snap")
+
+
+JOB_READ_PATHS: dict[str, list[str]] = {
+    "Job": ["spec", "spec.template", "spec.template.spec.containers", "spec.activeDeadlineSeconds",
+            "spec.backoffLimit", "metadata.ownerReferences", "metadata.ownerReferences.0.kind",
+            "metadata.ownerReferences.0.name"],
+    "CronJob": ["spec", "spec.jobTemplate", "spec.jobTemplate.spec", "spec.jobTemplate.spec.template",
+                "spec.jobTemplate.spec.template.spec.containers.0", "spec.jobTemplate.spec.template.metadata",
+                "spec.jobTemplate.spec.template.metadata.annotations", "spec.concurrencyPolicy", "spec.schedule",
+                "metadata.name"],
+}  # fmt: skip
+JOB_CASES = [(kind, path) for kind, paths in JOB_READ_PATHS.items() for path in paths]
+
+
+@given(case=st.sampled_from(JOB_CASES), value=HOSTILE, which=st.integers(0, 50))
+@example(case=("Job", "spec"), value={}, which=0)  # a Job without a template: its pods still resolve
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_hostile_value_in_a_job_or_cronjob_is_refused_or_analysed(
+    lifecycle_dir: Path, tmp_path: Path, case: tuple[str, str], value: Any, which: int
+) -> None:
+    """Jobs and CronJobs are read like the other workloads: any value at a field the analysis reads is refused
+    in one line naming the file, or loaded and analysed (the owner rule, the held Jobs, their fixes)."""
+    kind, path = case
+    root = tmp_path / "snap"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(lifecycle_dir, root)
+    file = root / schema.OBJECTS_DIR / schema.OBJECT_FILE_NAMES[kind]
+    doc = json.loads(file.read_text())
+    item = doc["items"][which % len(doc["items"])]
+    if not set_path(item, path, copy.deepcopy(value)):
+        return
+    file.write_text(json.dumps(doc))
+    try:
+        snapshot = load_snapshot(root)
+    except SnapshotError as exc:
+        assert str(root) in one_line(exc)
+        return
+    analyze(snapshot)

@@ -1,9 +1,10 @@
-"""Jobs held open by a sidecar: the lifecycle catalogue's CronJobs against the generator's truth, the controls,
-the owner rule for Jobs, and the fixes through a real kubectl."""
+"""The sidecar lifecycle against the lifecycle catalogue's truth: Jobs held open by a sidecar (the controls, the
+owner rule for Jobs, the fixes through a real kubectl) and apps that start before their proxy."""
 
 from __future__ import annotations
 
 import copy
+import json
 import shlex
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from analyzer.api import Analysis, analyze, render
 from analyzer.findings.jobs_held import FINDING_KIND
 from analyzer.model.classify import classify
 from analyzer.model.job_holds import pod_holds
+from analyzer.model.start_order import hold_application, with_hold
 from analyzer.model.workloads import pod_owners
 from analyzer.prices import HOURS_PER_MONTH
 from analyzer.simulate.kube_version import KubeVersion
@@ -21,12 +23,13 @@ from analyzer.snapshot.kube import parse_pod_spec
 from analyzer.synth.generate import Synthetic, generate
 from tests.patching import applied, script_commands
 
-STEP_S = 60.0
+STEP_S = 15.0
 
 
 @pytest.fixture(scope="module")
 def lifecycle() -> Synthetic:
-    return generate(workloads=1, days=1.0, step_s=STEP_S, catalogue="lifecycle")
+    """The lifecycle catalogue: its start-order Deployments and CronJobs, a day at 15 s."""
+    return generate(workloads=3, days=1.0, step_s=STEP_S, catalogue="lifecycle")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,7 @@ def test_held_pods_hours_and_unfinished_jobs_match_the_truth(
         assert row.memory_request_bytes == pytest.approx(t["pod_memory_request_bytes"])
         per_hour = t["held_cost"] / t["held_pod_hours"]
         assert row.cost == pytest.approx(t["held_cost"], abs=tolerance * per_hour)
-        assert row.cost_month == pytest.approx(row.cost / 24 * HOURS_PER_MONTH)
+        assert row.cost_month == pytest.approx(row.cost / 24 * HOURS_PER_MONTH, rel=0.01)
     assert truth["ledger-reconcile"]["jobs_unfinished"] == 1
 
 
@@ -173,3 +176,50 @@ def test_without_the_api_a_job_pod_resolves_through_kube_job_owner(lifecycle: Sy
     owners = pod_owners(snapshot).set_index("pod")
     assert owners.loc["nightly-29380000-x1", ["workload_kind", "workload"]].tolist() == ["CronJob", "nightly"]
     assert owners.loc["adhoc-y2", ["workload_kind", "workload"]].tolist() == ["Job", "adhoc"]
+
+
+def test_apps_started_before_their_proxy_match_the_truth(lifecycle: Synthetic, lifecycle_analysis: Analysis) -> None:
+    """order-router's app exits while istio-proxy is not up: every new pod and every restart until the app first
+    turned ready (the back-off's tail) exactly, the unready time within a step per pod; its control, with
+    holdApplicationUntilProxyStarts, and the Deployment without the timeout have no row."""
+    table = lifecycle_analysis.start_order.set_index("workload")
+    assert list(table.index) == ["order-router"]
+    row = table.loc["order-router"]
+    truth = next(w for w in lifecycle.truth["workloads"] if w["workload"] == "order-router")["failures"]
+    assert truth["pods_app_failed_at_start"] > 3
+    assert (row.pods_started, row.pods_failed) == (truth["pods_started"], truth["pods_app_failed_at_start"])
+    assert row.app_restarts == truth["app_start_restarts"]
+    assert row.ready_lost_pod_hours == pytest.approx(truth["start_order_pod_hours"],
+                                                     abs=truth["pods_app_failed_at_start"] * STEP_S / 3600)  # fmt: skip
+    assert row.setting.startswith("holdApplicationUntilProxyStarts not set")
+    found = lifecycle_analysis.findings
+    start = found[found["kind"] == "sidecar-start-order"]
+    assert start[["object", "severity"]].values.tolist() == [["deployment/order-router", "medium"]]
+    # The failure analysis does not take the app's restarts for the sidecar's, nor the app's late readiness
+    # for a sidecar that was late.
+    failures = lifecycle_analysis.failures.set_index("workload")
+    assert failures.loc["order-router", "restarts"] == 0 and failures.loc["order-router", "pods_held"] == 0
+
+
+def test_the_start_order_fix_applies_with_the_real_kubectl(
+    lifecycle: Synthetic, lifecycle_analysis: Analysis, tmp_path: Path
+) -> None:
+    render(lifecycle_analysis, tmp_path, ["fixes"])
+    (command,) = [c for c in script_commands(tmp_path / "fixes" / "apply.sh") if "deployment order-router" in c]
+    _, after = applied(command, lifecycle.snapshot, tmp_path)
+    config = after["spec"]["template"]["metadata"]["annotations"]["proxy.istio.io/config"]
+    assert hold_application(config) is True
+
+
+def test_the_order_setting_is_read_from_the_pod() -> None:
+    """holdApplicationUntilProxyStarts in proxy.istio.io/config as YAML or JSON; a malformed value or an alias
+    bomb is no setting (never an error, never expanded); the fix merges into what the annotation says."""
+    assert hold_application("holdApplicationUntilProxyStarts: true") is True
+    assert hold_application('{"holdApplicationUntilProxyStarts": false, "concurrency": 2}') is False
+    assert hold_application("holdApplicationUntilProxyStarts: [") is None
+    assert hold_application("concurrency: 2") is None
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh", strict=True)
+    )
+    assert hold_application(bomb) is None and json.loads(with_hold(bomb)) == {"holdApplicationUntilProxyStarts": True}
+    assert json.loads(with_hold("concurrency: 2")) == {"concurrency": 2, "holdApplicationUntilProxyStarts": True}
