@@ -277,7 +277,15 @@ def _source_fix(
 ) -> SourceFix:
     """The one change that answers every member: for a sidecar whose requests the injector's configuration
     sets, that configuration, at the median of the members' p90 usage (the per-HPA rule, pooled) — when the
-    replay of that rule (each member at its own p90) leaves less net skew than today."""
+    replay of that rule (each member at its own p90) leaves less net skew than today. For injected istio-proxies
+    that start after their apps, the mesh-wide ``holdApplicationUntilProxyStarts``."""
+    if kind == "sidecar-start-order" and len(culprits) == 1 and culprits[0].kind == "istio" and len(group) > 1:
+        return SourceFix(
+            f"hold every app until its {culprits[0].container} is up, mesh-wide: holdApplicationUntilProxyStarts: "
+            "true in the mesh's default proxy config (or each workload's own fix)",
+            "# IstioOperator spec (or istiod's Helm values under meshConfig), applied by whoever owns the mesh\n"
+            "meshConfig:\n  defaultConfig:\n    holdApplicationUntilProxyStarts: true\n",
+        )
     if kind not in ("hpa-stalled", "hpa-skew") or len(culprits) != 1:
         return SourceFix()
     c = culprits[0]

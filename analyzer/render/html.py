@@ -178,14 +178,24 @@ def _start_order(analysis: Analysis) -> str:
         failed=[f"{f:,} of {p:,}" for f, p in zip(ranked["pods_failed"], ranked["pods_started"], strict=True)],
         median_seconds_unready=ranked["ready_lost_p50_s"].round(0).astype(int),
         pod_hours=ranked["ready_lost_pod_hours"].round(2),
-    )
-    rows = _table(shown[["workload", "container", "failed", "app_restarts", "median_seconds_unready", "pod_hours",
-                         "setting", "fix"]].head(SHOWN_ROWS))  # fmt: skip
-    commands = "".join(
+    ).head(SHOWN_ROWS)
+    columns = ["workload", "container", "failed", "app_restarts", "median_seconds_unready", "pod_hours"]
+    shared = ""
+    for column in ("setting", "fix"):  # said once when every row shown says the same
+        if shown[column].nunique() == 1:
+            shared += f"<p>{column.capitalize()}, for each: {escape(shown[column].iloc[0])}.</p>"
+        else:
+            columns.append(column)
+    patched = shown[shown["command"] != ""]
+    each = "".join(
         f"<pre>{escape(r.command)}</pre><details><summary>patch</summary><pre>{escape(r.patch)}</pre></details>"
-        for r in shown[shown["command"] != ""].head(SHOWN_ROWS).itertuples(index=False)
+        for r in patched.itertuples(index=False)
     )
-    return lead + rows + commands
+    commands = (f"<details><summary>{len(patched):,} commands (each in <code>fixes/apply.sh</code>, <code>-o "
+                f"fixes</code>)</summary>{each}</details>") if len(patched) else ""  # fmt: skip
+    more = len(table) - SHOWN_ROWS
+    tail = f"<p>{more:,} more in report.json's <code>start_order</code>.</p>" if more > 0 else ""
+    return lead + shared + _table(shown[columns]) + commands + tail
 
 
 def _jobs_held(analysis: Analysis) -> str:

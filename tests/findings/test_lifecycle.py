@@ -223,3 +223,15 @@ def test_the_order_setting_is_read_from_the_pod() -> None:
     )
     assert hold_application(bomb) is None and json.loads(with_hold(bomb)) == {"holdApplicationUntilProxyStarts": True}
     assert json.loads(with_hold("concurrency: 2")) == {"concurrency": 2, "holdApplicationUntilProxyStarts": True}
+
+
+def test_a_start_order_cause_of_injected_istio_proxies_is_fixed_mesh_wide() -> None:
+    """Several workloads' injected istio-proxies starting after their apps are one cause: its change at the source is
+    the mesh's default proxy config; a single workload keeps its own fix."""
+    from analyzer.findings.causes import Culprit, _source_fix
+
+    proxy = (Culprit("istio-proxy", "istio", "docker.io/istio/proxyv2", "injector"),)
+    two = pd.DataFrame({"namespace": ["a", "b"], "object": ["deployment/x", "deployment/y"]})
+    fix = _source_fix("sidecar-start-order", proxy, two, [], pd.DataFrame(), 0.0, float("nan"))
+    assert "mesh-wide" in fix.change and "holdApplicationUntilProxyStarts: true" in fix.fix
+    assert _source_fix("sidecar-start-order", proxy, two.head(1), [], pd.DataFrame(), 0.0, float("nan")).change == ""
