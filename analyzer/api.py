@@ -25,6 +25,7 @@ from analyzer.findings.native_migration import native_migration
 from analyzer.findings.sidecar_failures import failure_effects, failure_timelines
 from analyzer.findings.spill import Spill
 from analyzer.findings.start_order import start_order_effects
+from analyzer.findings.stop_order import stop_order_fixes
 from analyzer.findings.summary import findings_table, rebuilt_notes
 from analyzer.findings.vpa_hazards import vpa_hazards, vpa_hpa_effect
 from analyzer.model.classify import classify
@@ -37,6 +38,7 @@ from analyzer.model.selection import select_pods
 from analyzer.model.shares import workload_table
 from analyzer.model.sidecar_failures import failures_and_series, missing_sidecar_groups, status_events
 from analyzer.model.start_order import start_order
+from analyzer.model.stop_order import stop_order
 from analyzer.model.usage_index import index_usage
 from analyzer.model.workloads import pod_owners, workload_labels
 from analyzer.prices import Prices
@@ -268,6 +270,7 @@ class _Pending:
     """The workloads with a failing sidecar, for the fixes' patches."""
     native_migration: pd.DataFrame
     start_order: pd.DataFrame
+    stop_order: pd.DataFrame
     jobs_held: pd.DataFrame
 
     def finish(self, result: Replayed, progress: Callable[[str, int, int], None] | None = None) -> Analysis:
@@ -297,11 +300,12 @@ class _Pending:
             vpa_hazards=hazards,
             vpa_hpa=vpa_hpa_effect(replays, self.vpa),
             findings=findings_table(skew.table, skew.remedies, hazards, self.classes, self.notes, self.hpas, failures,
-                                    self.jobs_held, self.start_order),
+                                    self.jobs_held, self.start_order, self.stop_order),
             failures=failures,
             failure_series=failure_timelines(self.failure_series, replays),
             native_migration=self.native_migration,
             start_order=self.start_order,
+            stop_order=self.stop_order,
             jobs_held=self.jobs_held,
             causes=empty,
             pod_usage=self.pod_usage,
@@ -360,6 +364,8 @@ def _prepare(
     workload_objects = {w.key: w for w in snapshot.workloads()}
     newest_objects = newest_pods(snapshot, classes)
     newest = {k: p.spec for k, p in newest_objects.items()}
+    starts = start_order_effects(start_order(events, classes, newest_objects, snapshot.metadata.step_s), workloads,
+                                 workload_objects, version, snapshot.metadata.window_h)  # fmt: skip
     return _Pending(
         metadata=snapshot.metadata,
         prices=prices,
@@ -380,8 +386,9 @@ def _prepare(
         failure_series=failure_series,
         templates={k: w for k, w in workload_objects.items() if k in failing},
         native_migration=native_migration(containers, newest, workload_objects, hpas, vpa.table, version),
-        start_order=start_order_effects(start_order(events, classes, newest_objects, snapshot.metadata.step_s),
-                                        workloads, workload_objects, version, snapshot.metadata.window_h),
+        start_order=starts,
+        stop_order=stop_order_fixes(stop_order(containers, newest_objects, snapshot.replicas), workload_objects,
+                                    starts),
         jobs_held=job_hold_table(pod_holds(snapshot, classes), newest, containers, workload_objects, prices, version,
                                  snapshot.metadata.window_h),
     )

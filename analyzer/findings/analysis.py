@@ -19,6 +19,7 @@ from analyzer.findings.native_migration import MIGRATION_COLUMNS
 from analyzer.findings.severity import SEVERITIES, severity_rank
 from analyzer.findings.sidecar_failures import FAILURE_TABLE_COLUMNS, TIMELINE_COLUMNS
 from analyzer.findings.start_order import START_ORDER_TABLE_COLUMNS
+from analyzer.findings.stop_order import STOP_ORDER_TABLE_COLUMNS
 from analyzer.model.classify import Role
 from analyzer.prices import Prices
 from analyzer.snapshot.schema import Metadata
@@ -54,6 +55,7 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "start_order_pods_failed": "new pods whose app restarted at start before its classic sidecar was up "
     "(docs/lifecycle.md)",
     "start_order_pod_hours": "pod-hours those pods were unready after the sidecar was up",
+    "stop_order_pods_removed": "pods scale-downs removed whose classic proxy may exit before the app drained",
     "jobs_held_pod_hours": "pod-hours Job pods were kept running after their app finished by a classic sidecar "
     "(docs/lifecycle.md)",
     "jobs_held_cost_month": "what those pods' requests cost per month at the configured prices, dollars",
@@ -91,6 +93,8 @@ class Analysis:
     (:data:`analyzer.findings.native_migration.MIGRATION_COLUMNS`);
     ``start_order``: workloads whose app restarted at start before its classic sidecar was up
     (:data:`analyzer.findings.start_order.START_ORDER_TABLE_COLUMNS`; empty without container status);
+    ``stop_order``: workloads whose classic proxy may exit before the app drains, with their scale-downs
+    (:data:`analyzer.findings.stop_order.STOP_ORDER_TABLE_COLUMNS`);
     ``jobs_held``: Jobs and CronJobs whose pods a classic sidecar kept running after the app
     (:data:`analyzer.findings.jobs_held.JOB_HOLD_TABLE_COLUMNS`; empty without container status);
     ``pod_usage``: one pod's usage per container over time (:data:`analyzer.model.pod_usage.POD_USAGE_COLUMNS`),
@@ -120,6 +124,7 @@ class Analysis:
     failure_series: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TIMELINE_COLUMNS)))
     native_migration: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(MIGRATION_COLUMNS)))
     start_order: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(START_ORDER_TABLE_COLUMNS)))
+    stop_order: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(STOP_ORDER_TABLE_COLUMNS)))
     jobs_held: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(JOB_HOLD_TABLE_COLUMNS)))
     samples: int = 0
     """Usage samples the analysis read (the snapshot's rows): coverage, with the metadata's window."""
@@ -228,6 +233,7 @@ class Analysis:
             "native_sidecars_vpa_lost": int((migrating["offered"] & migrating["vpa_stops_sizing"]).sum()),
             "start_order_pods_failed": int(self.start_order["pods_failed"].sum()),
             "start_order_pod_hours": round(float(self.start_order["ready_lost_pod_hours"].sum()), 2),
+            "stop_order_pods_removed": int(self.stop_order["pods_removed"].sum()),
             "jobs_held_pod_hours": round(float(self.jobs_held["held_pod_hours"].sum()), 2),
             "jobs_held_cost_month": round(float(self.jobs_held["cost_month"].sum()), 2),
             "jobs_unfinished": int(self.jobs_held["jobs_unfinished"].sum()),

@@ -53,7 +53,8 @@ CAUSE_COLUMNS = {
 
 _SKEW_KINDS = ("hpa-stalled", "hpa-inflation", "hpa-dilution")
 FAILURE_KINDS = (
-    "sidecar-slow-start", "sidecar-crash-loop", "sidecar-oom", "sidecar-start-order", "job-held-by-sidecar"
+    "sidecar-slow-start", "sidecar-crash-loop", "sidecar-oom", "sidecar-start-order", "sidecar-stop-order",
+    "job-held-by-sidecar",
 )  # fmt: skip
 """Findings on what a sidecar does to its pods, whose message begins with the sidecar's name."""
 
@@ -238,6 +239,7 @@ _OTHER_WORDS = {
     "sidecar-crash-loop": ("crash-loops: its pods NotReady yet counted by the HPA, scale-downs held", "workload"),
     "sidecar-oom": ("OOM-killed at its memory limit", "workload"),
     "sidecar-start-order": ("not up when the app starts: the app restarts, new pods turn Ready later", "workload"),
+    "sidecar-stop-order": ("may exit before the app drains on a scale-down", "workload"),
     "job-held-by-sidecar": ("keeps Job pods running after the app finished", "Job workload"),
 }
 """What findings of the kinds no sidecar causes have in common, and what their objects are."""
@@ -285,6 +287,13 @@ def _source_fix(
             "true in the mesh's default proxy config (or each workload's own fix)",
             "# IstioOperator spec (or istiod's Helm values under meshConfig), applied by whoever owns the mesh\n"
             "meshConfig:\n  defaultConfig:\n    holdApplicationUntilProxyStarts: true\n",
+        )
+    if kind == "sidecar-stop-order" and len(culprits) == 1 and culprits[0].kind == "istio" and len(group) > 1:
+        return SourceFix(
+            f"let every {culprits[0].container} wait for its connections to end, mesh-wide: "
+            "EXIT_ON_ZERO_ACTIVE_CONNECTIONS in the mesh's default proxy metadata (or each workload's own fix)",
+            "# IstioOperator spec (or istiod's Helm values under meshConfig), applied by whoever owns the mesh\n"
+            "meshConfig:\n  defaultConfig:\n    proxyMetadata:\n      EXIT_ON_ZERO_ACTIVE_CONNECTIONS: \"true\"\n",
         )
     if kind not in ("hpa-stalled", "hpa-skew") or len(culprits) != 1:
         return SourceFix()

@@ -53,6 +53,7 @@ ROW_UNITS: dict[str, tuple[str, ...]] = {
     "failure_series": (*_WORKLOAD, "container"),
     "native_migration": (*_WORKLOAD, "container"),
     "start_order": (*_WORKLOAD, "container"),
+    "stop_order": (*_WORKLOAD, "container"),
     "jobs_held": _WORKLOAD,
 }
 """The columns naming what each row of a table belongs to within its namespace: a workload, an HPA, a VPA

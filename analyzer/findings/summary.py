@@ -21,6 +21,7 @@ from analyzer.findings.jobs_held import job_hold_rows
 from analyzer.findings.severity import Severity, severity_rank
 from analyzer.findings.sidecar_failures import failure_rows
 from analyzer.findings.start_order import start_order_rows
+from analyzer.findings.stop_order import stop_order_rows
 from analyzer.findings.vpa_hazards import HAZARDS
 from analyzer.model.classify import NO_SIDECAR_EVIDENCE, Role
 
@@ -30,7 +31,8 @@ SKEW_MEDIUM_PERCENT = 10.0
 FINDING_COLUMNS = {
     "severity": "high, medium or low",
     "kind": "hpa-stalled, hpa-inflation, hpa-dilution, hpa-uncalibrated, ambiguous-app, multi-app, vpa-<hazard>, "
-    "sidecar-slow-start, sidecar-crash-loop, sidecar-oom, sidecar-start-order, job-held-by-sidecar or collection",
+    "sidecar-slow-start, sidecar-crash-loop, sidecar-oom, sidecar-start-order, sidecar-stop-order, "
+    "job-held-by-sidecar or collection",
     "namespace": "namespace of the object",
     "object": "the HPA, VPA, workload or pod concerned",
     "message": "what was found",
@@ -55,6 +57,7 @@ def findings_table(
     failures: pd.DataFrame | None = None,
     jobs_held: pd.DataFrame | None = None,
     start_order: pd.DataFrame | None = None,
+    stop_order: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """All findings, highest severity first (:data:`FINDING_COLUMNS`).
 
@@ -125,6 +128,8 @@ def findings_table(
         rows += job_hold_rows(jobs_held)
     if start_order is not None:
         rows += start_order_rows(start_order)
+    if stop_order is not None:
+        rows += stop_order_rows(stop_order)
     return order_findings(pd.DataFrame(rows, columns=list(FINDING_COLUMNS)))
 
 

@@ -39,6 +39,7 @@ TABLES = (
     "failures",
     "native_migration",
     "start_order",
+    "stop_order",
     "jobs_held",
 )
 

@@ -59,11 +59,12 @@ def produce(analysis: Analysis, top: int = 0) -> dict[str, str]:
         files.setdefault(path, []).extend(json.loads(f.patch))
         previous = commands.get(path, (str(f.command), []))[1]
         commands[path] = (str(f.command), [*previous, f"{f.namespace}/{f.workload}: {f.container}: {f.fix}"])
-    for o in analysis.start_order[analysis.start_order["patch"] != ""].itertuples(index=False):
-        path = fix_file(o.namespace, str(o.workload_kind), str(o.workload))
-        files.setdefault(path, []).extend(json.loads(o.patch))
-        previous = commands.get(path, (str(o.command), []))[1]
-        commands[path] = (str(o.command), [*previous, f"{o.namespace}/{o.workload}: sidecar-start-order: {o.fix}"])
+    for kind, table in (("sidecar-start-order", analysis.start_order), ("sidecar-stop-order", analysis.stop_order)):
+        for o in table[table["patch"] != ""].itertuples(index=False):
+            path = fix_file(o.namespace, str(o.workload_kind), str(o.workload))
+            files.setdefault(path, []).extend(json.loads(o.patch))
+            previous = commands.get(path, (str(o.command), []))[1]
+            commands[path] = (str(o.command), [*previous, f"{o.namespace}/{o.workload}: {kind}: {o.fix}"])
     for j in analysis.jobs_held[analysis.jobs_held["patch"] != ""].itertuples(index=False):
         path = fix_file(j.namespace, str(j.workload_kind), str(j.workload))
         files.setdefault(path, []).extend(json.loads(j.patch))

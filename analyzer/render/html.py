@@ -159,7 +159,30 @@ def _lifecycle(analysis: Analysis) -> str:
     """The classic sidecars' undeclared order: apps that start before their proxy, then Jobs held open
     (docs/lifecycle.md)."""
     return ("<h3>Apps that start before their sidecar</h3>" + _start_order(analysis)
+            + "<h3>Proxies that may exit before the app drains</h3>" + _stop_order(analysis)
             + "<h3>Jobs held open after the app finished</h3>" + _jobs_held(analysis))  # fmt: skip
+
+
+def _stop_order(analysis: Analysis) -> str:
+    """Workloads whose classic proxy may exit before the app has drained, most pods removed first."""
+    table = analysis.stop_order
+    if not len(table):
+        return "<p>No workload that scaled down has a classic proxy that exits before its app may have drained.</p>"
+    lead = (f"<p>{len(table):,} workloads scaled down {int(table['pods_removed'].sum()):,} pods whose classic proxy "
+            "exits on SIGTERM before the pod's grace period ends, while the app may still be draining: its calls out "
+            "then fail. A risk: how each deleted pod ended is not in the data.</p>")  # fmt: skip
+    ranked = table.sort_values("pods_removed", ascending=False, kind="stable").head(SHOWN_ROWS)
+    shown = ranked.assign(workload=ranked["namespace"] + "/" + ranked["workload"])
+    columns = ["workload", "container", "grace_s", "proxy_exits_s", "exposed_s", "scale_downs", "pods_removed"]
+    shared = ""
+    for column in ("setting", "fix"):
+        if shown[column].nunique() == 1:
+            shared += f"<p>{column.capitalize()}, for each: {escape(shown[column].iloc[0])}.</p>"
+        else:
+            columns.append(column)
+    more = len(table) - SHOWN_ROWS
+    tail = f"<p>{more:,} more in report.json's <code>stop_order</code>.</p>" if more > 0 else ""
+    return lead + shared + _table(shown[columns]) + tail
 
 
 def _start_order(analysis: Analysis) -> str:
@@ -191,7 +214,8 @@ def _start_order(analysis: Analysis) -> str:
         f"<pre>{escape(r.command)}</pre><details><summary>patch</summary><pre>{escape(r.patch)}</pre></details>"
         for r in patched.itertuples(index=False)
     )
-    commands = (f"<details><summary>{len(patched):,} commands (each in <code>fixes/apply.sh</code>, <code>-o "
+    plural = "s" if len(patched) != 1 else ""
+    commands = (f"<details><summary>{len(patched):,} command{plural} (each in <code>fixes/apply.sh</code>, <code>-o "
                 f"fixes</code>)</summary>{each}</details>") if len(patched) else ""  # fmt: skip
     more = len(table) - SHOWN_ROWS
     tail = f"<p>{more:,} more in report.json's <code>start_order</code>.</p>" if more > 0 else ""

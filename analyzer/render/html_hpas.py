@@ -33,7 +33,7 @@ def hpa_order(analysis: Analysis) -> pd.DataFrame:
     return ordered.assign(anchor=[f"hpa-{i}" for i in range(len(ordered))])
 
 
-LIFECYCLE_KINDS = ("sidecar-start-order", "job-held-by-sidecar")
+LIFECYCLE_KINDS = ("sidecar-start-order", "sidecar-stop-order", "job-held-by-sidecar")
 """Finding kinds the Sidecar lifecycle section details."""
 
 

@@ -129,6 +129,9 @@ def _lifecycle_lines(s: dict[str, Any]) -> str:
     if s["start_order_pods_failed"]:
         out += (f"- apps started before their sidecar in {s['start_order_pods_failed']:,} new pods: unready "
                 f"{s['start_order_pod_hours']:,.2f} pod-hours after the sidecar was up\n")
+    if s["stop_order_pods_removed"]:
+        out += (f"- {s['stop_order_pods_removed']:,} pods removed by scale-downs had a proxy that may exit before "
+                "the app drained\n")
     if s["jobs_held_pod_hours"]:
         unfinished = f"; {s['jobs_unfinished']:,} never completed" if s["jobs_unfinished"] else ""
         out += (f"- Jobs held open by a sidecar: {s['jobs_held_pod_hours']:,.1f} pod-hours after their app finished, "

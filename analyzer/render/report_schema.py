@@ -18,6 +18,7 @@ from analyzer.findings.jobs_held import JOB_HOLD_TABLE_COLUMNS
 from analyzer.findings.native_migration import MIGRATION_COLUMNS
 from analyzer.findings.sidecar_failures import FAILURE_TABLE_COLUMNS
 from analyzer.findings.start_order import START_ORDER_TABLE_COLUMNS
+from analyzer.findings.stop_order import STOP_ORDER_TABLE_COLUMNS
 from analyzer.findings.summary import FINDING_TABLE_COLUMNS
 from analyzer.findings.vpa_hazards import HAZARD_COLUMNS, VPA_HPA_COLUMNS
 from analyzer.model.classify import CLASS_COLUMNS
@@ -30,7 +31,7 @@ REPORT_SCHEMA_VERSION = 6
 """report.json's ``report_schema_version``: raised when a table or column changes incompatibly (2: the
 per-pod ``classes`` rows left report.json for ``-o pods``; 3: ``causes``, the findings' ``cause``, the
 containers' ``image`` and ``request_source``; 4: ``failures``; 5: ``native_migration``; 6: ``jobs_held``,
-``start_order``)."""
+``start_order``, ``stop_order``)."""
 TABLES: dict[str, dict[str, str]] = {
     "causes": CAUSE_COLUMNS,
     "findings": FINDING_TABLE_COLUMNS,
@@ -48,6 +49,7 @@ TABLES: dict[str, dict[str, str]] = {
     "failures": FAILURE_TABLE_COLUMNS,
     "native_migration": MIGRATION_COLUMNS,
     "start_order": START_ORDER_TABLE_COLUMNS,
+    "stop_order": STOP_ORDER_TABLE_COLUMNS,
     "jobs_held": JOB_HOLD_TABLE_COLUMNS,
 }
 ELSEWHERE: dict[str, tuple[str, dict[str, str]]] = {

@@ -90,12 +90,14 @@ class Container:
 @dataclass(frozen=True, slots=True)
 class PodSpec:
     """What a pod (or a template) runs and requests: its containers in ``spec`` order, pod-level requests
-    (``spec.resources.requests``) and ``spec.overhead``."""
+    (``spec.resources.requests``), ``spec.overhead`` and ``spec.terminationGracePeriodSeconds`` (None: unset, the
+    API's default 30 s)."""
 
     containers: tuple[Container, ...] = ()
     init_containers: tuple[Container, ...] = ()
     pod_requests: Mapping[str, Decimal] = field(default_factory=dict)
     overhead: Mapping[str, Decimal] = field(default_factory=dict)
+    termination_grace_s: int | None = None
 
     @property
     def all_containers(self) -> tuple[Container, ...]:
@@ -223,6 +225,7 @@ def parse_pod_spec(spec: Mapping[str, Any]) -> PodSpec:
         init_containers=tuple(_container(c, True) for c in spec.get("initContainers") or []),
         pod_requests=_quantities((spec.get("resources") or {}).get("requests")),
         overhead=_quantities(spec.get("overhead")),
+        termination_grace_s=spec.get("terminationGracePeriodSeconds"),
     )
 
 

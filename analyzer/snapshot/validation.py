@@ -124,6 +124,7 @@ POD_SPEC: dict[str, Any] = {
         "initContainers": {"type": "array", "items": CONTAINER},
         "resources": {"type": "object", "properties": {"requests": RESOURCE_LIST, "limits": RESOURCE_LIST}},
         "overhead": RESOURCE_LIST,
+        "terminationGracePeriodSeconds": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
     },
 }
 

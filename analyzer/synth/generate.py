@@ -258,6 +258,10 @@ def _simulated(
         }
     )
     truth = _truth(scenarios, seed)
+    drops = np.maximum(sim.replicas[:-1] - sim.replicas[1:], 0)
+    for w, entry in enumerate(truth["workloads"]):
+        entry["scale_downs"] = int((drops[:, w] > 0).sum())
+        entry["pods_removed_by_scale_downs"] = int(drops[:, w].sum())
     if healthy is not None:
         for w, entry in enumerate(truth["workloads"]):
             entry["failures"] = _failure_truth(sim, healthy, scenarios[w], w, step_s)

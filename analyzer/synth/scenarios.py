@@ -575,8 +575,10 @@ LIFECYCLE: tuple[Scenario, ...] = (
                          "while istio-proxy (ready 25-60 s in) is not up: restarts and late readiness in every new "
                          "pod (holdApplicationUntilProxyStarts unset, Istio's default false)", 3.0, {}),
     _starts_before_proxy("proxy-first-control", "order-history", "control: the same app and proxy with "
-                         "holdApplicationUntilProxyStarts: the app starts once the proxy is up, no restart", None,
-                         {"proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}'}),
+                         "holdApplicationUntilProxyStarts (the app starts once the proxy is up, no restart) and "
+                         "EXIT_ON_ZERO_ACTIVE_CONNECTIONS (the proxy waits for the app's connections on shutdown)",
+                         None, {"proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true, "proxyMetadata": '
+                                                         '{"EXIT_ON_ZERO_ACTIVE_CONNECTIONS": "true"}}'}),
 )
 """Start-order scenarios (the lifecycle catalogue adds CronJobs: :data:`analyzer.synth.jobs.JOB_CATALOGUES`)."""
 

@@ -116,7 +116,9 @@ def test_the_fixes_folder_holds_one_file_per_object_and_a_script(small_analysis:
     chosen = small_analysis.remedies[small_analysis.remedies["recommended"]]
     commands = [line for line in script.splitlines() if line.startswith("kubectl ")]
     vpa_commands = small_analysis.vpa_hazards["command"]
-    assert sorted(commands) == sorted(set(chosen["command"]) | set(vpa_commands[vpa_commands != ""]))
+    stop = small_analysis.stop_order["command"]
+    assert sorted(commands) == sorted(set(chosen["command"]) | set(vpa_commands[vpa_commands != ""])
+                                      | set(stop[stop != ""]))  # fmt: skip
     assert any(c.startswith("kubectl patch vpa ") for c in commands)
     for command in commands:
         path = tmp_path / shlex.split(command)[-1]

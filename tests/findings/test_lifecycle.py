@@ -16,6 +16,7 @@ from analyzer.findings.jobs_held import FINDING_KIND
 from analyzer.model.classify import classify
 from analyzer.model.job_holds import pod_holds
 from analyzer.model.start_order import hold_application, with_hold
+from analyzer.model.stop_order import proxy_exit
 from analyzer.model.workloads import pod_owners
 from analyzer.prices import HOURS_PER_MONTH
 from analyzer.simulate.kube_version import KubeVersion
@@ -209,6 +210,8 @@ def test_the_start_order_fix_applies_with_the_real_kubectl(
     _, after = applied(command, lifecycle.snapshot, tmp_path)
     config = after["spec"]["template"]["metadata"]["annotations"]["proxy.istio.io/config"]
     assert hold_application(config) is True
+    # its stop-order fix sets the same annotation: the file's last value carries both changes
+    assert proxy_exit("istio", {"proxy.istio.io/config": config}, 30)[1] == "EXIT_ON_ZERO_ACTIVE_CONNECTIONS: true"
 
 
 def test_the_order_setting_is_read_from_the_pod() -> None:
@@ -235,3 +238,28 @@ def test_a_start_order_cause_of_injected_istio_proxies_is_fixed_mesh_wide() -> N
     fix = _source_fix("sidecar-start-order", proxy, two, [], pd.DataFrame(), 0.0, float("nan"))
     assert "mesh-wide" in fix.change and "holdApplicationUntilProxyStarts: true" in fix.fix
     assert _source_fix("sidecar-start-order", proxy, two.head(1), [], pd.DataFrame(), 0.0, float("nan")).change == ""
+
+
+def test_proxies_that_exit_before_the_app_drains(lifecycle: Synthetic, lifecycle_analysis: Analysis,
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    """Istio's default proxy exits 5 s into the pod's 30 s grace period: each workload whose scale-downs removed
+    pods is exposed for 25 s per pod, the pods counted as the generator's replicas removed them; the control
+    with EXIT_ON_ZERO_ACTIVE_CONNECTIONS has no row; the fix, through a real kubectl, keeps what the annotation
+    said and adds the setting."""
+    table = lifecycle_analysis.stop_order.set_index("workload")
+    truth = {w["workload"]: w for w in lifecycle.truth["workloads"]}
+    assert set(table.index) == {"checkout", "order-router"}
+    for workload, row in table.iterrows():
+        assert (row.grace_s, row.proxy_exits_s, row.exposed_s) == (30, 5.0, 25.0)
+        assert row.scale_downs == truth[workload]["scale_downs"] > 0
+        assert row.pods_removed == truth[workload]["pods_removed_by_scale_downs"]
+    assert truth["order-history"]["pods_removed_by_scale_downs"] > 0  # the control scaled down too
+    render(lifecycle_analysis, tmp_path, ["fixes"])
+    (command,) = [c for c in script_commands(tmp_path / "fixes" / "apply.sh") if "deployment checkout" in c]
+    _, after = applied(command, lifecycle.snapshot, tmp_path)
+    config = json.loads(after["spec"]["template"]["metadata"]["annotations"]["proxy.istio.io/config"])
+    assert config["proxyMetadata"] == {"EXIT_ON_ZERO_ACTIVE_CONNECTIONS": "true"}
+    assert proxy_exit("istio", {"proxy.istio.io/config": json.dumps(config)}, 30) == (
+        30.0, "EXIT_ON_ZERO_ACTIVE_CONNECTIONS: true")  # fmt: skip
+    assert proxy_exit("istio", {"proxy.istio.io/config": "terminationDrainDuration: 1m5s"}, 90)[0] == 65.0
+    assert proxy_exit("linkerd", {"config.alpha.linkerd.io/proxy-wait-before-exit-seconds": "40"}, 30)[0] == 40.0

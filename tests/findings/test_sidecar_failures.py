@@ -27,6 +27,9 @@ def failing() -> tuple[Synthetic, Analysis]:
     return synthetic, analyze(synthetic.snapshot)
 
 
+STATUS_KINDS = ("sidecar-slow-start", "sidecar-crash-loop", "sidecar-oom")
+"""The findings read from the containers' status (a proxy's stop order is read from its settings)."""
+
 def truth_of(synthetic: Synthetic) -> dict[str, dict]:
     return {w["workload"]: w["failures"] for w in synthetic.truth["workloads"]}
 
@@ -82,7 +85,7 @@ def test_findings_by_scenario_and_the_oom_fix_applies_with_kubectl(
     failing: tuple[Synthetic, Analysis], tmp_path: Path
 ) -> None:
     synthetic, analysis = failing
-    kinds = analysis.findings[analysis.findings["kind"].str.startswith("sidecar-")]
+    kinds = analysis.findings[analysis.findings["kind"].isin(STATUS_KINDS)]
     by_object = kinds.groupby("object")["kind"].apply(set).to_dict()
     assert by_object == {
         "deployment/catalog-api": {"sidecar-slow-start"},
@@ -96,7 +99,7 @@ def test_findings_by_scenario_and_the_oom_fix_applies_with_kubectl(
     assert oom_limit_bytes(96 * MIB, 96 * MIB) == 196 * MIB
     render(analysis, tmp_path, ["fixes"])
     script = (tmp_path / "fixes" / "apply.sh").read_text()
-    commands = [c for c in script.splitlines() if c.startswith("kubectl patch deployment")]
+    commands = [c for c in script.splitlines() if c.startswith("kubectl patch deployment") and "jobs" in c]
     assert commands == ["kubectl patch deployment audit-writer -n jobs --type json --patch-file "
                         "fixes/jobs/deployment-audit-writer.json"]  # fmt: skip
     assert "# jobs/audit-writer: fluent-bit: raise fluent-bit's memory limit from 96Mi to 196Mi" in script
@@ -160,7 +163,7 @@ def test_without_container_status_nothing_is_assessed(failing: tuple[Synthetic, 
     synthetic, analysis = failing
     snapshot: Snapshot = synthetic.snapshot
     bare = analyze(dataclasses.replace(snapshot, container_status=snapshot.container_status.iloc[:0]))
-    assert bare.failures.empty and not bare.findings["kind"].str.startswith("sidecar-").any()
+    assert bare.failures.empty and not bare.findings["kind"].isin(STATUS_KINDS).any()
     pd.testing.assert_frame_equal(bare.hpa_skew, analysis.hpa_skew)
     html, markdown = render(bare, tmp_path, ["html", "markdown"])
     assert "Not assessed: the snapshot has no container status over time" in html.read_text()
