@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING
 
 from analyzer.findings.native_migration import MIGRATION_FOLDER
-from analyzer.findings.remedies import KIND_OF_RESOURCE, annotations_patch, fix_file, namespace_command
+from analyzer.findings.remedies import KIND_OF_RESOURCE, annotations_patch, fix_file, namespace_command, pointer
 from analyzer.model.signals import NAMESPACE_READERS, REQUEST_ANNOTATIONS
 from analyzer.render.renderer import Renderer
 
@@ -93,7 +93,40 @@ def _script(header: list[str], commands: dict[str, tuple[str, list[str]]]) -> st
 
 
 def _patch_files(files: dict[str, list[dict[str, object]]]) -> dict[str, str]:
-    return {path: json.dumps(ops, indent=2) + "\n" for path, ops in files.items()}
+    return {path: json.dumps(combined(ops), indent=2) + "\n" for path, ops in files.items()}
+
+
+def combined(ops: list[dict[str, object]]) -> list[dict[str, object]]:
+    """One object's operations from several fixes, each built against the object as collected: an ``add`` of a
+    whole map an earlier operation already added (two fixes annotating a template that had no annotations)
+    becomes an ``add`` of each of its keys, so no fix undoes another."""
+    added: set[str] = set()
+    out: list[dict[str, object]] = []
+
+    def add(path: str, value: object) -> None:
+        if isinstance(value, dict) and path in added:
+            for key, inner in value.items():
+                add(f"{path}/{pointer(key)[1:]}", inner)
+            return
+        if isinstance(value, dict):
+            added.update(_map_paths(path, value))
+        out.append({"op": "add", "path": path, "value": value})
+
+    for op in ops:
+        if op.get("op") == "add" and isinstance(op.get("path"), str):
+            add(str(op["path"]), op.get("value"))
+        else:
+            out.append(op)
+    return out
+
+
+def _map_paths(path: str, value: dict[str, object]) -> set[str]:
+    """``path`` and the paths of the maps nested in ``value``."""
+    paths = {path}
+    for key, inner in value.items():
+        if isinstance(inner, dict):
+            paths |= _map_paths(f"{path}/{pointer(key)[1:]}", inner)
+    return paths
 
 
 def _native_sidecars(analysis: Analysis) -> dict[str, str]:

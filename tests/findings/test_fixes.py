@@ -254,3 +254,18 @@ def test_the_fixes_at_the_source_apply_with_the_real_kubectl(sample_analysis: An
         assert done.returncode == 0, done.stderr
         annotations = json.loads(done.stdout)["metadata"]["annotations"]
         assert annotations == {**before, **wanted} and wanted["config.linkerd.io/proxy-cpu-request"].endswith("m")
+
+
+def test_fixes_of_one_object_never_undo_each_other() -> None:
+    """Two fixes built against a template without annotations each add the whole map; in one file the second
+    adds its keys instead, so applying the file keeps both (and a nested map the same way)."""
+    from analyzer.render.fixes import combined
+
+    template = {"spec": {"template": {"spec": {"containers": [{"name": "app"}]}}}}
+    first = [{"op": "add", "path": "/spec/template/metadata", "value": {"annotations": {"a/b": "1"}}}]
+    second = [{"op": "add", "path": "/spec/template/metadata", "value": {"annotations": {"c~d": "2"}}}]
+    third = [{"op": "add", "path": "/spec/template/metadata/annotations", "value": {"e": "3"}}]
+    after = jsonpatch.apply_patch(template, combined(first + second + third))
+    assert after["spec"]["template"]["metadata"]["annotations"] == {"a/b": "1", "c~d": "2", "e": "3"}
+    assert jsonpatch.apply_patch(template, first + second)["spec"]["template"]["metadata"]["annotations"] == {
+        "c~d": "2"}  # what one file of both did before  # fmt: skip
