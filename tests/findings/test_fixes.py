@@ -213,15 +213,24 @@ def test_every_command_of_apply_sh_applies_with_the_real_kubectl(
     case: tuple[Snapshot, Analysis], tmp_path: Path
 ) -> None:
     """Each command ``apply.sh`` lists, run by a real kubectl on the object as collected, gives what the JSON
-    Patch library gives, and the result validates; on an object changed since, kubectl refuses the patch."""
+    Patch library gives, and the result validates; on an object changed since, kubectl refuses the patch. A
+    command whose operations (kind, op and path each) another already ran, a catalogue clone's, is checked with
+    the library alone: kubectl ran those operations once."""
     snapshot, analysis = case
     render(analysis, tmp_path, ["fixes"])
     commands = script_commands(tmp_path / "fixes" / "apply.sh")
     assert any(" vpa " in c for c in commands) and any(" hpa " in c for c in commands)
+    shapes: set[tuple[object, ...]] = set()
     for command in commands:
-        obj, after = applied(command, snapshot, tmp_path)
-        patch = json.loads((tmp_path / shlex.split(command)[-1]).read_text())
-        assert after == jsonpatch.apply_patch(obj, patch), command
+        words = shlex.split(command)
+        patch = json.loads((tmp_path / words[-1]).read_text())
+        expected = jsonpatch.apply_patch(find(snapshot, words[5], f"{words[2]}/{words[3]}"), patch)
+        shape = (words[2], tuple((op["op"], op["path"]) for op in patch))
+        if shape in shapes:
+            continue
+        shapes.add(shape)
+        _, after = applied(command, snapshot, tmp_path)
+        assert after == expected, command
     vpa_command = next(c for c in commands if " vpa " in c)
     words = shlex.split(vpa_command)
     stale = copy.deepcopy(find(snapshot, words[5], f"vpa/{words[3]}"))
