@@ -259,6 +259,16 @@ _FAILURE_SOURCE_WORDS = {
 }
 
 
+MESH_ORDER = {
+    "sidecar-start-order": ("hold every app until its {} is up: holdApplicationUntilProxyStarts: true",
+                            "    holdApplicationUntilProxyStarts: true\n"),
+    "sidecar-stop-order": ("let every {} wait for its connections to end: EXIT_ON_ZERO_ACTIVE_CONNECTIONS",
+                           "    proxyMetadata:\n      EXIT_ON_ZERO_ACTIVE_CONNECTIONS: \"true\"\n"),
+}
+"""The Istio mesh-wide setting that answers a start- or stop-order cause of several workloads: the change in words
+and its ``meshConfig.defaultConfig`` lines."""
+
+
 class SourceFix(NamedTuple):
     """The change at a cause's source: in words, as configuration, and the requests it sets."""
 
@@ -281,20 +291,11 @@ def _source_fix(
     sets, that configuration, at the median of the members' p90 usage (the per-HPA rule, pooled) — when the
     replay of that rule (each member at its own p90) leaves less net skew than today. For injected istio-proxies
     that start after their apps, the mesh-wide ``holdApplicationUntilProxyStarts``."""
-    if kind == "sidecar-start-order" and len(culprits) == 1 and culprits[0].kind == "istio" and len(group) > 1:
-        return SourceFix(
-            f"hold every app until its {culprits[0].container} is up, mesh-wide: holdApplicationUntilProxyStarts: "
-            "true in the mesh's default proxy config (or each workload's own fix)",
-            "# IstioOperator spec (or istiod's Helm values under meshConfig), applied by whoever owns the mesh\n"
-            "meshConfig:\n  defaultConfig:\n    holdApplicationUntilProxyStarts: true\n",
-        )
-    if kind == "sidecar-stop-order" and len(culprits) == 1 and culprits[0].kind == "istio" and len(group) > 1:
-        return SourceFix(
-            f"let every {culprits[0].container} wait for its connections to end, mesh-wide: "
-            "EXIT_ON_ZERO_ACTIVE_CONNECTIONS in the mesh's default proxy metadata (or each workload's own fix)",
-            "# IstioOperator spec (or istiod's Helm values under meshConfig), applied by whoever owns the mesh\n"
-            "meshConfig:\n  defaultConfig:\n    proxyMetadata:\n      EXIT_ON_ZERO_ACTIVE_CONNECTIONS: \"true\"\n",
-        )
+    if kind in MESH_ORDER and len(culprits) == 1 and culprits[0].kind == "istio" and len(group) > 1:
+        change, setting = MESH_ORDER[kind]
+        return SourceFix(f"{change.format(culprits[0].container)}, mesh-wide: in the mesh's default proxy config (or "
+                         "each workload's own fix)", "# IstioOperator spec (or istiod's Helm values under meshConfig), "
+                         f"applied by whoever owns the mesh\nmeshConfig:\n  defaultConfig:\n{setting}")  # fmt: skip
     if kind not in ("hpa-stalled", "hpa-skew") or len(culprits) != 1:
         return SourceFix()
     c = culprits[0]

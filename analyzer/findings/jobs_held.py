@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.findings.native_migration import JOB_IMMUTABLE, NATIVE_ANNOTATIONS, NATIVE_SINCE_MINOR
-from analyzer.findings.remedies import RESOURCE_NAMES, apply_command, native_sidecar_ops, patch_text
+from analyzer.findings.native_migration import NATIVE_ANNOTATIONS, NATIVE_SINCE_MINOR
+from analyzer.findings.remedies import JOB_IMMUTABLE, RESOURCE_NAMES, apply_command, native_sidecar_ops, patch_text
 from analyzer.findings.severity import Severity
 from analyzer.prices import GIB, HOURS_PER_MONTH, Prices
 from analyzer.simulate.kube_version import KubeVersion

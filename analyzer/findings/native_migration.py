@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from analyzer.findings.remedies import apply_command, native_sidecar_ops, patch_text
+from analyzer.findings.remedies import JOB_IMMUTABLE, apply_command, native_sidecar_ops, patch_text
 from analyzer.model.classify import Role
 from analyzer.simulate.hpa_spec import HPAObject
 from analyzer.simulate.kube_version import KubeVersion
@@ -42,8 +42,6 @@ NATIVE_ANNOTATIONS = {
 UNSUPPORTED = {
     "vault": "the Vault agent injector cannot inject a native sidecar yet (hashicorp/vault-k8s#620)",
 }
-
-JOB_IMMUTABLE = "a Job's pod template cannot be changed: change it where the Job is made (its manifest, or its CronJob)"
 
 MIGRATION_COLUMNS: dict[str, str] = {
     "namespace": "workload namespace",

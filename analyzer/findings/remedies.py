@@ -16,7 +16,7 @@ from analyzer.model.signals import LIMIT_ANNOTATIONS, REQUEST_ANNOTATIONS
 from analyzer.paths import safe_component
 from analyzer.simulate.hpa_spec import HPASpec
 from analyzer.snapshot.hpa import APP_TARGETS_ANNOTATION, MetricSpec
-from analyzer.snapshot.kube import DEFAULT_TEMPLATE_AT
+from analyzer.snapshot.kube import DEFAULT_TEMPLATE_AT, Workload, template_at
 from analyzer.snapshot.vpa import VPASpec
 
 
@@ -242,6 +242,23 @@ def _container_resource_ops(
     if not isinstance(resources.get(part), dict):
         return [*ops, {"op": "add", "path": pointer(*at, "resources", part), "value": dict(values)}]
     return [*ops, *({"op": "add", "path": pointer(*at, "resources", part, r), "value": q} for r, q in values.items())]
+
+
+JOB_IMMUTABLE = "a Job's pod template cannot be changed: change it where the Job is made (its manifest, or its CronJob)"
+"""Why a Job gets no patch: the API refuses changes to its pod template."""
+
+
+def template_annotation_fix(
+    text: str, workload: Workload | None, annotations: dict[str, str], namespace: str, kind: str, name: str
+) -> tuple[str, str, str]:
+    """A fix that sets pod template ``annotations``: its ``text``, the JSON Patch and its command; the text says
+    why there is no patch when the snapshot has no template, or the object is a Job (its template is fixed)."""
+    if workload is None or workload.template_raw is None:
+        return text + "; the snapshot has no template to patch", "", ""
+    if workload.kind == "Job":
+        return f"{text}; {JOB_IMMUTABLE}", "", ""
+    ops = annotation_ops(workload.template_raw, annotations, template_at(workload.kind))
+    return text, patch_text(ops), apply_command(namespace, kind, name)
 
 
 def patch_text(ops: list[dict[str, Any]]) -> str:

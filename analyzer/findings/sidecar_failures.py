@@ -27,8 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from analyzer.findings.hpa_skew import HOURS_PER_MONTH
-from analyzer.findings.native_migration import JOB_IMMUTABLE
-from analyzer.findings.remedies import RESOURCE_NAMES, apply_command, patch_text, sidecar_limit_ops
+from analyzer.findings.remedies import JOB_IMMUTABLE, RESOURCE_NAMES, apply_command, patch_text, sidecar_limit_ops
 from analyzer.findings.severity import Severity
 from analyzer.model.sidecar_failures import FAILURE_COLUMNS, FAILURE_SERIES_COLUMNS, series_bin_s
 from analyzer.simulate.counterfactual import Counterfactual

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.findings.native_migration import JOB_IMMUTABLE, NATIVE_SINCE_MINOR
-from analyzer.findings.remedies import RESOURCE_NAMES, annotation_ops, apply_command, patch_text
+from analyzer.findings.native_migration import NATIVE_SINCE_MINOR
+from analyzer.findings.remedies import RESOURCE_NAMES, template_annotation_fix
 from analyzer.findings.severity import Severity
 from analyzer.model.start_order import HOLD_KEY, ISTIO_CONFIG, LINKERD_AWAIT, START_ORDER_COLUMNS, with_hold
 from analyzer.prices import HOURS_PER_MONTH
 from analyzer.simulate.kube_version import KubeVersion
-from analyzer.snapshot.kube import Workload, template_at
+from analyzer.snapshot.kube import Workload
 
 FINDING_KIND = "sidecar-start-order"
 MEDIUM_FAILED_SHARE = 0.10
@@ -81,12 +81,7 @@ def _fix(r: Any, workload: Workload | None, version: KubeVersion) -> tuple[str, 
             native += f" (Kubernetes 1.{NATIVE_SINCE_MINOR}+)"
         why = " (the proxy is already awaited: find what the app waits for at start)" if r.kind == "linkerd" else ""
         return native + why, "", ""
-    if workload is None or workload.template_raw is None:
-        return text + "; the snapshot has no template to patch", "", ""
-    if workload.kind == "Job":
-        return f"{text}; {JOB_IMMUTABLE}", "", ""
-    ops = annotation_ops(workload.template_raw, annotations, template_at(workload.kind))
-    return text, patch_text(ops), apply_command(r.namespace, str(r.workload_kind), str(r.workload))
+    return template_annotation_fix(text, workload, annotations, r.namespace, str(r.workload_kind), str(r.workload))
 
 
 def start_order_rows(table: pd.DataFrame) -> list[tuple[Any, ...]]:

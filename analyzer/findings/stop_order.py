@@ -16,12 +16,11 @@ from typing import Any
 
 import pandas as pd
 
-from analyzer.findings.native_migration import JOB_IMMUTABLE
-from analyzer.findings.remedies import RESOURCE_NAMES, annotation_ops, apply_command, patch_text
+from analyzer.findings.remedies import RESOURCE_NAMES, template_annotation_fix
 from analyzer.findings.severity import Severity
 from analyzer.model.start_order import HOLD_KEY, ISTIO_CONFIG, proxy_config
 from analyzer.model.stop_order import EXIT_ON_ZERO, LINKERD_WAIT, STOP_ORDER_COLUMNS
-from analyzer.snapshot.kube import Workload, template_at
+from analyzer.snapshot.kube import Workload
 
 FINDING_KIND = "sidecar-stop-order"
 
@@ -65,12 +64,7 @@ def _fix(r: Any, workload: Workload | None, hold: bool) -> tuple[str, str, str]:
     text += "; or a native sidecar, stopped after the app (1.29+)"
     if not r.injected:
         return text, "", ""
-    if workload is None or workload.template_raw is None:
-        return text + "; the snapshot has no template to patch", "", ""
-    if workload.kind == "Job":
-        return f"{text}; {JOB_IMMUTABLE}", "", ""
-    ops = annotation_ops(workload.template_raw, annotations, template_at(workload.kind))
-    return text, patch_text(ops), apply_command(r.namespace, str(r.workload_kind), str(r.workload))
+    return template_annotation_fix(text, workload, annotations, r.namespace, str(r.workload_kind), str(r.workload))
 
 
 def stop_order_rows(table: pd.DataFrame) -> list[tuple[Any, ...]]:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.model.classify import Role
-from analyzer.model.sidecar_failures import pod_start_times
+from analyzer.model.sidecar_failures import StatusRows, pod_start_times
 from analyzer.snapshot.schema import Snapshot
 
 JOB_KINDS = ("Job", "CronJob")
@@ -52,13 +52,8 @@ def pod_holds(snapshot: Snapshot, classes: pd.DataFrame) -> pd.DataFrame:
     step = snapshot.metadata.step_s
     window_start = snapshot.metadata.start.timestamp()
     window_end = snapshot.metadata.end.timestamp() + step
-    t = cs["timestamp"].astype("int64").to_numpy() / 1e9
-    ids = cs.groupby(keys, observed=True, sort=False).ngroup().to_numpy()
-    first = np.concatenate([[True], ids[1:] != ids[:-1]])
-    last = np.concatenate([ids[1:] != ids[:-1], [True]])
-    starts = pod_start_times(snapshot.pods)
-    pod_keys = list(zip(cs["namespace"].astype(str), cs["pod"].astype(str), strict=True))
-    start_s, gone_s = (np.array([starts.get(k, (np.nan, np.inf))[i] for k in pod_keys]) for i in (0, 1))
+    rows = StatusRows.of(cs, snapshot.pods)
+    t, ids, first, last, start_s, gone_s = rows.t, rows.ids, rows.first, rows.last, rows.start_s, rows.gone_s
     est = np.maximum(t - step / 2, np.nan_to_num(start_s, nan=-np.inf))
     # Each container's final run of 'terminated' rows: where it began (its end), if its last row is one.
     term = cs["state"].astype(str).to_numpy() == "terminated"
@@ -89,6 +84,7 @@ def pod_holds(snapshot: Snapshot, classes: pd.DataFrame) -> pd.DataFrame:
     })  # fmt: skip
     owners = per.drop_duplicates(pod).set_index(pod)[["workload_kind", "workload"]]
     out = owners.join(app_done, how="inner").join(held, how="left").reset_index()
+    starts = pod_start_times(snapshot.pods)
     began = np.array([starts.get(k, (np.nan, np.inf))[0] for k in zip(out["namespace"], out["pod"], strict=True)])
     out["run_s"] = np.maximum(out["app_done_s"] - np.fmax(began, window_start), 0.0)
     out["held_s"] = out["held_s"].fillna(0.0)

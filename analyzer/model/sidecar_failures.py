@@ -81,6 +81,33 @@ class StatusEvents:
     restarted: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class StatusRows:
+    """``container_status`` rows as arrays: each row's time (``t``, s), its container's group (``ids``, rows
+    grouped), whether it is its container's first or last row, and its pod's start and deletion (s; inf: not
+    deleted)."""
+
+    t: FloatArray
+    ids: IntArray
+    first: npt.NDArray[np.bool_]
+    last: npt.NDArray[np.bool_]
+    start_s: FloatArray
+    gone_s: FloatArray
+
+    @classmethod
+    def of(cls, cs: pd.DataFrame, pods: tuple[Pod, ...]) -> StatusRows:
+        """Rows of ``cs`` (:data:`analyzer.snapshot.schema.CONTAINER_STATUS_COLUMNS`, in key order), ``pods``: the
+        snapshot's, for their start and deletion times."""
+        t = cs["timestamp"].astype("int64").to_numpy() / 1e9
+        ids = cs.groupby(["namespace", "pod", "container"], observed=True, sort=False).ngroup().to_numpy()
+        first = np.concatenate([[True], ids[1:] != ids[:-1]])
+        last = np.concatenate([ids[1:] != ids[:-1], [True]])
+        starts = pod_start_times(pods)
+        pod_keys = list(zip(cs["namespace"].astype(str), cs["pod"].astype(str), strict=True))
+        start_s, gone_s = (np.array([starts.get(k, (np.nan, np.inf))[i] for k in pod_keys]) for i in (0, 1))
+        return cls(t, ids, first, last, start_s, gone_s)
+
+
 def status_events(snapshot: Snapshot) -> StatusEvents:
     """:class:`StatusEvents` from the snapshot's ``container_status``."""
     cs = snapshot.container_status
@@ -95,13 +122,8 @@ def status_events(snapshot: Snapshot) -> StatusEvents:
             pd.DataFrame(columns=[*keys, "from_s", "to_s"]),
             pd.DataFrame(columns=[*keys, "at_s", "count", "oom_kills"]),
         )  # fmt: skip
-    t = cs["timestamp"].astype("int64").to_numpy() / 1e9
-    ids = cs.groupby(keys, observed=True, sort=False).ngroup().to_numpy()
-    first = np.concatenate([[True], ids[1:] != ids[:-1]])
-    last = np.concatenate([ids[1:] != ids[:-1], [True]])
-    starts = pod_start_times(snapshot.pods)
-    pod_keys = list(zip(cs["namespace"].astype(str), cs["pod"].astype(str), strict=True))
-    start_s, gone_s = (np.array([starts.get(k, (np.nan, np.inf))[i] for k in pod_keys]) for i in (0, 1))
+    rows = StatusRows.of(cs, snapshot.pods)
+    t, ids, first, last, start_s, gone_s = rows.t, rows.ids, rows.first, rows.last, rows.start_s, rows.gone_s
     ready = cs["ready"].to_numpy(dtype=bool)
     # A ready row's time: the step before it, unless the container was already ready when first seen.
     est = np.maximum(t - step / 2, np.nan_to_num(start_s, nan=-np.inf))

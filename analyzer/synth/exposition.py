@@ -188,18 +188,14 @@ def _ksm_series(
             add("kube_pod_status_phase", {**ids, "phase": phase}, at, (phases == phase).astype(np.float64))
         for condition, value in (("true", ready), ("false", ~ready)):
             add("kube_pod_status_ready", {**ids, "condition": condition}, at, value.astype(np.float64))
-    for rs in snapshot.items("ReplicaSet"):
-        meta = rs["metadata"]
-        for ref in meta.get("ownerReferences") or []:
-            labels = {"namespace": meta["namespace"], "replicaset": meta["name"], "owner_kind": ref["kind"],
-                      "owner_name": ref["name"], "owner_is_controller": "true"}  # fmt: skip
-            add("kube_replicaset_owner", labels, all_seconds, 1.0)
-    for job in snapshot.items("Job"):
-        meta = job["metadata"]
-        for ref in meta.get("ownerReferences") or []:
-            labels = {"namespace": meta["namespace"], "job_name": meta["name"], "owner_kind": ref["kind"],
-                      "owner_name": ref["name"], "owner_is_controller": "true"}  # fmt: skip
-            add("kube_job_owner", labels, all_seconds, 1.0)
+    for kind, metric, label in (("ReplicaSet", "kube_replicaset_owner", "replicaset"),
+                                ("Job", "kube_job_owner", "job_name")):  # fmt: skip
+        for obj in snapshot.items(kind):
+            meta = obj["metadata"]
+            for ref in meta.get("ownerReferences") or []:
+                labels = {"namespace": meta["namespace"], label: meta["name"], "owner_kind": ref["kind"],
+                          "owner_name": ref["name"], "owner_is_controller": "true"}  # fmt: skip
+                add(metric, labels, all_seconds, 1.0)
     metric_of = {"Deployment": ("kube_deployment_spec_replicas", "deployment"),
                  "StatefulSet": ("kube_statefulset_replicas", "statefulset")}  # fmt: skip
     for (ns, kind, name), part in snapshot.replicas.groupby(["namespace", "kind", "name"], sort=True, observed=True):

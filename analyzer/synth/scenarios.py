@@ -550,23 +550,10 @@ FAILURES: tuple[Scenario, ...] = (
 
 def _starts_before_proxy(name: str, workload: str, shows: str, timeout_s: float | None,
                          annotations: dict[str, str]) -> Scenario:  # fmt: skip
-    return Scenario(
-        name=name,
-        namespace="orders",
-        workload=workload,
-        shows=shows,
-        app_image=f"registry.example.com/orders/{workload}:4.0.1",
-        app_requests={"cpu": "500m", "memory": "512Mi"},
-        app_limits={"memory": "1Gi"},
-        cpu_per_rps=0.0008,
-        app_mem_base=260 * MIB,
-        app_mem_per_rps=0.05 * MIB,
-        peak_rps=2200,
-        sidecars=(replace(istio_proxy(), ready_after_s=(25.0, 60.0) if timeout_s else None),),
-        hpa=hpa(2, 20, cpu_utilization(60)),
-        annotations=annotations,
-        app_start_timeout_s=timeout_s,
-    )
+    """:func:`_slow_istio`'s workload in ``orders``, its app exiting at start while the proxy is not up."""
+    slow = _slow_istio(shows, name, workload, (25.0, 60.0) if timeout_s else None)
+    return replace(slow, namespace="orders", app_image=f"registry.example.com/orders/{workload}:4.0.1",
+                   peak_rps=2200, annotations=annotations, app_start_timeout_s=timeout_s)  # fmt: skip
 
 
 LIFECYCLE: tuple[Scenario, ...] = (

@@ -157,23 +157,27 @@ CASES = [(kind, path) for kind, paths in READ_PATHS.items() for path in paths]
 def test_a_hostile_value_at_a_read_field_is_refused_or_analysed(
     tiny_dir: Path, tmp_path: Path, case: tuple[str, str], value: Any, which: int
 ) -> None:
+    refused_or_analysed(tiny_dir, tmp_path, case, value, which)
+
+
+def refused_or_analysed(source: Path, tmp_path: Path, case: tuple[str, str], value: Any, which: int) -> None:
+    """``value`` at ``case``'s (kind, path) in an object of a copy of the snapshot at ``source``: refused in one
+    line naming the file (or the objects folder, when a dropped object leaves usage orphaned), or analysed."""
     kind, path = case
     root = tmp_path / "snap"
     shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(tiny_dir, root)
+    shutil.copytree(source, root)
     file = root / schema.OBJECTS_DIR / schema.OBJECT_FILE_NAMES[kind]
     doc = json.loads(file.read_text())
     items = doc["items"]
     assert items, kind
-    item = items[which % len(items)]
-    if not set_path(item, path, copy.deepcopy(value)):
+    if not set_path(items[which % len(items)], path, copy.deepcopy(value)):
         return
     file.write_text(json.dumps(doc))
     try:
         snapshot = load_snapshot(root)
     except SnapshotError as exc:
-        message = one_line(exc)
-        assert str(root) in message  # the file, or the objects folder when a dropped object leaves usage orphaned
+        assert str(root) in one_line(exc)
         return
     analyze(snapshot)  # accepted: then it must analyse without raising
 
@@ -592,19 +596,4 @@ def test_a_hostile_value_in_a_job_or_cronjob_is_refused_or_analysed(
 ) -> None:
     """Jobs and CronJobs are read like the other workloads: any value at a field the analysis reads is refused
     in one line naming the file, or loaded and analysed (the owner rule, the held Jobs, their fixes)."""
-    kind, path = case
-    root = tmp_path / "snap"
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(lifecycle_dir, root)
-    file = root / schema.OBJECTS_DIR / schema.OBJECT_FILE_NAMES[kind]
-    doc = json.loads(file.read_text())
-    item = doc["items"][which % len(doc["items"])]
-    if not set_path(item, path, copy.deepcopy(value)):
-        return
-    file.write_text(json.dumps(doc))
-    try:
-        snapshot = load_snapshot(root)
-    except SnapshotError as exc:
-        assert str(root) in one_line(exc)
-        return
-    analyze(snapshot)
+    refused_or_analysed(lifecycle_dir, tmp_path, case, value, which)
