@@ -366,6 +366,9 @@ def _prepare(
     newest = {k: p.spec for k, p in newest_objects.items()}
     starts = start_order_effects(start_order(events, classes, newest_objects, snapshot.metadata.step_s), workloads,
                                  workload_objects, version, snapshot.metadata.window_h)  # fmt: skip
+    stops = stop_order_fixes(stop_order(containers, newest_objects, snapshot.replicas), workload_objects, starts)
+    jobs = job_hold_table(pod_holds(snapshot, classes), newest, containers, workload_objects, prices, version,
+                          snapshot.metadata.window_h)
     return _Pending(
         metadata=snapshot.metadata,
         prices=prices,
@@ -385,12 +388,11 @@ def _prepare(
         failures=failures,
         failure_series=failure_series,
         templates={k: w for k, w in workload_objects.items() if k in failing},
-        native_migration=native_migration(containers, newest, workload_objects, hpas, vpa.table, version),
+        native_migration=native_migration(containers, newest, workload_objects, hpas, vpa.table, version,
+                                          (starts, stops, jobs)),
         start_order=starts,
-        stop_order=stop_order_fixes(stop_order(containers, newest_objects, snapshot.replicas), workload_objects,
-                                    starts),
-        jobs_held=job_hold_table(pod_holds(snapshot, classes), newest, containers, workload_objects, prices, version,
-                                 snapshot.metadata.window_h),
+        stop_order=stops,
+        jobs_held=jobs,
     )
 
 

@@ -61,6 +61,10 @@ MIGRATION_COLUMNS: dict[str, str] = {
     "effective_cpu_after_cores": "after the migration, cores",
     "effective_memory_before_bytes": "the pod's effective memory request now, bytes (NaN: none set)",
     "effective_memory_after_bytes": "after the migration, bytes",
+    "start_order_after": "its measured start order (the app restarting before it) and after the move ('' none "
+    "measured)",
+    "stop_order_after": "its stop order on the workload's scale-downs now and after ('' none found)",
+    "jobs_after": "the Job pods it holds open now and after ('' none)",
     "change": "the change that migrates the sidecar",
     "patch": "JSON Patch of the workload that makes it ('' none)",
     "command": "the kubectl command that applies the patch",
@@ -75,9 +79,12 @@ def native_migration(
     hpas: Sequence[HPAObject],
     vpa: pd.DataFrame,
     version: KubeVersion,
+    lifecycle: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """:data:`MIGRATION_COLUMNS` for every classic sidecar of ``containers``
-    (:data:`analyzer.model.containers.CONTAINER_COLUMNS`); ``pods``: each workload's newest pod spec,
+    (:data:`analyzer.model.containers.CONTAINER_COLUMNS`); ``lifecycle``: the analysis' start order, stop order
+    and held Jobs (:mod:`analyzer.findings.start_order`, ``stop_order``, ``jobs_held``), what the move ends;
+    ``pods``: each workload's newest pod spec,
     ``templates`` its owner, ``vpa``: :data:`analyzer.simulate.vpa_snapshot.VPA_COLUMNS`."""
     key = ["namespace", "workload_kind", "workload"]
     classic = containers[(containers["role"] == Role.SIDECAR) & ~containers["native_sidecar"].astype(bool)]
@@ -85,6 +92,7 @@ def native_migration(
     real = vpa[vpa["vpa"] != ""]
     vpa_rows = {(r.namespace, r.workload_kind, r.workload, r.container): r for r in real.itertuples(index=False)}
     tracked = real[real["tracked"]].groupby(key, observed=True).size().to_dict()
+    lifecycle_after = _lifecycle_after(*(lifecycle or (pd.DataFrame(), pd.DataFrame(), pd.DataFrame())))
     rows = []
     for r in classic.itertuples(index=False):
         workload = (r.namespace, r.workload_kind, r.workload)
@@ -102,9 +110,40 @@ def native_migration(
                      hpa.name if hpa else "", _hpa_change(hpa, r.container, spec, version), vpa_before, vpa_after,
                      v is not None and bool(v.tracked) and v.update_mode != "Off",
                      _cores(before, "cpu"), _cores(after, "cpu"), _cores(before, "memory"), _cores(after, "memory"),
-                     change, patch, command))  # fmt: skip
+                     *(part.get((*workload, r.container), "") for part in lifecycle_after), change, patch,
+                     command))  # fmt: skip
     out = pd.DataFrame(rows, columns=list(MIGRATION_COLUMNS))
     return out.sort_values([*key, "container"], kind="stable", ignore_index=True)
+
+
+Key = tuple[str, str, str, str]
+
+
+def _lifecycle_after(
+    start_order: pd.DataFrame, stop_order: pd.DataFrame, jobs_held: pd.DataFrame
+) -> tuple[dict[Key, str], dict[Key, str], dict[Key, str]]:
+    """Per (namespace, workload kind, workload, sidecar): its start order, stop order and held Jobs now, and after
+    the move, in words (a native sidecar is started, and waited for with a startupProbe, before the app; stopped
+    after it; and stopped once a Job's app has ended)."""
+    start: dict[Key, str] = {}
+    for r in start_order.itertuples(index=False):
+        start[(r.namespace, r.workload_kind, r.workload, r.container)] = (
+            f"the app restarted before it in {r.pods_failed} of {r.pods_started} new pods "
+            f"({r.ready_lost_pod_hours:.2f} pod-hours unready) → started first and, with a startupProbe, waited for: "
+            "none")  # fmt: skip
+    stop: dict[Key, str] = {}
+    for r in stop_order.itertuples(index=False):
+        stop[(r.namespace, r.workload_kind, r.workload, r.container)] = (
+            f"exits {r.proxy_exits_s:g} s into the {r.grace_s:g} s grace period on {r.pods_removed} pods scaled down "
+            "→ stopped after the app")  # fmt: skip
+    jobs: dict[Key, str] = {}
+    for r in jobs_held.itertuples(index=False):
+        unfinished = f", {r.jobs_unfinished} Jobs not completed" if r.jobs_unfinished else ""
+        for name in str(r.held_by).split(", "):
+            jobs[(r.namespace, r.workload_kind, r.workload, name)] = (
+                f"holds {r.pods_held} pods {r.held_pod_hours:.1f} pod-hours after the app (${r.cost_month:,.2f}/month"
+                f"{unfinished}) → stopped once the app ends: the Jobs complete")  # fmt: skip
+    return start, stop, jobs
 
 
 def as_native(spec: PodSpec, name: str) -> PodSpec:

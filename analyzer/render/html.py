@@ -279,7 +279,7 @@ def _native_migration(analysis: Analysis) -> str:
             f"and stops after it). It takes {lost:,} sidecar{'s' if lost != 1 else ''} out of a VPA's hands (no "
             f"released VPA manages init containers), and changes {moved:,} pod{'s' if moved != 1 else ''}' "
             "effective request (a run-once init container then needs the sidecar's request beside its own). "
-            "docs/native-sidecars.md says how each column is found.</p>")  # fmt: skip
+            "docs/native-sidecars.md says how each column is found.</p>" + _migration_ends(analysis))  # fmt: skip
     # What the move changes first: a VPA that stops sizing the sidecar, a pod asking for more; then the rest,
     # and what is not offered last.
     rank = (~table["offered"]).astype(int) * 4 - table["vpa_stops_sizing"].astype(int) * 2
@@ -307,6 +307,28 @@ def _native_migration(analysis: Analysis) -> str:
     more = len(patched) - SHOWN_ROWS
     tail = f"<p>{more:,} more patches in report.json's <code>native_migration</code>.</p>" if more > 0 else ""
     return lead + rows + changes + tail
+
+
+def _migration_ends(analysis: Analysis) -> str:
+    """What the offered moves end of the lifecycle costs the report measured (docs/lifecycle.md), in one line."""
+    offered = analysis.native_migration[analysis.native_migration["offered"]]
+    parts = []
+    ending = offered[offered["jobs_after"] != ""]
+    if len(ending):
+        keys = set(zip(ending["namespace"], ending["workload_kind"], ending["workload"], strict=True))
+        jobs = analysis.jobs_held[[k in keys for k in zip(analysis.jobs_held["namespace"],
+                                                          analysis.jobs_held["workload_kind"],
+                                                          analysis.jobs_held["workload"], strict=True)]]  # fmt: skip
+        parts.append(f"{jobs['held_pod_hours'].sum():,.1f} pod-hours of Jobs held open "
+                     f"(${jobs['cost_month'].sum():,.2f}/month)")  # fmt: skip
+    starts = int((offered["start_order_after"] != "").sum())
+    if starts:
+        parts.append(f"the apps restarting before their sidecar in {starts:,} workload{'s' if starts != 1 else ''}")
+    stops = int((offered["stop_order_after"] != "").sum())
+    if stops:
+        parts.append(f"the proxy exiting before the app on the scale-downs of {stops:,} workload"
+                     f"{'s' if stops != 1 else ''}")  # fmt: skip
+    return f"<p>Of what this report measured, the offered moves would end {'; '.join(parts)}.</p>" if parts else ""
 
 
 def _pair(before: float, after: float, fmt: Callable[[float], str]) -> str:

@@ -263,3 +263,16 @@ def test_proxies_that_exit_before_the_app_drains(lifecycle: Synthetic, lifecycle
         30.0, "EXIT_ON_ZERO_ACTIVE_CONNECTIONS: true")  # fmt: skip
     assert proxy_exit("istio", {"proxy.istio.io/config": "terminationDrainDuration: 1m5s"}, 90)[0] == 65.0
     assert proxy_exit("linkerd", {"config.alpha.linkerd.io/proxy-wait-before-exit-seconds": "40"}, 30)[0] == 40.0
+
+
+def test_the_migration_table_says_what_the_move_ends(lifecycle_analysis: Analysis) -> None:
+    """The native-sidecar migration row of a sidecar with a measured start order, stop order or held Jobs says it
+    now and after the move; the control's native sidecar has no row, the others' columns are empty."""
+    rows = lifecycle_analysis.native_migration.set_index(["workload", "container"])
+    assert "→ started first" in rows.loc[("order-router", "istio-proxy"), "start_order_after"]
+    assert "→ stopped after the app" in rows.loc[("checkout", "istio-proxy"), "stop_order_after"]
+    assert "the Jobs complete" in rows.loc[("ledger-reconcile", "linkerd-proxy"), "jobs_after"]
+    assert "1 Jobs not completed" in rows.loc[("ledger-reconcile", "linkerd-proxy"), "jobs_after"]
+    assert rows.loc[("order-history", "istio-proxy"), ["start_order_after", "stop_order_after", "jobs_after"]].eq(
+        "").all()  # fmt: skip
+    assert ("invoice-batch", "istio-proxy") not in rows.index  # already native

@@ -590,7 +590,7 @@ JOB_CASES = [(kind, path) for kind, paths in JOB_READ_PATHS.items() for path in 
 
 @given(case=st.sampled_from(JOB_CASES), value=HOSTILE, which=st.integers(0, 50))
 @example(case=("Job", "spec"), value={}, which=0)  # a Job without a template: its pods still resolve
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_a_hostile_value_in_a_job_or_cronjob_is_refused_or_analysed(
     lifecycle_dir: Path, tmp_path: Path, case: tuple[str, str], value: Any, which: int
 ) -> None:
