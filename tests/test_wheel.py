@@ -31,7 +31,8 @@ def test_the_wheel_reports_on_its_bundled_sample_from_any_directory(tmp_path: Pa
     # a virtualenv the tests run in.) The environment's paths go in a .pth file, after the venv's own: its
     # .pth files are not processed, so an editable install of this checkout stays out.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # Without its own pip (3 s): the environment's pip, seen through the .pth file, installs into the venv.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python, script = venv / "bin" / "python", venv / "bin" / "sidecar-impact"
     inner = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
