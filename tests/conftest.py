@@ -7,8 +7,19 @@ from pathlib import Path
 import pytest
 
 from analyzer.api import Analysis, analyze, load_snapshot
+from analyzer.simulate import hpa_controller
 from analyzer.synth.generate import Synthetic, generate, write_sample
 from analyzer.synth.scenarios import CATALOGUE
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the HPA loops into numba's on-disk cache once, here in the controlling process, before the test
+    workers and the command-line runs start: on a fresh checkout each of them would compile the loops itself
+    (about 12 CPU-seconds each) until one had written the cache. Where it is written, this is a load."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has done it
+        return
+    hpa_controller.warm()
+    generate(workloads=2, days=0.02)  # the generator's own loops
 
 
 @pytest.fixture(scope="session")
