@@ -643,6 +643,10 @@ def _summary_table(analysis: api.Analysis, paths: list[Path]) -> None:
             f"{s['shortfall_replica_hours']:,.1f} replica-h, {s['under_provisioned_hours']:,.1f} h under-provisioned",
         ),
         ("VPA hazards", str(s["vpa_hazards"])),
+        *([("apps started before their sidecar", f"{s['start_order_pods_failed']} new pods, "
+            f"{s['start_order_pod_hours']:,.2f} pod-h unready")] if s["start_order_pods_failed"] else []),
+        *([("Jobs held open by a sidecar", f"{s['jobs_held_pod_hours']:,.1f} pod-h, ${s['jobs_held_cost_month']:,.2f}"
+            f"/month, {s['jobs_unfinished']} never completed")] if s["jobs_held_pod_hours"] else []),
         ("findings high / medium / low", f"{s['findings_high']} / {s['findings_medium']} / {s['findings_low']}"),
     ):
         table.add_row(label, value)

@@ -28,7 +28,14 @@ import numpy as np
 import pandas as pd
 
 from analyzer.findings.native_migration import NATIVE_ANNOTATIONS, NATIVE_SINCE_MINOR
-from analyzer.findings.remedies import JOB_IMMUTABLE, RESOURCE_NAMES, apply_command, native_sidecar_ops, patch_text
+from analyzer.findings.remedies import (
+    JOB_IMMUTABLE,
+    RESOURCE_NAMES,
+    annotation_ops,
+    apply_command,
+    native_sidecar_ops,
+    patch_text,
+)
 from analyzer.findings.severity import Severity
 from analyzer.prices import GIB, HOURS_PER_MONTH, Prices
 from analyzer.simulate.kube_version import KubeVersion
@@ -146,7 +153,7 @@ def _fix(
     at = template_at(obj.kind)
     ops: list[dict[str, Any]] = []
     if annotations:
-        ops += native_sidecar_ops(obj.template_raw, "", annotations, at)[0]
+        ops += annotation_ops(obj.template_raw, annotations, at)
     if moves:  # one at a time: a second move's index would change with the first
         ops += native_sidecar_ops(obj.template_raw, moves[0], None, at)[0]
     if not ops:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.model.classify import Role
-from analyzer.model.sidecar_failures import StatusRows, pod_start_times
+from analyzer.model.sidecar_failures import StatusRows
 from analyzer.snapshot.schema import Snapshot
 
 JOB_KINDS = ("Job", "CronJob")
@@ -64,6 +64,7 @@ def pod_holds(snapshot: Snapshot, classes: pd.DataFrame) -> pd.DataFrame:
     per = cs.loc[last, keys].astype(str).reset_index(drop=True)
     per["stop_s"], per["ended"] = stop[last], ended[last]
     per["running_at_end"] = ~ended[last] & (gone_s[last] >= window_end)
+    per["began_s"] = start_s[last]
     roles = jobs[[*keys, "workload_kind", "workload", "role", "native_sidecar"]].astype(
         dict.fromkeys(keys, str)
     )
@@ -82,11 +83,9 @@ def pod_holds(snapshot: Snapshot, classes: pd.DataFrame) -> pd.DataFrame:
         "held_by": by_pod["container"].agg(lambda names: ", ".join(sorted(names))),
         "unfinished": by_pod["running_at_end"].any(),
     })  # fmt: skip
-    owners = per.drop_duplicates(pod).set_index(pod)[["workload_kind", "workload"]]
+    owners = per.drop_duplicates(pod).set_index(pod)[["workload_kind", "workload", "began_s"]]
     out = owners.join(app_done, how="inner").join(held, how="left").reset_index()
-    starts = pod_start_times(snapshot.pods)
-    began = np.array([starts.get(k, (np.nan, np.inf))[0] for k in zip(out["namespace"], out["pod"], strict=True)])
-    out["run_s"] = np.maximum(out["app_done_s"] - np.fmax(began, window_start), 0.0)
+    out["run_s"] = np.maximum(out["app_done_s"] - np.fmax(out["began_s"], window_start), 0.0)
     out["held_s"] = out["held_s"].fillna(0.0)
     out.loc[out["held_s"] <= HELD_MIN_STEPS * step, ["held_s"]] = 0.0
     out["held_by"] = np.where(out["held_s"] > 0, out["held_by"].fillna(""), "")

@@ -80,14 +80,14 @@ def start_order(events: StatusEvents, classes: pd.DataFrame, newest: Mapping[tup
     pods = pd.concat([up, ready, count], axis=1).fillna({"app_restarts": 0})
     pods["lost_s"] = np.where(pods["app_restarts"] > 0,
                               np.maximum(pods["pod_ready_s"] - pods["sidecar_ready_s"], 0.0), np.nan)  # fmt: skip
-    side = side.merge(pods, left_on=pod, right_index=True)
+    side = side.merge(pods, left_on=pod, right_index=True).assign(failed=lambda f: f["app_restarts"] > 0)
     key = ["namespace", "workload_kind", "workload", "container"]
     g = side.groupby(key, sort=True)
     out = pd.DataFrame({
         "kind": g["kind"].first(),
         "injected": g["injected"].first().astype(bool),
         "pods_started": g["pod"].nunique(),
-        "pods_failed": g["app_restarts"].apply(lambda r: int((r > 0).sum())),
+        "pods_failed": g["failed"].sum().astype(int),
         "app_restarts": g["app_restarts"].sum().astype(int),
         "ready_lost_pod_hours": g["lost_s"].sum() / 3600,
         "ready_lost_p50_s": g["lost_s"].median(),
