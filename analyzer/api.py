@@ -506,8 +506,10 @@ def sample(
 ) -> tuple[Path, dict[str, int]]:
     """Generate a synthetic snapshot with ground truth and write it to ``out`` batch by batch (bounded
     memory at any size; ``workers`` batches at once, default one per CPU); returns the path and the
-    counts written (``pods``, ``samples``). ``catalogue``: ``default`` (sidecars that skew the autoscalers)
-    or ``failures`` (sidecars that start late, crash or are OOM-killed, and a healthy control)."""
+    counts written (``pods``, ``samples``). ``catalogue``: ``default`` (sidecars that skew the autoscalers),
+    ``failures`` (sidecars that start late, crash or are OOM-killed, and a healthy control), ``lifecycle``
+    (CronJobs held open by their sidecars) or ``sources`` (sidecar requests from a namespace annotation,
+    per-workload overrides and the injector's default)."""
     workers = available_cpus() if workers is None else workers
     return write_sample_batches(out, workloads, days, step_s, seed, workers=workers, overwrite=overwrite,
                                 catalogue=catalogue)  # fmt: skip

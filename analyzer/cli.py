@@ -583,8 +583,9 @@ def sample(
     catalogue: Annotated[
         str,
         typer.Option(help="Scenarios: 'default' (sidecars that skew the autoscalers), 'failures' (sidecars that "
-                     "start late, crash or are OOM-killed, and a healthy control) or 'lifecycle' (CronJobs whose "
-                     "sidecars hold their pods open after the app, and controls)."),
+                     "start late, crash or are OOM-killed, and a healthy control), 'lifecycle' (CronJobs whose "
+                     "sidecars hold their pods open after the app, and controls) or 'sources' (linkerd-proxy "
+                     "requests set by a namespace annotation, per-workload overrides and the injector's default)."),
     ] = "default",
 ) -> None:
     """Write a synthetic cluster snapshot (every scenario of the catalogue) with its ground truth."""

@@ -29,7 +29,8 @@ CAUSE_COLUMNS = {
     "severity": "the highest severity among its findings",
     "kind": "the finding kind (hpa-skew: inflation and dilution, which one request setting answers)",
     "sidecars": "the sidecar containers behind it (empty when no sidecar is)",
-    "request_source": "what sets those sidecars' requests: injector, pod-annotation or template",
+    "request_source": "what sets those sidecars' requests: injector, namespace-annotation, pod-annotation or "
+    "template; for a failure or lifecycle kind, whether they are injected or in the template",
     "findings": "findings with this cause",
     "hpas": "HPAs among them that are skewed or stalled (whose effect the sums below add up)",
     "namespaces": "namespaces they are in",
@@ -150,9 +151,20 @@ def _culprits(
         elif kind in FAILURE_KINDS:  # a failure finding's message begins with its sidecar's name
             hit = by_name.get((ns, obj.split("/", 1)[-1], str(message).split(" ", 1)[0].rstrip(",")))
             rows = [hit] if hit is not None else []
-        culprits = {Culprit(r.container, r.kind, r.image, r.request_source) for r in rows}
+        culprits = {Culprit(r.container, r.kind, r.image, _culprit_source(kind, r.request_source)) for r in rows}
         out.append(tuple(sorted(culprits, key=lambda c: c.key)))
     return out
+
+
+INJECTED = "injected"
+"""A failure or lifecycle cause's source for any injected sidecar: what set its requests does not matter there."""
+
+
+def _culprit_source(kind: str, source: str) -> str:
+    """The source a cause names: what set the requests, or for failure kinds whether the sidecar is injected."""
+    if kind in FAILURE_KINDS:
+        return source if source == RequestSource.TEMPLATE else INJECTED
+    return source
 
 
 def _cause_row(
@@ -247,16 +259,13 @@ _OTHER_WORDS = {
 
 _SOURCE_WORDS = {
     RequestSource.INJECTOR: "injected, requests from the injector's configuration",
+    RequestSource.NAMESPACE_ANNOTATION: "injected, requests from its namespace's annotation",
     RequestSource.POD_ANNOTATION: "injected, requests from each workload's annotation",
     RequestSource.TEMPLATE: "in each workload's template",
 }
 
 
-_FAILURE_SOURCE_WORDS = {
-    RequestSource.INJECTOR: "injected",
-    RequestSource.POD_ANNOTATION: "injected",
-    RequestSource.TEMPLATE: "in each workload's template",
-}
+_FAILURE_SOURCE_WORDS = {INJECTED: "injected", RequestSource.TEMPLATE: "in each workload's template"}
 
 
 MESH_ORDER = {
@@ -288,9 +297,10 @@ def _source_fix(
     left: float,
 ) -> SourceFix:
     """The one change that answers every member: for a sidecar whose requests the injector's configuration
-    sets, that configuration, at the median of the members' p90 usage (the per-HPA rule, pooled) — when the
-    replay of that rule (each member at its own p90) leaves less net skew than today. For injected istio-proxies
-    that start after their apps, the mesh-wide ``holdApplicationUntilProxyStarts``."""
+    (or its namespace's annotation, which that injector copies into the pod) sets, that configuration, at the
+    median of the members' p90 usage (the per-HPA rule, pooled) — when the replay of that rule (each member at
+    its own p90) leaves less net skew than today. For injected istio-proxies that start after their apps, the
+    mesh-wide ``holdApplicationUntilProxyStarts``."""
     if kind in MESH_ORDER and len(culprits) == 1 and culprits[0].kind == "istio" and len(group) > 1:
         change, setting = MESH_ORDER[kind]
         return SourceFix(f"{change.format(culprits[0].container)}, mesh-wide: in the mesh's default proxy config (or "
@@ -309,7 +319,7 @@ def _source_fix(
             f"each of these workloads sets {c.container}'s requests with its own annotation, over the "
             "injector's: change them (each HPA's own fix), or remove them to take the injector's default"
         )
-    if c.source != RequestSource.INJECTOR:
+    if c.source not in (RequestSource.INJECTOR, RequestSource.NAMESPACE_ANNOTATION):
         return SourceFix()
     if not np.isfinite(left) or left >= net:
         return SourceFix(
@@ -335,18 +345,32 @@ def _source_fix(
         if len(cpu) > 1
         else "its p90 usage"
     )
+    replayed = (
+        f"replayed with each HPA's {c.container} at its own p90, their net skew goes from {net:,.1f} to "
+        f"{left:,.1f} replica-hours"
+    )
+    namespaces = sorted(set(group["namespace"]))
+    if c.source == RequestSource.NAMESPACE_ANNOTATION:
+        where = f"namespace {namespaces[0]}" if len(namespaces) == 1 else f"{len(namespaces)} namespaces"
+        change = (
+            f"{c.container}'s requests come from the {c.kind} annotations of {where}, which its injector copies "
+            f"into each new pod: set them to cpu {pooled['cpu']}, memory {pooled['memory']} ({spread}); {replayed}. "
+            "Workloads there that set their own annotation keep it. The per-HPA fixes are the alternative"
+        )
+        setting = _injector_setting(c.kind, pooled["cpu"], pooled["memory"], namespaces, mesh_wide=False)
+        return SourceFix(change, setting, pooled["cpu"], pooled["memory"])
     change = (
         f"set {c.container}'s default requests in the {c.kind} injector to cpu {pooled['cpu']}, memory "
-        f"{pooled['memory']} ({spread}); replayed with each HPA's {c.container} at its own p90, their net skew goes "
-        f"from {net:,.1f} to {left:,.1f} replica-hours. The per-HPA fixes are the alternative where the injector "
+        f"{pooled['memory']} ({spread}); {replayed}. The per-HPA fixes are the alternative where the injector "
         "cannot change"
     )
-    setting = _injector_setting(c.kind, pooled["cpu"], pooled["memory"], sorted(set(group["namespace"])))
+    setting = _injector_setting(c.kind, pooled["cpu"], pooled["memory"], namespaces)
     return SourceFix(change, setting, pooled["cpu"], pooled["memory"])
 
 
-def _injector_setting(kind: str, cpu: str, mem: str, namespaces: Sequence[str]) -> str:
-    """The injector's setting for these requests, as its owner applies it."""
+def _injector_setting(kind: str, cpu: str, mem: str, namespaces: Sequence[str], mesh_wide: bool = True) -> str:
+    """The injector's setting for these requests, as its owner applies it (``mesh_wide`` False: the namespaces'
+    annotations alone, for requests a namespace annotation sets, which the injector's defaults do not reach)."""
     if kind == "istio":
         return (
             "# mesh-wide, applied by the mesh owner: IstioOperator spec.values (or istiod's Helm values)\n"
@@ -355,9 +379,14 @@ def _injector_setting(kind: str, cpu: str, mem: str, namespaces: Sequence[str]) 
     if kind in NAMESPACE_READERS:
         cpu_key, mem_key = REQUEST_ANNOTATIONS[kind]
         per_ns = "".join(namespace_command(ns) + "\n" for ns in namespaces)
-        return (
+        head = (
             f"# per namespace, the annotations {cpu_key}: {cpu} and {mem_key}: {mem} (the patches in fixes/, "
             "-o fixes; pods take them when next injected: restart the workloads)\n"
+        )
+        if not mesh_wide:
+            return head + per_ns
+        return (
+            head
             + per_ns
             + "# or mesh-wide, applied by the mesh owner: linkerd-control-plane Helm values\n"
             f"proxy:\n  resources:\n    cpu:\n      request: {cpu}\n    memory:\n      request: {mem}\n"

@@ -165,7 +165,10 @@ def sidecar_requests_ops(
             notes.append("the snapshot has no pod template: add the annotations " + ", ".join(
                 f"{k}: {v}" for k, v in annotations.items()) + " to the workload's template")  # fmt: skip
         else:
-            ops += annotation_ops(template, annotations)
+            changed = annotation_ops(template, annotations)
+            if not changed:
+                notes.append("the template's annotations already set these requests")
+            ops += changed
     return ops, notes
 
 
@@ -212,14 +215,16 @@ def native_sidecar_ops(
 def annotation_ops(
     template: Mapping[str, Any], annotations: dict[str, str], at: tuple[str, ...] = DEFAULT_TEMPLATE_AT
 ) -> list[dict[str, Any]]:
-    """JSON Patch operations that set ``annotations`` on the pod template kept at ``at`` (``template``)."""
+    """JSON Patch operations that set ``annotations`` on the pod template kept at ``at`` (``template``); none
+    for an annotation the template already has at that value."""
     meta = template.get("metadata")
     if not isinstance(meta, dict):
         return [{"op": "add", "path": pointer(*at, "metadata"), "value": {"annotations": annotations}}]
-    if not isinstance(meta.get("annotations"), dict):
+    current = meta.get("annotations")
+    if not isinstance(current, dict):
         return [{"op": "add", "path": pointer(*at, "metadata", "annotations"), "value": annotations}]
     return [{"op": "add", "path": pointer(*at, "metadata", "annotations", k), "value": v}
-            for k, v in annotations.items()]  # fmt: skip
+            for k, v in annotations.items() if current.get(k) != v]  # fmt: skip
 
 
 def _container_resource_ops(

@@ -25,7 +25,8 @@ CONTAINER_COLUMNS = {
     "injected": "added to the pod by a webhook (not in the owner's template)",
     "image": "image repository (no registry host, tag or digest), from the newest pod",
     "request_source": "what sets the container's requests: template (the workload's manifest), pod-annotation "
-    "(injected, the pod's injector annotation) or injector (injected, the injector's configuration)",
+    "(injected, the workload's injector annotation), namespace-annotation (injected, the annotation its injector "
+    "copied from the namespace) or injector (injected, the injector's configuration)",
     "evidence": "the signal that decided the role",
     "cpu_request_cores": "CPU request in cores (NaN: none), from the newest pod",
     "memory_request_bytes": "memory request in bytes (NaN: none), from the newest pod",
@@ -78,13 +79,16 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
         ],
         ["namespace", "pod"],
     )
+    templates = {w.key: w for w in snapshot.workloads()}
     for (ns, kind, name), pod in newest_pods(snapshot, classes).items():
+        workload = templates.get((ns, kind, name))
+        template = workload.template_annotations if workload is not None and workload.template is not None else None
         by_name = {c.name: c for c in pod.spec.all_containers}
         for r in classes_of.get(pod.key, []):
             if r["role"] == Role.INIT_ONLY:
                 continue
             c = by_name[r["container"]]
-            source = request_source(r["kind"], r["injected"], pod.annotations)
+            source = request_source(r["kind"], r["injected"], pod.annotations, template)
             rows.append(
                 (ns, kind, name, r["container"], r["role"], r["primary"], r["kind"], r["native_sidecar"], r["injected"],
                  image_repository(r["image"]), str(source), r["evidence"], c.request("cpu"), c.request("memory"),

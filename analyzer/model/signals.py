@@ -114,7 +114,8 @@ LIMIT_ANNOTATIONS = {
 """The pod annotations (CPU, memory) through which each injector takes its sidecar's limits."""
 
 NAMESPACE_READERS = frozenset({"linkerd"})
-"""Injectors that also read those annotations from the pod's namespace (Linkerd's config annotations)."""
+"""Injectors that also read those annotations from the pod's namespace: Linkerd's proxy injector copies each
+config annotation its namespace has and the pod lacks onto the pod (``AppendNamespaceAnnotations``)."""
 
 
 class RequestSource(StrEnum):
@@ -123,18 +124,28 @@ class RequestSource(StrEnum):
     TEMPLATE = "template"
     """The container is in the workload's pod template: its manifest sets them."""
     POD_ANNOTATION = "pod-annotation"
-    """Injected; the pod carries the injector's request annotation (a per-workload override)."""
+    """Injected; the workload's pod template carries the injector's request annotation (a per-workload
+    override; without the template, the pod's annotation)."""
+    NAMESPACE_ANNOTATION = "namespace-annotation"
+    """Injected by an injector that reads its namespace's annotations; the pod carries the request annotation
+    and its workload's template does not: the injector copied it from the namespace."""
     INJECTOR = "injector"
-    """Injected with no such annotation on the pod: the injector's configuration (its default, or a
-    namespace-level setting where the injector reads one) decides them."""
+    """Injected with no such annotation on the pod: the injector's configuration (its default) decides them."""
 
 
-def request_source(kind: str, injected: bool, annotations: Mapping[str, str]) -> RequestSource:
-    """Where the requests of a sidecar of ``kind`` come from (see :class:`RequestSource`)."""
+def request_source(
+    kind: str, injected: bool, annotations: Mapping[str, str], template: Mapping[str, str] | None = None
+) -> RequestSource:
+    """Where the requests of a sidecar of ``kind`` come from (see :class:`RequestSource`): ``annotations``
+    are the pod's, ``template`` its workload's pod-template annotations (None when no template is known)."""
     if not injected:
         return RequestSource.TEMPLATE
-    keys = REQUEST_ANNOTATIONS.get(kind, ())
-    return RequestSource.POD_ANNOTATION if any(k in annotations for k in keys) else RequestSource.INJECTOR
+    keys = [k for k in REQUEST_ANNOTATIONS.get(kind, ()) if k in annotations]
+    if not keys:
+        return RequestSource.INJECTOR
+    if kind in NAMESPACE_READERS and template is not None and not any(k in template for k in keys):
+        return RequestSource.NAMESPACE_ANNOTATION
+    return RequestSource.POD_ANNOTATION
 
 
 def image_repository(image: str) -> str:

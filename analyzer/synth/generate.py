@@ -71,6 +71,7 @@ def generate(
     fixes: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]] | None = None,
     load: float = 1.0,
     catalogue: str = "default",
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Synthetic:
     """Simulate ``workloads`` scenarios for ``days`` at ``step_s``; identical output for identical arguments.
 
@@ -81,9 +82,17 @@ def generate(
     ``load`` (every workload's traffic scaled) make the same cluster after fixes were applied: the same
     traffic, drawn before any scaling, under the patched autoscalers; the truth names the patches. The
     whole snapshot in memory: :func:`write_sample_stream` writes a large one batch by batch instead.
-    ``catalogue`` names the scenarios (:data:`analyzer.synth.scenarios.CATALOGUES`).
+    ``catalogue`` names the scenarios (:data:`analyzer.synth.scenarios.CATALOGUES`). ``namespaces`` (by name:
+    annotations set on the namespace, as a report's namespace patch sets them) makes the same cluster with its
+    workloads' pods injected again under those annotations.
     """
     scenarios = scenarios_of(catalogue, workloads)
+    if namespaces:
+        unknown_ns = set(namespaces) - {s.namespace for s in scenarios}
+        if unknown_ns:
+            raise SidecarImpactError(f"annotations for namespaces the cluster does not have: {sorted(unknown_ns)}")
+        scenarios = [replace(s, namespace_annotations={**s.namespace_annotations, **namespaces.get(s.namespace, {})})
+                     for s in scenarios]  # fmt: skip
     if fixes or load != 1.0:
         unknown = set(fixes or {}) - {(s.namespace, s.workload) for s in scenarios}
         if unknown:
@@ -714,8 +723,11 @@ def _metric_error(sim: SimResult, s: Scenario, w: int) -> str:
     return next(e for e in errors if e)
 
 
-def _true_line(c: SidecarSpec, b_apps: float, s_apps: float) -> dict[str, Any]:
+def _true_line(c: SidecarSpec, s: Scenario, b_apps: float, s_apps: float) -> dict[str, Any]:
     """``c``'s truth against the pod's summed app CPU ``x = r + b_apps + s_apps·r`` (``r``: the primary's)."""
+    source, set_by = manifests.requests_set_by(s, c)
+    spec = manifests.pod_spec_and_annotations(s)[0]
+    live = next(x for x in [*spec.get("initContainers", []), *spec["containers"]] if x["name"] == c.name)
     return {
         "container": c.name,
         "kind": c.kind,
@@ -725,7 +737,9 @@ def _true_line(c: SidecarSpec, b_apps: float, s_apps: float) -> dict[str, Any]:
         "cpu_slope": c.cpu_slope / (1 + s_apps),
         "memory_base_bytes": c.mem_base - c.mem_slope * b_apps / (1 + s_apps),
         "memory_slope_bytes_per_core": c.mem_slope / (1 + s_apps),
-        "requests": c.requests,
+        "requests": live.get("resources", {}).get("requests"),
+        "request_source": source,
+        "requests_set_by": set_by,
     }
 
 
@@ -736,7 +750,7 @@ def _truth(scenarios: list[Scenario], seed: int) -> dict[str, Any]:
     for s in scenarios:
         apps = [c for c in s.sidecars if c.app]
         b_apps, s_apps = sum(c.cpu_base for c in apps), sum(c.cpu_slope for c in apps)
-        line = partial(_true_line, b_apps=b_apps, s_apps=s_apps)
+        line = partial(_true_line, s=s, b_apps=b_apps, s_apps=s_apps)
 
         out.append(
             {

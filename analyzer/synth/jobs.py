@@ -186,9 +186,7 @@ def _iso(seconds: float) -> str:
 
 
 def _template(s: JobScenario) -> dict[str, Any]:
-    meta: dict[str, Any] = {"labels": manifests.labels(s.pod)}
-    if s.pod.annotations:
-        meta["annotations"] = dict(s.pod.annotations)
+    meta = manifests.template_metadata(s.pod, manifests.labels(s.pod))
     spec = {**manifests.template_spec(s.pod), "restartPolicy": "Never"}
     return {"metadata": meta, "spec": spec}
 

@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from analyzer.model.signals import NAMESPACE_READERS, REQUEST_ANNOTATIONS
 from analyzer.simulate.keda import generated_metric
 from analyzer.snapshot.hpa import KEDA_LABEL
 from analyzer.synth.scenarios import Scenario, SidecarSpec
@@ -48,8 +49,14 @@ def _container(name: str, image: str, requests: dict[str, str] | None, limits: d
     return {"name": name, "image": image, "resources": resources}
 
 
-def _sidecar(s: SidecarSpec) -> dict[str, Any]:
-    c = _container(s.name, s.image, s.requests, s.limits)
+def _sidecar(s: SidecarSpec, annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The container; an injected one takes its requests from the pod's injector annotations where set."""
+    requests = dict(s.requests or {})
+    if annotations and s.kind in REQUEST_ANNOTATIONS:
+        for resource, key in zip(("cpu", "memory"), REQUEST_ANNOTATIONS[s.kind], strict=True):
+            if key in annotations:
+                requests[resource] = annotations[key]
+    c = _container(s.name, s.image, requests or None, s.limits)
     if s.native:
         c["restartPolicy"] = "Always"
     return c
@@ -73,18 +80,39 @@ def pod_spec_and_annotations(scenario: Scenario) -> tuple[dict[str, Any], dict[s
     for s in scenario.sidecars:
         if not s.injected:
             continue
+        if s.kind in NAMESPACE_READERS:  # Linkerd's injector: the namespace's config annotations the pod lacks
+            inherited = {k: v for k, v in scenario.namespace_annotations.items() if k.startswith(_LINKERD_CONFIG)}
+            annotations = {**inherited, **annotations}
         init = json.loads(json.dumps(_INIT_CONTAINERS.get(s.kind))) if s.kind in _INIT_CONTAINERS else None
         inits = spec.setdefault("initContainers", [])
         if init is not None and not s.native:
             inits.append(init)
         if s.native:
-            inits.append(_sidecar(s))
+            inits.append(_sidecar(s, annotations))
         else:
-            spec["containers"].append(_sidecar(s))
+            spec["containers"].append(_sidecar(s, annotations))
         annotations.update(_injector_annotations(s, scenario.app_container, init is not None and not s.native))
     if not spec.get("initContainers"):
         spec.pop("initContainers", None)
     return spec, annotations
+
+
+_LINKERD_CONFIG = ("config.linkerd.io/", "config.alpha.linkerd.io/")
+
+
+def requests_set_by(scenario: Scenario, s: SidecarSpec) -> tuple[str, str]:
+    """The truth of what sets sidecar ``s``'s requests, by how the scenario is built: its
+    :class:`~analyzer.model.signals.RequestSource` and the one change that moves them (``namespace/<ns>``,
+    ``<ns>/<workload>``, or ``injector/<kind>``)."""
+    workload = f"{scenario.namespace}/{scenario.workload}"
+    if not s.injected:
+        return "template", workload
+    keys = REQUEST_ANNOTATIONS.get(s.kind, ())
+    if any(k in scenario.annotations for k in keys):
+        return "pod-annotation", workload
+    if s.kind in NAMESPACE_READERS and any(k in scenario.namespace_annotations for k in keys):
+        return "namespace-annotation", f"namespace/{scenario.namespace}"
+    return "injector", f"injector/{s.kind}"
 
 
 def _injector_annotations(s: SidecarSpec, app: str, with_init: bool) -> dict[str, str]:
@@ -112,6 +140,14 @@ def _injector_annotations(s: SidecarSpec, app: str, with_init: bool) -> dict[str
     return {}
 
 
+def template_metadata(scenario: Scenario, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The pod template's metadata: its labels, and the workload's own annotations where it has any."""
+    meta: dict[str, Any] = {"labels": dict(labels)}
+    if scenario.annotations:
+        meta["annotations"] = dict(scenario.annotations)
+    return meta
+
+
 def labels(scenario: Scenario) -> dict[str, str]:
     return {"app.kubernetes.io/name": scenario.workload, "team": scenario.namespace, **scenario.labels}
 
@@ -126,7 +162,7 @@ def workload_objects(scenario: Scenario, created: str, replicas: int) -> list[di
         "creationTimestamp": created,
     }
     selector = {"matchLabels": {"app.kubernetes.io/name": scenario.workload}}
-    template = {"metadata": {"labels": labels(scenario)}, "spec": template_spec(scenario)}
+    template = {"metadata": template_metadata(scenario, labels(scenario)), "spec": template_spec(scenario)}
     if scenario.kind == "StatefulSet":
         return [
             {
@@ -174,7 +210,7 @@ def workload_objects(scenario: Scenario, created: str, replicas: int) -> list[di
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": rs_labels},
-            "template": {"metadata": {"labels": rs_labels}, "spec": template_spec(scenario)},
+            "template": {"metadata": template_metadata(scenario, rs_labels), "spec": template_spec(scenario)},
         },
         "status": {"replicas": replicas},
     }

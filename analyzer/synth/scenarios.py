@@ -63,6 +63,9 @@ class Scenario:
     kind: str = "Deployment"
     replicas: int = 3
     annotations: dict[str, str] = field(default_factory=dict)
+    """The pod template's annotations (an injector's request annotation here is a per-workload override)."""
+    namespace_annotations: dict[str, str] = field(default_factory=dict)
+    """Its namespace's annotations: Linkerd's injector copies each config annotation the pod lacks into the pod."""
     labels: dict[str, str] = field(default_factory=dict)
     app_name: str | None = None
     expected_vpa_hazards: tuple[str, ...] = ()
@@ -569,7 +572,40 @@ LIFECYCLE: tuple[Scenario, ...] = (
 )
 """Start-order scenarios (the lifecycle catalogue adds CronJobs: :data:`analyzer.synth.jobs.JOB_CATALOGUES`)."""
 
-CATALOGUES = {"default": CATALOGUE, "failures": FAILURES, "lifecycle": LIFECYCLE}
+LINKERD_CPU, LINKERD_MEMORY = "config.linkerd.io/proxy-cpu-request", "config.linkerd.io/proxy-memory-request"
+
+
+def _meshed(name: str, namespace: str, workload: str, shows: str, peak_rps: float,
+            annotations: dict[str, str] | None = None, namespace_annotations: dict[str, str] | None = None) -> Scenario:
+    """:data:`CATALOGUE`'s ledger (a CPU HPA, an injected linkerd-proxy with no request of its own) as ``workload``
+    in ``namespace``, the proxy's requests set by the workload's or the namespace's annotations, if any."""
+    base = next(s for s in CATALOGUE if s.name == "linkerd-stalled")
+    return replace(base, name=name, namespace=namespace, workload=workload, shows=shows, peak_rps=peak_rps,
+                   app_image=f"registry.example.com/{namespace}/{workload}:1.4.0", annotations=annotations or {},
+                   namespace_annotations=namespace_annotations or {})  # fmt: skip
+
+
+_CHECKOUT = {LINKERD_CPU: "250m", LINKERD_MEMORY: "64Mi"}
+_OVERRIDE = {LINKERD_CPU: "400m", LINKERD_MEMORY: "64Mi"}
+
+SOURCES: tuple[Scenario, ...] = (
+    _meshed("namespace-default", "checkout", "cart-api", "linkerd-proxy at 250m from the checkout namespace's "
+            "annotation (copied by the injector into each pod): the CPU HPA's pods look under-used, it runs short",
+            1500, namespace_annotations=_CHECKOUT),
+    _meshed("namespace-default", "checkout", "tax-api", "the same namespace annotation, another workload: the same "
+            "cause, fixed by the same namespace change", 1100, namespace_annotations=_CHECKOUT),
+    _meshed("workload-override", "checkout", "promo-api", "linkerd-proxy at 400m from the workload's own "
+            "annotation, which the namespace's does not replace: a change to the namespace leaves it as it is",
+            1300, annotations=_OVERRIDE, namespace_annotations=_CHECKOUT),
+    _meshed("workload-override", "catalog", "search-api", "the same 400m override in another namespace: one cause "
+            "with promo-api, each workload's own change", 1700, annotations=_OVERRIDE),
+    _meshed("injector-default", "catalog", "stock-api", "linkerd-proxy with the injector's default (no request): "
+            "the CPU HPA stalls; neither annotation change reaches it", 1200),
+)  # fmt: skip
+"""Scenarios whose sidecar requests come from different sources (``sample --catalogue sources``): a namespace
+annotation, per-workload overrides and the injector's default; the truth names the change that moves each."""
+
+CATALOGUES = {"default": CATALOGUE, "failures": FAILURES, "lifecycle": LIFECYCLE, "sources": SOURCES}
 """Each catalogue's workloads; ``lifecycle`` adds CronJobs (:data:`analyzer.synth.jobs.JOB_CATALOGUES`)."""
 
 

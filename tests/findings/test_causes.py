@@ -10,30 +10,18 @@ import pytest
 
 from analyzer.api import Analysis, analyze
 from analyzer.model.classify import Role
-from analyzer.model.signals import REQUEST_ANNOTATIONS
 from analyzer.synth.generate import Synthetic, generate
 from analyzer.synth.scenarios import CATALOGUE
 
-SCENARIOS = {s.name: s for s in CATALOGUE}
-
 
 def expected_sources(synthetic: Synthetic) -> dict[tuple[str, str, str], str]:
-    """What the generator set each sidecar's requests with: the template, the pod's injector annotation, or
-    the injector's own configuration (injected with no annotation)."""
-    out = {}
-    for w in synthetic.truth["workloads"]:
-        annotations = SCENARIOS[w["scenario"]].annotations
-        for c in w["sidecars"]:
-            keys = REQUEST_ANNOTATIONS.get(c["kind"], ())
-            source = (
-                "template"
-                if not c["injected"]
-                else "pod-annotation"
-                if any(k in annotations for k in keys)
-                else "injector"
-            )
-            out[(w["namespace"], w["workload"], c["container"])] = source
-    return out
+    """What the generator set each sidecar's requests with (its truth, from how the scenario is built): the
+    template, the workload's injector annotation, the namespace's, or the injector's own configuration."""
+    return {
+        (w["namespace"], w["workload"], c["container"]): c["request_source"]
+        for w in synthetic.truth["workloads"]
+        for c in w["sidecars"]
+    }
 
 
 def test_every_sidecar_gets_the_request_source_the_generator_used(small: Synthetic, small_analysis: Analysis) -> None:
