@@ -396,6 +396,11 @@ def _summary_lines(summary: dict[str, int | float], paths: list[Path]) -> None:
         f"{summary['under_provisioned_hours']:,.1f} h under-provisioned ({summary['hpas_diluted']} HPAs diluted), "
         f"{summary['stalled_hours']:,.1f} h stalled"
     )
+    if summary["hpas_uncertain"]:
+        typer.echo(
+            f"{summary['hpas_uncertain']} HPAs rebuilt from kube-state-metrics are not in these figures: their "
+            "metrics cannot be told (collect with the Kubernetes API to measure them)"
+        )
     if summary["start_order_pods_failed"]:
         typer.echo(
             f"apps started before their sidecar in {summary['start_order_pods_failed']} new pods: unready "
@@ -643,6 +648,8 @@ def _summary_table(analysis: api.Analysis, paths: list[Path]) -> None:
             "shortfall (capacity missing)",
             f"{s['shortfall_replica_hours']:,.1f} replica-h, {s['under_provisioned_hours']:,.1f} h under-provisioned",
         ),
+        *([("HPAs not measured", f"{s['hpas_uncertain']} rebuilt from kube-state-metrics: collect with the API")]
+          if s["hpas_uncertain"] else []),
         ("VPA hazards", str(s["vpa_hazards"])),
         *([("apps started before their sidecar", f"{s['start_order_pods_failed']} new pods, "
             f"{s['start_order_pod_hours']:,.2f} pod-h unready")] if s["start_order_pods_failed"] else []),

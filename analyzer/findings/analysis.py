@@ -38,6 +38,9 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "hpas_skewed": "HPAs whose replicas the sidecars move by 2 % or more (inflated + diluted)",
     "hpas_inflated": "HPAs the sidecars make run more replicas than the app needs",
     "hpas_diluted": "HPAs the sidecars make run fewer replicas than the app needs",
+    "hpas_uncertain": "HPAs rebuilt from kube-state-metrics whose replay would be skewed or stalled, but whose "
+    "metrics cannot be told apart (Resource or ContainerResource): not in the waste and shortfall; collect with "
+    "the Kubernetes API to measure them",
     "waste_replica_hours": "replica-hours run beyond the app's need over the window (HPAs with a finding)",
     "waste_cost_month": "those excess replica-hours per month at the configured prices, dollars",
     "shortfall_replica_hours": "replica-hours the app needed and did not get over the window: missing "
@@ -217,6 +220,7 @@ class Analysis:
             "hpas_skewed": int(skewed.sum()),
             "hpas_inflated": int((direction == Direction.INFLATION).sum()),
             "hpas_diluted": int((direction == Direction.DILUTION).sum()),
+            "hpas_uncertain": int((direction == Direction.UNCERTAIN).sum()),
             "waste_replica_hours": total("excess_replica_hours"),
             "waste_cost_month": total("waste_cost_month", 2),
             "shortfall_replica_hours": total("missing_replica_hours"),

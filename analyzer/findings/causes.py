@@ -315,9 +315,14 @@ def _source_fix(
             "(a Helm chart, a Kustomize component), change it there; else apply each HPA's own fix"
         )
     if c.source == RequestSource.POD_ANNOTATION and len(group) > 1:
+        inherited = (
+            "the namespace's annotation, or else the injector's default"
+            if c.kind in NAMESPACE_READERS
+            else "the injector's default"
+        )
         return SourceFix(
             f"each of these workloads sets {c.container}'s requests with its own annotation, over the "
-            "injector's: change them (each HPA's own fix), or remove them to take the injector's default"
+            f"injector's: change them (each HPA's own fix), or remove them to take {inherited}"
         )
     if c.source not in (RequestSource.INJECTOR, RequestSource.NAMESPACE_ANNOTATION):
         return SourceFix()

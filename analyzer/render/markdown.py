@@ -122,6 +122,15 @@ def _migration_line(analysis: Analysis) -> str:
             f"{s['native_sidecars_vpa_lost']:,} out of a VPA's hands (fixes/apply-native-sidecars.sh)\n")
 
 
+def _uncertain_line(s: dict[str, Any]) -> str:
+    """HPAs rebuilt from kube-state-metrics whose skew cannot be told, when there are any: not in the figures."""
+    n = s["hpas_uncertain"]
+    if not n:
+        return ""
+    return (f"- **{n} HPAs are not in these figures**: rebuilt from kube-state-metrics, whose metrics cannot be told "
+            "(Resource or ContainerResource); collect with the Kubernetes API to measure them\n")  # fmt: skip
+
+
 def _lifecycle_lines(s: dict[str, Any]) -> str:
     """The summary's lines on the sidecars' undeclared order: apps that started before their sidecar, Job pods
     held open by one (docs/lifecycle.md)."""
@@ -166,7 +175,8 @@ def produce(analysis: Analysis, top: int = 0) -> str:
                 f"- **shortfall: {s['shortfall_replica_hours']:,.1f} replica-hours** the app needed and did not get, "
                 f"{s['under_provisioned_hours']:,.1f} h under-provisioned ({s['hpas_diluted']} HPAs diluted), "
                 f"{s['hpas_stalled']} stalled for {s['stalled_hours']:,.1f} h: missing capacity, not a saving\n"
-                f"- {s['vpas']} VPAs, {s['vpa_hazards']} sidecar hazards\n"
+                + _uncertain_line(s)
+                + f"- {s['vpas']} VPAs, {s['vpa_hazards']} sidecar hazards\n"
                 + _failure_line(analysis, s)
                 + _lifecycle_lines(s)
                 + _migration_line(analysis)

@@ -54,6 +54,8 @@ def registry_of(analysis: Analysis, duration_s: float | None = None, now: float 
     single("sidecar_impact_hpas", "HPAs analysed", s["hpas"])
     single("sidecar_impact_hpas_stalled", "HPAs that cannot compute a replica count", s["hpas_stalled"])
     single("sidecar_impact_hpas_skewed", "HPAs whose replicas sidecars move by 2 % or more", s["hpas_skewed"])
+    single("sidecar_impact_hpas_uncertain", "HPAs rebuilt from kube-state-metrics whose skew cannot be told (not in "
+           "the waste and shortfall)", s["hpas_uncertain"])  # fmt: skip
     single("sidecar_impact_native_sidecars_offered", "Classic sidecars the move to a native sidecar is offered for",
            s["native_sidecars_offered"])  # fmt: skip
     single("sidecar_impact_native_sidecars_vpa_lost", "Offered sidecars a VPA sizes now and would no longer size",

@@ -173,6 +173,13 @@ def test_collected_snapshot_loads_and_classifies_like_the_generated_one(
     kinds = set(ours.findings["kind"])
     assert "hpa-uncertain" in kinds and not kinds & {"hpa-stalled", "hpa-inflation", "hpa-dilution"}
     assert ours.remedies[ours.remedies["hpa"].isin(stalled)].empty  # no fix for what cannot be told
+    # ... and says loudly that these HPAs are not in its waste and shortfall
+    uncertain = int((ours.hpa_skew["direction"] == "uncertain").sum())
+    assert ours.summary()["hpas_uncertain"] == uncertain >= len(stalled)
+    assert theirs.summary()["hpas_uncertain"] == 0
+    api.render(ours, tmp_path, ["markdown", "html"])
+    assert f"**{uncertain} HPAs are not in these figures**" in (tmp_path / "report.md").read_text()
+    assert f"<b>{uncertain} HPAs are not counted in these figures</b>" in (tmp_path / "report.html").read_text()
     notes = ours.findings.loc[ours.findings["kind"] == "collection", "message"]
     assert any(n.startswith("rebuilt from kube-state-metrics, not read from the API: ") and "HorizontalPodAutoscaler"
                in n for n in notes)  # fmt: skip
