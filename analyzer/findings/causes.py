@@ -10,7 +10,7 @@ and says the change at the source that answers all of them (docs/findings.md, "C
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -50,6 +50,9 @@ CAUSE_COLUMNS = {
     "cpu_request": "the CPU request that change sets (a quantity); empty without one",
     "memory_request": "the memory request that change sets (a quantity); empty without one",
     "members": "its findings' objects, each as namespace/object (a list; CSV: space-separated)",
+    "member_residual_replica_hours": "per member, in the order of members: the net skew left with its HPA's "
+    "sidecars at their own p90 usage (the sidecar-requests remedy, replayed), replica-hours, signed (positive: "
+    "beyond the app's need); NaN for a member without that replay (a list; CSV: space-separated)",
 }
 
 _SKEW_KINDS = ("hpa-stalled", "hpa-inflation", "hpa-dilution")
@@ -97,7 +100,7 @@ def with_causes(
     skew = {(r.namespace, f"hpa/{r.hpa}"): r for r in hpa_skew.itertuples(index=False)}
     own = remedies[remedies["remedy"] == "sidecar-requests"] if len(remedies) else remedies
     residual = {
-        (ns, f"hpa/{h}"): abs(float(v))
+        (ns, f"hpa/{h}"): float(v)
         for ns, h, v in zip(
             own.get("namespace", ()), own.get("hpa", ()), own.get("residual_skew_replica_hours", ()), strict=True
         )
@@ -108,7 +111,7 @@ def with_causes(
         objects = list(zip(group["namespace"], group["object"], strict=True))
         measured = group["kind"].isin(_SKEW_KINDS).to_numpy()  # the effects of a skew or stall, counted once
         effects = [skew[k] for k, m in zip(objects, measured, strict=True) if m and k in skew]
-        left = [residual[k] for k in objects if k in residual]
+        left = {f"{ns}/{obj}": residual[(ns, obj)] for ns, obj in objects if (ns, obj) in residual}
         rows.append(_cause_row(key, group, culprits[members[0]], effects, left, containers))
     table = pd.DataFrame(rows, columns=list(CAUSE_COLUMNS))
     off = table["excess_replica_hours"] + table["missing_replica_hours"]
@@ -172,7 +175,7 @@ def _cause_row(
     group: pd.DataFrame,
     culprits: Sequence[Culprit],
     effects: Sequence[Any],
-    residual: Sequence[float],
+    residual: Mapping[str, float],
     containers: pd.DataFrame,
 ) -> tuple[Any, ...]:
     kind = cause_kind(str(group["kind"].iloc[0]))
@@ -185,7 +188,7 @@ def _cause_row(
     names = ", ".join(c.container for c in culprits)
     sources = ", ".join(sorted({c.source for c in culprits}))
     members = sorted(f"{ns}/{obj}" for ns, obj in zip(group["namespace"], group["object"], strict=True))
-    left = round(sum(residual), 1) if residual else np.nan
+    left = round(sum(abs(v) for v in residual.values()), 1) if residual else np.nan
     net = sum(abs(float(e.skew_replica_hours)) for e in effects if np.isfinite(e.skew_replica_hours))
     source = _source_fix(kind, culprits, group, effects, containers, net, left)
     summary = _summary(kind, culprits, group, excess, missing, stalled)
@@ -212,6 +215,7 @@ def _cause_row(
         source.cpu,
         source.memory,
         members,
+        [round(residual[m], 1) if m in residual else np.nan for m in members],
     )
 
 

@@ -51,8 +51,8 @@ def to_csv(frame: pd.DataFrame) -> bytes:
         col = frame[name]
         if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col.dtype):
             col = _iso_times(col)
-        elif len(col) and isinstance(col.iloc[0], list):  # a list of names (a cause's members): one cell
-            col = col.map(" ".join)
+        elif len(col) and isinstance(col.iloc[0], list):  # a list (a cause's members, their residuals): one cell
+            col = col.map(lambda items: " ".join(map(str, items)))
         try:
             arrays.append(pa.Array.from_pandas(col))
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # an object column of mixed types: write each as text

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from html import escape
 from importlib import resources
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import numpy as np
@@ -94,11 +94,24 @@ def _findings_by_cause(analysis: Analysis) -> str:
         f"<details><summary>{escape(c.severity)}: {escape(c.summary)} ({c.findings:,} finding"
         f"{'s' * (c.findings != 1)})</summary>"
         + (f"<pre>{escape(c.fix)}</pre>" if c.fix else "")
-        + _rows_table(findings.iloc[members[c.cause]][columns], {"cost_month": "${:,.2f}"})
+        + _cause_members(findings.iloc[members[c.cause]][columns], c)
         + "</details>"
         for c in causes.itertuples(index=False)
     ]
     return f"<p>{len(findings):,} findings with {len(causes):,} causes.</p>{overview}{''.join(parts)}"
+
+
+LEFT = "left at p90 (replica-h)"
+"""The column of a source-fixed cause's findings: each member's net skew with its sidecars sized from usage."""
+
+
+def _cause_members(rows: pd.DataFrame, cause: Any) -> str:
+    """A cause's findings; with a change at its source, each member's residual beside it (its sidecar-requests
+    replay: what sizing from usage leaves of its skew)."""
+    if cause.fix and cause.cpu_request:
+        left = dict(zip(cause.members, cause.member_residual_replica_hours, strict=True))
+        rows = rows.assign(**{LEFT: (rows["namespace"] + "/" + rows["object"]).map(left)})
+    return _rows_table(rows, {"cost_month": "${:,.2f}", LEFT: "{:+,.1f}"})
 
 
 def _failures(analysis: Analysis, top: int, sheet: FigureSheet) -> str:

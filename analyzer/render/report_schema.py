@@ -57,15 +57,15 @@ ELSEWHERE: dict[str, tuple[str, dict[str, str]]] = {
 }
 """Tables report.json leaves out because they grow with every pod: where each goes instead, and its columns."""
 SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
-LISTS = {"causes": ("members",)}
-"""Columns whose cells are lists of strings (the rest are scalars)."""
+LISTS = {"causes": {"members": "string", "member_residual_replica_hours": ["number", "null"]}}
+"""Columns whose cells are lists, and their items' types (the rest are scalars)."""
 
 
 def _table(name: str, columns: dict[str, str]) -> dict[str, Any]:
-    lists = LISTS.get(name, ())
+    lists = LISTS.get(name, {})
 
     def cell(column: str) -> dict[str, Any]:
-        return {"type": "array", "items": {"type": "string"}} if column in lists else SCALAR
+        return {"type": "array", "items": {"type": lists[column]}} if column in lists else SCALAR
 
     return {
         "type": "array",

@@ -63,6 +63,10 @@ def test_the_causes_are_the_changes_the_truth_names(sources: tuple[Synthetic, An
     ns = causes.loc["hpa-skew/linkerd-proxy:linkerd/proxy:namespace-annotation"]
     assert "annotations of namespace checkout" in ns.change and "Helm" not in ns.fix
     assert ns.residual_replica_hours < 0.1 * (ns.missing_replica_hours + ns.excess_replica_hours)
+    own = analysis.remedies[analysis.remedies["remedy"] == "sidecar-requests"]
+    replayed = dict(zip(own["namespace"] + "/hpa/" + own["hpa"], own["residual_skew_replica_hours"], strict=True))
+    assert ns.member_residual_replica_hours == [round(replayed[m], 1) for m in ns.members]
+    assert ns.residual_replica_hours == pytest.approx(sum(abs(replayed[m]) for m in ns.members), abs=0.05)
     override = causes.loc["hpa-skew/linkerd-proxy:linkerd/proxy:pod-annotation"]
     assert override.fix == "" and "its own annotation" in override.change
     # a lifecycle finding's cause does not split by what set the requests
