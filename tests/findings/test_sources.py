@@ -103,6 +103,12 @@ def test_the_namespace_patch_answers_its_members_and_no_other(
         assert before[hpa] < -10 and abs(after[hpa]) < 2, hpa
     for hpa in [("checkout", "promo-api"), ("catalog", "search-api"), ("catalog", "stock-api")]:
         assert after[hpa] == pytest.approx(before[hpa], abs=1.5), hpa
+    # the residual the report predicts for the cause (each member at its own p90) against the generator's truth at
+    # the one value the namespace now sets: within a replica-hour
+    ns = analysis.causes.set_index("cause").loc["hpa-skew/linkerd-proxy:linkerd/proxy:namespace-annotation"]
+    truth = fixed.hpa_skew.set_index(["namespace", "hpa"])["skew_replica_hours"]
+    left = sum(abs(truth[tuple(m.split("/hpa/"))]) for m in ns.members)
+    assert left == pytest.approx(ns.residual_replica_hours, abs=1.0)
     kinds = {(f.namespace, f.object): f.kind for f in fixed.findings.itertuples() if f.kind.startswith("hpa-")}
     assert kinds == {("checkout", "hpa/promo-api"): "hpa-dilution", ("catalog", "hpa/search-api"): "hpa-dilution",
                      ("catalog", "hpa/stock-api"): "hpa-stalled"}  # fmt: skip
