@@ -23,6 +23,7 @@ from analyzer.findings.jobs_held import job_hold_table
 from analyzer.findings.merge import canonical, merge
 from analyzer.findings.native_migration import native_migration
 from analyzer.findings.sidecar_failures import failure_effects, failure_timelines
+from analyzer.findings.source_replay import source_kits
 from analyzer.findings.spill import Spill
 from analyzer.findings.start_order import start_order_effects
 from analyzer.findings.stop_order import stop_order_fixes
@@ -307,6 +308,7 @@ class _Pending:
             start_order=self.start_order,
             stop_order=self.stop_order,
             jobs_held=self.jobs_held,
+            source_kits=source_kits(self.replays, replays, self.containers, self.version, self.flags),
             causes=empty,
             pod_usage=self.pod_usage,
             samples=self.samples,

@@ -18,6 +18,7 @@ from analyzer.findings.jobs_held import JOB_HOLD_TABLE_COLUMNS
 from analyzer.findings.native_migration import MIGRATION_COLUMNS
 from analyzer.findings.severity import SEVERITIES, severity_rank
 from analyzer.findings.sidecar_failures import FAILURE_TABLE_COLUMNS, TIMELINE_COLUMNS
+from analyzer.findings.source_replay import KIT_COLUMNS
 from analyzer.findings.start_order import START_ORDER_TABLE_COLUMNS
 from analyzer.findings.stop_order import STOP_ORDER_TABLE_COLUMNS
 from analyzer.model.classify import Role
@@ -101,7 +102,9 @@ class Analysis:
     ``jobs_held``: Jobs and CronJobs whose pods a classic sidecar kept running after the app
     (:data:`analyzer.findings.jobs_held.JOB_HOLD_TABLE_COLUMNS`; empty without container status);
     ``pod_usage``: one pod's usage per container over time (:data:`analyzer.model.pod_usage.POD_USAGE_COLUMNS`),
-    for the usage plots (not written to CSV or JSON: it is the snapshot's own data, binned).
+    for the usage plots (not written to CSV or JSON: it is the snapshot's own data, binned);
+    ``source_kits``: what replaying the causes' members at a change at the source needs
+    (:data:`analyzer.findings.source_replay.KIT_COLUMNS`; kept for the merge, never written to a report).
     """
 
     metadata: Metadata
@@ -129,6 +132,7 @@ class Analysis:
     start_order: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(START_ORDER_TABLE_COLUMNS)))
     stop_order: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(STOP_ORDER_TABLE_COLUMNS)))
     jobs_held: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(JOB_HOLD_TABLE_COLUMNS)))
+    source_kits: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(KIT_COLUMNS)))
     samples: int = 0
     """Usage samples the analysis read (the snapshot's rows): coverage, with the metadata's window."""
     rebuilt: tuple[tuple[str, int], ...] = ()
@@ -177,9 +181,9 @@ class Analysis:
 
     def keeping(self, severity: str) -> Analysis:
         """This analysis with only the findings of ``severity`` or worse, and the causes of those."""
-        findings, causes = with_causes(
+        findings, causes, _ = with_causes(
             self.at_or_above(severity).drop(columns="cause"), self.hpa_skew, self.containers, self.vpa_hazards,
-            self.remedies,
+            self.remedies, self.source_kits,
         )  # fmt: skip
         return replace(self, findings=findings.reset_index(drop=True), causes=causes)
 

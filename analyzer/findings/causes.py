@@ -19,6 +19,7 @@ import pandas as pd
 
 from analyzer.findings.remedies import namespace_command
 from analyzer.findings.severity import Severity, severity_rank
+from analyzer.findings.source_replay import KIT_COLUMNS, SOURCES, member_kits, replay_at_source
 from analyzer.findings.vpa_hazards import HAZARDS
 from analyzer.model.classify import Role
 from analyzer.model.signals import NAMESPACE_READERS, REQUEST_ANNOTATIONS, RequestSource
@@ -38,8 +39,9 @@ CAUSE_COLUMNS = {
     "missing_replica_hours": "shortfall summed over its HPAs: replica-hours the app needed and did not get",
     "waste_cost_month": "the excess replica-hours' monthly cost, dollars",
     "stalled_hours": "hours its HPAs could not compute a replica count, summed",
-    "residual_replica_hours": "net skew left with each HPA's sidecar requests at its own p90 usage (the "
-    "sidecar-requests remedy, replayed), replica-hours, |net| summed over its HPAs; NaN without that replay",
+    "residual_replica_hours": "net skew left after the cause's change, replica-hours, |net| summed over its HPAs: "
+    "for a change at the source (cpu_request, memory_request set), every member replayed with its sidecar at that "
+    "one value; else each HPA's sidecars at their own p90 usage (the sidecar-requests remedy); NaN without a replay",
     "skew_percent_min": "the spread of its HPAs' net skew, percent: the lowest",
     "skew_percent_max": "the highest",
     "summary": "the cause in one line",
@@ -50,9 +52,9 @@ CAUSE_COLUMNS = {
     "cpu_request": "the CPU request that change sets (a quantity); empty without one",
     "memory_request": "the memory request that change sets (a quantity); empty without one",
     "members": "its findings' objects, each as namespace/object (a list; CSV: space-separated)",
-    "member_residual_replica_hours": "per member, in the order of members: the net skew left with its HPA's "
-    "sidecars at their own p90 usage (the sidecar-requests remedy, replayed), replica-hours, signed (positive: "
-    "beyond the app's need); NaN for a member without that replay (a list; CSV: space-separated)",
+    "member_residual_replica_hours": "per member, in the order of members: the net skew its HPA has left after "
+    "the change (as residual_replica_hours says), replica-hours, signed (positive: beyond the app's need); NaN for "
+    "a member without a replay (a list; CSV: space-separated)",
 }
 
 _SKEW_KINDS = ("hpa-stalled", "hpa-inflation", "hpa-dilution")
@@ -88,9 +90,11 @@ def with_causes(
     containers: pd.DataFrame,
     vpa_hazards: pd.DataFrame,
     remedies: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``findings`` with a ``cause`` column, and one row per cause (:data:`CAUSE_COLUMNS`), the highest
-    severity first, then the most findings, then the most replica-hours off the app's need."""
+    kits: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``findings`` with a ``cause`` column, one row per cause (:data:`CAUSE_COLUMNS`), the highest severity
+    first, then the most findings, then the most replica-hours off the app's need, and the ``kits``
+    (:data:`~analyzer.findings.source_replay.KIT_COLUMNS`) its causes' changes at the source were replayed with."""
     culprits = _culprits(findings, hpa_skew, containers, vpa_hazards)
     keys = [
         cause_kind(kind) + ("/" + "+".join(c.key for c in found) if found else "")
@@ -105,14 +109,23 @@ def with_causes(
             own.get("namespace", ()), own.get("hpa", ()), own.get("residual_skew_replica_hours", ()), strict=True
         )
     }
-    rows = []
+    kits = pd.DataFrame(columns=list(KIT_COLUMNS)) if kits is None else kits
+    rows, used = [], [kits.iloc[:0]]
     for key, members in findings.groupby("cause", sort=True).indices.items():
         group = findings.iloc[members]
         objects = list(zip(group["namespace"], group["object"], strict=True))
         measured = group["kind"].isin(_SKEW_KINDS).to_numpy()  # the effects of a skew or stall, counted once
         effects = [skew[k] for k, m in zip(objects, measured, strict=True) if m and k in skew]
+        culprit = culprits[members[0]]
         left = {f"{ns}/{obj}": residual[(ns, obj)] for ns, obj in objects if (ns, obj) in residual}
-        rows.append(_cause_row(key, group, culprits[members[0]], effects, left, containers))
+        pooled = _pooled(cause_kind(str(group["kind"].iloc[0])), culprit, effects, containers)
+        mine = member_kits(kits, sorted(f"{ns}/{obj}" for ns, obj in objects), culprit[0].container) if pooled else None
+        if pooled is not None and mine is not None and len(mine):
+            used.append(mine)
+            left = {f"{ns}/hpa/{h}": v for (ns, h), v in replay_at_source(mine, pooled.requests).items()}
+        else:
+            pooled = None
+        rows.append(_cause_row(key, group, culprit, effects, left, containers, pooled))
     table = pd.DataFrame(rows, columns=list(CAUSE_COLUMNS))
     off = table["excess_replica_hours"] + table["missing_replica_hours"]
     order = np.lexsort(
@@ -123,7 +136,7 @@ def with_causes(
             -table["severity"].map(severity_rank).to_numpy(),
         )
     )
-    return findings, table.iloc[order].reset_index(drop=True)
+    return findings, table.iloc[order].reset_index(drop=True), pd.concat(used, ignore_index=True)
 
 
 def _culprits(
@@ -177,6 +190,7 @@ def _cause_row(
     effects: Sequence[Any],
     residual: Mapping[str, float],
     containers: pd.DataFrame,
+    pooled: Pooled | None = None,
 ) -> tuple[Any, ...]:
     kind = cause_kind(str(group["kind"].iloc[0]))
     severity = max(group["severity"], key=severity_rank)
@@ -190,7 +204,7 @@ def _cause_row(
     members = sorted(f"{ns}/{obj}" for ns, obj in zip(group["namespace"], group["object"], strict=True))
     left = round(sum(abs(v) for v in residual.values()), 1) if residual else np.nan
     net = sum(abs(float(e.skew_replica_hours)) for e in effects if np.isfinite(e.skew_replica_hours))
-    source = _source_fix(kind, culprits, group, effects, containers, net, left)
+    source = _source_fix(kind, culprits, group, net, left, pooled)
     summary = _summary(kind, culprits, group, excess, missing, stalled)
     return (
         key,
@@ -291,20 +305,54 @@ class SourceFix(NamedTuple):
     memory: str = ""
 
 
+class Pooled(NamedTuple):
+    """The requests a change at the source sets for every member: the median of their sidecar's p90 usage."""
+
+    requests: dict[str, str]
+    spread: str
+    """How the members' p90 usage spreads, in words."""
+
+
+def _pooled(kind: str, culprits: Sequence[Culprit], effects: Sequence[Any], containers: pd.DataFrame) -> Pooled | None:
+    """For a stall or skew whose one sidecar's requests an injector's default or a namespace annotation sets, the
+    value that change would set: the per-HPA rule (:func:`~analyzer.simulate.views.p90_request`) on the median
+    of the members' p90 usage. None for any other cause."""
+    if kind not in ("hpa-stalled", "hpa-skew") or len(culprits) != 1 or culprits[0].source not in SOURCES:
+        return None
+    c = culprits[0]
+    workloads = {(e.namespace, *str(e.target).split("/", 1)) for e in effects}
+    mine = [
+        k in workloads
+        for k in zip(containers["namespace"], containers["workload_kind"], containers["workload"], strict=True)
+    ]
+    rows = containers[np.array(mine, dtype=bool) & (containers["container"] == c.container).to_numpy()]
+    cpu = rows["cpu_p90_cores"].dropna().to_numpy()
+    mem = rows["memory_p90_bytes"].dropna().to_numpy()
+    if not len(cpu) or not len(mem):
+        return None
+    low, high = p90_request(cpu.min(), mem.min()), p90_request(cpu.max(), mem.max())
+    spread = (
+        f"the median of {len(cpu)} workloads' p90 usage; they range {low['cpu']}–{high['cpu']} and "
+        f"{low['memory']}–{high['memory']}"
+        if len(cpu) > 1
+        else "its p90 usage"
+    )
+    return Pooled(p90_request(float(np.median(cpu)), float(np.median(mem))), spread)
+
+
 def _source_fix(
     kind: str,
     culprits: Sequence[Culprit],
     group: pd.DataFrame,
-    effects: Sequence[Any],
-    containers: pd.DataFrame,
     net: float,
     left: float,
+    pooled: Pooled | None = None,
 ) -> SourceFix:
     """The one change that answers every member: for a sidecar whose requests the injector's configuration
-    (or its namespace's annotation, which that injector copies into the pod) sets, that configuration, at the
-    median of the members' p90 usage (the per-HPA rule, pooled) — when the replay of that rule (each member at
-    its own p90) leaves less net skew than today. For injected istio-proxies that start after their apps, the
-    mesh-wide ``holdApplicationUntilProxyStarts``."""
+    (or its namespace's annotation, which that injector copies into the pod) sets, that configuration at the
+    ``pooled`` value — when the replay of every member at that value leaves less net skew (``left``) than today
+    (``net``). For injected istio-proxies that start after their apps, the mesh-wide
+    ``holdApplicationUntilProxyStarts``."""
     if kind in MESH_ORDER and len(culprits) == 1 and culprits[0].kind == "istio" and len(group) > 1:
         change, setting = MESH_ORDER[kind]
         return SourceFix(f"{change.format(culprits[0].container)}, mesh-wide: in the mesh's default proxy config (or "
@@ -328,53 +376,34 @@ def _source_fix(
             f"each of these workloads sets {c.container}'s requests with its own annotation, over the "
             f"injector's: change them (each HPA's own fix), or remove them to take {inherited}"
         )
-    if c.source not in (RequestSource.INJECTOR, RequestSource.NAMESPACE_ANNOTATION):
+    if pooled is None:
         return SourceFix()
+    cpu, memory = pooled.requests["cpu"], pooled.requests["memory"]
+    replayed = (
+        f"replayed with every member's {c.container} at cpu {cpu}, memory {memory}, their net skew goes from "
+        f"{net:,.1f} to {left:,.1f} replica-hours"
+    )
     if not np.isfinite(left) or left >= net:
         return SourceFix(
-            f"sizing {c.container}'s requests from its usage does not answer these (replayed with each HPA's "
-            f"{c.container} at its p90 usage, their net skew goes from {net:,.1f} to {left:,.1f} replica-hours): "
-            "apply each HPA's own fix"
+            f"one {c.container} request for all of these does not answer them (the median of their p90 usage, "
+            f"cpu {cpu}, memory {memory}: {replayed}): apply each HPA's own fix"
         )
-    workloads = {(e.namespace, *str(e.target).split("/", 1)) for e in effects}
-    mine = [
-        k in workloads
-        for k in zip(containers["namespace"], containers["workload_kind"], containers["workload"], strict=True)
-    ]
-    rows = containers[np.array(mine, dtype=bool) & (containers["container"] == c.container).to_numpy()]
-    cpu = rows["cpu_p90_cores"].dropna().to_numpy()
-    mem = rows["memory_p90_bytes"].dropna().to_numpy()
-    if not len(cpu) or not len(mem):
-        return SourceFix()
-    pooled = p90_request(float(np.median(cpu)), float(np.median(mem)))  # the per-HPA rule, on the members' median
-    low, high = p90_request(cpu.min(), mem.min()), p90_request(cpu.max(), mem.max())
-    spread = (
-        f"the median of {len(cpu)} workloads' p90 usage; they range {low['cpu']}–{high['cpu']} and "
-        f"{low['memory']}–{high['memory']}"
-        if len(cpu) > 1
-        else "its p90 usage"
-    )
-    replayed = (
-        f"replayed with each HPA's {c.container} at its own p90, their net skew goes from {net:,.1f} to "
-        f"{left:,.1f} replica-hours"
-    )
     namespaces = sorted(set(group["namespace"]))
     if c.source == RequestSource.NAMESPACE_ANNOTATION:
         where = f"namespace {namespaces[0]}" if len(namespaces) == 1 else f"{len(namespaces)} namespaces"
         change = (
             f"{c.container}'s requests come from the {c.kind} annotations of {where}, which its injector copies "
-            f"into each new pod: set them to cpu {pooled['cpu']}, memory {pooled['memory']} ({spread}); {replayed}. "
+            f"into each new pod: set them to cpu {cpu}, memory {memory} ({pooled.spread}); {replayed}. "
             "Workloads there that set their own annotation keep it. The per-HPA fixes are the alternative"
         )
-        setting = _injector_setting(c.kind, pooled["cpu"], pooled["memory"], namespaces, mesh_wide=False)
-        return SourceFix(change, setting, pooled["cpu"], pooled["memory"])
+        setting = _injector_setting(c.kind, cpu, memory, namespaces, mesh_wide=False)
+        return SourceFix(change, setting, cpu, memory)
     change = (
-        f"set {c.container}'s default requests in the {c.kind} injector to cpu {pooled['cpu']}, memory "
-        f"{pooled['memory']} ({spread}); {replayed}. The per-HPA fixes are the alternative where the injector "
-        "cannot change"
+        f"set {c.container}'s default requests in the {c.kind} injector to cpu {cpu}, memory {memory} "
+        f"({pooled.spread}); {replayed}. The per-HPA fixes are the alternative where the injector cannot change"
     )
-    setting = _injector_setting(c.kind, pooled["cpu"], pooled["memory"], namespaces)
-    return SourceFix(change, setting, pooled["cpu"], pooled["memory"])
+    setting = _injector_setting(c.kind, cpu, memory, namespaces)
+    return SourceFix(change, setting, cpu, memory)
 
 
 def _injector_setting(kind: str, cpu: str, mem: str, namespaces: Sequence[str], mesh_wide: bool = True) -> str:

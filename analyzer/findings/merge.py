@@ -55,6 +55,7 @@ ROW_UNITS: dict[str, tuple[str, ...]] = {
     "start_order": (*_WORKLOAD, "container"),
     "stop_order": (*_WORKLOAD, "container"),
     "jobs_held": _WORKLOAD,
+    "source_kits": (*_HPA, "container"),
 }
 """The columns naming what each row of a table belongs to within its namespace: a workload, an HPA, a VPA
 or a finding's object, never split between the parts of an analysis."""
@@ -69,13 +70,15 @@ def canonical(analysis: Analysis) -> Analysis:
     """``analysis`` with every row table in :func:`row_keys` order (stable), the findings re-ranked, and
     the rollups recomputed from the ordered rows (the findings' causes with them)."""
     tables = {name: _in_key_order(getattr(analysis, name), row_keys(name)) for name in ROW_TABLES}
-    tables["findings"], causes = with_causes(
+    tables["findings"], causes, kits = with_causes(
         order_findings(tables["findings"]),
         tables["hpa_skew"],
         tables["containers"],
         tables["vpa_hazards"],
         tables["remedies"],
+        tables["source_kits"],
     )
+    tables["source_kits"] = _in_key_order(kits, row_keys("source_kits"))  # only the causes' members' kits
     return replace(analysis, **tables, **_rollups(tables["workloads"]), causes=causes)
 
 

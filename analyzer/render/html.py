@@ -101,13 +101,13 @@ def _findings_by_cause(analysis: Analysis) -> str:
     return f"<p>{len(findings):,} findings with {len(causes):,} causes.</p>{overview}{''.join(parts)}"
 
 
-LEFT = "left at p90 (replica-h)"
-"""The column of a source-fixed cause's findings: each member's net skew with its sidecars sized from usage."""
+LEFT = "left after the change (replica-h)"
+"""The column of a source-fixed cause's findings: each member's net skew replayed under the change."""
 
 
 def _cause_members(rows: pd.DataFrame, cause: Any) -> str:
-    """A cause's findings; with a change at its source, each member's residual beside it (its sidecar-requests
-    replay: what sizing from usage leaves of its skew)."""
+    """A cause's findings; with a change at its source, each member's residual beside it (its replay under that
+    change: what the one value leaves of its skew)."""
     if cause.fix and cause.cpu_request:
         left = dict(zip(cause.members, cause.member_residual_replica_hours, strict=True))
         rows = rows.assign(**{LEFT: (rows["namespace"] + "/" + rows["object"]).map(left)})

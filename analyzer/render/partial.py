@@ -28,6 +28,7 @@ from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import SERIES_COLUMNS
 from analyzer.findings.merge import merge_columns, row_keys
 from analyzer.findings.sidecar_failures import TIMELINE_COLUMNS
+from analyzer.findings.source_replay import KIT_COLUMNS
 from analyzer.findings.spill import SPILLED, column_reader
 from analyzer.model.pod_usage import POD_USAGE_COLUMNS
 from analyzer.prices import Prices
@@ -52,6 +53,7 @@ DOCUMENTED_COLUMNS: dict[str, Mapping[str, str]] = {
     "hpa_series": SERIES_COLUMNS,
     "pod_usage": POD_USAGE_COLUMNS,
     "failure_series": TIMELINE_COLUMNS,
+    "source_kits": KIT_COLUMNS,
 }
 """The columns each table documents; a part's table with rows must have them all."""
 

@@ -78,7 +78,7 @@ def test_the_sample_causes_and_their_fixes_at_the_source(sample_analysis: Analys
         [tuple(m.split("/", 1)) for m in members], "kind"
     ]
     assert {"hpa-inflation", "hpa-dilution"} == set(kinds) and istio.hpas == len(members) >= 5
-    assert istio.fix == "" and "does not answer these" in istio.change
+    assert istio.fix == "" and "does not answer them" in istio.change
     net = sample_analysis.hpa_skew.set_index("hpa").loc[[m.split("/")[-1] for m in members], "skew_replica_hours"]
     assert istio.residual_replica_hours >= net.abs().sum()
 

@@ -235,9 +235,9 @@ def test_a_start_order_cause_of_injected_istio_proxies_is_fixed_mesh_wide() -> N
 
     proxy = (Culprit("istio-proxy", "istio", "docker.io/istio/proxyv2", "injector"),)
     two = pd.DataFrame({"namespace": ["a", "b"], "object": ["deployment/x", "deployment/y"]})
-    fix = _source_fix("sidecar-start-order", proxy, two, [], pd.DataFrame(), 0.0, float("nan"))
+    fix = _source_fix("sidecar-start-order", proxy, two, 0.0, float("nan"))
     assert "mesh-wide" in fix.change and "holdApplicationUntilProxyStarts: true" in fix.fix
-    assert _source_fix("sidecar-start-order", proxy, two.head(1), [], pd.DataFrame(), 0.0, float("nan")).change == ""
+    assert _source_fix("sidecar-start-order", proxy, two.head(1), 0.0, float("nan")).change == ""
 
 
 def test_proxies_that_exit_before_the_app_drains(lifecycle: Synthetic, lifecycle_analysis: Analysis,

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from analyzer.api import Analysis, analyze, render
+from analyzer.findings.source_replay import member_kits, replay_at_source
 from analyzer.model.classify import Role
+from analyzer.simulate.views import p90_request
 from analyzer.synth.generate import Synthetic, generate
 
 WORKLOADS, DAYS = 5, 1.0
@@ -63,15 +65,36 @@ def test_the_causes_are_the_changes_the_truth_names(sources: tuple[Synthetic, An
     ns = causes.loc["hpa-skew/linkerd-proxy:linkerd/proxy:namespace-annotation"]
     assert "annotations of namespace checkout" in ns.change and "Helm" not in ns.fix
     assert ns.residual_replica_hours < 0.1 * (ns.missing_replica_hours + ns.excess_replica_hours)
-    own = analysis.remedies[analysis.remedies["remedy"] == "sidecar-requests"]
-    replayed = dict(zip(own["namespace"] + "/hpa/" + own["hpa"], own["residual_skew_replica_hours"], strict=True))
-    assert ns.member_residual_replica_hours == [round(replayed[m], 1) for m in ns.members]
-    assert ns.residual_replica_hours == pytest.approx(sum(abs(replayed[m]) for m in ns.members), abs=0.05)
+    # every member replayed at the one value the namespace change sets
+    at = {"cpu": ns.cpu_request, "memory": ns.memory_request}
+    replayed = replay_at_source(member_kits(analysis.source_kits, ns.members, "linkerd-proxy"), at)
+    assert ns.member_residual_replica_hours == [round(replayed[tuple(m.split("/hpa/"))], 1) for m in ns.members]
+    assert ns.residual_replica_hours == pytest.approx(sum(abs(v) for v in replayed.values()), abs=0.05)
     override = causes.loc["hpa-skew/linkerd-proxy:linkerd/proxy:pod-annotation"]
     assert override.fix == "" and "its own annotation" in override.change
     # a lifecycle finding's cause does not split by what set the requests
     stop = causes[causes["kind"] == "sidecar-stop-order"]
     assert list(stop.index) == ["sidecar-stop-order/linkerd-proxy:linkerd/proxy:injected"]
+
+
+def test_a_kit_replayed_at_the_sidecars_own_p90_is_its_sidecar_requests_remedy(
+    sources: tuple[Synthetic, Analysis],
+) -> None:
+    """The merged analysis replays each member's kit at the cause's value; at the member's own p90 (its only
+    sidecar) that is exactly the sidecar-requests remedy the partition replayed: the kit rebuilds the column."""
+    _, analysis = sources
+    kits = analysis.source_kits
+    assert set(zip(kits["namespace"], kits["hpa"], strict=True)) == {
+        ("checkout", "cart-api"), ("checkout", "tax-api"), ("catalog", "stock-api")}  # fmt: skip
+    own = analysis.remedies[analysis.remedies["remedy"] == "sidecar-requests"].set_index(["namespace", "hpa"])
+    p90 = analysis.containers[analysis.containers["container"] == "linkerd-proxy"].set_index(["namespace", "workload"])
+    for i in range(len(kits)):
+        key = (kits["namespace"].iloc[i], kits["hpa"].iloc[i])
+        at = p90_request(float(p90.loc[key, "cpu_p90_cores"]), float(p90.loc[key, "memory_p90_bytes"]))
+        assert replay_at_source(kits.iloc[[i]], at)[key] == pytest.approx(
+            own.loc[key, "residual_skew_replica_hours"], abs=1e-9)  # fmt: skip
+        assert replay_at_source(kits.iloc[[i]], {"cpu": "250m", "memory": "64Mi"})[key] != pytest.approx(
+            own.loc[key, "residual_skew_replica_hours"], abs=1.0)  # fmt: skip
 
 
 def test_the_namespace_patch_answers_its_members_and_no_other(
