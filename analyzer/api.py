@@ -194,7 +194,7 @@ def analyze_dir(
         replayed = pending.replays.replay(pending.version, pending.flags, workers)
         if poll is not None:
             poll()
-        return pending.finish(replayed, polling if here else None)
+        return pending.finish(replayed, polling if here else None, final=False)
 
     hpa_controller.warm()  # loaded once for every partition's loops, before any process is forked
     parts: dict[int, Analysis] = {}
@@ -274,8 +274,11 @@ class _Pending:
     stop_order: pd.DataFrame
     jobs_held: pd.DataFrame
 
-    def finish(self, result: Replayed, progress: Callable[[str, int, int], None] | None = None) -> Analysis:
-        """The analysis, given the replay of this snapshot's HPA columns."""
+    def finish(
+        self, result: Replayed, progress: Callable[[str, int, int], None] | None = None, final: bool = True
+    ) -> Analysis:
+        """The analysis, given the replay of this snapshot's HPA columns; ``final`` False for a part of a larger
+        one, whose causes the merge makes again (their changes at the source are not replayed here)."""
         replays = self.replays.finish(result)
         skew = hpa_skew(replays, self.containers, self.workloads)
         hazards = vpa_hazards(self.vpa, self.containers, [c.spec for c in replays.contexts], self.workloads)
@@ -314,7 +317,7 @@ class _Pending:
             samples=self.samples,
             rebuilt=self.rebuilt,
         )
-        return canonical(analysis)
+        return canonical(analysis, replay_sources=final)
 
 
 def _prepare(

@@ -91,10 +91,12 @@ def with_causes(
     vpa_hazards: pd.DataFrame,
     remedies: pd.DataFrame,
     kits: pd.DataFrame | None = None,
+    replay_sources: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``findings`` with a ``cause`` column, one row per cause (:data:`CAUSE_COLUMNS`), the highest severity
     first, then the most findings, then the most replica-hours off the app's need, and the ``kits``
-    (:data:`~analyzer.findings.source_replay.KIT_COLUMNS`) its causes' changes at the source were replayed with."""
+    (:data:`~analyzer.findings.source_replay.KIT_COLUMNS`) its causes' changes at the source are replayed with
+    (``replay_sources`` False: kept, not replayed; the changes are then left out)."""
     culprits = _culprits(findings, hpa_skew, containers, vpa_hazards)
     keys = [
         cause_kind(kind) + ("/" + "+".join(c.key for c in found) if found else "")
@@ -122,6 +124,7 @@ def with_causes(
         mine = member_kits(kits, sorted(f"{ns}/{obj}" for ns, obj in objects), culprit[0].container) if pooled else None
         if pooled is not None and mine is not None and len(mine):
             used.append(mine)
+        if pooled is not None and mine is not None and len(mine) and replay_sources:
             left = {f"{ns}/hpa/{h}": v for (ns, h), v in replay_at_source(mine, pooled.requests).items()}
         else:
             pooled = None

@@ -66,9 +66,10 @@ def row_keys(table: str) -> tuple[str, ...]:
     return ("namespace", *ROW_UNITS[table])
 
 
-def canonical(analysis: Analysis) -> Analysis:
+def canonical(analysis: Analysis, replay_sources: bool = True) -> Analysis:
     """``analysis`` with every row table in :func:`row_keys` order (stable), the findings re-ranked, and
-    the rollups recomputed from the ordered rows (the findings' causes with them)."""
+    the rollups recomputed from the ordered rows (the findings' causes with them; ``replay_sources`` False:
+    a part's causes, made again at the merge, keep their members' kits without replaying them)."""
     tables = {name: _in_key_order(getattr(analysis, name), row_keys(name)) for name in ROW_TABLES}
     tables["findings"], causes, kits = with_causes(
         order_findings(tables["findings"]),
@@ -77,6 +78,7 @@ def canonical(analysis: Analysis) -> Analysis:
         tables["vpa_hazards"],
         tables["remedies"],
         tables["source_kits"],
+        replay_sources,
     )
     tables["source_kits"] = _in_key_order(kits, row_keys("source_kits"))  # only the causes' members' kits
     return replace(analysis, **tables, **_rollups(tables["workloads"]), causes=causes)
