@@ -121,10 +121,10 @@ def with_causes(
         culprit = culprits[members[0]]
         left = {f"{ns}/{obj}": residual[(ns, obj)] for ns, obj in objects if (ns, obj) in residual}
         pooled = _pooled(cause_kind(str(group["kind"].iloc[0])), culprit, effects, containers)
-        mine = member_kits(kits, sorted(f"{ns}/{obj}" for ns, obj in objects), culprit[0].container) if pooled else None
-        if pooled is not None and mine is not None and len(mine):
-            used.append(mine)
-        if pooled is not None and mine is not None and len(mine) and replay_sources:
+        names = [f"{ns}/{obj}" for ns, obj in objects]
+        mine = kits.iloc[:0] if pooled is None else member_kits(kits, names, culprit[0].container)
+        used.append(mine)
+        if len(mine) and pooled is not None and replay_sources:  # every member at the one value
             left = {f"{ns}/hpa/{h}": v for (ns, h), v in replay_at_source(mine, pooled.requests).items()}
         else:
             pooled = None
