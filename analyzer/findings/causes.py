@@ -382,8 +382,9 @@ def _source_fix(
     if pooled is None:
         return SourceFix()
     cpu, memory = pooled.requests["cpu"], pooled.requests["memory"]
+    whose, their = ("its", "its") if len(group) == 1 else ("every member's", "their")
     replayed = (
-        f"replayed with every member's {c.container} at cpu {cpu}, memory {memory}, their net skew goes from "
+        f"replayed with {whose} {c.container} at cpu {cpu}, memory {memory}, {their} net skew goes from "
         f"{net:,.1f} to {left:,.1f} replica-hours"
     )
     if not np.isfinite(left) or left >= net:
