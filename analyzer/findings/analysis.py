@@ -180,7 +180,10 @@ class Analysis:
         return self.findings[self.findings["severity"].map(severity_rank) >= rank]
 
     def keeping(self, severity: str) -> Analysis:
-        """This analysis with only the findings of ``severity`` or worse, and the causes of those."""
+        """This analysis with only the findings of ``severity`` or worse, and the causes of those (itself when
+        that is every finding: its causes stand)."""
+        if (self.findings["severity"].map(severity_rank) >= severity_rank(severity)).all():
+            return self
         findings, causes, _ = with_causes(
             self.at_or_above(severity).drop(columns="cause"), self.hpa_skew, self.containers, self.vpa_hazards,
             self.remedies, self.source_kits,

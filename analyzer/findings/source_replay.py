@@ -21,6 +21,7 @@ import pandas as pd
 
 from analyzer.model.classify import Role
 from analyzer.model.signals import RequestSource
+from analyzer.runtime.cpus import available_cpus
 from analyzer.simulate.counterfactual import Counterfactual, PendingReplay, pack_columns
 from analyzer.simulate.hpa_replay import ReplayColumns, replay
 from analyzer.simulate.hpa_spec import ControllerFlags
@@ -131,7 +132,7 @@ def replay_at_source(kits: pd.DataFrame, requests: Mapping[str, str]) -> dict[tu
     demand = np.stack([np.asarray(d, dtype=np.float64) for d in kits["demand"]], axis=1)
     initial = kits["initial"].to_numpy(dtype=np.int64)
     result = replay(packed, demand, initial, first["step_s"], ControllerFlags(**first["flags"]),
-                    first["fallback_max_target"])  # fmt: skip
+                    first["fallback_max_target"], workers=available_cpus())  # fmt: skip
     hours = first["step_s"] / 3600.0
     replica_hours = result.replicas.sum(axis=0) * hours
     left = replica_hours - kits["app_only_replica_hours"].to_numpy(dtype=np.float64)

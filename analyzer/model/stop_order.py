@@ -108,6 +108,7 @@ def _scale_downs(replicas: pd.DataFrame) -> dict[tuple[str, str, str], tuple[int
     down = drop > 0
     frame = pd.DataFrame({"id": ids, "n": down.astype(np.int64), "removed": np.where(down, drop, 0)})
     sums = frame.groupby("id").sum()
-    labels = replicas[keys].astype(str).groupby(ids).first()
+    first = np.unique(ids, return_index=True)[1]  # each workload's first row, in group order
+    labels = replicas[keys].iloc[first].astype(str)
     counts = zip(sums["n"].tolist(), sums["removed"].tolist(), strict=True)
     return dict(zip(labels.itertuples(index=False, name=None), counts, strict=True))
