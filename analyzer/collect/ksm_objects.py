@@ -27,12 +27,12 @@ def iso(stamp: pd.Timestamp) -> str:
 
 def from_epoch(seconds: float) -> pd.Timestamp | None:
     """A kube-state-metrics time (seconds since the epoch) as a timestamp; None when it is not one (NaN,
-    infinite, or outside the years a timestamp holds)."""
+    infinite, or outside the years an RFC 3339 time can write, 1 to 9999, which a timestamp may exceed)."""
     try:
         stamp = pd.Timestamp(seconds, unit="s", tz="UTC")
     except (OverflowError, ValueError):  # OutOfBoundsDatetime is a ValueError
         return None
-    return None if pd.isna(stamp) else stamp
+    return None if pd.isna(stamp) or not 1 <= stamp.year <= 9999 else stamp
 
 
 def quantity(resource: str, value: float) -> str:

@@ -4,7 +4,7 @@ are followed step by step, the one row a container that never changed gets, and 
 from __future__ import annotations
 
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from analyzer.collect import promql
@@ -55,9 +55,11 @@ def test_a_container_that_never_changed_is_one_row_from_its_pods_first_step() ->
 
 @settings(max_examples=100, deadline=None)
 @given(st.floats(allow_nan=True, allow_infinity=True), st.floats(allow_nan=True, allow_infinity=True))
+@example(created=0.0, started=253402300800.0)  # the year 10000: a timestamp holds it, RFC 3339 cannot write it
+@example(created=253402300800.0, started=0.0)
 def test_any_created_or_start_time_gives_a_pod_or_falls_back(created: float, started: float) -> None:
-    """kube_pod_created and kube_pod_start_time of any value: a time a timestamp holds is the pod's, any other
-    (NaN, infinite, past the year 2262) leaves creation at the first sample and no startTime, never an error."""
+    """kube_pod_created and kube_pod_start_time of any value: a time RFC 3339 can write is the pod's, any other
+    (NaN, infinite, past the year 9999) leaves creation at the first sample and no startTime, never an error."""
     pod = {"namespace": ["shop"], "pod": ["p"]}
     tables = {name: pd.DataFrame(columns=[*series.by, "value"]) for name, series in SERIES.items()}
     tables["created"] = pd.DataFrame({**pod, "value": [created]})
