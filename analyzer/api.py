@@ -366,7 +366,7 @@ def _prepare(
     )
     step(4)
     rebuilt = snapshot.rebuilt()
-    workload_objects = {w.key: w for w in snapshot.workloads()}
+    workload_objects = snapshot.workload_map
     newest_objects = newest_pods(snapshot, classes)
     newest = {k: p.spec for k, p in newest_objects.items()}
     starts = start_order_effects(start_order(events, classes, newest_objects, snapshot.metadata.step_s), workloads,

@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -357,6 +358,21 @@ def test_a_part_whose_table_lost_a_column_or_changed_type_is_refused(
         expected = "columns or types differ"
     pq.write_table(table, file)
     assert expected in _refused(tmp_path, str(parts))
+
+
+def test_a_part_whose_kits_are_damaged_is_refused_in_one_line(runs: Path, tmp_path: Path) -> None:
+    """The kits a merge replays the causes' changes at the source with are checked once, at the part's load
+    (each kind of damage: tests/findings/test_sources.py)."""
+    damage, expected = '{"config": 1}', "row 0: column"
+    parts = _copy_parts(runs, tmp_path)
+    files = [f for f in parts.glob("shard-*/tables/source_kits.parquet") if pq.read_metadata(f).num_rows]
+    assert files
+    table = pq.read_table(files[0])
+    column = table.schema.get_field_index("column")
+    table = table.set_column(column, "column", pa.array([damage] * table.num_rows))
+    pq.write_table(table, files[0])
+    message = _refused(tmp_path, str(parts))
+    assert expected in message and "source_kits.parquet" in message and "\n" not in message.strip()
 
 
 def test_a_part_that_says_it_is_empty_but_holds_tables_is_refused(runs: Path, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
+import jsonschema
 import numpy as np
 import pandas as pd
 
@@ -42,6 +43,42 @@ KIT_COLUMNS: dict[str, str] = {
 }
 """One row per (HPA, candidate sidecar): what replaying the HPA at another request for that sidecar needs.
 Kept between the parts of an analysis and their merge, never written to a report."""
+
+_NUMBERS = {"type": "array", "items": {"type": "number"}, "maxItems": 16}
+_FLAGS = {"type": "array", "items": {"type": "boolean"}, "maxItems": 16}
+_RULES = {
+    "type": "object",
+    "required": ["window_s", "select", "tolerance", "policies"],
+    "properties": {
+        "window_s": {"type": ["integer", "null"], "minimum": 0, "maximum": 3600},
+        "select": {"enum": [int(s) for s in Select]},
+        "tolerance": {"type": ["number", "null"], "minimum": 0},
+        "policies": {"type": "array", "maxItems": 16, "items": {
+            "type": "array", "minItems": 3, "maxItems": 3,
+            "prefixItems": [{"enum": [int(p) for p in PolicyType]}, {"type": "integer", "minimum": 1},
+                            {"type": "integer", "minimum": 1, "maximum": 1800}]}},
+    },
+}  # fmt: skip
+COLUMN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["config", "tol_up", "tol_down", "resource", "is_util", "target", "request_m", "per_unit", "missing",
+                 "base_m", "slope_m", "flags", "fallback_max_target", "step_s"],
+    "properties": {
+        "config": {"type": "object", "required": ["min", "max", "up", "down", "has_behavior"], "properties": {
+            "min": {"type": "integer", "minimum": 0}, "max": {"type": "integer", "minimum": 1},
+            "up": _RULES, "down": _RULES, "has_behavior": {"type": "boolean"}}},
+        "tol_up": {"type": "number", "minimum": 0}, "tol_down": {"type": "number", "minimum": 0},
+        "resource": {"type": "array", "items": {"enum": ["cpu", "memory"]}, "minItems": 1, "maxItems": 16},
+        "is_util": _FLAGS, "missing": _FLAGS, "target": _NUMBERS, "request_m": _NUMBERS, "per_unit": _NUMBERS,
+        "base_m": _NUMBERS, "slope_m": _NUMBERS,
+        "flags": {"type": "object", "required": list(ControllerFlags.__dataclass_fields__),
+                  "additionalProperties": False,
+                  "properties": {f: {"type": "number", "minimum": 0} for f in ControllerFlags.__dataclass_fields__}},
+        "fallback_max_target": {"type": "boolean"},
+        "step_s": {"type": "number", "exclusiveMinimum": 0},
+    },
+}  # fmt: skip
+"""The ``column`` document of a kit, as :func:`check_kits` holds a partial result's kits to it."""
 
 SOURCES = (RequestSource.INJECTOR, RequestSource.NAMESPACE_ANNOTATION)
 """What sets a sidecar's requests where one change at the source sets them for every member."""
@@ -137,6 +174,38 @@ def replay_at_source(kits: pd.DataFrame, requests: Mapping[str, str]) -> dict[tu
     replica_hours = result.replicas.sum(axis=0) * hours
     left = replica_hours - kits["app_only_replica_hours"].to_numpy(dtype=np.float64)
     return {(ns, h): float(v) for ns, h, v in zip(kits["namespace"], kits["hpa"], left, strict=True)}
+
+
+def check_kits(kits: pd.DataFrame) -> str | None:
+    """The first problem of kits read back from a partial result (None: none): each ``column`` a document of
+    :data:`COLUMN_SCHEMA` whose per-metric lists are as long as its resources, each ``demand`` a list of numbers
+    as long as every other kit's, ``initial`` at least one."""
+    validator = jsonschema.Draft202012Validator(COLUMN_SCHEMA)
+    lengths = set()
+    for i, (text, demand, initial) in enumerate(zip(kits["column"], kits["demand"], kits["initial"], strict=True)):
+        try:
+            column = json.loads(text)
+        except (TypeError, ValueError):
+            return f"row {i}: column is not a JSON document"
+        error = next(iter(validator.iter_errors(column)), None)
+        if error is not None:
+            return f"row {i}: column{''.join(f'[{p!r}]' for p in error.path)}: {error.message[:120]}"
+        width = len(column["resource"])
+        if any(len(column[k]) != width for k in ("is_util", "missing", "target", "request_m", "per_unit", "base_m",
+                                                  "slope_m")):  # fmt: skip
+            return f"row {i}: column's per-metric lists differ in length from its {width} resources"
+        try:
+            values = None if demand is None else np.asarray(demand)
+        except (TypeError, ValueError):  # a ragged or nested list
+            values = None
+        if values is None or values.ndim != 1 or values.dtype.kind not in "fiu":
+            return f"row {i}: demand is not a list of numbers"
+        lengths.add(len(values))
+        if not isinstance(initial, int | np.integer) or initial < 1:
+            return f"row {i}: initial must be a positive integer"
+    if len(lengths) > 1:
+        return f"demand lists differ in length ({', '.join(map(str, sorted(lengths)[:2]))})"
+    return None
 
 
 def member_kits(kits: pd.DataFrame, members: Sequence[str], container: str) -> pd.DataFrame:

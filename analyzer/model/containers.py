@@ -79,9 +79,8 @@ def container_table(snapshot: Snapshot, classes: pd.DataFrame, index: UsageIndex
         ],
         ["namespace", "pod"],
     )
-    templates = {w.key: w for w in snapshot.workloads()}
     for (ns, kind, name), pod in newest_pods(snapshot, classes).items():
-        workload = templates.get((ns, kind, name))
+        workload = snapshot.workload_map.get((ns, kind, name))
         template = workload.template_annotations if workload is not None and workload.template is not None else None
         by_name = {c.name: c for c in pod.spec.all_containers}
         for r in classes_of.get(pod.key, []):

@@ -28,7 +28,7 @@ from analyzer.findings.analysis import Analysis
 from analyzer.findings.hpa_skew import SERIES_COLUMNS
 from analyzer.findings.merge import merge_columns, row_keys
 from analyzer.findings.sidecar_failures import TIMELINE_COLUMNS
-from analyzer.findings.source_replay import KIT_COLUMNS
+from analyzer.findings.source_replay import KIT_COLUMNS, check_kits
 from analyzer.findings.spill import SPILLED, column_reader
 from analyzer.model.pod_usage import POD_USAGE_COLUMNS
 from analyzer.prices import Prices
@@ -289,6 +289,9 @@ def _analysis(path: Path, manifest: dict[str, Any], long: dict[str, list[Path]])
         missing = [c for c in DOCUMENTED_COLUMNS.get(name, ()) if c not in tables[name].columns]
         if rows and missing:
             raise SidecarImpactError(f"{file}: column {clip(missing[0])} is missing")
+        problem = check_kits(tables[name]) if name == "source_kits" and rows else None
+        if problem is not None:
+            raise SidecarImpactError(f"{file}: {clip(problem, 200)}")
     try:
         metadata = metadata_from_json(manifest["metadata"], path / MANIFEST)
         prices = Prices(**manifest["prices"])

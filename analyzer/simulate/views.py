@@ -126,7 +126,6 @@ def hpa_contexts(
             *(overhead[col] for col in (*WORKLOAD_KEY, "container", "resource", "base", "slope")), strict=True
         )
     }
-    templates = {w.key: w.template_raw for w in snapshot.workloads()}
     contexts, skipped = [], []
     for hpa in hpas:
         ns, name, spec = hpa.namespace, hpa.name, hpa.spec
@@ -153,6 +152,7 @@ def hpa_contexts(
             continue
         apps.sort(key=lambda r: not r["primary"])
         app_names = tuple(str(r["container"]) for r in apps)
+        workload = snapshot.workload_map.get(key)
         contexts.append(
             HPAContext(
                 spec=spec,
@@ -166,7 +166,7 @@ def hpa_contexts(
                 p90={r["container"]: (float(r["cpu_p90_cores"]), float(r["memory_p90_bytes"])) for r in mine},
                 typical_app_cores=_typical_app_cores(spec, apps),
                 vpa_requests=vpa_requests(key) if vpa_requests else {},
-                template=templates.get(key),
+                template=None if workload is None else workload.template_raw,
                 scaled_object=None if source is None else source.raw,
                 observed_conditions=hpa.conditions,
             )

@@ -231,6 +231,11 @@ class Snapshot:
         """The Deployments, StatefulSets, DaemonSets and ReplicaSets (or those of ``kinds``), typed."""
         return tuple(w for kind in kinds or WORKLOAD_KINDS for w in self._workloads.get(kind, ()))
 
+    @cached_property
+    def workload_map(self) -> dict[tuple[str, str, str], Workload]:
+        """Every workload by (namespace, kind, name)."""
+        return {w.key: w for w in self.workloads()}
+
     def rebuilt(self) -> tuple[tuple[str, int], ...]:
         """Per kind, how many objects the collector rebuilt from kube-state-metrics (its annotation says so)."""
         return tuple(

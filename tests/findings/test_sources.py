@@ -11,10 +11,13 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.api import Analysis, analyze, render
-from analyzer.findings.source_replay import member_kits, replay_at_source
+from analyzer.findings.source_replay import check_kits, member_kits, replay_at_source
 from analyzer.model.classify import Role
 from analyzer.simulate.views import p90_request
 from analyzer.synth.generate import Synthetic, generate
@@ -135,3 +138,30 @@ def test_the_namespace_patch_answers_its_members_and_no_other(
     kinds = {(f.namespace, f.object): f.kind for f in fixed.findings.itertuples() if f.kind.startswith("hpa-")}
     assert kinds == {("checkout", "hpa/promo-api"): "hpa-dilution", ("catalog", "hpa/search-api"): "hpa-dilution",
                      ("catalog", "hpa/stock-api"): "hpa-stalled"}  # fmt: skip
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=20)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_a_kit_of_any_shape_is_checked_or_refused_in_words(
+    sources: tuple[Synthetic, Analysis], data: st.DataObject
+) -> None:
+    """A partial result's kits, damaged anywhere (a field of the column document, the demand, the initial
+    replicas): the check names the first problem or passes it, and a kit it passes replays."""
+    _, analysis = sources
+    kit = analysis.source_kits.iloc[[0]].reset_index(drop=True).copy()
+    column = json.loads(kit.at[0, "column"])
+    field = data.draw(st.sampled_from(sorted(column)))
+    column[field] = data.draw(JSON | st.just(column[field]))
+    kit.at[0, "column"] = data.draw(st.just(json.dumps(column)) | st.text(max_size=8))
+    kit.at[0, "demand"] = data.draw(st.just(kit.at[0, "demand"]) | st.lists(JSON, max_size=3).map(list))
+    kit.at[0, "initial"] = data.draw(st.just(int(kit.at[0, "initial"])) | st.integers(-2, 2))
+    problem = check_kits(pd.DataFrame(kit))
+    assert problem is None or (problem.startswith("row 0: ") and "\n" not in problem)
+    if problem is None:
+        key = (kit.at[0, "namespace"], kit.at[0, "hpa"])
+        assert key in replay_at_source(kit, {"cpu": "10m", "memory": "10Mi"})
