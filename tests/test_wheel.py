@@ -1,10 +1,12 @@
 """Installed = works: the built wheel, installed into a fresh venv outside the checkout, reports on its
-bundled sample from any directory, into ./reports of that directory."""
+bundled sample from any directory, into ./reports of that directory; with the HPA controller compiled the
+way deploy/Dockerfile compiles it, the report compiles nothing."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -50,8 +52,24 @@ def test_the_wheel_reports_on_its_bundled_sample_from_any_directory(tmp_path: Pa
     version = subprocess.run([str(script), "--version"], cwd=work, env=env, capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.strip() == "sidecar-impact 0.1.0"
 
-    report = subprocess.run([str(script), "report"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    # As the image does: the installed package's loops compiled into the seed at build time, copied by the
+    # run into its (missing) cache folder, loaded and not compiled again.
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    image_env = dict(re.findall(r"(NUMBA_CPU_NAME|NUMBA_CACHE_DIR|SIDECAR_IMPACT_NUMBA_SEED)=(\S+)", dockerfile))
+    build = re.search(r'NUMBA_CACHE_DIR=(\S+) python -P -c "([^"]+)"', dockerfile)
+    assert build and build.group(1) == image_env["SIDECAR_IMPACT_NUMBA_SEED"], "the build compiles into the seed"
+    seed, cache = tmp_path / "seed", tmp_path / "volume" / "numba-cache"
+    image_env |= {"SIDECAR_IMPACT_NUMBA_SEED": str(seed), "NUMBA_CACHE_DIR": str(cache)}
+    warmed = subprocess.run([str(python), "-P", "-c", build.group(2)], cwd=work, capture_output=True, text=True,
+                            env={**env, **image_env, "NUMBA_CACHE_DIR": str(seed)}, timeout=300)  # fmt: skip
+    assert warmed.returncode == 0, warmed.stderr
+    assert sorted(p.suffix for p in seed.rglob("*.nbi")) == [".nbi"] * 5  # every loop, one signature each
+
+    report = subprocess.run([str(script), "report"], cwd=work, env={**env, **image_env, "NUMBA_DEBUG_CACHE": "1"},
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert report.returncode == 0, report.stderr
+    assert "[cache] data loaded" in report.stdout and "[cache] data saved" not in report.stdout
+    assert len(list(cache.rglob("*.nbc"))) == len(list(seed.rglob("*.nbc")))
     assert sorted(p.name for p in (work / "reports").iterdir()) == ["report.html", "report.json"]
     doc = json.loads((work / "reports" / "report.json").read_text())
     workloads = json.loads((REPO / "sample_data" / "metadata.json").read_text())["extra"]["workloads"]

@@ -10,6 +10,7 @@ lives here and nowhere else in :mod:`analyzer` (``tests/test_layers.py`` holds t
   write their columns into shared memory (the HPA replay of a large snapshot);
 - :mod:`~analyzer.runtime.forked_calls`: independent calls shared with forked processes (the report's figures);
 - :mod:`~analyzer.runtime.isolated_map`: calls in fresh processes, one each (the generator's batches);
+- :mod:`~analyzer.runtime.compiled_seed`: the HPA controller compiled in an image, copied into a run's cache;
 - :mod:`~analyzer.runtime.memory` and :mod:`~analyzer.runtime.allocator`: what becomes of freed memory.
 
 Importing :mod:`analyzer` changes nothing process-wide: the command line applies the allocator policy

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analyzer.runtime.compiled_seed import seed_compiled_cache
 from analyzer.simulate.hpa_conditions import N_REASONS, Reason
 from analyzer.simulate.hpa_spec import ControllerFlags
 from analyzer.snapshot.hpa import PolicyType, Rules, ScalingConfig, Select
@@ -146,7 +147,7 @@ def metric_replicas(
     """:func:`_metric_replicas` for each element of equal-length arrays: (replicas, value, error)."""
     n = len(total)
     out = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    args = [np.ascontiguousarray(np.broadcast_to(a, n), dtype=t) for a, t in (
+    args = [_arg(np.broadcast_to(a, n), t) for a, t in (
         (total, np.int64), (ready, np.int64), (unready, np.int64), (missing, np.int64), (with_metrics, np.int64),
         (ready_usage, np.int64), (request, np.int64), (target, np.int64), (util, np.bool_),
         (missing_request, np.bool_), (tol_down, np.float64), (tol_up, np.float64), (current, np.int64))]  # fmt: skip
@@ -162,7 +163,7 @@ def combine_metrics(
     n = proposals.shape[1]
     active = np.ones(proposals.shape, dtype=bool) if active is None else active
     out = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    arrays = [np.ascontiguousarray(a, dtype=t) for a, t in
+    arrays = [_arg(a, t) for a, t in
               ((proposals, np.int64), (errors, np.int64), (current, np.int64), (active, np.bool_))]  # fmt: skip
     _kernel().combine_each(*arrays, *out)
     return out
@@ -188,8 +189,8 @@ class Controllers:
         c = self.configs
         desired = np.zeros(len(current), dtype=np.int64)
         _kernel().step_each(
-            self.syncs, float(now), np.ascontiguousarray(current, dtype=np.int64),
-            np.ascontiguousarray(proposal, dtype=np.int64), c.min, c.max, c.behaved_row, c.up_window, c.down_window,
+            self.syncs, float(now), _arg(current, np.int64), _arg(proposal, np.int64), c.min, c.max, c.behaved_row,
+            c.up_window, c.down_window,
             c.flag_window, self.memory, self.times, c.rec_len, c.ev_len, c.policies, desired, self.conditions,
         )  # fmt: skip
         self.syncs += 1
@@ -225,7 +226,7 @@ def replay(
     _kernel().replay(
         _by_column(demand, np.float64), _by_column(np.nan_to_num(missing_share), np.float64),
         _by_column(initial, np.int64),
-        np.ascontiguousarray(np.stack(masks).round(), dtype=np.int64), int(ring), int(per_scrape),
+        _arg(np.stack(masks).round(), np.int64), int(ring), int(per_scrape),
         float(flags.sync_period_s), c.flag_window, bool(fallback_max_target),
         _by_column(columns.active, np.bool_), _by_column(columns.is_cpu, np.bool_),
         _by_column(columns.is_util, np.bool_),
@@ -249,23 +250,30 @@ def decide(
     c = Configs.of(configs, flags)
     out = np.full((len(configs), observed.shape[0]), np.nan)
     _kernel().decide(
-        _by_column(observed, np.float64), np.ascontiguousarray(proposal, dtype=np.int64),
-        np.ascontiguousarray(has_pods, dtype=np.bool_), float(step_s), c.flag_window, c.min, c.max, c.behaved_row,
+        _by_column(observed, np.float64), _arg(proposal, np.int64), _arg(has_pods, np.bool_), float(step_s),
+        c.flag_window, c.min, c.max, c.behaved_row,
         c.up_window, c.down_window, c.rec_len, c.ev_len, c.policies, out,
     )  # fmt: skip
     return out.T
 
 
-# Every array C-ordered with a fixed dtype, every scalar a fixed type: one signature per loop, compiled once and
-# then loaded from numba's cache.
+# Every array a fresh, writable, C-ordered copy of a fixed dtype, every scalar a fixed type: one signature per
+# loop, compiled once and then loaded from numba's cache. (numba types a read-only array apart: an input read
+# from Arrow or a broadcast view, passed as it was, compiled the replay a second time.)
+def _arg(values: Any, dtype: type) -> np.ndarray:
+    """``values`` as a new C-ordered array of ``dtype``."""
+    return np.array(values, dtype=dtype, order="C")
+
+
 def _by_column(values: np.ndarray, dtype: type) -> np.ndarray:
-    """``values`` (rows × columns) as columns × rows, C-ordered."""
-    return np.ascontiguousarray(np.asarray(values).T, dtype=dtype)
+    """``values`` (rows × columns) as columns × rows (:func:`_arg`)."""
+    return _arg(np.asarray(values).T, dtype)
 
 
 def warm(flags: ControllerFlags | None = None) -> None:
-    """Compile the loops now (or load them from numba's cache), on a one-HPA input: a process does it
-    before it forks processes that would each compile them (seconds each; a cache load takes a fraction)."""
+    """Compile every loop now (or load it from numba's cache), on a one-HPA input: a process does it before
+    it forks processes that would each compile them (seconds each; a cache load takes a fraction), and an
+    image does it when it is built (deploy/Dockerfile, :mod:`analyzer.runtime.compiled_seed`)."""
     one = np.ones((1, 1))
     columns = SimpleNamespace(
         configs=[ScalingConfig(1, 2)], n=1, active=one.astype(bool), is_cpu=one.astype(bool),
@@ -275,13 +283,18 @@ def warm(flags: ControllerFlags | None = None) -> None:
     flags = flags or ControllerFlags()
     replay(columns, np.ones((1, 1)), np.ones(1, dtype=np.int64), [np.zeros((2, 8))], 1, 1, flags, True)
     decide(columns.configs, np.ones((1, 1)), np.ones((1, 1), dtype=np.int64), np.ones((1, 1), dtype=bool), 60.0, flags)
+    ones = np.ones(1, dtype=np.int64)
+    metric_replicas(*[ones] * 8, ones.astype(bool), ~ones.astype(bool), 0.1, 0.1, ones)
+    combine_metrics(np.ones((1, 1), dtype=np.int64), np.zeros((1, 1), dtype=np.int64), ones)
+    Controllers(columns.configs, flags).step(0.0, ones, ones)
 
 
 @functools.cache
 def _kernel() -> Any:
     """The compiled functions. numba caches them on disk where it finds a writable place (``NUMBA_CACHE_DIR``
     where set, else next to this file, else the user's cache directory); where there is none they are
-    compiled in each run."""
+    compiled in each run. A cache seeded by the image is copied into place first."""
+    seed_compiled_cache()
     import numba
 
     try:
