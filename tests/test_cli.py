@@ -1,4 +1,5 @@
-"""The console script end to end, as a subprocess: outputs, exit codes, one-line errors."""
+"""The console script end to end: outputs, exit codes, one-line errors. The default report and the terminal
+tests run ``python -m analyzer`` in a new interpreter; the others a fork of this one (tests/console.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ import pytest
 from analyzer.api import SAMPLE_DATA, Analysis
 from analyzer.findings.hpa_skew import SERIES_COLUMNS
 from analyzer.synth.generate import Synthetic
+from tests.console import sidecar_impact
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return sidecar_impact(*args)
+
+
+def interpreter(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m analyzer ARGS`` in a new interpreter."""
     return subprocess.run([sys.executable, "-m", "analyzer", *args], capture_output=True, text=True, timeout=300)
 
 
@@ -33,7 +40,7 @@ class Run:
 def default_report(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """``report`` on the bundled sample with default flags, piped (no terminal): run once, read by several tests."""
     out = tmp_path_factory.mktemp("default-report")
-    return Run(run("report", "--out", str(out)), out)
+    return Run(interpreter("report", "--out", str(out)), out)
 
 
 def test_report_on_bundled_sample(default_report: Run) -> None:

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml
 from analyzer.render import runs
 from analyzer.render.run_state import STATE_FILE
 from analyzer.units import parse_quantity
+from tests.console import sidecar_impact
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 ALL = [doc for path in sorted(DEPLOY.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
@@ -89,9 +89,7 @@ def test_the_cronjob_args_work_with_the_cli(tmp_path: Path) -> None:
     mapped = [a.replace("/snapshot/current", str(sample)).replace("/reports", str(tmp_path)) for a in args]
     mapped = [re.sub(r"^--pushgateway=.*", f"--pushgateway={url}", a) for a in mapped]
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "analyzer", *mapped], capture_output=True, text=True, timeout=300
-        )
+        result = sidecar_impact(*mapped)
     finally:
         gateway.shutdown()
         gateway.server_close()
@@ -162,16 +160,11 @@ def test_the_sharded_jobs_args_work_with_the_cli(small_dir: Path, tmp_path: Path
         return [a.replace("/reports", str(reports)) for a in paths if not a.startswith("--pushgateway")]
 
     for index in range(count):
-        result = subprocess.run(
-            [sys.executable, "-m", "analyzer", *mapped(shard_args)],
-            capture_output=True, text=True, timeout=300, env={**os.environ, "JOB_COMPLETION_INDEX": str(index)},
-        )  # fmt: skip
+        result = sidecar_impact(*mapped(shard_args), env={**os.environ, "JOB_COMPLETION_INDEX": str(index)})
         assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in parts.iterdir()) == [f"shard-{i}-of-{count}" for i in range(count)]
     merge_args = merge["spec"]["template"]["spec"]["containers"][0]["args"]
-    result = subprocess.run(
-        [sys.executable, "-m", "analyzer", *mapped(merge_args)], capture_output=True, text=True, timeout=300
-    )
+    result = sidecar_impact(*mapped(merge_args))
     assert result.returncode == 0, result.stderr
     latest = reports / "synthetic-11" / "latest"
     assert {p.name for p in latest.iterdir()} == {"report.html", "report.json", runs.RUN_RECORD, STATE_FILE}

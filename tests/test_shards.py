@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer import cli
 from analyzer.api import (
     analyze,
     analyze_dir,
@@ -28,69 +25,42 @@ from analyzer.api import (
 from analyzer.errors import NothingToAnalyse, SidecarImpactError
 from analyzer.snapshot.partitions import plan_partitions
 from analyzer.snapshot.shards import Shard, shard_of
-from tests.limits import in_child
+from tests.console import sidecar_impact
 
 SHARDS = 3
 """On the small snapshot's 7 namespaces, shard 2 of 3 holds none: the empty shard is covered too."""
 
 
 def run_cli(*args: str) -> tuple[int | None, str]:
-    """``sidecar-impact ARGS`` in a forked child of this process: exit code and stderr."""
-
-    def main() -> None:
-        sys.argv = ["sidecar-impact", *args]
-        cli.main()
-
-    result = in_child(main, timeout_s=120)
-    assert result.error is None, result.error
-    return result.exit_code, result.stderr
-
-
-def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """``python -m analyzer ARGS`` started, its output piped."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "analyzer", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "analyzer", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
+    """``sidecar-impact ARGS``: exit code and stderr."""
+    done = sidecar_impact(*args, timeout=120)
+    return done.returncode, done.stderr
 
 
 @pytest.fixture(scope="module")
 def runs(small_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small snapshot reported whole (``whole/``), partitioned (``partitioned/``), as 3 shards
     (``parts/``, shard 1 through JOB_COMPLETION_INDEX as an Indexed Job gives it) and merged (``merged/``),
-    every text format. The runs but the merge are independent: they run at once."""
+    every text format."""
     root = tmp_path_factory.mktemp("shards")
     formats = ["-o", "json", "-o", "markdown", "-o", "csv", "-o", "html"]
     samples = sum(pq.read_metadata(f).num_rows for f in (small_dir / "usage").rglob("*.parquet"))
-    started = {
-        "whole": start("report", "-s", str(small_dir), "--out", str(root / "whole"), "--group-by-label", "team",
-                       *formats),
-        "partitioned": start("report", "-s", str(small_dir), "--out", str(root / "partitioned"),
-                             "--group-by-label", "team", "--partition-samples", str(samples // 2), *formats),
+    runs = {
+        "whole": (["report", "-s", str(small_dir), "--out", str(root / "whole"), "--group-by-label", "team",
+                   *formats], None),
+        "partitioned": (["report", "-s", str(small_dir), "--out", str(root / "partitioned"), "--group-by-label",
+                         "team", "--partition-samples", str(samples // 2), *formats], None),
     }  # fmt: skip
     for index in range(SHARDS):
         spec, env = (f"/{SHARDS}", {"JOB_COMPLETION_INDEX": "1"}) if index == 1 else (f"{index}/{SHARDS}", None)
         shard = ["report", "-s", str(small_dir), "--shard", spec, "--out", str(root / "parts")]
-        started[f"shard {index}/{SHARDS}"] = start(*shard, "--group-by-label", "team", env=env)
-    for name, process in started.items():
-        stdout, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, f"{name}: {stderr}"
+        runs[f"shard {index}/{SHARDS}"] = ([*shard, "--group-by-label", "team"], env)
+    for name, (args, env) in runs.items():
+        done = sidecar_impact(*args, env={**os.environ, **env} if env else None)
+        assert done.returncode == 0, f"{name}: {done.stderr}"
         if name.startswith("shard"):
-            assert name in stdout
-    merged = run("merge", str(root / "parts"), "--out", str(root / "merged"), *formats)
+            assert name in done.stdout
+    merged = sidecar_impact("merge", str(root / "parts"), "--out", str(root / "merged"), *formats)
     assert merged.returncode == 0, merged.stderr
     return root
 

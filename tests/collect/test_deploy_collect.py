@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -11,6 +9,7 @@ import yaml
 from analyzer.collect.kube_api import POD_METRICS, RESOURCES
 from tests.collect.conftest import END, START
 from tests.collect.promserver import PrometheusServer
+from tests.console import sidecar_impact
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -25,14 +24,9 @@ def test_the_cronjob_collect_args_work(prometheus: PrometheusServer, tmp_path: P
     mapped = [f"--prometheus-url={prometheus.url}" if a.startswith("--prometheus-url=") else a for a in mapped]
     mapped = [a.replace("/snapshot", str(tmp_path)) for a in mapped]
     mapped += [f"--end={END}", "--cluster-label=cluster", "--cluster-value=small"]
-    result = subprocess.run([sys.executable, "-m", "analyzer", *mapped], capture_output=True, text=True, timeout=300)
+    result = sidecar_impact(*mapped)
     assert result.returncode == 0, result.stderr
-    report = subprocess.run(
-        [sys.executable, "-m", "analyzer", "report", "-s", str(tmp_path / "current"), "-O", str(tmp_path / "r"), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    report = sidecar_impact("report", "-s", str(tmp_path / "current"), "-O", str(tmp_path / "r"), "-q")
     assert report.returncode == 0, report.stderr
     assert (tmp_path / "r" / "report.html").stat().st_size > 10_000
 

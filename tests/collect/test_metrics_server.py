@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from analyzer.errors import SourceError
 from analyzer.snapshot.schema import DELETED_AT_ANNOTATION
 from tests.collect.conftest import PromData
 from tests.collect.fake_apiserver import FakeApiServer
+from tests.console import sidecar_impact
 
 TOKEN = "metrics-token"
 
@@ -120,9 +119,7 @@ def test_cli_metrics_server_and_flag_errors(server: FakeApiServer, tmp_path: Pat
     config = str(server.kubeconfig(tmp_path))
     out = tmp_path / "snap"
     args = ["--metrics-server", "--kubeconfig", config, "--duration", "1s", "--interval", "1s", "--out", str(out)]
-    done = subprocess.run(
-        [sys.executable, "-m", "analyzer", "collect", *args], capture_output=True, text=True, timeout=60
-    )
+    done = sidecar_impact("collect", *args, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout and out.is_dir()
     for args, message in (
@@ -145,9 +142,7 @@ def test_cli_metrics_server_and_flag_errors(server: FakeApiServer, tmp_path: Pat
             "exclusive",
         ),
     ):
-        result = subprocess.run(
-            [sys.executable, "-m", "analyzer", "collect", *args], capture_output=True, text=True, timeout=60
-        )
+        result = sidecar_impact("collect", *args, timeout=60)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
 

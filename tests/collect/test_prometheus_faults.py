@@ -25,6 +25,7 @@ from analyzer.errors import SidecarImpactError, SourceError
 from tests.collect.conftest import END, START, PromData
 from tests.collect.promserver import FaultProxy, PrometheusServer
 from tests.collect.usage_frames import collect_usage
+from tests.console import sidecar_impact
 
 RANGE = time_range(start=START, end=END, step="60s")
 
@@ -162,12 +163,7 @@ def test_cli_leaves_nothing_when_the_server_dies(prom_data: PromData, tmp_path: 
     try:
         args = ["--prometheus-url", proxy.url, "--no-api", "--cluster-label", "cluster", "--cluster-value", "small"]
         args += ["--start", START, "--end", END, "--retries", "1", "--concurrency", "1", "--out", str(out)]
-        done = subprocess.run(
-            [sys.executable, "-m", "analyzer", "collect", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = sidecar_impact("collect", *args, timeout=120)
     finally:
         proxy.close()
         server.stop()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from analyzer.render import metrics
 from analyzer.render.run_state import STATE_FILE, read_state, state_document
 from analyzer.synth.generate import generate
 from analyzer.synth.scenarios import CATALOGUE
+from tests.console import sidecar_impact
 from tests.patching import patched
 from tests.snapshot.test_hostile_objects import HOSTILE
 
@@ -89,8 +88,7 @@ def test_a_scheduled_run_compares_itself_with_the_last_one(
     assert "<a href=#since>Since the last run</a>" in page
     # the library and the CLI compare any two runs the same way
     assert diff(first[0].parent, second[0].parent).headline() == expected.headline()
-    done = subprocess.run([sys.executable, "-m", "analyzer", "diff", str(first[0].parent), str(second[0]),
-                           "--output", "json"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = sidecar_impact("diff", str(first[0].parent), str(second[0]), "--output", "json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["headline"] == expected.headline()
 
@@ -128,8 +126,7 @@ def test_a_file_that_is_not_a_run_is_named_with_its_field(tmp_path: Path, conten
     with pytest.raises(Exception) as caught:
         read_state(bad)
     assert str(caught.value) == f"{bad}: {message}" or str(caught.value).startswith(f"{bad}: {message}")
-    done = subprocess.run([sys.executable, "-m", "analyzer", "diff", str(bad), str(bad)], capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    done = sidecar_impact("diff", str(bad), str(bad))
     assert done.returncode == 2 and done.stderr.startswith(f"error: {bad}: ") and "Traceback" not in done.stderr
 
 
