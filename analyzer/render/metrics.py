@@ -67,6 +67,7 @@ def registry_of(analysis: Analysis, duration_s: float | None = None, now: float 
     single("sidecar_impact_jobs_held_cost_dollars_per_month", "What Job pods held open by a sidecar cost per month",
            s["jobs_held_cost_month"])  # fmt: skip
     single("sidecar_impact_jobs_unfinished", "Jobs a sidecar still held at the window's end", s["jobs_unfinished"])
+    _lifecycle(gauge, cluster, analysis)
     failures = analysis.failures
     if len(failures):  # only when the snapshot recorded the containers' status: no series means not assessed
         restarts = gauge("sidecar_impact_failure_restarts", "Sidecar restarts over the window, by sidecar and reason",
@@ -132,6 +133,27 @@ CAUSE_FIGURES = {
     ),
 }
 """Per cause, labelled by its key, severity and kind: one series per problem, however many objects it hits."""
+
+
+def _lifecycle(gauge: Callable[..., Gauge], cluster: str, analysis: Analysis) -> None:
+    """Start and stop order per (workload, classic sidecar) with a row: no series means none found."""
+    who = ("namespace", "workload_kind", "workload", "container")
+    unready = gauge("sidecar_impact_start_order_unready_pod_seconds", "Pod-seconds new pods were not Ready after "
+                    "their sidecar was because the app had started before it", who)  # fmt: skip
+    restarts = gauge("sidecar_impact_start_order_app_restarts", "App restarts at pod start, before the sidecar was "
+                     "ready, over the window", who)  # fmt: skip
+    for r in analysis.start_order.itertuples(index=False):
+        labels = (cluster, r.namespace, r.workload_kind, r.workload, r.container)
+        unready.labels(*labels).set(r.ready_lost_pod_hours * 3600)
+        restarts.labels(*labels).set(r.app_restarts)
+    exposed = gauge("sidecar_impact_stop_order_exposed_seconds", "Seconds of the grace period the app may run "
+                    "without its proxy on shutdown", who)  # fmt: skip
+    removed = gauge("sidecar_impact_stop_order_pods_removed", "Pods the workload's scale-downs removed over the "
+                    "window, each exposed so", who)  # fmt: skip
+    for r in analysis.stop_order.itertuples(index=False):
+        labels = (cluster, r.namespace, r.workload_kind, r.workload, r.container)
+        exposed.labels(*labels).set(r.exposed_s)
+        removed.labels(*labels).set(r.pods_removed)
 
 
 def _per_cause(gauge: Callable[..., Gauge], cluster: str, analysis: Analysis) -> None:

@@ -276,3 +276,27 @@ def test_the_migration_table_says_what_the_move_ends(lifecycle_analysis: Analysi
     assert rows.loc[("order-history", "istio-proxy"), ["start_order_after", "stop_order_after", "jobs_after"]].eq(
         "").all()  # fmt: skip
     assert ("invoice-batch", "istio-proxy") not in rows.index  # already native
+
+
+def test_the_metrics_carry_start_and_stop_order(lifecycle: Synthetic, lifecycle_analysis: Analysis) -> None:
+    """A series per (workload, classic sidecar) with a row, at the table's figures: order-router's restarts as the
+    generator made them, checkout's 25 s exposure on the pods its scale-downs removed."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from analyzer.render.metrics import registry_of
+
+    text = generate_latest(registry_of(lifecycle_analysis, now=0.0)).decode()
+    lifecycle_series = ("sidecar_impact_start_order", "sidecar_impact_stop_order")
+    series = {(s.name, s.labels.get("workload")): s.value for family in text_string_to_metric_families(text)
+              for s in family.samples if s.name.startswith(lifecycle_series)}  # fmt: skip
+    truth = {w["workload"]: w for w in lifecycle.truth["workloads"]}
+    router = lifecycle_analysis.start_order.set_index("workload").loc["order-router"]
+    assert series[("sidecar_impact_start_order_app_restarts", "order-router")] == truth["order-router"]["failures"][
+        "app_start_restarts"]  # fmt: skip
+    assert series[("sidecar_impact_start_order_unready_pod_seconds", "order-router")] == pytest.approx(
+        router.ready_lost_pod_hours * 3600)  # fmt: skip
+    assert series[("sidecar_impact_stop_order_exposed_seconds", "checkout")] == 25.0
+    assert series[("sidecar_impact_stop_order_pods_removed", "checkout")] == truth["checkout"][
+        "pods_removed_by_scale_downs"]  # fmt: skip
+    assert {w for _, w in series} == {"order-router", "checkout"}  # the controls have none
