@@ -93,6 +93,12 @@ CONTAINER_SERIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 """Each container's status (and each init container's: native sidecars are init containers), read as its
 value at the range's start and the points where it changed (``container_status``)."""
 
+TERMINATED_REASON = (("kube_pod_container_status_terminated_reason",
+                      "kube_pod_init_container_status_terminated_reason"), (*CONTAINER, "reason"))  # fmt: skip
+"""Why a terminated container terminated: read once, its newest value over the range (a container that ends
+stays terminated until its pod goes), and put on the container's terminated rows."""
+COMPLETED = "Completed"
+
 REPLICA_SERIES: dict[str, Series] = {
     "Deployment": Series("kube_deployment_spec_replicas", ("namespace", "deployment")),
     "StatefulSet": Series("kube_statefulset_replicas", ("namespace", "statefulset")),
@@ -290,17 +296,21 @@ def collect_container_status(
         name, chunk, query = job
         kind, _, series = name.partition(":")
         result = client.matrix_range(query, chunk.start, chunk.end, chunk.step_s)
-        return range_frame(result, CONTAINER if kind == "changed" else CONTAINER_SERIES[series][1])
+        by = TERMINATED_REASON[1] if kind == "reason" else CONTAINER_SERIES[series][1]
+        return range_frame(result, CONTAINER if kind == "changed" else by)
 
     parts: dict[str, list[pd.DataFrame]] = {}
+    window = (tr.end - tr.start).total_seconds() + tr.step_s
+    at_end = TimeRange(tr.end, tr.end, tr.step_s)
     jobs = container_jobs(scopes, tr)
+    jobs += [("reason:", at_end, promql.last_values(*TERMINATED_REASON, part, window)) for part in scopes]
     for job, frame in zip(jobs, client.map(fetch, jobs), strict=True):
         parts.setdefault(job[0], []).append(frame)
     changed = _changed(parts)
     again = changed_jobs(scopes, changed, tr)
     for job, frame in zip(again, client.map(fetch, again), strict=True):
         parts.setdefault(job[0], []).append(frame)
-    return container_status(container_points(parts, changed, first_phase, tr))
+    return container_status(container_points(parts, changed, first_phase, tr), parts.get("reason:", []))
 
 
 CHANGED_PODS_PER_QUERY = 200
@@ -380,10 +390,26 @@ def container_points(
     return points
 
 
-def container_status(points: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def terminated_reasons(frames: list[pd.DataFrame]) -> pd.Series:
+    """Per (namespace, pod, container) the reason its :data:`TERMINATED_REASON` series held (value 1) the newest
+    the range saw: ``Completed`` when among them (a Job's app that completed after failing has completed), else
+    the first other by name."""
+    found = [f[f["value"] == 1] for f in frames if not f.empty]
+    found = [f for f in found if len(f)]
+    index = pd.MultiIndex.from_arrays([[], [], []], names=["namespace", "pod", "container"])
+    if not found:
+        return pd.Series([], index=index, dtype=object, name="terminated_reason")
+    rows = pd.concat(found, ignore_index=True)[["namespace", "pod", "container", "reason"]].astype(str)
+    rows["rank"] = np.where(rows["reason"] == COMPLETED, "", rows["reason"])
+    rows = rows.sort_values(["namespace", "pod", "container", "rank"], kind="stable")
+    first = rows.drop_duplicates(["namespace", "pod", "container"]).set_index(["namespace", "pod", "container"])
+    return first["reason"].rename("terminated_reason")
+
+
+def container_status(points: dict[str, pd.DataFrame], reasons: list[pd.DataFrame] | None = None) -> pd.DataFrame:
     """``container_status`` from each :data:`CONTAINER_SERIES` entry's points (its value at the start and
     where it changed): every series carried forward to each container's change times, a row kept where
-    something changed."""
+    something changed; ``reasons``: the :data:`TERMINATED_REASON` answers, put on the terminated rows."""
     keys = list(CONTAINER_STATUS_KEY)
     events = []
     for name, frame in points.items():
@@ -409,6 +435,10 @@ def container_status(points: dict[str, pd.DataFrame]) -> pd.DataFrame:
     reason = wide["last_reason"].astype(object)
     out["last_reason"] = reason.where(reason.notna(), "").astype(str).to_numpy()
     out["last_exit_code"] = np.nan_to_num(wide["last_exit_code"].to_numpy(dtype=float), nan=-1).round().astype(np.int64)
+    why = terminated_reasons(reasons or [])
+    at = pd.MultiIndex.from_frame(out[["namespace", "pod", "container"]].astype(str))
+    known = why.reindex(at).fillna("").to_numpy(dtype=object)
+    out["terminated_reason"] = np.where(state == "terminated", known, "")
     return changes_only(out)
 
 

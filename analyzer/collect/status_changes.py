@@ -18,7 +18,7 @@ from analyzer.snapshot.schema import (
 )
 
 VALUES = list(CONTAINER_STATUS_COLUMNS)[4:]
-"""The columns whose change makes a row: ready, restarts, state, last_reason, last_exit_code."""
+"""The columns whose change makes a row: ready, restarts, state, last_reason, last_exit_code, terminated_reason."""
 
 
 def changes_only(frame: pd.DataFrame) -> pd.DataFrame:
@@ -34,7 +34,7 @@ def changes_only(frame: pd.DataFrame) -> pd.DataFrame:
         values = frame[column].astype(str).to_numpy() if column in keys else frame[column].to_numpy()
         changed[1:] |= values[1:] != values[:-1]
     out = frame[changed].reset_index(drop=True)
-    for column in ("namespace", "pod", "container", "last_reason"):
+    for column in ("namespace", "pod", "container", "last_reason", "terminated_reason"):
         out[column] = pd.Categorical(out[column].astype(str), categories=sorted(set(out[column].astype(str))))
     out["state"] = pd.Categorical(out["state"].astype(str), categories=list(CONTAINER_STATES))
     out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True).dt.as_unit("ns")
@@ -60,7 +60,7 @@ def pod_statuses(pods: Iterable[Mapping[str, Any]], at: pd.Timestamp) -> list[tu
 
 
 def _status(c: Any, where: str) -> tuple[Any, ...]:
-    """(container, ready, restarts, state, last reason, last exit code) of a ContainerStatus."""
+    """(container, ready, restarts, state, last reason, last exit code, terminated reason) of a ContainerStatus."""
     if not isinstance(c, Mapping) or not isinstance(c.get("name"), str):
         raise SourceError(f"{where}: needs a name")
     ready, restarts = c.get("ready", False), c.get("restartCount", 0)
@@ -72,4 +72,9 @@ def _status(c: Any, where: str) -> tuple[Any, ...]:
     reason, code = last.get("reason", ""), last.get("exitCode", -1)
     if not isinstance(reason, str) or isinstance(code, bool) or not isinstance(code, int) or code < -1:
         raise SourceError(f"{where}: lastState.terminated has a reason that is not text or an exit code below -1")
-    return c["name"], ready, restarts, now, clip(reason) if len(reason) > 80 else reason, code
+    ended = state.get("terminated") if now == "terminated" else None
+    why = ended.get("reason", "") if isinstance(ended, Mapping) else ""
+    if not isinstance(why, str):
+        raise SourceError(f"{where}: state.terminated.reason must be text")
+    return (c["name"], ready, restarts, now, clip(reason) if len(reason) > 80 else reason, code,
+            clip(why) if len(why) > 80 else why)  # fmt: skip

@@ -66,6 +66,8 @@ JOB_HOLD_TABLE_COLUMNS: dict[str, str] = {
     "held_minutes_p50": "minutes a held pod was held, median",
     "held_share": "held pod-hours over the pods' pod-hours from start to the app's end plus held",
     "jobs_unfinished": "Jobs whose pod was still held at the window's end: not completed",
+    "apps_failed": "held pods whose app had failed (its termination reason not Completed): the Job saw neither the "
+    "failure nor a retry while held",
     "cpu_request_cores": "the pod's effective CPU request (KEP-753), cores, newest pod",
     "memory_request_bytes": "the pod's effective memory request, bytes",
     "cost": "what the held requests cost over the window at the configured prices, dollars",
@@ -108,7 +110,8 @@ def job_hold_table(
         fix, patch, command = _fix(workload, names, kinds, bool(injected), workloads.get(workload), version)
         rows.append((*workload, ", ".join(names), ", ".join(kinds), injected, len(pods), len(held), hours,
                      float(held["held_s"].median() / 60) if len(held) else 0.0,
-                     hours / (ran + hours) if ran + hours > 0 else 0.0, int(held["unfinished"].sum()), cpu, memory,
+                     hours / (ran + hours) if ran + hours > 0 else 0.0, int(held["unfinished"].sum()),
+                     int(held["app_failed"].sum()), cpu, memory,
                      cost, cost / window_h * HOURS_PER_MONTH if window_h > 0 else 0.0,
                      fix, patch, command))  # fmt: skip
     out = pd.DataFrame(rows, columns=list(JOB_HOLD_TABLE_COLUMNS))
@@ -175,10 +178,13 @@ def job_hold_rows(table: pd.DataFrame) -> list[tuple[Any, ...]]:
         unfinished = (f"; {r.jobs_unfinished} Job{'s' if r.jobs_unfinished != 1 else ''} still held at the "
                       "window's end, not completed (a Forbid CronJob skips every run meanwhile)"
                       if r.jobs_unfinished else "")  # fmt: skip
+        failed = (f"; in {r.apps_failed} of them the app had failed, which the Job saw only when the pod ended "
+                  "(no retry meanwhile)" if r.apps_failed else "")  # fmt: skip
         rows.append((sev, FINDING_KIND, r.namespace, f"{resource}/{r.workload}",
                      f"{r.held_by} kept {r.pods_held} of {r.pods} Job pods running after the app finished "
                      f"({r.held_minutes_p50:.0f} min at the median, {r.held_pod_hours:.1f} pod-hours, "
                      f"{r.held_share:.0%} of their time), their requests held: ${r.cost_month:,.2f}/month"
-                     f"{unfinished} (rule: high when a Job never completes, medium from {MEDIUM_HELD_SHARE:.0%} "
-                     "of the pods' time held)", r.cost_month if r.cost_month > 0 else np.nan, r.fix))  # fmt: skip
+                     f"{unfinished}{failed} (rule: high when a Job never completes, medium from "
+                     f"{MEDIUM_HELD_SHARE:.0%} of the pods' time held)",
+                     r.cost_month if r.cost_month > 0 else np.nan, r.fix))  # fmt: skip
     return rows

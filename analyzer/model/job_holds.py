@@ -21,6 +21,8 @@ from analyzer.snapshot.schema import Snapshot
 
 JOB_KINDS = ("Job", "CronJob")
 """The workload kinds whose pods run to completion."""
+COMPLETED = "Completed"
+"""The termination reason of a container that exited 0."""
 HELD_MIN_STEPS = 1.0
 """A pod counts as held when its sidecar outlived the app by more than this many steps."""
 
@@ -34,6 +36,8 @@ POD_HOLD_COLUMNS: dict[str, str] = {
     "held_s": "seconds within the window a classic sidecar kept running after that",
     "held_by": "the classic sidecars still running after the app, comma-separated",
     "unfinished": "a sidecar still ran at the window's end and the pod was not deleted: its Job has not completed",
+    "app_failed": "an app container terminated for a reason other than Completed (Error, OOMKilled ...): while the "
+    "pod is held its Job neither fails nor retries",
 }
 """One row per Job pod whose app containers all terminated within the window."""
 
@@ -64,6 +68,8 @@ def pod_holds(snapshot: Snapshot, classes: pd.DataFrame) -> pd.DataFrame:
     per = cs.loc[last, keys].astype(str).reset_index(drop=True)
     per["stop_s"], per["ended"] = stop[last], ended[last]
     per["running_at_end"] = ~ended[last] & (gone_s[last] >= window_end)
+    reason = cs["terminated_reason"].astype(str).to_numpy()[last]
+    per["failed"] = ended[last] & (reason != "") & (reason != COMPLETED)
     per["began_s"] = start_s[last]
     roles = jobs[[*keys, "workload_kind", "workload", "role", "native_sidecar"]].astype(
         dict.fromkeys(keys, str)
@@ -73,6 +79,7 @@ def pod_holds(snapshot: Snapshot, classes: pd.DataFrame) -> pd.DataFrame:
     app = per[per["role"] == Role.APP].groupby(pod, sort=True)
     done = app["ended"].all() & app["stop_s"].max().between(window_start, window_end, inclusive="left")
     app_done = app["stop_s"].max()[done].rename("app_done_s")
+    app_failed = app["failed"].any().rename("app_failed")
     side = per[(per["role"] == Role.SIDECAR) & ~per["native_sidecar"].astype(bool)]
     side = side.merge(app_done, left_on=pod, right_index=True)
     side = side[side["stop_s"] > side["app_done_s"]]
@@ -84,7 +91,8 @@ def pod_holds(snapshot: Snapshot, classes: pd.DataFrame) -> pd.DataFrame:
         "unfinished": by_pod["running_at_end"].any(),
     })  # fmt: skip
     owners = per.drop_duplicates(pod).set_index(pod)[["workload_kind", "workload", "began_s"]]
-    out = owners.join(app_done, how="inner").join(held, how="left").reset_index()
+    out = owners.join(app_done, how="inner").join(held, how="left").join(app_failed, how="left").reset_index()
+    out["app_failed"] = out["app_failed"].fillna(False).astype(bool)
     out["run_s"] = np.maximum(out["app_done_s"] - np.fmax(out["began_s"], window_start), 0.0)
     out["held_s"] = out["held_s"].fillna(0.0)
     out.loc[out["held_s"] <= HELD_MIN_STEPS * step, ["held_s"]] = 0.0

@@ -258,9 +258,10 @@ def _jobs_held(analysis: Analysis) -> str:
         pod_hours=ranked["held_pod_hours"].round(1),
         per_month=[f"${c:,.2f}" for c in ranked["cost_month"]],
         never_completed=ranked["jobs_unfinished"],
+        app_failed=ranked["apps_failed"],
     )
-    rows = _table(shown[["workload", "held_by", "held", "median_minutes", "pod_hours", "never_completed", "per_month",
-                         "fix"]].head(SHOWN_ROWS))  # fmt: skip
+    rows = _table(shown[["workload", "held_by", "held", "median_minutes", "pod_hours", "never_completed", "app_failed",
+                         "per_month", "fix"]].head(SHOWN_ROWS))  # fmt: skip
     patched = shown[shown["command"] != ""].head(SHOWN_ROWS)
     fixes = "".join(
         f"<h4>{escape(r.workload)}</h4><pre>{escape(r.command)}</pre>"

@@ -89,6 +89,9 @@ CONTAINER_STATUS_COLUMNS: dict[str, str] = {
     "last_reason": "why the container last terminated, e.g. OOMKilled, Error, Completed "
     "(kube_pod_container_status_last_terminated_reason); '' none",
     "last_exit_code": "its exit code (kube_pod_container_status_last_terminated_exitcode); -1 none",
+    "terminated_reason": "on a terminated row, why it terminated: Completed, Error, OOMKilled ... "
+    "(kube_pod_container_status_terminated_reason: the newest the window saw, Completed first; the API's "
+    "state.terminated.reason); '' on other rows, or not recorded (older snapshots)",
 }
 CONTAINER_STATUS_KEY = ("namespace", "pod", "container", "timestamp")
 CONTAINER_STATES = ("", "running", "waiting", "terminated")
@@ -107,6 +110,7 @@ def empty_container_status() -> pd.DataFrame:
             "state": pd.Series(pd.Categorical([], categories=list(CONTAINER_STATES))),
             "last_reason": pd.Series(dtype="category"),
             "last_exit_code": pd.Series(dtype="int64"),
+            "terminated_reason": pd.Series(dtype="category"),
         }
     )
 

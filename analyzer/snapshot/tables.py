@@ -71,6 +71,7 @@ CONTAINER_STATUS_SCHEMA = pa.schema(
         ("state", pa.string()),
         ("last_reason", pa.string()),
         ("last_exit_code", pa.int64()),
+        ("terminated_reason", pa.string()),
     ]
 )
 _UNIT_HINTS = {
@@ -314,6 +315,14 @@ def _read_parquet(
     return _read_table(file, expected, wanted, pods).to_pandas()
 
 
+def _file_columns(file: Path) -> list[str]:
+    """The column names ``file``'s Parquet schema declares."""
+    try:
+        return list(pq.read_schema(file).names)
+    except (OSError, pa.ArrowException) as exc:
+        raise SnapshotError(f"{file}: not a readable Parquet file ({reason(exc)})") from exc
+
+
 def _read_table(
     file: Path, expected: pa.Schema, wanted: Namespaces = None, pods: Collection[str] | None = None
 ) -> pa.Table:
@@ -555,7 +564,13 @@ def read_container_status(root: Path, wanted: Namespaces = None) -> pd.DataFrame
     path = root / schema.CONTAINER_STATUS_FILE
     if not path.is_file():
         return schema.empty_container_status()
-    frame = _read_parquet(path, CONTAINER_STATUS_SCHEMA, wanted)
+    expected = CONTAINER_STATUS_SCHEMA
+    recorded = "terminated_reason" in _file_columns(path)
+    if not recorded:  # written before the column was: the reasons were not recorded
+        expected = expected.remove(expected.get_field_index("terminated_reason"))
+    frame = _read_parquet(path, expected, wanted)
+    if not recorded:
+        frame["terminated_reason"] = pd.Categorical([""] * len(frame), categories=[""])
     for column in schema.CONTAINER_STATUS_COLUMNS:
         if frame[column].isna().any():
             raise SnapshotError(f"{path}: column {clip(column)} has empty values")
@@ -573,7 +588,14 @@ def read_container_status(root: Path, wanted: Namespaces = None) -> pd.DataFrame
     recode = np.array([schema.CONTAINER_STATES.index(n) if n in schema.CONTAINER_STATES else 0 for n in names])
     frame["state"] = pd.Categorical.from_codes(recode[state.codes.to_numpy()].astype(np.int8),
                                                categories=list(schema.CONTAINER_STATES))  # fmt: skip
-    for column in ("namespace", "pod", "container", "last_reason"):
+    reason = frame["terminated_reason"].astype(str).to_numpy()
+    stray = (reason != "") & (frame["state"].astype(str).to_numpy() != "terminated")
+    if stray.any():
+        row = int(np.flatnonzero(stray)[0])
+        state = clip(str(frame["state"].iloc[row]))
+        raise SnapshotError(f"{path}: row {row} has terminated_reason {clip(reason[row])} but state {state} "
+                            "(a reason belongs to a terminated row)")  # fmt: skip
+    for column in ("namespace", "pod", "container", "last_reason", "terminated_reason"):
         frame[column] = _sorted_categories(frame[column])
     key = schema.CONTAINER_STATUS_KEY
     if len(frame) > 1:
@@ -608,9 +630,9 @@ def check_usage_has_pods(usage: pd.DataFrame, pods: list[dict[str, Any]], root: 
     pairs = zip(ns.cat.categories[present // n_pods], pod.cat.categories[present % n_pods], strict=True)
     for namespace, name in pairs:
         if (namespace, name) not in known:
-            raise SnapshotError(
-                f"{root / schema.OBJECTS_DIR}: usage samples for pod {namespace}/{name}, which has no Pod object"
-            )
+            who = f"{namespace}/{name}"
+            shown = who if who.isprintable() and len(who) <= 120 else clip(who)  # a name from the file, any text
+            raise SnapshotError(f"{root / schema.OBJECTS_DIR}: usage samples for pod {shown}, which has no Pod object")
 
 
 # ---------------------------------------------------------------- writing

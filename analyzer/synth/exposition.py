@@ -223,6 +223,9 @@ def _container_series(prefix: str, labels: dict[str, str], rows: pd.DataFrame, a
     reason = pick["last_reason"].astype(str).to_numpy()
     for value in sorted(set(reason) - {""}):
         add(f"{prefix}_status_last_terminated_reason", {**labels, "reason": value}, seconds[reason == value], 1.0)
+    ended = pick["terminated_reason"].astype(str).to_numpy()
+    for value in sorted(set(ended) - {""}):  # kube-state-metrics exposes the current reason alone
+        add(f"{prefix}_status_terminated_reason", {**labels, "reason": value}, seconds[ended == value], 1.0)
     code = pick["last_exit_code"].to_numpy(np.float64)
     if (code >= 0).any():
         add(f"{prefix}_status_last_terminated_exitcode", labels, seconds[code >= 0], code[code >= 0])

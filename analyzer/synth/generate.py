@@ -441,7 +441,8 @@ def _joined(batches: list[Synthetic]) -> Synthetic:
 
     status = cat([s.pod_status for s in snaps], ("namespace", "pod"), schema.POD_STATUS_KEY)
     status["phase"] = pd.Categorical(status["phase"], categories=list(schema.POD_PHASES))
-    containers = cat([s.container_status for s in snaps], ("namespace", "pod", "container", "last_reason"),
+    containers = cat([s.container_status for s in snaps],
+                     ("namespace", "pod", "container", "last_reason", "terminated_reason"),
                      schema.CONTAINER_STATUS_KEY)  # fmt: skip
     containers["state"] = pd.Categorical(containers["state"], categories=list(schema.CONTAINER_STATES))
     snapshot = Snapshot(
@@ -524,7 +525,7 @@ def _container_status(sim: SimResult, scenarios: list[Scenario], times: pd.Datet
     life = Lifecycle()
     t = sim.scrape_times
     columns = ("timestamp", "namespace", "pod", "container", "ready", "state", "restarts", "last_reason",
-               "last_exit_code")  # fmt: skip
+               "last_exit_code", "terminated_reason")  # fmt: skip
     rows: dict[str, list[Any]] = {k: [] for k in columns}
     seen = set(np.unique(sim.row_pod).tolist())
     for p, w in enumerate(sim.pod_workload):
@@ -545,7 +546,7 @@ def _container_status(sim: SimResult, scenarios: list[Scenario], times: pd.Datet
                 state[down] = "waiting"
                 restarts += at >= f.up_s
                 reason[at >= f.down_s], code[at >= f.down_s] = f.reason, f.exit_code
-            values = (ready, state, restarts, reason, code)
+            values = (ready, state, restarts, reason, code, np.full(len(at), "", dtype=object))  # never terminated
             change = np.ones(len(at), dtype=bool)
             change[1:] = np.any([v[1:] != v[:-1] for v in values], axis=0)
             for column, value in zip(columns, (at, [scenarios[w].namespace] * len(at), [sim.pod_names[p]] * len(at),
@@ -556,7 +557,7 @@ def _container_status(sim: SimResult, scenarios: list[Scenario], times: pd.Datet
     frame = frame.drop_duplicates(["namespace", "pod", "container", "timestamp"], keep="last")  # a reused name
     frame["state"] = pd.Categorical(frame["state"], categories=list(schema.CONTAINER_STATES))
     frame = frame.astype({"ready": bool, "restarts": np.int64, "last_exit_code": np.int64})
-    for column in ("namespace", "pod", "container", "last_reason"):
+    for column in ("namespace", "pod", "container", "last_reason", "terminated_reason"):
         frame[column] = pd.Categorical(frame[column], categories=sorted(set(frame[column])))
     frame = frame.sort_values(list(schema.CONTAINER_STATUS_KEY), kind="stable").reset_index(drop=True)
     return frame[list(schema.CONTAINER_STATUS_COLUMNS)]

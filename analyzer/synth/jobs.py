@@ -50,6 +50,8 @@ class JobScenario:
     deadline_s: float | None = None
     quits_after_s: float | None = None
     concurrency: str = "Allow"
+    app_reason: str = "Completed"
+    """Why the app's container terminates (``Error``: it failed; its Job cannot see it while the pod is held)."""
 
     @property
     def held(self) -> bool:
@@ -89,6 +91,11 @@ def _runs(s: JobScenario, start_s: float, end_s: float, rng: np.random.Generator
     return runs
 
 
+def _sidecar_end(s: JobScenario, r: _Run, side: SidecarSpec) -> str:
+    """A sidecar's termination reason: killed at the Job's deadline (exit 137: ``Error``), else it exited."""
+    return "Error" if r.failed and not side.native and s.held else "Completed"
+
+
 def job_batch(scenarios: list[JobScenario], days: float, step_s: float, seed: int, start: pd.Timestamp,
               workloads: int) -> tuple[Snapshot, list[dict[str, Any]]]:  # fmt: skip
     """The CronJobs' snapshot over ``days`` at ``step_s`` (no replicas: Jobs have no HPA) and each one's truth."""
@@ -126,8 +133,10 @@ def job_batch(scenarios: list[JobScenario], days: float, step_s: float, seed: in
                 state = np.where(seen < begin, "waiting", np.where(on, "running", "terminated"))
                 keep = np.ones(len(seen), dtype=bool)
                 keep[1:] = state[1:] != state[:-1]
+                ended = s.app_reason if side is None else _sidecar_end(s, r, side)
                 for at, st in zip(seen[keep], state[keep], strict=True):
-                    changes.append((at, s.pod.namespace, r.pod, name, st == "running", 0, st, "", -1))
+                    changes.append((at, s.pod.namespace, r.pod, name, st == "running", 0, st, "", -1,
+                                    ended if st == "terminated" else ""))  # fmt: skip
                 for at in seen[on]:
                     c_cpu = s.app_cpu if side is None else side.cpu_base
                     c_mem = s.pod.app_mem_base if side is None else side.mem_base
@@ -147,6 +156,7 @@ def job_batch(scenarios: list[JobScenario], days: float, step_s: float, seed: in
             "pods_held": sum(1 for h in held if h > 0),
             "held_pod_hours": hours,
             "jobs_unfinished": sum(1 for r in runs if s.held and r.end_s >= window_end),
+            "apps_failed": sum(1 for h in held if h > 0) if s.app_reason != "Completed" else 0,
             "pod_cpu_request_cores": cpu, "pod_memory_request_bytes": memory,
             "held_cost": hours * (cpu * prices.cpu_core_hour + memory / GIB * prices.memory_gib_hour),
             "sidecars": [c.name for c in s.pod.sidecars],
@@ -161,7 +171,8 @@ def job_batch(scenarios: list[JobScenario], days: float, step_s: float, seed: in
         objects=objects,
         pod_status=_frame(status, schema.POD_STATUS_COLUMNS, ("namespace", "pod"), schema.POD_STATUS_KEY),
         container_status=_frame(
-            changes, schema.CONTAINER_STATUS_COLUMNS, ("namespace", "pod", "container", "last_reason"),
+            changes, schema.CONTAINER_STATUS_COLUMNS,
+            ("namespace", "pod", "container", "last_reason", "terminated_reason"),
             schema.CONTAINER_STATUS_KEY,
         ),
     )
@@ -280,9 +291,9 @@ JOBS: tuple[JobScenario, ...] = (
                          "linkerd-proxy never exits: its first Job never completes and every later run is skipped",
                          (_LINKERD,)),
                 every_s=6 * 3600, app_run_s=(900, 1500), app_cpu=0.9, concurrency="Forbid"),
-    JobScenario(_job_pod("cronjob-held-vault", "secrets-sync", "a CronJob every 30 min whose vault-agent sidecar "
-                         "outlives the app until the 15-minute deadline", (_VAULT,)),
-                every_s=1800, app_run_s=(60, 120), app_cpu=0.3, deadline_s=900),
+    JobScenario(_job_pod("cronjob-held-vault", "secrets-sync", "a CronJob every 30 min whose app fails (Error) while "
+                         "its vault-agent sidecar outlives it until the 15-minute deadline", (_VAULT,)),
+                every_s=1800, app_run_s=(60, 120), app_cpu=0.3, deadline_s=900, app_reason="Error"),
     JobScenario(_job_pod("cronjob-native-control", "invoice-batch", "control: an hourly CronJob on a native "
                          "istio-proxy, stopped with the app; the Job completes",
                          (SidecarSpec(**{**_ISTIO_IDLE.__dict__, "native": True}),),

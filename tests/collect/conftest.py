@@ -55,9 +55,9 @@ def starting(status: pd.DataFrame) -> pd.DataFrame:
 
 def container_changes(snapshot: Snapshot, namespace: str = "shop") -> pd.DataFrame:
     """The status of the containers of ``namespace``'s pods as changes, following each pod's readiness
-    (waiting while Pending), and one istio-proxy OOM-killed for two scrapes mid-range: restarted once, last
-    terminated OOMKilled with 137. One namespace: its series are written at every scrape, the backfill's
-    size follows them."""
+    (waiting while Pending), and one istio-proxy OOM-killed for two scrapes mid-range (terminated OOMKilled, then
+    waiting): restarted once, last terminated OOMKilled with 137. One namespace: its series are written at every
+    scrape, the backfill's size follows them."""
     containers = {(p["metadata"]["namespace"], p["metadata"]["name"]): [c["name"] for c in p["spec"]["containers"]]
                   for p in snapshot.items("Pod")}  # fmt: skip
     rows = []
@@ -68,7 +68,8 @@ def container_changes(snapshot: Snapshot, namespace: str = "shop") -> pd.DataFra
             state = (status["phase"] == "Running").map({True: "running", False: "waiting"})
             frame = pd.DataFrame({"timestamp": status["timestamp"].to_numpy(), "namespace": str(ns), "pod": str(pod),
                                   "container": c, "ready": status["ready"].to_numpy(), "restarts": 0,
-                                  "state": state.to_numpy(), "last_reason": "", "last_exit_code": -1})  # fmt: skip
+                                  "state": state.to_numpy(), "last_reason": "", "last_exit_code": -1,
+                                  "terminated_reason": ""})  # fmt: skip
             rows.append(frame)
     frame = pd.concat(rows, ignore_index=True)
     victim = frame[frame["container"] == "istio-proxy"]["pod"].iloc[0]
@@ -78,11 +79,13 @@ def container_changes(snapshot: Snapshot, namespace: str = "shop") -> pd.DataFra
     after = mine & (frame["timestamp"] >= down)
     frame.loc[after, ["restarts", "last_reason", "last_exit_code"]] = [1, "OOMKilled", 137]
     frame.loc[after & (frame["timestamp"] < back), ["ready", "state"]] = [False, "waiting"]
+    frame.loc[mine & (frame["timestamp"] == down), ["state", "terminated_reason"]] = ["terminated", "OOMKilled"]
     key = ["namespace", "pod", "container"]
-    values = frame[["ready", "restarts", "state", "last_reason", "last_exit_code"]].astype(str).agg("|".join, axis=1)
+    values = frame[["ready", "restarts", "state", "last_reason", "last_exit_code", "terminated_reason"]].astype(str)
+    values = values.agg("|".join, axis=1)
     who = frame[key].agg("/".join, axis=1)
     frame = frame[(who != who.shift()) | (values != values.shift())].reset_index(drop=True)
-    for column in (*key, "last_reason"):
+    for column in (*key, "last_reason", "terminated_reason"):
         frame[column] = pd.Categorical(frame[column], categories=sorted(set(frame[column])))
     frame["state"] = pd.Categorical(frame["state"], categories=list(CONTAINER_STATES))
     frame = frame.sort_values([*key, "timestamp"], kind="stable", ignore_index=True)

@@ -149,7 +149,8 @@ def test_cli_metrics_server_and_flag_errors(server: FakeApiServer, tmp_path: Pat
 
 def test_polls_record_the_containers_status_as_changes(server: FakeApiServer, tmp_path: Path) -> None:
     """Pods are listed at each poll for their containers' status; the rows kept are the changes: a sidecar
-    OOM-killed before the second poll (NotReady, one restart, 137) and ready again at the third."""
+    OOM-killed before the second poll (terminated OOMKilled, NotReady, one restart, 137) and running and ready
+    again at the third."""
     clock = FakeClock()
     pod = server.objects["Pod"][0]
     name, sidecar = pod["metadata"]["name"], pod["spec"]["containers"][-1]["name"]
@@ -167,15 +168,21 @@ def test_polls_record_the_containers_status_as_changes(server: FakeApiServer, tm
                         status["restartCount"] = 1
                         status["lastState"] = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
                         status["ready"] = server.metrics_polls >= 3
+                        if server.metrics_polls == 2:
+                            status["state"] = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
         return code, body
 
     server.answer = answer
     result = collect_metrics_server(KubeOptions(kubeconfig=server.kubeconfig(tmp_path)), 120, 60, tmp_path / "snap",
                                     clock=clock.time, sleep=clock.sleep)  # fmt: skip
-    status = result.snapshot.container_status.astype({"pod": str, "container": str, "last_reason": str})
+    status = result.snapshot.container_status.astype(
+        {"pod": str, "container": str, "last_reason": str, "state": str, "terminated_reason": str}
+    )
     mine = status[(status["pod"] == name) & (status["container"] == sidecar)]
-    assert [tuple(r) for r in mine[["ready", "restarts", "last_reason", "last_exit_code"]].itertuples(index=False)] == [
-        (True, 0, "", -1), (False, 1, "OOMKilled", 137), (True, 1, "OOMKilled", 137)]  # fmt: skip
+    fields = ["ready", "restarts", "last_reason", "last_exit_code", "state", "terminated_reason"]
+    assert [tuple(r) for r in mine[fields].itertuples(index=False)] == [
+        (True, 0, "", -1, "running", ""), (False, 1, "OOMKilled", 137, "terminated", "OOMKilled"),
+        (True, 1, "OOMKilled", 137, "running", "")]  # fmt: skip
     assert mine["timestamp"].diff().dropna().dt.total_seconds().tolist() == [60.0, 60.0]
     others = status[~((status["pod"] == name) & (status["container"] == sidecar))]
     assert len(others) == others[["pod", "container"]].drop_duplicates().shape[0] > 0  # one row each: no change

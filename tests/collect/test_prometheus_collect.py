@@ -197,16 +197,19 @@ def test_pods_phase_and_readiness_over_time_from_kube_state_metrics(collected: C
 
 def test_container_status_changes_from_kube_state_metrics(collected: Collection, prom_data: PromData) -> None:
     """Each container's readiness, restarts, state and last termination come through as the rows where they
-    changed: the same rows the cluster was built from, the OOM kill included (only changes are queried)."""
+    changed: the same rows the cluster was built from, the OOM kill included (only changes are queried), its
+    terminated row with the reason it terminated for, and none on the rows after."""
     truth = prom_data.small.snapshot.container_status
     got = collected.snapshot.container_status
     got = got[got["namespace"].isin(set(truth["namespace"]))]  # the other pods export their restarts alone
     assert len(truth) > 50 and (truth["last_reason"] == "OOMKilled").any()
-    as_text = {"namespace": str, "pod": str, "container": str, "state": str, "last_reason": str}
+    as_text = {"namespace": str, "pod": str, "container": str, "state": str, "last_reason": str,
+               "terminated_reason": str}  # fmt: skip
     pd.testing.assert_frame_equal(got.astype(as_text).reset_index(drop=True), truth.astype(as_text))
-    killed = got[got["last_reason"] == "OOMKilled"].iloc[0]
-    got_kill = (killed["restarts"], killed["last_exit_code"], killed["ready"], killed["state"])
-    assert got_kill == (1, 137, False, "waiting")
+    killed = got[got["last_reason"] == "OOMKilled"]
+    got_kill = [tuple(killed.iloc[i][["restarts", "last_exit_code", "ready", "state", "terminated_reason"]])
+                for i in range(2)]  # fmt: skip
+    assert got_kill == [(1, 137, False, "terminated", "OOMKilled"), (1, 137, False, "waiting", "")]
 
 
 def test_collect_shards_partition_the_namespaces(

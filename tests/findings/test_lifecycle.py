@@ -9,6 +9,8 @@ import shlex
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from analyzer.api import Analysis, analyze, render
@@ -51,7 +53,7 @@ def test_held_pods_hours_and_unfinished_jobs_match_the_truth(
     for workload in held:
         row, t = table.loc[workload], truth[workload]
         assert row.pods == t["pods"] and row.pods_held == t["pods_held"]
-        assert row.jobs_unfinished == t["jobs_unfinished"]
+        assert row.jobs_unfinished == t["jobs_unfinished"] and row.apps_failed == t["apps_failed"]
         tolerance = t["pods_held"] * STEP_S / 3600
         assert row.held_pod_hours == pytest.approx(t["held_pod_hours"], abs=tolerance)
         assert row.cpu_request_cores == pytest.approx(t["pod_cpu_request_cores"])
@@ -59,7 +61,38 @@ def test_held_pods_hours_and_unfinished_jobs_match_the_truth(
         per_hour = t["held_cost"] / t["held_pod_hours"]
         assert row.cost == pytest.approx(t["held_cost"], abs=tolerance * per_hour)
         assert row.cost_month == pytest.approx(row.cost / 24 * HOURS_PER_MONTH, rel=0.01)
-    assert truth["ledger-reconcile"]["jobs_unfinished"] == 1
+    assert truth["ledger-reconcile"]["jobs_unfinished"] == 1 and truth["secrets-sync"]["apps_failed"] > 0
+
+
+def test_a_held_job_whose_app_failed_is_told_from_one_that_completed(
+    lifecycle: Synthetic, lifecycle_analysis: Analysis, tmp_path: Path
+) -> None:
+    """secrets-sync's app fails (Error) while vault-agent holds its pods: the finding says the Job saw no failure
+    meanwhile; report-export's completed. A snapshot written before the termination reason was recorded loads
+    (no reason: no failed app), and a reason on a row that is not terminated is refused in one line."""
+    found = lifecycle_analysis.findings.set_index("object")
+    assert "the app had failed" in found.loc["cronjob/secrets-sync", "message"]
+    assert "the app had failed" not in found.loc["cronjob/report-export", "message"]
+    from analyzer.api import load_snapshot
+    from analyzer.errors import SnapshotError
+    from analyzer.snapshot.writing import write_snapshot
+
+    root = tmp_path / "snap"
+    write_snapshot(lifecycle.snapshot, root)
+    status = pq.read_table(root / "container_status.parquet")
+    pq.write_table(status.drop_columns(["terminated_reason"]), root / "container_status.parquet")
+    older = analyze(load_snapshot(root)).jobs_held.set_index("workload")
+    assert older.loc["secrets-sync", "apps_failed"] == 0
+    assert older.loc["secrets-sync", "pods_held"] == lifecycle_analysis.jobs_held.set_index("workload").loc[
+        "secrets-sync", "pods_held"]  # fmt: skip
+    frame = status.to_pandas()
+    row = int((frame["state"] == "running").to_numpy().argmax())
+    frame.loc[row, "terminated_reason"] = "Completed"
+    pq.write_table(pa.Table.from_pandas(frame, schema=status.schema), root / "container_status.parquet")
+    with pytest.raises(SnapshotError) as caught:
+        load_snapshot(root)
+    message = str(caught.value)
+    assert "\n" not in message and f"row {row} has terminated_reason 'Completed' but state 'running'" in message
 
 
 def test_findings_rank_a_job_that_never_completes_first(lifecycle_analysis: Analysis) -> None:
