@@ -12,7 +12,10 @@ KEP-753) would change for the autoscalers and the pod, and the change that does 
   migrated sidecar goes first among the init containers, as the injectors place it, so each run-once init
   container after it needs its own request plus the sidecar's.
 - **Order**: declared; the sidecar starts before the app (once started) and stops after it. Its start-up
-  moves into the pod's ``Pending`` phase, where the HPA takes the pod as unready for every metric type.
+  moves into the pod's ``Pending`` phase, where the HPA takes the pod as unready for every metric type, and
+  delays the pod's readiness by as much. The replay groups new pods by age at each sync
+  (:func:`analyzer.simulate.hpa_replay.init_changes_grouping_from`): a start-up shorter than the first one that
+  moves some new pod's grouping at some sync leaves every replay exactly as it is; the row says that bound.
 """
 
 from __future__ import annotations
@@ -80,10 +83,12 @@ def native_migration(
     vpa: pd.DataFrame,
     version: KubeVersion,
     lifecycle: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None,
+    unchanged_below_s: float | None = None,
 ) -> pd.DataFrame:
     """:data:`MIGRATION_COLUMNS` for every classic sidecar of ``containers``
     (:data:`analyzer.model.containers.CONTAINER_COLUMNS`); ``lifecycle``: the analysis' start order, stop order
     and held Jobs (:mod:`analyzer.findings.start_order`, ``stop_order``, ``jobs_held``), what the move ends;
+    ``unchanged_below_s``: the native start-up below which the HPA's replay is unchanged (None: not said);
     ``pods``: each workload's newest pod spec,
     ``templates`` its owner, ``vpa``: :data:`analyzer.simulate.vpa_snapshot.VPA_COLUMNS`."""
     key = ["namespace", "workload_kind", "workload"]
@@ -107,7 +112,8 @@ def native_migration(
             after = aggregate_container_requests(as_native(spec, r.container))
         change, patch, command = ("", "", "") if why_not else _change(r, templates.get(workload))
         rows.append((*workload, r.container, r.kind, bool(r.injected), not why_not, why_not,
-                     hpa.name if hpa else "", _hpa_change(hpa, r.container, spec, version), vpa_before, vpa_after,
+                     hpa.name if hpa else "", _hpa_change(hpa, r.container, spec, version, unchanged_below_s),
+                     vpa_before, vpa_after,
                      v is not None and bool(v.tracked) and v.update_mode != "Off",
                      _cores(before, "cpu"), _cores(after, "cpu"), _cores(before, "memory"), _cores(after, "memory"),
                      *(part.get((*workload, r.container), "") for part in lifecycle_after), change, patch,
@@ -167,7 +173,9 @@ def _why_not(r: Any, version: KubeVersion) -> str:
     return ""
 
 
-def _hpa_change(hpa: HPAObject | None, container: str, spec: PodSpec | None, version: KubeVersion) -> str:
+def _hpa_change(
+    hpa: HPAObject | None, container: str, spec: PodSpec | None, version: KubeVersion, unchanged_below_s: float | None
+) -> str:
     if hpa is None:
         return ""
     if hpa.spec is None:
@@ -181,7 +189,11 @@ def _hpa_change(hpa: HPAObject | None, container: str, spec: PodSpec | None, ver
         stall = f"; {container} has no {m.resource} request, which stalls it before and after" if missing else ""
         words.append(f"{m.resource} (Resource): none, the sidecar's request and usage still count "
                      f"(since 1.{NATIVE_SINCE_MINOR}){stall}")  # fmt: skip
-    words.append("new pods stay Pending while the sidecar starts, unready for every metric type")
+    pending = "new pods stay Pending while the sidecar starts, unready for every metric type"
+    if unchanged_below_s is not None:
+        pending += (f": a start-up under {unchanged_below_s:g} s groups every new pod as before at every sync (the "
+                    "replicas replay the same); a longer one delays new pods' readiness by a sync or more")  # fmt: skip
+    words.append(pending)
     return "; ".join(words)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -167,13 +167,38 @@ def _replay(
     if not columns.active[0].all():
         raise ValueError("every column needs at least one metric, in row 0")
     life = lifecycle or Lifecycle(scrape_s=step_s)
-    ring = math.ceil((flags.cpu_initialization_period_s + life.scrape_s * 2) / sync_s) + 2
+    ring = _ring(life, flags)
     masks = _state_masks(ring, per_scrape, sync_s, life, flags)
     return ReplayResult(
         **hpa_controller.replay(
             columns, demand, initial, masks, ring, per_scrape, flags, fallback_max_target, missing_share
         )
     )
+
+
+def _ring(life: Lifecycle, flags: ControllerFlags) -> int:
+    """Syncs a new pod stays young: its grouping may change until then (CPU initialization, two scrapes)."""
+    return math.ceil((flags.cpu_initialization_period_s + life.scrape_s * 2 + life.init_s) / flags.sync_period_s) + 2
+
+
+def grouped_alike(a: Lifecycle, b: Lifecycle, flags: ControllerFlags) -> bool:
+    """Whether the controller groups every new pod of lifecycle ``a`` as one of ``b`` at every sync (same
+    scrapes): then a replay under one is the replay under the other, column for column."""
+    per_scrape = round(a.scrape_s / flags.sync_period_s)
+    ring = max(_ring(a, flags), _ring(b, flags))
+    return all(np.array_equal(x, y) for x, y in zip(_state_masks(ring, per_scrape, flags.sync_period_s, a, flags),
+                                                    _state_masks(ring, per_scrape, flags.sync_period_s, b, flags),
+                                                    strict=True))  # fmt: skip
+
+
+def init_changes_grouping_from(life: Lifecycle, flags: ControllerFlags, limit_s: int = 600) -> float:
+    """The shortest native-sidecar start-up (whole seconds, ``Lifecycle.init_s``) that changes how the
+    controller groups some new pod of ``life`` at some sync: any shorter one leaves every replay as it is.
+    ``limit_s`` when none up to it does."""
+    for init in range(1, limit_s + 1):
+        if not grouped_alike(life, replace(life, init_s=float(init)), flags):
+            return float(init)
+    return float(limit_s)
 
 
 def _state_masks(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace as dc_replace
 
 import numpy as np
 import pytest
 
 from analyzer.api import analyze
 from analyzer.runtime.cpus import available_cpus
-from analyzer.simulate.hpa_replay import ReplayColumns, replay
+from analyzer.simulate.hpa_replay import ReplayColumns, grouped_alike, init_changes_grouping_from, replay
 from analyzer.simulate.hpa_spec import ControllerFlags
+from analyzer.simulate.pod_lifecycle import Lifecycle, pod_states
 from analyzer.snapshot.hpa import ScalingConfig
 from analyzer.synth.generate import Synthetic
 
@@ -134,3 +136,46 @@ def test_available_cpus_follow_the_containers_cpu_limit(tmp_path, files, expecte
         (tmp_path / name).write_text(text)
     mask = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert available_cpus(tmp_path) == (mask if expected is None else min(mask, expected))
+
+
+def test_native_sidecars_start_up_keeps_the_pod_pending_and_late_to_ready() -> None:
+    """Worked by hand, a pod created at 0 (status.startTime at 5 s), 60 s scrapes: with classic sidecars its
+    containers run at 5 s and it is Ready at 25 s; with 12 s of native sidecars starting first it is Pending
+    (unready for every metric) at the 15 s sync, runs at 17 s, is Ready at 37 s (not yet at the 30 s sync), and
+    its first metric comes from the scrapes at 60 and 120 s as before; CPU initialization still counts from 5 s."""
+    flags, life = ControllerFlags(), Lifecycle(scrape_s=60.0)
+    fields = ("running", "serving", "has_metric", "cpu_ready", "cpu_unready", "unready_pending", "missing")
+
+    def states(now: float, init: float) -> tuple[bool, ...]:
+        st = pod_states(np.array([0.0]), now, dc_replace(life, init_s=init), flags)
+        return tuple(bool(getattr(st, f)[0]) for f in fields)
+
+    assert states(15, 0) == (True, False, False, False, False, False, True)
+    assert states(15, 12) == (False, False, False, False, True, True, False)
+    assert states(30, 0) == (True, True, False, False, False, False, True)
+    assert states(30, 12) == (True, False, False, False, False, False, True)
+    assert states(135, 0) == states(135, 12) == (True, True, True, True, False, False, False)
+
+
+def test_a_native_start_up_under_the_bound_replays_the_same_and_a_long_one_slows_scale_ups() -> None:
+    """The shortest start-up that regroups some new pod at some sync is 6 s (Ready at 25 + 6 > 30 s, the
+    second sync): under it every replay is the same, column for column. Far above it (60 s) a wave of demand
+    scales up a sync later at times, the new pods Pending and then unready longer."""
+    flags, life = ControllerFlags(), Lifecycle(scrape_s=60.0)
+    assert init_changes_grouping_from(life, flags) == 6.0
+    assert grouped_alike(life, dc_replace(life, init_s=5.0), flags)
+    assert not grouped_alike(life, dc_replace(life, init_s=6.0), flags)
+    cols = columns([500], [0.0], [1000.0])
+    t = np.arange(120)
+    wave = (6 + 4 * np.sin(t / 6.0))[:, None]
+
+    def run(init: float):
+        return replay(cols, wave, np.array([6]), 60.0, flags, lifecycle=dc_replace(life, init_s=init))
+
+    base = run(0.0)
+    for init in (1.0, 3.0, 5.0):
+        same = run(init)
+        assert (same.replicas == base.replicas).all() and (same.value == base.value).all()
+    slow = run(60.0)
+    assert slow.replicas[:, 0].sum() < base.replicas[:, 0].sum()
+    assert (slow.replicas[:, 0] <= base.replicas[:, 0]).sum() > 100 and slow.replicas[3, 0] < base.replicas[3, 0]
