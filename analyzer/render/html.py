@@ -249,6 +249,8 @@ def _jobs_held(analysis: Analysis) -> str:
             f"${s['jobs_held_cost_month']:,.2f}/month at the report's prices"
             + (f"; {unfinished:,} Job{'s' if unfinished != 1 else ''} never completed in the window" if unfinished
                else "")
+            + (f"; in {failed:,} held pod{'s' if failed != 1 else ''} the app had failed, which its Job could not see "
+               "(nor retry) until the pod ended" if (failed := int(table["apps_failed"].sum())) else "")
             + ". A native sidecar is stopped with the app; docs/lifecycle.md says how each figure is found.</p>")
     ranked = table.sort_values(["jobs_unfinished", "cost_month"], ascending=False, kind="stable")
     shown = ranked.assign(
