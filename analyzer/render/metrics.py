@@ -135,25 +135,32 @@ CAUSE_FIGURES = {
 """Per cause, labelled by its key, severity and kind: one series per problem, however many objects it hits."""
 
 
+LIFECYCLE_FIGURES = {
+    "start_order": (
+        ("sidecar_impact_start_order_unready_pod_seconds", "Pod-seconds new pods were not Ready after their sidecar "
+         "was because the app had started before it", "ready_lost_pod_hours", 3600.0),
+        ("sidecar_impact_start_order_app_restarts", "App restarts at pod start, before the sidecar was ready, over "
+         "the window", "app_restarts", 1.0),
+    ),
+    "stop_order": (
+        ("sidecar_impact_stop_order_exposed_seconds", "Seconds of the grace period the app may run without its proxy "
+         "on shutdown", "exposed_s", 1.0),
+        ("sidecar_impact_stop_order_pods_removed", "Pods the workload's scale-downs removed over the window, each "
+         "exposed so", "pods_removed", 1.0),
+    ),
+}  # fmt: skip
+"""Per analysis table: (metric, help, column, factor to the metric's unit), a series per row."""
+
+
 def _lifecycle(gauge: Callable[..., Gauge], cluster: str, analysis: Analysis) -> None:
     """Start and stop order per (workload, classic sidecar) with a row: no series means none found."""
     who = ("namespace", "workload_kind", "workload", "container")
-    unready = gauge("sidecar_impact_start_order_unready_pod_seconds", "Pod-seconds new pods were not Ready after "
-                    "their sidecar was because the app had started before it", who)  # fmt: skip
-    restarts = gauge("sidecar_impact_start_order_app_restarts", "App restarts at pod start, before the sidecar was "
-                     "ready, over the window", who)  # fmt: skip
-    for r in analysis.start_order.itertuples(index=False):
-        labels = (cluster, r.namespace, r.workload_kind, r.workload, r.container)
-        unready.labels(*labels).set(r.ready_lost_pod_hours * 3600)
-        restarts.labels(*labels).set(r.app_restarts)
-    exposed = gauge("sidecar_impact_stop_order_exposed_seconds", "Seconds of the grace period the app may run "
-                    "without its proxy on shutdown", who)  # fmt: skip
-    removed = gauge("sidecar_impact_stop_order_pods_removed", "Pods the workload's scale-downs removed over the "
-                    "window, each exposed so", who)  # fmt: skip
-    for r in analysis.stop_order.itertuples(index=False):
-        labels = (cluster, r.namespace, r.workload_kind, r.workload, r.container)
-        exposed.labels(*labels).set(r.exposed_s)
-        removed.labels(*labels).set(r.pods_removed)
+    for table, figures in LIFECYCLE_FIGURES.items():
+        rows = getattr(analysis, table)
+        for name, doc, column, factor in figures:
+            metric = gauge(name, doc, who)
+            for labels, value in zip(rows[list(who)].itertuples(index=False, name=None), rows[column], strict=True):
+                metric.labels(cluster, *labels).set(float(value) * factor)
 
 
 def _per_cause(gauge: Callable[..., Gauge], cluster: str, analysis: Analysis) -> None:
