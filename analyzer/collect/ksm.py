@@ -21,6 +21,7 @@ from analyzer.collect.promframe import last_points, range_frame
 from analyzer.collect.status_changes import changes_only
 from analyzer.collect.timerange import TimeRange
 from analyzer.snapshot.schema import (
+    COMPLETED,
     CONTAINER_STATUS_KEY,
     POD_PHASES,
     POD_STATUS_KEY,
@@ -97,7 +98,6 @@ TERMINATED_REASON = (("kube_pod_container_status_terminated_reason",
                       "kube_pod_init_container_status_terminated_reason"), (*CONTAINER, "reason"))  # fmt: skip
 """Why a terminated container terminated: read once, its newest value over the range (a container that ends
 stays terminated until its pod goes), and put on the container's terminated rows."""
-COMPLETED = "Completed"
 
 REPLICA_SERIES: dict[str, Series] = {
     "Deployment": Series("kube_deployment_spec_replicas", ("namespace", "deployment")),

@@ -17,12 +17,10 @@ import pandas as pd
 
 from analyzer.model.classify import Role
 from analyzer.model.sidecar_failures import StatusRows
-from analyzer.snapshot.schema import Snapshot
+from analyzer.snapshot.schema import COMPLETED, Snapshot
 
 JOB_KINDS = ("Job", "CronJob")
 """The workload kinds whose pods run to completion."""
-COMPLETED = "Completed"
-"""The termination reason of a container that exited 0."""
 HELD_MIN_STEPS = 1.0
 """A pod counts as held when its sidecar outlived the app by more than this many steps."""
 

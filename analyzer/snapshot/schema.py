@@ -95,6 +95,8 @@ CONTAINER_STATUS_COLUMNS: dict[str, str] = {
 }
 CONTAINER_STATUS_KEY = ("namespace", "pod", "container", "timestamp")
 CONTAINER_STATES = ("", "running", "waiting", "terminated")
+COMPLETED = "Completed"
+"""The termination reason of a container that exited 0 (``terminated_reason``, ``last_reason``)."""
 
 
 def empty_container_status() -> pd.DataFrame:

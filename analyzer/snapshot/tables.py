@@ -588,12 +588,11 @@ def read_container_status(root: Path, wanted: Namespaces = None) -> pd.DataFrame
     recode = np.array([schema.CONTAINER_STATES.index(n) if n in schema.CONTAINER_STATES else 0 for n in names])
     frame["state"] = pd.Categorical.from_codes(recode[state.codes.to_numpy()].astype(np.int8),
                                                categories=list(schema.CONTAINER_STATES))  # fmt: skip
-    reason = frame["terminated_reason"].astype(str).to_numpy()
-    stray = (reason != "") & (frame["state"].astype(str).to_numpy() != "terminated")
+    stray = ((frame["terminated_reason"] != "") & (frame["state"] != "terminated")).to_numpy()  # by category
     if stray.any():
         row = int(np.flatnonzero(stray)[0])
-        state = clip(str(frame["state"].iloc[row]))
-        raise SnapshotError(f"{path}: row {row} has terminated_reason {clip(reason[row])} but state {state} "
+        reason, state = clip(str(frame["terminated_reason"].iloc[row])), clip(str(frame["state"].iloc[row]))
+        raise SnapshotError(f"{path}: row {row} has terminated_reason {reason} but state {state} "
                             "(a reason belongs to a terminated row)")  # fmt: skip
     for column in ("namespace", "pod", "container", "last_reason", "terminated_reason"):
         frame[column] = _sorted_categories(frame[column])
