@@ -52,7 +52,7 @@ from analyzer.runtime.memory import release_free_memory
 from analyzer.runtime.partitions import run_partitions
 from analyzer.simulate import hpa_controller
 from analyzer.simulate.counterfactual import PendingReplay, Replayed, prepare_counterfactual
-from analyzer.simulate.hpa_replay import init_changes_grouping_from
+from analyzer.simulate.hpa_replay import grouped_alike_up_to
 from analyzer.simulate.hpa_spec import ControllerFlags, parse_hpas
 from analyzer.simulate.kube_version import KubeVersion
 from analyzer.simulate.pod_lifecycle import Lifecycle
@@ -397,7 +397,7 @@ def _prepare(
         templates={k: w for k, w in workload_objects.items() if k in failing},
         native_migration=native_migration(
             containers, newest, workload_objects, hpas, vpa.table, version, (starts, stops, jobs),
-            init_changes_grouping_from(Lifecycle(scrape_s=snapshot.metadata.step_s), flags),
+            grouped_alike_up_to(Lifecycle(scrape_s=snapshot.metadata.step_s), flags),
         ),
         start_order=starts,
         stop_order=stops,

@@ -14,8 +14,8 @@ KEP-753) would change for the autoscalers and the pod, and the change that does 
 - **Order**: declared; the sidecar starts before the app (once started) and stops after it. Its start-up
   moves into the pod's ``Pending`` phase, where the HPA takes the pod as unready for every metric type, and
   delays the pod's readiness by as much. The replay groups new pods by age at each sync
-  (:func:`analyzer.simulate.hpa_replay.init_changes_grouping_from`): a start-up shorter than the first one that
-  moves some new pod's grouping at some sync leaves every replay exactly as it is; the row says that bound.
+  (:func:`analyzer.simulate.hpa_replay.grouped_alike_up_to`): a start-up up to the longest one that moves no
+  new pod's grouping at any sync leaves every replay exactly as it is; the row says that bound.
 """
 
 from __future__ import annotations
@@ -83,12 +83,12 @@ def native_migration(
     vpa: pd.DataFrame,
     version: KubeVersion,
     lifecycle: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None,
-    unchanged_below_s: float | None = None,
+    unchanged_up_to_s: float | None = None,
 ) -> pd.DataFrame:
     """:data:`MIGRATION_COLUMNS` for every classic sidecar of ``containers``
     (:data:`analyzer.model.containers.CONTAINER_COLUMNS`); ``lifecycle``: the analysis' start order, stop order
     and held Jobs (:mod:`analyzer.findings.start_order`, ``stop_order``, ``jobs_held``), what the move ends;
-    ``unchanged_below_s``: the native start-up below which the HPA's replay is unchanged (None: not said);
+    ``unchanged_up_to_s``: the native start-up up to which the HPA's replay is unchanged (None: not said);
     ``pods``: each workload's newest pod spec,
     ``templates`` its owner, ``vpa``: :data:`analyzer.simulate.vpa_snapshot.VPA_COLUMNS`."""
     key = ["namespace", "workload_kind", "workload"]
@@ -112,7 +112,7 @@ def native_migration(
             after = aggregate_container_requests(as_native(spec, r.container))
         change, patch, command = ("", "", "") if why_not else _change(r, templates.get(workload))
         rows.append((*workload, r.container, r.kind, bool(r.injected), not why_not, why_not,
-                     hpa.name if hpa else "", _hpa_change(hpa, r.container, spec, version, unchanged_below_s),
+                     hpa.name if hpa else "", _hpa_change(hpa, r.container, spec, version, unchanged_up_to_s),
                      vpa_before, vpa_after,
                      v is not None and bool(v.tracked) and v.update_mode != "Off",
                      _cores(before, "cpu"), _cores(after, "cpu"), _cores(before, "memory"), _cores(after, "memory"),
@@ -174,7 +174,7 @@ def _why_not(r: Any, version: KubeVersion) -> str:
 
 
 def _hpa_change(
-    hpa: HPAObject | None, container: str, spec: PodSpec | None, version: KubeVersion, unchanged_below_s: float | None
+    hpa: HPAObject | None, container: str, spec: PodSpec | None, version: KubeVersion, unchanged_up_to_s: float | None
 ) -> str:
     if hpa is None:
         return ""
@@ -190,8 +190,8 @@ def _hpa_change(
         words.append(f"{m.resource} (Resource): none, the sidecar's request and usage still count "
                      f"(since 1.{NATIVE_SINCE_MINOR}){stall}")  # fmt: skip
     pending = "new pods stay Pending while the sidecar starts, unready for every metric type"
-    if unchanged_below_s is not None:
-        pending += (f": a start-up under {unchanged_below_s:g} s groups every new pod as before at every sync (the "
+    if unchanged_up_to_s is not None:
+        pending += (f": a start-up of up to {unchanged_up_to_s:g} s groups every new pod as before at every sync (the "
                     "replicas replay the same); a longer one delays new pods' readiness by a sync or more")  # fmt: skip
     words.append(pending)
     return "; ".join(words)

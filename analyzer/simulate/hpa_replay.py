@@ -191,13 +191,15 @@ def grouped_alike(a: Lifecycle, b: Lifecycle, flags: ControllerFlags) -> bool:
                                                     strict=True))  # fmt: skip
 
 
-def init_changes_grouping_from(life: Lifecycle, flags: ControllerFlags, limit_s: int = 600) -> float:
-    """The shortest native-sidecar start-up (whole seconds, ``Lifecycle.init_s``) that changes how the
-    controller groups some new pod of ``life`` at some sync: any shorter one leaves every replay as it is.
-    ``limit_s`` when none up to it does."""
+def grouped_alike_up_to(life: Lifecycle, flags: ControllerFlags, limit_s: int = 600) -> float:
+    """The longest native-sidecar start-up (``Lifecycle.init_s``, whole seconds, at most ``limit_s``) up to
+    which the controller groups every new pod of ``life`` as without one at every sync: any start-up up to it
+    leaves every replay as it is. With whole-second timings (``life``'s, the sync period, the scrapes) a
+    grouping changes only as some time passes a sync, a scrape or a period's end, all whole seconds, and the
+    comparisons hold at equality: so whatever is alike at each whole second up to the bound is alike between."""
     for init in range(1, limit_s + 1):
         if not grouped_alike(life, replace(life, init_s=float(init)), flags):
-            return float(init)
+            return float(init - 1)
     return float(limit_s)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from analyzer.api import analyze
 from analyzer.runtime.cpus import available_cpus
-from analyzer.simulate.hpa_replay import ReplayColumns, grouped_alike, init_changes_grouping_from, replay
+from analyzer.simulate.hpa_replay import ReplayColumns, grouped_alike, grouped_alike_up_to, replay
 from analyzer.simulate.hpa_spec import ControllerFlags
 from analyzer.simulate.pod_lifecycle import Lifecycle, pod_states
 from analyzer.snapshot.hpa import ScalingConfig
@@ -158,13 +158,15 @@ def test_native_sidecars_start_up_keeps_the_pod_pending_and_late_to_ready() -> N
 
 
 def test_a_native_start_up_under_the_bound_replays_the_same_and_a_long_one_slows_scale_ups() -> None:
-    """The shortest start-up that regroups some new pod at some sync is 6 s (Ready at 25 + 6 > 30 s, the
-    second sync): under it every replay is the same, column for column. Far above it (60 s) a wave of demand
-    scales up a sync later at times, the new pods Pending and then unready longer."""
+    """Up to a 5 s start-up every new pod is grouped as before at every sync (Ready at 25 + 5 = 30 s, the second
+    sync); any longer one, 5.5 s already, makes new pods Ready a sync later. Up to the bound every replay is the
+    same, column for column. Far above it (60 s) a wave of demand scales up a sync later at times, the new pods
+    Pending and then unready longer."""
     flags, life = ControllerFlags(), Lifecycle(scrape_s=60.0)
-    assert init_changes_grouping_from(life, flags) == 6.0
-    assert grouped_alike(life, dc_replace(life, init_s=5.0), flags)
-    assert not grouped_alike(life, dc_replace(life, init_s=6.0), flags)
+    assert grouped_alike_up_to(life, flags) == 5.0
+    for init in (0.5, 2.5, 4.9, 5.0):
+        assert grouped_alike(life, dc_replace(life, init_s=init), flags)
+    assert not grouped_alike(life, dc_replace(life, init_s=5.5), flags)
     cols = columns([500], [0.0], [1000.0])
     t = np.arange(120)
     wave = (6 + 4 * np.sin(t / 6.0))[:, None]
