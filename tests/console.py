@@ -1,8 +1,8 @@
 """``sidecar-impact ARGS`` run to the end in a forked child of the test process: its exit code, stdout and
 stderr, as :func:`subprocess.run` gives them.
 
-A fresh interpreter pays about 1.5 s to import the package and load the compiled controller before the
-command starts; a fork of the test process has both. The child is the console script in all that a test
+A fresh interpreter imports the package and loads the compiled controller before the command starts (the
+time is in tests/README.md); a fork of the test process has both. The child is the console script in all that a test
 reads: file descriptors 1 and 2 are its own (captured whole, whatever writes them), stdin is empty, the
 arguments, environment and working directory are as given, ``cli.main`` runs and its exit code is the
 process's; anything escaping it prints its traceback and exits 1, as Python does. What a fork cannot show

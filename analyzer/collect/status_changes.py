@@ -14,6 +14,7 @@ from analyzer.snapshot.schema import (
     CONTAINER_STATES,
     CONTAINER_STATUS_COLUMNS,
     CONTAINER_STATUS_KEY,
+    CONTAINER_STATUS_LABELS,
     empty_container_status,
 )
 
@@ -34,7 +35,7 @@ def changes_only(frame: pd.DataFrame) -> pd.DataFrame:
         values = frame[column].astype(str).to_numpy() if column in keys else frame[column].to_numpy()
         changed[1:] |= values[1:] != values[:-1]
     out = frame[changed].reset_index(drop=True)
-    for column in ("namespace", "pod", "container", "last_reason", "terminated_reason"):
+    for column in CONTAINER_STATUS_LABELS:
         out[column] = pd.Categorical(out[column].astype(str), categories=sorted(set(out[column].astype(str))))
     out["state"] = pd.Categorical(out["state"].astype(str), categories=list(CONTAINER_STATES))
     out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True).dt.as_unit("ns")
@@ -68,13 +69,22 @@ def _status(c: Any, where: str) -> tuple[Any, ...]:
         raise SourceError(f"{where}: ready must be a boolean and restartCount a count")
     state = c.get("state") or {}
     now = next((s for s in ("running", "waiting", "terminated") if isinstance(state, Mapping) and s in state), "")
-    last = ((c.get("lastState") or {}).get("terminated") or {}) if isinstance(c.get("lastState"), Mapping) else {}
+    last = _terminated(c.get("lastState"))
     reason, code = last.get("reason", ""), last.get("exitCode", -1)
     if not isinstance(reason, str) or isinstance(code, bool) or not isinstance(code, int) or code < -1:
         raise SourceError(f"{where}: lastState.terminated has a reason that is not text or an exit code below -1")
-    ended = state.get("terminated") if now == "terminated" else None
-    why = ended.get("reason", "") if isinstance(ended, Mapping) else ""
+    why = _terminated(state).get("reason", "") if now == "terminated" else ""
     if not isinstance(why, str):
         raise SourceError(f"{where}: state.terminated.reason must be text")
-    return (c["name"], ready, restarts, now, clip(reason) if len(reason) > 80 else reason, code,
-            clip(why) if len(why) > 80 else why)  # fmt: skip
+    return c["name"], ready, restarts, now, _short(reason), code, _short(why)
+
+
+def _terminated(state: Any) -> Mapping[str, Any]:
+    """A ContainerState's ``terminated`` part ({} when it has none, or it or the state is no object)."""
+    ended = state.get("terminated") if isinstance(state, Mapping) else None
+    return ended if isinstance(ended, Mapping) else {}
+
+
+def _short(text: str) -> str:
+    """A reason as kept: cut when it is long (the API does not bound it)."""
+    return clip(text) if len(text) > 80 else text

@@ -2,11 +2,12 @@
 
 numba loads compiled code only from a cache directory it can write to, and a container whose root file
 system is read-only can write only to its volumes: without help each scheduled run compiles the
-controller's loops again (tens of CPU-seconds). So the image compiles them once when it is built, into a seed
-directory named by ``SIDECAR_IMPACT_NUMBA_SEED``, and each run copies the seed into ``NUMBA_CACHE_DIR`` (on
-a volume) before it first needs them: numba then loads them. numba's own keys decide whether a cached loop
-fits (the source file and its time stamp, the signature, the CPU: ``NUMBA_CPU_NAME=generic`` makes the seed
-fit any x86-64 node); a seed that does not fit only costs the compilation it was meant to save.
+controller's loops again (benchmarks/README.md, "The controller compiled"). So the image compiles them once
+when it is built, into a seed directory named by ``SIDECAR_IMPACT_NUMBA_SEED``, and each run copies the seed
+into ``NUMBA_CACHE_DIR`` (on a volume) before it first needs them: numba then loads them. numba's own keys
+decide whether a cached loop fits (the source file and its time stamp, the signature, the CPU:
+``NUMBA_CPU_NAME=generic`` makes the seed fit any x86-64 node); a seed that does not fit only costs the
+compilation it was meant to save.
 """
 
 from __future__ import annotations

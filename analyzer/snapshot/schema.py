@@ -94,6 +94,8 @@ CONTAINER_STATUS_COLUMNS: dict[str, str] = {
     "state.terminated.reason); '' on other rows, or not recorded (older snapshots)",
 }
 CONTAINER_STATUS_KEY = ("namespace", "pod", "container", "timestamp")
+CONTAINER_STATUS_LABELS = ("namespace", "pod", "container", "last_reason", "terminated_reason")
+"""Its text columns but ``state``: names and reasons, held as categoricals of sorted names."""
 CONTAINER_STATES = ("", "running", "waiting", "terminated")
 COMPLETED = "Completed"
 """The termination reason of a container that exited 0 (``terminated_reason``, ``last_reason``)."""

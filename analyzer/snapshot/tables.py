@@ -594,7 +594,7 @@ def read_container_status(root: Path, wanted: Namespaces = None) -> pd.DataFrame
         reason, state = clip(str(frame["terminated_reason"].iloc[row])), clip(str(frame["state"].iloc[row]))
         raise SnapshotError(f"{path}: row {row} has terminated_reason {reason} but state {state} "
                             "(a reason belongs to a terminated row)")  # fmt: skip
-    for column in ("namespace", "pod", "container", "last_reason", "terminated_reason"):
+    for column in schema.CONTAINER_STATUS_LABELS:
         frame[column] = _sorted_categories(frame[column])
     key = schema.CONTAINER_STATUS_KEY
     if len(frame) > 1:

@@ -191,7 +191,7 @@ def pod_status_table(pod_status: pd.DataFrame) -> pa.Table:
 def container_status_table(status: pd.DataFrame) -> pa.Table:
     """``container_status.parquet``'s rows as Arrow, in key order."""
     status = status.sort_values(list(schema.CONTAINER_STATUS_KEY), kind="stable").copy()
-    for column in ("state", "last_reason", "terminated_reason"):
+    for column in ("state", *schema.CONTAINER_STATUS_LABELS[3:]):
         status[column] = status[column].astype(str)
     return pa.Table.from_pandas(status, schema=CONTAINER_STATUS_SCHEMA, preserve_index=False)
 

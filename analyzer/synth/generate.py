@@ -441,9 +441,7 @@ def _joined(batches: list[Synthetic]) -> Synthetic:
 
     status = cat([s.pod_status for s in snaps], ("namespace", "pod"), schema.POD_STATUS_KEY)
     status["phase"] = pd.Categorical(status["phase"], categories=list(schema.POD_PHASES))
-    containers = cat([s.container_status for s in snaps],
-                     ("namespace", "pod", "container", "last_reason", "terminated_reason"),
-                     schema.CONTAINER_STATUS_KEY)  # fmt: skip
+    containers = cat([s.container_status for s in snaps], schema.CONTAINER_STATUS_LABELS, schema.CONTAINER_STATUS_KEY)
     containers["state"] = pd.Categorical(containers["state"], categories=list(schema.CONTAINER_STATES))
     snapshot = Snapshot(
         metadata=snaps[0].metadata,
@@ -557,7 +555,7 @@ def _container_status(sim: SimResult, scenarios: list[Scenario], times: pd.Datet
     frame = frame.drop_duplicates(["namespace", "pod", "container", "timestamp"], keep="last")  # a reused name
     frame["state"] = pd.Categorical(frame["state"], categories=list(schema.CONTAINER_STATES))
     frame = frame.astype({"ready": bool, "restarts": np.int64, "last_exit_code": np.int64})
-    for column in ("namespace", "pod", "container", "last_reason", "terminated_reason"):
+    for column in schema.CONTAINER_STATUS_LABELS:
         frame[column] = pd.Categorical(frame[column], categories=sorted(set(frame[column])))
     frame = frame.sort_values(list(schema.CONTAINER_STATUS_KEY), kind="stable").reset_index(drop=True)
     return frame[list(schema.CONTAINER_STATUS_COLUMNS)]

@@ -171,9 +171,7 @@ def job_batch(scenarios: list[JobScenario], days: float, step_s: float, seed: in
         objects=objects,
         pod_status=_frame(status, schema.POD_STATUS_COLUMNS, ("namespace", "pod"), schema.POD_STATUS_KEY),
         container_status=_frame(
-            changes, schema.CONTAINER_STATUS_COLUMNS,
-            ("namespace", "pod", "container", "last_reason", "terminated_reason"),
-            schema.CONTAINER_STATUS_KEY,
+            changes, schema.CONTAINER_STATUS_COLUMNS, schema.CONTAINER_STATUS_LABELS, schema.CONTAINER_STATUS_KEY,
         ),
     )
     return snapshot, truth

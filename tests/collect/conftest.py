@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analyzer.snapshot.schema import CONTAINER_STATES, Snapshot
+from analyzer.snapshot.schema import CONTAINER_STATES, CONTAINER_STATUS_LABELS, Snapshot
 from analyzer.synth.generate import Synthetic, generate
 from tests.collect.promserver import PrometheusServer, backfill
 
@@ -85,7 +85,7 @@ def container_changes(snapshot: Snapshot, namespace: str = "shop") -> pd.DataFra
     values = values.agg("|".join, axis=1)
     who = frame[key].agg("/".join, axis=1)
     frame = frame[(who != who.shift()) | (values != values.shift())].reset_index(drop=True)
-    for column in (*key, "last_reason", "terminated_reason"):
+    for column in CONTAINER_STATUS_LABELS:
         frame[column] = pd.Categorical(frame[column], categories=sorted(set(frame[column])))
     frame["state"] = pd.Categorical(frame["state"], categories=list(CONTAINER_STATES))
     frame = frame.sort_values([*key, "timestamp"], kind="stable", ignore_index=True)
