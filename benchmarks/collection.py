@@ -35,9 +35,12 @@ BENCH_COLLECT_ROWS (a comma-separated choice of rows; the pattern always runs).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,6 +81,8 @@ TARGET_REQUESTS, TARGET_CPU, TARGET_BYTES = 10.0, 1.0, 2.0
 TARGET_WALL_S = 90.0
 """Issue "Collection at cluster scale": the client's wall for the 1,000-workload week, and its peak RSS."""
 TARGET_RSS = 1.5 * 2**30
+NO_COMPACTION = ("--storage.tsdb.min-block-duration=2h", "--storage.tsdb.max-block-duration=2h")
+"""The backfilled blocks served as they are: a sliced backfill's blocks are not compacted while measured."""
 _JOB = 'job="kubelet",metrics_path="/metrics/cadvisor",instance="node-1:10250"'
 
 
@@ -91,9 +96,10 @@ def snapshot() -> Path:
     return path
 
 
-def write_cadvisor(path: Path, out: Path) -> int:
-    """cAdvisor's CPU counter and working set for every container sample of the snapshot, one
-    namespace partition at a time; returns the number of samples written."""
+def write_cadvisor(path: Path, out: Path, window: tuple[int, int] | None = None) -> int:
+    """cAdvisor's CPU counter and working set for every container sample of the snapshot (only those in
+    ``window``, epoch seconds [start, end), when given), one namespace partition at a time; returns the
+    number of samples written. The counter is summed over the whole range, so slices continue each other."""
     step_s = json.loads((path / "metadata.json").read_text())["step_s"]
     parts = sorted((path / "usage").glob("namespace=*/*.parquet"))
     written = 0
@@ -105,14 +111,15 @@ def write_cadvisor(path: Path, out: Path) -> int:
                 namespace = part.parent.name.removeprefix("namespace=")
                 usage = pq.read_table(part, columns=["timestamp", "pod", "container", "cpu_cores", "memory_bytes"])
                 rows = usage.to_pandas().sort_values(["pod", "container", "timestamp"], kind="stable")
-                series = rows.groupby(["pod", "container"], sort=False)
                 # cAdvisor: nanoseconds of CPU as seconds, whole bytes of working set.
                 rows["cpu_seconds"] = np.round((rows["cpu_cores"] * step_s).groupby(
                     [rows["pod"], rows["container"]], sort=False).cumsum(), 9)  # fmt: skip
                 rows["memory_bytes"] = np.round(rows["memory_bytes"])
-                seconds = (rows["timestamp"].astype("int64") // 10**9).to_numpy()
-                values = rows[column].to_numpy()
-                for (pod, container), index in series.indices.items():
+                rows["seconds"] = rows["timestamp"].astype("int64") // 10**9
+                if window is not None:
+                    rows = rows[(rows["seconds"] >= window[0]) & (rows["seconds"] < window[1])]
+                seconds, values = rows["seconds"].to_numpy(), rows[column].to_numpy()
+                for (pod, container), index in rows.groupby(["pod", "container"], sort=False).indices.items():
                     prefix = (f'{family}{{namespace="{namespace}",pod="{pod}",container="{container}",{_JOB},'
                               f'image="{container}"}} ')  # fmt: skip
                     lines = zip(values[index].tolist(), seconds[index].tolist(), strict=True)
@@ -122,28 +129,51 @@ def write_cadvisor(path: Path, out: Path) -> int:
     return written
 
 
+TEXT_BYTES_PER_LINE = 230
+"""About what one line of :func:`write_cadvisor` takes (two lines per usage sample: CPU and memory)."""
+
+
+def slices(path: Path) -> list[tuple[int, int] | None]:
+    """The snapshot's range cut in windows whose text fits a third of the free disk each (the text of the
+    3,000-workload week is about 90 GiB): one window, the whole range, when it fits."""
+    meta = json.loads((path / "metadata.json").read_text())
+    rows = sum(pq.read_metadata(f).num_rows for f in (path / "usage").glob("namespace=*/*.parquet"))
+    text = 2 * rows * TEXT_BYTES_PER_LINE
+    n = -(-text // (shutil.disk_usage(CACHE).free // 3))
+    if n <= 1:
+        return [None]
+    start = int(pd.Timestamp(meta["start"]).timestamp())
+    end = int(pd.Timestamp(meta["end"]).timestamp()) + 1
+    cuts = [start + (end - start) * i // n for i in range(n + 1)]
+    return list(itertools.pairwise(cuts))
+
+
 def tsdb(path: Path) -> Path:
     """The snapshot's cAdvisor families backfilled into TSDB blocks (kept in the cache; rebuilt when missing)."""
-    return cached_tsdb(CACHE / f"{path.name}-tsdb", "collection", lambda text: write_cadvisor(path, text))
+    writers = [functools.partial(write_cadvisor, path, window=w) for w in slices(path)]
+    return cached_tsdb(CACHE / f"{path.name}-tsdb", "collection", *writers)
 
 
-def cached_tsdb(blocks: Path, name: str, write: Callable[[Path], int]) -> Path:
-    """``blocks``, or when missing the OpenMetrics text ``write`` makes (returning its samples) backfilled
-    there by promtool; ``name`` labels what it prints."""
+def cached_tsdb(blocks: Path, name: str, *writers: Callable[[Path], int]) -> Path:
+    """``blocks``, or when missing the OpenMetrics text each of ``writers`` makes (returning its samples)
+    backfilled there by promtool, one text at a time (slices of time: blocks that never overlap);
+    ``name`` labels what it prints."""
     if blocks.exists():
         return blocks
     work = Path(tempfile.mkdtemp(prefix=f"{blocks.name}.", dir=blocks.parent))
     text = work / "exposed.om"
-    started = time.perf_counter()
-    samples = write(text)
-    wrote = time.perf_counter()
-    print(f"{name}: wrote {samples:,} samples ({text.stat().st_size / 2**30:.1f} GiB of OpenMetrics) in "
-          f"{wrote - started:.0f} s", flush=True)  # fmt: skip
-    # One block per 14 days: promtool reads the whole text once per block it writes.
-    subprocess.run([require("promtool"), "tsdb", "create-blocks-from", "openmetrics", "--quiet",
-                    "--max-block-duration=336h", str(text), str(work / "tsdb")], check=True)  # fmt: skip
-    print(f"{name}: promtool backfill {time.perf_counter() - wrote:.0f} s", flush=True)
-    text.unlink()
+    for i, write in enumerate(writers, 1):
+        started = time.perf_counter()
+        samples = write(text)
+        wrote = time.perf_counter()
+        part = f" (slice {i} of {len(writers)})" if len(writers) > 1 else ""
+        print(f"{name}: wrote {samples:,} samples ({text.stat().st_size / 2**30:.1f} GiB of OpenMetrics){part} in "
+              f"{wrote - started:.0f} s", flush=True)  # fmt: skip
+        # One block per 14 days: promtool reads the whole text once per block it writes.
+        subprocess.run([require("promtool"), "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+                        "--max-block-duration=336h", str(text), str(work / "tsdb")], check=True)  # fmt: skip
+        print(f"{name}: promtool backfill {time.perf_counter() - wrote:.0f} s", flush=True)
+        text.unlink()
     (work / "tsdb").rename(blocks)
     work.rmdir()
     return blocks
@@ -323,7 +353,7 @@ def main() -> None:
     tr = TimeRange(pd.Timestamp(meta["start"]), pd.Timestamp(meta["end"]), meta["step_s"])
     blocks = tsdb(path)
     work = Path(tempfile.mkdtemp(prefix="collect-bench-run-"))
-    server = PrometheusServer(blocks, work)
+    server = PrometheusServer(blocks, work, *NO_COMPACTION)
     try:
         units = containers(path)
         window = rate_window_s(tr.step_s, tr.step_s)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,8 @@ import pandas as pd
 from analyzer.__about__ import __version__
 from analyzer.collect import promql
 from analyzer.collect.ksm import KsmState, collect_ksm
-from analyzer.collect.ksm_objects import ksm_hpas, ksm_pods, ksm_workloads
-from analyzer.collect.kube_api import KubeLister, KubeOptions, Listed
+from analyzer.collect.ksm_objects import ksm_hpas, ksm_pods, ksm_workloads, owned_by
+from analyzer.collect.kube_api import KubeLister, KubeOptions
 from analyzer.collect.prometheus_connection import PromClient, PromOptions
 from analyzer.collect.prometheus_usage import (
     DEFAULT_SAMPLE_BUDGET,
@@ -32,15 +32,16 @@ from analyzer.collect.prometheus_usage import (
     scrape_interval_s,
     usage_parts,
 )
-from analyzer.collect.reconcile import disagreements
+from analyzer.collect.reconcile import clipped, disagreement
 from analyzer.collect.timerange import TimeRange, rate_window_s
+from analyzer.collect.written_objects import WrittenObjects, controller
 from analyzer.errors import NothingToAnalyse, SidecarImpactError, SourceError
-from analyzer.snapshot.kube import controller_of, parse_owners
-from analyzer.snapshot.objects import read_object_files
+from analyzer.snapshot.objects import iter_object_files
 from analyzer.snapshot.schema import (
     KUBERNETES_VERSION_KEY,
+    METADATA_FILE,
     NOTES_KEY,
-    OBJECT_KINDS,
+    OBJECTS_DIR,
     POD_STATUS_FILE,
     REPLICAS_COLUMNS,
     REPLICAS_FILE,
@@ -52,12 +53,14 @@ from analyzer.snapshot.shards import Shard
 from analyzer.snapshot.store import check_snapshot, load_snapshot
 from analyzer.snapshot.tables import empty_usage
 from analyzer.snapshot.writing import (
+    ObjectFiles,
     RowsFile,
     UsageFiles,
     atomic_directory,
     pod_status_table,
     replicas_table,
-    write_rest,
+    write_json,
+    write_tables,
 )
 
 log = logging.getLogger(__name__)
@@ -100,61 +103,51 @@ def collect_prometheus(
     """Collect ``tr`` from Prometheus (and the API or object files) into a snapshot at ``out``; ``shard``:
     only the namespaces of that shard (the same hash as ``report --shard``), found with one query.
 
-    The usage is written as it comes, a request's rows at a time, into a temporary directory that
-    becomes ``out`` only once the whole snapshot is written and validated: memory holds one request's
-    rows, never the range's, and a failure (or a kill) leaves no snapshot at ``out``."""
+    The usage is written as it comes, a request's rows at a time, and the objects as they are listed, into
+    a temporary directory that becomes ``out`` only once the whole snapshot is written and validated:
+    memory holds one request's rows and the objects' names, never the range or the objects, and a
+    failure (or a kill) leaves no snapshot at ``out``."""
     if kube is not None and objects_path is not None:
         raise SidecarImpactError("--objects and the Kubernetes API (--kubeconfig/--context/--in-cluster) are exclusive")
+    if objects_path is not None and not objects_path.exists():
+        raise SidecarImpactError(f"--objects: {objects_path} does not exist")
     notes: list[str] = []
-    from_file = _objects_file(objects_path)  # a bad --objects file is refused before any query is sent
     client = PromClient(prom)
     lister = KubeLister(kube) if kube is not None else None  # reads the kubeconfig (or the pod's token) now
     try:
         with atomic_directory(out, overwrite=overwrite) as tmp:
-            scope = promql.Scope(prom.cluster_label, prom.cluster, namespaces)
-            sizes = namespace_sizes(client, scope, tr)
-            if not sizes:
-                raise SourceError(
-                    f"Prometheus at {prom.url}: no cAdvisor container series between {tr.start.isoformat()} and "
-                    f"{tr.end.isoformat()}{' in ' + ', '.join(namespaces) if namespaces else ''}"
-                )
-            if shard is not None:
-                held = {ns: n for ns, n in sizes.items() if shard.holds(ns)}
-                if not held:
-                    raise NothingToAnalyse(
-                        f"--shard {shard}: none of the {len(sizes)} namespaces with samples is in it"
+            with ObjectFiles(tmp / OBJECTS_DIR) as files:
+                selected = bool(kube and kube.selector)
+                wanted = shard.holds if shard else None
+                objects = WrittenObjects(files, wanted, owners=selected, resources=objects_path is not None)
+                if objects_path is not None:  # a bad --objects file is refused before any query is sent
+                    notes.extend(_read_objects(objects_path, objects))
+                sizes, scope = _namespaces(client, prom, tr, namespaces, shard)
+                scrape = scrape_interval or scrape_interval_s(client, scope, tr.end, sizes)
+                requests = plan(sizes, tr, sample_budget, scrape)
+                log.info("usage: %d namespaces in %d requests per metric (%s); scrape interval %.0f s, rate window "
+                         "%.0f s", len(sizes), len(requests), "raw samples" if requests and requests[0].raw else
+                         "range queries", scrape, rate_window_s(tr.step_s, scrape))  # fmt: skip
+                usage = UsageFiles(tmp)
+                seen = PodsSeen()
+                for part in usage_parts(client, scope, tr, scrape, requests, _stage(progress, "usage")):
+                    usage.add(part)
+                    seen.add(part)
+                status = RowsFile(tmp / POD_STATUS_FILE, pod_status_table)
+                replicas = RowsFile(tmp / REPLICAS_FILE, replicas_table)
+                stage = _stage(progress, "kube-state-metrics")
+                ksm = collect_ksm(client, scope, tr, status.add, replicas.add, stage, sizes)
+                replicas.close()
+                if not ksm.present:
+                    notes.append(
+                        "kube-state-metrics series are missing: requests and owners come from the API objects only"
                     )
-                sizes, scope = held, scope.only(held)
-            scrape = scrape_interval or scrape_interval_s(client, scope, tr.end, sizes)
-            requests = plan(sizes, tr, sample_budget, scrape)
-            log.info("usage: %d namespaces in %d requests per metric (%s); scrape interval %.0f s, rate window %.0f s",
-                     len(sizes), len(requests), "raw samples" if requests and requests[0].raw else "range queries",
-                     scrape, rate_window_s(tr.step_s, scrape))  # fmt: skip
-            usage = UsageFiles(tmp)
-            seen = PodsSeen()
-            for part in usage_parts(client, scope, tr, scrape, requests, _stage(progress, "usage")):
-                usage.add(part)
-                seen.add(part)
-            status = RowsFile(tmp / POD_STATUS_FILE, pod_status_table)
-            replicas = RowsFile(tmp / REPLICAS_FILE, replicas_table)
-            stage = _stage(progress, "kube-state-metrics")
-            ksm = collect_ksm(client, scope, tr, status.add, replicas.add, stage, sizes)
-            replicas.close()
-            if not ksm.present:
-                notes.append(
-                    "kube-state-metrics series are missing: requests and owners come from the API objects only"
-                )
-            listed = from_file if from_file is not None else _listed(lister, progress)
-            if shard is not None:
-                kept = {
-                    k: [o for o in v if o.get("metadata", {}).get("namespace") in sizes]
-                    for k, v in listed.objects.items()
-                }
-                listed = replace(listed, objects=kept)
-            notes.extend(listed.notes)
-            objects, more = assemble(seen.frame(), ksm, listed, tr, selector=kube.selector if kube else None)
-            notes.extend(more)
-            dropped = _described_only(usage, objects["Pod"], selected=bool(kube and kube.selector))
+                if lister is not None:
+                    objects.keep_resources = ksm.present
+                    notes.extend(lister.list_all(_stage(progress, "kubernetes"), sink=objects).notes)
+                notes.extend(add_rebuilt(objects, seen.frame(), ksm, tr, selected))
+            known = _pod_names(objects.names["Pod"])
+            dropped = _described_only(usage, known, selected)
             if dropped:
                 notes.append(dropped)
             version = lister.server_version() if lister is not None else None
@@ -170,18 +163,37 @@ def collect_prometheus(
             }
             cluster = cluster_name or prom.cluster or (kube.context if kube and kube.context else None) or "cluster"
             metadata = Metadata(1, "prometheus", cluster, tr.start, tr.end, tr.step_s, __version__, extra)
-            known = _pod_names(objects["Pod"])
             status.close(keep=lambda namespaces, pods: _known_rows(known, namespaces, pods))
             no_rows = pd.DataFrame(columns=list(REPLICAS_COLUMNS))  # the replica series and pods' status: written
-            rest = Snapshot(metadata, empty_usage(), no_rows, objects, empty_pod_status(),
-                            _known(ksm.container_status, known))  # fmt: skip
-            write_rest(rest, tmp)
+            tables = Snapshot(metadata, empty_usage(), no_rows, {}, empty_pod_status(),
+                              _known(ksm.container_status, known))  # fmt: skip
+            write_tables(tables, tmp)
+            write_json(tmp / METADATA_FILE, metadata.to_json())
             check_snapshot(tmp)
     finally:
         client.close()
         if lister is not None:
             lister.close()
-    return Collection(Path(out), len(objects["Pod"]), usage.rows, notes, counts)
+    return Collection(Path(out), len(known), usage.rows, notes, counts)
+
+
+def _namespaces(
+    client: PromClient, prom: PromOptions, tr: TimeRange, namespaces: tuple[str, ...], shard: Shard | None
+) -> tuple[dict[str, int], promql.Scope]:
+    """The namespaces with cAdvisor samples in ``tr`` (of ``shard``), their sizes, and the scope to query them."""
+    scope = promql.Scope(prom.cluster_label, prom.cluster, namespaces)
+    sizes = namespace_sizes(client, scope, tr)
+    if not sizes:
+        raise SourceError(
+            f"Prometheus at {prom.url}: no cAdvisor container series between {tr.start.isoformat()} and "
+            f"{tr.end.isoformat()}{' in ' + ', '.join(namespaces) if namespaces else ''}"
+        )
+    if shard is None:
+        return sizes, scope
+    held = {ns: n for ns, n in sizes.items() if shard.holds(ns)}
+    if not held:
+        raise NothingToAnalyse(f"--shard {shard}: none of the {len(sizes)} namespaces with samples is in it")
+    return held, scope.only(held)
 
 
 class PodsSeen:
@@ -209,9 +221,8 @@ class PodsSeen:
         return seen.join(names.rename("containers")).reset_index()
 
 
-def _described_only(usage: UsageFiles, pods: list[dict[str, Any]], selected: bool) -> str | None:
-    """Drop the written usage of pods no object describes; the note that says how many, if any."""
-    known = _pod_names(pods)
+def _described_only(usage: UsageFiles, known: pd.MultiIndex, selected: bool) -> str | None:
+    """Drop the written usage of pods no object describes (``known``); the note that says how many, if any."""
     lost: set[tuple[str, str]] = set()
 
     def keep(namespace: str, names: np.ndarray) -> np.ndarray:
@@ -235,11 +246,10 @@ def _known(status: pd.DataFrame, known: pd.MultiIndex) -> pd.DataFrame:
     return kept
 
 
-def _pod_names(pods: list[dict[str, Any]]) -> pd.MultiIndex:
-    """The (namespace, name) of every pod object."""
-    return pd.MultiIndex.from_arrays(
-        [[p["metadata"]["namespace"] for p in pods], [p["metadata"]["name"] for p in pods]], names=["namespace", "pod"]
-    )
+def _pod_names(names: list[tuple[str, str]]) -> pd.MultiIndex:
+    """``(namespace, pod)`` pairs as an index."""
+    return pd.MultiIndex.from_tuples(names, names=["namespace", "pod"]) if names else pd.MultiIndex.from_arrays(
+        [[], []], names=["namespace", "pod"])  # fmt: skip
 
 
 def _known_rows(known: pd.MultiIndex, namespaces: np.ndarray, pods: np.ndarray) -> np.ndarray:
@@ -248,58 +258,56 @@ def _known_rows(known: pd.MultiIndex, namespaces: np.ndarray, pods: np.ndarray) 
     return np.asarray(rows.isin(known), dtype=bool)
 
 
-def assemble(
-    seen: pd.DataFrame, ksm: KsmState, listed: Listed, tr: TimeRange, selector: str | None = None
-) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
-    """Objects for the snapshot, from the API (or files) and kube-state-metrics for the pods ``seen`` in
-    the usage (:class:`PodsSeen`), plus notes on where the two differ."""
-    notes: list[str] = []
-    api_pods = listed.objects.get("Pod", [])
-    live = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in api_pods}
-    rebuilt = ksm_pods(ksm, seen, tr.end, tr.step_s) if ksm.present else []
-    by_key = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in rebuilt}
-    notes.extend(f"API and kube-state-metrics differ: {line}" for line in disagreements(api_pods, by_key))
-    pods = [*api_pods, *(p for k, p in by_key.items() if k not in live)]
-    objects: dict[str, list[dict[str, Any]]] = {kind: list(listed.objects.get(kind, [])) for kind in OBJECT_KINDS}
-    objects["Pod"] = pods
-    for kind, items in ksm_workloads(ksm, rebuilt).items():
-        have = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects[kind]}
-        objects[kind].extend(o for o in items if (o["metadata"]["namespace"], o["metadata"]["name"]) not in have)
-    if "HorizontalPodAutoscaler" not in listed.objects:
-        objects["HorizontalPodAutoscaler"] = ksm_hpas(ksm)
-    if selector:
-        objects["Pod"] = _same_owners(objects["Pod"], live)
-    return objects, notes
+def add_rebuilt(
+    objects: WrittenObjects, seen: pd.DataFrame, ksm: KsmState, tr: TimeRange, selected: bool = False
+) -> list[str]:
+    """Add to ``objects`` (listed from the API or files) what kube-state-metrics rebuilds of what they lack:
+    the pods ``seen`` in the usage (:class:`PodsSeen`) that were not listed (with ``-l``, only those whose
+    controller a listed pod has), the workloads their owners name, and the HPAs when they were not listed.
+    Returns notes on where the listed pods' requests differ from kube-state-metrics'."""
+    listed = {key: i for i, key in enumerate(objects.names["Pod"])}
+    owners = {o for o in objects.pod_owners if o is not None} if selected else set()
+    rebuilt_owners: list[tuple[str, str, str]] = []
+    found: list[tuple[int, str]] = []
+    for pod in ksm_pods(ksm, seen, tr.end, tr.step_s) if ksm.present else ():
+        rebuilt_owners.extend(owned_by(pod))
+        i = listed.get((pod["metadata"]["namespace"], pod["metadata"]["name"]))
+        if i is not None:
+            line = disagreement(objects.pod_resources[i], pod)
+            if line is not None:
+                found.append((i, line))
+        elif not selected or controller(pod) in owners:
+            objects.add("Pod", [pod])
+    for kind, items in ksm_workloads(ksm, rebuilt_owners).items():
+        have = set(objects.names[kind])
+        _add_some(objects, kind, [o for o in items if (o["metadata"]["namespace"], o["metadata"]["name"]) not in have])
+    if "HorizontalPodAutoscaler" not in objects.listed:
+        _add_some(objects, "HorizontalPodAutoscaler", ksm_hpas(ksm))
+    return [f"API and kube-state-metrics differ: {line}" for line in clipped([line for _, line in sorted(found)])]
+
+
+def _add_some(objects: WrittenObjects, kind: str, items: list[dict[str, Any]]) -> None:
+    if items:  # adding none would say the kind was listed
+        objects.add(kind, items)
 
 
 def described_by(usage: pd.DataFrame, pods: list[dict[str, Any]]) -> np.ndarray:
     """Boolean mask of the usage rows whose (namespace, pod) has a Pod object."""
-    return _known_rows(_pod_names(pods), usage["namespace"].to_numpy(), usage["pod"].to_numpy())
+    names = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods]
+    return _known_rows(_pod_names(names), usage["namespace"].to_numpy(), usage["pod"].to_numpy())
 
 
-def _objects_file(path: Path | None) -> Listed | None:
-    """The objects of ``--objects``, read and validated (None without the option)."""
-    if path is None:
-        return None
-    if not path.exists():
-        raise SidecarImpactError(f"--objects: {path} does not exist")
-    objects, notes = read_object_files(path)
-    return Listed({k: v for k, v in objects.items() if v}, notes)
-
-
-def _listed(lister: KubeLister | None, progress: Progress | None) -> Listed:
-    return Listed() if lister is None else lister.list_all(_stage(progress, "kubernetes"))
-
-
-def _same_owners(pods: list[dict[str, Any]], selected: set[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Pods selected by ``-l`` (live) and the other pods of the same owners (deleted ones)."""
-
-    def owner(pod: dict[str, Any]) -> tuple[str, str, str] | None:
-        ref = controller_of(parse_owners(pod["metadata"].get("ownerReferences")))
-        return None if ref is None else (pod["metadata"]["namespace"], ref.kind, ref.name)
-
-    owners = {owner(p) for p in pods if (p["metadata"]["namespace"], p["metadata"]["name"]) in selected} - {None}
-    return [p for p in pods if (p["metadata"]["namespace"], p["metadata"]["name"]) in selected or owner(p) in owners]
+def _read_objects(path: Path, objects: WrittenObjects) -> list[str]:
+    """The objects of ``--objects``, checked and written as they are read; the notes on them. A kind is
+    listed when the files have any of it."""
+    notes: list[str] = []
+    kinds = set()
+    for kind, item in iter_object_files(path, notes):
+        objects.add(kind, [item])
+        kinds.add(kind)
+    for kind in kinds:
+        objects.add(kind, [])
+    return notes
 
 
 def _stage(progress: Progress | None, name: str) -> Callable[[int, int], None] | None:

@@ -10,6 +10,7 @@ container of a ContainerResource HPA metric.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,9 @@ def _resources(table: pd.DataFrame) -> dict[tuple[str, str, str], dict[str, str]
     return out
 
 
-def ksm_pods(ksm: KsmState, usage_pods: pd.DataFrame, end: pd.Timestamp, step_s: float) -> list[dict[str, Any]]:
-    """Pod objects for ``usage_pods`` (namespace, pod, containers seen, first and last usage sample).
+def ksm_pods(ksm: KsmState, usage_pods: pd.DataFrame, end: pd.Timestamp, step_s: float) -> Iterator[dict[str, Any]]:
+    """Pod objects for ``usage_pods`` (namespace, pod, containers seen, first and last usage sample), one at
+    a time: a week of a large cluster's pods need not all be objects at once.
 
     A pod whose last sample is older than two steps before ``end`` is marked deleted one step after it.
     """
@@ -82,7 +84,6 @@ def ksm_pods(ksm: KsmState, usage_pods: pd.DataFrame, end: pd.Timestamp, step_s:
     oom = {(r.namespace, r.pod, r.container) for r in t["oom_killed"].itertuples(index=False) if r.value == 1}
     gone_before = end - pd.Timedelta(seconds=2 * step_s)
 
-    pods = []
     for u in usage_pods.itertuples(index=False):
         key = (u.namespace, u.pod)
         obj = _meta("Pod", u.namespace, u.pod)
@@ -118,8 +119,7 @@ def ksm_pods(ksm: KsmState, usage_pods: pd.DataFrame, end: pd.Timestamp, step_s:
         start = from_epoch(started[key]) if key in started else None
         if start is not None:  # the HPA's CPU initialization period and a pod's readiness count from it
             obj["status"]["startTime"] = iso(start)
-        pods.append(obj)
-    return pods
+        yield obj
 
 
 def _container(
@@ -137,9 +137,15 @@ def _container(
     return {"name": name, **({"image": image} if image else {}), "resources": resources}
 
 
-def ksm_workloads(ksm: KsmState, pods: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def owned_by(pod: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(namespace, kind, name)`` of each owner a rebuilt pod names (what :func:`ksm_workloads` needs of it)."""
+    namespace = pod["metadata"]["namespace"]
+    return [(namespace, ref["kind"], ref["name"]) for ref in pod["metadata"].get("ownerReferences", [])]
+
+
+def ksm_workloads(ksm: KsmState, pod_owners: Iterable[tuple[str, str, str]]) -> dict[str, list[dict[str, Any]]]:
     """ReplicaSets and Jobs (with their owners), Deployments, StatefulSets, DaemonSets and CronJobs, without
-    templates."""
+    templates; ``pod_owners``: what :func:`owned_by` says of each rebuilt pod."""
     out: dict[str, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
     for r in ksm.tables["replicaset_owners"].itertuples(index=False):
         rs = _meta("ReplicaSet", r.namespace, r.replicaset)
@@ -159,11 +165,9 @@ def ksm_workloads(ksm: KsmState, pods: list[dict[str, Any]]) -> dict[str, list[d
             cronjob = _meta("CronJob", r.namespace, r.owner_name) | {"spec": {"jobTemplate": {}}}
             out["CronJob"].setdefault((r.namespace, r.owner_name), cronjob)
         out["Job"][(r.namespace, r.job_name)] = job
-    for pod in pods:
-        for ref in pod["metadata"].get("ownerReferences", []):
-            if ref["kind"] in ("ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
-                ns = pod["metadata"]["namespace"]
-                out[ref["kind"]].setdefault((ns, ref["name"]), _meta(ref["kind"], ns, ref["name"]) | {"spec": {}})
+    for ns, kind, name in pod_owners:
+        if kind in ("ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
+            out[kind].setdefault((ns, name), _meta(kind, ns, name) | {"spec": {}})
     for r in ksm.newest_replicas.itertuples(index=False):
         obj = out[r.kind].setdefault((r.namespace, r.name), _meta(r.kind, r.namespace, r.name))
         obj["spec"] = {"replicas": int(r.replicas)}

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import urllib3
 from kubernetes import client, config
@@ -76,12 +76,34 @@ RESOURCES = (
 POD_METRICS = Resource("PodMetrics", "metrics.k8s.io", "v1beta1", "pods")
 
 
+class ObjectSink(Protocol):
+    """Where listed objects go, a page at a time (:class:`Listed` in memory, or a snapshot's files); a list
+    read again from its start takes back what it gave since a :meth:`mark`. ``add(kind, [])`` says that
+    ``kind`` was listed (it may have no items)."""
+
+    def add(self, kind: str, items: list[dict[str, Any]]) -> None: ...
+
+    def mark(self, kind: str) -> Any: ...
+
+    def rewind(self, kind: str, mark: Any) -> None: ...
+
+
 @dataclass
 class Listed:
-    """Objects per kind, and one note per kind that could not be listed."""
+    """Objects per kind (the kinds listed, even without items), and one note per kind that could not be listed."""
 
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, items: list[dict[str, Any]]) -> None:
+        self.objects.setdefault(kind, []).extend(items)
+
+    def mark(self, kind: str) -> int:
+        return len(self.objects.get(kind, ()))
+
+    def rewind(self, kind: str, mark: int) -> None:
+        if kind in self.objects:
+            del self.objects[kind][mark:]
 
 
 def release(version: Any) -> str | None:
@@ -118,15 +140,19 @@ class KubeLister:
     def close(self) -> None:
         self.api.close()
 
-    def list_all(self, progress: Callable[[int, int], None] | None = None) -> Listed:
-        """Every kind of :data:`RESOURCES` in the chosen namespaces; ``progress(done, total)`` per kind."""
+    def list_all(self, progress: Callable[[int, int], None] | None = None, sink: ObjectSink | None = None) -> Listed:
+        """Every kind of :data:`RESOURCES` in the chosen namespaces, into ``sink`` a page at a time (by default
+        the returned :class:`Listed`, which holds the notes either way); ``progress(done, total)`` per kind."""
         listed = Listed()
+        into = listed if sink is None else sink
         for done, resource in enumerate(RESOURCES, 1):
+            start = into.mark(resource.kind)
             try:
-                listed.objects[resource.kind] = self.list(resource)
+                self.list_into(resource, into)
             except ListSkipped as skipped:
+                into.rewind(resource.kind, start)
                 if skipped.absent and resource.quiet_if_absent:
-                    listed.objects[resource.kind] = []
+                    into.add(resource.kind, [])
                 else:
                     listed.notes.append(skipped.note)
                     log.warning("%s", skipped.note)
@@ -150,30 +176,35 @@ class KubeLister:
 
     def list(self, resource: Resource) -> list[dict[str, Any]]:
         """All items of ``resource`` (every namespace asked for), with ``kind`` and ``apiVersion`` set."""
-        namespaces: tuple[str | None, ...] = self.options.namespaces or (None,)
-        items: list[dict[str, Any]] = []
-        for namespace in namespaces:
-            items.extend(self._paginate(resource, namespace))
-        for item in items:
-            item.setdefault("kind", resource.kind)
-            item.setdefault(
-                "apiVersion", OBJECT_API_VERSIONS.get(resource.kind, f"{resource.group}/{resource.version}")
-            )
-            _scrub(item)
-        return items
+        listed = Listed()
+        self.list_into(resource, listed)
+        return listed.objects[resource.kind]
 
-    def _paginate(self, resource: Resource, namespace: str | None) -> list[dict[str, Any]]:
+    def list_into(self, resource: Resource, sink: ObjectSink) -> None:
+        """:meth:`list` a page at a time into ``sink``, ending with ``sink.add(kind, [])``."""
+        for namespace in self.options.namespaces or (None,):
+            self._paginate(resource, namespace, sink)
+        sink.add(resource.kind, [])
+
+    def _paginate(self, resource: Resource, namespace: str | None, sink: ObjectSink) -> None:
+        api_version = OBJECT_API_VERSIONS.get(resource.kind, f"{resource.group}/{resource.version}")
         for _ in range(GONE_RESTARTS + 1):
-            items: list[dict[str, Any]] = []
+            start = sink.mark(resource.kind)
             token: str | None = None
             try:
                 while True:
                     page = self._get(resource, namespace, token)
-                    items.extend(page.get("items") or [])
+                    items = page.get("items") or []
+                    for item in items:
+                        item.setdefault("kind", resource.kind)
+                        item.setdefault("apiVersion", api_version)
+                        _scrub(item)
+                    sink.add(resource.kind, items)
                     token = (page.get("metadata") or {}).get("continue") or None
                     if not token:
-                        return items
+                        return
             except _Gone:
+                sink.rewind(resource.kind, start)
                 log.warning("%s: list expired mid-way (410 Gone); listing again from the start", resource.plural)
         raise SourceError(
             f"Kubernetes API at {self.server}: listing {resource.plural} expired (410 Gone) {GONE_RESTARTS + 1} times; "

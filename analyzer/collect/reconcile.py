@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from analyzer.units import parse_quantity
@@ -14,6 +15,8 @@ def resource_table(pod: dict[str, Any]) -> dict[tuple[str, str, str], str]:
     out = {}
     spec = pod.get("spec") or {}
     for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        if not isinstance(container, dict) or not isinstance(container.get("name"), str):
+            continue  # not a container: the snapshot's validation names it
         for field in ("requests", "limits"):
             for resource, value in ((container.get("resources") or {}).get(field) or {}).items():
                 if resource in ("cpu", "memory"):
@@ -21,31 +24,36 @@ def resource_table(pod: dict[str, Any]) -> dict[tuple[str, str, str], str]:
     return out
 
 
-def disagreements(api_pods: list[dict[str, Any]], ksm_pods: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
-    """One line per pod whose requests or limits differ between the API and kube-state-metrics.
+def compact_table(pod: dict[str, Any]) -> str:
+    """:func:`resource_table` as compact text: what a collection keeps of each listed pod to compare it with
+    kube-state-metrics' later (a tenth of the memory of the table)."""
+    return json.dumps(sorted([*key, value] for key, value in resource_table(pod).items()), separators=(",", ":"))
+
+
+def disagreement(listed: str, ksm_pod: dict[str, Any]) -> str | None:
+    """The line saying where a listed pod's requests and limits (its :func:`compact_table`) differ from its
+    kube-state-metrics' rebuilt object, or None when they agree.
 
     Quantities are compared as numbers at kube-state-metrics' precision (millicores, bytes).
     """
-    lines = []
-    for pod in api_pods:
-        meta = pod["metadata"]
-        other = ksm_pods.get((meta["namespace"], meta["name"]))
-        if other is None:
-            continue
-        ours, theirs = resource_table(pod), resource_table(other)
-        diffs = []
-        for key in sorted(set(ours) | set(theirs)):
-            a, b = ours.get(key), theirs.get(key)
-            if a is None or b is None or _rounded(key[2], a) != _rounded(key[2], b):
-                container, field, resource = key
-                diffs.append(
-                    f"{container} {field}.{resource} is {a or 'unset'} in the API, {b or 'unset'} in kube-state-metrics"
-                )
-        if diffs:
-            lines.append(f"pod {meta['namespace']}/{meta['name']}: " + "; ".join(diffs))
-    if len(lines) > MAX_LISTED:
-        lines = [*lines[:MAX_LISTED], f"... and {len(lines) - MAX_LISTED} more pods"]
-    return lines
+    ours = {(c, f, r): v for c, f, r, v in json.loads(listed)}
+    theirs = resource_table(ksm_pod)
+    diffs = []
+    for key in sorted(set(ours) | set(theirs)):
+        a, b = ours.get(key), theirs.get(key)
+        if a is None or b is None or _rounded(key[2], a) != _rounded(key[2], b):
+            container, field, resource = key
+            api, ksm = a or "unset", b or "unset"
+            diffs.append(f"{container} {field}.{resource} is {api} in the API, {ksm} in kube-state-metrics")
+    meta = ksm_pod["metadata"]
+    return f"pod {meta['namespace']}/{meta['name']}: " + "; ".join(diffs) if diffs else None
+
+
+def clipped(lines: list[str]) -> list[str]:
+    """The first :data:`MAX_LISTED` lines, and how many more there were."""
+    if len(lines) <= MAX_LISTED:
+        return lines
+    return [*lines[:MAX_LISTED], f"... and {len(lines) - MAX_LISTED} more pods"]
 
 
 def _rounded(resource: str, value: str) -> int:

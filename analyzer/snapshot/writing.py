@@ -66,6 +66,15 @@ def write_snapshot_files(snapshot: Snapshot, root: Path) -> None:
 
 def write_rest(snapshot: Snapshot, root: Path) -> None:
     """Everything but the usage: the kube-state-metrics tables, the objects, and last the metadata."""
+    write_tables(snapshot, root)
+    with ObjectFiles(root / schema.OBJECTS_DIR) as files:
+        for kind, items in snapshot.objects.items():
+            files.add(kind, items)
+    write_json(root / schema.METADATA_FILE, snapshot.metadata.to_json())
+
+
+def write_tables(snapshot: Snapshot, root: Path) -> None:
+    """The kube-state-metrics tables that have rows."""
     if len(snapshot.replicas):
         pq.write_table(replicas_table(snapshot.replicas), root / schema.REPLICAS_FILE, compression="zstd")
     if len(snapshot.pod_status):
@@ -73,10 +82,6 @@ def write_rest(snapshot: Snapshot, root: Path) -> None:
     if len(snapshot.container_status):
         table = container_status_table(snapshot.container_status)
         pq.write_table(table, root / schema.CONTAINER_STATUS_FILE, compression="zstd")
-    with ObjectFiles(root / schema.OBJECTS_DIR) as files:
-        for kind, items in snapshot.objects.items():
-            files.add(kind, items)
-    write_json(root / schema.METADATA_FILE, snapshot.metadata.to_json())
 
 
 def write_usage_partitions(usage: pd.DataFrame, root: Path) -> None:
@@ -200,26 +205,51 @@ class ObjectFiles:
     """The ``objects/`` lists written item by item, so a large cluster's pods never sit in memory at once.
 
     Byte for byte what :func:`write_json` writes for the whole list; Pod and HPA files are written
-    even when empty, the optional kinds only when they have items.
+    even when empty, the optional kinds only when they have items. A list read again from its start
+    (the API's 410 Gone) takes back what it wrote with :meth:`mark` and :meth:`rewind`.
     """
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir()
         self.directory = directory
         self.files: dict[str, Any] = {}
+        self.counts: dict[str, int] = {}
 
     def add(self, kind: str, items: list[dict[str, Any]]) -> None:
         """Append ``items`` to ``kind``'s list."""
         for item in items:
             file = self.files.get(kind)
             if file is None:
-                path = self.directory / schema.OBJECT_FILE_NAMES[kind]
-                file = self.files[kind] = path.open("w", encoding="utf-8")
+                file = self.files[kind] = self._path(kind).open("w", encoding="utf-8")
                 file.write('{\n  "apiVersion": "v1",\n  "items": [\n')
             else:
                 file.write(",\n")
             text = json.dumps(item, indent=2, sort_keys=True)
             file.write("    " + text.replace("\n", "\n    "))
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def mark(self, kind: str) -> tuple[int, int]:
+        """Where ``kind``'s list ends now: the items written and the file's position."""
+        file = self.files.get(kind)
+        return (0, 0) if file is None else (self.counts[kind], file.tell())
+
+    def rewind(self, kind: str, mark: tuple[int, int]) -> None:
+        """Take back the items of ``kind`` written since ``mark``."""
+        count, position = mark
+        file = self.files.get(kind)
+        if file is None:
+            return
+        if count == 0:
+            file.close()
+            self._path(kind).unlink()
+            del self.files[kind], self.counts[kind]
+            return
+        file.seek(position)
+        file.truncate()
+        self.counts[kind] = count
+
+    def _path(self, kind: str) -> Path:
+        return self.directory / schema.OBJECT_FILE_NAMES[kind]
 
     def __enter__(self) -> ObjectFiles:
         return self
@@ -231,8 +261,7 @@ class ObjectFiles:
         if exc[0] is None:
             for kind in ("Pod", "HorizontalPodAutoscaler"):
                 if kind not in self.files:
-                    write_json(self.directory / schema.OBJECT_FILE_NAMES[kind], {"apiVersion": "v1", "kind": "List",
-                                                                               "items": []})  # fmt: skip
+                    write_json(self._path(kind), {"apiVersion": "v1", "kind": "List", "items": []})
 
 
 def write_json(path: Path, document: Any) -> None:

@@ -57,7 +57,8 @@ def backfill(snapshots: dict[str, Snapshot], directory: Path) -> Path:
 class PrometheusServer:
     """``prometheus`` serving a TSDB directory on a free port of 127.0.0.1."""
 
-    def __init__(self, tsdb: Path, workdir: Path) -> None:
+    def __init__(self, tsdb: Path, workdir: Path, *flags: str) -> None:
+        """``flags``: more of ``prometheus``'s command-line flags."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = workdir / "prometheus.yml"
@@ -73,6 +74,7 @@ class PrometheusServer:
                 # Scraped series end with staleness markers, which a backfill cannot carry; a lookback
                 # just under the 60 s scrape interval ends them the same way after their last sample.
                 "--query.lookback-delta=59s",
+                *flags,
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,

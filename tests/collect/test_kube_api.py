@@ -185,6 +185,23 @@ def test_prometheus_and_api_together(
     assert json.loads((path / "metadata.json").read_text())["extra"]["objects_from"] == "kubernetes-api"
 
 
+def test_lists_read_again_after_410_are_written_once(
+    prometheus: PrometheusServer, apiserver: FakeApiServer, tmp_path: Path
+) -> None:
+    """A collection writes the objects as the pages come: a list that expires mid-way takes back what it had
+    written, so the snapshot holds each object once, the API's in the order listed, then the rebuilt ones."""
+    apiserver.gone_once = {"Pod", "ReplicaSet"}
+    prom = PromOptions(prometheus.url, cluster_label="cluster", cluster="small")
+    kube = KubeOptions(kubeconfig=apiserver.kubeconfig(tmp_path), page_size=3)
+    result = collect_prometheus(prom, time_range(start=START, end=END, step="60s"), tmp_path / "snap", kube=kube)
+    assert not apiserver.gone_once  # both lists expired once
+    for kind in ("Pod", "ReplicaSet"):
+        names = [o["metadata"]["name"] for o in result.snapshot.items(kind)]
+        live = [o["metadata"]["name"] for o in apiserver.objects[kind]]
+        assert names[: len(live)] == live and len(names) == len(set(names))
+    assert result.pods == len(result.snapshot.items("Pod")) > len(apiserver.objects["Pod"])
+
+
 def test_usage_of_pods_outside_the_selector_is_dropped_from_the_written_files(
     prometheus: PrometheusServer, apiserver: FakeApiServer, tmp_path: Path
 ) -> None:

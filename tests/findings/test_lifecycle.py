@@ -189,7 +189,7 @@ def test_without_the_api_a_job_pod_resolves_through_kube_job_owner(lifecycle: Sy
     """A --no-api collection rebuilds Jobs from kube_job_owner (its CronJob as controller) and stub CronJobs, so
     its Job pods are reported per CronJob as with the API."""
     from analyzer.collect.ksm import SERIES, KsmState
-    from analyzer.collect.ksm_objects import ksm_workloads
+    from analyzer.collect.ksm_objects import ksm_workloads, owned_by
     from analyzer.snapshot.schema import Snapshot
 
     tables = {name: pd.DataFrame(columns=[*series.by, "value"]) for name, series in SERIES.items()}
@@ -203,7 +203,8 @@ def test_without_the_api_a_job_pod_resolves_through_kube_job_owner(lifecycle: Sy
         p["metadata"].update(name=name, namespace="batch", ownerReferences=[{"kind": "Job", "name": job,
                                                                              "controller": True}])  # fmt: skip
         pods.append(p)
-    objects = ksm_workloads(KsmState(tables, pd.DataFrame(columns=["namespace", "kind", "name", "replicas"])), pods)
+    no_replicas = pd.DataFrame(columns=["namespace", "kind", "name", "replicas"])
+    objects = ksm_workloads(KsmState(tables, no_replicas), (o for p in pods for o in owned_by(p)))
     assert [o["metadata"]["name"] for o in objects["CronJob"]] == ["nightly"]
     snapshot = Snapshot(metadata=lifecycle.snapshot.metadata, usage=lifecycle.snapshot.usage,
                         replicas=lifecycle.snapshot.replicas, objects={**objects, "Pod": pods})  # fmt: skip

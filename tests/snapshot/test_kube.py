@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from analyzer.api import Analysis, load_snapshot
-from analyzer.collect.collector import _same_owners
+from analyzer.collect.written_objects import controller
 from analyzer.model.workloads import pod_owners
 from analyzer.snapshot.kube import (
     Container,
@@ -97,10 +97,11 @@ def test_every_layer_reads_the_same_owner(sample_analysis: Analysis) -> None:
     )
     pods = copy.deepcopy(snapshot.items("Pod"))
     first, *_ = [p for p in pods if p["metadata"].get("ownerReferences")]
-    controller = first["metadata"]["ownerReferences"][0]
+    ref = first["metadata"]["ownerReferences"][0]
     first["metadata"]["ownerReferences"].insert(0, {"apiVersion": "v1", "kind": "Node", "name": "n1"})
-    siblings = [p for p in pods if (p["metadata"].get("ownerReferences") or [{}])[-1].get("name") == controller["name"]]
-    picked = _same_owners(pods, {(first["metadata"]["namespace"], first["metadata"]["name"])})
+    siblings = [p for p in pods if (p["metadata"].get("ownerReferences") or [{}])[-1].get("name") == ref["name"]]
+    assert controller(first) == (first["metadata"]["namespace"], ref["kind"], ref["name"])
+    picked = [p for p in pods if controller(p) == controller(first)]
     assert {p["metadata"]["name"] for p in picked} == {p["metadata"]["name"] for p in siblings} and len(siblings) > 1
 
 
