@@ -102,7 +102,9 @@ class Listed:
         return len(self.objects.get(kind, ()))
 
     def rewind(self, kind: str, mark: int) -> None:
-        if kind in self.objects:
+        if mark == 0:
+            self.objects.pop(kind, None)  # not listed after all
+        elif kind in self.objects:
             del self.objects[kind][mark:]
 
 
@@ -199,7 +201,8 @@ class KubeLister:
                         item.setdefault("kind", resource.kind)
                         item.setdefault("apiVersion", api_version)
                         _scrub(item)
-                    sink.add(resource.kind, items)
+                    if items:  # none would say the kind was listed, and a later page may still be refused
+                        sink.add(resource.kind, items)
                     token = (page.get("metadata") or {}).get("continue") or None
                     if not token:
                         return

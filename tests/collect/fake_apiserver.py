@@ -48,6 +48,8 @@ class FakeApiServer:
         self.objects = objects
         self.token = token
         self.forbidden: set[str] = set()
+        self.forbidden_in: set[tuple[str, str]] = set()
+        """(kind, namespace) pairs refused: a Role that grants one namespace and not another."""
         self.missing: set[str] = set()
         self.version: tuple[str, str] | None = ("1", "31+")
         self.gone_once: set[str] = set()
@@ -116,7 +118,7 @@ class FakeApiServer:
         kind = PLURALS.get(plural)
         if kind is None or kind in self.missing:
             return 404, status(404, "NotFound", "the server could not find the requested resource")
-        if kind in self.forbidden:
+        if kind in self.forbidden or (kind, namespace) in self.forbidden_in:
             return 403, status(
                 403, "Forbidden", f'{plural} is forbidden: User "reader" cannot list resource "{plural}"'
             )

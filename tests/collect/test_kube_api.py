@@ -20,8 +20,10 @@ from analyzer.collect.collector import collect_prometheus
 from analyzer.collect.kube_api import REDACTED, KubeLister, KubeOptions, release
 from analyzer.collect.prometheus_connection import PromOptions
 from analyzer.collect.timerange import time_range
+from analyzer.collect.written_objects import WrittenObjects
 from analyzer.errors import SidecarImpactError, SourceError
 from analyzer.snapshot.schema import DELETED_AT_ANNOTATION
+from analyzer.snapshot.writing import ObjectFiles
 from tests.collect.conftest import END, START, PromData
 from tests.collect.fake_apiserver import FakeApiServer
 from tests.collect.promserver import PrometheusServer, free_port
@@ -85,6 +87,25 @@ def test_403_on_vpas_is_one_note_and_the_rest_is_listed(apiserver: FakeApiServer
     ]
     assert "VerticalPodAutoscaler" not in listed.objects
     assert len(listed.objects["Pod"]) == len(apiserver.objects["Pod"])
+
+
+def test_a_kind_refused_in_a_later_namespace_is_taken_back_whole(apiserver: FakeApiServer, tmp_path: Path) -> None:
+    """Pods listed from the first namespace, then refused (403) in the second: the kind was not listed, in
+    memory or in the snapshot's files, and a kind with no items in the namespace listed is listed."""
+    namespaces = sorted({p["metadata"]["namespace"] for p in apiserver.objects["Pod"]})
+    first, second = namespaces[:2]
+    apiserver.forbidden_in = {("Pod", second)}
+    kube = lister(apiserver, tmp_path, namespaces=(first, second), page_size=2)
+    listed = kube.list_all()
+    assert "Pod" not in listed.objects and len(listed.notes) == 1 and "403" in listed.notes[0]
+    with ObjectFiles(tmp_path / "objects") as files:
+        written = WrittenObjects(files)
+        notes = kube.list_all(sink=written).notes
+    assert notes == listed.notes and "Pod" not in written.listed and written.names["Pod"] == []
+    assert json.loads((tmp_path / "objects" / "pods.json").read_text())["items"] == []
+    assert "HorizontalPodAutoscaler" in written.listed and "ReplicaSet" in written.listed
+    first_pods = [p for p in apiserver.objects["Pod"] if p["metadata"]["namespace"] == first]
+    assert len(first_pods) > 2  # more than a page was written before the refusal
 
 
 def test_missing_vpa_crd_is_not_an_error(apiserver: FakeApiServer, tmp_path: Path) -> None:
