@@ -17,7 +17,7 @@ import pandas as pd
 from analyzer.collect import promql
 from analyzer.collect.prometheus_connection import PromClient
 from analyzer.collect.prometheus_usage import plan
-from analyzer.collect.promframe import last_points, range_frame
+from analyzer.collect.promframe import last_points, last_points_of, range_frame
 from analyzer.collect.status_changes import changes_only
 from analyzer.collect.timerange import TimeRange
 from analyzer.snapshot.schema import (
@@ -200,8 +200,8 @@ def collect_ksm(
     newest: list[pd.DataFrame] = []
     for done, (job, frame) in enumerate(zip(jobs, client.map(fetch, jobs), strict=True), 1):
         name, batch = job[0], job[3]
-        if batch is None:
-            parts.setdefault(name, []).append(frame)
+        if batch is None:  # each series' newest point: a row per series kept, not one per series and hour
+            parts.setdefault(name, []).append(last_points(frame, SERIES[name].by))
         else:
             frames = waiting.setdefault(batch, {})
             frames.setdefault(name, []).append(frame)
@@ -221,8 +221,7 @@ def collect_ksm(
             progress(done, len(jobs))
     tables = {}
     for name, series in SERIES.items():
-        frame = pd.concat(parts[name], ignore_index=True).astype({k: object for k in series.by})
-        tables[name] = last_points(frame, series.by)
+        tables[name] = last_points_of(parts[name], series.by)
     last = (
         pd.concat([n.astype({"namespace": str, "kind": str, "name": str}) for n in newest], ignore_index=True)
         if newest

@@ -40,6 +40,21 @@ def last_points(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     return out.reset_index()
 
 
+def last_points_of(parts: Sequence[pd.DataFrame], keys: Sequence[str]) -> pd.DataFrame:
+    """:func:`last_points` of the ``parts`` (answers for successive times) together, from each part's own
+    :func:`last_points`: what a collection keeps of each answer as it comes, a row per series rather than
+    one per series and step. The newest value is the part seen last's, the times the extremes."""
+    frames = [part.astype({k: object for k in keys}) for part in parts if len(part)]
+    if not frames:
+        return pd.DataFrame(columns=[*keys, "value", "first_seen", "last_seen"])
+    ordered = pd.concat(frames, ignore_index=True).sort_values("last_seen", kind="stable")
+    grouped = ordered.groupby(list(keys), sort=True)
+    out = grouped["value"].last().to_frame()
+    out["first_seen"] = grouped["first_seen"].min()
+    out["last_seen"] = grouped["last_seen"].max()
+    return out.reset_index()
+
+
 def _utc(seconds: np.ndarray) -> pd.DatetimeIndex:
     millis = np.round(seconds * 1000).astype(np.int64)
     return pd.to_datetime(millis, unit="ms", utc=True)
