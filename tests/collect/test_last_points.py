@@ -34,7 +34,7 @@ def answers(draw: st.DrawFn) -> list[pd.DataFrame]:
     return frames
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(answers())
 def test_reduced_as_they_come_equals_reduced_at_once(parts: list[pd.DataFrame]) -> None:
     whole = pd.concat([p.astype({k: object for k in KEYS}) for p in parts], ignore_index=True)

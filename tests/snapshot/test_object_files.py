@@ -26,7 +26,7 @@ STEPS = st.lists(
 )  # fmt: skip
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(STEPS)
 def test_adds_and_rewinds_write_what_is_left(tmp_path_factory, steps: list[tuple[str, int]]) -> None:
     root = tmp_path_factory.mktemp("objects")
